@@ -1,0 +1,301 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/**
+ * @file mcp_http.h
+ * @brief Outgoing HTTP(S) client: one request, or many in parallel.
+ *
+ * The client (mcp_http_t) is made once per process, in the child_init pool,
+ * and is then used by any number of threads at once. It keeps connections
+ * open between requests, so a second request to the same host reuses the
+ * connection of the first.
+ *
+ * A request (mcp_http_request_t) lives in a pool of the caller (usually the
+ * request pool); its response is allocated from the same pool. A request is
+ * performed alone with mcp_http_perform() or together with others, in
+ * parallel, with mcp_http_perform_all() (the fan-out of tools/list).
+ *
+ * Rules the client enforces, whatever the caller asks:
+ *  - only http: and https: URLs, for the request and for every redirect;
+ *    anything else is refused with MCP_EINVALID before any connection;
+ *  - TLS peers are always verified (a CA file or path may be added for a
+ *    private CA; verification cannot be turned off);
+ *  - proxy environment variables (http_proxy, HTTPS_PROXY, ...) are ignored;
+ *    a proxy is used only when mcp_http_options_t.proxy names one;
+ *  - redirects are not followed unless a request allows some;
+ *  - every request has a size cap on its response body.
+ *
+ * Failures are an apr_status_t plus a message (never containing a query
+ * string, header value or body, which may carry secrets):
+ *  - MCP_EINVALID   bad URL, scheme other than http/https (also on a redirect),
+ *                   bad header name/value, a callback refused the response;
+ *  - MCP_ETIMEOUT   the connect, total or idle timeout elapsed (the message
+ *                   says which);
+ *  - MCP_ETOOLARGE  the response body exceeds max_response_size;
+ *  - MCP_EPROTO     the peer broke HTTP: closed mid-body, bad chunking,
+ *                   empty or garbled reply, too many redirects;
+ *  - APR_ECONNREFUSED  nothing listens at the host and port;
+ *  - MCP_ENOTFOUND  the host name does not resolve;
+ *  - APR_EGENERAL   other transport failures (TLS handshake or verification,
+ *                   network unreachable, ...), with curl's reason in the message.
+ * An HTTP error status (404, 500, ...) is not a failure: the status is in
+ * the response and the call returns APR_SUCCESS.
+ *
+ * This file knows nothing about libcurl; only mcp_curl.c does.
+ */
+#ifndef MCP_HTTP_H
+#define MCP_HTTP_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+#include "mcp/mcp_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The client: one per process, shared by all threads. */
+typedef struct mcp_http_t mcp_http_t;
+typedef struct mcp_http_request_t mcp_http_request_t;
+typedef struct mcp_http_response_t mcp_http_response_t;
+
+/** Default connect timeout (10 s). */
+#define MCP_HTTP_DEFAULT_CONNECT_TIMEOUT apr_time_from_sec(10)
+/** Default total timeout of one request (60 s). */
+#define MCP_HTTP_DEFAULT_TIMEOUT         apr_time_from_sec(60)
+/** Default idle timeout: longest silence once the response has begun (30 s). */
+#define MCP_HTTP_DEFAULT_IDLE_TIMEOUT    apr_time_from_sec(30)
+/** Default cap on a response body (16 MiB). */
+#define MCP_HTTP_DEFAULT_MAX_RESPONSE    (16 * 1024 * 1024)
+/** Default number of idle connection sets kept for reuse. */
+#define MCP_HTTP_DEFAULT_MAX_IDLE        16
+/** Upper bound on the number of requests in one mcp_http_perform_all(). */
+#define MCP_HTTP_MAX_BATCH               1024
+
+/** In mcp_http_options_t: "no limit" for a timeout (0 means the default). */
+#define MCP_HTTP_NO_LIMIT                (-1)
+
+/**
+ * Client options. Zero / NULL members take the defaults above, so a
+ * zero-initialised struct (or NULL) gives a safe client.
+ */
+typedef struct {
+    /** Connect timeout (TCP + TLS handshake); 0 = default; MCP_HTTP_NO_LIMIT. */
+    apr_interval_time_t connect_timeout;
+    /** Total time a request may take; 0 = default; MCP_HTTP_NO_LIMIT. */
+    apr_interval_time_t timeout;
+    /**
+     * Longest time without receiving a byte once the first byte of the
+     * response has arrived (a stalled body or SSE stream); before that the
+     * total timeout applies. 0 = default; MCP_HTTP_NO_LIMIT.
+     */
+    apr_interval_time_t idle_timeout;
+    /** Cap on a response body in bytes; 0 = default. */
+    apr_size_t max_response_size;
+    /** Redirects followed by default (0 = none, the default). */
+    int max_redirects;
+    /** PEM file of CAs trusted in addition to / instead of the system's. */
+    const char *ca_file;
+    /** Directory of hashed CA certificates (c_rehash). */
+    const char *ca_path;
+    /**
+     * Proxy URL (e.g. "http://proxy.example:3128"). NULL or "" = connect
+     * directly; the environment is never consulted.
+     */
+    const char *proxy;
+    /** User-Agent header; NULL = "mod_mcp/<version>". */
+    const char *user_agent;
+    /**
+     * Idle connection sets (each one a cache of open connections) kept for
+     * reuse between requests; about the number of threads making requests
+     * at once. 0 = default.
+     */
+    int max_idle;
+} mcp_http_options_t;
+
+/**
+ * Called once per request when the status line and headers of the final
+ * response are complete (redirects that are followed and 1xx responses are
+ * skipped), always before the first call of the body callback. resp->status
+ * and resp->headers are set; the body is not. Return APR_SUCCESS to go on;
+ * any other status aborts the request, which then fails with that status.
+ */
+typedef apr_status_t mcp_http_headers_cb(const mcp_http_response_t *resp,
+                                         void *baton);
+
+/**
+ * Streaming body callback: called with each piece of the response body as
+ * it arrives (@a len > 0). With this callback set, the body is not kept in
+ * the response. Return APR_SUCCESS to go on; any other status aborts the
+ * request, which then fails with that status.
+ */
+typedef apr_status_t mcp_http_body_cb(const mcp_http_response_t *resp,
+                                      const char *data, apr_size_t len,
+                                      void *baton);
+
+/**
+ * One request. Made by mcp_http_request_create(), which fills the limits
+ * from the client's options; the caller may then change any member.
+ * In a request, a limit of 0 means "no limit".
+ */
+struct mcp_http_request_t {
+    apr_pool_t *pool;            /**< request and its response live here */
+    mcp_http_t *http;            /**< the client the limits came from */
+    const char *method;          /**< "GET", "POST", ... */
+    const char *url;             /**< absolute http: or https: URL */
+    apr_table_t *headers;        /**< request headers; use mcp_http_request_header() */
+    const char *body;            /**< request body or NULL */
+    apr_size_t body_len;
+
+    apr_interval_time_t connect_timeout;
+    apr_interval_time_t timeout;
+    apr_interval_time_t idle_timeout;
+    apr_size_t max_response_size;
+    int max_redirects;           /**< 0 = do not follow redirects */
+
+    mcp_http_headers_cb *on_headers;  /**< optional */
+    mcp_http_body_cb *on_body;        /**< optional: stream the body */
+    void *baton;                      /**< given to both callbacks */
+};
+
+/** The outcome of one request, allocated from its request's pool. */
+struct mcp_http_response_t {
+    const mcp_http_request_t *req;
+    /** APR_SUCCESS or why the request failed (see the file comment). */
+    apr_status_t rv;
+    /** Message when rv is not APR_SUCCESS, else NULL. */
+    const char *error;
+    /** HTTP status of the final response; 0 when none was received. */
+    int status;
+    /** Headers of the final response (never NULL; names case-insensitive). */
+    apr_table_t *headers;
+    /**
+     * The body, NUL-terminated for convenience (the NUL is not counted in
+     * body_len). NULL when the body was streamed to on_body or the request
+     * failed.
+     */
+    const char *body;
+    apr_size_t body_len;
+    /** Body bytes received, whether kept or streamed. */
+    apr_size_t received;
+    /** URL of the final response (differs from req->url after redirects). */
+    const char *effective_url;
+    /** Number of redirects followed. */
+    int redirects;
+};
+
+/**
+ * Process-wide initialisation of the HTTP library. Call once at startup,
+ * before any thread exists (post_config or child_init); later calls do
+ * nothing. The library is cleaned up when @a p is destroyed.
+ */
+apr_status_t mcp_http_global_init(apr_pool_t *p, const char **perr);
+
+/**
+ * Make a client. @a opts may be NULL (all defaults); it is copied.
+ * The client lives until @a p is destroyed (use the child_init pool).
+ * Requires mcp_http_global_init().
+ * @return APR_SUCCESS, MCP_EINVALID (bad option, e.g. a proxy URL that is
+ *         not http/https), or APR_ENOMEM.
+ */
+apr_status_t mcp_http_create(mcp_http_t **phttp, apr_pool_t *p,
+                             const mcp_http_options_t *opts,
+                             const char **perr);
+
+/** The client's options with the defaults filled in. */
+const mcp_http_options_t *mcp_http_options(const mcp_http_t *http);
+
+/**
+ * Make a request for @a method and @a url in pool @a p (which also holds
+ * its response). The URL is checked with mcp_http_url_check().
+ * @return APR_SUCCESS or MCP_EINVALID with *perr.
+ */
+apr_status_t mcp_http_request_create(mcp_http_request_t **preq,
+                                     apr_pool_t *p, mcp_http_t *http,
+                                     const char *method, const char *url,
+                                     const char **perr);
+
+/**
+ * Add a request header. Names must be HTTP tokens; values must not contain
+ * CR, LF or NUL (no header injection). Repeated names are sent repeatedly.
+ * @return APR_SUCCESS or MCP_EINVALID with *perr.
+ */
+apr_status_t mcp_http_request_header(mcp_http_request_t *req,
+                                     const char *name, const char *value,
+                                     const char **perr);
+
+/**
+ * Set the request body (not copied: it must live as long as the request)
+ * and, when @a content_type is not NULL, its Content-Type.
+ */
+apr_status_t mcp_http_request_body(mcp_http_request_t *req,
+                                   const char *data, apr_size_t len,
+                                   const char *content_type,
+                                   const char **perr);
+
+/**
+ * Perform one request; blocks until it is done, failed or timed out.
+ * *presp is always set (also on failure, then with rv and error set).
+ * @return resp->rv; *perr (when perr is not NULL) gets resp->error.
+ */
+apr_status_t mcp_http_perform(mcp_http_request_t *req,
+                              mcp_http_response_t **presp,
+                              const char **perr);
+
+/**
+ * Perform @a n requests in parallel (all made with the same client);
+ * returns when every one is done, failed or timed out, each by its own
+ * limits. resps[i] is set to the response of reqs[i], each with its own rv
+ * and error. The callbacks are called from the calling thread, one at a
+ * time.
+ * @return APR_SUCCESS when the batch ran (look at each resps[i]->rv);
+ *         APR_EINVAL for a bad argument (n == 0 or > MCP_HTTP_MAX_BATCH,
+ *         requests of different clients).
+ */
+apr_status_t mcp_http_perform_all(mcp_http_request_t **reqs, apr_size_t n,
+                                  mcp_http_response_t **resps);
+
+/* ---- helpers that need no request ---- */
+
+/**
+ * Is @a url an absolute http: or https: URL with a host, without user
+ * credentials, spaces or control characters?
+ * @return APR_SUCCESS or MCP_EINVALID with *perr (from @a p).
+ */
+apr_status_t mcp_http_url_check(apr_pool_t *p, const char *url,
+                                const char **perr);
+
+/**
+ * @a url reduced to scheme://host[:port]/path, without credentials, query
+ * or fragment: what may appear in a log line or an error message.
+ */
+const char *mcp_http_url_for_log(apr_pool_t *p, const char *url);
+
+/** First value of response header @a name, or NULL. */
+const char *mcp_http_response_header(const mcp_http_response_t *resp,
+                                     const char *name);
+
+/**
+ * Media type of the response's Content-Type, lower-cased and without
+ * parameters ("application/json", "text/event-stream"), or NULL.
+ */
+const char *mcp_http_response_media_type(apr_pool_t *p,
+                                         const mcp_http_response_t *resp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MCP_HTTP_H */
