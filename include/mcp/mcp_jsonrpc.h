@@ -164,7 +164,11 @@ struct mcp_jsonrpc_msg_t {
  *         MCP_EINVALID when the JSON is not a valid message (-32600), an
  *         empty batch included;
  *         MCP_ETOOLARGE when the body, the nesting or the batch exceeds the
- *         limits (-32600, meant to become HTTP 413).
+ *         limits (-32600, meant to become HTTP 413);
+ *         APR_ENOMEM only when jansson runs out of memory (*perror NULL).
+ *
+ * Valid JSON that jansson cannot hold (an integer beyond 64 bits, a
+ * duplicate object key, "\u0000" in a string) counts as a parse error.
  */
 apr_status_t mcp_jsonrpc_parse(mcp_jsonrpc_msg_t **pmsg, apr_pool_t *p,
                                const char *data, apr_size_t len,
@@ -187,7 +191,8 @@ apr_status_t mcp_jsonrpc_from_json(mcp_jsonrpc_msg_t **pmsg, apr_pool_t *p,
  * Build a request. @a id must be a string or an integer; @a params may be
  * NULL, else an object or an array (shared, not copied).
  * @return APR_SUCCESS or MCP_EINVALID (bad id, empty method, params of the
- *         wrong type, method not valid UTF-8).
+ *         wrong type, method not valid UTF-8). The builders below also
+ *         return APR_ENOMEM when jansson runs out of memory.
  */
 apr_status_t mcp_jsonrpc_request_create(mcp_jsonrpc_msg_t **pmsg,
                                         apr_pool_t *p,
