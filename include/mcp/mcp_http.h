@@ -46,8 +46,9 @@
  *                   empty or garbled reply, too many redirects;
  *  - APR_ECONNREFUSED  nothing listens at the host and port;
  *  - MCP_ENOTFOUND  the host name does not resolve;
- *  - APR_EGENERAL   other transport failures (TLS handshake or verification,
- *                   network unreachable, ...), with curl's reason in the message.
+ *  - MCP_EVERIFY    the TLS peer's certificate or name did not verify;
+ *  - APR_EGENERAL   other transport failures (TLS handshake, network
+ *                   unreachable, ...), with curl's reason in the message.
  * An HTTP error status (404, 500, ...) is not a failure: the status is in
  * the response and the call returns APR_SUCCESS.
  *

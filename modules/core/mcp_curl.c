@@ -1,0 +1,1057 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The libcurl half of the HTTP client; the only file that includes curl.
+ *
+ * Every transfer, alone or in a batch, runs on a curl multi handle driven
+ * by our own loop, so there is one code path for timeouts, size caps and
+ * callbacks. Connections live in a multi handle's connection cache; idle
+ * multi handles wait in a mutex-guarded stack of the client and are taken
+ * by the next request of any thread (last in, first out, so a thread that
+ * makes requests one after another gets its warm connections back).
+ *
+ * We do not put the connection cache into the share handle: libcurl does
+ * not support sharing connections between concurrent threads. The share
+ * handle holds what it supports across threads, the DNS cache and TLS
+ * sessions, with one APR mutex per kind of data. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <curl/curl.h>
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+
+#include "mcp/mcp_http.h"
+
+#if !APR_HAS_THREADS
+#error "mod_mcp needs APR with thread support"
+#endif
+
+/* Connections one multi handle keeps open for reuse. */
+#define MCP_CURL_MAX_CACHED_CONNS 32L
+/* Response header lines accepted per response. */
+#define MCP_CURL_MAX_HEADERS 256
+/* Longest wait in our loop before looking at the idle timers again. */
+#define MCP_CURL_MAX_WAIT_MS 1000
+
+struct mcp_http_t {
+    apr_pool_t *pool;
+    mcp_http_options_t opts;
+    CURLSH *share;
+    apr_thread_mutex_t *share_locks[CURL_LOCK_DATA_LAST];
+    apr_thread_mutex_t *idle_lock;
+    CURLM **idle;               /* stack of max_idle multi handles */
+    int nidle;
+};
+
+/* One transfer of a perform call. */
+typedef struct {
+    mcp_http_request_t *req;
+    mcp_http_response_t *resp;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    apr_time_t start;
+    apr_time_t last_rx;         /* last byte received (idle timer) */
+    int receiving;              /* first response byte has arrived */
+    int headers_done;           /* on_headers called / status fixed */
+    int nheaders;
+    int active;                 /* added to the multi, not yet finished */
+    apr_status_t abort_rv;      /* why we aborted, when we did */
+    const char *abort_msg;
+    char *buf;                  /* body, malloc'd, freed by a pool cleanup */
+    apr_size_t buf_len;
+    apr_size_t buf_cap;
+    char errbuf[CURL_ERROR_SIZE];
+} xfer_t;
+
+/* ---- process-wide init ---- */
+
+static int global_inits;
+
+static apr_status_t global_cleanup(void *baton)
+{
+    (void)baton;
+    if (global_inits > 0 && --global_inits == 0) {
+        curl_global_cleanup();
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_http_global_init(apr_pool_t *p, const char **perr)
+{
+    const curl_version_info_data *vi;
+    CURLcode rc;
+
+    if (global_inits > 0) {
+        return APR_SUCCESS;
+    }
+    rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) {
+        if (perr) {
+            *perr = apr_psprintf(p, "curl_global_init failed: %s",
+                                 curl_easy_strerror(rc));
+        }
+        mcp_log(MCP_LOG_MARK, MCP_LOG_ERR, APR_EGENERAL, p,
+                MCPLOGNO(00200) "curl_global_init failed: %s",
+                curl_easy_strerror(rc));
+        return APR_EGENERAL;
+    }
+    global_inits++;
+    apr_pool_cleanup_register(p, NULL, global_cleanup,
+                              apr_pool_cleanup_null);
+    vi = curl_version_info(CURLVERSION_NOW);
+    mcp_log(MCP_LOG_MARK, MCP_LOG_DEBUG, APR_SUCCESS, p,
+            MCPLOGNO(00201) "HTTP client: libcurl %s, %s",
+            vi->version, vi->ssl_version ? vi->ssl_version : "no TLS");
+    return APR_SUCCESS;
+}
+
+/* ---- the client ---- */
+
+static void share_lock(CURL *easy, curl_lock_data data,
+                       curl_lock_access access, void *baton)
+{
+    mcp_http_t *http = baton;
+
+    (void)easy;
+    (void)access;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST) {
+        apr_thread_mutex_lock(http->share_locks[data]);
+    }
+}
+
+static void share_unlock(CURL *easy, curl_lock_data data, void *baton)
+{
+    mcp_http_t *http = baton;
+
+    (void)easy;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST) {
+        apr_thread_mutex_unlock(http->share_locks[data]);
+    }
+}
+
+static apr_status_t http_cleanup(void *baton)
+{
+    mcp_http_t *http = baton;
+
+    /* Runs before the mutexes' own cleanups (registered earlier). */
+    while (http->nidle > 0) {
+        curl_multi_cleanup(http->idle[--http->nidle]);
+    }
+    if (http->share) {
+        curl_share_cleanup(http->share);
+        http->share = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t resolve_options(mcp_http_t *http, apr_pool_t *p,
+                                    const mcp_http_options_t *opts,
+                                    const char **perr)
+{
+    mcp_http_options_t *o = &http->opts;
+
+    if (opts) {
+        *o = *opts;
+    }
+    if (o->connect_timeout == 0) {
+        o->connect_timeout = MCP_HTTP_DEFAULT_CONNECT_TIMEOUT;
+    }
+    if (o->timeout == 0) {
+        o->timeout = MCP_HTTP_DEFAULT_TIMEOUT;
+    }
+    if (o->idle_timeout == 0) {
+        o->idle_timeout = MCP_HTTP_DEFAULT_IDLE_TIMEOUT;
+    }
+    if (o->max_response_size == 0) {
+        o->max_response_size = MCP_HTTP_DEFAULT_MAX_RESPONSE;
+    }
+    if (o->max_idle <= 0) {
+        o->max_idle = MCP_HTTP_DEFAULT_MAX_IDLE;
+    }
+    if (o->max_redirects < 0) {
+        o->max_redirects = 0;
+    }
+    if (!o->user_agent) {
+        o->user_agent = "mod_mcp/" MCP_VERSION;
+    }
+    o->user_agent = apr_pstrdup(p, o->user_agent);
+    o->ca_file = o->ca_file ? apr_pstrdup(p, o->ca_file) : NULL;
+    o->ca_path = o->ca_path ? apr_pstrdup(p, o->ca_path) : NULL;
+    if (o->proxy && *o->proxy) {
+        const char *err = NULL;
+
+        if (mcp_http_url_check(p, o->proxy, &err) != APR_SUCCESS) {
+            if (perr) {
+                *perr = apr_psprintf(p, "proxy: %s", err);
+            }
+            return MCP_EINVALID;
+        }
+        o->proxy = apr_pstrdup(p, o->proxy);
+    }
+    else {
+        o->proxy = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_http_create(mcp_http_t **phttp, apr_pool_t *p,
+                             const mcp_http_options_t *opts,
+                             const char **perr)
+{
+    mcp_http_t *http;
+    apr_status_t rv;
+    int i;
+
+    *phttp = NULL;
+    if (global_inits == 0) {
+        if (perr) {
+            *perr = "mcp_http_global_init() was not called";
+        }
+        return APR_EINIT;
+    }
+    http = apr_pcalloc(p, sizeof(*http));
+    http->pool = p;
+    if ((rv = resolve_options(http, p, opts, perr)) != APR_SUCCESS) {
+        return rv;
+    }
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++) {
+        rv = apr_thread_mutex_create(&http->share_locks[i],
+                                     APR_THREAD_MUTEX_DEFAULT, p);
+        if (rv != APR_SUCCESS) {
+            goto fail;
+        }
+    }
+    rv = apr_thread_mutex_create(&http->idle_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        goto fail;
+    }
+    http->idle = apr_pcalloc(p, sizeof(CURLM *) * (apr_size_t)http->opts.max_idle);
+    apr_pool_cleanup_register(p, http, http_cleanup, apr_pool_cleanup_null);
+
+    http->share = curl_share_init();
+    if (!http->share
+        || curl_share_setopt(http->share, CURLSHOPT_LOCKFUNC, share_lock)
+        || curl_share_setopt(http->share, CURLSHOPT_UNLOCKFUNC, share_unlock)
+        || curl_share_setopt(http->share, CURLSHOPT_USERDATA, http)
+        || curl_share_setopt(http->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS)
+        || curl_share_setopt(http->share, CURLSHOPT_SHARE,
+                             CURL_LOCK_DATA_SSL_SESSION)) {
+        rv = APR_ENOMEM;
+        goto fail;
+    }
+    *phttp = http;
+    return APR_SUCCESS;
+
+fail:
+    if (perr) {
+        *perr = "cannot set up the HTTP client (mutex or curl share)";
+    }
+    return rv;
+}
+
+const mcp_http_options_t *mcp_http_options(const mcp_http_t *http)
+{
+    return &http->opts;
+}
+
+static CURLM *multi_get(mcp_http_t *http)
+{
+    CURLM *m = NULL;
+
+    apr_thread_mutex_lock(http->idle_lock);
+    if (http->nidle > 0) {
+        m = http->idle[--http->nidle];
+    }
+    apr_thread_mutex_unlock(http->idle_lock);
+    if (!m) {
+        m = curl_multi_init();
+        if (m) {
+            curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, MCP_CURL_MAX_CACHED_CONNS);
+        }
+    }
+    return m;
+}
+
+static void multi_put(mcp_http_t *http, CURLM *m)
+{
+    apr_thread_mutex_lock(http->idle_lock);
+    if (http->nidle < http->opts.max_idle) {
+        http->idle[http->nidle++] = m;
+        m = NULL;
+    }
+    apr_thread_mutex_unlock(http->idle_lock);
+    if (m) {
+        curl_multi_cleanup(m);
+    }
+}
+
+/* ---- callbacks ---- */
+
+static void xfer_abort(xfer_t *x, apr_status_t rv, const char *msg)
+{
+    if (x->abort_rv == APR_SUCCESS) {
+        x->abort_rv = rv;
+        x->abort_msg = msg;
+    }
+}
+
+/* The status line and headers of the final response are known: fix the
+ * status and tell the caller, once. */
+static apr_status_t xfer_headers_done(xfer_t *x)
+{
+    long code = 0;
+    apr_status_t rv;
+
+    if (x->headers_done) {
+        return APR_SUCCESS;
+    }
+    x->headers_done = 1;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    x->resp->status = (int)code;
+    if (x->req->on_headers) {
+        rv = x->req->on_headers(x->resp, x->req->baton);
+        if (rv != APR_SUCCESS) {
+            xfer_abort(x, rv, "request aborted by the response headers callback");
+            return rv;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+static int is_followed_redirect(xfer_t *x, long code)
+{
+    long count = 0;
+
+    if (x->req->max_redirects <= 0
+        || !(code == 301 || code == 302 || code == 303
+             || code == 307 || code == 308)
+        || !apr_table_get(x->resp->headers, "Location")) {
+        return 0;
+    }
+    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &count);
+    return count < x->req->max_redirects;
+}
+
+/* End of one header block: the final response's, unless it is a 1xx or
+ * a redirect curl is about to follow. */
+static int header_block_end(xfer_t *x)
+{
+    long code = 0;
+
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || is_followed_redirect(x, code)) {
+        return 1;
+    }
+    return xfer_headers_done(x) == APR_SUCCESS;
+}
+
+static int header_line(xfer_t *x, const char *line, apr_size_t len)
+{
+    const char *colon, *v, *end = line + len;
+
+    if (len >= 5 && !memcmp(line, "HTTP/", 5)) {
+        /* A new response (after a 1xx or a followed redirect). */
+        apr_table_clear(x->resp->headers);
+        x->nheaders = 0;
+        return 1;
+    }
+    while (end > line && (end[-1] == '\r' || end[-1] == '\n')) {
+        end--;
+    }
+    if (end == line) {
+        return header_block_end(x);
+    }
+    if (++x->nheaders > MCP_CURL_MAX_HEADERS) {
+        xfer_abort(x, MCP_EPROTO, apr_psprintf(x->req->pool,
+                   "response has more than %d header lines",
+                   MCP_CURL_MAX_HEADERS));
+        return 0;
+    }
+    colon = memchr(line, ':', (apr_size_t)(end - line));
+    if (!colon || colon == line) {
+        return 1;   /* obsolete folding or junk: ignored */
+    }
+    for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+        ;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+    apr_table_addn(x->resp->headers,
+                   apr_pstrmemdup(x->req->pool, line, (apr_size_t)(colon - line)),
+                   apr_pstrmemdup(x->req->pool, v, (apr_size_t)(end - v)));
+    return 1;
+}
+
+static size_t on_header(char *data, size_t size, size_t nitems, void *baton)
+{
+    xfer_t *x = baton;
+    size_t len = size * nitems;
+
+    x->receiving = 1;
+    x->last_rx = apr_time_now();
+    return header_line(x, data, len) ? len : 0;
+}
+
+static int buf_append(xfer_t *x, const char *data, apr_size_t len)
+{
+    if (x->buf_len + len + 1 > x->buf_cap) {
+        apr_size_t cap = x->buf_cap ? x->buf_cap : 16384;
+        char *nbuf;
+
+        while (cap < x->buf_len + len + 1) {
+            cap *= 2;
+        }
+        if (!(nbuf = realloc(x->buf, cap))) {
+            return 0;
+        }
+        x->buf = nbuf;
+        x->buf_cap = cap;
+    }
+    memcpy(x->buf + x->buf_len, data, len);
+    x->buf_len += len;
+    x->buf[x->buf_len] = '\0';
+    return 1;
+}
+
+#ifdef CURL_WRITEFUNC_ERROR
+#define WRITE_FAIL CURL_WRITEFUNC_ERROR
+#else
+#define WRITE_FAIL 0
+#endif
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *baton)
+{
+    xfer_t *x = baton;
+    mcp_http_request_t *req = x->req;
+    size_t len = size * nmemb;
+    apr_status_t rv;
+
+    x->receiving = 1;
+    x->last_rx = apr_time_now();
+    if (!len) {
+        return 0;
+    }
+    if (xfer_headers_done(x) != APR_SUCCESS) {
+        return WRITE_FAIL;
+    }
+    x->resp->received += len;
+    if (req->max_response_size && x->resp->received > req->max_response_size) {
+        xfer_abort(x, MCP_ETOOLARGE, apr_psprintf(req->pool,
+                   "response body exceeds the limit of %" APR_SIZE_T_FMT
+                   " bytes", req->max_response_size));
+        return WRITE_FAIL;
+    }
+    if (req->on_body) {
+        rv = req->on_body(x->resp, data, len, req->baton);
+        if (rv != APR_SUCCESS) {
+            xfer_abort(x, rv, "request aborted by the response body callback");
+            return WRITE_FAIL;
+        }
+        return len;
+    }
+    if (!buf_append(x, data, len)) {
+        xfer_abort(x, APR_ENOMEM, "out of memory for the response body");
+        return WRITE_FAIL;
+    }
+    return len;
+}
+
+/* ---- setting up one transfer ---- */
+
+static apr_status_t xfer_buf_cleanup(void *baton)
+{
+    xfer_t *x = baton;
+
+    free(x->buf);
+    x->buf = NULL;
+    return APR_SUCCESS;
+}
+
+static long to_ms(apr_interval_time_t t)
+{
+    return t > 0 ? (long)((t + 999) / 1000) : 0L;
+}
+
+static int set_headers(xfer_t *x)
+{
+    const apr_array_header_t *arr = apr_table_elts(x->req->headers);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    struct curl_slist *l;
+    int i;
+
+    for (i = 0; i < arr->nelts; i++) {
+        /* "Name;" is curl's way to send a header with an empty value. */
+        const char *line = *e[i].val
+            ? apr_pstrcat(x->req->pool, e[i].key, ": ", e[i].val, NULL)
+            : apr_pstrcat(x->req->pool, e[i].key, ";", NULL);
+        if (!(l = curl_slist_append(x->hdrs, line))) {
+            return 0;
+        }
+        x->hdrs = l;
+    }
+    if (x->req->body && !apr_table_get(x->req->headers, "Expect")) {
+        /* No 100-continue round trip: our bodies are small JSON. */
+        if (!(l = curl_slist_append(x->hdrs, "Expect:"))) {
+            return 0;
+        }
+        x->hdrs = l;
+    }
+    return !x->hdrs || curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs) == CURLE_OK;
+}
+
+static CURLcode set_method(xfer_t *x)
+{
+    mcp_http_request_t *req = x->req;
+    CURL *e = x->easy;
+    CURLcode rc = CURLE_OK;
+
+    if (!strcmp(req->method, "HEAD")) {
+        return curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    }
+    if (!strcmp(req->method, "GET") && !req->body) {
+        return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    if (req->body || !strcmp(req->method, "POST") || !strcmp(req->method, "PUT")
+        || !strcmp(req->method, "PATCH")) {
+        rc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                              (curl_off_t)req->body_len);
+        if (rc == CURLE_OK) {
+            rc = curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+                                  req->body ? req->body : "");
+        }
+    }
+    if (rc == CURLE_OK && strcmp(req->method, "POST")) {
+        rc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+    return rc;
+}
+
+static CURLcode set_protocols(CURL *e)
+{
+    CURLcode rc;
+
+#if LIBCURL_VERSION_NUM >= 0x075500
+    rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
+#else
+    rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS,
+                          (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    if (rc == CURLE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS,
+                              (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    }
+#endif
+    return rc;
+}
+
+/* Options that make the client's promises: TLS verified, no proxy from
+ * the environment, only http(s), no signals (threads). */
+static CURLcode set_policy(xfer_t *x)
+{
+    const mcp_http_options_t *o = &x->req->http->opts;
+    CURL *e = x->easy;
+    CURLcode rc;
+
+    if ((rc = set_protocols(e)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : ""))
+           != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L))
+           != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_SHARE, x->req->http->share))
+           != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent))
+           != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L)) != CURLE_OK) {
+        return rc;
+    }
+    if (o->ca_file
+        && (rc = curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file)) != CURLE_OK) {
+        return rc;
+    }
+    if (o->ca_path
+        && (rc = curl_easy_setopt(e, CURLOPT_CAPATH, o->ca_path)) != CURLE_OK) {
+        return rc;
+    }
+    return CURLE_OK;
+}
+
+static CURLcode set_limits(xfer_t *x)
+{
+    mcp_http_request_t *req = x->req;
+    CURL *e = x->easy;
+    CURLcode rc;
+
+    if ((rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                               to_ms(req->connect_timeout))) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(req->timeout)))
+           != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION,
+                                  req->max_redirects > 0 ? 1L : 0L)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_MAXREDIRS,
+                                  (long)(req->max_redirects > 0
+                                         ? req->max_redirects : 0)))
+           != CURLE_OK) {
+        return rc;
+    }
+    if (req->max_response_size) {
+        /* Refuses early when Content-Length is known; on_body counts. */
+        rc = curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                              (curl_off_t)req->max_response_size);
+    }
+    return rc;
+}
+
+static CURLcode set_io(xfer_t *x)
+{
+    CURL *e = x->easy;
+    CURLcode rc;
+
+    if ((rc = curl_easy_setopt(e, CURLOPT_URL, x->req->url)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_PRIVATE, x)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header))
+           != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_HEADERDATA, x)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body)) != CURLE_OK
+        || (rc = curl_easy_setopt(e, CURLOPT_WRITEDATA, x)) != CURLE_OK) {
+        return rc;
+    }
+    return CURLE_OK;
+}
+
+static void xfer_fail(xfer_t *x, apr_status_t rv, const char *msg)
+{
+    x->resp->rv = rv;
+    x->resp->error = msg;
+}
+
+/* Make the easy handle; on failure the response says why. */
+static apr_status_t xfer_setup(xfer_t *x)
+{
+    mcp_http_request_t *req = x->req;
+    const char *err = NULL;
+    CURLcode rc;
+
+    if (mcp_http_url_check(req->pool, req->url, &err) != APR_SUCCESS) {
+        xfer_fail(x, MCP_EINVALID, err);
+        return MCP_EINVALID;
+    }
+    if (!(x->easy = curl_easy_init())) {
+        xfer_fail(x, APR_ENOMEM, "cannot create a curl handle");
+        return APR_ENOMEM;
+    }
+    if ((rc = set_io(x)) != CURLE_OK
+        || (rc = set_policy(x)) != CURLE_OK
+        || (rc = set_limits(x)) != CURLE_OK
+        || (rc = set_method(x)) != CURLE_OK) {
+        xfer_fail(x, APR_EGENERAL, apr_psprintf(req->pool,
+                  "cannot configure the transfer: %s", curl_easy_strerror(rc)));
+        return APR_EGENERAL;
+    }
+    if (!set_headers(x)) {
+        xfer_fail(x, APR_ENOMEM, "cannot set the request headers");
+        return APR_ENOMEM;
+    }
+    return APR_SUCCESS;
+}
+
+static void xfer_release(xfer_t *x)
+{
+    if (x->easy) {
+        curl_easy_cleanup(x->easy);
+        x->easy = NULL;
+    }
+    if (x->hdrs) {
+        curl_slist_free_all(x->hdrs);
+        x->hdrs = NULL;
+    }
+}
+
+/* ---- results ---- */
+
+static const char *host_of(xfer_t *x)
+{
+    return mcp_http_url_for_log(x->req->pool, x->req->url);
+}
+
+static const char *curl_reason(xfer_t *x, CURLcode rc)
+{
+    return x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+}
+
+static void timeout_result(xfer_t *x)
+{
+    mcp_http_request_t *req = x->req;
+    curl_off_t connect_us = 0, app_us = 0;
+    int https = !strncasecmp(req->url, "https:", 6);
+    int connected;
+
+    curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+    curl_easy_getinfo(x->easy, CURLINFO_APPCONNECT_TIME_T, &app_us);
+    connected = https ? app_us > 0 : connect_us > 0;
+    if (!connected && req->connect_timeout
+        && (!req->timeout || req->connect_timeout <= req->timeout)) {
+        xfer_fail(x, MCP_ETIMEOUT, apr_psprintf(req->pool,
+                  "connect timeout (%ld ms) connecting to %s",
+                  to_ms(req->connect_timeout), host_of(x)));
+    }
+    else {
+        xfer_fail(x, MCP_ETIMEOUT, apr_psprintf(req->pool,
+                  "total timeout (%ld ms) of the request to %s %s",
+                  to_ms(req->timeout), host_of(x),
+                  connected ? "exceeded" : "exceeded while connecting"));
+    }
+}
+
+static void connect_result(xfer_t *x, CURLcode rc)
+{
+    long oserr = 0;
+
+    curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
+    if (oserr == ECONNREFUSED) {
+        xfer_fail(x, APR_ECONNREFUSED, apr_psprintf(x->req->pool,
+                  "connection refused by %s", host_of(x)));
+        return;
+    }
+    xfer_fail(x, oserr ? APR_FROM_OS_ERROR(oserr) : APR_EGENERAL,
+              apr_psprintf(x->req->pool, "cannot connect to %s: %s",
+                           host_of(x), curl_reason(x, rc)));
+}
+
+static void error_result(xfer_t *x, CURLcode rc)
+{
+    apr_pool_t *p = x->req->pool;
+
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        timeout_result(x);
+        break;
+    case CURLE_COULDNT_CONNECT:
+        connect_result(x, rc);
+        break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        xfer_fail(x, MCP_EINVALID, apr_psprintf(p, "only http and https are "
+                  "allowed (also on redirects): %s", curl_reason(x, rc)));
+        break;
+    case CURLE_URL_MALFORMAT:
+        xfer_fail(x, MCP_EINVALID, apr_psprintf(p, "malformed URL: %s",
+                                                curl_reason(x, rc)));
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        xfer_fail(x, MCP_ENOTFOUND, apr_psprintf(p, "cannot resolve host: %s",
+                                                 curl_reason(x, rc)));
+        break;
+    case CURLE_FILESIZE_EXCEEDED:
+        xfer_fail(x, MCP_ETOOLARGE, apr_psprintf(p, "response body exceeds "
+                  "the limit of %" APR_SIZE_T_FMT " bytes",
+                  x->req->max_response_size));
+        break;
+    case CURLE_PARTIAL_FILE:
+        xfer_fail(x, MCP_EPROTO, apr_psprintf(p, "%s closed the connection "
+                  "before the end of the body (%" APR_SIZE_T_FMT " bytes "
+                  "received): %s", host_of(x), x->resp->received,
+                  curl_reason(x, rc)));
+        break;
+    case CURLE_TOO_MANY_REDIRECTS:
+        xfer_fail(x, MCP_EPROTO, apr_psprintf(p, "more than %d redirects",
+                                              x->req->max_redirects));
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        xfer_fail(x, MCP_EPROTO, apr_psprintf(p, "HTTP exchange with %s "
+                  "failed: %s", host_of(x), curl_reason(x, rc)));
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        xfer_fail(x, MCP_EVERIFY, apr_psprintf(p, "TLS peer %s did not "
+                  "verify: %s", host_of(x), curl_reason(x, rc)));
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+        xfer_fail(x, APR_EGENERAL, apr_psprintf(p, "TLS handshake with %s "
+                  "failed: %s", host_of(x), curl_reason(x, rc)));
+        break;
+    case CURLE_SSL_CACERT_BADFILE:
+        xfer_fail(x, MCP_EINVALID, apr_psprintf(p, "CA certificates cannot "
+                  "be loaded: %s", curl_reason(x, rc)));
+        break;
+    case CURLE_OUT_OF_MEMORY:
+        xfer_fail(x, APR_ENOMEM, "out of memory in libcurl");
+        break;
+    default:
+        xfer_fail(x, APR_EGENERAL, apr_psprintf(p, "request to %s failed: %s",
+                                                host_of(x), curl_reason(x, rc)));
+        break;
+    }
+}
+
+static void xfer_success(xfer_t *x)
+{
+    mcp_http_response_t *resp = x->resp;
+    long code = 0, redirects = 0;
+    char *url = NULL;
+
+    if (xfer_headers_done(x) != APR_SUCCESS) {
+        xfer_fail(x, x->abort_rv, x->abort_msg);
+        return;
+    }
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &redirects);
+    curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+    resp->status = (int)code;
+    resp->redirects = (int)redirects;
+    if (url) {
+        resp->effective_url = apr_pstrdup(x->req->pool, url);
+    }
+    if (!x->req->on_body) {
+        /* The buffer stays owned by the pool cleanup registered in
+         * xfer_start(): one owner, freed with the request pool. */
+        resp->body = x->buf ? x->buf : "";
+        resp->body_len = x->buf_len;
+    }
+}
+
+static void xfer_finish(xfer_t *x, CURLcode rc)
+{
+    mcp_http_request_t *req = x->req;
+
+    x->active = 0;
+    if (x->abort_rv != APR_SUCCESS) {
+        xfer_fail(x, x->abort_rv, x->abort_msg);
+    }
+    else if (rc != CURLE_OK) {
+        error_result(x, rc);
+    }
+    else {
+        xfer_success(x);
+    }
+    if (x->resp->rv != APR_SUCCESS) {
+        mcp_log(MCP_LOG_MARK, MCP_LOG_DEBUG, x->resp->rv, req->pool,
+                MCPLOGNO(00202) "HTTP %s %s failed after %" APR_TIME_T_FMT
+                " ms: %s", req->method, host_of(x),
+                apr_time_as_msec(apr_time_now() - x->start), x->resp->error);
+    }
+    else {
+        mcp_log(MCP_LOG_MARK, MCP_LOG_TRACE1, APR_SUCCESS, req->pool,
+                MCPLOGNO(00203) "HTTP %s %s: %d, %" APR_SIZE_T_FMT
+                " bytes in %" APR_TIME_T_FMT " ms", req->method, host_of(x),
+                x->resp->status, x->resp->received,
+                apr_time_as_msec(apr_time_now() - x->start));
+    }
+    xfer_release(x);
+}
+
+/* ---- the loop ---- */
+
+static xfer_t *xfer_make(mcp_http_request_t *req)
+{
+    xfer_t *x = apr_pcalloc(req->pool, sizeof(*x));
+
+    x->req = req;
+    x->resp = apr_pcalloc(req->pool, sizeof(*x->resp));
+    x->resp->req = req;
+    x->resp->headers = apr_table_make(req->pool, 16);
+    x->start = x->last_rx = apr_time_now();
+    apr_pool_cleanup_register(req->pool, x, xfer_buf_cleanup,
+                              apr_pool_cleanup_null);
+    return x;
+}
+
+static int xfer_start(CURLM *m, xfer_t *x)
+{
+    CURLMcode mc;
+
+    if (xfer_setup(x) != APR_SUCCESS) {
+        xfer_release(x);
+        return 0;
+    }
+    if ((mc = curl_multi_add_handle(m, x->easy)) != CURLM_OK) {
+        xfer_fail(x, APR_EGENERAL, apr_psprintf(x->req->pool,
+                  "cannot start the transfer: %s", curl_multi_strerror(mc)));
+        xfer_release(x);
+        return 0;
+    }
+    x->active = 1;
+    return 1;
+}
+
+/* Finish the transfers curl reports done; returns how many. */
+static apr_size_t collect_done(CURLM *m)
+{
+    apr_size_t done = 0;
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+        if (msg->msg == CURLMSG_DONE) {
+            CURL *e = msg->easy_handle;
+            CURLcode rc = msg->data.result;
+            char *priv = NULL;
+            xfer_t *x;
+
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+            x = (xfer_t *)(void *)priv;
+            curl_multi_remove_handle(m, e);
+            if (x && x->active) {
+                xfer_finish(x, rc);
+                done++;
+            }
+        }
+    }
+    return done;
+}
+
+/* Abort transfers silent for longer than their idle timeout; returns how
+ * many, and lowers *wait_ms to the nearest idle deadline. */
+static apr_size_t check_idle(CURLM *m, xfer_t **xs, apr_size_t n, long *wait_ms)
+{
+    apr_time_t now = apr_time_now();
+    apr_size_t i, done = 0;
+
+    for (i = 0; i < n; i++) {
+        xfer_t *x = xs[i];
+        apr_time_t deadline;
+
+        if (!x->active || !x->receiving || !x->req->idle_timeout) {
+            continue;
+        }
+        deadline = x->last_rx + x->req->idle_timeout;
+        if (now >= deadline) {
+            xfer_abort(x, MCP_ETIMEOUT, apr_psprintf(x->req->pool,
+                       "idle timeout (%ld ms): no data from %s",
+                       to_ms(x->req->idle_timeout), host_of(x)));
+            curl_multi_remove_handle(m, x->easy);
+            xfer_finish(x, CURLE_OK);
+            done++;
+        }
+        else if (to_ms(deadline - now) < *wait_ms) {
+            *wait_ms = to_ms(deadline - now);
+        }
+    }
+    return done;
+}
+
+static void fail_active(CURLM *m, xfer_t **xs, apr_size_t n, const char *msg)
+{
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (xs[i]->active) {
+            curl_multi_remove_handle(m, xs[i]->easy);
+            xfer_abort(xs[i], APR_EGENERAL, msg);
+            xfer_finish(xs[i], CURLE_OK);
+        }
+    }
+}
+
+static void run_loop(CURLM *m, xfer_t **xs, apr_size_t n, apr_size_t pending)
+{
+    while (pending > 0) {
+        long wait_ms = MCP_CURL_MAX_WAIT_MS;
+        int running = 0;
+        CURLMcode mc;
+
+        mc = curl_multi_perform(m, &running);
+        if (mc == CURLM_OK) {
+            pending -= collect_done(m);
+            pending -= check_idle(m, xs, n, &wait_ms);
+        }
+        if (mc != CURLM_OK) {
+            fail_active(m, xs, n, curl_multi_strerror(mc));
+            return;
+        }
+        if (pending == 0) {
+            break;
+        }
+        mc = curl_multi_poll(m, NULL, 0, wait_ms > 0 ? (int)wait_ms : 1, NULL);
+        if (mc != CURLM_OK) {
+            fail_active(m, xs, n, curl_multi_strerror(mc));
+            return;
+        }
+    }
+}
+
+static apr_status_t perform(mcp_http_t *http, xfer_t **xs, apr_size_t n)
+{
+    apr_size_t i, pending = 0;
+    CURLM *m = multi_get(http);
+
+    if (!m) {
+        for (i = 0; i < n; i++) {
+            xfer_fail(xs[i], APR_ENOMEM, "cannot create a curl multi handle");
+        }
+        return APR_ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        pending += (apr_size_t)xfer_start(m, xs[i]);
+    }
+    run_loop(m, xs, n, pending);
+    multi_put(http, m);
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_http_perform(mcp_http_request_t *req,
+                              mcp_http_response_t **presp,
+                              const char **perr)
+{
+    xfer_t *x = xfer_make(req);
+
+    perform(req->http, &x, 1);
+    *presp = x->resp;
+    if (perr) {
+        *perr = x->resp->error;
+    }
+    return x->resp->rv;
+}
+
+apr_status_t mcp_http_perform_all(mcp_http_request_t **reqs, apr_size_t n,
+                                  mcp_http_response_t **resps)
+{
+    mcp_http_t *http;
+    xfer_t **xs;
+    apr_size_t i;
+
+    if (!reqs || !resps || n == 0 || n > MCP_HTTP_MAX_BATCH || !reqs[0]) {
+        return APR_EINVAL;
+    }
+    http = reqs[0]->http;
+    for (i = 0; i < n; i++) {
+        if (!reqs[i] || reqs[i]->http != http) {
+            return APR_EINVAL;
+        }
+    }
+    /* The array of transfers must not come from a shared pool: malloc it. */
+    if (!(xs = malloc(n * sizeof(*xs)))) {
+        return APR_ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        xs[i] = xfer_make(reqs[i]);
+    }
+    perform(http, xs, n);
+    for (i = 0; i < n; i++) {
+        resps[i] = xs[i]->resp;
+    }
+    free(xs);
+    return APR_SUCCESS;
+}

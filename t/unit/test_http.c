@@ -1,0 +1,1101 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The HTTP client against a real HTTP/1.1 server in this process
+ * (http_server.c), and against openssl s_server for TLS. */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <apr_file_io.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+
+#include "mcp_test.h"
+#include "http_server.h"
+#include "mcp/mcp_http.h"
+#include "mcp/mcp_json.h"
+
+static apr_pool_t *gp;          /* process: curl global init */
+static apr_pool_t *cp;          /* per test: the client */
+static http_server_t *srv;
+static mcp_http_t *http;
+
+static void srv_setup(void)
+{
+    const char *err = NULL;
+
+    srv = http_server_start();
+    ck_assert_ptr_nonnull(srv);
+    apr_pool_create(&cp, NULL);
+    ck_assert_status(mcp_http_create(&http, cp, NULL, &err), APR_SUCCESS);
+}
+
+static void srv_teardown(void)
+{
+    /* The client first: its cached connections close, the server's
+     * threads see EOF. */
+    apr_pool_destroy(cp);
+    cp = NULL;
+    http = NULL;
+    http_server_stop(srv);
+    srv = NULL;
+}
+
+static TCase *http_tcase(const char *name)
+{
+    TCase *tc = mcp_tcase(name);
+
+    tcase_add_checked_fixture(tc, srv_setup, srv_teardown);
+    return tc;
+}
+
+static const char *url(const char *path)
+{
+    return http_server_url(srv, tp, path);
+}
+
+static mcp_http_request_t *mkreq(const char *method, const char *u)
+{
+    mcp_http_request_t *req = NULL;
+    const char *err = NULL;
+
+    ck_assert_msg(mcp_http_request_create(&req, tp, http, method, u, &err)
+                  == APR_SUCCESS, "request %s %s: %s", method, u, err);
+    return req;
+}
+
+static mcp_http_response_t *get_ok(const char *path)
+{
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+    apr_status_t rv = mcp_http_perform(mkreq("GET", url(path)), &resp, &err);
+
+    ck_assert_msg(rv == APR_SUCCESS, "GET %s: %s", path, err ? err : "?");
+    return resp;
+}
+
+static mcp_json_t *body_json(const mcp_http_response_t *resp)
+{
+    mcp_json_t *j = NULL;
+    const char *err = NULL;
+
+    ck_assert_ptr_nonnull(resp->body);
+    ck_assert_msg(mcp_json_parse(&j, tp, resp->body, resp->body_len, NULL, &err)
+                  == APR_SUCCESS, "body is not JSON: %s", err);
+    return j;
+}
+
+static double secs_since(apr_time_t t0)
+{
+    return (double)(apr_time_now() - t0) / APR_USEC_PER_SEC;
+}
+
+/* Run one request expected to fail; check the status and that the
+ * message names @a word. */
+static mcp_http_response_t *fail_with(mcp_http_request_t *req, apr_status_t want,
+                                      const char *word)
+{
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    ck_assert_status(mcp_http_perform(req, &resp, &err), want);
+    ck_assert_ptr_nonnull(resp);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_ptr_eq(err, resp->error);
+    ck_assert_msg(strstr(err, word) != NULL, "message '%s' lacks '%s'", err, word);
+    ck_assert_ptr_null(resp->body);
+    return resp;
+}
+
+/* ---- URL and request rules (no network) ---- */
+
+START_TEST(url_rules)
+{
+    static const char *good[] = {
+        "http://127.0.0.1/", "https://example.com", "HTTP://example.com:8080/a?b=c",
+        "http://[::1]:80/x", "https://a-b.example_c.org/p#f",
+    };
+    static const char *bad[] = {
+        NULL, "", "example.com/x", "/relative", "file:///etc/passwd",
+        "ftp://127.0.0.1/", "gopher://127.0.0.1/", "dict://127.0.0.1:11111/",
+        "ldap://127.0.0.1/", "javascript:alert(1)", "http:/x", "http:x",
+        "http:///path", "http://user:pw@127.0.0.1/", "http://127.0.0.1:0/",
+        "http://127.0.0.1:99999/", "http://127.0.0.1:80x/", "http://a b/",
+        "http://127.0.0.1/\r\nX: y", "http://h\xc3\xa9.example/",
+        "http://bad$host/",
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        const char *err = NULL;
+        ck_assert_msg(mcp_http_url_check(tp, good[i], &err) == APR_SUCCESS,
+                      "%s refused: %s", good[i], err);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *err = NULL;
+        ck_assert_msg(mcp_http_url_check(tp, bad[i], &err) == MCP_EINVALID,
+                      "%s accepted", bad[i] ? bad[i] : "NULL");
+        ck_assert_ptr_nonnull(err);
+    }
+    ck_assert_str_eq(mcp_http_url_for_log(tp, "https://h.example:8443/p/q?code=secret#x"),
+                     "https://h.example:8443/p/q");
+    ck_assert_str_eq(mcp_http_url_for_log(tp, "http://[::1]/"), "http://[::1]/");
+}
+END_TEST
+
+START_TEST(request_rules)
+{
+    mcp_http_request_t *req = mkreq("POST", url("/echo"));
+    const char *err = NULL;
+
+    ck_assert_int_eq(req->timeout, MCP_HTTP_DEFAULT_TIMEOUT);
+    ck_assert_int_eq(req->connect_timeout, MCP_HTTP_DEFAULT_CONNECT_TIMEOUT);
+    ck_assert_int_eq(req->idle_timeout, MCP_HTTP_DEFAULT_IDLE_TIMEOUT);
+    ck_assert_uint_eq(req->max_response_size, MCP_HTTP_DEFAULT_MAX_RESPONSE);
+    ck_assert_int_eq(req->max_redirects, 0);
+    ck_assert_status(mcp_http_request_header(req, "X-Ok", "v a l", &err), APR_SUCCESS);
+    ck_assert_status(mcp_http_request_header(req, "X-Bad", "a\r\nInjected: 1", &err),
+                     MCP_EINVALID);
+    ck_assert_status(mcp_http_request_header(req, "X-Bad", "a\nb", &err), MCP_EINVALID);
+    ck_assert_status(mcp_http_request_header(req, "Bad Name", "v", &err), MCP_EINVALID);
+    ck_assert_status(mcp_http_request_header(req, "", "v", &err), MCP_EINVALID);
+    ck_assert_status(mcp_http_request_header(req, "X:Y", "v", &err), MCP_EINVALID);
+    ck_assert_status(mcp_http_request_header(req, "Content-Length", "5", &err),
+                     MCP_EINVALID);
+    ck_assert_status(mcp_http_request_header(req, "transfer-encoding", "chunked", &err),
+                     MCP_EINVALID);
+    ck_assert_status(mcp_http_request_body(req, NULL, 3, NULL, &err), MCP_EINVALID);
+    ck_assert_status(mcp_http_request_body(req, "{}", 2, "application/json\r\nX: 1",
+                                           &err), MCP_EINVALID);
+    req = NULL;
+    ck_assert_status(mcp_http_request_create(&req, tp, http, "GE T", url("/"), &err),
+                     MCP_EINVALID);
+    ck_assert_ptr_null(req);
+    ck_assert_status(mcp_http_request_create(&req, tp, NULL, "GET", url("/"), &err),
+                     MCP_EINVALID);
+}
+END_TEST
+
+START_TEST(client_options)
+{
+    mcp_http_options_t o;
+    mcp_http_t *h = NULL;
+    const char *err = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.proxy = "ftp://127.0.0.1:21/";
+    ck_assert_status(mcp_http_create(&h, tp, &o, &err), MCP_EINVALID);
+    ck_assert_ptr_null(h);
+    ck_assert_ptr_nonnull(strstr(err, "proxy"));
+
+    memset(&o, 0, sizeof(o));
+    o.timeout = MCP_HTTP_NO_LIMIT;
+    o.idle_timeout = apr_time_from_msec(1500);
+    o.max_redirects = 2;
+    ck_assert_status(mcp_http_create(&h, tp, &o, &err), APR_SUCCESS);
+    ck_assert_int_eq(mcp_http_options(h)->connect_timeout,
+                     MCP_HTTP_DEFAULT_CONNECT_TIMEOUT);
+    ck_assert_str_eq(mcp_http_options(h)->user_agent, "mod_mcp/" MCP_VERSION);
+    {
+        mcp_http_request_t *req = NULL;
+
+        ck_assert_status(mcp_http_request_create(&req, tp, h, NULL, url("/json"),
+                                                 &err), APR_SUCCESS);
+        ck_assert_str_eq(req->method, "GET");
+        ck_assert_int_eq(req->timeout, 0);     /* no limit */
+        ck_assert_int_eq(req->idle_timeout, apr_time_from_msec(1500));
+        ck_assert_int_eq(req->max_redirects, 2);
+    }
+}
+END_TEST
+
+/* ---- plain exchanges ---- */
+
+START_TEST(get_json)
+{
+    mcp_http_response_t *resp = get_ok("/json");
+    mcp_json_t *j = body_json(resp);
+
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_status(resp->rv, APR_SUCCESS);
+    ck_assert_ptr_null(resp->error);
+    ck_assert(mcp_json_get_bool(j, "ok", 0));
+    ck_assert_str_eq(mcp_http_response_media_type(tp, resp), "application/json");
+    ck_assert_str_eq(mcp_http_response_header(resp, "content-length"),
+                     apr_psprintf(tp, "%" APR_SIZE_T_FMT, resp->body_len));
+    ck_assert_uint_eq(resp->received, resp->body_len);
+    ck_assert_uint_eq(strlen(resp->body), resp->body_len);
+    ck_assert_str_eq(resp->effective_url, url("/json"));
+    ck_assert_int_eq(resp->redirects, 0);
+}
+END_TEST
+
+static mcp_json_t *echo(const char *method, const char *body, const char *ctype,
+                        int *pstatus)
+{
+    mcp_http_request_t *req = mkreq(method, url("/echo"));
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    ck_assert_status(mcp_http_request_header(req, "X-Trace", "abc 123", &err),
+                     APR_SUCCESS);
+    ck_assert_status(mcp_http_request_header(req, "X-Empty", "", &err), APR_SUCCESS);
+    if (body) {
+        ck_assert_status(mcp_http_request_body(req, body, strlen(body), ctype, &err),
+                         APR_SUCCESS);
+    }
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    *pstatus = resp->status;
+    return strcmp(method, "HEAD") ? body_json(resp) : NULL;
+}
+
+START_TEST(echo_methods)
+{
+    const char *doc = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}";
+    int status = 0;
+    mcp_json_t *j = echo("POST", doc, "application/json", &status);
+    mcp_json_t *h = mcp_json_get(tp, j, "headers");
+
+    ck_assert_int_eq(status, 200);
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "method"), "POST");
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "body"), doc);
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "x-trace"), "abc 123");
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "x-empty"), "");
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "content-type"), "application/json");
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "content-length"),
+                     apr_psprintf(tp, "%d", (int)strlen(doc)));
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "user-agent"), "mod_mcp/" MCP_VERSION);
+    ck_assert(!mcp_json_has(h, "expect"));
+
+    j = echo("PUT", "put-body", "text/plain", &status);
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "method"), "PUT");
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "body"), "put-body");
+
+    j = echo("DELETE", NULL, NULL, &status);
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "method"), "DELETE");
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "body"), "");
+
+    j = echo("POST", NULL, NULL, &status);
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "method"), "POST");
+    h = mcp_json_get(tp, j, "headers");
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "content-length"), "0");
+
+    j = echo("GET", NULL, NULL, &status);
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "method"), "GET");
+
+    ck_assert_ptr_null(echo("HEAD", NULL, NULL, &status));
+    ck_assert_int_eq(status, 200);
+}
+END_TEST
+
+START_TEST(status_codes)
+{
+    static const int codes[] = { 201, 204, 400, 401, 403, 404, 500, 502, 503 };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        const char *path = apr_psprintf(tp, "/status?code=%d", codes[i]);
+        mcp_http_response_t *resp = get_ok(path);
+
+        ck_assert_int_eq(resp->status, codes[i]);
+        if (codes[i] == 204) {
+            ck_assert_uint_eq(resp->body_len, 0);
+        }
+        else {
+            ck_assert_str_eq(resp->body, apr_psprintf(tp, "status %d", codes[i]));
+        }
+    }
+    ck_assert_int_eq(get_ok("/nowhere")->status, 404);
+}
+END_TEST
+
+static void check_xs(const mcp_http_response_t *resp, apr_size_t n)
+{
+    apr_size_t i;
+
+    ck_assert_uint_eq(resp->body_len, n);
+    for (i = 0; i < n; i++) {
+        if (resp->body[i] != 'x') {
+            ck_abort_msg("byte %" APR_SIZE_T_FMT " is not 'x'", i);
+        }
+    }
+    ck_assert_int_eq(resp->body[n], '\0');
+}
+
+START_TEST(large_bodies)
+{
+    check_xs(get_ok("/large?n=3000000"), 3000000);
+    check_xs(get_ok("/large-chunked?n=300001"), 300001);
+    check_xs(get_ok("/large?n=0"), 0);
+}
+END_TEST
+
+/* ---- limits ---- */
+
+static apr_status_t count_body(const mcp_http_response_t *resp, const char *data,
+                               apr_size_t len, void *baton)
+{
+    *(apr_size_t *)baton += len;
+    return APR_SUCCESS;
+}
+
+START_TEST(too_large)
+{
+    static const char *paths[] = { "/large?n=200000", "/large-chunked?n=200000" };
+    apr_size_t i;
+
+    for (i = 0; i < 2; i++) {
+        mcp_http_request_t *req = mkreq("GET", url(paths[i]));
+        apr_size_t streamed = 0;
+
+        req->max_response_size = 100000;
+        fail_with(req, MCP_ETOOLARGE, "100000");
+
+        /* The cap holds for a streamed body too. */
+        req = mkreq("GET", url(paths[i]));
+        req->max_response_size = 100000;
+        req->on_body = count_body;
+        req->baton = &streamed;
+        fail_with(req, MCP_ETOOLARGE, "limit");
+        ck_assert_uint_le(streamed, 100000);
+    }
+    /* Exactly at the cap is fine. */
+    {
+        mcp_http_request_t *req = mkreq("GET", url("/large-chunked?n=100000"));
+        mcp_http_response_t *resp = NULL;
+
+        req->max_response_size = 100000;
+        ck_assert_status(mcp_http_perform(req, &resp, NULL), APR_SUCCESS);
+        check_xs(resp, 100000);
+    }
+}
+END_TEST
+
+START_TEST(idle_timeout)
+{
+    mcp_http_request_t *req = mkreq("GET", url("/drip"));
+    apr_time_t t0 = apr_time_now();
+    mcp_http_response_t *resp;
+    double dt;
+
+    req->idle_timeout = apr_time_from_msec(300);
+    req->timeout = apr_time_from_sec(20);
+    resp = fail_with(req, MCP_ETIMEOUT, "idle timeout");
+    dt = secs_since(t0);
+    ck_assert_msg(dt >= 0.29 && dt < 3.0, "idle timeout took %.2f s", dt);
+    ck_assert_int_eq(resp->status, 200);    /* headers had come */
+    ck_assert_uint_eq(resp->received, 10);
+}
+END_TEST
+
+START_TEST(total_timeout)
+{
+    mcp_http_request_t *req = mkreq("GET", url("/hang"));
+    apr_time_t t0 = apr_time_now();
+    double dt;
+
+    req->timeout = apr_time_from_msec(300);
+    fail_with(req, MCP_ETIMEOUT, "total timeout");
+    dt = secs_since(t0);
+    ck_assert_msg(dt >= 0.29 && dt < 3.0, "total timeout took %.2f s", dt);
+
+    /* The idle timer does not run before the response begins. */
+    req = mkreq("GET", url("/hang"));
+    req->timeout = apr_time_from_msec(600);
+    req->idle_timeout = apr_time_from_msec(100);
+    fail_with(req, MCP_ETIMEOUT, "total timeout");
+}
+END_TEST
+
+START_TEST(connect_timeout)
+{
+    apr_port_t port = 0;
+    mcp_http_request_t *req;
+    apr_time_t t0;
+    double dt;
+
+    ck_assert_status(http_blackhole_start(tp, &port), APR_SUCCESS);
+    req = mkreq("GET", apr_psprintf(tp, "http://127.0.0.1:%u/", (unsigned)port));
+    req->connect_timeout = apr_time_from_msec(300);
+    req->timeout = apr_time_from_sec(20);
+    t0 = apr_time_now();
+    fail_with(req, MCP_ETIMEOUT, "connect timeout");
+    dt = secs_since(t0);
+    ck_assert_msg(dt >= 0.29 && dt < 3.0, "connect timeout took %.2f s", dt);
+}
+END_TEST
+
+START_TEST(connection_refused)
+{
+    apr_port_t port = http_closed_port(tp);
+    const char *u = apr_psprintf(tp, "http://127.0.0.1:%u/json", (unsigned)port);
+    apr_time_t t0 = apr_time_now();
+    mcp_http_response_t *resp;
+
+    ck_assert_uint_ne(port, 0);
+    resp = fail_with(mkreq("GET", u), APR_ECONNREFUSED, "refused");
+    ck_assert_msg(secs_since(t0) < 2.0, "refusal took %.2f s", secs_since(t0));
+    ck_assert_ptr_nonnull(strstr(resp->error, apr_psprintf(tp, ":%u", port)));
+    ck_assert_int_eq(resp->status, 0);
+}
+END_TEST
+
+/* ---- broken peers ---- */
+
+START_TEST(closed_mid_body)
+{
+    mcp_http_response_t *resp;
+
+    resp = fail_with(mkreq("GET", url("/short")), MCP_EPROTO, "closed");
+    ck_assert_uint_eq(resp->received, 10);
+    fail_with(mkreq("GET", url("/cutchunk")), MCP_EPROTO, url("/cutchunk"));
+    fail_with(mkreq("GET", url("/badchunk")), MCP_EPROTO, "chunk");
+    /* The client is still usable afterwards. */
+    ck_assert_int_eq(get_ok("/json")->status, 200);
+}
+END_TEST
+
+/* ---- streaming ---- */
+
+typedef struct {
+    int headers_calls;
+    int headers_status;
+    const char *headers_ctype;
+    int body_calls;
+    int body_before_headers;
+    int released;
+    char *text;
+    apr_size_t len;
+    apr_status_t fail_body;      /* returned by the body callback */
+    apr_status_t fail_headers;   /* returned by the headers callback */
+} stream_t;
+
+static apr_status_t on_headers(const mcp_http_response_t *resp, void *baton)
+{
+    stream_t *s = baton;
+
+    s->headers_calls++;
+    s->headers_status = resp->status;
+    s->headers_ctype = mcp_http_response_media_type(tp, resp);
+    ck_assert_ptr_null(resp->body);
+    return s->fail_headers;
+}
+
+static apr_status_t on_body(const mcp_http_response_t *resp, const char *data,
+                            apr_size_t len, void *baton)
+{
+    stream_t *s = baton;
+
+    if (!s->headers_calls) {
+        s->body_before_headers = 1;
+    }
+    s->body_calls++;
+    s->text = apr_pstrcat(tp, s->text ? s->text : "",
+                          apr_pstrmemdup(tp, data, len), NULL);
+    s->len += len;
+    /* The server holds the rest of the stream until we have seen the
+     * first event: this proves events arrive before the stream ends. */
+    if (!s->released && strstr(s->text, "data: {\"n\":1}\n\n")) {
+        s->released = 1;
+        http_server_release(srv);
+    }
+    return s->fail_body;
+}
+
+static mcp_http_request_t *sse_req(stream_t *s)
+{
+    mcp_http_request_t *req = mkreq("GET", url("/sse"));
+
+    memset(s, 0, sizeof(*s));
+    req->on_headers = on_headers;
+    req->on_body = on_body;
+    req->baton = s;
+    return req;
+}
+
+START_TEST(sse_stream)
+{
+    stream_t s;
+    mcp_http_request_t *req = sse_req(&s);
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    ck_assert_status(mcp_http_request_header(req, "Accept", "text/event-stream", &err),
+                     APR_SUCCESS);
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_int_eq(s.headers_calls, 1);
+    ck_assert_int_eq(s.headers_status, 200);
+    ck_assert_str_eq(s.headers_ctype, "text/event-stream");
+    ck_assert(!s.body_before_headers);
+    ck_assert(s.released);
+    ck_assert_int_ge(s.body_calls, 3);
+    ck_assert_str_eq(s.text, "event: message\ndata: {\"n\":1}\n\n"
+                             "data: {\"n\":2}\n\ndata: done\n\n");
+    ck_assert_ptr_null(strstr(s.text, "late"));
+    ck_assert_ptr_null(resp->body);
+    ck_assert_uint_eq(resp->received, s.len);
+}
+END_TEST
+
+START_TEST(sse_abort_by_body_callback)
+{
+    stream_t s;
+    mcp_http_request_t *req = sse_req(&s);
+    apr_time_t t0 = apr_time_now();
+
+    s.fail_body = MCP_EINVALID;
+    fail_with(req, MCP_EINVALID, "body callback");
+    ck_assert_int_eq(s.body_calls, 1);
+    /* Aborted at once, not when the server gives up waiting (5 s). */
+    ck_assert_msg(secs_since(t0) < 3.0, "abort took %.2f s", secs_since(t0));
+}
+END_TEST
+
+START_TEST(abort_by_headers_callback)
+{
+    stream_t s;
+    mcp_http_request_t *req = sse_req(&s);
+    mcp_http_response_t *resp = NULL;
+
+    s.fail_headers = MCP_EPROTO;
+    fail_with(req, MCP_EPROTO, "headers callback");
+    ck_assert_int_eq(s.headers_calls, 1);
+    ck_assert_int_eq(s.body_calls, 0);
+
+    /* Called also for a response without a body. */
+    req = sse_req(&s);
+    req->url = url("/status?code=204");
+    ck_assert_status(mcp_http_perform(req, &resp, NULL), APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 204);
+    ck_assert_int_eq(s.headers_calls, 1);
+    ck_assert_int_eq(s.headers_status, 204);
+    ck_assert_int_eq(s.body_calls, 0);
+}
+END_TEST
+
+/* ---- redirects and schemes ---- */
+
+START_TEST(redirects)
+{
+    const char *to_json = url(apr_pstrcat(tp, "/redirect?to=", url("/json"), NULL));
+    mcp_http_response_t *resp = NULL;
+    mcp_http_request_t *req;
+    stream_t s;
+
+    /* Not followed by default. */
+    resp = get_ok(apr_pstrcat(tp, "/redirect?to=", url("/json"), NULL));
+    ck_assert_int_eq(resp->status, 302);
+    ck_assert_str_eq(mcp_http_response_header(resp, "Location"), url("/json"));
+    ck_assert_str_eq(resp->body, "moved");
+
+    /* Followed when asked; the headers callback sees only the final one. */
+    req = sse_req(&s);
+    req->on_body = NULL;
+    req->url = to_json;
+    req->max_redirects = 3;
+    ck_assert_status(mcp_http_perform(req, &resp, NULL), APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_int_eq(resp->redirects, 1);
+    ck_assert_str_eq(resp->effective_url, url("/json"));
+    ck_assert(mcp_json_get_bool(body_json(resp), "ok", 0));
+    ck_assert_int_eq(s.headers_calls, 1);
+    ck_assert_int_eq(s.headers_status, 200);
+    ck_assert_ptr_null(mcp_http_response_header(resp, "Location"));
+
+    /* A relative Location works too. */
+    req = mkreq("GET", url("/redirect?to=/json"));
+    req->max_redirects = 1;
+    ck_assert_status(mcp_http_perform(req, &resp, NULL), APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+
+    /* Too many. */
+    req = mkreq("GET", url("/redirect?to=/redirect?to=/redirect?to=/json"));
+    req->max_redirects = 1;
+    fail_with(req, MCP_EPROTO, "redirects");
+}
+END_TEST
+
+START_TEST(redirect_to_other_schemes)
+{
+    static const char *targets[] = {
+        "file:///etc/passwd", "ftp://127.0.0.1/", "gopher://127.0.0.1/",
+        "dict://127.0.0.1/", "ldap://127.0.0.1/",
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        mcp_http_request_t *req = mkreq("GET", url(apr_pstrcat(tp, "/redirect?to=",
+                                                               targets[i], NULL)));
+        req->max_redirects = 5;
+        fail_with(req, MCP_EINVALID, "only http and https");
+    }
+}
+END_TEST
+
+START_TEST(other_schemes_refused)
+{
+    static const char *schemes[] = { "file", "ftp", "gopher", "dict", "telnet",
+                                     "tftp", "smtp", "ldap", "scp" };
+    const char *err = NULL;
+    mcp_http_request_t *req = NULL;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        const char *u = apr_psprintf(tp, "%s://127.0.0.1:%u/json", schemes[i],
+                                     (unsigned)http_server_port(srv));
+
+        ck_assert_status(mcp_http_request_create(&req, tp, http, "GET", u, &err),
+                         MCP_EINVALID);
+        ck_assert_ptr_nonnull(strstr(err, schemes[i]));
+        /* Changed after creation: refused at perform time. */
+        req = mkreq("GET", url("/json"));
+        req->url = u;
+        fail_with(req, MCP_EINVALID, "scheme");
+    }
+    ck_assert_uint_eq(http_server_accepted(srv), 0);
+}
+END_TEST
+
+/* ---- reuse, parallelism, threads ---- */
+
+START_TEST(connection_reuse)
+{
+    mcp_json_t *j = NULL;
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        j = body_json(get_ok("/json"));
+    }
+    ck_assert_uint_eq(http_server_accepted(srv), 1);
+    ck_assert_uint_eq(http_server_requests(srv), 5);
+    {
+        apr_int64_t n = 0;
+
+        ck_assert_status(mcp_json_get_int(j, "conn_request", &n), APR_SUCCESS);
+        ck_assert_int_eq(n, 5);   /* the 5th request on its connection */
+    }
+
+    /* The counter does count: a server that closes forces new ones (the
+     * first /close still goes over the open connection). */
+    for (i = 0; i < 3; i++) {
+        get_ok("/close");
+    }
+    ck_assert_uint_eq(http_server_accepted(srv), 3);
+}
+END_TEST
+
+START_TEST(parallel_fanout)
+{
+    enum { N = 50 };
+    mcp_http_request_t *reqs[N];
+    mcp_http_response_t *resps[N];
+    apr_time_t t0;
+    double dt;
+    int i;
+
+    for (i = 0; i < N; i++) {
+        reqs[i] = mkreq("GET", url("/slow?ms=200"));
+    }
+    t0 = apr_time_now();
+    ck_assert_status(mcp_http_perform_all(reqs, N, resps), APR_SUCCESS);
+    dt = secs_since(t0);
+    for (i = 0; i < N; i++) {
+        ck_assert_ptr_nonnull(resps[i]);
+        ck_assert_msg(resps[i]->rv == APR_SUCCESS, "request %d: %s", i,
+                      resps[i]->error);
+        ck_assert_int_eq(resps[i]->status, 200);
+        ck_assert_ptr_eq(resps[i]->req, reqs[i]);
+        ck_assert(mcp_json_get_bool(body_json(resps[i]), "ok", 0));
+    }
+    /* Sequentially this is 50 x 200 ms = 10 s. */
+    ck_assert_msg(dt >= 0.19 && dt < 5.0, "batch took %.2f s", dt);
+    ck_assert_uint_ge(http_server_max_inflight(srv), 10);
+}
+END_TEST
+
+START_TEST(parallel_mixed_results)
+{
+    mcp_http_request_t *reqs[5];
+    mcp_http_response_t *resps[5];
+    apr_time_t t0;
+
+    reqs[0] = mkreq("GET", url("/json"));
+    reqs[1] = mkreq("GET", url("/hang"));
+    reqs[1]->timeout = apr_time_from_msec(400);
+    reqs[2] = mkreq("GET", apr_psprintf(tp, "http://127.0.0.1:%u/",
+                                        (unsigned)http_closed_port(tp)));
+    reqs[3] = mkreq("GET", url("/json"));
+    reqs[3]->url = "ftp://127.0.0.1/";
+    reqs[4] = mkreq("GET", url("/large?n=5000"));
+    reqs[4]->max_response_size = 1000;
+    t0 = apr_time_now();
+    ck_assert_status(mcp_http_perform_all(reqs, 5, resps), APR_SUCCESS);
+    ck_assert_msg(secs_since(t0) < 3.0, "batch took %.2f s", secs_since(t0));
+    ck_assert_status(resps[0]->rv, APR_SUCCESS);
+    ck_assert_int_eq(resps[0]->status, 200);
+    ck_assert_status(resps[1]->rv, MCP_ETIMEOUT);
+    ck_assert_status(resps[2]->rv, APR_ECONNREFUSED);
+    ck_assert_status(resps[3]->rv, MCP_EINVALID);
+    ck_assert_status(resps[4]->rv, MCP_ETOOLARGE);
+
+    ck_assert_status(mcp_http_perform_all(reqs, 0, resps), APR_EINVAL);
+    ck_assert_status(mcp_http_perform_all(NULL, 1, resps), APR_EINVAL);
+}
+END_TEST
+
+#define THREADS 8
+#define PER_THREAD 15
+
+typedef struct {
+    int ok;
+    char msg[256];
+} worker_t;
+
+static void *APR_THREAD_FUNC worker_main(apr_thread_t *t, void *baton)
+{
+    worker_t *w = baton;
+    apr_pool_t *p;
+    int i;
+
+    apr_pool_create(&p, NULL);
+    for (i = 0; i < PER_THREAD; i++) {
+        apr_pool_t *rp;
+        mcp_http_request_t *req = NULL;
+        mcp_http_response_t *resp = NULL;
+        const char *err = NULL;
+        const char *path = (i % 3 == 0) ? "/echo" : (i % 3 == 1) ? "/json"
+                                                                 : "/large?n=70000";
+
+        apr_pool_create(&rp, p);
+        if (mcp_http_request_create(&req, rp, http, "POST",
+                                    http_server_url(srv, rp, path), &err)
+            || mcp_http_request_body(req, "hello", 5, "text/plain", &err)
+            || mcp_http_perform(req, &resp, &err)) {
+            apr_snprintf(w->msg, sizeof(w->msg), "request %d: %s", i, err);
+            apr_pool_destroy(rp);
+            break;
+        }
+        if (resp->status != 200 || !resp->body_len) {
+            apr_snprintf(w->msg, sizeof(w->msg), "request %d: status %d", i,
+                         resp->status);
+            apr_pool_destroy(rp);
+            break;
+        }
+        w->ok++;
+        apr_pool_destroy(rp);
+    }
+    apr_pool_destroy(p);
+    return NULL;
+}
+
+START_TEST(threads_share_client)
+{
+    apr_thread_t *threads[THREADS];
+    worker_t workers[THREADS];
+    apr_status_t trv;
+    int i;
+
+    memset(workers, 0, sizeof(workers));
+    for (i = 0; i < THREADS; i++) {
+        ck_assert_status(apr_thread_create(&threads[i], NULL, worker_main,
+                                           &workers[i], tp), APR_SUCCESS);
+    }
+    for (i = 0; i < THREADS; i++) {
+        apr_thread_join(&trv, threads[i]);
+    }
+    for (i = 0; i < THREADS; i++) {
+        ck_assert_msg(workers[i].ok == PER_THREAD, "thread %d: %d ok; %s", i,
+                      workers[i].ok, workers[i].msg);
+    }
+    ck_assert_uint_eq(http_server_requests(srv), THREADS * PER_THREAD);
+    /* Connections are reused across threads' requests: far fewer than
+     * one per request. */
+    ck_assert_uint_le(http_server_accepted(srv), THREADS * 2);
+}
+END_TEST
+
+/* ---- proxies ---- */
+
+START_TEST(proxy_env_ignored)
+{
+    const char *dead = apr_psprintf(tp, "http://127.0.0.1:%u",
+                                    (unsigned)http_closed_port(tp));
+    static const char *vars[] = { "http_proxy", "HTTP_PROXY", "https_proxy",
+                                  "HTTPS_PROXY", "ALL_PROXY", "all_proxy" };
+    mcp_json_t *j;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        setenv(vars[i], dead, 1);
+    }
+    unsetenv("NO_PROXY");
+    unsetenv("no_proxy");
+    j = body_json(get_ok("/echo"));
+    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        unsetenv(vars[i]);
+    }
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "target"), "/echo");
+}
+END_TEST
+
+START_TEST(proxy_option)
+{
+    mcp_http_options_t o;
+    mcp_http_t *h = NULL;
+    mcp_http_request_t *req = NULL;
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+    mcp_json_t *j;
+
+    /* Our test server plays the forward proxy: the target host is never
+     * resolved or contacted. */
+    memset(&o, 0, sizeof(o));
+    o.proxy = http_server_url(srv, tp, "");
+    ck_assert_status(mcp_http_create(&h, tp, &o, &err), APR_SUCCESS);
+    ck_assert_status(mcp_http_request_create(&req, tp, h, "GET",
+                                             "http://upstream.invalid/echo", &err),
+                     APR_SUCCESS);
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    j = body_json(resp);
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "target"), "http://upstream.invalid/echo");
+    ck_assert_str_eq(mcp_json_get_str(tp, mcp_json_get(tp, j, "headers"), "host"),
+                     "upstream.invalid");
+}
+END_TEST
+
+/* ---- TLS, against openssl s_server ---- */
+
+typedef struct {
+    apr_proc_t proc;
+    apr_port_t port;
+    const char *cert;
+    int running;
+} tls_server_t;
+
+static int run_cmd(const char *const *argv)
+{
+    apr_procattr_t *attr;
+    apr_proc_t proc;
+    apr_exit_why_e why;
+    int code = -1;
+
+    apr_procattr_create(&attr, tp);
+    apr_procattr_cmdtype_set(attr, APR_PROGRAM_PATH);
+    apr_procattr_io_set(attr, APR_NO_PIPE, APR_FULL_BLOCK, APR_FULL_BLOCK);
+    if (apr_proc_create(&proc, argv[0], argv, NULL, attr, tp) != APR_SUCCESS) {
+        return -1;
+    }
+    apr_proc_wait(&proc, &code, &why, APR_WAIT);
+    return code;
+}
+
+/* Wait (bounded) until something accepts connections on @a port. */
+static int wait_listening(apr_port_t port)
+{
+    apr_time_t end = apr_time_now() + apr_time_from_sec(10);
+    apr_sockaddr_t *sa;
+
+    apr_sockaddr_info_get(&sa, "127.0.0.1", APR_INET, port, 0, tp);
+    while (apr_time_now() < end) {
+        apr_socket_t *s;
+        apr_status_t rv;
+
+        apr_socket_create(&s, APR_INET, SOCK_STREAM, APR_PROTO_TCP, tp);
+        apr_socket_timeout_set(s, apr_time_from_msec(500));
+        rv = apr_socket_connect(s, sa);
+        apr_socket_close(s);
+        if (rv == APR_SUCCESS) {
+            return 1;
+        }
+        apr_sleep(apr_time_from_msec(50));
+    }
+    return 0;
+}
+
+static void tls_start(tls_server_t *t)
+{
+    const char *dir = NULL, *key, *port;
+    apr_procattr_t *attr;
+
+    memset(t, 0, sizeof(*t));
+    ck_assert_status(apr_temp_dir_get(&dir, tp), APR_SUCCESS);
+    dir = apr_psprintf(tp, "%s/mcp-http-tls-%d", dir, (int)getpid());
+    ck_assert_status(apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, tp),
+                     APR_SUCCESS);
+    key = apr_pstrcat(tp, dir, "/key.pem", NULL);
+    t->cert = apr_pstrcat(tp, dir, "/cert.pem", NULL);
+    {
+        const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec",
+            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", key, "-out", t->cert, NULL };
+        ck_assert_msg(run_cmd(argv) == 0, "openssl req failed (is openssl installed?)");
+    }
+    t->port = http_closed_port(tp);
+    port = apr_psprintf(tp, "127.0.0.1:%u", (unsigned)t->port);
+    {
+        const char *argv[] = { "openssl", "s_server", "-quiet", "-accept", port,
+            "-cert", t->cert, "-key", key, "-www", NULL };
+
+        apr_procattr_create(&attr, tp);
+        apr_procattr_cmdtype_set(attr, APR_PROGRAM_PATH);
+        apr_procattr_io_set(attr, APR_FULL_BLOCK, APR_NO_PIPE, APR_NO_PIPE);
+        ck_assert_status(apr_proc_create(&t->proc, argv[0], argv, NULL, attr, tp),
+                         APR_SUCCESS);
+    }
+    t->running = 1;
+    ck_assert_msg(wait_listening(t->port), "openssl s_server did not start");
+}
+
+static void tls_stop(tls_server_t *t)
+{
+    int code;
+    apr_exit_why_e why;
+
+    if (t->running) {
+        apr_proc_kill(&t->proc, SIGTERM);
+        apr_proc_wait(&t->proc, &code, &why, APR_WAIT);
+        t->running = 0;
+    }
+}
+
+START_TEST(tls_verified)
+{
+    tls_server_t t;
+    const char *u, *err = NULL;
+    mcp_http_options_t o;
+    mcp_http_t *h = NULL;
+    mcp_http_request_t *req = NULL;
+    mcp_http_response_t *resp = NULL;
+    apr_status_t rv;
+
+    tls_start(&t);
+    u = apr_psprintf(tp, "https://127.0.0.1:%u/", (unsigned)t.port);
+
+    /* Self-signed and not trusted: refused. */
+    rv = mcp_http_perform(mkreq("GET", u), &resp, &err);
+    if (rv != MCP_EVERIFY) {
+        tls_stop(&t);
+    }
+    ck_assert_msg(rv == MCP_EVERIFY, "untrusted TLS peer: %d %s", rv, err);
+
+    /* Trusted through the CA file option: accepted. */
+    memset(&o, 0, sizeof(o));
+    o.ca_file = t.cert;
+    rv = mcp_http_create(&h, tp, &o, &err);
+    if (rv == APR_SUCCESS) {
+        rv = mcp_http_request_create(&req, tp, h, "GET", u, &err);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = mcp_http_perform(req, &resp, &err);
+    }
+    if (rv != APR_SUCCESS) {
+        tls_stop(&t);
+    }
+    ck_assert_msg(rv == APR_SUCCESS, "trusted TLS peer: %s", err);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_ptr_nonnull(strstr(resp->body, "s_server"));
+
+    /* A CA file that does not exist is a clear error, not a fallback. */
+    memset(&o, 0, sizeof(o));
+    o.ca_file = "/nonexistent/ca.pem";
+    rv = mcp_http_create(&h, tp, &o, &err);
+    if (rv == APR_SUCCESS) {
+        rv = mcp_http_request_create(&req, tp, h, "GET", u, &err);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = mcp_http_perform(req, &resp, &err);
+    }
+    tls_stop(&t);
+    ck_assert_msg(rv == MCP_EINVALID, "missing CA file: %d %s", rv, err);
+}
+END_TEST
+
+START_TEST(https_to_plain_server)
+{
+    const char *u = apr_psprintf(tp, "https://127.0.0.1:%u/json",
+                                 (unsigned)http_server_port(srv));
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+    apr_status_t rv = mcp_http_perform(mkreq("GET", u), &resp, &err);
+
+    ck_assert_status(rv, APR_EGENERAL);
+    ck_assert_msg(strstr(err, "TLS handshake") != NULL, "message: %s", err);
+    ck_assert_int_eq(resp->status, 0);
+}
+END_TEST
+
+static Suite *http_suite(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc;
+
+    apr_pool_create(&gp, NULL);
+    if (mcp_http_global_init(gp, NULL) != APR_SUCCESS) {
+        fprintf(stderr, "mcp_http_global_init failed\n");
+    }
+
+    tc = http_tcase("rules");
+    tcase_add_test(tc, url_rules);
+    tcase_add_test(tc, request_rules);
+    tcase_add_test(tc, client_options);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("exchanges");
+    tcase_add_test(tc, get_json);
+    tcase_add_test(tc, echo_methods);
+    tcase_add_test(tc, status_codes);
+    tcase_add_test(tc, large_bodies);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("limits");
+    tcase_add_test(tc, too_large);
+    tcase_add_test(tc, idle_timeout);
+    tcase_add_test(tc, total_timeout);
+    tcase_add_test(tc, connect_timeout);
+    tcase_add_test(tc, connection_refused);
+    tcase_add_test(tc, closed_mid_body);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("streaming");
+    tcase_add_test(tc, sse_stream);
+    tcase_add_test(tc, sse_abort_by_body_callback);
+    tcase_add_test(tc, abort_by_headers_callback);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("schemes");
+    tcase_add_test(tc, redirects);
+    tcase_add_test(tc, redirect_to_other_schemes);
+    tcase_add_test(tc, other_schemes_refused);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("concurrency");
+    tcase_add_test(tc, connection_reuse);
+    tcase_add_test(tc, parallel_fanout);
+    tcase_add_test(tc, parallel_mixed_results);
+    tcase_add_test(tc, threads_share_client);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("proxy_tls");
+    tcase_add_test(tc, proxy_env_ignored);
+    tcase_add_test(tc, proxy_option);
+    tcase_add_test(tc, tls_verified);
+    tcase_add_test(tc, https_to_plain_server);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+MCP_TEST_MAIN(http_suite)
