@@ -147,6 +147,15 @@ typedef apr_status_t mcp_http_body_cb(const mcp_http_response_t *resp,
                                       void *baton);
 
 /**
+ * Optional check called from the loop that runs the request, at least
+ * once a second (often more) while it is under way, e.g. to notice that
+ * the client a response is relayed to has gone away. Return APR_SUCCESS to
+ * go on; any other status aborts the request, which then fails with it.
+ */
+typedef apr_status_t mcp_http_tick_cb(const mcp_http_response_t *resp,
+                                      void *baton);
+
+/**
  * One request. Made by mcp_http_request_create(), which fills the limits
  * from the client's options; the caller may then change any member.
  * In a request, a limit of 0 means "no limit".
@@ -168,7 +177,8 @@ struct mcp_http_request_t {
 
     mcp_http_headers_cb *on_headers;  /**< optional */
     mcp_http_body_cb *on_body;        /**< optional: stream the body */
-    void *baton;                      /**< given to both callbacks */
+    mcp_http_tick_cb *on_tick;        /**< optional: periodic check */
+    void *baton;                      /**< given to all callbacks */
 };
 
 /** The outcome of one request, allocated from its request's pool. */
@@ -249,7 +259,8 @@ apr_status_t mcp_http_request_body(mcp_http_request_t *req,
 /**
  * Perform one request; blocks until it is done, failed or timed out.
  * *presp is always set (also on failure, then with rv and error set).
- * @return resp->rv; *perr (when perr is not NULL) gets resp->error.
+ * @return resp->rv; *perr (when perr is not NULL) gets resp->error;
+ *         APR_EINVAL (and no response) when @a req or @a presp is NULL.
  */
 apr_status_t mcp_http_perform(mcp_http_request_t *req,
                               mcp_http_response_t **presp,

@@ -952,6 +952,30 @@ static apr_size_t check_idle(CURLM *m, xfer_t **xs, apr_size_t n, long *wait_ms)
     return done;
 }
 
+/* Give each running transfer's on_tick its say; returns how many it
+ * aborted. */
+static apr_size_t check_ticks(CURLM *m, xfer_t **xs, apr_size_t n)
+{
+    apr_size_t i, done = 0;
+
+    for (i = 0; i < n; i++) {
+        xfer_t *x = xs[i];
+        apr_status_t rv;
+
+        if (!x->active || !x->req->on_tick) {
+            continue;
+        }
+        rv = x->req->on_tick(x->resp, x->req->baton);
+        if (rv != APR_SUCCESS) {
+            xfer_abort(x, rv, "request aborted by the tick callback");
+            curl_multi_remove_handle(m, x->easy);
+            xfer_finish(x, CURLE_OK);
+            done++;
+        }
+    }
+    return done;
+}
+
 static void fail_active(CURLM *m, xfer_t **xs, apr_size_t n, const char *msg)
 {
     apr_size_t i;
@@ -976,6 +1000,7 @@ static void run_loop(CURLM *m, xfer_t **xs, apr_size_t n, apr_size_t pending)
         if (mc == CURLM_OK) {
             pending -= collect_done(m);
             pending -= check_idle(m, xs, n, &wait_ms);
+            pending -= check_ticks(m, xs, n);
         }
         if (mc != CURLM_OK) {
             fail_active(m, xs, n, curl_multi_strerror(mc));
@@ -1015,7 +1040,12 @@ apr_status_t mcp_http_perform(mcp_http_request_t *req,
                               mcp_http_response_t **presp,
                               const char **perr)
 {
-    xfer_t *x = xfer_make(req);
+    xfer_t *x;
+
+    if (!req || !req->http || !presp) {
+        return APR_EINVAL;
+    }
+    x = xfer_make(req);
 
     perform(req->http, &x, 1);
     *presp = x->resp;

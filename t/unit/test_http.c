@@ -586,6 +586,40 @@ START_TEST(abort_by_headers_callback)
 }
 END_TEST
 
+typedef struct {
+    apr_time_t t0;
+    int calls;
+} tick_t;
+
+static apr_status_t on_tick(const mcp_http_response_t *resp, void *baton)
+{
+    tick_t *t = baton;
+
+    t->calls++;
+    return secs_since(t->t0) > 0.3 ? APR_ECONNABORTED : APR_SUCCESS;
+}
+
+START_TEST(abort_by_tick_callback)
+{
+    mcp_http_request_t *req = mkreq("GET", url("/hang"));
+    mcp_http_response_t *resp = NULL;
+    tick_t t;
+    double dt;
+
+    req->timeout = apr_time_from_sec(20);
+    req->on_tick = on_tick;
+    req->baton = &t;
+    t.t0 = apr_time_now();
+    t.calls = 0;
+    fail_with(req, APR_ECONNABORTED, "tick callback");
+    dt = secs_since(t.t0);
+    ck_assert_msg(dt >= 0.29 && dt < 3.0, "tick abort took %.2f s", dt);
+    ck_assert_int_ge(t.calls, 1);
+    ck_assert_status(mcp_http_perform(NULL, &resp, NULL), APR_EINVAL);
+    ck_assert_ptr_null(resp);
+}
+END_TEST
+
 /* ---- redirects and schemes ---- */
 
 START_TEST(redirects)
@@ -720,9 +754,11 @@ START_TEST(parallel_fanout)
         ck_assert_ptr_eq(resps[i]->req, reqs[i]);
         ck_assert(mcp_json_get_bool(body_json(resps[i]), "ok", 0));
     }
-    /* Sequentially this is 50 x 200 ms = 10 s. */
+    /* Sequentially this is 50 x 200 ms = 10 s. The overlap the server saw
+     * is kept low enough for valgrind on a loaded 2-core box (one at a
+     * time would be 1). */
     ck_assert_msg(dt >= 0.19 && dt < 5.0, "batch took %.2f s", dt);
-    ck_assert_uint_ge(http_server_max_inflight(srv), 10);
+    ck_assert_uint_ge(http_server_max_inflight(srv), 4);
 }
 END_TEST
 
@@ -881,6 +917,8 @@ END_TEST
 typedef struct {
     apr_proc_t proc;
     apr_port_t port;
+    const char *dir;
+    const char *key;
     const char *cert;
     int running;
 } tls_server_t;
@@ -935,8 +973,9 @@ static void tls_start(tls_server_t *t)
     dir = apr_psprintf(tp, "%s/mcp-http-tls-%d", dir, (int)getpid());
     ck_assert_status(apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, tp),
                      APR_SUCCESS);
-    key = apr_pstrcat(tp, dir, "/key.pem", NULL);
+    key = t->key = apr_pstrcat(tp, dir, "/key.pem", NULL);
     t->cert = apr_pstrcat(tp, dir, "/cert.pem", NULL);
+    t->dir = dir;
     {
         const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec",
             "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
@@ -969,6 +1008,12 @@ static void tls_stop(tls_server_t *t)
         apr_proc_kill(&t->proc, SIGTERM);
         apr_proc_wait(&t->proc, &code, &why, APR_WAIT);
         t->running = 0;
+    }
+    if (t->dir) {
+        apr_file_remove(t->key, tp);
+        apr_file_remove(t->cert, tp);
+        apr_dir_remove(t->dir, tp);
+        t->dir = NULL;
     }
 }
 
@@ -1074,6 +1119,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, sse_stream);
     tcase_add_test(tc, sse_abort_by_body_callback);
     tcase_add_test(tc, abort_by_headers_callback);
+    tcase_add_test(tc, abort_by_tick_callback);
     suite_add_tcase(s, tc);
 
     tc = http_tcase("schemes");
