@@ -1,0 +1,270 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* Small helpers shared by the three modules: the log bridge from the core
+ * to httpd's error log and the checks directive handlers need. */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <apr_dbd.h>
+#include <mod_dbd.h>
+
+#include <apr_file_info.h>
+#include <apr_file_io.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <apr_uri.h>
+
+#include <arpa/inet.h>
+
+#include "mcp/mcp_common.h"
+#include "mcp_glue.h"
+
+/* Where the core's log lines go; written in post_config only. */
+typedef struct {
+    server_rec *s;
+    int module_index;
+} glue_log_baton_t;
+
+static glue_log_baton_t glue_log_baton;
+
+static void glue_log(void *baton, const char *file, int line,
+                     mcp_log_level_e level, apr_status_t rv, const char *msg)
+{
+    glue_log_baton_t *b = baton;
+
+    /* The core formats its own MCPLOGNO tag; pass the text through. */
+    ap_log_error_(file, line, b->module_index, (int)level, rv, b->s, "%s", msg);
+}
+
+static int glue_log_enabled(void *baton, mcp_log_level_e level)
+{
+    glue_log_baton_t *b = baton;
+
+    return APLOG_MODULE_IS_LEVEL(b->s, b->module_index, (int)level);
+}
+
+static apr_status_t glue_log_uninstall(void *data)
+{
+    /* The server_rec dies with pconf: fall back to stderr until the next
+     * post_config installs the bridge again. */
+    mcp_log_set(NULL, NULL, NULL);
+    return APR_SUCCESS;
+}
+
+void mcp_glue_log_install(apr_pool_t *pconf, server_rec *s, int module_index)
+{
+    glue_log_baton.s = s;
+    glue_log_baton.module_index = module_index;
+    mcp_log_set(glue_log, glue_log_enabled, &glue_log_baton);
+    apr_pool_cleanup_register(pconf, NULL, glue_log_uninstall,
+                              apr_pool_cleanup_null);
+}
+
+int mcp_glue_is_final_config(void)
+{
+    return ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG;
+}
+
+const char *mcp_glue_server_desc(apr_pool_t *p, const server_rec *s)
+{
+    if (!s->is_virtual) {
+        return "the main server";
+    }
+    return apr_psprintf(p, "virtual host %s:%u (%s:%u)",
+                        s->server_hostname ? s->server_hostname : "*",
+                        (unsigned)s->port,
+                        s->defn_name ? s->defn_name : "?",
+                        s->defn_line_number);
+}
+
+int mcp_glue_is_loopback_host(const char *host)
+{
+    struct in_addr a4;
+
+    if (!host || !*host) {
+        return 0;
+    }
+    if (!strcasecmp(host, "localhost") || !strcmp(host, "::1")) {
+        return 1;
+    }
+    /* inet_pton refuses the short forms ("127.1") that resolvers accept,
+     * which keeps the check exact. */
+    if (inet_pton(AF_INET, host, &a4) == 1) {
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    }
+    return 0;
+}
+
+const char *mcp_glue_check_url(apr_pool_t *p, const char *url, int rules)
+{
+    apr_uri_t u;
+
+    if (!url || !*url) {
+        return "empty URL";
+    }
+    if (apr_uri_parse(p, url, &u) != APR_SUCCESS || !u.scheme || !u.hostname
+        || !*u.hostname) {
+        return apr_psprintf(p, "'%s' is not an absolute URL", url);
+    }
+    if (u.user || u.password) {
+        return apr_psprintf(p, "'%s' must not carry user:password", url);
+    }
+    if (u.fragment) {
+        return apr_psprintf(p, "'%s' must not have a #fragment", url);
+    }
+    if ((rules & MCP_GLUE_URL_NO_QUERY) && u.query) {
+        return apr_psprintf(p, "'%s' must not have a ?query", url);
+    }
+    if (!strcasecmp(u.scheme, "https")) {
+        return NULL;
+    }
+    if (!strcasecmp(u.scheme, "http")) {
+        if ((rules & MCP_GLUE_URL_ANY_HTTP)
+            || mcp_glue_is_loopback_host(u.hostname)) {
+            return NULL;
+        }
+        return apr_psprintf(p, "'%s' must use https (http is allowed for "
+                            "localhost and 127.0.0.0/8 only)", url);
+    }
+    return apr_psprintf(p, "'%s' must be an http or https URL", url);
+}
+
+const char *mcp_glue_check_readable(apr_pool_t *p, const char *path,
+                                    const char **presolved)
+{
+    const char *full = ap_server_root_relative(p, path);
+    apr_finfo_t fi;
+    apr_file_t *f;
+    apr_status_t rv;
+    char buf[120];
+
+    if (!full) {
+        return apr_psprintf(p, "invalid file path '%s'", path);
+    }
+    if (presolved) {
+        *presolved = full;
+    }
+    rv = apr_stat(&fi, full, APR_FINFO_TYPE, p);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(p, "cannot access file '%s': %s", full,
+                            apr_strerror(rv, buf, sizeof(buf)));
+    }
+    if (fi.filetype != APR_REG) {
+        return apr_psprintf(p, "'%s' is not a regular file", full);
+    }
+    rv = apr_file_open(&f, full, APR_FOPEN_READ, APR_OS_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(p, "cannot read file '%s': %s", full,
+                            apr_strerror(rv, buf, sizeof(buf)));
+    }
+    apr_file_close(f);
+    return NULL;
+}
+
+int mcp_glue_is_name(const char *s)
+{
+    if (!s || !*s) {
+        return 0;
+    }
+    for (; *s; s++) {
+        if (!apr_isalnum(*s) && *s != '_' && *s != '-') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+const char *mcp_glue_split_words(apr_pool_t *p, const char *raw,
+                                 apr_array_header_t **pwords)
+{
+    apr_array_header_t *words = apr_array_make(p, 8, sizeof(const char *));
+    apr_size_t len = raw ? strlen(raw) : 0;
+    char *buf = apr_palloc(p, len + 1);
+    const char *s = raw ? raw : "";
+
+    while (*s) {
+        char *o = buf;
+        int quoted = 0;
+
+        while (apr_isspace(*s)) {
+            s++;
+        }
+        if (!*s) {
+            break;
+        }
+        while (*s && (quoted || !apr_isspace(*s))) {
+            if (*s == '"') {
+                quoted = !quoted;
+                s++;
+            }
+            else if (quoted && *s == '\\' && (s[1] == '"' || s[1] == '\\')) {
+                *o++ = s[1];
+                s += 2;
+            }
+            else {
+                *o++ = *s++;
+            }
+        }
+        if (quoted) {
+            return "unbalanced double quote";
+        }
+        *(const char **)apr_array_push(words) = apr_pstrmemdup(p, buf,
+                                                               o - buf);
+    }
+    *pwords = words;
+    return NULL;
+}
+
+int mcp_glue_split_option(apr_pool_t *p, const char *word,
+                          const char **pkey, const char **pval)
+{
+    const char *eq = strchr(word, '=');
+
+    if (!eq || eq == word) {
+        return 0;
+    }
+    *pkey = apr_pstrmemdup(p, word, eq - word);
+    *pval = eq + 1;
+    return 1;
+}
+
+int mcp_glue_parse_int(const char *s, apr_int64_t max, apr_int64_t *pv)
+{
+    apr_int64_t v = 0;
+    const char *c;
+
+    if (!s || !*s || strlen(s) > 18) {
+        return 0;
+    }
+    for (c = s; *c; c++) {
+        if (!apr_isdigit(*c)) {
+            return 0;
+        }
+        v = v * 10 + (*c - '0');
+    }
+    if (v < 1 || v > max) {
+        return 0;
+    }
+    *pv = v;
+    return 1;
+}
+
+int mcp_glue_dbd_present(void)
+{
+    return APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open) != NULL
+        && APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close) != NULL
+        && APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire) != NULL;
+}

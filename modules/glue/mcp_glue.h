@@ -1,0 +1,122 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/**
+ * @file mcp_glue.h
+ * @brief httpd-side helpers compiled into each mod_mcp module.
+ *
+ * Every module links its own copy of the glue and of the core library
+ * (their symbols stay private to each .so), so the process-wide state
+ * below (the log bridge) exists once per module.
+ */
+#ifndef MCP_GLUE_H
+#define MCP_GLUE_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <apr_tables.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Route the core's mcp_log() to ap_log_error() on @a s, logged as module
+ * @a module_index (so LogLevel mcp_authz:debug works). Call in post_config;
+ * the bridge is removed again when @a pconf is cleared.
+ */
+void mcp_glue_log_install(apr_pool_t *pconf, server_rec *s, int module_index);
+
+/**
+ * Is this the real configuration pass (not httpd's first, dry one)?
+ * Used to log the startup line once.
+ */
+int mcp_glue_is_final_config(void);
+
+/**
+ * "the main server" or "virtual host NAME:PORT (FILE:LINE)", for messages
+ * that say where a configuration problem is.
+ */
+const char *mcp_glue_server_desc(apr_pool_t *p, const server_rec *s);
+
+/** @name URL rules for mcp_glue_check_url() */
+/** @{ */
+/** https, or http when the host is a loopback name or address. */
+#define MCP_GLUE_URL_SECURE      0x01
+/** http or https to any host (upstream MCP servers on a private net). */
+#define MCP_GLUE_URL_ANY_HTTP    0x02
+/** No query string allowed (issuer identifiers). */
+#define MCP_GLUE_URL_NO_QUERY    0x04
+/** @} */
+
+/** Is @a host "localhost", an address in 127.0.0.0/8 or ::1? */
+int mcp_glue_is_loopback_host(const char *host);
+
+/**
+ * Check an absolute URL against @a rules. A fragment and userinfo are
+ * always refused.
+ * @return NULL when acceptable, else a message (without the directive
+ *         name) allocated from @a p.
+ */
+const char *mcp_glue_check_url(apr_pool_t *p, const char *url, int rules);
+
+/**
+ * Resolve @a path against ServerRoot and check that it is a regular file
+ * this process can open for reading.
+ * @param presolved the absolute path (may be NULL)
+ * @return NULL or a message naming the file, allocated from @a p.
+ */
+const char *mcp_glue_check_readable(apr_pool_t *p, const char *path,
+                                    const char **presolved);
+
+/** Is @a s a non-empty run of [A-Za-z0-9_-]? */
+int mcp_glue_is_name(const char *s);
+
+/**
+ * Split the raw arguments of a directive into words: words are separated
+ * by blanks; double quotes group blanks into a word anywhere in it
+ * (key="a b" gives key=a b) and are removed; inside quotes \" and \\ stand
+ * for " and \.
+ * @return NULL with *pwords (const char *) filled in, or a message.
+ */
+const char *mcp_glue_split_words(apr_pool_t *p, const char *raw,
+                                 apr_array_header_t **pwords);
+
+/**
+ * Split "key=value" into its parts (the value may be empty).
+ * @return 1 when @a word has a non-empty key and an '=', else 0.
+ */
+int mcp_glue_split_option(apr_pool_t *p, const char *word,
+                          const char **pkey, const char **pval);
+
+/**
+ * Parse a positive decimal integer no larger than @a max.
+ * @return 1 and *pv on success, else 0.
+ */
+int mcp_glue_parse_int(const char *s, apr_int64_t max, apr_int64_t *pv);
+
+/**
+ * Is mod_dbd loaded (its optional functions are registered)? Call in
+ * post_config or later.
+ */
+int mcp_glue_dbd_present(void);
+
+/** The message every module gives when it needs mod_dbd and it is missing. */
+#define MCP_GLUE_NEEDS_DBD(modname) \
+    modname " needs mod_dbd: a2enmod dbd and set DBDriver/DBDParams"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MCP_GLUE_H */

@@ -1,0 +1,217 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* mod_mcp_idp directives. Each handler checks its own line; checks across
+ * lines run in post_config (mod_mcp_idp.c). */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <apr_strings.h>
+
+#include "mcp_glue.h"
+#include "idp_private.h"
+
+void *mcp_idp_create_server_conf(apr_pool_t *p, server_rec *s)
+{
+    mcp_idp_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->vault_keys = NULL;
+    conf->providers = NULL;
+    return conf;
+}
+
+void *mcp_idp_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    mcp_idp_server_conf *base = basev, *add = addv;
+    mcp_idp_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    /* Lists are replaced, never mixed: a virtual host that names its own
+     * keys or providers gets exactly those. */
+    conf->vault_keys = add->vault_keys ? add->vault_keys : base->vault_keys;
+    conf->providers = add->providers ? add->providers : base->providers;
+    return conf;
+}
+
+static mcp_idp_server_conf *server_conf(cmd_parms *cmd)
+{
+    return ap_get_module_config(cmd->server->module_config, &mcp_idp_module);
+}
+
+static const char *fail(cmd_parms *cmd, const char *err)
+{
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+}
+
+static const char *add_vault_key(cmd_parms *cmd, void *dconf,
+                                 const char *path, const char *opt)
+{
+    mcp_idp_server_conf *conf = server_conf(cmd);
+    mcp_idp_vault_key_t *k;
+    const char *key, *val;
+
+    k = apr_pcalloc(cmd->pool, sizeof(*k));
+    k->path = ap_server_root_relative(cmd->pool, path);
+    if (!k->path) {
+        return fail(cmd, apr_psprintf(cmd->pool, "invalid path '%s'", path));
+    }
+    if (opt) {
+        if (!mcp_glue_split_option(cmd->temp_pool, opt, &key, &val)
+            || strcmp(key, "id")) {
+            return fail(cmd, apr_psprintf(cmd->pool, "unknown option '%s' "
+                                          "(known: id=<keyid>)", opt));
+        }
+        if (!mcp_glue_is_name(val)) {
+            return fail(cmd, apr_psprintf(cmd->pool, "key id '%s' must be "
+                                          "[A-Za-z0-9_-]+", val));
+        }
+        k->id = apr_pstrdup(cmd->pool, val);
+    }
+    k->defn_name = cmd->directive->filename;
+    k->defn_line = cmd->directive->line_num;
+    if (!conf->vault_keys) {
+        conf->vault_keys = apr_array_make(cmd->pool, 2, sizeof(*k));
+    }
+    *(mcp_idp_vault_key_t *)apr_array_push(conf->vault_keys) = *k;
+    return NULL;
+}
+
+/* Space-separated OAuth scope tokens (RFC 6749 section 3.3). */
+static int is_scope_list(const char *s)
+{
+    int tokens = 0, in_token = 0;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == ' ') {
+            in_token = 0;
+            continue;
+        }
+        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+            return 0;
+        }
+        if (!in_token) {
+            tokens++;
+            in_token = 1;
+        }
+    }
+    return tokens > 0;
+}
+
+static const char *provider_option(cmd_parms *cmd, mcp_idp_provider_t *pv,
+                                   const char *key, const char *val)
+{
+    apr_pool_t *p = cmd->pool;
+    const char *err;
+
+    if (!strcmp(key, "authorize") || !strcmp(key, "token")) {
+        err = mcp_glue_check_url(cmd->temp_pool, val, MCP_GLUE_URL_SECURE);
+        if (err) {
+            return apr_psprintf(p, "%s=: %s", key, err);
+        }
+        if (*key == 'a') {
+            pv->authorize = apr_pstrdup(p, val);
+        }
+        else {
+            pv->token = apr_pstrdup(p, val);
+        }
+    }
+    else if (!strcmp(key, "client_id")) {
+        if (!*val) {
+            return "client_id= must not be empty";
+        }
+        pv->client_id = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "secret_file")) {
+        err = mcp_glue_check_readable(p, val, &pv->secret_file);
+        if (err) {
+            return apr_psprintf(p, "secret_file=: %s", err);
+        }
+    }
+    else if (!strcmp(key, "scope")) {
+        if (!is_scope_list(val)) {
+            return apr_psprintf(p, "scope='%s' is not a list of OAuth scope "
+                                "tokens", val);
+        }
+        pv->scope = apr_pstrdup(p, val);
+    }
+    else {
+        return apr_psprintf(p, "unknown option '%s' (known: authorize, "
+                            "token, client_id, secret_file, scope)", key);
+    }
+    return NULL;
+}
+
+static const char *add_provider(cmd_parms *cmd, void *dconf, const char *raw)
+{
+    mcp_idp_server_conf *conf = server_conf(cmd);
+    mcp_idp_provider_t *pv;
+    apr_array_header_t *words;
+    const char **w, *err, *key, *val;
+    int i;
+
+    err = mcp_glue_split_words(cmd->temp_pool, raw, &words);
+    if (err) {
+        return fail(cmd, err);
+    }
+    w = (const char **)words->elts;
+    if (words->nelts < 1 || !mcp_glue_is_name(w[0])) {
+        return fail(cmd, apr_psprintf(cmd->pool, "needs a provider name "
+                                      "([A-Za-z0-9_-]+) first, got '%s'",
+                                      words->nelts ? w[0] : ""));
+    }
+    for (i = 0; conf->providers && i < conf->providers->nelts; i++) {
+        pv = &APR_ARRAY_IDX(conf->providers, i, mcp_idp_provider_t);
+        if (!strcmp(pv->name, w[0])) {
+            return fail(cmd, apr_psprintf(cmd->pool, "provider '%s' is "
+                                          "defined twice (first at %s:%u)",
+                                          w[0], pv->defn_name,
+                                          pv->defn_line));
+        }
+    }
+    pv = apr_pcalloc(cmd->pool, sizeof(*pv));
+    pv->name = apr_pstrdup(cmd->pool, w[0]);
+    pv->defn_name = cmd->directive->filename;
+    pv->defn_line = cmd->directive->line_num;
+    for (i = 1; i < words->nelts; i++) {
+        if (!mcp_glue_split_option(cmd->temp_pool, w[i], &key, &val)) {
+            return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a "
+                                          "key=value option", w[i]));
+        }
+        if ((err = provider_option(cmd, pv, key, val))) {
+            return fail(cmd, err);
+        }
+    }
+    if (!pv->authorize || !pv->token || !pv->client_id) {
+        return fail(cmd, apr_psprintf(cmd->pool, "provider '%s' needs "
+                                      "authorize=, token= and client_id=",
+                                      pv->name));
+    }
+    if (!conf->providers) {
+        conf->providers = apr_array_make(cmd->pool, 4, sizeof(*pv));
+    }
+    *(mcp_idp_provider_t *)apr_array_push(conf->providers) = *pv;
+    return NULL;
+}
+
+const command_rec mcp_idp_cmds[] = {
+    AP_INIT_TAKE12("MCPIdPVaultKey", add_vault_key, NULL, RSRC_CONF,
+                   "<path> [id=<keyid>]: a 32-byte AES-256-GCM key file for "
+                   "the upstream token vault; repeat for rotation: the first "
+                   "encrypts, all decrypt"),
+    AP_INIT_RAW_ARGS("MCPIdPProvider", add_provider, NULL, RSRC_CONF,
+                     "<name> authorize=<URL> token=<URL> client_id=<id> "
+                     "[secret_file=<path>] [scope=\"a b\"]: an upstream OAuth "
+                     "provider users link their accounts with"),
+    { NULL }
+};

@@ -1,0 +1,94 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* mod_mcp_proxy: the MCP endpoint (Streamable HTTP) that federates
+ * upstream MCP servers. This file holds the module record and its startup
+ * hooks. */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_request.h>
+
+#include "mcp/mcp_common.h"
+#include "mcp_glue.h"
+#include "proxy_private.h"
+
+/* Check every section that can hold MCPProxyBackend lines: the server
+ * level and each <Location>/<Directory>-style section. */
+static const char *check_sections(apr_pool_t *ptemp,
+                                  ap_conf_vector_t *server_level,
+                                  apr_array_header_t *sections)
+{
+    const mcp_proxy_dir_conf *conf;
+    const char *err;
+    int i;
+
+    conf = ap_get_module_config(server_level, &mcp_proxy_module);
+    if (conf && (err = mcp_proxy_check_section(ptemp, conf))) {
+        return err;
+    }
+    for (i = 0; sections && i < sections->nelts; i++) {
+        ap_conf_vector_t *sec = APR_ARRAY_IDX(sections, i, ap_conf_vector_t *);
+
+        conf = ap_get_module_config(sec, &mcp_proxy_module);
+        if (conf && (err = mcp_proxy_check_section(ptemp, conf))) {
+            return err;
+        }
+    }
+    return NULL;
+}
+
+static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                             apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *sv;
+    const char *err;
+
+    mcp_glue_log_install(pconf, s, APLOG_MODULE_INDEX);
+    if (mcp_glue_is_final_config()) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, MCPLOGNO(00610)
+                     "mod_mcp_proxy %s configured", MCP_VERSION);
+    }
+    for (sv = s; sv; sv = sv->next) {
+        core_server_config *core = ap_get_core_module_config(sv->module_config);
+
+        err = check_sections(ptemp, sv->lookup_defaults, core->sec_url);
+        if (!err) {
+            err = check_sections(ptemp, sv->lookup_defaults, core->sec_dir);
+        }
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, MCPLOGNO(00611)
+                         "%s", err);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+static void proxy_register_hooks(apr_pool_t *p)
+{
+    ap_hook_post_config(proxy_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(mcp_proxy_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(mcp_proxy) = {
+    STANDARD20_MODULE_STUFF,
+    mcp_proxy_create_dir_conf,  /* per-directory config */
+    mcp_proxy_merge_dir_conf,   /* merge per-directory */
+    NULL,                       /* per-server config */
+    NULL,                       /* merge per-server */
+    mcp_proxy_cmds,
+    proxy_register_hooks
+};

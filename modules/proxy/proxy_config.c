@@ -1,0 +1,281 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* mod_mcp_proxy directives. Each handler checks its own line; checks
+ * across lines run in post_config (mcp_proxy_check_section). */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include "mcp_glue.h"
+#include "proxy_private.h"
+
+void *mcp_proxy_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    mcp_proxy_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->backends = NULL;
+    conf->max_body = -1;
+    conf->max_depth = -1;
+    return conf;
+}
+
+void *mcp_proxy_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    mcp_proxy_dir_conf *base = basev, *add = addv;
+    mcp_proxy_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    /* A section with its own backends replaces the outer list: an MCP
+     * endpoint federates exactly what its section names. */
+    conf->backends = add->backends ? add->backends : base->backends;
+    conf->max_body = add->max_body >= 0 ? add->max_body : base->max_body;
+    conf->max_depth = add->max_depth >= 0 ? add->max_depth : base->max_depth;
+    return conf;
+}
+
+apr_off_t mcp_proxy_max_body(const mcp_proxy_dir_conf *conf)
+{
+    return conf->max_body >= 0 ? conf->max_body : MCP_PROXY_DEFAULT_MAX_BODY;
+}
+
+int mcp_proxy_max_depth(const mcp_proxy_dir_conf *conf)
+{
+    return conf->max_depth >= 0 ? conf->max_depth
+                                : MCP_PROXY_DEFAULT_MAX_DEPTH;
+}
+
+/* A scope token (RFC 6749 section 3.3: %x21 / %x23-5B / %x5D-7E). */
+static int is_scope_token(const char *s)
+{
+    if (!*s) {
+        return 0;
+    }
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A prefix joins tool names, so it uses the tool-name alphabet. */
+static int is_prefix(const char *s)
+{
+    const char *c;
+
+    if (!*s || strlen(s) > MCP_PROXY_MAX_PREFIX) {
+        return 0;
+    }
+    for (c = s; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '_' && *c != '-' && *c != '.') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Apply one key=value option to @b; NULL or an error (without the
+ * directive name). */
+static const char *backend_option(cmd_parms *cmd, mcp_proxy_backend_t *b,
+                                  const char *key, const char *val)
+{
+    apr_pool_t *p = cmd->pool;
+    apr_int64_t n;
+    const char *err;
+
+    if (!strcmp(key, "prefix")) {
+        if (!is_prefix(val)) {
+            return apr_psprintf(p, "prefix '%s' must be 1-%d characters of "
+                                "[A-Za-z0-9_.-]", val, MCP_PROXY_MAX_PREFIX);
+        }
+        b->prefix = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "scope")) {
+        if (!is_scope_token(val)) {
+            return apr_psprintf(p, "scope '%s' is not a single OAuth scope "
+                                "token", val);
+        }
+        b->scope = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "idp")) {
+        if (!mcp_glue_is_name(val)) {
+            return apr_psprintf(p, "idp '%s' must be an MCPIdPProvider name "
+                                "([A-Za-z0-9_-]+)", val);
+        }
+        b->idp = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "bearer_file")) {
+        err = mcp_glue_check_readable(p, val, &b->bearer_file);
+        if (err) {
+            return apr_psprintf(p, "bearer_file: %s", err);
+        }
+    }
+    else if (!strcmp(key, "timeout")) {
+        if (!mcp_glue_parse_int(val, MCP_PROXY_MAX_TIMEOUT, &n)) {
+            return apr_psprintf(p, "timeout '%s' must be a number of seconds "
+                                "from 1 to %d", val, MCP_PROXY_MAX_TIMEOUT);
+        }
+        b->timeout = (int)n;
+    }
+    else {
+        return apr_psprintf(p, "unknown option '%s' (known: prefix, scope, "
+                            "idp, bearer_file, timeout)", key);
+    }
+    return NULL;
+}
+
+static const char *fail(cmd_parms *cmd, const char *err)
+{
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+}
+
+static const char *add_backend(cmd_parms *cmd, void *dconf, const char *raw)
+{
+    mcp_proxy_dir_conf *conf = dconf;
+    mcp_proxy_backend_t *b;
+    apr_array_header_t *words;
+    const char **w, *err, *key, *val;
+    int i;
+
+    err = mcp_glue_split_words(cmd->temp_pool, raw, &words);
+    if (err) {
+        return fail(cmd, err);
+    }
+    if (words->nelts < 2) {
+        return fail(cmd, "needs a name and a URL");
+    }
+    w = (const char **)words->elts;
+    if (!mcp_glue_is_name(w[0])) {
+        return fail(cmd, apr_psprintf(cmd->pool, "name '%s' must be "
+                                      "[A-Za-z0-9_-]+", w[0]));
+    }
+    err = mcp_glue_check_url(cmd->temp_pool, w[1], MCP_GLUE_URL_ANY_HTTP);
+    if (err) {
+        return fail(cmd, err);
+    }
+    if (!conf->backends) {
+        conf->backends = apr_array_make(cmd->pool, 4, sizeof(*b));
+    }
+    for (i = 0; i < conf->backends->nelts; i++) {
+        b = &APR_ARRAY_IDX(conf->backends, i, mcp_proxy_backend_t);
+        if (!strcmp(b->name, w[0])) {
+            return fail(cmd, apr_psprintf(cmd->pool, "backend name '%s' is "
+                                          "used twice in this section "
+                                          "(first at %s:%u)", w[0],
+                                          b->defn_name, b->defn_line));
+        }
+    }
+    b = apr_pcalloc(cmd->pool, sizeof(*b));
+    b->name = apr_pstrdup(cmd->pool, w[0]);
+    b->url = apr_pstrdup(cmd->pool, w[1]);
+    b->defn_name = cmd->directive->filename;
+    b->defn_line = cmd->directive->line_num;
+    for (i = 2; i < words->nelts; i++) {
+        if (!mcp_glue_split_option(cmd->temp_pool, w[i], &key, &val)) {
+            return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a "
+                                          "key=value option", w[i]));
+        }
+        err = backend_option(cmd, b, key, val);
+        if (err) {
+            return fail(cmd, err);
+        }
+    }
+    *(mcp_proxy_backend_t *)apr_array_push(conf->backends) = *b;
+    return NULL;
+}
+
+static const char *set_max_body(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    mcp_proxy_dir_conf *conf = dconf;
+    apr_int64_t n;
+
+    if (!mcp_glue_parse_int(arg, MCP_PROXY_MAX_MAX_BODY, &n)) {
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' must be a number of "
+                                      "bytes from 1 to %d", arg,
+                                      MCP_PROXY_MAX_MAX_BODY));
+    }
+    conf->max_body = (apr_off_t)n;
+    return NULL;
+}
+
+static const char *set_max_depth(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    mcp_proxy_dir_conf *conf = dconf;
+    apr_int64_t n;
+
+    if (!mcp_glue_parse_int(arg, MCP_PROXY_MAX_MAX_DEPTH, &n)) {
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' must be a nesting "
+                                      "depth from 1 to %d", arg,
+                                      MCP_PROXY_MAX_MAX_DEPTH));
+    }
+    conf->max_depth = (int)n;
+    return NULL;
+}
+
+const char *mcp_proxy_check_section(apr_pool_t *p,
+                                    const mcp_proxy_dir_conf *conf)
+{
+    const mcp_proxy_backend_t *a, *b;
+    int i, j;
+
+    if (!conf->backends) {
+        return NULL;
+    }
+    for (i = 0; i < conf->backends->nelts; i++) {
+        a = &APR_ARRAY_IDX(conf->backends, i, mcp_proxy_backend_t);
+        if (a->idp && !ap_find_linked_module("mod_mcp_idp.c")) {
+            return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): idp=%s needs "
+                                "mod_mcp_idp: LoadModule mcp_idp_module "
+                                "(a2enmod mcp_idp)", a->name,
+                                a->defn_name, a->defn_line, a->idp);
+        }
+        if (a->idp && a->bearer_file) {
+            return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): give idp= or "
+                                "bearer_file=, not both", a->name,
+                                a->defn_name, a->defn_line);
+        }
+        /* The prefix is what tells two backends' names apart: the same
+         * prefix twice in one endpoint is always a mistake. */
+        for (j = 0; j < i && a->prefix; j++) {
+            b = &APR_ARRAY_IDX(conf->backends, j, mcp_proxy_backend_t);
+            if (b->prefix && !strcmp(a->prefix, b->prefix)) {
+                return apr_psprintf(p, "MCPProxyBackend %s (%s:%u) and %s "
+                                    "(%s:%u) use the same prefix=%s in one "
+                                    "endpoint", b->name, b->defn_name,
+                                    b->defn_line, a->name, a->defn_name,
+                                    a->defn_line, a->prefix);
+            }
+        }
+    }
+    return NULL;
+}
+
+const command_rec mcp_proxy_cmds[] = {
+    AP_INIT_RAW_ARGS("MCPProxyBackend", add_backend, NULL,
+                     RSRC_CONF | ACCESS_CONF,
+                     "<name> <URL> [prefix=...] [scope=...] [idp=...] "
+                     "[bearer_file=...] [timeout=<seconds>]: an upstream MCP "
+                     "server federated at this location (repeatable)"),
+    AP_INIT_TAKE1("MCPProxyMaxBodySize", set_max_body, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Largest JSON-RPC request body accepted, in bytes "
+                  "(default 4194304)"),
+    AP_INIT_TAKE1("MCPProxyMaxDepth", set_max_depth, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Deepest JSON nesting accepted in a request (default 64)"),
+    { NULL }
+};

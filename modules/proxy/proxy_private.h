@@ -1,0 +1,77 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* Internal to mod_mcp_proxy: its configuration and the parts of the module
+ * that live in separate files. */
+#ifndef MCP_PROXY_PRIVATE_H
+#define MCP_PROXY_PRIVATE_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <apr_tables.h>
+
+extern module AP_MODULE_DECLARE_DATA mcp_proxy_module;
+
+#define MCP_PROXY_HANDLER "mcp-proxy"
+
+#define MCP_PROXY_DEFAULT_MAX_BODY  4194304
+#define MCP_PROXY_MAX_MAX_BODY      (1024 * 1024 * 1024)
+#define MCP_PROXY_DEFAULT_MAX_DEPTH 64
+#define MCP_PROXY_MAX_MAX_DEPTH     1024
+#define MCP_PROXY_MAX_TIMEOUT       3600
+#define MCP_PROXY_MAX_PREFIX        64
+
+/** One MCPProxyBackend line. NULL members were not given. */
+typedef struct {
+    const char *name;         /**< [A-Za-z0-9_-]+, unique per location */
+    const char *url;          /**< http or https */
+    const char *prefix;       /**< prefix=: put before the backend's names */
+    const char *scope;        /**< scope=: a token needs it to see the backend */
+    const char *idp;          /**< idp=: MCPIdPProvider that supplies tokens */
+    const char *bearer_file;  /**< bearer_file=: absolute path of a static token */
+    int timeout;              /**< timeout= in seconds, 0 when not given */
+    const char *defn_name;    /**< config file of the line, for messages */
+    unsigned defn_line;       /**< and its line number */
+} mcp_proxy_backend_t;
+
+/** Per-directory configuration. Unset: NULL / -1. */
+typedef struct {
+    /** MCPProxyBackend lines (mcp_proxy_backend_t) of this section. */
+    apr_array_header_t *backends;
+    /** MCPProxyMaxBodySize */
+    apr_off_t max_body;
+    /** MCPProxyMaxDepth */
+    int max_depth;
+} mcp_proxy_dir_conf;
+
+extern const command_rec mcp_proxy_cmds[];
+
+void *mcp_proxy_create_dir_conf(apr_pool_t *p, char *dir);
+void *mcp_proxy_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+
+/** Effective values, defaults applied. */
+apr_off_t mcp_proxy_max_body(const mcp_proxy_dir_conf *conf);
+int mcp_proxy_max_depth(const mcp_proxy_dir_conf *conf);
+
+/**
+ * Checks across the MCPProxyBackend lines of one section (prefixes, idp=),
+ * run in post_config.
+ * @return NULL or a message naming the directive.
+ */
+const char *mcp_proxy_check_section(apr_pool_t *p,
+                                    const mcp_proxy_dir_conf *conf);
+
+/** The mcp-proxy handler. */
+int mcp_proxy_handler(request_rec *r);
+
+#endif /* MCP_PROXY_PRIVATE_H */
