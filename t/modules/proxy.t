@@ -1,0 +1,265 @@
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+# mod_mcp_proxy: the MCP endpoint (JSON-RPC over Streamable HTTP) and the
+# checks of its directives.
+
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
+use JSON::PP ();
+
+use MCPTest qw(httpd_run error_log_mark unexpected_errors mcp_version
+               raw_http log_has state_dir);
+
+
+my $mark = error_log_mark();
+my $json = JSON::PP->new->utf8->canonical;
+my $version = mcp_version();
+
+Apache::TestRequest::module('mcp_proxy');
+my $hostport = Apache::TestRequest::hostport();
+
+sub post {
+    my ($path, $body, %hdr) = @_;
+    $hdr{'Content-Type'} //= 'application/json';
+    return Apache::TestRequest::POST($path, %hdr, content => $body);
+}
+
+sub decode {
+    my $res = shift;
+    my $v = eval { $json->decode($res->content) };
+    return $v;
+}
+
+# One JSON-RPC error answer: status, code, id.
+sub is_rpc_error {
+    my ($res, $status, $code, $id, $name) = @_;
+    is($res->code, $status, "$name: HTTP $status");
+    like($res->header('Content-Type') // '', qr{^application/json},
+         "$name: JSON body");
+    my $m = decode($res);
+    is($m && $m->{jsonrpc}, '2.0', "$name: jsonrpc 2.0");
+    is($m && $m->{error} && $m->{error}{code}, $code, "$name: code $code");
+    is_deeply($m && $m->{id}, $id, "$name: id");
+    return $m;
+}
+
+# --- startup ---------------------------------------------------------------
+
+ok(log_has(qr/\[mcp_proxy:notice\].*MCP00610: mod_mcp_proxy \Q$version\E configured/),
+   'startup line with the version');
+
+# --- ping and unknown methods ---------------------------------------------
+
+my $res = post('/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+is($res->code, 200, 'ping: 200');
+like($res->header('Content-Type'), qr{^application/json}, 'ping: JSON');
+is_deeply(decode($res), { jsonrpc => '2.0', id => 1, result => {} },
+          'ping: empty result, same id');
+
+$res = post('/mcp', '{"jsonrpc":"2.0","id":"a-\u00e9","method":"ping","params":{}}',
+            'Content-Type' => 'application/json; charset=utf-8');
+is($res->code, 200, 'ping with a string id and charset: 200');
+is_deeply(decode($res) && decode($res)->{id}, "a-\x{e9}", 'string id echoed');
+
+my $m = is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":7,"method":"tools/list"}'),
+                     200, -32601, 7, 'unknown method');
+like($m && $m->{error}{message}, qr/Method not found.*federation.*not implemented/i,
+     'unknown method: says federation is not implemented yet');
+
+# --- malformed and invalid messages --------------------------------------
+
+is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":1,'), 400, -32700, undef,
+             'truncated JSON');
+is_rpc_error(post('/mcp', "\x00\xff\xfe garbage"), 400, -32700, undef,
+             'binary garbage');
+is_rpc_error(post('/mcp', ''), 400, -32700, undef, 'empty body');
+is_rpc_error(post('/mcp', '{"jsonrpc":"1.0","id":3,"method":"ping"}'), 400,
+             -32600, 3, 'wrong jsonrpc version');
+is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":null,"method":"ping"}'), 400,
+             -32600, undef, 'null id on a request');
+is_rpc_error(post('/mcp', '"just a string"'), 400, -32600, undef,
+             'not an object');
+is_rpc_error(post('/mcp', '[]'), 400, -32600, undef, 'empty batch');
+
+# --- notifications and responses: 202 without a body ---------------------
+
+$res = post('/mcp', '{"jsonrpc":"2.0","method":"notifications/initialized"}');
+is($res->code, 202, 'notification: 202');
+is($res->content, '', 'notification: no body');
+$res = post('/mcp', '{"jsonrpc":"2.0","id":5,"result":{}}');
+is($res->code, 202, 'response from the client: 202');
+is($res->content, '', 'response: no body');
+
+# --- batches (MCP 2025-03-26 only) ---------------------------------------
+
+$res = post('/mcp', '[{"jsonrpc":"2.0","id":1,"method":"ping"},'
+                  . '{"jsonrpc":"2.0","method":"notifications/initialized"},'
+                  . '{"jsonrpc":"2.0","id":"two","method":"tools/list"},'
+                  . '{"foo":1}]');
+is($res->code, 200, 'batch: 200');
+my $b = decode($res);
+is(ref $b, 'ARRAY', 'batch: answered with an array');
+is(scalar @{ $b || [] }, 3, 'batch: one answer per request and invalid member');
+is_deeply($b && $b->[0], { jsonrpc => '2.0', id => 1, result => {} },
+          'batch: ping answered');
+is($b && $b->[1]{error}{code}, -32601, 'batch: unknown method -32601');
+is($b && $b->[1]{id}, 'two', 'batch: its id');
+is($b && $b->[2]{error}{code}, -32600, 'batch: invalid member -32600');
+ok($b && exists $b->[2]{id} && !defined $b->[2]{id}, 'batch: invalid member id null');
+
+$res = post('/mcp', '[{"jsonrpc":"2.0","method":"notifications/initialized"},'
+                  . '{"jsonrpc":"2.0","id":9,"result":{}}]',
+            'MCP-Protocol-Version' => '2025-03-26');
+is($res->code, 202, 'batch of notifications and responses: 202');
+is($res->content, '', 'batch of notifications: no body');
+
+is_rpc_error(post('/mcp', '[{"jsonrpc":"2.0","id":1,"method":"ping"}]',
+                  'MCP-Protocol-Version' => '2025-11-25'),
+             400, -32600, undef, 'batch refused with protocol 2025-11-25');
+
+# --- sizes and depth --------------------------------------------------------
+
+my $big = '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"'
+        . ('x' x 2000) . '"}}';
+$m = is_rpc_error(post('/mcp-small', $big), 413, -32600, undef,
+                  'body over MCPProxyMaxBodySize');
+like($m && $m->{error}{message}, qr/1024/, '413 message names the limit');
+$res = post('/mcp', $big);
+is($res->code, 200, 'same body under the default limit: 200');
+
+# Chunked, so the size is only known while reading.
+my $chunk = ('y' x 1500);
+my $raw = raw_http($hostport,
+    "POST /mcp-small HTTP/1.1\r\nHost: $hostport\r\n"
+  . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+  . "Connection: close\r\n\r\n"
+  . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $chunk, $chunk));
+like($raw, qr{^HTTP/1\.1 413 }, 'chunked body over the limit: 413');
+like($raw, qr/"code":-32600/, 'chunked 413: JSON-RPC -32600');
+
+# Content-Length over the limit: answered before the body is sent.
+$raw = raw_http($hostport,
+    "POST /mcp-small HTTP/1.1\r\nHost: $hostport\r\n"
+  . "Content-Type: application/json\r\nContent-Length: 999999999\r\n"
+  . "Connection: close\r\n\r\n{");
+like($raw, qr{^HTTP/1\.1 413 }, 'huge Content-Length: 413 without reading');
+like($raw, qr/"code":-32600/, 'huge Content-Length: JSON-RPC -32600');
+
+my $deep = '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":'
+         . ('[' x 20) . (']' x 20) . '}}';
+$res = post('/mcp-small', $deep);
+is($res->code, 413, 'nesting over MCPProxyMaxDepth 8: 413');
+is(decode($res) && decode($res)->{error}{code}, -32600, 'too deep: -32600');
+$res = post('/mcp', $deep);
+is($res->code, 200, 'same nesting under the default depth: 200');
+$res = post('/mcp', ('[' x 100000) . (']' x 100000));
+ok($res->code == 413 || $res->code == 400, 'hostile nesting refused (' . $res->code . ')');
+
+# --- content type and methods --------------------------------------------
+
+$res = Apache::TestRequest::POST('/mcp', 'Content-Type' => 'text/plain',
+                                 content => '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+is($res->code, 415, 'text/plain: 415');
+$res = Apache::TestRequest::POST('/mcp', 'Content-Type' => 'application/jsonx',
+                                 content => '{}');
+is($res->code, 415, 'application/jsonx: 415');
+$raw = raw_http($hostport,
+    "POST /mcp HTTP/1.1\r\nHost: $hostport\r\nContent-Length: 2\r\n"
+  . "Connection: close\r\n\r\n{}");
+like($raw, qr{^HTTP/1\.1 415 }, 'no Content-Type: 415');
+
+for my $method (qw(GET DELETE PUT)) {
+    my $r = Apache::TestRequest::user_agent()->request(
+        HTTP::Request->new($method => Apache::TestRequest::resolve_url('/mcp')));
+    is($r->code, 405, "$method: 405");
+    is($r->header('Allow'), 'POST', "$method: Allow: POST");
+}
+
+# Still alive and answering after all of the above.
+$res = post('/mcp', '{"jsonrpc":"2.0","id":99,"method":"ping"}');
+is($res->code, 200, 'ping after the hostile requests');
+
+# --- directives: the module alone, and bad values ------------------------
+
+my $run = httpd_run(name => 'proxy-alone', modules => ['proxy'], dbd => 0,
+    config => "<Location /mcp>\nSetHandler mcp-proxy\n"
+            . "MCPProxyBackend a http://127.0.0.1:9/mcp\n</Location>\n");
+ok($run->{started}, 'mod_mcp_proxy loads alone (no mod_dbd, no other mod_mcp)')
+    or diag $run->{log};
+like($run->{log}, qr/MCP00610: mod_mcp_proxy \Q$version\E configured/,
+     'alone: startup line');
+
+my $state = state_dir();
+my @bad = (
+    [ 'not-http', 'MCPProxyBackend a ftp://h/mcp', qr/http or https/ ],
+    [ 'relative-url', 'MCPProxyBackend a /mcp', qr/not an absolute URL/ ],
+    [ 'fragment', 'MCPProxyBackend a https://h/mcp#x', qr/fragment/ ],
+    [ 'bad-name', 'MCPProxyBackend a.b https://h/mcp', qr/name 'a\.b'/ ],
+    [ 'no-url', 'MCPProxyBackend a', qr/needs a name and a URL/ ],
+    [ 'duplicate', "MCPProxyBackend a https://h/1\nMCPProxyBackend a https://h/2",
+      qr/'a' is used twice/ ],
+    [ 'unknown-option', 'MCPProxyBackend a https://h/mcp color=blue',
+      qr/unknown option 'color'/ ],
+    [ 'not-kv', 'MCPProxyBackend a https://h/mcp prefix', qr/key=value/ ],
+    [ 'bad-timeout', 'MCPProxyBackend a https://h/mcp timeout=0', qr/timeout/ ],
+    [ 'bad-timeout2', 'MCPProxyBackend a https://h/mcp timeout=5s', qr/timeout/ ],
+    [ 'bad-prefix', 'MCPProxyBackend a https://h/mcp prefix=a/b', qr/prefix/ ],
+    [ 'bad-scope', 'MCPProxyBackend a https://h/mcp "scope=a b"', qr/scope/ ],
+    [ 'missing-bearer', 'MCPProxyBackend a https://h/mcp bearer_file=/nonexistent/token',
+      qr/bearer_file.*nonexistent/ ],
+    [ 'dir-bearer', "MCPProxyBackend a https://h/mcp bearer_file=$state",
+      qr/not a regular file/ ],
+    [ 'quote', 'MCPProxyBackend a https://h/mcp "prefix=x', qr/unbalanced/ ],
+    [ 'same-prefix', "MCPProxyBackend a https://h/1 prefix=x_\n"
+                   . "MCPProxyBackend b https://h/2 prefix=x_", qr/same prefix=x_/ ],
+    [ 'idp-without-module', 'MCPProxyBackend a https://h/mcp idp=github',
+      qr/idp=github needs mod_mcp_idp/ ],
+    [ 'idp-and-bearer', "MCPProxyBackend a https://h/mcp idp=github bearer_file=$state/backend.token",
+      qr/not both/, undef, [qw(proxy idp)] ],
+    [ 'body-zero', 'MCPProxyMaxBodySize 0', qr/number of bytes/, 'MCPProxyMaxBodySize' ],
+    [ 'body-text', 'MCPProxyMaxBodySize 4MB', qr/number of bytes/, 'MCPProxyMaxBodySize' ],
+    [ 'depth-big', 'MCPProxyMaxDepth 5000', qr/nesting depth/, 'MCPProxyMaxDepth' ],
+);
+if ($> != 0) {
+    # Root reads any file, so unreadable files are tested as a user only.
+    my $f = "$state/unreadable.token";
+    MCPTest::make_file($f, "t\n", 0000);
+    push @bad, [ 'unreadable-bearer', "MCPProxyBackend a https://h/mcp bearer_file=$f",
+                 qr/cannot read file/ ];
+}
+else {
+    pass('unreadable files are tested when not running as root');
+}
+for my $case (@bad) {
+    my ($name, $lines, $re, $directive, $modules) = @$case;
+    $directive //= 'MCPProxyBackend';
+    my $r = httpd_run(name => "proxy-$name", modules => $modules || ['proxy'],
+                      config => "<Location /mcp>\n$lines\n</Location>\n");
+    ok(!$r->{started} && $r->{exit}, "$name: httpd refuses to start")
+        or diag $r->{log};
+    like($r->{log}, qr/\Q$directive\E.*$re|$re.*\Q$directive\E/, "$name: message names $directive")
+        or diag $r->{log};
+}
+
+# --- no unexpected errors in the server's log ----------------------------
+
+my @errors = unexpected_errors($mark);
+is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;
+
+done_testing();
