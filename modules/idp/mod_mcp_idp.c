@@ -19,6 +19,7 @@
 #include <http_log.h>
 
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_http.h"
 #include "mcp_glue.h"
 #include "idp_private.h"
 
@@ -53,6 +54,8 @@ static int idp_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s)
 {
     int enabled, rc;
+    const char *err = NULL;
+    apr_status_t rv;
 
     mcp_glue_log_install(pconf, s, APLOG_MODULE_INDEX);
     if (mcp_glue_is_final_config()) {
@@ -67,6 +70,17 @@ static int idp_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, MCPLOGNO(00702)
                      MCP_GLUE_NEEDS_DBD("mod_mcp_idp"));
         return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* Token exchanges with the providers use the HTTP library, which is
+     * set up here, before any thread exists. */
+    if (enabled) {
+        rv = mcp_http_global_init(pconf, &err);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, MCPLOGNO(00703)
+                         "mod_mcp_idp: cannot set up the HTTP client: %s",
+                         err ? err : "unknown error");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
     /* Keys are checked even without providers: a broken key file should
      * fail now, not when the first provider is added. */

@@ -22,32 +22,40 @@
 #include <http_request.h>
 
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_http.h"
 #include "mcp_glue.h"
 #include "proxy_private.h"
 
 /* Check every section that can hold MCPProxyBackend lines: the server
  * level and each <Location>/<Directory>-style section. */
+static const char *check_one(apr_pool_t *ptemp, ap_conf_vector_t *sec,
+                             int *pbackends)
+{
+    const mcp_proxy_dir_conf *conf = ap_get_module_config(sec,
+                                                          &mcp_proxy_module);
+
+    if (!conf) {
+        return NULL;
+    }
+    if (conf->backends && conf->backends->nelts > 0) {
+        *pbackends = 1;
+    }
+    return mcp_proxy_check_section(ptemp, conf);
+}
+
 static const char *check_sections(apr_pool_t *ptemp,
                                   ap_conf_vector_t *server_level,
-                                  apr_array_header_t *sections)
+                                  apr_array_header_t *sections,
+                                  int *pbackends)
 {
-    const mcp_proxy_dir_conf *conf;
-    const char *err;
+    const char *err = check_one(ptemp, server_level, pbackends);
     int i;
 
-    conf = ap_get_module_config(server_level, &mcp_proxy_module);
-    if (conf && (err = mcp_proxy_check_section(ptemp, conf))) {
-        return err;
+    for (i = 0; !err && sections && i < sections->nelts; i++) {
+        err = check_one(ptemp, APR_ARRAY_IDX(sections, i, ap_conf_vector_t *),
+                        pbackends);
     }
-    for (i = 0; sections && i < sections->nelts; i++) {
-        ap_conf_vector_t *sec = APR_ARRAY_IDX(sections, i, ap_conf_vector_t *);
-
-        conf = ap_get_module_config(sec, &mcp_proxy_module);
-        if (conf && (err = mcp_proxy_check_section(ptemp, conf))) {
-            return err;
-        }
-    }
-    return NULL;
+    return err;
 }
 
 static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -55,6 +63,8 @@ static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     server_rec *sv;
     const char *err;
+    int backends = 0;
+    apr_status_t rv;
 
     mcp_glue_log_install(pconf, s, APLOG_MODULE_INDEX);
     if (mcp_glue_is_final_config()) {
@@ -64,13 +74,25 @@ static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     for (sv = s; sv; sv = sv->next) {
         core_server_config *core = ap_get_core_module_config(sv->module_config);
 
-        err = check_sections(ptemp, sv->lookup_defaults, core->sec_url);
+        err = check_sections(ptemp, sv->lookup_defaults, core->sec_url,
+                             &backends);
         if (!err) {
-            err = check_sections(ptemp, sv->lookup_defaults, core->sec_dir);
+            err = check_sections(ptemp, sv->lookup_defaults, core->sec_dir,
+                                 &backends);
         }
         if (err) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, MCPLOGNO(00611)
                          "%s", err);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    /* The HTTP library is set up here, before any thread exists. */
+    if (backends) {
+        rv = mcp_http_global_init(pconf, &err);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, MCPLOGNO(00612)
+                         "mod_mcp_proxy: cannot set up the HTTP client: %s",
+                         err ? err : "unknown error");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }

@@ -330,8 +330,8 @@ sub error_log_mark {
     return -s error_log_file() || 0;
 }
 
-# Lines logged at error level or worse since $mark that match none of
-# @allowed (regexes).
+# Lines logged at error level or worse (or telling of a crash) since
+# $mark that match none of @allowed (regexes).
 sub unexpected_errors {
     my ($mark, @allowed) = @_;
     my @bad;
@@ -339,7 +339,10 @@ sub unexpected_errors {
     open my $fh, '<', error_log_file() or return ();
     seek $fh, $mark, 0;
     while (my $line = <$fh>) {
-        next unless $line =~ /\[[\w.]+:(?:error|crit|alert|emerg)\]/;
+        # Errors, and crashes httpd logs at notice level (a child that
+        # died on a signal) or a sanitizer writes to the log.
+        next unless $line =~ /\[[\w.]+:(?:error|crit|alert|emerg)\]/
+            || $line =~ /exit signal|AddressSanitizer|runtime error:/;
         next if grep { $line =~ $_ } @allowed;
         push @bad, $line;
     }

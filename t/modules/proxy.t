@@ -63,6 +63,10 @@ sub is_rpc_error {
 
 ok(log_has(qr/\[mcp_proxy:notice\].*MCP00610: mod_mcp_proxy \Q$version\E configured/),
    'startup line with the version');
+# The core logs through the module's bridge: its lines carry the module
+# name (LogLevel mcp_proxy:...) and the core's own MCPLOGNO tag.
+ok(log_has(qr/\[mcp_proxy:debug\].*MCP\d{5}: HTTP client: libcurl/),
+   'core log lines reach error_log through the log bridge');
 
 # --- ping and unknown methods ---------------------------------------------
 

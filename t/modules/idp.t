@@ -1,0 +1,102 @@
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+# mod_mcp_idp: startup, vault keys and providers, and the checks of its
+# directives.
+
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Apache::Test qw(-withtestmore);
+
+use MCPTest qw(httpd_run error_log_mark unexpected_errors mcp_version
+               log_has state_dir make_file);
+
+my $mark = error_log_mark();
+my $version = mcp_version();
+my $state = state_dir();
+my $db = "$state/mcp.db";
+my $provider = 'MCPIdPProvider gh authorize=https://gh.example/authorize '
+             . 'token=https://gh.example/token client_id=abc';
+my $store = "DBDriver sqlite3\nDBDParams \"$db\"\n";
+
+ok(log_has(qr/\[mcp_idp:notice\].*MCP00701: mod_mcp_idp \Q$version\E configured/),
+   'startup line with the version');
+
+# --- the module alone -------------------------------------------------------
+
+my $run = httpd_run(name => 'idp-alone', modules => ['idp'], dbd => 0,
+                    config => "MCPIdPVaultKey \"$state/vault1.key\"\n");
+ok($run->{started}, 'mod_mcp_idp loads alone (no providers, no mod_dbd)')
+    or diag $run->{log};
+like($run->{log}, qr/MCP00701: mod_mcp_idp \Q$version\E configured/,
+     'alone: startup line');
+
+$run = httpd_run(name => 'idp-providers', modules => ['idp'],
+    config => $store
+            . "MCPIdPVaultKey \"$state/vault1.key\" id=new\n"
+            . "MCPIdPVaultKey \"$state/vault2.key\" id=old\n"
+            . "$provider secret_file=\"$state/provider.secret\" scope=\"repo read:org\"\n"
+            . "MCPIdPProvider local authorize=http://127.0.0.1:9/a token=http://localhost:9/t client_id=x\n");
+ok($run->{started}, 'providers with vault keys and mod_dbd: starts')
+    or diag $run->{log};
+
+# --- bad values ---------------------------------------------------------------
+
+my @bad = (
+    [ 'http-authorize', "$provider\n" =~ s{https://gh.example/authorize}{http://gh.example/authorize}r,
+      qr/authorize=.*must use https/ ],
+    [ 'bad-token-url', "$provider\n" =~ s{https://gh.example/token}{gh.example/token}r,
+      qr/token=.*not an absolute URL/ ],
+    [ 'missing-client-id', 'MCPIdPProvider gh authorize=https://a/ token=https://a/t',
+      qr/needs authorize=, token= and client_id=/ ],
+    [ 'missing-token', 'MCPIdPProvider gh authorize=https://a/ client_id=x',
+      qr/needs authorize=, token= and client_id=/ ],
+    [ 'unknown-key', "$provider color=blue", qr/unknown option 'color'/ ],
+    [ 'not-kv', "$provider verbose", qr/'verbose' is not a key=value option/ ],
+    [ 'bad-name', 'MCPIdPProvider g.h authorize=https://a/ token=https://a/t client_id=x',
+      qr/provider name/ ],
+    [ 'duplicate', "$provider\n$provider", qr/'gh' is defined twice/ ],
+    [ 'missing-secret', "$provider secret_file=/nonexistent/secret",
+      qr/secret_file=.*nonexistent/ ],
+    [ 'bad-scope', "$provider scope=", qr/scope=.*not a list/ ],
+    [ 'vault-bad-id', "MCPIdPVaultKey \"$state/vault1.key\" id=a.b",
+      qr/key id 'a\.b'/, 'MCPIdPVaultKey' ],
+    [ 'vault-bad-option', "MCPIdPVaultKey \"$state/vault1.key\" kid=1",
+      qr/unknown option 'kid=1'/, 'MCPIdPVaultKey' ],
+    [ 'no-vault-key', $store . $provider,
+      qr/no MCPIdPVaultKey is set/, 'MCPIdPProvider' ],
+);
+for my $case (@bad) {
+    my ($name, $lines, $re, $directive) = @$case;
+    $directive //= 'MCPIdPProvider';
+    my $r = httpd_run(name => "idp-$name", modules => ['idp'], config => $lines);
+    ok(!$r->{started} && $r->{exit}, "$name: httpd refuses to start")
+        or diag $r->{log};
+    like($r->{log}, qr/\Q$directive\E.*$re|$re.*\Q$directive\E/,
+         "$name: message names $directive") or diag $r->{log};
+}
+
+$run = httpd_run(name => 'idp-no-dbd', modules => ['idp'], dbd => 0,
+    config => "MCPIdPVaultKey \"$state/vault1.key\"\n$provider\n");
+ok(!$run->{started} && $run->{exit}, 'providers without mod_dbd: refused')
+    or diag $run->{log};
+like($run->{log}, qr/mod_mcp_idp needs mod_dbd: a2enmod dbd and set DBDriver\/DBDParams/,
+     'missing mod_dbd: says what to do');
+
+my @errors = unexpected_errors($mark);
+is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;
+
+done_testing();
