@@ -1,0 +1,335 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/**
+ * @file mcp_store.h
+ * @brief The SQL store (clients, codes, refresh tokens, consents, upstream
+ *        tokens) over apr_dbd, for SQLite and PostgreSQL.
+ *
+ * In httpd the connection comes from mod_dbd (one per request,
+ * ap_dbd_acquire); mcpctl and the tests open their own. Either way the
+ * store prepares its statements lazily, once per connection, into that
+ * connection's hash of prepared statements, after checking that the
+ * schema is the one this build expects (so a missing schema gives a clear
+ * "run mcpctl db upgrade" instead of a failed prepare). Every statement
+ * that takes input is prepared; no SQL is built from input.
+ *
+ * Times are Unix seconds; 0 in a record means "none" (SQL NULL). Secrets
+ * are stored as the caller gives them: callers pass hashes (codes, refresh
+ * tokens, client secrets) and sealed envelopes (upstream tokens).
+ *
+ * Failures return a status and leave a message in mcp_store_error() that
+ * never contains a stored value: MCP_ENOTFOUND, MCP_ECONFLICT, MCP_EEXPIRED,
+ * MCP_EINVALID as documented per function, MCP_ESCHEMA for a missing, old
+ * or newer schema, MCP_ESTORE for a database failure.
+ *
+ * A store handle is cheap, lives in the pool given to attach (usually the
+ * request pool) and is used by one thread at a time, like the connection.
+ */
+#ifndef MCP_STORE_H
+#define MCP_STORE_H
+
+#include <apr_pools.h>
+#include <apr_hash.h>
+#include <apr_tables.h>
+#include <apr_dbd.h>
+
+#include "mcp/mcp_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mcp_store_t mcp_store_t;
+
+/**
+ * Use a connection someone else owns (mod_dbd's ap_dbd_t members): the
+ * store's statements are prepared into @a prepared with memory from
+ * @a conn_pool (the connection's lifetime) the first time they are needed.
+ * The store handle itself lives in @a p (e.g. the request pool).
+ */
+apr_status_t mcp_store_attach(mcp_store_t **pst, apr_pool_t *p,
+                              const apr_dbd_driver_t *driver,
+                              apr_dbd_t *handle, apr_hash_t *prepared,
+                              apr_pool_t *conn_pool);
+
+/**
+ * Open a connection of our own ("sqlite3" or "pgsql", apr_dbd params),
+ * closed when @a p is cleaned up. Calls apr_dbd_init(). A missing driver
+ * names the Debian package to install.
+ */
+apr_status_t mcp_store_open(mcp_store_t **pst, apr_pool_t *p,
+                            const char *driver_name, const char *params,
+                            const char **perr);
+
+/** The message of the last failure (never NULL). */
+const char *mcp_store_error(const mcp_store_t *st);
+
+/** "sqlite3" or "pgsql". */
+const char *mcp_store_driver_name(const mcp_store_t *st);
+
+/** For SQLite connections: apply the connection settings (WAL, busy
+ * timeout, foreign keys). Done by mcp_store_open() and, once per
+ * connection, before the first statement of an attached store. */
+apr_status_t mcp_store_sqlite_setup(mcp_store_t *st);
+
+/* ---------------------------------------------------------------------
+ * Schema
+ * ------------------------------------------------------------------- */
+
+/** The schema version this build writes and expects. */
+int mcp_store_schema_latest(void);
+
+typedef struct {
+    int initialized;   /**< the version table exists */
+    int version;       /**< highest applied migration (0 if none) */
+    int expected;      /**< mcp_store_schema_latest() */
+} mcp_store_schema_t;
+
+/** Read the schema state; works on an empty database. */
+apr_status_t mcp_store_schema_status(mcp_store_t *st, mcp_store_schema_t *s);
+
+/**
+ * APR_SUCCESS when the schema is the expected one, else MCP_ESCHEMA with a
+ * message naming `mcpctl db upgrade` (missing or older) or saying the
+ * database is newer than this build; MCP_ESTORE when it cannot be read.
+ */
+apr_status_t mcp_store_schema_check(mcp_store_t *st);
+
+/**
+ * Apply the pending migrations, each in its own transaction, recording
+ * each version. Works on an empty database. *pfrom / *pto (may be NULL)
+ * get the versions before and after. A database newer than this build is
+ * refused with MCP_ESCHEMA.
+ */
+apr_status_t mcp_store_schema_upgrade(mcp_store_t *st, int *pfrom, int *pto);
+
+/* ---------------------------------------------------------------------
+ * OAuth clients
+ * ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *client_id;          /**< immutable key */
+    const char *secret_hash;        /**< NULL for public clients */
+    const char *client_name;
+    const char *kind;               /**< "manual", "dcr" or "cimd" */
+    const char *token_endpoint_auth_method; /**< "none", "client_secret_basic", ... */
+    const char *grant_types;        /**< space-separated */
+    const char *scope;              /**< space-separated, may be NULL */
+    const char *metadata;           /**< JSON text, may be NULL */
+    apr_array_header_t *redirect_uris; /**< const char *, may be NULL */
+    apr_int64_t created_at;
+    apr_int64_t updated_at;
+    apr_int64_t expires_at;         /**< 0: never */
+} mcp_store_client_t;
+
+/** Insert a client and its redirect URIs; MCP_ECONFLICT when the id exists. */
+apr_status_t mcp_store_client_put(mcp_store_t *st, const mcp_store_client_t *c);
+
+/** Replace everything but client_id and created_at (redirect URIs too);
+ * MCP_ENOTFOUND when absent. */
+apr_status_t mcp_store_client_update(mcp_store_t *st, const mcp_store_client_t *c);
+
+/** Fetch a client with its redirect URIs; MCP_ENOTFOUND. */
+apr_status_t mcp_store_client_get(mcp_store_t *st, apr_pool_t *p,
+                                  const char *client_id,
+                                  mcp_store_client_t **pc);
+
+/** Delete a client; its codes, refresh tokens and consents go with it.
+ * MCP_ENOTFOUND when absent. */
+apr_status_t mcp_store_client_delete(mcp_store_t *st, const char *client_id);
+
+/** All clients (mcp_store_client_t *), ordered by client_id. */
+apr_status_t mcp_store_client_list(mcp_store_t *st, apr_pool_t *p,
+                                   apr_array_header_t **pclients);
+
+/* ---------------------------------------------------------------------
+ * Authorization codes
+ * ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *code_hash;
+    const char *client_id;
+    const char *redirect_uri;
+    const char *code_challenge;
+    const char *code_challenge_method;
+    const char *resource;           /**< may be NULL */
+    const char *scope;              /**< may be NULL */
+    const char *subject;
+    const char *issued_family;      /**< refresh family issued from it, or NULL */
+    apr_int64_t created_at;
+    apr_int64_t expires_at;
+    apr_int64_t used_at;            /**< 0: not used yet */
+} mcp_store_code_t;
+
+/** Store a new code; MCP_ECONFLICT when the hash exists. */
+apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c);
+
+/**
+ * Consume a code, atomically: of concurrent takes exactly one succeeds.
+ * @return APR_SUCCESS with *pc; MCP_ENOTFOUND; MCP_ECONFLICT when it was
+ *         already used (*pc is filled, so the caller can revoke the tokens
+ *         issued from it); MCP_EEXPIRED when it expired (it is consumed).
+ */
+apr_status_t mcp_store_code_take(mcp_store_t *st, apr_pool_t *p,
+                                 const char *code_hash, apr_int64_t now,
+                                 mcp_store_code_t **pc);
+
+/** Record the refresh token family issued from a code. */
+apr_status_t mcp_store_code_bind_family(mcp_store_t *st, const char *code_hash,
+                                        const char *family_id);
+
+/* ---------------------------------------------------------------------
+ * Refresh tokens (rotating, in families)
+ * ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *token_hash;
+    const char *family_id;
+    const char *client_id;
+    const char *subject;
+    const char *resource;           /**< may be NULL */
+    const char *scope;              /**< may be NULL */
+    const char *replaced_by;        /**< hash of the successor, or NULL */
+    apr_int64_t created_at;
+    apr_int64_t expires_at;
+    apr_int64_t rotated_at;         /**< 0: current */
+    apr_int64_t revoked_at;         /**< 0: not revoked */
+} mcp_store_refresh_t;
+
+/** Store a new refresh token; MCP_ECONFLICT when the hash exists. */
+apr_status_t mcp_store_refresh_put(mcp_store_t *st, const mcp_store_refresh_t *r);
+
+/** Fetch one; MCP_ENOTFOUND. */
+apr_status_t mcp_store_refresh_get(mcp_store_t *st, apr_pool_t *p,
+                                   const char *token_hash,
+                                   mcp_store_refresh_t **pr);
+
+typedef enum {
+    MCP_REFRESH_ROTATED = 0,     /**< old marked rotated, new stored */
+    MCP_REFRESH_NOT_FOUND,
+    MCP_REFRESH_EXPIRED,
+    MCP_REFRESH_REVOKED,
+    MCP_REFRESH_REUSED_IN_GRACE, /**< rotated moments ago: a concurrent retry */
+    MCP_REFRESH_REUSED           /**< replayed: the whole family is revoked */
+} mcp_store_refresh_outcome_e;
+
+/**
+ * Rotate: in one transaction mark @a old_hash rotated (replaced_by the new
+ * one) and store @a next in the same family (family_id, client_id and
+ * subject are taken from the old token; next->token_hash, expires_at,
+ * created_at, resource and scope from @a next). The use of a token that
+ * was already rotated more than @a grace seconds ago revokes its family.
+ * @return APR_SUCCESS (ROTATED); MCP_ENOTFOUND; MCP_EEXPIRED; MCP_EINVALID
+ *         (revoked); MCP_ECONFLICT (REUSED_IN_GRACE or REUSED). *poutcome
+ *         always says which; *pold (may be NULL) gets the old token.
+ */
+apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
+                                      const char *old_hash,
+                                      const mcp_store_refresh_t *next,
+                                      apr_int64_t now, int grace,
+                                      mcp_store_refresh_outcome_e *poutcome,
+                                      mcp_store_refresh_t **pold);
+
+/** Revoke one token; MCP_ENOTFOUND when absent. */
+apr_status_t mcp_store_refresh_revoke(mcp_store_t *st, const char *token_hash,
+                                      apr_int64_t now);
+
+/** Revoke every token of a family / subject / client; *pn (may be NULL)
+ * gets how many were revoked now. */
+apr_status_t mcp_store_refresh_revoke_family(mcp_store_t *st, const char *family_id,
+                                             apr_int64_t now, int *pn);
+apr_status_t mcp_store_refresh_revoke_subject(mcp_store_t *st, const char *subject,
+                                              apr_int64_t now, int *pn);
+apr_status_t mcp_store_refresh_revoke_client(mcp_store_t *st, const char *client_id,
+                                             apr_int64_t now, int *pn);
+
+/* ---------------------------------------------------------------------
+ * Consents
+ * ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *subject;
+    const char *client_id;
+    const char *resource;           /**< "" when none */
+    const char *scope;
+    apr_int64_t granted_at;
+    apr_int64_t expires_at;
+} mcp_store_consent_t;
+
+/** Insert or replace the consent for (subject, client, resource). */
+apr_status_t mcp_store_consent_put(mcp_store_t *st, const mcp_store_consent_t *c);
+
+/** Fetch a consent; MCP_ENOTFOUND; MCP_EEXPIRED when expired at @a now
+ * (*pc is filled then too). */
+apr_status_t mcp_store_consent_get(mcp_store_t *st, apr_pool_t *p,
+                                   const char *subject, const char *client_id,
+                                   const char *resource, apr_int64_t now,
+                                   mcp_store_consent_t **pc);
+
+/** Delete a consent; MCP_ENOTFOUND when absent. */
+apr_status_t mcp_store_consent_delete(mcp_store_t *st, const char *subject,
+                                      const char *client_id, const char *resource);
+
+/* ---------------------------------------------------------------------
+ * Upstream tokens (the vault)
+ * ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *subject;
+    const char *provider;
+    const char *sealed;             /**< AES-GCM envelope text */
+    const char *key_id;             /**< vault key that sealed it */
+    const char *scope;              /**< may be NULL */
+    apr_int64_t expires_at;         /**< access token expiry, 0: unknown */
+    apr_int64_t created_at;         /**< kept on update */
+    apr_int64_t updated_at;
+} mcp_store_upstream_t;
+
+/** Insert or replace the token of (subject, provider). */
+apr_status_t mcp_store_upstream_put(mcp_store_t *st, const mcp_store_upstream_t *u);
+
+/** Fetch; MCP_ENOTFOUND. */
+apr_status_t mcp_store_upstream_get(mcp_store_t *st, apr_pool_t *p,
+                                    const char *subject, const char *provider,
+                                    mcp_store_upstream_t **pu);
+
+/** Delete; MCP_ENOTFOUND when absent. */
+apr_status_t mcp_store_upstream_delete(mcp_store_t *st, const char *subject,
+                                       const char *provider);
+
+/** A subject's links (mcp_store_upstream_t *), ordered by provider. */
+apr_status_t mcp_store_upstream_list(mcp_store_t *st, apr_pool_t *p,
+                                     const char *subject,
+                                     apr_array_header_t **plist);
+
+/* ---------------------------------------------------------------------
+ * Expiry
+ * ------------------------------------------------------------------- */
+
+typedef struct {
+    int codes;              /**< expired codes (used or not) */
+    int refresh_tokens;     /**< expired refresh tokens */
+    int consents;           /**< expired consents */
+    int clients;            /**< expired clients (e.g. cached CIMD) */
+} mcp_store_purge_t;
+
+/** Delete rows that expired before @a now. */
+apr_status_t mcp_store_purge(mcp_store_t *st, apr_int64_t now,
+                             mcp_store_purge_t *counts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MCP_STORE_H */

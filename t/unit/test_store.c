@@ -1,0 +1,823 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The store against real databases: a SQLite file always, and the
+ * PostgreSQL server named by MCP_TEST_PGSQL (apr_dbd params) when set --
+ * with MCP_TEST_REQUIRE_PGSQL=1 its absence is a failure. Each test gets
+ * a fresh database: a new SQLite file, or a new PostgreSQL schema. */
+
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <apr_strings.h>
+#include <apr_file_io.h>
+#include <apr_time.h>
+
+#include "mcp_test.h"
+#include "mcp/mcp_b64.h"
+#include "mcp/mcp_store.h"
+#include "mcp_store_private.h"
+
+#define NOW 1800000000
+
+static const char *backend;     /* "sqlite3" or "pgsql" for this TCase */
+static const char *params;      /* params of this test's fresh database */
+static const char *pg_schema;   /* PostgreSQL schema to drop afterwards */
+static char sqlite_dir[] = "/tmp/mcp-store-test-XXXXXX";
+static int serial;
+
+static mcp_store_t *open_store(apr_pool_t *p)
+{
+    mcp_store_t *st = NULL;
+    const char *err = NULL;
+
+    ck_assert_msg(mcp_store_open(&st, p, backend, params, &err) == APR_SUCCESS,
+                  "open %s: %s", backend, err ? err : "?");
+    return st;
+}
+
+static void fresh_db(void)
+{
+    serial++;
+    if (!strcmp(backend, "sqlite3")) {
+        params = apr_psprintf(tp, "%s/store-%ld-%d.db", sqlite_dir, (long)getpid(), serial);
+        pg_schema = NULL;
+    }
+    else {
+        mcp_store_t *st;
+        const char *err = NULL;
+        const char *base = getenv("MCP_TEST_PGSQL");
+
+        pg_schema = apr_psprintf(tp, "mcp_t_%ld_%d", (long)getpid(), serial);
+        ck_assert_status(mcp_store_open(&st, tp, "pgsql", base, &err), APR_SUCCESS);
+        ck_assert_status(mcp_store_exec(st, apr_psprintf(tp, "DROP SCHEMA IF EXISTS %s CASCADE",
+                                                         pg_schema)), APR_SUCCESS);
+        ck_assert_status(mcp_store_exec(st, apr_psprintf(tp, "CREATE SCHEMA %s", pg_schema)),
+                         APR_SUCCESS);
+        params = apr_psprintf(tp, "%s options=-csearch_path=%s", base, pg_schema);
+    }
+}
+
+static void drop_db(void)
+{
+    if (pg_schema) {
+        apr_pool_t *p;
+        mcp_store_t *st;
+        const char *err = NULL;
+
+        apr_pool_create(&p, NULL);
+        if (mcp_store_open(&st, p, "pgsql", getenv("MCP_TEST_PGSQL"), &err) == APR_SUCCESS) {
+            mcp_store_exec(st, apr_psprintf(p, "DROP SCHEMA IF EXISTS %s CASCADE", pg_schema));
+        }
+        apr_pool_destroy(p);
+        pg_schema = NULL;
+    }
+}
+
+static void setup_sqlite(void) { backend = "sqlite3"; mcp_test_setup(); fresh_db(); }
+static void setup_pgsql(void)  { backend = "pgsql";   mcp_test_setup(); fresh_db(); }
+static void teardown(void)     { drop_db(); mcp_test_teardown(); }
+
+/* A store with the schema in place. */
+static mcp_store_t *ready_store(void)
+{
+    mcp_store_t *st = open_store(tp);
+
+    ck_assert_msg(mcp_store_schema_upgrade(st, NULL, NULL) == APR_SUCCESS, "upgrade: %s",
+                  mcp_store_error(st));
+    return st;
+}
+
+static mcp_store_client_t client(const char *id)
+{
+    mcp_store_client_t c;
+
+    memset(&c, 0, sizeof(c));
+    c.client_id = id;
+    c.client_name = "Test client";
+    c.kind = "dcr";
+    c.token_endpoint_auth_method = "none";
+    c.grant_types = "authorization_code refresh_token";
+    c.scope = "mcp";
+    c.redirect_uris = apr_array_make(tp, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(c.redirect_uris, const char *) = "http://127.0.0.1:33418/callback";
+    APR_ARRAY_PUSH(c.redirect_uris, const char *) = "cursor://anysphere.cursor-mcp/oauth/callback";
+    c.created_at = NOW;
+    c.updated_at = NOW;
+    return c;
+}
+
+#define ck_store(st, expr, want) do {                                        \
+        apr_status_t rv_ = (expr);                                           \
+        ck_assert_msg(rv_ == (want), "%s: %d (%s), expected %d: %s", #expr,  \
+                      (int)rv_, mcp_strerror(tp, rv_), (int)(want),          \
+                      mcp_store_error(st));                                  \
+    } while (0)
+
+/* Forked workers report their result through a pipe, not their exit
+ * status: under valgrind a forked child's exit status reflects the leak
+ * check of the memory it inherited. */
+typedef int worker_fn(int index);
+
+static void run_workers(int n, worker_fn *fn, int *results)
+{
+    int i, fds[2];
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    for (i = 0; i < n; i++) {
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            unsigned char msg[2];
+            close(fds[0]);
+            msg[0] = (unsigned char)i;
+            msg[1] = (unsigned char)fn(i);
+            if (write(fds[1], msg, 2) != 2) {
+                _exit(1);
+            }
+            _exit(0);
+        }
+    }
+    close(fds[1]);
+    for (i = 0; i < n; i++) {
+        results[i] = -1;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char msg[2];
+        ck_assert_int_eq(read(fds[0], msg, 2), 2);
+        ck_assert_int_lt(msg[0], n);
+        results[msg[0]] = msg[1];
+    }
+    close(fds[0]);
+    while (waitpid(-1, NULL, 0) > 0)
+        ;
+}
+
+/* ---- schema ------------------------------------------------------- */
+
+START_TEST(schema_lifecycle)
+{
+    mcp_store_t *st = open_store(tp);
+    mcp_store_schema_t s;
+    mcp_store_client_t c = client("early"), *got;
+    int from = -1, to = -1;
+
+    ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
+    ck_assert(!s.initialized);
+    ck_assert_int_eq(s.version, 0);
+    ck_assert_int_eq(s.expected, mcp_store_schema_latest());
+    ck_assert_int_ge(s.expected, 1);
+    ck_store(st, mcp_store_schema_check(st), MCP_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
+    /* Storage calls on a missing schema say so, they do not crash. */
+    ck_store(st, mcp_store_client_put(st, &c), MCP_ESCHEMA);
+    ck_store(st, mcp_store_client_get(st, tp, "early", &got), MCP_ESCHEMA);
+
+    ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
+    ck_assert_int_eq(from, 0);
+    ck_assert_int_eq(to, mcp_store_schema_latest());
+    ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
+    ck_assert(s.initialized);
+    ck_assert_int_eq(s.version, s.expected);
+    ck_store(st, mcp_store_schema_check(st), APR_SUCCESS);
+    /* Idempotent. */
+    ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
+    ck_assert_int_eq(from, to);
+    /* A fresh connection (the statements were prepared on the first one
+     * only after the schema appeared) works too. */
+    st = open_store(tp);
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(schema_old_and_newer)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_schema_t s;
+    int from, to;
+
+    /* An older database: no version recorded above 0. */
+    ck_store(st, mcp_store_exec(st, "DELETE FROM mcp_schema_version"), APR_SUCCESS);
+    st = open_store(tp);
+    ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
+    ck_assert(s.initialized);
+    ck_assert_int_eq(s.version, 0);
+    ck_store(st, mcp_store_schema_check(st), MCP_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
+    ck_store(st, mcp_store_exec(st, "INSERT INTO mcp_schema_version (version, applied_at) "
+                                    "VALUES (1, 0)"), APR_SUCCESS);
+    /* A database newer than this build. */
+    ck_store(st, mcp_store_exec(st, "INSERT INTO mcp_schema_version (version, applied_at) "
+                                    "VALUES (99, 0)"), APR_SUCCESS);
+    st = open_store(tp);
+    ck_store(st, mcp_store_schema_check(st), MCP_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "newer"));
+    ck_store(st, mcp_store_schema_upgrade(st, &from, &to), MCP_ESCHEMA);
+    ck_assert_int_eq(from, 99);
+}
+END_TEST
+
+START_TEST(attach_prepares_once)
+{
+    /* What mod_dbd hands the glue: driver, handle, prepared hash, pool. */
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    apr_hash_t *prepared;
+    apr_pool_t *conn_pool, *req1, *req2;
+    mcp_store_t *st;
+    mcp_store_client_t c = client("attached"), *got;
+    const char *err = NULL;
+    unsigned n;
+
+    ready_store();
+    apr_pool_create(&conn_pool, tp);
+    ck_assert_int_eq(apr_dbd_get_driver(conn_pool, backend, &driver), APR_SUCCESS);
+    ck_assert_int_eq(apr_dbd_open_ex(driver, conn_pool, params, &handle, &err), APR_SUCCESS);
+    prepared = apr_hash_make(conn_pool);
+    apr_pool_create(&req1, conn_pool);
+    ck_store(NULL, mcp_store_attach(&st, req1, driver, handle, prepared, conn_pool), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    n = apr_hash_count(prepared);
+    ck_assert_uint_gt(n, 10);
+    apr_pool_destroy(req1);
+    apr_pool_create(&req2, conn_pool);
+    ck_store(NULL, mcp_store_attach(&st, req2, driver, handle, prepared, conn_pool), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, req2, "attached", &got), APR_SUCCESS);
+    ck_assert_uint_eq(apr_hash_count(prepared), n);
+    apr_pool_destroy(req2);
+    apr_dbd_close(driver, handle);
+    ck_assert_int_eq(mcp_store_attach(&st, tp, driver, NULL, prepared, conn_pool), APR_EINVAL);
+}
+END_TEST
+
+/* ---- clients ------------------------------------------------------ */
+
+START_TEST(clients)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t c = client("c-1"), *got;
+    apr_array_header_t *all;
+    const char *odd = "it's \"quoted\" 100% \\ back\\slash \xe6\x97\xa5\xe6\x9c\xac "
+                      "\xf0\x9f\x94\x91 %s %d $1 ?";
+
+    c.client_name = odd;
+    c.secret_hash = "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg";
+    c.metadata = "{\"logo_uri\":\"https://x/\\u00e9\",\"note\":\"%\"}";
+    c.expires_at = NOW + 3600;
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &c), MCP_ECONFLICT);
+    ck_store(st, mcp_store_client_get(st, tp, "c-1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->client_name, odd);
+    ck_assert_str_eq(got->secret_hash, c.secret_hash);
+    ck_assert_str_eq(got->metadata, c.metadata);
+    ck_assert_str_eq(got->kind, "dcr");
+    ck_assert_str_eq(got->grant_types, "authorization_code refresh_token");
+    ck_assert_int_eq(got->created_at, NOW);
+    ck_assert_int_eq(got->expires_at, NOW + 3600);
+    ck_assert_int_eq(got->redirect_uris->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(got->redirect_uris, 0, const char *),
+                     "cursor://anysphere.cursor-mcp/oauth/callback");
+
+    /* Update replaces fields and URIs, keeps client_id and created_at. */
+    c.client_name = "Renamed";
+    c.secret_hash = NULL;
+    c.expires_at = 0;
+    c.updated_at = NOW + 5;
+    c.redirect_uris = apr_array_make(tp, 1, sizeof(const char *));
+    APR_ARRAY_PUSH(c.redirect_uris, const char *) = "https://app.example/cb";
+    ck_store(st, mcp_store_client_update(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "c-1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->client_name, "Renamed");
+    ck_assert_ptr_null(got->secret_hash);
+    ck_assert_int_eq(got->expires_at, 0);
+    ck_assert_int_eq(got->created_at, NOW);
+    ck_assert_int_eq(got->updated_at, NOW + 5);
+    ck_assert_int_eq(got->redirect_uris->nelts, 1);
+
+    c = client("c-0");
+    c.kind = "manual";
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_list(st, tp, &all), APR_SUCCESS);
+    ck_assert_int_eq(all->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(all, 0, mcp_store_client_t *)->client_id, "c-0");
+    ck_assert_int_eq(APR_ARRAY_IDX(all, 0, mcp_store_client_t *)->redirect_uris->nelts, 2);
+
+    ck_store(st, mcp_store_client_delete(st, "c-0"), APR_SUCCESS);
+    ck_store(st, mcp_store_client_delete(st, "c-0"), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_client_get(st, tp, "c-0", &got), MCP_ENOTFOUND);
+    c = client("bad");
+    c.kind = NULL;
+    ck_store(st, mcp_store_client_put(st, &c), MCP_EINVALID);
+    c = client("bad");
+    c.kind = "other";          /* the schema's CHECK refuses it */
+    ck_store(st, mcp_store_client_put(st, &c), MCP_ESTORE);
+    ck_store(st, mcp_store_client_get(st, tp, "bad", &got), MCP_ENOTFOUND);
+    /* An input that looks like SQL is just a value. */
+    ck_store(st, mcp_store_client_get(st, tp, "x' OR '1'='1", &got), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_client_update(st, &c), MCP_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(binaryish_values)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_upstream_t u, *got;
+    unsigned char all[255];
+    char utf8[512], *o = utf8;
+    int i;
+
+    /* Every byte value 1..255, as base64url text. */
+    for (i = 0; i < 255; i++) {
+        all[i] = (unsigned char)(i + 1);
+    }
+    /* Every code point U+0080..U+00FF and some beyond, as raw UTF-8. */
+    for (i = 0x80; i <= 0xff; i++) {
+        *o++ = (char)(0xc0 | (i >> 6));
+        *o++ = (char)(0x80 | (i & 0x3f));
+    }
+    strcpy(o, "\xe2\x82\xac\xf0\x9f\x98\x80\xe4\xb8\xad");
+    memset(&u, 0, sizeof(u));
+    u.subject = utf8;
+    u.provider = "github";
+    u.sealed = mcp_b64url_encode(tp, all, sizeof(all));
+    u.key_id = "k1";
+    u.scope = "repo read:org";
+    u.created_at = NOW;
+    u.updated_at = NOW;
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, utf8, "github", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->subject, utf8);
+    ck_assert_str_eq(got->sealed, u.sealed);
+    {
+        unsigned char *dec;
+        apr_size_t n;
+        ck_assert_int_eq(mcp_b64url_decode(&dec, &n, tp, got->sealed, (apr_size_t)-1),
+                         APR_SUCCESS);
+        ck_assert_uint_eq(n, sizeof(all));
+        ck_assert(!memcmp(dec, all, n));
+    }
+}
+END_TEST
+
+/* ---- codes -------------------------------------------------------- */
+
+static mcp_store_code_t code(const char *hash, const char *client_id)
+{
+    mcp_store_code_t c;
+
+    memset(&c, 0, sizeof(c));
+    c.code_hash = hash;
+    c.client_id = client_id;
+    c.redirect_uri = "http://127.0.0.1:33418/callback";
+    c.code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    c.code_challenge_method = "S256";
+    c.resource = "https://gw.example/mcp";
+    c.scope = "mcp";
+    c.subject = "alice";
+    c.created_at = NOW;
+    c.expires_at = NOW + 60;
+    return c;
+}
+
+START_TEST(codes)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_code_t c = code("h1", "c"), *got = NULL;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), MCP_ECONFLICT);
+    ck_store(st, mcp_store_code_take(st, tp, "h1", NOW + 1, &got), APR_SUCCESS);
+    ck_assert_str_eq(got->code_challenge, c.code_challenge);
+    ck_assert_str_eq(got->resource, c.resource);
+    ck_assert_int_eq(got->used_at, NOW + 1);
+    ck_store(st, mcp_store_code_bind_family(st, "h1", "fam-1"), APR_SUCCESS);
+    /* Second use: refused, with the family so the caller can revoke it. */
+    got = NULL;
+    ck_store(st, mcp_store_code_take(st, tp, "h1", NOW + 2, &got), MCP_ECONFLICT);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got->issued_family, "fam-1");
+    ck_store(st, mcp_store_code_take(st, tp, "nope", NOW, &got), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_code_bind_family(st, "nope", "f"), MCP_ENOTFOUND);
+    /* Expired: consumed and refused. */
+    c = code("h2", "c");
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_take(st, tp, "h2", NOW + 60, &got), MCP_EEXPIRED);
+    ck_store(st, mcp_store_code_take(st, tp, "h2", NOW + 1, &got), MCP_ECONFLICT);
+    /* A code for an unknown client is refused by the schema. */
+    c = code("h3", "ghost");
+    ck_store(st, mcp_store_code_put(st, &c), MCP_ESTORE);
+    /* Deleting the client takes its codes with it. */
+    c = code("h4", "c");
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_delete(st, "c"), APR_SUCCESS);
+    ck_store(st, mcp_store_code_take(st, tp, "h4", NOW, &got), MCP_ENOTFOUND);
+    c.client_id = NULL;
+    ck_store(st, mcp_store_code_put(st, &c), MCP_EINVALID);
+}
+END_TEST
+
+static int take_race_code(int index)
+{
+    apr_pool_t *p;
+    mcp_store_t *cst;
+    mcp_store_code_t *got;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    (void)index;
+    apr_pool_create(&p, NULL);
+    if (mcp_store_open(&cst, p, backend, params, &err) != APR_SUCCESS) {
+        return 3;
+    }
+    rv = mcp_store_code_take(cst, p, "race", NOW + 1, &got);
+    apr_pool_destroy(p);
+    return rv == APR_SUCCESS ? 0 : rv == MCP_ECONFLICT ? 1 : 2;
+}
+
+START_TEST(code_race)
+{
+    /* Several processes, each with its own connection, take one code at
+     * the same moment: exactly one wins. */
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_code_t c = code("race", "c");
+    int i, wins = 0, conflicts = 0, results[6];
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    run_workers(6, take_race_code, results);
+    for (i = 0; i < 6; i++) {
+        wins += results[i] == 0;
+        conflicts += results[i] == 1;
+    }
+    ck_assert_int_eq(wins, 1);
+    ck_assert_int_eq(conflicts, 5);
+}
+END_TEST
+
+/* ---- refresh tokens ----------------------------------------------- */
+
+static mcp_store_refresh_t refresh(const char *hash, const char *family)
+{
+    mcp_store_refresh_t r;
+
+    memset(&r, 0, sizeof(r));
+    r.token_hash = hash;
+    r.family_id = family;
+    r.client_id = "c";
+    r.subject = "alice";
+    r.resource = "https://gw.example/mcp";
+    r.scope = "mcp";
+    r.created_at = NOW;
+    r.expires_at = NOW + 86400;
+    return r;
+}
+
+START_TEST(refresh_rotation)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_refresh_t r = refresh("r1", "fam"), next, *got, *old;
+    mcp_store_refresh_outcome_e out;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_put(st, &r), MCP_ECONFLICT);
+
+    memset(&next, 0, sizeof(next));
+    next.token_hash = "r2";
+    next.expires_at = NOW + 2 * 86400;
+    next.scope = "mcp";
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 10, 5, &out, &old),
+             APR_SUCCESS);
+    ck_assert_int_eq(out, MCP_REFRESH_ROTATED);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->family_id, "fam");
+    ck_assert_str_eq(got->subject, "alice");
+    ck_assert_int_eq(got->created_at, NOW + 10);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->rotated_at, NOW + 10);
+    ck_assert_str_eq(got->replaced_by, "r2");
+
+    /* A concurrent retry within the grace: refused, family intact. */
+    next.token_hash = "r2b";
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 12, 5, &out, &old),
+             MCP_ECONFLICT);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->revoked_at, 0);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r2b", &got), MCP_ENOTFOUND);
+
+    /* A replay after the grace: the whole family is revoked. */
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 100, 5, &out, &old),
+             MCP_ECONFLICT);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    ck_assert_str_eq(old->family_id, "fam");
+    ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->revoked_at, NOW + 100);
+    next.token_hash = "r3";
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r2", &next, NOW + 101, 5, &out, &old),
+             MCP_EINVALID);
+    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r3", &got), MCP_ENOTFOUND);
+
+    /* Expired and unknown. */
+    r = refresh("e1", "fam2");
+    r.expires_at = NOW + 5;
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", &next, NOW + 5, 5, &out, &old),
+             MCP_EEXPIRED);
+    ck_assert_int_eq(out, MCP_REFRESH_EXPIRED);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "zz", &next, NOW, 5, &out, &old),
+             MCP_ENOTFOUND);
+    ck_assert_int_eq(out, MCP_REFRESH_NOT_FOUND);
+    next.token_hash = NULL;
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", &next, NOW, 5, &out, &old),
+             MCP_EINVALID);
+}
+END_TEST
+
+START_TEST(refresh_revocation)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c"), cl2 = client("d");
+    mcp_store_refresh_t r;
+    mcp_store_refresh_t *got;
+    int n = -1;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &cl2), APR_SUCCESS);
+    r = refresh("a1", "fa"); ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    r = refresh("a2", "fb"); ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    r = refresh("b1", "fc"); r.subject = "bob"; r.client_id = "d";
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+
+    ck_store(st, mcp_store_refresh_revoke(st, "a1", NOW), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke(st, "a1", NOW + 1), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_get(st, tp, "a1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->revoked_at, NOW);
+    ck_store(st, mcp_store_refresh_revoke(st, "zz", NOW), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_refresh_revoke_subject(st, "alice", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    ck_store(st, mcp_store_refresh_revoke_client(st, "d", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    ck_store(st, mcp_store_refresh_revoke_family(st, "fc", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+/* ---- consents, upstream tokens, purge ----------------------------- */
+
+START_TEST(consents)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_consent_t c, *got;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    memset(&c, 0, sizeof(c));
+    c.subject = "alice";
+    c.client_id = "c";
+    c.resource = "https://gw.example/mcp";
+    c.scope = "mcp";
+    c.granted_at = NOW;
+    c.expires_at = NOW + 100;
+    ck_store(st, mcp_store_consent_put(st, &c), APR_SUCCESS);
+    c.scope = "mcp github:read";
+    c.expires_at = NOW + 200;
+    ck_store(st, mcp_store_consent_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_consent_get(st, tp, "alice", "c", c.resource, NOW + 150, &got),
+             APR_SUCCESS);
+    ck_assert_str_eq(got->scope, "mcp github:read");
+    ck_store(st, mcp_store_consent_get(st, tp, "alice", "c", c.resource, NOW + 200, &got),
+             MCP_EEXPIRED);
+    ck_store(st, mcp_store_consent_get(st, tp, "alice", "c", "", NOW, &got), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_consent_delete(st, "alice", "c", c.resource), APR_SUCCESS);
+    ck_store(st, mcp_store_consent_delete(st, "alice", "c", c.resource), MCP_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(upstream_tokens)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_upstream_t u, *got;
+    apr_array_header_t *list;
+
+    memset(&u, 0, sizeof(u));
+    u.subject = "alice";
+    u.provider = "slack";
+    u.sealed = "v1.k1.AAAA";
+    u.key_id = "k1";
+    u.expires_at = NOW + 3600;
+    u.created_at = NOW;
+    u.updated_at = NOW;
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    u.provider = "github";
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    /* Upsert: new value, created_at kept. */
+    u.sealed = "v1.k2.BBBB";
+    u.key_id = "k2";
+    u.expires_at = 0;
+    u.created_at = NOW + 50;
+    u.updated_at = NOW + 50;
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->sealed, "v1.k2.BBBB");
+    ck_assert_str_eq(got->key_id, "k2");
+    ck_assert_int_eq(got->expires_at, 0);
+    ck_assert_int_eq(got->created_at, NOW);
+    ck_assert_int_eq(got->updated_at, NOW + 50);
+    ck_store(st, mcp_store_upstream_list(st, tp, "alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(list, 0, mcp_store_upstream_t *)->provider, "github");
+    ck_store(st, mcp_store_upstream_list(st, tp, "bob", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+    ck_store(st, mcp_store_upstream_delete(st, "alice", "slack"), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_delete(st, "alice", "slack"), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "slack", &got), MCP_ENOTFOUND);
+    u.sealed = NULL;
+    ck_store(st, mcp_store_upstream_put(st, &u), MCP_EINVALID);
+}
+END_TEST
+
+START_TEST(purge)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c"), cimd = client("https://app.example/client.json");
+    mcp_store_code_t c;
+    mcp_store_refresh_t r;
+    mcp_store_consent_t k;
+    mcp_store_purge_t n;
+
+    cimd.kind = "cimd";
+    cimd.expires_at = NOW + 10;
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &cimd), APR_SUCCESS);
+    c = code("old", "c"); c.expires_at = NOW - 1;
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    c = code("new", "c");
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    r = refresh("old", "f"); r.expires_at = NOW - 1;
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    r = refresh("new", "f");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    memset(&k, 0, sizeof(k));
+    k.subject = "a"; k.client_id = "c"; k.resource = ""; k.scope = "mcp";
+    k.granted_at = NOW - 100; k.expires_at = NOW - 1;
+    ck_store(st, mcp_store_consent_put(st, &k), APR_SUCCESS);
+
+    ck_store(st, mcp_store_purge(st, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n.codes, 1);
+    ck_assert_int_eq(n.refresh_tokens, 1);
+    ck_assert_int_eq(n.consents, 1);
+    ck_assert_int_eq(n.clients, 0);
+    ck_store(st, mcp_store_purge(st, NOW + 11, &n), APR_SUCCESS);
+    ck_assert_int_eq(n.clients, 1);
+    ck_assert_int_eq(n.codes, 0);
+}
+END_TEST
+
+/* ---- concurrency on one SQLite file ------------------------------- */
+
+#define WRITES_PER_WORKER 100
+
+static int write_many(int index)
+{
+    apr_pool_t *p;
+    mcp_store_t *cst;
+    const char *err = NULL;
+    int j, rc = 0;
+
+    apr_pool_create(&p, NULL);
+    if (mcp_store_open(&cst, p, backend, params, &err) != APR_SUCCESS) {
+        return 3;
+    }
+    for (j = 0; j < WRITES_PER_WORKER && !rc; j++) {
+        mcp_store_upstream_t u;
+
+        memset(&u, 0, sizeof(u));
+        u.subject = "writer";
+        u.provider = apr_psprintf(p, "p%d-%03d", index, j);
+        u.sealed = "v1.k.AAAA";
+        u.key_id = "k";
+        u.created_at = u.updated_at = NOW;
+        if (mcp_store_upstream_put(cst, &u) != APR_SUCCESS) {
+            fprintf(stderr, "writer %d: %s\n", index, mcp_store_error(cst));
+            rc = 1;
+        }
+    }
+    apr_pool_destroy(p);
+    return rc;
+}
+
+START_TEST(sqlite_concurrent_writers)
+{
+    /* Four processes (as four httpd children would) write to one WAL
+     * database at once: the busy timeout lets every write through. */
+    int i, results[4];
+    apr_array_header_t *list;
+    mcp_store_t *st = ready_store();
+    apr_time_t start = apr_time_now();
+
+    run_workers(4, write_many, results);
+    for (i = 0; i < 4; i++) {
+        ck_assert_msg(results[i] == 0, "writer %d failed (%d)", i, results[i]);
+    }
+    ck_assert_int_lt(apr_time_now() - start, apr_time_from_sec(60));
+    ck_store(st, mcp_store_upstream_list(st, tp, "writer", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 4 * WRITES_PER_WORKER);
+}
+END_TEST
+
+START_TEST(open_errors)
+{
+    mcp_store_t *st;
+    const char *err = NULL;
+
+    ck_assert_int_eq(mcp_store_open(&st, tp, "nosuchdriver", "x", &err), MCP_ESTORE);
+    ck_assert_ptr_nonnull(strstr(err, "nosuchdriver"));
+    ck_assert_int_eq(mcp_store_open(&st, tp, "sqlite3", "/nonexistent/dir/x.db", &err),
+                     MCP_ESTORE);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(mcp_store_open(&st, tp, "pgsql",
+                                    "host=127.0.0.1 port=1 dbname=x connect_timeout=2", &err),
+                     MCP_ESTORE);
+    ck_assert_ptr_nonnull(strstr(err, "pgsql"));
+}
+END_TEST
+
+START_TEST(pgsql_required)
+{
+    ck_abort_msg("MCP_TEST_REQUIRE_PGSQL=1 but MCP_TEST_PGSQL is not set: start a "
+                 "server with scripts/lib/pgsql.sh start DIR and export its line");
+}
+END_TEST
+
+static void add_backend_tests(TCase *tc)
+{
+    tcase_add_test(tc, schema_lifecycle);
+    tcase_add_test(tc, schema_old_and_newer);
+    tcase_add_test(tc, attach_prepares_once);
+    tcase_add_test(tc, clients);
+    tcase_add_test(tc, binaryish_values);
+    tcase_add_test(tc, codes);
+    tcase_add_test(tc, code_race);
+    tcase_add_test(tc, refresh_rotation);
+    tcase_add_test(tc, refresh_revocation);
+    tcase_add_test(tc, consents);
+    tcase_add_test(tc, upstream_tokens);
+    tcase_add_test(tc, purge);
+}
+
+static Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc;
+    const char *pg = getenv("MCP_TEST_PGSQL");
+    const char *req = getenv("MCP_TEST_REQUIRE_PGSQL");
+
+    if (!mkdtemp(sqlite_dir)) {
+        perror("mkdtemp");
+        exit(EXIT_FAILURE);
+    }
+    tc = tcase_create("sqlite");
+    tcase_add_checked_fixture(tc, setup_sqlite, teardown);
+    tcase_set_timeout(tc, 120);
+    add_backend_tests(tc);
+    tcase_add_test(tc, sqlite_concurrent_writers);
+    tcase_add_test(tc, open_errors);
+    suite_add_tcase(s, tc);
+
+    if (pg && *pg) {
+        tc = tcase_create("pgsql");
+        tcase_add_checked_fixture(tc, setup_pgsql, teardown);
+        tcase_set_timeout(tc, 120);
+        add_backend_tests(tc);
+        suite_add_tcase(s, tc);
+    }
+    else if (req && !strcmp(req, "1")) {
+        tc = mcp_tcase("pgsql");
+        tcase_add_test(tc, pgsql_required);
+        suite_add_tcase(s, tc);
+    }
+    else {
+        fprintf(stderr, "# PostgreSQL tests not run: MCP_TEST_PGSQL is not set\n");
+    }
+    return s;
+}
+
+MCP_TEST_MAIN(store_suite)
