@@ -27,6 +27,7 @@ void *mcp_authz_create_server_conf(apr_pool_t *p, server_rec *s)
 
     conf->issuer = NULL;
     conf->key_files = NULL;
+    conf->keys = NULL;
     conf->jwks = NULL;
     return conf;
 }
@@ -40,6 +41,7 @@ void *mcp_authz_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     /* A virtual host that names keys replaces the whole list (rotation is
      * done per list, never by mixing two). */
     conf->key_files = add->key_files ? add->key_files : base->key_files;
+    conf->keys = NULL; /* loaded per server in post_config */
     conf->jwks = NULL; /* built per server in post_config */
     return conf;
 }

@@ -20,6 +20,8 @@
 #include <http_config.h>
 #include <apr_tables.h>
 
+#include "mcp/mcp_jose.h"
+
 extern module AP_MODULE_DECLARE_DATA mcp_authz_module;
 
 #define MCP_AUTHZ_JWKS_HANDLER "mcp-authz-jwks"
@@ -32,6 +34,8 @@ typedef struct {
     const char *issuer;
     /** MCPAuthzSigningKey: absolute PEM paths (const char *), first signs. */
     apr_array_header_t *key_files;
+    /** Filled in post_config: the signing keys (index 0 signs). */
+    mcp_jose_keyset_t *keys;
     /** Filled in post_config: the JWKS document served by the handler. */
     const char *jwks;
 } mcp_authz_server_conf;

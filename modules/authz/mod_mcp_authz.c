@@ -20,6 +20,8 @@
 #include <http_protocol.h>
 #include <http_request.h>
 
+#include <stdlib.h>
+
 #include "mcp/mcp_common.h"
 #include "mcp_glue.h"
 #include "authz_private.h"
@@ -84,9 +86,32 @@ static int authz_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return mcp_authz_load_keys(pconf, ptemp, s);
 }
 
+/* mod_dbd hands out connections only once children run, so the store's
+ * schema is checked here. A schema that does not fit this build stops
+ * httpd (APEXIT_CHILDFATAL) with a message naming `mcpctl db upgrade`; an
+ * unreachable database does not: it may come back later. */
+static void authz_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    server_rec *sv;
+
+    for (sv = s; sv; sv = sv->next) {
+        mcp_authz_server_conf *conf =
+            ap_get_module_config(sv->module_config, &mcp_authz_module);
+
+        if (conf->issuer
+            && mcp_glue_store_check(pchild, sv, APLOG_MODULE_INDEX,
+                                    "mod_mcp_authz") == MCP_ESCHEMA) {
+            exit(APEXIT_CHILDFATAL);
+        }
+    }
+}
+
 static void authz_register_hooks(apr_pool_t *p)
 {
+    static const char *const after_dbd[] = { "mod_dbd.c", NULL };
+
     ap_hook_post_config(authz_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(authz_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(mcp_authz_jwks_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

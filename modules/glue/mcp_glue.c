@@ -30,6 +30,7 @@
 #include <arpa/inet.h>
 
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_store.h"
 #include "mcp_glue.h"
 
 /* Where the core's log lines go; written in post_config only. */
@@ -40,13 +41,26 @@ typedef struct {
 
 static glue_log_baton_t glue_log_baton;
 
+apr_status_t mcp_glue_log_status(apr_status_t rv)
+{
+    return mcp_status_name(rv) ? 0 : rv;
+}
+
 static void glue_log(void *baton, const char *file, int line,
                      mcp_log_level_e level, apr_status_t rv, const char *msg)
 {
     glue_log_baton_t *b = baton;
+    const char *ours = mcp_status_name(rv);
 
     /* The core formats its own MCPLOGNO tag; pass the text through. */
-    ap_log_error_(file, line, b->module_index, (int)level, rv, b->s, "%s", msg);
+    if (ours) {
+        ap_log_error_(file, line, b->module_index, (int)level, 0, b->s,
+                      "%s (%s)", msg, ours);
+    }
+    else {
+        ap_log_error_(file, line, b->module_index, (int)level, rv, b->s,
+                      "%s", msg);
+    }
 }
 
 static int glue_log_enabled(void *baton, mcp_log_level_e level)
@@ -267,4 +281,57 @@ int mcp_glue_dbd_present(void)
     return APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open) != NULL
         && APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close) != NULL
         && APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire) != NULL;
+}
+
+apr_status_t mcp_glue_store_check(apr_pool_t *pchild, server_rec *s,
+                                  int module_index, const char *modname)
+{
+    APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
+    APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
+    mcp_store_t *st = NULL;
+    apr_pool_t *tmp;
+    ap_dbd_t *dbd;
+    apr_status_t rv;
+
+    dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    if (!dbd_open || !dbd_close) {
+        /* post_config has refused to start without mod_dbd already. */
+        return MCP_ESTORE;
+    }
+    if (apr_pool_create(&tmp, pchild) != APR_SUCCESS) {
+        return APR_ENOMEM;
+    }
+    dbd = dbd_open(tmp, s);
+    if (!dbd) {
+        ap_log_error(__FILE__, __LINE__, module_index, APLOG_ERR, 0, s,
+                     MCPLOGNO(00502) "%s: cannot connect to the store "
+                     "database (see mod_dbd's messages); requests that need "
+                     "it will get 503 until it is reachable", modname);
+        apr_pool_destroy(tmp);
+        return MCP_ESTORE;
+    }
+    rv = mcp_store_attach(&st, tmp, dbd->driver, dbd->handle, dbd->prepared,
+                          dbd->pool);
+    if (rv == APR_SUCCESS) {
+        rv = mcp_store_schema_check(st);
+    }
+    if (rv == MCP_ESCHEMA) {
+        /* The store's message names the driver and what to run, never the
+         * connection parameters. */
+        ap_log_error(__FILE__, __LINE__, module_index, APLOG_CRIT, 0, s,
+                     MCPLOGNO(00503) "%s cannot use its store: %s; httpd "
+                     "stops", modname, mcp_store_error(st));
+    }
+    else if (rv != APR_SUCCESS) {
+        ap_log_error(__FILE__, __LINE__, module_index, APLOG_ERR,
+                     mcp_glue_log_status(rv), s, MCPLOGNO(00504) "%s: the store (driver %s) cannot be "
+                     "read: %s; requests that need it will get 503", modname,
+                     st ? mcp_store_driver_name(st) : "?",
+                     st ? mcp_store_error(st) : "cannot attach");
+        rv = MCP_ESTORE;
+    }
+    dbd_close(s, dbd);
+    apr_pool_destroy(tmp);
+    return rv;
 }

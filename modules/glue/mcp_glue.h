@@ -38,6 +38,13 @@ extern "C" {
 void mcp_glue_log_install(apr_pool_t *pconf, server_rec *s, int module_index);
 
 /**
+ * The status to hand to ap_log_error(): @a rv itself for APR and errno
+ * codes, 0 for mod_mcp's own MCP_E* codes (httpd would print "APR does
+ * not understand this error code"; our messages say what went wrong).
+ */
+apr_status_t mcp_glue_log_status(apr_status_t rv);
+
+/**
  * Is this the real configuration pass (not httpd's first, dry one)?
  * Used to log the startup line once.
  */
@@ -110,6 +117,19 @@ int mcp_glue_parse_int(const char *s, apr_int64_t max, apr_int64_t *pv);
  * post_config or later.
  */
 int mcp_glue_dbd_present(void);
+
+/**
+ * Check from child_init (after mod_dbd's) that the store of server @a s is
+ * reachable and has the schema this build expects. Logs as @a module_index
+ * and never logs DBDParams (it may hold a password).
+ * @return APR_SUCCESS; MCP_ESCHEMA when the schema is missing, older or
+ *         newer (logged at CRIT, naming `mcpctl db upgrade`: the caller
+ *         stops the child with APEXIT_CHILDFATAL); MCP_ESTORE when the
+ *         database cannot be reached (logged at ERR: requests that need it
+ *         will get 503, so the caller goes on).
+ */
+apr_status_t mcp_glue_store_check(apr_pool_t *pchild, server_rec *s,
+                                  int module_index, const char *modname);
 
 /** The message every module gives when it needs mod_dbd and it is missing. */
 #define MCP_GLUE_NEEDS_DBD(modname) \

@@ -27,6 +27,7 @@ void *mcp_idp_create_server_conf(apr_pool_t *p, server_rec *s)
 
     conf->vault_keys = NULL;
     conf->providers = NULL;
+    conf->keyring = NULL;
     return conf;
 }
 
@@ -39,6 +40,7 @@ void *mcp_idp_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
      * keys or providers gets exactly those. */
     conf->vault_keys = add->vault_keys ? add->vault_keys : base->vault_keys;
     conf->providers = add->providers ? add->providers : base->providers;
+    conf->keyring = NULL; /* loaded per server in post_config */
     return conf;
 }
 
@@ -206,7 +208,8 @@ static const char *add_provider(cmd_parms *cmd, void *dconf, const char *raw)
 
 const command_rec mcp_idp_cmds[] = {
     AP_INIT_TAKE12("MCPIdPVaultKey", add_vault_key, NULL, RSRC_CONF,
-                   "<path> [id=<keyid>]: a 32-byte AES-256-GCM key file for "
+                   "<path> [id=<keyid>]: an AES-256-GCM key file (32 bytes, raw, "
+                   "base64 or hex) for "
                    "the upstream token vault; repeat for rotation: the first "
                    "encrypts, all decrypt"),
     AP_INIT_RAW_ARGS("MCPIdPProvider", add_provider, NULL, RSRC_CONF,

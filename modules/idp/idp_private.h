@@ -20,6 +20,8 @@
 #include <http_config.h>
 #include <apr_tables.h>
 
+#include "mcp/mcp_crypto.h"
+
 extern module AP_MODULE_DECLARE_DATA mcp_idp_module;
 
 /** One MCPIdPVaultKey line. */
@@ -48,6 +50,8 @@ typedef struct {
     apr_array_header_t *vault_keys;
     /** MCPIdPProvider lines (mcp_idp_provider_t). */
     apr_array_header_t *providers;
+    /** Filled in post_config: the vault keys (the first seals). */
+    mcp_keyring_t *keyring;
 } mcp_idp_server_conf;
 
 extern const command_rec mcp_idp_cmds[];

@@ -18,6 +18,8 @@
 #include <http_config.h>
 #include <http_log.h>
 
+#include <stdlib.h>
+
 #include "mcp/mcp_common.h"
 #include "mcp/mcp_http.h"
 #include "mcp_glue.h"
@@ -76,7 +78,8 @@ static int idp_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (enabled) {
         rv = mcp_http_global_init(pconf, &err);
         if (rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, MCPLOGNO(00703)
+            ap_log_error(APLOG_MARK, APLOG_EMERG, mcp_glue_log_status(rv), s,
+                         MCPLOGNO(00703)
                          "mod_mcp_idp: cannot set up the HTTP client: %s",
                          err ? err : "unknown error");
             return HTTP_INTERNAL_SERVER_ERROR;
@@ -87,9 +90,30 @@ static int idp_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return mcp_idp_load_vault_keys(pconf, ptemp, s);
 }
 
+/* As mod_mcp_authz: the vault lives in the store, whose schema can only
+ * be checked once mod_dbd hands out connections, in the children. */
+static void idp_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    server_rec *sv;
+
+    for (sv = s; sv; sv = sv->next) {
+        mcp_idp_server_conf *conf =
+            ap_get_module_config(sv->module_config, &mcp_idp_module);
+
+        if (conf->providers && conf->providers->nelts > 0
+            && mcp_glue_store_check(pchild, sv, APLOG_MODULE_INDEX,
+                                    "mod_mcp_idp") == MCP_ESCHEMA) {
+            exit(APEXIT_CHILDFATAL);
+        }
+    }
+}
+
 static void idp_register_hooks(apr_pool_t *p)
 {
+    static const char *const after_dbd[] = { "mod_dbd.c", NULL };
+
     ap_hook_post_config(idp_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(idp_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(mcp_idp) = {

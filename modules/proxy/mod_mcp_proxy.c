@@ -90,7 +90,8 @@ static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (backends) {
         rv = mcp_http_global_init(pconf, &err);
         if (rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, MCPLOGNO(00612)
+            ap_log_error(APLOG_MARK, APLOG_EMERG, mcp_glue_log_status(rv), s,
+                         MCPLOGNO(00612)
                          "mod_mcp_proxy: cannot set up the HTTP client: %s",
                          err ? err : "unknown error");
             return HTTP_INTERNAL_SERVER_ERROR;

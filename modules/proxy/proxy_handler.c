@@ -264,9 +264,11 @@ static int handle_post(request_rec *r, const mcp_proxy_dir_conf *conf)
     lim.max_depth = mcp_proxy_max_depth(conf);
     rv = mcp_jsonrpc_parse(&msg, r->pool, body ? body : "", len, &lim, &err);
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, MCPLOGNO(00601)
-                      "invalid JSON-RPC message (%" APR_SIZE_T_FMT " bytes)",
-                      len);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, mcp_glue_log_status(rv), r,
+                      MCPLOGNO(00601)
+                      "invalid JSON-RPC message (%s, %" APR_SIZE_T_FMT
+                      " bytes)", mcp_status_name(rv) ? mcp_status_name(rv)
+                                                     : "?", len);
         if (!err) {
             return HTTP_BAD_REQUEST;
         }

@@ -20,6 +20,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Apache::Test qw(-withtestmore);
+use MIME::Base64 ();
 
 use MCPTest qw(httpd_run error_log_mark unexpected_errors mcp_version
                log_has state_dir make_file);
@@ -37,6 +38,10 @@ ok(log_has(qr/\[mcp_idp:notice\].*MCP00701: mod_mcp_idp \Q$version\E configured/
 
 # --- the module alone -------------------------------------------------------
 
+# Key files in the text forms openssl writes load as well.
+make_file("$state/vault-b64.key", MIME::Base64::encode_base64('b' x 32), 0600);
+make_file("$state/vault-hex.key", unpack('H*', 'h' x 32) . "\n", 0600);
+
 my $run = httpd_run(name => 'idp-alone', modules => ['idp'], dbd => 0,
                     config => "MCPIdPVaultKey \"$state/vault1.key\"\n");
 ok($run->{started}, 'mod_mcp_idp loads alone (no providers, no mod_dbd)')
@@ -48,12 +53,32 @@ $run = httpd_run(name => 'idp-providers', modules => ['idp'],
     config => $store
             . "MCPIdPVaultKey \"$state/vault1.key\" id=new\n"
             . "MCPIdPVaultKey \"$state/vault2.key\" id=old\n"
+            . "MCPIdPVaultKey \"$state/vault-b64.key\"\n"
+            . "MCPIdPVaultKey \"$state/vault-hex.key\"\n"
             . "$provider secret_file=\"$state/provider.secret\" scope=\"repo read:org\"\n"
             . "MCPIdPProvider local authorize=http://127.0.0.1:9/a token=http://localhost:9/t client_id=x\n");
 ok($run->{started}, 'providers with vault keys and mod_dbd: starts')
     or diag $run->{log};
+unlike($run->{log}, qr/\[mcp_idp:(?:error|crit|alert|emerg)\]/,
+       'providers: no errors logged (store schema accepted)');
+
+# Providers keep their tokens in the store: an uninitialized one stops
+# httpd, naming the fix.
+my $empty = make_file("$state/idp-empty.db", '', 0666);
+chown scalar(getpwnam(Apache::Test::vars('user'))), -1, $empty if $> == 0;
+$run = httpd_run(name => 'idp-no-schema', modules => ['idp'], settle => 5,
+    config => "DBDriver sqlite3\nDBDParams \"$empty\"\n"
+            . "MCPIdPVaultKey \"$state/vault1.key\"\n$provider\n");
+ok(!$run->{started}, 'uninitialized store: httpd stops') or diag $run->{log};
+like($run->{log}, qr/mod_mcp_idp cannot use its store: .*mcpctl db upgrade/,
+     'uninitialized store: names mcpctl db upgrade');
 
 # --- bad values ---------------------------------------------------------------
+
+# Vault keys of the wrong length: 31 and 33 raw bytes, an empty file.
+my $short = make_file("$state/short.key", 'k' x 31, 0600);
+my $long = make_file("$state/long.key", 'k' x 33, 0600);
+my $emptyk = make_file("$state/empty.key", '', 0600);
 
 my @bad = (
     [ 'http-authorize', "$provider\n" =~ s{https://gh.example/authorize}{http://gh.example/authorize}r,
@@ -78,6 +103,16 @@ my @bad = (
       qr/unknown option 'kid=1'/, 'MCPIdPVaultKey' ],
     [ 'no-vault-key', $store . $provider,
       qr/no MCPIdPVaultKey is set/, 'MCPIdPProvider' ],
+    [ 'vault-missing-file', "MCPIdPVaultKey /nonexistent/vault.key",
+      qr{/nonexistent/vault\.key}, 'MCPIdPVaultKey' ],
+    [ 'vault-short', "MCPIdPVaultKey \"$short\"", qr/\Q$short\E/, 'MCPIdPVaultKey' ],
+    [ 'vault-long', "MCPIdPVaultKey \"$long\"", qr/\Q$long\E/, 'MCPIdPVaultKey' ],
+    [ 'vault-empty', "MCPIdPVaultKey \"$emptyk\"", qr/\Q$emptyk\E/, 'MCPIdPVaultKey' ],
+    [ 'vault-dup-id', "MCPIdPVaultKey \"$state/vault1.key\" id=k\n"
+                    . "MCPIdPVaultKey \"$state/vault2.key\" id=k",
+      qr/vault2\.key/, 'MCPIdPVaultKey' ],
+    [ 'vault-second-bad', "MCPIdPVaultKey \"$state/vault1.key\"\n"
+                        . "MCPIdPVaultKey \"$short\"", qr/\Q$short\E/, 'MCPIdPVaultKey' ],
 );
 for my $case (@bad) {
     my ($name, $lines, $re, $directive) = @$case;

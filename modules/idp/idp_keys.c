@@ -1,0 +1,103 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* Loading the MCPIdPVaultKey files into the vault's keyring at startup. */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+
+#include "mcp/mcp_common.h"
+#include "mcp/mcp_crypto.h"
+#include "mcp_glue.h"
+#include "idp_private.h"
+
+APLOG_USE_MODULE(mcp_idp);
+
+/* Through a volatile pointer, so the compiler keeps the stores. */
+static void wipe(void *buf, apr_size_t len)
+{
+    volatile unsigned char *v = buf;
+
+    while (len--) {
+        *v++ = 0;
+    }
+}
+
+static apr_status_t add_key(mcp_keyring_t *kr, apr_pool_t *ptemp,
+                            server_rec *s, const mcp_idp_vault_key_t *k)
+{
+    unsigned char key[MCP_AEAD_KEY_LEN];
+    const char *err = NULL;
+    apr_status_t rv;
+
+    rv = mcp_keyring_load_key_file(key, ptemp, k->path, &err);
+    if (rv == APR_SUCCESS) {
+        rv = mcp_keyring_add(kr, k->id, key, 0, &err);
+    }
+    wipe(key, sizeof(key));
+    if (rv != APR_SUCCESS) {
+        /* The core's file messages name the file already. */
+        if (!err || !strstr(err, k->path)) {
+            err = apr_psprintf(ptemp, "%s: %s", k->path,
+                               err ? err : mcp_strerror(ptemp, rv));
+        }
+        ap_log_error(APLOG_MARK, APLOG_EMERG, mcp_glue_log_status(rv), s,
+                     MCPLOGNO(00710) "MCPIdPVaultKey (%s:%u): %s",
+                     k->defn_name, k->defn_line, err);
+    }
+    return rv;
+}
+
+int mcp_idp_load_vault_keys(apr_pool_t *pconf, apr_pool_t *ptemp,
+                            server_rec *s)
+{
+    /* Virtual hosts that inherit the main server's keys share them. */
+    apr_hash_t *loaded = apr_hash_make(ptemp);
+    server_rec *sv;
+    int i;
+
+    for (sv = s; sv; sv = sv->next) {
+        mcp_idp_server_conf *conf =
+            ap_get_module_config(sv->module_config, &mcp_idp_module);
+        mcp_keyring_t *kr;
+
+        if (!conf->vault_keys) {
+            continue;
+        }
+        kr = apr_hash_get(loaded, &conf->vault_keys, sizeof(void *));
+        if (!kr) {
+            if (mcp_keyring_create(&kr, pconf) != APR_SUCCESS) {
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            for (i = 0; i < conf->vault_keys->nelts; i++) {
+                if (add_key(kr, ptemp, s, &APR_ARRAY_IDX(conf->vault_keys, i,
+                                                         mcp_idp_vault_key_t))
+                    != APR_SUCCESS) {
+                    return HTTP_INTERNAL_SERVER_ERROR;
+                }
+            }
+            apr_hash_set(loaded, apr_pmemdup(ptemp, &conf->vault_keys,
+                                             sizeof(void *)),
+                         sizeof(void *), kr);
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, MCPLOGNO(00711)
+                         "%s: %d vault key(s), sealing with key id %s",
+                         mcp_glue_server_desc(ptemp, sv),
+                         mcp_keyring_count(kr), mcp_keyring_current(kr));
+        }
+        conf->keyring = kr;
+    }
+    return OK;
+}
