@@ -15,6 +15,10 @@
  * failure path clears OpenSSL's per-thread error queue so that nothing is
  * left behind for mod_ssl or the next request on the same thread. */
 
+/* Only the OpenSSL 3 API: a deprecated call fails to compile here. */
+#define OPENSSL_API_COMPAT 30000
+#define OPENSSL_NO_DEPRECATED 1
+
 #include <string.h>
 
 #include <apr_strings.h>
@@ -26,7 +30,6 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -60,6 +63,9 @@ apr_status_t mcp_crypto_random(void *buf, apr_size_t len)
 {
     if (len > (apr_size_t)APR_INT32_MAX || RAND_bytes(buf, (int)len) != 1) {
         ERR_clear_error();
+        mcp_log(MCP_LOG_MARK, MCP_LOG_CRIT, APR_EGENERAL, NULL,
+                MCPLOGNO(00300) "the OpenSSL random generator failed "
+                "(%" APR_SIZE_T_FMT " bytes asked)", len);
         return APR_EGENERAL;
     }
     return APR_SUCCESS;
@@ -91,6 +97,8 @@ void mcp_crypto_sha256(unsigned char out[MCP_SHA256_LEN],
         /* Cannot happen with the default provider; never return garbage
          * that could compare equal to something. */
         ERR_clear_error();
+        mcp_log(MCP_LOG_MARK, MCP_LOG_CRIT, APR_EGENERAL, NULL,
+                MCPLOGNO(00301) "OpenSSL SHA-256 failed");
         mcp_crypto_random(out, MCP_SHA256_LEN);
     }
 }
@@ -108,10 +116,14 @@ void mcp_crypto_hmac_sha256(unsigned char out[MCP_SHA256_LEN],
                             const void *key, apr_size_t keylen,
                             const void *data, apr_size_t len)
 {
-    unsigned int n = MCP_SHA256_LEN;
+    size_t n = 0;
 
-    if (!HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &n)) {
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, keylen,
+                   data, len, out, MCP_SHA256_LEN, &n)
+        || n != MCP_SHA256_LEN) {
         ERR_clear_error();
+        mcp_log(MCP_LOG_MARK, MCP_LOG_CRIT, APR_EGENERAL, NULL,
+                MCPLOGNO(00302) "OpenSSL HMAC-SHA-256 failed");
         mcp_crypto_random(out, MCP_SHA256_LEN);
     }
 }
@@ -469,8 +481,11 @@ apr_status_t mcp_aead_open(unsigned char **ppt, apr_size_t *pptlen,
     ctlen = rawlen - GCM_NONCE_LEN - GCM_TAG_LEN;
     pt = apr_palloc(p, ctlen + 1);
     ctx = EVP_CIPHER_CTX_new();
-    if (ctx
-        && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->key, raw) == 1
+    if (!ctx) {
+        ERR_clear_error();
+        return APR_ENOMEM;
+    }
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->key, raw) == 1
         && gcm_aad(ctx, k->kid, strlen(k->kid), aad, aadlen)
         && EVP_DecryptUpdate(ctx, pt, &n, raw + GCM_NONCE_LEN, (int)ctlen) == 1
         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN,
@@ -525,6 +540,18 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
+/* A SEC1 file carries the public point next to the private value; both
+ * must agree, or we would publish a JWK that verifies nothing we sign. */
+static int ec_key_consistent(EVP_PKEY *pk)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+    int ok = ctx && EVP_PKEY_check(ctx) == 1;
+
+    EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
 apr_status_t mcp_ec_key_from_pem(mcp_ec_key_t **pkey, apr_pool_t *p,
                                  const char *pem, apr_size_t len,
                                  const char **perr)
@@ -575,6 +602,14 @@ apr_status_t mcp_ec_key_from_pem(mcp_ec_key_t **pkey, apr_pool_t *p,
                                  "P-256 (prime256v1)", glen ? group : "(unknown)");
         }
         ERR_clear_error();
+        EVP_PKEY_free(pk);
+        return MCP_EINVALID;
+    }
+    if (!ec_key_consistent(pk)) {
+        if (perr) {
+            *perr = "the EC key is damaged (its public point does not match "
+                    "the private value)";
+        }
         EVP_PKEY_free(pk);
         return MCP_EINVALID;
     }
