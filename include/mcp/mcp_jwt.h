@@ -81,7 +81,11 @@ typedef struct {
 /**
  * Validate an access token: the JWS with @a keys (ES256 pinned), typ
  * "at+jwt" (or "application/at+jwt"), iss, aud, exp, nbf and iat (with
- * leeway), and the presence and types of sub, client_id, exp, iat.
+ * leeway), and the presence and types of the claims RFC 9068 §2.2
+ * requires: sub, client_id and jti (non-empty strings), exp and iat
+ * (integers); scope, when present, must be a string. A token is expired
+ * when now - leeway >= exp, not yet valid when now + leeway < nbf or
+ * now + leeway < iat.
  * @return APR_SUCCESS; MCP_EPARSE (not a JWS / payload not JSON);
  *         MCP_EVERIFY (algorithm, key id or signature); MCP_EEXPIRED;
  *         MCP_EINVALID (any other claim problem). *perr says which.

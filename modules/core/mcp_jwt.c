@@ -212,8 +212,10 @@ apr_status_t mcp_jwt_verify_access_token(mcp_jwt_t **ptoken, apr_pool_t *p,
         return claim_fail(perr, "the token is not meant for this resource "
                           "(aud)", MCP_EINVALID);
     }
-    if (!t->subject || !*t->subject || !t->client_id || !*t->client_id) {
-        return claim_fail(perr, "the token lacks sub or client_id", MCP_EINVALID);
+    if (!t->subject || !*t->subject || !t->client_id || !*t->client_id
+        || !t->jti || !*t->jti) {
+        return claim_fail(perr, "the token lacks sub, client_id or jti (or "
+                          "one is not a string)", MCP_EINVALID);
     }
     if (time_claim(t->claims, "exp", 1, &t->exp) != APR_SUCCESS
         || time_claim(t->claims, "iat", 1, &t->iat) != APR_SUCCESS
@@ -223,7 +225,8 @@ apr_status_t mcp_jwt_verify_access_token(mcp_jwt_t **ptoken, apr_pool_t *p,
     }
     now = o->now ? o->now : apr_time_sec(apr_time_now());
     leeway = o->leeway > 0 ? o->leeway : 0;
-    if (now >= t->exp + leeway) {
+    /* Arithmetic on our clock only: a token's exp may be near INT64_MAX. */
+    if (now - leeway >= t->exp) {
         return claim_fail(perr, "the token has expired", MCP_EEXPIRED);
     }
     if (t->nbf && now + leeway < t->nbf) {
