@@ -14,6 +14,9 @@
 #include <apr_strings.h>
 #include <apr_file_io.h>
 
+/* OpenSSL here only to check the envelope format independently. */
+#include <openssl/evp.h>
+
 #include "mcp_test.h"
 #include "mcp/mcp_b64.h"
 #include "mcp/mcp_crypto.h"
@@ -57,88 +60,6 @@ static const char *write_temp(const void *data, apr_size_t len)
     return path;
 }
 
-/* ---- base64url ---------------------------------------------------- */
-
-START_TEST(b64url_vectors)
-{
-    /* RFC 4648 §10 vectors, unpadded. */
-    static const char *in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
-    static const char *out[] = { "", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy" };
-    unsigned char all[256];
-    unsigned char *dec;
-    apr_size_t n, i;
-
-    for (i = 0; i < 7; i++) {
-        ck_assert_str_eq(mcp_b64url_encode(tp, in[i], strlen(in[i])), out[i]);
-        ck_assert_status(mcp_b64url_decode(&dec, &n, tp, out[i], (apr_size_t)-1),
-                         APR_SUCCESS);
-        ck_assert_uint_eq(n, strlen(in[i]));
-        ck_assert(memcmp(dec, in[i], n) == 0);
-        ck_assert_int_eq(dec[n], 0);
-    }
-    /* '-' and '_' in place of '+' and '/'. */
-    ck_assert_str_eq(mcp_b64url_encode(tp, "\xfb\xff", 2), "-_8");
-    for (i = 0; i < 256; i++) {
-        all[i] = (unsigned char)i;
-    }
-    for (i = 0; i <= 256; i++) {
-        const char *e = mcp_b64url_encode(tp, all, i);
-        ck_assert_status(mcp_b64url_decode(&dec, &n, tp, e, (apr_size_t)-1), APR_SUCCESS);
-        ck_assert_uint_eq(n, i);
-        ck_assert(memcmp(dec, all, i) == 0);
-    }
-}
-END_TEST
-
-START_TEST(b64url_rejects)
-{
-    static const char *bad[] = {
-        "Zg==",      /* padding */
-        "Zm9v=",
-        "Zm+v",      /* '+' */
-        "Zm/v",      /* '/' */
-        "Zm9 v",     /* space */
-        "Zm9v\n",    /* newline */
-        "Z",         /* impossible length */
-        "Zm9vY",
-        "Zh",        /* non-zero trailing bits: "Zg" is canonical */
-        "Zm9",       /* "Zm8" is canonical */
-        "Zm!v",
-        "\xc3\xa9",
-    };
-    unsigned char *dec = NULL;
-    apr_size_t n = 99, i;
-
-    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ck_assert_msg(mcp_b64url_decode(&dec, &n, tp, bad[i], (apr_size_t)-1)
-                      == MCP_EPARSE, "'%s' accepted", bad[i]);
-        ck_assert_ptr_null(dec);
-    }
-    ck_assert_int_eq(mcp_b64url_decode(&dec, &n, tp, NULL, 0), MCP_EPARSE);
-    /* Embedded NUL within the given length. */
-    ck_assert_int_eq(mcp_b64url_decode(&dec, &n, tp, "Zm\0v", 4), MCP_EPARSE);
-    /* Length is honoured: only the first two characters are decoded. */
-    ck_assert_status(mcp_b64url_decode(&dec, &n, tp, "Zg!!!", 2), APR_SUCCESS);
-    ck_assert_uint_eq(n, 1);
-}
-END_TEST
-
-START_TEST(b64_any)
-{
-    unsigned char *dec;
-    apr_size_t n;
-
-    ck_assert_status(mcp_b64_decode_any(&dec, &n, tp, "Zm9vYg==", (apr_size_t)-1), APR_SUCCESS);
-    ck_assert_uint_eq(n, 4);
-    ck_assert_status(mcp_b64_decode_any(&dec, &n, tp, "+/8=", (apr_size_t)-1), APR_SUCCESS);
-    ck_assert_uint_eq(n, 2);
-    ck_assert_int_eq(dec[0], 0xfb);
-    ck_assert_status(mcp_b64_decode_any(&dec, &n, tp, "-_8", (apr_size_t)-1), APR_SUCCESS);
-    ck_assert_int_eq(mcp_b64_decode_any(&dec, &n, tp, "Zm9vYg=", (apr_size_t)-1), MCP_EPARSE);
-    ck_assert_int_eq(mcp_b64_decode_any(&dec, &n, tp, "Zg=a", (apr_size_t)-1), MCP_EPARSE);
-}
-END_TEST
-
 /* ---- random, hashes, compare -------------------------------------- */
 
 START_TEST(random_tokens)
@@ -170,6 +91,19 @@ START_TEST(hashes)
     mcp_crypto_hmac_sha256(md, "Jefe", 4, "what do ya want for nothing?", 28);
     ck_assert_str_eq(hex(tp, md, sizeof(md)),
                      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    /* RFC 4231 test case 6: a key longer than the block. */
+    {
+        unsigned char key[131];
+        static const char data[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+
+        memset(key, 0xaa, sizeof(key));
+        mcp_crypto_hmac_sha256(md, key, sizeof(key), data, strlen(data));
+        ck_assert_str_eq(hex(tp, md, sizeof(md)),
+                         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    }
+    mcp_crypto_sha256(md, "", 0);
+    ck_assert_str_eq(hex(tp, md, sizeof(md)),
+                     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 END_TEST
 
@@ -290,6 +224,133 @@ START_TEST(aead_tamper)
 }
 END_TEST
 
+START_TEST(aead_every_bit_flip)
+{
+    mcp_keyring_t *kr = ring_with("k1", 0x5a);
+    const char *env, *body;
+    unsigned char *raw, *pt;
+    apr_size_t rawlen, n, i;
+    int bit;
+
+    ck_assert_status(mcp_aead_seal(&env, tp, kr, "0123456789", 10, "aad", 3), APR_SUCCESS);
+    body = strrchr(env, '.') + 1;
+    ck_assert_status(mcp_b64url_decode(&raw, &rawlen, tp, body, (apr_size_t)-1), APR_SUCCESS);
+    ck_assert_uint_eq(rawlen, 12 + 10 + 16);
+    /* Nonce, ciphertext and tag: any one bit changed fails the tag. */
+    for (i = 0; i < rawlen; i++) {
+        for (bit = 0; bit < 8; bit++) {
+            const char *bad;
+
+            raw[i] ^= (unsigned char)(1 << bit);
+            bad = apr_pstrcat(tp, "v1.k1.", mcp_b64url_encode(tp, raw, rawlen), NULL);
+            raw[i] ^= (unsigned char)(1 << bit);
+            ck_assert_msg(mcp_aead_open(&pt, &n, tp, kr, bad, "aad", 3, NULL) == MCP_EVERIFY,
+                          "byte %d bit %d", (int)i, bit);
+        }
+    }
+    /* A body shortened or lengthened by a byte. */
+    ck_assert_int_ne(mcp_aead_open(&pt, &n, tp, kr,
+                                   apr_pstrcat(tp, "v1.k1.", mcp_b64url_encode(tp, raw, rawlen - 1),
+                                               NULL), "aad", 3, NULL), APR_SUCCESS);
+    ck_assert_int_ne(mcp_aead_open(&pt, &n, tp, kr,
+                                   apr_pstrcat(tp, "v1.k1.", mcp_b64url_encode(tp, raw, rawlen),
+                                               "AA", NULL), "aad", 3, NULL), APR_SUCCESS);
+    /* Too short to hold a nonce and a tag. */
+    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr,
+                                   apr_pstrcat(tp, "v1.k1.", mcp_b64url_encode(tp, raw, 27), NULL),
+                                   "aad", 3, NULL), MCP_EPARSE);
+    ck_assert_status(mcp_aead_open(&pt, &n, tp, kr, env, "aad", 3, NULL), APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(aead_key_id_bound)
+{
+    unsigned char key[MCP_AEAD_KEY_LEN];
+    mcp_keyring_t *kr;
+    const char *env, *err = NULL, *longest;
+    unsigned char *pt;
+    apr_size_t n;
+
+    /* Two ids for the same key bytes: the id is authenticated, so moving
+     * an envelope from one id to the other fails the tag. */
+    memset(key, 0x77, sizeof(key));
+    mcp_keyring_create(&kr, tp);
+    ck_assert_status(mcp_keyring_add(kr, "ka", key, 1, &err), APR_SUCCESS);
+    ck_assert_status(mcp_keyring_add(kr, "kb", key, 0, &err), APR_SUCCESS);
+    ck_assert_status(mcp_aead_seal(&env, tp, kr, "secret", 6, "u|p", 3), APR_SUCCESS);
+    ck_assert(!strncmp(env, "v1.ka.", 6));
+    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, apr_pstrcat(tp, "v1.kb.", env + 6, NULL),
+                                   "u|p", 3, NULL), MCP_EVERIFY);
+    /* One character of the id changed to an unknown id. */
+    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, apr_pstrcat(tp, "v1.kc.", env + 6, NULL),
+                                   "u|p", 3, NULL), MCP_ENOTFOUND);
+    /* The version is not negotiable. */
+    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, apr_pstrcat(tp, "v0.", env + 3, NULL),
+                                   "u|p", 3, NULL), MCP_EPARSE);
+    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, apr_pstrcat(tp, "V1.", env + 3, NULL),
+                                   "u|p", 3, NULL), MCP_EPARSE);
+    /* The AAD is bound exactly: the split between id and AAD is fixed. */
+    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, env, "u|p\0", 4, NULL), MCP_EVERIFY);
+    /* Id length limits. */
+    longest = "abcdefghijklmnopqrstuvwxyz012345";
+    ck_assert_uint_eq(strlen(longest), MCP_AEAD_KID_MAX);
+    ck_assert_status(mcp_keyring_add(kr, longest, key, 1, &err), APR_SUCCESS);
+    ck_assert_status(mcp_aead_seal(&env, tp, kr, "x", 1, NULL, 0), APR_SUCCESS);
+    ck_assert_status(mcp_aead_open(&pt, &n, tp, kr, env, NULL, 0, NULL), APR_SUCCESS);
+    ck_assert_int_eq(mcp_keyring_add(kr, apr_pstrcat(tp, longest, "6", NULL), key, 0, &err),
+                     MCP_EINVALID);
+    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr,
+                                   apr_pstrcat(tp, "v1.", longest, "6.", strrchr(env, '.') + 1,
+                                               NULL), NULL, 0, NULL), MCP_EPARSE);
+}
+END_TEST
+
+/* An envelope written by an earlier build must open in every later one:
+ * vault rows outlive the code that wrote them. */
+#define KAT_ENVELOPE "v1.kat1.q6-iBvMtZelNdBERl9F5ufAZdTBY4hzdGHU0f1R9zvtH-fGEuUg6m3nj"
+
+START_TEST(aead_stored_format)
+{
+    unsigned char key[MCP_AEAD_KEY_LEN], *pt, *raw, out[64], tag[16];
+    mcp_keyring_t *kr;
+    apr_size_t n, rawlen;
+    const char *kid;
+    EVP_CIPHER_CTX *ctx;
+    static const char label[] = "mcp-aead-v1";
+    int i, outl, finl, ok;
+
+    for (i = 0; i < MCP_AEAD_KEY_LEN; i++) {
+        key[i] = (unsigned char)i;
+    }
+    mcp_keyring_create(&kr, tp);
+    ck_assert_status(mcp_keyring_add(kr, "kat1", key, 1, NULL), APR_SUCCESS);
+    ck_assert_status(mcp_aead_open(&pt, &n, tp, kr, KAT_ENVELOPE, "alice|github", 12, &kid),
+                     APR_SUCCESS);
+    ck_assert_str_eq((const char *)pt, "upstream-token");
+    ck_assert_str_eq(kid, "kat1");
+
+    /* The documented layout, decrypted with plain OpenSSL: base64url of
+     * nonce(12) | ciphertext | tag(16); GCM's AAD is "mcp-aead-v1" NUL,
+     * the key id, NUL, then the caller's AAD. */
+    ck_assert_status(mcp_b64url_decode(&raw, &rawlen, tp, strrchr(KAT_ENVELOPE, '.') + 1,
+                                       (apr_size_t)-1), APR_SUCCESS);
+    ck_assert_uint_eq(rawlen, 12 + 14 + 16);
+    memcpy(tag, raw + rawlen - 16, 16);
+    ctx = EVP_CIPHER_CTX_new();
+    ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw) == 1
+        && EVP_DecryptUpdate(ctx, NULL, &outl, (const unsigned char *)label, sizeof(label)) == 1
+        && EVP_DecryptUpdate(ctx, NULL, &outl, (const unsigned char *)"kat1", 4) == 1
+        && EVP_DecryptUpdate(ctx, NULL, &outl, (const unsigned char *)"", 1) == 1
+        && EVP_DecryptUpdate(ctx, NULL, &outl, (const unsigned char *)"alice|github", 12) == 1
+        && EVP_DecryptUpdate(ctx, out, &outl, raw + 12, 14) == 1
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1
+        && EVP_DecryptFinal_ex(ctx, out + outl, &finl) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    ck_assert(ok);
+    ck_assert(!memcmp(out, "upstream-token", 14));
+}
+END_TEST
+
 START_TEST(aead_rotation)
 {
     mcp_keyring_t *kr = ring_with("old", 0x33);
@@ -365,6 +426,39 @@ START_TEST(vault_key_files)
     b64 = "this is not a key at all, not even close to one!!\n";
     ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(b64, strlen(b64)), &err),
                      MCP_EINVALID);
+    /* 32 printable characters: neither raw bytes nor a text key */
+    b64 = "abcdefghijklmnopqrstuvwxyz012345";
+    ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(b64, strlen(b64)), &err),
+                     MCP_EINVALID);
+    /* 64 characters that are not all hex digits */
+    b64 = apr_pstrcat(tp, "g", hex(tp, raw, 32) + 1, "\n", NULL);
+    ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(b64, strlen(b64)), &err),
+                     MCP_EINVALID);
+    /* hex of 31 or 33 bytes */
+    b64 = hex(tp, raw, 31);
+    ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(b64, strlen(b64)), &err),
+                     MCP_EINVALID);
+    /* 33 raw bytes, and a key followed by a second line */
+    ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(
+                         apr_pstrcat(tp, "AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o=\n", "x\n",
+                                     NULL), 47), &err), MCP_EINVALID);
+    {
+        unsigned char r33[33];
+        memset(r33, 0x80, sizeof(r33));
+        ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(r33, 33), &err),
+                         MCP_EINVALID);
+    }
+    /* a large file is refused before it is read */
+    {
+        apr_size_t big = 100000;
+        char *junk = apr_palloc(tp, big);
+        memset(junk, 'A', big);
+        ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(junk, big), &err),
+                         MCP_EINVALID);
+        ck_assert_ptr_nonnull(strstr(err, "too large"));
+    }
+    /* a directory */
+    ck_assert_int_ne(mcp_keyring_load_key_file(key, tp, "/tmp", &err), APR_SUCCESS);
     /* missing file */
     ck_assert_int_ne(mcp_keyring_load_key_file(key, tp, "/nonexistent/vault.key", &err),
                      APR_SUCCESS);
@@ -413,7 +507,19 @@ START_TEST(ec_keys_refused)
     ck_assert_int_eq(mcp_ec_key_load_file(&k, tp, data_file("p256-encrypted.pem"), &err),
                      MCP_EINVALID);
     ck_assert_ptr_nonnull(strstr(err, "encrypted"));
+    ck_assert_int_eq(mcp_ec_key_load_file(&k, tp, data_file("p256-mismatch.pem"), &err),
+                     MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(err, "damaged"));
     ck_assert_int_eq(mcp_ec_key_load_file(&k, tp, data_file("README"), &err), MCP_EPARSE);
+    {
+        /* A public key alone cannot sign. */
+        mcp_ec_key_t *g;
+        const char *pub;
+
+        ck_assert_status(mcp_ec_key_generate(&g, tp), APR_SUCCESS);
+        pub = mcp_ec_key_public_pem(tp, g);
+        ck_assert_int_eq(mcp_ec_key_from_pem(&k, tp, pub, strlen(pub), &err), MCP_EPARSE);
+    }
     ck_assert_int_ne(mcp_ec_key_load_file(&k, tp, data_file("missing.pem"), &err), APR_SUCCESS);
     ck_assert_ptr_nonnull(strstr(err, "missing.pem"));
     ck_assert_int_eq(mcp_ec_key_from_pem(&k, tp, "", 0, &err), MCP_EPARSE);
@@ -432,14 +538,14 @@ static Suite *crypto_suite(void)
     Suite *s = suite_create("crypto");
     TCase *tc = mcp_tcase("crypto");
 
-    tcase_add_test(tc, b64url_vectors);
-    tcase_add_test(tc, b64url_rejects);
-    tcase_add_test(tc, b64_any);
     tcase_add_test(tc, random_tokens);
     tcase_add_test(tc, hashes);
     tcase_add_test(tc, compare);
     tcase_add_test(tc, aead_roundtrip);
     tcase_add_test(tc, aead_tamper);
+    tcase_add_test(tc, aead_every_bit_flip);
+    tcase_add_test(tc, aead_key_id_bound);
+    tcase_add_test(tc, aead_stored_format);
     tcase_add_test(tc, aead_rotation);
     tcase_add_test(tc, vault_key_files);
     tcase_add_test(tc, ec_keys_accepted);

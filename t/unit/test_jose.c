@@ -11,8 +11,10 @@
  * limitations under the License.
  */
 
-/* JOSE and JWT tests. OpenSSL is used directly here (not in the core) to
- * check our signatures independently of cjose. */
+/* JWS and JWK sets: the algorithm pin, key selection, forged and damaged
+ * tokens. OpenSSL is used directly here (never in the core outside
+ * mcp_crypto.c) to check signatures independently of cjose and to forge
+ * HMAC tokens the way an attacker would. */
 
 #include <apr_strings.h>
 
@@ -25,11 +27,6 @@
 #include "mcp/mcp_b64.h"
 #include "mcp/mcp_crypto.h"
 #include "mcp/mcp_jose.h"
-#include "mcp/mcp_jwt.h"
-
-#define ISS "https://gw.example"
-#define AUD "https://gw.example/mcp"
-#define NOW 1800000000
 
 static mcp_ec_key_t *ec_key(void)
 {
@@ -100,6 +97,37 @@ static int openssl_verifies(const mcp_ec_key_t *ec, const char *jws)
     EVP_PKEY_free(pk);
     BIO_free(bio);
     return ok;
+}
+
+/* An ES256 JWS with any header, signed with plain OpenSSL: lets the tests
+ * build validly signed tokens that mcp_jose_sign would never make. */
+static const char *es256_token(const mcp_ec_key_t *ec, const char *hdr,
+                               const char *payload)
+{
+    const char *pem = mcp_ec_key_to_pem(tp, ec);
+    const char *input = apr_pstrcat(tp, b64(hdr), ".", b64(payload), NULL);
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char der[80], raw[64];
+    const unsigned char *dp = der;
+    size_t derlen = sizeof(der);
+    ECDSA_SIG *es;
+    const BIGNUM *r, *sv;
+
+    ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pk), 1);
+    ck_assert_int_eq(EVP_DigestSign(md, der, &derlen, (const unsigned char *)input,
+                                    strlen(input)), 1);
+    es = d2i_ECDSA_SIG(NULL, &dp, (long)derlen);
+    ck_assert_ptr_nonnull(es);
+    ECDSA_SIG_get0(es, &r, &sv);
+    BN_bn2binpad(r, raw, 32);
+    BN_bn2binpad(sv, raw + 32, 32);
+    ECDSA_SIG_free(es);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pk);
+    BIO_free(bio);
+    return apr_pstrcat(tp, input, ".", mcp_b64url_encode(tp, raw, 64), NULL);
 }
 
 START_TEST(sign_and_verify)
@@ -224,36 +252,90 @@ START_TEST(alg_pinned)
     ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":\"NONE\",\"kid\":\"k\"}"), &err),
                      MCP_EVERIFY);
 
-    /* HS256 forged with the public key as the HMAC secret, in each form an
-     * attacker might try: PEM, JWK JSON, raw x|y. */
+    /* HMAC tokens keyed with the public key, in every form an attacker
+     * might try (PEM, DER, the JWK, the JWK Set, x|y, the uncompressed
+     * point), for each HS algorithm: refused for the algorithm alone. */
     {
-        unsigned char x[32], y[32], xy[64];
-        const char *secrets[3];
-        int i;
+        static const char *const hs[][2] = {
+            { "HS256", "SHA256" }, { "HS384", "SHA384" }, { "HS512", "SHA512" }
+        };
+        unsigned char x[32], y[32], xy[64], point[65], *der = NULL;
+        const char *secrets[6], *jwk;
+        apr_size_t slens[6];
+        BIO *bio;
+        EVP_PKEY *pub;
+        int derlen, i, h;
 
         mcp_ec_key_coords(ec, x, y, NULL);
         memcpy(xy, x, 32);
         memcpy(xy + 32, y, 32);
+        point[0] = 0x04;
+        memcpy(point + 1, xy, 64);
         secrets[0] = mcp_ec_key_public_pem(tp, ec);
-        secrets[1] = mcp_jose_jwks_json(tp, set);
-        secrets[2] = apr_pstrmemdup(tp, (const char *)xy, 64);
-        for (i = 0; i < 3; i++) {
-            apr_size_t slen = i == 2 ? 64 : strlen(secrets[i]);
-            input = apr_pstrcat(tp, b64("{\"alg\":\"HS256\",\"kid\":\"k\"}"), ".", payload, NULL);
-            mcp_crypto_hmac_sha256(mac, secrets[i], slen, input, strlen(input));
-            ck_assert_int_eq(verify(set, apr_pstrcat(tp, input, ".",
-                                                     mcp_b64url_encode(tp, mac, 32), NULL),
-                                    &err), MCP_EVERIFY);
-            ck_assert_ptr_nonnull(strstr(err, "HS256"));
+        bio = BIO_new_mem_buf(secrets[0], -1);
+        pub = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        derlen = i2d_PUBKEY(pub, &der);
+        ck_assert_int_gt(derlen, 0);
+        secrets[1] = apr_pmemdup(tp, der, (apr_size_t)derlen);
+        slens[1] = (apr_size_t)derlen;
+        OPENSSL_free(der);
+        EVP_PKEY_free(pub);
+        BIO_free(bio);
+        jwk = mcp_jose_jwks_json(tp, set);
+        secrets[3] = jwk;
+        /* The single JWK: the set's one member, cut out of the document. */
+        secrets[2] = apr_pstrndup(tp, strchr(jwk, '[') + 1,
+                                  (apr_size_t)(strrchr(jwk, ']') - strchr(jwk, '[') - 1));
+        secrets[4] = apr_pmemdup(tp, xy, 64);
+        slens[4] = 64;
+        secrets[5] = apr_pmemdup(tp, point, 65);
+        slens[5] = 65;
+        slens[0] = strlen(secrets[0]);
+        slens[2] = strlen(secrets[2]);
+        slens[3] = strlen(secrets[3]);
+        for (h = 0; h < 3; h++) {
+            for (i = 0; i < 6; i++) {
+                unsigned char hmac[64];
+                size_t maclen = 0;
+
+                input = apr_pstrcat(tp, b64(apr_psprintf(tp, "{\"alg\":\"%s\",\"kid\":\"k\"}",
+                                                         hs[h][0])), ".", payload, NULL);
+                ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, hs[h][1], NULL,
+                                                secrets[i], slens[i],
+                                                (const unsigned char *)input, strlen(input),
+                                                hmac, sizeof(hmac), &maclen));
+                ck_assert_msg(verify(set, apr_pstrcat(tp, input, ".",
+                                                      mcp_b64url_encode(tp, hmac, maclen), NULL),
+                                     &err) == MCP_EVERIFY, "%s with secret %d", hs[h][0], i);
+                ck_assert_ptr_nonnull(strstr(err, hs[h][0]));
+            }
+        }
+        /* The HS256 check of RFC 7515 A.1 style with the 32-byte x alone. */
+        input = apr_pstrcat(tp, b64("{\"alg\":\"HS256\"}"), ".", payload, NULL);
+        mcp_crypto_hmac_sha256(mac, x, 32, input, strlen(input));
+        ck_assert_int_eq(verify(set, apr_pstrcat(tp, input, ".", mcp_b64url_encode(tp, mac, 32),
+                                                 NULL), &err), MCP_EVERIFY);
+    }
+    /* The algorithm is judged before the key: with an unknown kid the
+     * complaint is still the algorithm. */
+    ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":\"HS256\",\"kid\":\"nope\"}"), &err),
+                     MCP_EVERIFY);
+    ck_assert_ptr_nonnull(strstr(err, "algorithm"));
+    /* Every other algorithm named in the header, over a good signature. */
+    {
+        static const char *const algs[] = {
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES384",
+            "ES512", "ES256K", "EdDSA", "Ed25519", "HS256", "none", "",
+            "ES256 ", " ES256", "ES2560", "ES25"
+        };
+        apr_size_t i;
+
+        for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+            ck_assert_msg(verify(set, with_header(jws, apr_psprintf(tp,
+                              "{\"alg\":\"%s\",\"kid\":\"k\"}", algs[i])), &err)
+                          == MCP_EVERIFY, "alg '%s' accepted", algs[i]);
         }
     }
-    /* Other algorithms named in the header. */
-    ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":\"RS256\",\"kid\":\"k\"}"), &err),
-                     MCP_EVERIFY);
-    ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":\"PS256\",\"kid\":\"k\"}"), &err),
-                     MCP_EVERIFY);
-    ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":\"ES384\",\"kid\":\"k\"}"), &err),
-                     MCP_EVERIFY);
     ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":\"es256\",\"kid\":\"k\"}"), &err),
                      MCP_EVERIFY);
     ck_assert_int_eq(verify(set, with_header(jws, "{\"kid\":\"k\"}"), &err), MCP_EVERIFY);
@@ -261,6 +343,17 @@ START_TEST(alg_pinned)
                      MCP_EVERIFY);
     ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":\"ES256\",\"kid\":\"k\","
                                                   "\"crit\":[\"exp\"]}"), &err), MCP_EVERIFY);
+    ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":null,\"kid\":\"k\"}"), &err),
+                     MCP_EVERIFY);
+    /* Two "alg" members: ambiguous, refused whatever the order. */
+    ck_assert_int_ne(verify(set, with_header(jws, "{\"alg\":\"ES256\",\"alg\":\"HS256\","
+                                                  "\"kid\":\"k\"}"), &err), APR_SUCCESS);
+    ck_assert_int_ne(verify(set, with_header(jws, "{\"alg\":\"HS256\",\"alg\":\"ES256\","
+                                                  "\"kid\":\"k\"}"), &err), APR_SUCCESS);
+    /* Headers that are not a JSON object. */
+    ck_assert_int_eq(verify(set, with_header(jws, "[\"ES256\"]"), &err), MCP_EPARSE);
+    ck_assert_int_eq(verify(set, with_header(jws, "\"ES256\""), &err), MCP_EPARSE);
+    ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":\"ES256\""), &err), MCP_EPARSE);
     /* The original still verifies. */
     ck_assert_status(verify(set, jws, &err), APR_SUCCESS);
 }
@@ -291,6 +384,71 @@ START_TEST(wrong_key_and_tampering)
     two = set_of(k);
     mcp_jose_keyset_add(two, jose_key(other, "k2"));
     ck_assert_int_eq(verify(two, with_header(jws, "{\"alg\":\"ES256\"}"), &err), MCP_EVERIFY);
+    /* A key carried in the token itself ("jwk", "jku", "x5u") is never
+     * used: the attacker signs with his own key and embeds its JWK. */
+    {
+        const char *ojwk = mcp_jose_jwks_json(tp, set_of(ko));
+
+        ojwk = apr_pstrndup(tp, strchr(ojwk, '[') + 1,
+                            (apr_size_t)(strrchr(ojwk, ']') - strchr(ojwk, '[') - 1));
+        forged = es256_token(other, apr_psprintf(tp, "{\"alg\":\"ES256\",\"kid\":\"k\","
+                                                 "\"jwk\":%s,\"jku\":\"https://evil.example/"
+                                                 "jwks\",\"x5u\":\"https://evil.example/c\"}",
+                                                 ojwk), "{\"sub\":\"admin\"}");
+        ck_assert_int_eq(verify(set, forged, &err), MCP_EVERIFY);
+        /* The same header signed by our key is fine: the members are
+         * merely ignored. */
+        ck_assert_status(verify(set, es256_token(ec, apr_psprintf(tp, "{\"alg\":\"ES256\","
+                                                 "\"kid\":\"k\",\"jwk\":%s}", ojwk),
+                                                 "{\"sub\":\"admin\"}"), &err), APR_SUCCESS);
+    }
+    /* A DER-encoded ECDSA signature (as RS-style libraries emit) is not a
+     * JWS ES256 signature (r|s, 64 bytes). */
+    {
+        unsigned char fake[72];
+        memset(fake, 0x30, sizeof(fake));
+        t = apr_pstrcat(tp, apr_pstrndup(tp, jws, (apr_size_t)(strrchr(jws, '.') - jws) + 1),
+                        mcp_b64url_encode(tp, fake, sizeof(fake)), NULL);
+        ck_assert_int_eq(verify(set, t, &err), MCP_EPARSE);
+        t = apr_pstrcat(tp, apr_pstrndup(tp, jws, (apr_size_t)(strrchr(jws, '.') - jws) + 1),
+                        mcp_b64url_encode(tp, fake, 63), NULL);
+        ck_assert_int_eq(verify(set, t, &err), MCP_EPARSE);
+    }
+    /* A zero signature (r = s = 0) never verifies. */
+    {
+        unsigned char zero[64];
+        memset(zero, 0, sizeof(zero));
+        t = apr_pstrcat(tp, apr_pstrndup(tp, jws, (apr_size_t)(strrchr(jws, '.') - jws) + 1),
+                        mcp_b64url_encode(tp, zero, sizeof(zero)), NULL);
+        ck_assert_int_eq(verify(set, t, &err), MCP_EVERIFY);
+    }
+    /* No kid: taken as the only key of a one-key set (documented); with
+     * two keys it names no key. */
+    forged = es256_token(ec, "{\"alg\":\"ES256\"}", "{\"sub\":\"alice\"}");
+    ck_assert_status(verify(set, forged, &err), APR_SUCCESS);
+    ck_assert_int_eq(verify(two, forged, &err), MCP_EVERIFY);
+    ck_assert_ptr_nonnull(strstr(err, "key id"));
+    ck_assert_int_eq(verify(set, es256_token(other, "{\"alg\":\"ES256\"}", "{}"), &err),
+                     MCP_EVERIFY);
+    /* A kid that is not a string, or empty. */
+    ck_assert_int_eq(verify(set, es256_token(ec, "{\"alg\":\"ES256\",\"kid\":null}", "{}"),
+                            &err), MCP_EVERIFY);
+    ck_assert_int_eq(verify(set, es256_token(ec, "{\"alg\":\"ES256\",\"kid\":\"\"}", "{}"),
+                            &err), MCP_EVERIFY);
+    /* Validly signed, but with "crit": refused for that reason. */
+    ck_assert_int_eq(verify(set, es256_token(ec, "{\"alg\":\"ES256\",\"kid\":\"k\","
+                                             "\"crit\":[\"b64\"],\"b64\":false}", "{}"), &err),
+                     MCP_EVERIFY);
+    ck_assert_ptr_nonnull(strstr(err, "critical"));
+    /* Validly signed with an algorithm header other than ES256 (the
+     * signature bytes are real ES256): refused before any key. */
+    ck_assert_int_eq(verify(set, es256_token(ec, "{\"alg\":\"ES384\",\"kid\":\"k\"}", "{}"),
+                            &err), MCP_EVERIFY);
+    ck_assert_ptr_nonnull(strstr(err, "ES384"));
+    /* Our own signer and the OpenSSL one agree. */
+    ck_assert_status(verify(set, es256_token(ec, "{\"alg\":\"ES256\",\"kid\":\"k\","
+                                             "\"typ\":\"at+jwt\"}", "{\"a\":1}"), &err),
+                     APR_SUCCESS);
     /* A changed header (even just the kid spelling) breaks the signature. */
     ck_assert_int_eq(verify(set, with_header(jws, "{\"alg\":\"ES256\",\"kid\":\"k\","
                                                   "\"typ\":\"x\"}"), &err), MCP_EVERIFY);
@@ -339,179 +497,6 @@ START_TEST(garbage_and_truncation)
 }
 END_TEST
 
-/* ---- JWT access tokens -------------------------------------------- */
-
-static mcp_jwt_claims_t claims(void)
-{
-    mcp_jwt_claims_t c;
-
-    memset(&c, 0, sizeof(c));
-    c.iss = ISS;
-    c.sub = "alice";
-    c.aud = AUD;
-    c.client_id = "client-123";
-    c.scope = "mcp github:read";
-    c.iat = NOW;
-    c.exp = NOW + 300;
-    return c;
-}
-
-static mcp_jwt_verify_opts_t opts(apr_int64_t now)
-{
-    mcp_jwt_verify_opts_t o;
-
-    o.issuer = ISS;
-    o.audience = AUD;
-    o.now = now;
-    o.leeway = 30;
-    return o;
-}
-
-static apr_status_t jwt_check(const mcp_jose_keyset_t *set, const char *tok,
-                              apr_int64_t now, const char **perr)
-{
-    mcp_jwt_t *t;
-    mcp_jwt_verify_opts_t o = opts(now);
-
-    return mcp_jwt_verify_access_token(&t, tp, set, tok, &o, perr);
-}
-
-START_TEST(jwt_roundtrip)
-{
-    mcp_jose_key_t *k = jose_key(ec_key(), "k");
-    mcp_jwt_claims_t c = claims();
-    mcp_jwt_verify_opts_t o = opts(NOW + 10);
-    mcp_jwt_t *t;
-    const char *tok, *err = NULL;
-
-    c.extra = mcp_json_object(tp);
-    mcp_json_set_str(c.extra, "sub", "mallory");      /* cannot override */
-    mcp_json_set_str(c.extra, "name", "Alice");
-    ck_assert_status(mcp_jwt_sign_access_token(&tok, tp, k, &c, &err), APR_SUCCESS);
-    ck_assert_status(mcp_jwt_verify_access_token(&t, tp, set_of(k), tok, &o, &err), APR_SUCCESS);
-    ck_assert_str_eq(t->subject, "alice");
-    ck_assert_str_eq(t->client_id, "client-123");
-    ck_assert_str_eq(t->issuer, ISS);
-    ck_assert_int_eq(t->exp, NOW + 300);
-    ck_assert_int_eq(t->iat, NOW);
-    ck_assert_int_eq(t->scopes->nelts, 2);
-    ck_assert_str_eq(APR_ARRAY_IDX(t->scopes, 1, const char *), "github:read");
-    ck_assert_str_eq(APR_ARRAY_IDX(t->audiences, 0, const char *), AUD);
-    ck_assert_str_eq(mcp_json_get_str(tp, t->claims, "name"), "Alice");
-    ck_assert_uint_ge(strlen(t->jti), 16);
-    ck_assert_str_eq(t->kid, "k");
-    /* Required claims for signing. */
-    c.client_id = NULL;
-    ck_assert_int_eq(mcp_jwt_sign_access_token(&tok, tp, k, &c, &err), MCP_EINVALID);
-}
-END_TEST
-
-START_TEST(jwt_time)
-{
-    mcp_jose_key_t *k = jose_key(ec_key(), "k");
-    mcp_jose_keyset_t *set = set_of(k);
-    mcp_jwt_claims_t c = claims();
-    const char *tok, *err = NULL;
-
-    ck_assert_status(mcp_jwt_sign_access_token(&tok, tp, k, &c, &err), APR_SUCCESS);
-    ck_assert_status(jwt_check(set, tok, NOW + 300 + 29, &err), APR_SUCCESS);   /* leeway */
-    ck_assert_int_eq(jwt_check(set, tok, NOW + 300 + 30, &err), MCP_EEXPIRED);
-    ck_assert_ptr_nonnull(strstr(err, "expired"));
-    ck_assert_int_eq(jwt_check(set, tok, NOW + 100000, &err), MCP_EEXPIRED);
-    /* iat in the future beyond the leeway */
-    ck_assert_int_eq(jwt_check(set, tok, NOW - 31, &err), MCP_EINVALID);
-    ck_assert_status(jwt_check(set, tok, NOW - 29, &err), APR_SUCCESS);
-    /* nbf */
-    c.nbf = NOW + 100;
-    ck_assert_status(mcp_jwt_sign_access_token(&tok, tp, k, &c, &err), APR_SUCCESS);
-    ck_assert_int_eq(jwt_check(set, tok, NOW + 10, &err), MCP_EINVALID);
-    ck_assert_ptr_nonnull(strstr(err, "nbf"));
-    ck_assert_status(jwt_check(set, tok, NOW + 100, &err), APR_SUCCESS);
-}
-END_TEST
-
-/* Sign arbitrary claims JSON with typ at+jwt, bypassing the builder. */
-static const char *raw_token(const mcp_jose_key_t *k, const char *typ,
-                             const char *json)
-{
-    const char *tok, *err = NULL;
-
-    ck_assert_status(mcp_jose_sign(&tok, tp, k, typ, json, strlen(json), &err), APR_SUCCESS);
-    return tok;
-}
-
-START_TEST(jwt_claims_checked)
-{
-    mcp_jose_key_t *k = jose_key(ec_key(), "k");
-    mcp_jose_keyset_t *set = set_of(k);
-    const char *err = NULL;
-    const char *good = "{\"iss\":\"" ISS "\",\"sub\":\"a\",\"aud\":\"" AUD "\","
-                       "\"client_id\":\"c\",\"iat\":1800000000,\"exp\":1800000300}";
-
-    ck_assert_status(jwt_check(set, raw_token(k, "at+jwt", good), NOW, &err), APR_SUCCESS);
-    ck_assert_status(jwt_check(set, raw_token(k, "application/at+jwt", good), NOW, &err),
-                     APR_SUCCESS);
-    /* typ */
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "JWT", good), NOW, &err), MCP_EINVALID);
-    ck_assert_ptr_nonnull(strstr(err, "typ"));
-    ck_assert_int_eq(jwt_check(set, raw_token(k, NULL, good), NOW, &err), MCP_EINVALID);
-    /* issuer: exact, trailing slash matters */
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt",
-        "{\"iss\":\"" ISS "/\",\"sub\":\"a\",\"aud\":\"" AUD "\",\"client_id\":\"c\","
-        "\"iat\":1800000000,\"exp\":1800000300}"), NOW, &err), MCP_EINVALID);
-    ck_assert_ptr_nonnull(strstr(err, "issuer"));
-    /* audience: another resource; array containing ours is fine */
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt",
-        "{\"iss\":\"" ISS "\",\"sub\":\"a\",\"aud\":\"https://other/mcp\",\"client_id\":\"c\","
-        "\"iat\":1800000000,\"exp\":1800000300}"), NOW, &err), MCP_EINVALID);
-    ck_assert_ptr_nonnull(strstr(err, "aud"));
-    ck_assert_status(jwt_check(set, raw_token(k, "at+jwt",
-        "{\"iss\":\"" ISS "\",\"sub\":\"a\",\"aud\":[\"x\",\"" AUD "\"],\"client_id\":\"c\","
-        "\"iat\":1800000000,\"exp\":1800000300}"), NOW, &err), APR_SUCCESS);
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt",
-        "{\"iss\":\"" ISS "\",\"sub\":\"a\",\"aud\":[1],\"client_id\":\"c\","
-        "\"iat\":1800000000,\"exp\":1800000300}"), NOW, &err), MCP_EINVALID);
-    /* missing or mistyped claims */
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt",
-        "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"client_id\":\"c\","
-        "\"iat\":1800000000,\"exp\":1800000300}"), NOW, &err), MCP_EINVALID);
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt",
-        "{\"iss\":\"" ISS "\",\"sub\":\"a\",\"aud\":\"" AUD "\","
-        "\"iat\":1800000000,\"exp\":1800000300}"), NOW, &err), MCP_EINVALID);
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt",
-        "{\"iss\":\"" ISS "\",\"sub\":\"a\",\"aud\":\"" AUD "\",\"client_id\":\"c\","
-        "\"iat\":1800000000}"), NOW, &err), MCP_EINVALID);
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt",
-        "{\"iss\":\"" ISS "\",\"sub\":\"a\",\"aud\":\"" AUD "\",\"client_id\":\"c\","
-        "\"iat\":1800000000,\"exp\":\"1800000300\"}"), NOW, &err), MCP_EINVALID);
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt",
-        "{\"iss\":\"" ISS "\",\"sub\":\"a\",\"aud\":\"" AUD "\",\"client_id\":\"c\","
-        "\"iat\":1800000000,\"exp\":1800000300,\"scope\":[\"mcp\"]}"), NOW, &err), MCP_EINVALID);
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt", "[1,2]"), NOW, &err), MCP_EPARSE);
-    ck_assert_int_eq(jwt_check(set, raw_token(k, "at+jwt", "not json"), NOW, &err), MCP_EPARSE);
-    /* signature problems come through as MCP_EVERIFY */
-    {
-        mcp_ec_key_t *other;
-        mcp_ec_key_generate(&other, tp);
-        ck_assert_int_eq(jwt_check(set, raw_token(jose_key(other, "k"), "at+jwt", good), NOW,
-                                   &err), MCP_EVERIFY);
-    }
-    ck_assert_int_eq(jwt_check(set, "garbage", NOW, &err), MCP_EPARSE);
-    ck_assert_int_eq(jwt_check(set, NULL, NOW, &err), MCP_EPARSE);
-}
-END_TEST
-
-START_TEST(split_scope)
-{
-    apr_array_header_t *a = mcp_jwt_split_scope(tp, "  a  b:c d ");
-
-    ck_assert_int_eq(a->nelts, 3);
-    ck_assert_str_eq(APR_ARRAY_IDX(a, 1, const char *), "b:c");
-    ck_assert_int_eq(mcp_jwt_split_scope(tp, NULL)->nelts, 0);
-    ck_assert_int_eq(mcp_jwt_split_scope(tp, "")->nelts, 0);
-}
-END_TEST
-
 static Suite *jose_suite(void)
 {
     Suite *s = suite_create("jose");
@@ -522,10 +507,6 @@ static Suite *jose_suite(void)
     tcase_add_test(tc, alg_pinned);
     tcase_add_test(tc, wrong_key_and_tampering);
     tcase_add_test(tc, garbage_and_truncation);
-    tcase_add_test(tc, jwt_roundtrip);
-    tcase_add_test(tc, jwt_time);
-    tcase_add_test(tc, jwt_claims_checked);
-    tcase_add_test(tc, split_scope);
     suite_add_tcase(s, tc);
     return s;
 }
