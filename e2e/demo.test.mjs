@@ -1,0 +1,172 @@
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//     http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// The README's first command, end to end: scripts/demo starts, prints what
+// to paste into a client, its two upstreams answer a real MCP client, the
+// gateway answers on its port, and SIGTERM stops everything it started.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const START_TIMEOUT_MS = 300_000;   // a first run builds build/demo
+const STOP_TIMEOUT_MS = 15_000;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    sock.setTimeout(1000);
+    sock.on('connect', () => { sock.destroy(); resolve(true); });
+    sock.on('error', () => resolve(false));
+    sock.on('timeout', () => { sock.destroy(); resolve(false); });
+  });
+}
+
+let demo, output = '', ports, dir, exited;
+
+before(async () => {
+  ports = { gw: await freePort(), up1: await freePort(), up2: await freePort() };
+  dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-demo-'));
+  demo = spawn(path.join(SRC, 'scripts/demo'), [], {
+    env: {
+      ...process.env,
+      MCP_DEMO_PORT: String(ports.gw),
+      MCP_DEMO_UPSTREAM_PORTS: `${ports.up1} ${ports.up2}`,
+      MCP_DEMO_PASSWORD: 'e2e-secret',
+      MCP_DEMO_DIR: dir,
+      MCP_DEMO_SKIP_INSTALL: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  exited = new Promise((resolve) => demo.on('exit', (code, signal) => resolve({ code, signal })));
+  demo.stdout.on('data', (d) => { output += d; });
+  demo.stderr.on('data', (d) => { output += d; });
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!/MCP URL: \S+/.test(output)) {
+    if (demo.exitCode !== null) {
+      throw new Error(`scripts/demo exited early:\n${output}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`scripts/demo did not print the MCP URL in time:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+});
+
+after(async () => {
+  if (demo && demo.exitCode === null && demo.signalCode === null) {
+    demo.kill('SIGKILL');
+  }
+  if (dir) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('prints the MCP URL and the demo login', () => {
+  assert.match(output, new RegExp(`MCP URL: http://127\\.0\\.0\\.1:${ports.gw}/mcp`));
+  assert.match(output, /Login: demo \/ e2e-secret/);
+});
+
+for (const which of ['up1', 'up2']) {
+  test(`upstream ${which} answers a real MCP client`, async () => {
+    const client = new Client({ name: 'mod_mcp-e2e', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${ports[which]}/mcp`));
+    await client.connect(transport);
+    try {
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((t) => t.name === 'echo'), 'tools/list has echo');
+      const res = await client.callTool({ name: 'echo', arguments: { message: `hello ${which}` } });
+      assert.ok(res.content.some((c) => c.type === 'text' && c.text.includes(`hello ${which}`)),
+        `echo round-trips: ${JSON.stringify(res.content)}`);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+async function rpc(body, headers = {}) {
+  const res = await fetch(`http://127.0.0.1:${ports.gw}/mcp`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
+    body,
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+test('the gateway answers ping on /mcp', async () => {
+  const { status, json } = await rpc(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' }));
+  assert.equal(status, 200);
+  assert.deepEqual(json, { jsonrpc: '2.0', id: 7, result: {} });
+});
+
+test('the gateway answers malformed JSON with a parse error', async () => {
+  const { status, json } = await rpc('{"jsonrpc":"2.0","id":');
+  assert.equal(status, 400);
+  assert.equal(json.error.code, -32700);
+  assert.equal(json.id, null);
+});
+
+test('the gateway publishes its signing key as a JWK Set', async () => {
+  const res = await fetch(`http://127.0.0.1:${ports.gw}/.well-known/jwks.json`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^application\/json/);
+  const jwks = await res.json();
+  assert.equal(jwks.keys.length, 1);
+  const [key] = jwks.keys;
+  assert.equal(key.kty, 'EC');
+  assert.equal(key.crv, 'P-256');
+  assert.equal(key.alg, 'ES256');
+  assert.ok(key.kid && key.x && key.y);
+  assert.equal(key.d, undefined, 'no private part');
+});
+
+test('the demo login protects the authorization endpoint', async () => {
+  const anon = await fetch(`http://127.0.0.1:${ports.gw}/oauth/authorize`);
+  assert.equal(anon.status, 401);
+  const bad = await fetch(`http://127.0.0.1:${ports.gw}/oauth/authorize`, {
+    headers: { Authorization: `Basic ${Buffer.from('demo:wrong').toString('base64')}` },
+  });
+  assert.equal(bad.status, 401);
+  const good = await fetch(`http://127.0.0.1:${ports.gw}/oauth/authorize`, {
+    headers: { Authorization: `Basic ${Buffer.from('demo:e2e-secret').toString('base64')}` },
+  });
+  assert.notEqual(good.status, 401);
+});
+
+test('SIGTERM stops httpd and both upstreams', async () => {
+  demo.kill('SIGTERM');
+  const timer = new Promise((_, reject) => setTimeout(
+    () => reject(new Error('scripts/demo did not stop within 15 s')), STOP_TIMEOUT_MS));
+  await Promise.race([exited, timer]);
+  for (const [name, port] of Object.entries(ports)) {
+    assert.equal(await portOpen(port), false, `${name} port ${port} is closed`);
+  }
+});
