@@ -98,11 +98,13 @@ const char *mcp_keyring_default_kid(apr_pool_t *p,
 
 /**
  * Load a vault key from a file. Accepted contents, with at most one
- * trailing newline: 32 raw bytes, or base64 / base64url text of exactly 32
- * bytes (what `openssl rand -base64 32 > vault.key` writes), or 64 hex
- * digits (`openssl rand -hex 32`).
+ * trailing line end: 32 raw bytes (`openssl rand -out vault.key 32`), or
+ * base64 / base64url text of exactly 32 bytes (what
+ * `openssl rand -base64 32 > vault.key` writes), or 64 hex digits
+ * (`openssl rand -hex 32 > vault.key`). Files over 64 KiB are not read.
  * @return APR_SUCCESS, an APR file error, or MCP_EINVALID with *perr
- *         saying what is wrong.
+ *         naming the file and what it holds instead ("base64 of 24 bytes",
+ *         "62 hex digits", ...), never the key material itself.
  */
 apr_status_t mcp_keyring_load_key_file(unsigned char key[MCP_AEAD_KEY_LEN],
                                        apr_pool_t *p, const char *path,
@@ -110,9 +112,17 @@ apr_status_t mcp_keyring_load_key_file(unsigned char key[MCP_AEAD_KEY_LEN],
 
 /**
  * Seal @a ptlen bytes with the current key, binding @a aad (may be NULL).
- * The envelope is ASCII text, "v1.<kid>.<base64url(nonce|ciphertext|tag)>",
- * with a fresh 96-bit random nonce and a 128-bit tag; the key id is
- * authenticated along with @a aad.
+ * The envelope is ASCII text that fits a SQL text column:
+ *
+ *     v1.<kid>.<base64url(nonce(12) | ciphertext | tag(16))>
+ *
+ * with a fresh 96-bit random nonce per envelope and a 128-bit tag. What GCM
+ * authenticates besides the ciphertext is "mcp-aead-v1" NUL <kid> NUL
+ * <aad>, so moving an envelope to another key id fails like a changed tag.
+ * This layout is stable: envelopes stored by one release open in the next.
+ * Random nonces keep one key safe for about 2^32 envelopes (NIST SP
+ * 800-38D); rotate keys long before that.
+ * @return APR_SUCCESS; MCP_ENOTFOUND (empty keyring); MCP_ETOOLARGE.
  */
 apr_status_t mcp_aead_seal(const char **penv, apr_pool_t *p,
                            const mcp_keyring_t *kr,

@@ -325,14 +325,73 @@ static int hex_value(char c)
     return -1;
 }
 
+/* Is @s (of @len) made of hex digits only? */
+static int all_hex(const char *s, apr_size_t len)
+{
+    apr_size_t i;
+
+    for (i = 0; i < len && hex_value(s[i]) >= 0; i++)
+        ;
+    return len > 0 && i == len;
+}
+
+/* The key from the contents of a key file, or what is wrong with them. */
+static const char *key_from_contents(unsigned char key[MCP_AEAD_KEY_LEN],
+                                     apr_pool_t *p, const char *data,
+                                     apr_size_t len)
+{
+    unsigned char *dec;
+    apr_size_t i, n;
+
+    /* 32 bytes that are all printable are a (too short) text key, not a
+     * raw one: random bytes are all printable with odds of 2^-40 or so. */
+    for (i = 0; i < len && data[i] >= 0x20 && data[i] < 0x7f; i++)
+        ;
+    if (len == MCP_AEAD_KEY_LEN && i < len) {
+        memcpy(key, data, MCP_AEAD_KEY_LEN);
+        return NULL;
+    }
+    /* Text forms: one line end at most. */
+    if (len && data[len - 1] == '\n') {
+        len--;
+    }
+    if (len && data[len - 1] == '\r') {
+        len--;
+    }
+    if (i < len) {
+        return apr_psprintf(p, "%" APR_SIZE_T_FMT " bytes of binary data or "
+                            "several lines", len);
+    }
+    if (all_hex(data, len)) {
+        if (len != 2 * MCP_AEAD_KEY_LEN) {
+            return apr_psprintf(p, "%" APR_SIZE_T_FMT " hex digits", len);
+        }
+        for (i = 0; i < MCP_AEAD_KEY_LEN; i++) {
+            key[i] = (unsigned char)(hex_value(data[2 * i]) << 4
+                                     | hex_value(data[2 * i + 1]));
+        }
+        return NULL;
+    }
+    if (mcp_b64_decode_any(&dec, &n, p, data, len) != APR_SUCCESS) {
+        return "text that is neither base64 nor hex";
+    }
+    if (n != MCP_AEAD_KEY_LEN) {
+        OPENSSL_cleanse(dec, n);
+        return apr_psprintf(p, "base64 of %" APR_SIZE_T_FMT " bytes", n);
+    }
+    memcpy(key, dec, MCP_AEAD_KEY_LEN);
+    OPENSSL_cleanse(dec, n);
+    return NULL;
+}
+
 apr_status_t mcp_keyring_load_key_file(unsigned char key[MCP_AEAD_KEY_LEN],
                                        apr_pool_t *p, const char *path,
                                        const char **perr)
 {
     apr_pool_t *tmp;
     char *data;
-    apr_size_t len, i, n;
-    unsigned char *dec;
+    apr_size_t len;
+    const char *what;
     apr_status_t rv;
 
     apr_pool_create(&tmp, p);
@@ -344,51 +403,16 @@ apr_status_t mcp_keyring_load_key_file(unsigned char key[MCP_AEAD_KEY_LEN],
         apr_pool_destroy(tmp);
         return rv;
     }
-    rv = MCP_EINVALID;
-    /* 32 bytes that are all printable are a (too short) text key, not a
-     * raw one: random bytes are all printable with odds of 2^-40 or so. */
-    for (i = 0; i < len && data[i] >= 0x20 && data[i] < 0x7f; i++)
-        ;
-    if (len == MCP_AEAD_KEY_LEN && i < len) {
-        memcpy(key, data, MCP_AEAD_KEY_LEN);
-        rv = APR_SUCCESS;
-    }
-    else {
-        /* Text forms: strip one line end. */
-        if (len && data[len - 1] == '\n') {
-            len--;
-        }
-        if (len && data[len - 1] == '\r') {
-            len--;
-        }
-        if (len == 2 * MCP_AEAD_KEY_LEN) {
-            for (i = 0; i < MCP_AEAD_KEY_LEN; i++) {
-                int hi = hex_value(data[2 * i]), lo = hex_value(data[2 * i + 1]);
-                if (hi < 0 || lo < 0) {
-                    break;
-                }
-                key[i] = (unsigned char)(hi << 4 | lo);
-            }
-            if (i == MCP_AEAD_KEY_LEN) {
-                rv = APR_SUCCESS;
-            }
-        }
-        if (rv != APR_SUCCESS
-            && mcp_b64_decode_any(&dec, &n, tmp, data, len) == APR_SUCCESS
-            && n == MCP_AEAD_KEY_LEN) {
-            memcpy(key, dec, MCP_AEAD_KEY_LEN);
-            OPENSSL_cleanse(dec, n);
-            rv = APR_SUCCESS;
-        }
+    what = len ? key_from_contents(key, tmp, data, len) : "nothing";
+    if (what && perr) {
+        *perr = apr_psprintf(p, "%s holds %s, not a 32-byte key (give 32 raw "
+                             "bytes, base64 of 32 bytes as `openssl rand "
+                             "-base64 32` writes, or 64 hex digits as "
+                             "`openssl rand -hex 32` writes)", path, what);
     }
     OPENSSL_cleanse(data, len);
     apr_pool_destroy(tmp);
-    if (rv != APR_SUCCESS && perr) {
-        *perr = apr_psprintf(p, "%s does not hold a 32-byte key (32 raw bytes, "
-                             "base64 of 32 bytes as made by `openssl rand "
-                             "-base64 32`, or 64 hex digits)", path);
-    }
-    return rv;
+    return what ? MCP_EINVALID : APR_SUCCESS;
 }
 
 /* What GCM authenticates: a label, the key id and the caller's AAD. */

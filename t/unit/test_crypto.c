@@ -419,10 +419,16 @@ START_TEST(vault_key_files)
     /* wrong lengths and garbage */
     ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(raw, 31), &err), MCP_EINVALID);
     ck_assert_ptr_nonnull(strstr(err, "32-byte key"));
+    ck_assert_ptr_nonnull(strstr(err, "openssl rand -base64 32"));
+    ck_assert_ptr_nonnull(strstr(err, "31 bytes of binary data"));
     ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(raw, 0), &err), MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(err, "holds nothing"));
     b64 = mcp_b64url_encode(tp, raw, 24);
     ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(b64, strlen(b64)), &err),
                      MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(err, "base64 of 24 bytes"));
+    /* the key file never appears in the message, only its shape */
+    ck_assert_ptr_null(strstr(err, b64));
     b64 = "this is not a key at all, not even close to one!!\n";
     ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(b64, strlen(b64)), &err),
                      MCP_EINVALID);
@@ -434,10 +440,11 @@ START_TEST(vault_key_files)
     b64 = apr_pstrcat(tp, "g", hex(tp, raw, 32) + 1, "\n", NULL);
     ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(b64, strlen(b64)), &err),
                      MCP_EINVALID);
-    /* hex of 31 or 33 bytes */
+    /* hex of 31 bytes */
     b64 = hex(tp, raw, 31);
     ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(b64, strlen(b64)), &err),
                      MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(err, "62 hex digits"));
     /* 33 raw bytes, and a key followed by a second line */
     ck_assert_int_eq(mcp_keyring_load_key_file(key, tp, write_temp(
                          apr_pstrcat(tp, "AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o=\n", "x\n",

@@ -17,6 +17,7 @@
  * HMAC tokens the way an attacker would. */
 
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
@@ -497,6 +498,117 @@ START_TEST(garbage_and_truncation)
 }
 END_TEST
 
+/* Random damage to a good token, with a fixed seed so a failure repeats:
+ * never accepted, never a crash. Bounded to a fixed number of rounds. */
+START_TEST(random_mutations)
+{
+    mcp_jose_key_t *k = jose_key(ec_key(), "k");
+    mcp_jose_keyset_t *set = set_of(k);
+    const char *jws, *err;
+    apr_uint32_t seed = 12345;
+    apr_size_t len;
+    int round;
+    static const char chars[] = "AZaz09-_.=+/ \x00\xff{}\"";
+    apr_pool_t *scratch;
+
+    ck_assert_status(mcp_jose_sign(&jws, tp, k, "at+jwt", "{\"sub\":\"alice\"}", 15, &err),
+                     APR_SUCCESS);
+    len = strlen(jws);
+    apr_pool_create(&scratch, tp);
+    for (round = 0; round < 3000; round++) {
+        char *t = apr_pstrmemdup(scratch, jws, len);
+        apr_size_t tlen = len;
+        int edits = 1 + round % 3, e;
+        mcp_jose_verified_t *v;
+
+        for (e = 0; e < edits; e++) {
+            apr_size_t pos;
+
+            seed = seed * 1103515245u + 12345u;
+            pos = (seed >> 8) % tlen;
+            seed = seed * 1103515245u + 12345u;
+            switch ((seed >> 8) % 3) {
+            case 0:     /* replace */
+                t[pos] = chars[(seed >> 16) % (sizeof(chars) - 1)];
+                break;
+            case 1:     /* delete */
+                memmove(t + pos, t + pos + 1, tlen - pos);
+                tlen--;
+                break;
+            default:    /* flip a bit */
+                t[pos] ^= (char)(1 << ((seed >> 16) % 8));
+                break;
+            }
+        }
+        if (tlen == len && !memcmp(t, jws, len)) {
+            continue;
+        }
+        ck_assert_msg(mcp_jose_verify(&v, scratch, set, t, tlen, &err) != APR_SUCCESS,
+                      "mutation %d accepted", round);
+        apr_pool_clear(scratch);
+    }
+}
+END_TEST
+
+/* One key and one set shared by several threads, as under the event MPM:
+ * each thread signs and verifies in its own pool. */
+#define THREADS 4
+#define ROUNDS 50
+
+typedef struct {
+    const mcp_jose_key_t *key;
+    const mcp_jose_keyset_t *set;
+    apr_pool_t *pool;
+    int ok;
+} worker_t;
+
+static void *APR_THREAD_FUNC worker(apr_thread_t *thd, void *data)
+{
+    worker_t *w = data;
+    int i;
+
+    for (i = 0; i < ROUNDS; i++) {
+        const char *jws, *err = NULL;
+        const char *msg = apr_psprintf(w->pool, "{\"n\":%d}", i);
+        mcp_jose_verified_t *v;
+
+        if (mcp_jose_sign(&jws, w->pool, w->key, "at+jwt", msg, strlen(msg), &err)
+            == APR_SUCCESS
+            && mcp_jose_verify(&v, w->pool, w->set, jws, strlen(jws), &err) == APR_SUCCESS
+            && !strcmp(v->payload, msg)) {
+            w->ok++;
+        }
+        apr_pool_clear(w->pool);
+    }
+    /* A plain return: apr_thread_exit() unwinds in a way ASan misreads. */
+    return NULL;
+}
+
+START_TEST(threads_share_keys)
+{
+    mcp_jose_key_t *k = jose_key(ec_key(), "k");
+    mcp_jose_keyset_t *set = set_of(k);
+    apr_thread_t *thd[THREADS];
+    worker_t w[THREADS];
+    apr_status_t trv;
+    int i;
+
+    for (i = 0; i < THREADS; i++) {
+        w[i].key = k;
+        w[i].set = set;
+        w[i].ok = 0;
+        ck_assert_int_eq(apr_pool_create(&w[i].pool, tp), APR_SUCCESS);
+    }
+    for (i = 0; i < THREADS; i++) {
+        ck_assert_int_eq(apr_thread_create(&thd[i], NULL, worker, &w[i], tp), APR_SUCCESS);
+    }
+    for (i = 0; i < THREADS; i++) {
+        apr_thread_join(&trv, thd[i]);
+        ck_assert_int_eq(w[i].ok, ROUNDS);
+    }
+}
+END_TEST
+
 static Suite *jose_suite(void)
 {
     Suite *s = suite_create("jose");
@@ -507,6 +619,8 @@ static Suite *jose_suite(void)
     tcase_add_test(tc, alg_pinned);
     tcase_add_test(tc, wrong_key_and_tampering);
     tcase_add_test(tc, garbage_and_truncation);
+    tcase_add_test(tc, random_mutations);
+    tcase_add_test(tc, threads_share_keys);
     suite_add_tcase(s, tc);
     return s;
 }
