@@ -44,15 +44,25 @@ const char *mcp_b64url_encode(apr_pool_t *p, const void *data, apr_size_t len)
     return out;
 }
 
+/* Values of the base64url alphabet, -1 elsewhere (bytes >= 0x80 too). */
+static const signed char b64url_values[128] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+};
+
 /* Value of one character, or -1. @std selects '+' '/' in addition to
  * '-' '_' (the standard alphabet); base64url alone otherwise. */
 static int b64_value(unsigned char c, int std)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
+    if (c < 128 && b64url_values[c] >= 0) {
+        return b64url_values[c];
+    }
     if (std && c == '+') return 62;
     if (std && c == '/') return 63;
     return -1;
