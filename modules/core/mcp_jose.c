@@ -252,7 +252,14 @@ apr_status_t mcp_jose_jwks_parse(mcp_jose_keyset_t **pset, apr_pool_t *p,
         unsigned char *x, *y;
         mcp_jose_key_t *k;
 
+        const char *use = mcp_json_get_str(p, jwk, "use");
+        const char *alg = mcp_json_get_str(p, jwk, "alg");
+
+        /* Only what can verify ES256: symmetric ("oct") and RSA keys are
+         * never taken, nor keys marked for encryption or another alg. */
         if (!kty || strcmp(kty, "EC") || !crv || strcmp(crv, "P-256") || !kid
+            || (mcp_json_has(jwk, "use") && (!use || strcmp(use, "sig")))
+            || (mcp_json_has(jwk, "alg") && (!alg || strcmp(alg, MCP_JOSE_ALG)))
             || !coord_member(p, jwk, "x", &x) || !coord_member(p, jwk, "y", &y)) {
             continue;
         }

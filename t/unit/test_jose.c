@@ -212,6 +212,53 @@ START_TEST(jwks_export_and_parse)
     ck_assert_int_eq(mcp_jose_jwks_parse(&back, tp, "{}", 2, &err), MCP_EINVALID);
     ck_assert_int_eq(mcp_jose_jwks_parse(&back, tp, "{\"keys\":[]}", 11, &err), MCP_EINVALID);
     ck_assert_int_eq(mcp_jose_jwks_parse(&back, tp, "[", 1, &err), MCP_EPARSE);
+    /* Only ES256 signing keys are taken; a private JWK stays public. */
+    {
+        unsigned char x[32], y[32], d[32];
+        const char *xs, *ys, *doc2, *tok, *input;
+        unsigned char mac[32];
+        mcp_jose_keyset_t *got;
+
+        mcp_ec_key_coords(ec, x, y, d);
+        xs = mcp_b64url_encode(tp, x, 32);
+        ys = mcp_b64url_encode(tp, y, 32);
+        doc2 = apr_psprintf(tp, "{\"keys\":["
+            "{\"kty\":\"oct\",\"kid\":\"sym\",\"k\":\"c2VjcmV0\"},"
+            "{\"kty\":\"RSA\",\"kid\":\"rsa\",\"n\":\"AQAB\",\"e\":\"AQAB\"},"
+            "{\"kty\":\"EC\",\"crv\":\"P-384\",\"kid\":\"p384\",\"x\":\"%s\",\"y\":\"%s\"},"
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"enc\",\"use\":\"enc\",\"x\":\"%s\",\"y\":\"%s\"},"
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"es384\",\"alg\":\"ES384\",\"x\":\"%s\",\"y\":\"%s\"},"
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"priv\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}"
+            "]}", xs, ys, xs, ys, xs, ys, xs, ys, xs, ys, mcp_b64url_encode(tp, d, 32));
+        ck_assert_status(mcp_jose_jwks_parse(&got, tp, doc2, strlen(doc2), &err), APR_SUCCESS);
+        ck_assert_int_eq(mcp_jose_keyset_count(got), 1);
+        ck_assert_ptr_nonnull(mcp_jose_keyset_find(got, "priv"));
+        ck_assert(!mcp_jose_key_is_private(mcp_jose_keyset_find(got, "priv")));
+        ck_assert_ptr_null(mcp_jose_keyset_find(got, "sym"));
+        ck_assert_ptr_null(strstr(mcp_jose_jwks_json(tp, got), "\"d\""));
+        /* An HS256 token keyed with the "oct" key's secret names its kid:
+         * refused (the algorithm, and there is no such key anyway). */
+        input = apr_pstrcat(tp, b64("{\"alg\":\"HS256\",\"kid\":\"sym\"}"), ".", b64("{}"), NULL);
+        mcp_crypto_hmac_sha256(mac, "secret", 6, input, strlen(input));
+        tok = apr_pstrcat(tp, input, ".", mcp_b64url_encode(tp, mac, 32), NULL);
+        ck_assert_int_eq(verify(got, tok, &err), MCP_EVERIFY);
+        /* A kid used twice. */
+        doc2 = apr_psprintf(tp, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"a\","
+                            "\"x\":\"%s\",\"y\":\"%s\"},{\"kty\":\"EC\",\"crv\":\"P-256\","
+                            "\"kid\":\"a\",\"x\":\"%s\",\"y\":\"%s\"}]}", xs, ys, xs, ys);
+        ck_assert_int_eq(mcp_jose_jwks_parse(&got, tp, doc2, strlen(doc2), &err), MCP_EINVALID);
+        /* Coordinates of the wrong size or not canonical base64url. */
+        doc2 = apr_psprintf(tp, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"a\","
+                            "\"x\":\"%s\",\"y\":\"%sAA\"}]}", xs, ys);
+        ck_assert_int_eq(mcp_jose_jwks_parse(&got, tp, doc2, strlen(doc2), &err), MCP_EINVALID);
+        doc2 = apr_psprintf(tp, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"a\","
+                            "\"x\":\"%s=\",\"y\":\"%s\"}]}", xs, ys);
+        ck_assert_int_eq(mcp_jose_jwks_parse(&got, tp, doc2, strlen(doc2), &err), MCP_EINVALID);
+        ck_assert_int_eq(mcp_jose_jwks_parse(&got, tp, "{\"keys\":{}}", 11, &err), MCP_EINVALID);
+        ck_assert_int_eq(mcp_jose_jwks_parse(&got, tp, "{\"keys\":[1,\"x\",null]}", 21, &err),
+                         MCP_EINVALID);
+    }
     {
         const char *bad = "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"a\","
                           "\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
