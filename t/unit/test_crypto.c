@@ -188,7 +188,8 @@ START_TEST(aead_tamper)
     /* nonce (0), ciphertext (12), tag (12 + 10) */
     ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, flip(env, 0), "aad", 3, NULL), MCP_EVERIFY);
     ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, flip(env, 12), "aad", 3, NULL), MCP_EVERIFY);
-    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, flip(env, 12 + len), "aad", 3, NULL), MCP_EVERIFY);
+    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, flip(env, 12 + len), "aad", 3, NULL),
+                     MCP_EVERIFY);
     ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, flip(env, 12 + len + 15), "aad", 3, NULL),
                      MCP_EVERIFY);
     /* Wrong, missing or extra AAD. */

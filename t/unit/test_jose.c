@@ -225,11 +225,15 @@ START_TEST(jwks_export_and_parse)
         doc2 = apr_psprintf(tp, "{\"keys\":["
             "{\"kty\":\"oct\",\"kid\":\"sym\",\"k\":\"c2VjcmV0\"},"
             "{\"kty\":\"RSA\",\"kid\":\"rsa\",\"n\":\"AQAB\",\"e\":\"AQAB\"},"
-            "{\"kty\":\"EC\",\"crv\":\"P-384\",\"kid\":\"p384\",\"x\":\"%s\",\"y\":\"%s\"},"
-            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"enc\",\"use\":\"enc\",\"x\":\"%s\",\"y\":\"%s\"},"
-            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"es384\",\"alg\":\"ES384\",\"x\":\"%s\",\"y\":\"%s\"},"
+            "{\"kty\":\"EC\",\"crv\":\"P-384\",\"kid\":\"p384\","
+            "\"x\":\"%s\",\"y\":\"%s\"},"
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"enc\",\"use\":\"enc\","
+            "\"x\":\"%s\",\"y\":\"%s\"},"
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"es384\",\"alg\":\"ES384\","
+            "\"x\":\"%s\",\"y\":\"%s\"},"
             "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"},"
-            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"priv\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}"
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"priv\","
+            "\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}"
             "]}", xs, ys, xs, ys, xs, ys, xs, ys, xs, ys, mcp_b64url_encode(tp, d, 32));
         ck_assert_status(mcp_jose_jwks_parse(&got, tp, doc2, strlen(doc2), &err), APR_SUCCESS);
         ck_assert_int_eq(mcp_jose_keyset_count(got), 1);
