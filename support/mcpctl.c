@@ -14,12 +14,13 @@
 /* mcpctl: administration of mod_mcp's store from the command line, on the
  * same core library as the modules (no httpd needed).
  *
- *   mcpctl [--driver sqlite3|pgsql] [--params PARAMS] db init|upgrade|status
+ *   mcpctl [--driver sqlite3|pgsql] [--params PARAMS] <group> <command> ...
  *
- * Exit status: 0 done / up to date, 1 the schema needs init or upgrade (or
- * is newer than this mcpctl), 2 usage or database errors. */
+ * The commands live in a small table per group (mcpctl_<group>.c). Exit
+ * status: 0 done / up to date, 1 something needs doing (e.g. the schema
+ * needs init or upgrade), 2 usage or database errors. */
 
-#include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,31 +28,15 @@
 #include <apr_getopt.h>
 #include <apr_strings.h>
 
-#include "mcp/mcp_common.h"
-#include "mcp/mcp_store.h"
+#include "mcpctl.h"
 
-#define EXIT_NEEDS_WORK 1
-#define EXIT_ERROR      2
+static const mcpctl_group_t groups[] = {
+    { "db", mcpctl_db_cmds },
+    /* Later: clients, tokens, links, keys. */
+    { NULL, NULL }
+};
 
-typedef struct {
-    apr_pool_t *pool;
-    const char *driver;
-    const char *params;
-} ctl_t;
-
-typedef int cmd_fn(ctl_t *ctl, int argc, const char *const *argv);
-
-typedef struct {
-    const char *group;
-    const char *name;
-    cmd_fn *fn;
-    const char *help;
-} cmd_t;
-
-static void usage(FILE *out);
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
+int mcpctl_fail(const char *fmt, ...)
 {
     va_list ap;
 
@@ -60,132 +45,113 @@ static int fail(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    return EXIT_ERROR;
+    return MCPCTL_ERROR;
 }
 
-static int open_store(ctl_t *ctl, mcp_store_t **pst)
+int mcpctl_open_store(mcpctl_t *ctl, mcp_store_t **pst)
 {
     const char *err = NULL;
 
     if (!ctl->params || !*ctl->params) {
-        return fail("no database given: use --params (for sqlite3 the file, "
-                    "for pgsql e.g. \"host=127.0.0.1 dbname=mcp user=mcp\") "
-                    "or set MCP_DBD_PARAMS");
+        return mcpctl_fail("no database given: use --params (for sqlite3 the "
+                           "file, for pgsql e.g. \"host=127.0.0.1 dbname=mcp "
+                           "user=mcp\") or set MCP_DBD_PARAMS");
     }
-    if (mcp_store_open(pst, ctl->pool, ctl->driver, ctl->params, &err) != APR_SUCCESS) {
-        return fail("%s", err ? err : "cannot open the database");
-    }
-    return 0;
-}
-
-static const char *state_text(const mcp_store_schema_t *s)
-{
-    if (!s->initialized || s->version == 0) {
-        return "not initialized (run: mcpctl db upgrade)";
-    }
-    if (s->version < s->expected) {
-        return "needs upgrade (run: mcpctl db upgrade)";
-    }
-    if (s->version > s->expected) {
-        return "newer than this mcpctl (upgrade mod_mcp)";
-    }
-    return "up to date";
-}
-
-static int cmd_db_status(ctl_t *ctl, int argc, const char *const *argv)
-{
-    mcp_store_t *st;
-    mcp_store_schema_t s;
-    int rc = open_store(ctl, &st);
-
-    (void)argc; (void)argv;
-    if (rc) {
-        return rc;
-    }
-    if (mcp_store_schema_status(st, &s) != APR_SUCCESS) {
-        return fail("%s", mcp_store_error(st));
-    }
-    printf("driver: %s\n", ctl->driver);
-    printf("initialized: %s\n", s.initialized && s.version ? "yes" : "no");
-    printf("version: %d\n", s.version);
-    printf("expected: %d\n", s.expected);
-    printf("state: %s\n", state_text(&s));
-    return s.initialized && s.version == s.expected ? 0 : EXIT_NEEDS_WORK;
-}
-
-static int upgrade(ctl_t *ctl, int init_only)
-{
-    mcp_store_t *st;
-    mcp_store_schema_t s;
-    int from = 0, to = 0, rc = open_store(ctl, &st);
-
-    if (rc) {
-        return rc;
-    }
-    if (mcp_store_schema_status(st, &s) != APR_SUCCESS) {
-        return fail("%s", mcp_store_error(st));
-    }
-    if (init_only && s.initialized && s.version > 0) {
-        printf("already initialized at version %d; state: %s\n", s.version,
-               state_text(&s));
-        return s.version == s.expected ? 0 : EXIT_NEEDS_WORK;
-    }
-    if (mcp_store_schema_upgrade(st, &from, &to) != APR_SUCCESS) {
-        return fail("%s", mcp_store_error(st));
-    }
-    if (from == to) {
-        printf("already at version %d, up to date\n", to);
-    }
-    else {
-        printf("schema upgraded from version %d to %d\n", from, to);
+    if (mcp_store_open(pst, ctl->pool, ctl->driver, ctl->params, &err)
+        != APR_SUCCESS) {
+        return mcpctl_fail("%s", err ? err : "cannot open the database");
     }
     return 0;
 }
-
-static int cmd_db_init(ctl_t *ctl, int argc, const char *const *argv)
-{
-    (void)argc; (void)argv;
-    return upgrade(ctl, 1);
-}
-
-static int cmd_db_upgrade(ctl_t *ctl, int argc, const char *const *argv)
-{
-    (void)argc; (void)argv;
-    return upgrade(ctl, 0);
-}
-
-/* Later subcommands (clients, tokens, links, keys) go here. */
-static const cmd_t commands[] = {
-    { "db", "init",    cmd_db_init,    "create the schema in an empty database" },
-    { "db", "upgrade", cmd_db_upgrade, "apply pending schema migrations (also from empty)" },
-    { "db", "status",  cmd_db_status,  "show the schema version and state" },
-    { NULL, NULL, NULL, NULL }
-};
 
 static void usage(FILE *out)
 {
-    const cmd_t *c;
+    const mcpctl_group_t *g;
+    const mcpctl_cmd_t *c;
 
     fprintf(out,
-        "usage: mcpctl [options] <group> <command>\n"
+        "usage: mcpctl [options] <group> <command> [arguments]\n"
         "\n"
         "options:\n"
         "  -d, --driver NAME    database driver: sqlite3 (default) or pgsql\n"
-        "                       (or MCP_DBD_DRIVER)\n"
+        "                       (or the environment variable MCP_DBD_DRIVER)\n"
         "  -p, --params PARAMS  apr_dbd parameters, as in DBDParams: the file\n"
         "                       for sqlite3, a conninfo string for pgsql\n"
-        "                       (or MCP_DBD_PARAMS)\n"
+        "                       (or MCP_DBD_PARAMS, better for a password)\n"
         "  -h, --help           this text\n"
         "  -V, --version        the version\n"
         "\n"
         "commands:\n");
-    for (c = commands; c->name; c++) {
-        fprintf(out, "  %s %-10s %s\n", c->group, c->name, c->help);
+    for (g = groups; g->name; g++) {
+        for (c = g->cmds; c->name; c++) {
+            char syn[64];
+
+            apr_snprintf(syn, sizeof(syn), "%s %s%s%s", g->name, c->name,
+                         *c->args ? " " : "", c->args);
+            fprintf(out, "  %-20s %s\n", syn, c->help);
+        }
     }
     fprintf(out,
         "\n"
-        "exit status: 0 done or up to date, 1 the schema needs init/upgrade,\n"
-        "2 usage or database error\n");
+        "exit status: 0 done or up to date, 1 the schema needs init or\n"
+        "upgrade, 2 usage or database errors (also a database newer than\n"
+        "this mcpctl)\n");
+}
+
+static const mcpctl_group_t *find_group(const char *name)
+{
+    const mcpctl_group_t *g;
+
+    for (g = groups; g->name; g++) {
+        if (!strcmp(g->name, name)) {
+            return g;
+        }
+    }
+    return NULL;
+}
+
+static const mcpctl_cmd_t *find_cmd(const mcpctl_group_t *g, const char *name)
+{
+    const mcpctl_cmd_t *c;
+
+    for (c = g->cmds; c->name; c++) {
+        if (!strcmp(c->name, name)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Run "<group> <command> args..." (argv after the options). */
+static int dispatch(mcpctl_t *ctl, int argc, const char *const *argv)
+{
+    const mcpctl_group_t *g;
+    const mcpctl_cmd_t *c;
+
+    if (argc < 1) {
+        usage(stderr);
+        return MCPCTL_ERROR;
+    }
+    if (!(g = find_group(argv[0]))) {
+        mcpctl_fail("unknown command group '%s' (try mcpctl --help)", argv[0]);
+        return MCPCTL_ERROR;
+    }
+    if (argc < 2) {
+        return mcpctl_fail("'%s' needs a command (try mcpctl --help)", g->name);
+    }
+    if (!(c = find_cmd(g, argv[1]))) {
+        return mcpctl_fail("unknown command '%s %s' (try mcpctl --help)",
+                           g->name, argv[1]);
+    }
+    if (argc - 2 > c->max_args) {
+        return mcpctl_fail("too many arguments for '%s %s'%s%s", g->name,
+                           c->name, *c->args ? ": expected " : "", c->args);
+    }
+    if (strcmp(ctl->driver, "sqlite3") && strcmp(ctl->driver, "pgsql")) {
+        return mcpctl_fail("unknown driver '%s': use sqlite3 or pgsql",
+                           ctl->driver);
+    }
+    return c->fn(ctl, argc - 2, argv + 2);
 }
 
 int main(int argc, const char *const *argv)
@@ -198,48 +164,39 @@ int main(int argc, const char *const *argv)
         { NULL, 0, 0, NULL }
     };
     apr_getopt_t *os;
-    ctl_t ctl;
-    const cmd_t *c;
+    mcpctl_t ctl;
     const char *arg;
     int optch, rc;
     apr_status_t rv;
 
-    apr_app_initialize(&argc, &argv, NULL);
+    if (apr_app_initialize(&argc, &argv, NULL) != APR_SUCCESS
+        || apr_pool_create(&ctl.pool, NULL) != APR_SUCCESS) {
+        fputs("mcpctl: cannot initialize APR\n", stderr);
+        return MCPCTL_ERROR;
+    }
     atexit(apr_terminate);
-    apr_pool_create(&ctl.pool, NULL);
     ctl.driver = getenv("MCP_DBD_DRIVER");
     ctl.params = getenv("MCP_DBD_PARAMS");
     if (!ctl.driver || !*ctl.driver) {
         ctl.driver = "sqlite3";
     }
     apr_getopt_init(&os, ctl.pool, argc, argv);
+    /* Options may come after the command too: mcpctl db status -p x.db */
+    os->interleave = 1;
     while ((rv = apr_getopt_long(os, opts, &optch, &arg)) == APR_SUCCESS) {
         switch (optch) {
         case 'd': ctl.driver = arg; break;
         case 'p': ctl.params = arg; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("mcpctl (mod_mcp) %s\n", MCP_VERSION); return 0;
+        case 'h': usage(stdout); return MCPCTL_OK;
+        case 'V': printf("mcpctl (mod_mcp) %s\n", MCP_VERSION); return MCPCTL_OK;
         }
     }
     if (rv != APR_EOF) {
-        usage(stderr);
-        return EXIT_ERROR;
+        /* apr_getopt has said which option (on stderr). */
+        return mcpctl_fail("bad command line (try mcpctl --help)");
     }
-    if (strcmp(ctl.driver, "sqlite3") && strcmp(ctl.driver, "pgsql")) {
-        return fail("unknown driver '%s': use sqlite3 or pgsql", ctl.driver);
-    }
-    if (os->ind + 2 > argc) {
-        usage(stderr);
-        return EXIT_ERROR;
-    }
-    for (c = commands; c->name; c++) {
-        if (!strcmp(c->group, argv[os->ind]) && !strcmp(c->name, argv[os->ind + 1])) {
-            rc = c->fn(&ctl, argc - os->ind - 2, argv + os->ind + 2);
-            apr_pool_destroy(ctl.pool);
-            return rc;
-        }
-    }
-    fail("unknown command '%s %s'", argv[os->ind], argv[os->ind + 1]);
-    usage(stderr);
-    return EXIT_ERROR;
+    /* os->argv, not argv: interleaving permutes apr_getopt's own copy. */
+    rc = dispatch(&ctl, os->argc - os->ind, os->argv + os->ind);
+    apr_pool_destroy(ctl.pool);
+    return rc;
 }

@@ -19,22 +19,30 @@
  * In httpd the connection comes from mod_dbd (one per request,
  * ap_dbd_acquire); mcpctl and the tests open their own. Either way the
  * store prepares its statements lazily, once per connection, into that
- * connection's hash of prepared statements, after checking that the
- * schema is the one this build expects (so a missing schema gives a clear
- * "run mcpctl db upgrade" instead of a failed prepare). Every statement
- * that takes input is prepared; no SQL is built from input.
+ * connection's hash of prepared statements (labels "mcp_...", memory from
+ * the connection's pool), after checking that the schema is the one this
+ * build expects (so a missing schema gives a clear "run mcpctl db upgrade"
+ * instead of a failed prepare). They are not registered with
+ * ap_dbd_prepare: mod_dbd would then fail every connection to a database
+ * without our schema and hide why. Every statement that takes input is
+ * prepared; no SQL is built from input.
  *
  * Times are Unix seconds; 0 in a record means "none" (SQL NULL). Secrets
  * are stored as the caller gives them: callers pass hashes (codes, refresh
  * tokens, client secrets) and sealed envelopes (upstream tokens).
  *
  * Failures return a status and leave a message in mcp_store_error() that
- * never contains a stored value: MCP_ENOTFOUND, MCP_ECONFLICT, MCP_EEXPIRED,
+ * never contains a secret, hash or sealed value (it may name a client id,
+ * subject or provider): MCP_ENOTFOUND, MCP_ECONFLICT, MCP_EEXPIRED,
  * MCP_EINVALID as documented per function, MCP_ESCHEMA for a missing, old
  * or newer schema, MCP_ESTORE for a database failure.
  *
  * A store handle is cheap, lives in the pool given to attach (usually the
  * request pool) and is used by one thread at a time, like the connection.
+ * Each call allocates a little from that pool (messages, bound values), so
+ * attach a handle per unit of work (request, sweep) rather than keeping
+ * one for the life of a process. Do not call the store inside a
+ * transaction someone else opened on the same connection.
  */
 #ifndef MCP_STORE_H
 #define MCP_STORE_H
@@ -52,11 +60,17 @@ extern "C" {
 
 typedef struct mcp_store_t mcp_store_t;
 
+/** Longest lifetime of an authorization code, in seconds. */
+#define MCP_STORE_CODE_MAX_LIFETIME 60
+
 /**
  * Use a connection someone else owns (mod_dbd's ap_dbd_t members): the
  * store's statements are prepared into @a prepared with memory from
  * @a conn_pool (the connection's lifetime) the first time they are needed.
  * The store handle itself lives in @a p (e.g. the request pool).
+ * @return APR_EINVAL when an argument is NULL (*pst untouched);
+ *         MCP_ESTORE for a driver other than sqlite3/pgsql (*pst is set,
+ *         mcp_store_error() says why); else APR_SUCCESS.
  */
 apr_status_t mcp_store_attach(mcp_store_t **pst, apr_pool_t *p,
                               const apr_dbd_driver_t *driver,
@@ -65,8 +79,14 @@ apr_status_t mcp_store_attach(mcp_store_t **pst, apr_pool_t *p,
 
 /**
  * Open a connection of our own ("sqlite3" or "pgsql", apr_dbd params),
- * closed when @a p is cleaned up. Calls apr_dbd_init(). A missing driver
- * names the Debian package to install.
+ * closed when @a p is cleaned up. Calls apr_dbd_init(). For SQLite it
+ * applies the connection settings at once (see mcp_store_sqlite_setup()).
+ * @return MCP_EINVALID for an unknown driver or empty params; MCP_ESTORE
+ *         when the driver cannot be loaded (*perr names the Debian package
+ *         to install), the database cannot be opened (*perr has the
+ *         driver's reason, and for SQLite the file name; PostgreSQL
+ *         parameters are never repeated, they may hold a password) or is
+ *         not a SQLite database.
  */
 apr_status_t mcp_store_open(mcp_store_t **pst, apr_pool_t *p,
                             const char *driver_name, const char *params,
@@ -78,9 +98,10 @@ const char *mcp_store_error(const mcp_store_t *st);
 /** "sqlite3" or "pgsql". */
 const char *mcp_store_driver_name(const mcp_store_t *st);
 
-/** For SQLite connections: apply the connection settings (WAL, busy
- * timeout, foreign keys). Done by mcp_store_open() and, once per
- * connection, before the first statement of an attached store. */
+/** For SQLite connections: apply the connection settings (busy timeout
+ * 5 s, journal_mode=WAL, synchronous=NORMAL, foreign_keys=ON). Done by
+ * mcp_store_open() and, once per connection, before the first statement
+ * of an attached store. */
 apr_status_t mcp_store_sqlite_setup(mcp_store_t *st);
 
 /* ---------------------------------------------------------------------
@@ -96,7 +117,9 @@ typedef struct {
     int expected;      /**< mcp_store_schema_latest() */
 } mcp_store_schema_t;
 
-/** Read the schema state; works on an empty database. */
+/** Read the schema state with catalog queries only: works on an empty
+ * database and on a connection where nothing is prepared, and prepares
+ * nothing. */
 apr_status_t mcp_store_schema_status(mcp_store_t *st, mcp_store_schema_t *s);
 
 /**
@@ -108,9 +131,12 @@ apr_status_t mcp_store_schema_check(mcp_store_t *st);
 
 /**
  * Apply the pending migrations, each in its own transaction, recording
- * each version. Works on an empty database. *pfrom / *pto (may be NULL)
- * get the versions before and after. A database newer than this build is
- * refused with MCP_ESCHEMA.
+ * each version. Works on an empty database. Concurrent upgrades of one
+ * database are serialized (SQLite write lock, PostgreSQL advisory lock)
+ * and apply each migration once. *pfrom / *pto (may be NULL) get the
+ * versions before and after (after: the last one applied, when a later
+ * one failed). A database newer than this build is refused with
+ * MCP_ESCHEMA and left alone.
  */
 apr_status_t mcp_store_schema_upgrade(mcp_store_t *st, int *pfrom, int *pto);
 
@@ -172,7 +198,9 @@ typedef struct {
     apr_int64_t used_at;            /**< 0: not used yet */
 } mcp_store_code_t;
 
-/** Store a new code; MCP_ECONFLICT when the hash exists. */
+/** Store a new code; MCP_ECONFLICT when the hash exists, MCP_EINVALID when
+ * a field is missing or it does not expire within
+ * MCP_STORE_CODE_MAX_LIFETIME seconds after created_at. */
 apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c);
 
 /**
@@ -230,9 +258,12 @@ typedef enum {
  * subject are taken from the old token; next->token_hash, expires_at,
  * created_at, resource and scope from @a next). The use of a token that
  * was already rotated more than @a grace seconds ago revokes its family.
+ * The caller checks first (mcp_store_refresh_get()) that the token was
+ * issued to the client presenting it.
  * @return APR_SUCCESS (ROTATED); MCP_ENOTFOUND; MCP_EEXPIRED; MCP_EINVALID
- *         (revoked); MCP_ECONFLICT (REUSED_IN_GRACE or REUSED). *poutcome
- *         always says which; *pold (may be NULL) gets the old token.
+ *         (revoked, or a missing argument); MCP_ECONFLICT (REUSED_IN_GRACE
+ *         or REUSED). *poutcome always says which; *pold (may be NULL)
+ *         gets the old token when it exists.
  */
 apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
                                       const char *old_hash,

@@ -18,15 +18,22 @@
 
 #include <apr_atomic.h>
 #include <apr_strings.h>
+#include <apr_time.h>
 
 #include "mcp/mcp_store.h"
 #include "mcp_store_private.h"
 #include "mcp_store_schema.h"
 
-/* Marker entry in a connection's prepared-statement hash: our statements
- * are there. Its value is never used as a statement. */
-static const char ready_key[] = "mcp:store-ready";
+/* Marker entry in a connection's prepared-statement hash: all our
+ * statements are there. It is set last, so a preparation that failed
+ * half-way leaves no marker and is redone. Its value is never used as a
+ * statement. */
+static const char ready_key[] = "mcp_store_ready";
 static char ready_value;
+
+/* PostgreSQL advisory lock key taken by every migration transaction, so
+ * that two `mcpctl db upgrade` at once apply each migration once. */
+#define MCP_STORE_PG_UPGRADE_LOCK "7235811"
 
 /* Makes the server-side statement names unique per attempt, so that a
  * failed half-way preparation can be retried on the same connection. */
@@ -52,12 +59,33 @@ apr_status_t mcp_store_fail(mcp_store_t *st, apr_status_t rv, const char *fmt, .
     return rv;
 }
 
+int mcp_store_driver_known(const char *name)
+{
+    return name && (!strcmp(name, "sqlite3") || !strcmp(name, "pgsql"));
+}
+
+/* A driver's message without libpq's trailing newline. */
+static const char *clean_msg(apr_pool_t *p, const char *msg)
+{
+    char *m;
+    apr_size_t n;
+
+    if (!msg || !*msg) {
+        return "database error";
+    }
+    m = apr_pstrdup(p, msg);
+    n = strlen(m);
+    while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == '\r' || m[n - 1] == ' ')) {
+        m[--n] = '\0';
+    }
+    return n ? m : "database error";
+}
+
 apr_status_t mcp_store_dbfail(mcp_store_t *st, int err, const char *what)
 {
     const char *msg = apr_dbd_error(st->driver, st->handle, err);
 
-    return mcp_store_fail(st, MCP_ESTORE, "%s: %s", what,
-                          msg && *msg ? msg : "database error");
+    return mcp_store_fail(st, MCP_ESTORE, "%s: %s", what, clean_msg(st->pool, msg));
 }
 
 static mcp_store_t *store_new(apr_pool_t *p, const apr_dbd_driver_t *driver,
@@ -80,10 +108,17 @@ apr_status_t mcp_store_attach(mcp_store_t **pst, apr_pool_t *p,
                               apr_dbd_t *handle, apr_hash_t *prepared,
                               apr_pool_t *conn_pool)
 {
+    mcp_store_t *st;
+
     if (!driver || !handle || !prepared || !conn_pool) {
         return APR_EINVAL;
     }
-    *pst = store_new(p, driver, handle, prepared, conn_pool);
+    *pst = st = store_new(p, driver, handle, prepared, conn_pool);
+    if (!mcp_store_driver_known(apr_dbd_name(driver))) {
+        return mcp_store_fail(st, MCP_ESTORE, "mod_mcp has no schema for the "
+                              "'%s' database driver: use sqlite3 or pgsql",
+                              apr_dbd_name(driver));
+    }
     return APR_SUCCESS;
 }
 
@@ -100,38 +135,55 @@ static apr_status_t own_conn_close(void *data)
     return APR_SUCCESS;
 }
 
+static const char *driver_package(const char *driver_name)
+{
+    return !strcmp(driver_name, "sqlite3") ? "libaprutil1-dbd-sqlite3"
+         : !strcmp(driver_name, "pgsql") ? "libaprutil1-dbd-pgsql" : NULL;
+}
+
 apr_status_t mcp_store_open(mcp_store_t **pst, apr_pool_t *p,
                             const char *driver_name, const char *params,
                             const char **perr)
 {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle = NULL;
-    const char *err = NULL;
+    const char *err = NULL, *dummy;
     own_conn_t *c;
     mcp_store_t *st;
     apr_status_t rv;
+    int sqlite;
 
+    if (!perr) {
+        perr = &dummy;
+    }
+    *perr = NULL;
+    if (!mcp_store_driver_known(driver_name)) {
+        *perr = apr_psprintf(p, "unknown database driver '%s': mod_mcp "
+                             "supports sqlite3 and pgsql",
+                             driver_name ? driver_name : "");
+        return MCP_EINVALID;
+    }
+    sqlite = !strcmp(driver_name, "sqlite3");
     apr_dbd_init(p);
     rv = apr_dbd_get_driver(p, driver_name, &driver);
     if (rv != APR_SUCCESS) {
-        const char *pkg = !strcmp(driver_name, "sqlite3") ? "libaprutil1-dbd-sqlite3"
-                        : !strcmp(driver_name, "pgsql") ? "libaprutil1-dbd-pgsql"
-                        : NULL;
-        if (perr) {
-            *perr = pkg ? apr_psprintf(p, "the apr_dbd driver '%s' cannot be "
-                                       "loaded: install the Debian package %s",
-                                       driver_name, pkg)
-                        : apr_psprintf(p, "unknown database driver '%s' (use "
-                                       "sqlite3 or pgsql)", driver_name);
-        }
+        *perr = apr_psprintf(p, "the apr_dbd driver '%s' cannot be loaded (%s): "
+                             "install the Debian package %s", driver_name,
+                             mcp_strerror(p, rv), driver_package(driver_name));
         return MCP_ESTORE;
     }
-    rv = apr_dbd_open_ex(driver, p, params ? params : "", &handle, &err);
+    if (!params || !*params) {
+        *perr = apr_psprintf(p, "no %s database parameters given", driver_name);
+        return MCP_EINVALID;
+    }
+    rv = apr_dbd_open_ex(driver, p, params, &handle, &err);
     if (rv != APR_SUCCESS || !handle) {
-        if (perr) {
-            *perr = apr_psprintf(p, "cannot open the %s database: %s",
-                                 driver_name, err ? err : "connection failed");
-        }
+        /* The file name of a SQLite database helps; PostgreSQL parameters
+         * may hold a password and are never repeated. */
+        *perr = sqlite ? apr_psprintf(p, "cannot open the sqlite3 database "
+                                      "'%s': %s", params, clean_msg(p, err))
+                       : apr_psprintf(p, "cannot open the pgsql database: %s",
+                                      clean_msg(p, err));
         return MCP_ESTORE;
     }
     c = apr_palloc(p, sizeof(*c));
@@ -139,38 +191,63 @@ apr_status_t mcp_store_open(mcp_store_t **pst, apr_pool_t *p,
     c->handle = handle;
     apr_pool_cleanup_register(p, c, own_conn_close, apr_pool_cleanup_null);
     st = store_new(p, driver, handle, apr_hash_make(p), p);
-    if (st->is_sqlite && (rv = mcp_store_sqlite_setup(st)) != APR_SUCCESS) {
-        if (perr) {
-            *perr = mcp_store_error(st);
-        }
+    if (sqlite && (rv = mcp_store_sqlite_setup(st)) != APR_SUCCESS) {
+        *perr = apr_psprintf(p, "cannot use the sqlite3 database '%s': %s",
+                             params, mcp_store_error(st));
         return rv;
     }
     *pst = st;
     return APR_SUCCESS;
 }
 
-/* Run a constant statement that may return rows, and drain them. */
+int mcp_store_stale(mcp_store_t *st, int err)
+{
+    const char *msg;
+
+    if (!st->is_sqlite || !err) {
+        return 0;
+    }
+    /* apr_dbd's sqlite3 driver uses the legacy sqlite3_prepare(): after
+     * another connection changed the schema (mcpctl db upgrade), a
+     * statement fails once with SQLITE_SCHEMA, which the driver reports
+     * as a generic error carrying SQLite's fixed message for that code,
+     * and a prepared statement keeps failing until it is prepared again. */
+    msg = apr_dbd_error(st->driver, st->handle, err);
+    return msg && strstr(msg, "database schema has changed") != NULL;
+}
+
+void mcp_store_forget(mcp_store_t *st)
+{
+    apr_hash_set(st->prepared, ready_key, APR_HASH_KEY_STRING, NULL);
+}
+
+/* Run a constant statement that may return rows, and drain them; *pfirst
+ * (may be NULL) gets the first column of the first row, or NULL. */
 static apr_status_t run_select(mcp_store_t *st, const char *sql,
                                const char **pfirst)
 {
     apr_pool_t *tmp;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    int err;
+    int err, attempt = 0;
 
+    if (pfirst) {
+        *pfirst = NULL;
+    }
     apr_pool_create(&tmp, st->pool);
-    err = apr_dbd_select(st->driver, tmp, st->handle, &res, sql, 0);
+    do {
+        res = NULL;
+        err = apr_dbd_select(st->driver, tmp, st->handle, &res, sql, 0);
+    } while (err && attempt++ == 0 && mcp_store_stale(st, err));
     if (err) {
         apr_pool_destroy(tmp);
         return mcp_store_dbfail(st, err, sql);
     }
-    if (pfirst) {
-        *pfirst = NULL;
-    }
     while (apr_dbd_get_row(st->driver, tmp, res, &row, -1) == 0) {
         const char *v = NULL;
         if (pfirst && !*pfirst
-            && apr_dbd_datum_get(st->driver, row, 0, APR_DBD_TYPE_STRING, &v) == APR_SUCCESS) {
+            && apr_dbd_datum_get(st->driver, row, 0, APR_DBD_TYPE_STRING, &v)
+               == APR_SUCCESS && v) {
             *pfirst = apr_pstrdup(st->pool, v);
         }
     }
@@ -180,25 +257,85 @@ static apr_status_t run_select(mcp_store_t *st, const char *sql,
 
 apr_status_t mcp_store_exec(mcp_store_t *st, const char *sql)
 {
-    int nrows = 0, err = apr_dbd_query(st->driver, st->handle, &nrows, sql);
+    int nrows = 0, attempt = 0, err;
 
+    do {
+        err = apr_dbd_query(st->driver, st->handle, &nrows, sql);
+    } while (err && attempt++ == 0 && mcp_store_stale(st, err));
     return err ? mcp_store_dbfail(st, err, sql) : APR_SUCCESS;
+}
+
+/* Switch a SQLite database to WAL unless it is already. The switch needs
+ * an exclusive lock, and SQLite does not wait for it with the busy
+ * timeout: when another process holds a lock (e.g. it is creating the
+ * schema in a new file), try again for as long as the busy timeout. */
+static apr_status_t sqlite_wal(mcp_store_t *st)
+{
+    apr_time_t until = apr_time_now()
+                       + apr_time_from_msec(MCP_STORE_SQLITE_BUSY_MS_N);
+    const char *mode = NULL;
+    apr_status_t rv;
+
+    for (;;) {
+        rv = run_select(st, "PRAGMA journal_mode", &mode);
+        if (rv == APR_SUCCESS && mode && !strcmp(mode, "wal")) {
+            return APR_SUCCESS;
+        }
+        if (rv == APR_SUCCESS) {
+            rv = run_select(st, "PRAGMA journal_mode = WAL", &mode);
+        }
+        if (rv == APR_SUCCESS) {
+            return APR_SUCCESS;
+        }
+        if (!strstr(mcp_store_error(st), "database is locked")
+            || apr_time_now() >= until) {
+            return rv;
+        }
+        apr_sleep(apr_time_from_msec(20));
+    }
 }
 
 apr_status_t mcp_store_sqlite_setup(mcp_store_t *st)
 {
     apr_status_t rv;
 
-    /* WAL lets readers and one writer work at once across processes; the
-     * busy timeout makes a writer wait for another instead of failing. */
-    if ((rv = run_select(st, "PRAGMA busy_timeout = " MCP_STORE_SQLITE_BUSY_MS, NULL))
-            != APR_SUCCESS
-        || (rv = run_select(st, "PRAGMA journal_mode = WAL", NULL)) != APR_SUCCESS
+    /* The busy timeout first: it makes a writer wait for another instead
+     * of failing. WAL lets readers and one writer work at once across
+     * processes; synchronous=NORMAL is durable enough in WAL mode and much
+     * faster; foreign keys make deleting a client take its rows along. */
+    if ((rv = run_select(st, "PRAGMA busy_timeout = " MCP_STORE_SQLITE_BUSY_MS,
+                         NULL)) != APR_SUCCESS
+        || (rv = sqlite_wal(st)) != APR_SUCCESS
         || (rv = mcp_store_exec(st, "PRAGMA synchronous = NORMAL")) != APR_SUCCESS
         || (rv = mcp_store_exec(st, "PRAGMA foreign_keys = ON")) != APR_SUCCESS) {
         return rv;
     }
     return APR_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------
+ * Transactions
+ * ------------------------------------------------------------------- */
+
+apr_status_t mcp_store_tx_begin(mcp_store_t *st)
+{
+    return mcp_store_exec(st, st->is_sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+apr_status_t mcp_store_tx_end(mcp_store_t *st, apr_status_t rv)
+{
+    int nrows = 0;
+
+    if (rv == APR_SUCCESS) {
+        rv = mcp_store_exec(st, "COMMIT");
+        if (rv == APR_SUCCESS) {
+            return APR_SUCCESS;
+        }
+    }
+    /* The message of the first failure stays; a failed rollback (e.g. on
+     * a lost connection) has nothing left to undo. */
+    apr_dbd_query(st->driver, st->handle, &nrows, "ROLLBACK");
+    return rv;
 }
 
 /* ---------------------------------------------------------------------
@@ -218,6 +355,8 @@ apr_status_t mcp_store_schema_status(mcp_store_t *st, mcp_store_schema_t *s)
     s->initialized = 0;
     s->version = 0;
     s->expected = mcp_store_schema_latest();
+    /* Only catalog queries until the table is known to exist: this runs on
+     * connections where nothing of ours is prepared. */
     rv = run_select(st, st->is_sqlite
         ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
           "AND name = 'mcp_schema_version'"
@@ -259,47 +398,65 @@ apr_status_t mcp_store_schema_check(mcp_store_t *st)
     }
     if (s.version > s.expected) {
         return mcp_store_fail(st, MCP_ESCHEMA, "the %s database has mod_mcp "
-                              "schema version %d, newer than this build (%d): "
-                              "upgrade mod_mcp", mcp_store_driver_name(st),
-                              s.version, s.expected);
+                              "schema version %d, newer than this build knows "
+                              "(%d): install the mod_mcp release that upgraded "
+                              "it", mcp_store_driver_name(st), s.version,
+                              s.expected);
     }
     return APR_SUCCESS;
 }
 
-static apr_status_t apply_migration(mcp_store_t *st, const mcp_store_migration_t *m)
+/* Record a migration; the values are our own integers, not input. */
+static apr_status_t record_version(mcp_store_t *st, int version)
 {
-    apr_dbd_transaction_t *tx = NULL;
-    const char *const *sql;
-    apr_status_t rv = APR_SUCCESS;
-    int err, nrows;
+    return mcp_store_exec(st, apr_psprintf(st->pool,
+        "INSERT INTO mcp_schema_version (version, applied_at) VALUES (%d, %"
+        APR_INT64_T_FMT ")", version, (apr_int64_t)apr_time_sec(apr_time_now())));
+}
 
-    err = apr_dbd_transaction_start(st->driver, st->pool, st->handle, &tx);
-    if (err) {
-        return mcp_store_dbfail(st, err, "starting a transaction");
+/* Apply one migration in its own transaction, unless a concurrent upgrade
+ * did it first. *pfound gets the version found under the lock. */
+static apr_status_t apply_migration(mcp_store_t *st, const mcp_store_migration_t *m,
+                                    int *pfound)
+{
+    const char *const *sql;
+    mcp_store_schema_t s;
+    apr_status_t rv;
+
+    if ((rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
+        return rv;
+    }
+    /* Serialize upgraders (SQLite: BEGIN IMMEDIATE did), then look again:
+     * another one may have applied this migration meanwhile. */
+    if (!st->is_sqlite) {
+        rv = run_select(st, "SELECT pg_advisory_xact_lock("
+                        MCP_STORE_PG_UPGRADE_LOCK ")", NULL);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = mcp_store_schema_status(st, &s);
+    }
+    if (rv != APR_SUCCESS) {
+        return mcp_store_tx_end(st, rv);
+    }
+    *pfound = s.version;
+    if (s.version >= m->version) {
+        return mcp_store_tx_end(st, APR_SUCCESS);
     }
     for (sql = m->statements; *sql && rv == APR_SUCCESS; sql++) {
-        err = apr_dbd_query(st->driver, st->handle, &nrows, *sql);
-        if (err) {
-            rv = mcp_store_dbfail(st, err, apr_psprintf(st->pool, "migration %s",
-                                                        m->file));
+        rv = mcp_store_exec(st, *sql);
+        if (rv != APR_SUCCESS) {
+            rv = mcp_store_fail(st, rv, "migration %s: %s", m->file,
+                                mcp_store_error(st));
         }
     }
     if (rv == APR_SUCCESS) {
-        /* Our own integers, not input. */
-        err = apr_dbd_query(st->driver, st->handle, &nrows, apr_psprintf(st->pool,
-                            "INSERT INTO mcp_schema_version (version, applied_at) "
-                            "VALUES (%d, %" APR_INT64_T_FMT ")", m->version,
-                            (apr_int64_t)apr_time_sec(apr_time_now())));
-        if (err) {
-            rv = mcp_store_dbfail(st, err, "recording the schema version");
-        }
+        rv = record_version(st, m->version);
     }
-    if (rv != APR_SUCCESS) {
-        apr_dbd_transaction_mode_set(st->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
-    }
-    err = apr_dbd_transaction_end(st->driver, st->pool, tx);
-    if (err && rv == APR_SUCCESS) {
-        rv = mcp_store_dbfail(st, err, "committing the migration");
+    rv = mcp_store_tx_end(st, rv);
+    if (rv == APR_SUCCESS) {
+        mcp_log(MCP_LOG_MARK, MCP_LOG_NOTICE, 0, st->pool, MCPLOGNO(00401)
+                "store: applied schema migration %s to the %s database",
+                m->file, mcp_store_driver_name(st));
     }
     return rv;
 }
@@ -310,35 +467,54 @@ apr_status_t mcp_store_schema_upgrade(mcp_store_t *st, int *pfrom, int *pto)
                                                    : mcp_store_migrations_pgsql;
     mcp_store_schema_t s;
     apr_status_t rv;
+    int from = 0, to = 0, found = 0, ours = 0;
 
-    if (strcmp(mcp_store_driver_name(st), "sqlite3")
-        && strcmp(mcp_store_driver_name(st), "pgsql")) {
-        return mcp_store_fail(st, MCP_ESTORE, "no schema for the '%s' driver",
-                              mcp_store_driver_name(st));
+    if (!mcp_store_driver_known(mcp_store_driver_name(st))) {
+        rv = mcp_store_fail(st, MCP_ESTORE, "mod_mcp has no schema for the "
+                            "'%s' database driver", mcp_store_driver_name(st));
+        goto done;
     }
-    rv = mcp_store_schema_status(st, &s);
-    if (rv != APR_SUCCESS) {
-        return rv;
+    if ((rv = mcp_store_schema_status(st, &s)) != APR_SUCCESS) {
+        goto done;
     }
-    if (pfrom) {
-        *pfrom = s.version;
-    }
+    from = to = s.version;
     if (s.version > s.expected) {
-        return mcp_store_fail(st, MCP_ESCHEMA, "the database has schema version "
-                              "%d, newer than this build (%d)", s.version,
-                              s.expected);
+        rv = mcp_store_fail(st, MCP_ESCHEMA, "the %s database has mod_mcp "
+                            "schema version %d, newer than this build knows "
+                            "(%d): refusing to touch it; use the mod_mcp "
+                            "release that upgraded it",
+                            mcp_store_driver_name(st), s.version, s.expected);
+        goto done;
     }
-    for (; m->version; m++) {
-        if (m->version > s.version) {
-            rv = apply_migration(st, m);
-            if (rv != APR_SUCCESS) {
-                break;
+    for (; m->version && rv == APR_SUCCESS; m++) {
+        if (m->version <= to) {
+            continue;
+        }
+        rv = apply_migration(st, m, &found);
+        if (rv != APR_SUCCESS) {
+            break;
+        }
+        /* What we report is what this call did: another upgrader may
+         * have applied some (or all) of the migrations meanwhile. */
+        if (found >= m->version) {
+            if (!ours) {
+                from = found;
             }
-            s.version = m->version;
+            to = found;
+        }
+        else {
+            if (!ours++) {
+                from = found;
+            }
+            to = m->version;
         }
     }
+done:
+    if (pfrom) {
+        *pfrom = from;
+    }
     if (pto) {
-        *pto = s.version;
+        *pto = to;
     }
     return rv;
 }
@@ -346,6 +522,30 @@ apr_status_t mcp_store_schema_upgrade(mcp_store_t *st, int *pfrom, int *pto)
 /* ---------------------------------------------------------------------
  * Statements
  * ------------------------------------------------------------------- */
+
+/* A statement did not prepare although the connection works: the tables
+ * are not what the recorded schema version promises. */
+static apr_status_t prepare_failed(mcp_store_t *st, int err, const char *label)
+{
+    const char *msg = clean_msg(st->pool, apr_dbd_error(st->driver, st->handle, err));
+    mcp_store_schema_t s;
+    apr_status_t rv;
+
+    if (mcp_store_schema_status(st, &s) != APR_SUCCESS) {
+        rv = mcp_store_fail(st, MCP_ESTORE, "preparing %s: %s", label, msg);
+    }
+    else {
+        rv = mcp_store_fail(st, MCP_ESCHEMA, "the %s database records mod_mcp "
+                            "schema version %d but statement %s does not "
+                            "prepare on it (%s): its tables are not the ones "
+                            "this build expects; check it with `mcpctl db "
+                            "status` and `mcpctl db upgrade`",
+                            mcp_store_driver_name(st), s.version, label, msg);
+    }
+    mcp_log(MCP_LOG_MARK, MCP_LOG_ERR, rv, st->pool, MCPLOGNO(00400)
+            "store: %s", mcp_store_error(st));
+    return rv;
+}
 
 apr_status_t mcp_store_ready(mcp_store_t *st)
 {
@@ -356,6 +556,10 @@ apr_status_t mcp_store_ready(mcp_store_t *st)
     if (apr_hash_get(st->prepared, ready_key, APR_HASH_KEY_STRING)) {
         return APR_SUCCESS;
     }
+    if (!mcp_store_driver_known(mcp_store_driver_name(st))) {
+        return mcp_store_fail(st, MCP_ESTORE, "mod_mcp has no schema for the "
+                              "'%s' database driver", mcp_store_driver_name(st));
+    }
     if (st->is_sqlite && (rv = mcp_store_sqlite_setup(st)) != APR_SUCCESS) {
         return rv;
     }
@@ -363,6 +567,8 @@ apr_status_t mcp_store_ready(mcp_store_t *st)
     if (rv != APR_SUCCESS) {
         return rv;
     }
+    /* Server-side names (PostgreSQL) are unique per attempt, so a failed
+     * half-way preparation can be redone on the same connection. */
     serial = apr_atomic_inc32(&prepare_serial);
     for (i = 0; mcp_store_statements[i].label; i++) {
         apr_dbd_prepared_t *ps = NULL;
@@ -371,8 +577,7 @@ apr_status_t mcp_store_ready(mcp_store_t *st)
                                   apr_psprintf(st->conn_pool, "mcp%u_%d", serial, i),
                                   &ps);
         if (err) {
-            return mcp_store_dbfail(st, err, apr_psprintf(st->pool,
-                                    "preparing %s", mcp_store_statements[i].label));
+            return prepare_failed(st, err, mcp_store_statements[i].label);
         }
         apr_hash_set(st->prepared, mcp_store_statements[i].label,
                      APR_HASH_KEY_STRING, ps);

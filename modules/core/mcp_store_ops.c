@@ -134,14 +134,24 @@ static apr_status_t run(mcp_store_t *st, const char *label, int *pnrows,
                         int nargs, const char *const *args)
 {
     apr_dbd_prepared_t *ps;
-    apr_status_t rv = stmt_get(st, label, &ps);
-    int nrows = 0, err;
+    apr_pool_t *tmp;
+    apr_status_t rv;
+    int nrows = 0, err, attempt = 0;
 
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    err = apr_dbd_pquery(st->driver, st->pool, st->handle, &nrows, ps, nargs,
-                         (const char **)args);
+    do {
+        if ((rv = stmt_get(st, label, &ps)) != APR_SUCCESS) {
+            return rv;
+        }
+        apr_pool_create(&tmp, st->pool);
+        err = apr_dbd_pquery(st->driver, tmp, st->handle, &nrows, ps, nargs,
+                             (const char **)args);
+        apr_pool_destroy(tmp);
+        if (err && attempt++ == 0 && mcp_store_stale(st, err)) {
+            mcp_store_forget(st);
+            continue;
+        }
+        break;
+    } while (1);
     if (err) {
         return mcp_store_dbfail(st, err, label);
     }
@@ -161,22 +171,30 @@ static apr_status_t select_rows(mcp_store_t *st, apr_pool_t *p, const char *labe
                                 void *baton, int *pcount)
 {
     apr_dbd_prepared_t *ps;
-    apr_dbd_results_t *res = NULL;
+    apr_dbd_results_t *res;
     apr_dbd_row_t *row = NULL;
     apr_pool_t *tmp;
-    apr_status_t rv = stmt_get(st, label, &ps);
-    int err, count = 0;
+    apr_status_t rv;
+    int err, count = 0, attempt = 0;
 
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    apr_pool_create(&tmp, st->pool);
-    err = apr_dbd_pselect(st->driver, tmp, st->handle, &res, ps, 0, nargs,
-                          (const char **)args);
-    if (err) {
-        apr_pool_destroy(tmp);
-        return mcp_store_dbfail(st, err, label);
-    }
+    do {
+        if ((rv = stmt_get(st, label, &ps)) != APR_SUCCESS) {
+            return rv;
+        }
+        apr_pool_create(&tmp, st->pool);
+        res = NULL;
+        err = apr_dbd_pselect(st->driver, tmp, st->handle, &res, ps, 0, nargs,
+                              (const char **)args);
+        if (err) {
+            apr_pool_destroy(tmp);
+            if (attempt++ == 0 && mcp_store_stale(st, err)) {
+                mcp_store_forget(st);
+                continue;
+            }
+            return mcp_store_dbfail(st, err, label);
+        }
+        break;
+    } while (1);
     while (apr_dbd_get_row(st->driver, tmp, res, &row, -1) == 0) {
         count++;
         if (rv == APR_SUCCESS && fn) {
@@ -211,34 +229,6 @@ static apr_int64_t col_int(mcp_store_t *st, apr_dbd_row_t *row, int col)
         return 0;
     }
     return apr_atoi64(v);
-}
-
-static apr_status_t tx_begin(mcp_store_t *st, apr_dbd_transaction_t **ptx)
-{
-    int err;
-
-    /* The drivers only allocate a transaction when *ptx is NULL. */
-    *ptx = NULL;
-    err = apr_dbd_transaction_start(st->driver, st->pool, st->handle, ptx);
-
-    return err ? mcp_store_dbfail(st, err, "starting a transaction") : APR_SUCCESS;
-}
-
-/* Commit when @rv is a success (and nothing failed inside), else roll back.
- * Returns @rv, or the commit's failure. */
-static apr_status_t tx_end(mcp_store_t *st, apr_dbd_transaction_t *tx,
-                           apr_status_t rv)
-{
-    int err;
-
-    if (rv != APR_SUCCESS) {
-        apr_dbd_transaction_mode_set(st->driver, tx, APR_DBD_TRANSACTION_ROLLBACK);
-    }
-    err = apr_dbd_transaction_end(st->driver, st->pool, tx);
-    if (err && rv == APR_SUCCESS) {
-        return mcp_store_dbfail(st, err, "committing");
-    }
-    return rv;
 }
 
 /* ---------------------------------------------------------------------
@@ -290,9 +280,18 @@ static apr_status_t put_uris(mcp_store_t *st, const mcp_store_client_t *c)
 
 static apr_status_t client_check(mcp_store_t *st, const mcp_store_client_t *c)
 {
-    if (!c->client_id || !c->kind || !c->token_endpoint_auth_method || !c->grant_types) {
+    int i;
+
+    if (!c || !c->client_id || !*c->client_id || !c->kind
+        || !c->token_endpoint_auth_method || !c->grant_types) {
         return mcp_store_fail(st, MCP_EINVALID, "a client needs client_id, kind, "
                               "token_endpoint_auth_method and grant_types");
+    }
+    for (i = 0; c->redirect_uris && i < c->redirect_uris->nelts; i++) {
+        if (!APR_ARRAY_IDX(c->redirect_uris, i, const char *)) {
+            return mcp_store_fail(st, MCP_EINVALID, "redirect URI %d of client "
+                                  "'%s' is NULL", i, c->client_id);
+        }
     }
     return APR_SUCCESS;
 }
@@ -310,47 +309,54 @@ static void client_args(apr_pool_t *p, const mcp_store_client_t *c, const char *
     a[8] = num(p, c->expires_at, 1);
 }
 
+/* Does a row exist for @label with one key? */
+static apr_status_t exists(mcp_store_t *st, const char *label, const char *key,
+                           int *pfound)
+{
+    return select_rows(st, st->pool, label, 1, &key, NULL, NULL, pfound);
+}
+
 apr_status_t mcp_store_client_put(mcp_store_t *st, const mcp_store_client_t *c)
 {
-    apr_dbd_transaction_t *tx;
     const char *a[11];
     apr_status_t rv;
-    int count = 0;
+    int found = 0;
 
-    if ((rv = client_check(st, c)) != APR_SUCCESS || (rv = mcp_store_ready(st)) != APR_SUCCESS
-        || (rv = tx_begin(st, &tx)) != APR_SUCCESS) {
+    if ((rv = client_check(st, c)) != APR_SUCCESS
+        || (rv = mcp_store_ready(st)) != APR_SUCCESS
+        || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
         return rv;
     }
+    /* Insert first: the primary key decides between concurrent puts, and
+     * on SQLite the transaction never has to upgrade a read lock. */
     a[0] = c->client_id;
-    rv = select_rows(st, st->pool, "mcp_client_exists", 1, a, NULL, NULL, &count);
-    if (rv == APR_SUCCESS && count) {
-        rv = mcp_store_fail(st, MCP_ECONFLICT, "client '%s' exists already",
-                            c->client_id);
-    }
-    if (rv == APR_SUCCESS) {
-        a[0] = c->client_id;
-        client_args(st->pool, c, a + 1);
-        /* created_at goes where client_args put updated_at */
-        a[8] = num(st->pool, c->created_at, 0);
-        a[9] = num(st->pool, c->updated_at, 0);
-        a[10] = num(st->pool, c->expires_at, 1);
-        rv = run(st, "mcp_client_insert", NULL, 11, a);
-    }
+    client_args(st->pool, c, a + 1);
+    /* created_at goes where client_args put updated_at */
+    a[8] = num(st->pool, c->created_at, 0);
+    a[9] = num(st->pool, c->updated_at, 0);
+    a[10] = num(st->pool, c->expires_at, 1);
+    rv = run(st, "mcp_client_insert", NULL, 11, a);
     if (rv == APR_SUCCESS) {
         rv = put_uris(st, c);
     }
-    return tx_end(st, tx, rv);
+    rv = mcp_store_tx_end(st, rv);
+    if (rv == MCP_ESTORE && exists(st, "mcp_client_exists", c->client_id, &found)
+                            == APR_SUCCESS && found) {
+        rv = mcp_store_fail(st, MCP_ECONFLICT, "client '%s' exists already",
+                            c->client_id);
+    }
+    return rv;
 }
 
 apr_status_t mcp_store_client_update(mcp_store_t *st, const mcp_store_client_t *c)
 {
-    apr_dbd_transaction_t *tx;
     const char *a[10];
     apr_status_t rv;
     int nrows = 0;
 
-    if ((rv = client_check(st, c)) != APR_SUCCESS || (rv = mcp_store_ready(st)) != APR_SUCCESS
-        || (rv = tx_begin(st, &tx)) != APR_SUCCESS) {
+    if ((rv = client_check(st, c)) != APR_SUCCESS
+        || (rv = mcp_store_ready(st)) != APR_SUCCESS
+        || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
         return rv;
     }
     client_args(st->pool, c, a);
@@ -365,7 +371,7 @@ apr_status_t mcp_store_client_update(mcp_store_t *st, const mcp_store_client_t *
     if (rv == APR_SUCCESS) {
         rv = put_uris(st, c);
     }
-    return tx_end(st, tx, rv);
+    return mcp_store_tx_end(st, rv);
 }
 
 static apr_status_t load_uris(mcp_store_t *st, apr_pool_t *p, mcp_store_client_t *c)
@@ -448,13 +454,19 @@ static apr_status_t code_row(mcp_store_t *st, apr_pool_t *p, apr_dbd_row_t *row,
 apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c)
 {
     const char *a[12];
-    mcp_store_code_t *old = NULL;
     apr_status_t rv;
+    int found = 0;
 
-    if (!c->code_hash || !c->client_id || !c->redirect_uri || !c->code_challenge
-        || !c->code_challenge_method || !c->subject || c->expires_at <= 0) {
+    if (!c || !c->code_hash || !c->client_id || !c->redirect_uri
+        || !c->code_challenge || !c->code_challenge_method || !c->subject) {
         return mcp_store_fail(st, MCP_EINVALID, "a code needs its hash, client, "
                               "redirect URI, PKCE challenge, subject and expiry");
+    }
+    if (c->expires_at <= c->created_at
+        || c->expires_at - c->created_at > MCP_STORE_CODE_MAX_LIFETIME) {
+        return mcp_store_fail(st, MCP_EINVALID, "a code must expire within %d "
+                              "seconds of its creation",
+                              MCP_STORE_CODE_MAX_LIFETIME);
     }
     a[0] = c->code_hash;
     a[1] = c->client_id;
@@ -469,9 +481,8 @@ apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c)
     a[10] = num(st->pool, c->expires_at, 0);
     a[11] = num(st->pool, c->used_at, 1);
     rv = run(st, "mcp_code_insert", NULL, 12, a);
-    if (rv == MCP_ESTORE
-        && select_rows(st, st->pool, "mcp_code_get", 1, a, code_row, &old, NULL)
-           == APR_SUCCESS && old) {
+    if (rv == MCP_ESTORE && exists(st, "mcp_code_get", c->code_hash, &found)
+                            == APR_SUCCESS && found) {
         rv = mcp_store_fail(st, MCP_ECONFLICT, "the code exists already");
     }
     return rv;
@@ -486,6 +497,9 @@ apr_status_t mcp_store_code_take(mcp_store_t *st, apr_pool_t *p,
     int nrows = 0;
     apr_status_t rv;
 
+    if (!code_hash) {
+        return mcp_store_fail(st, MCP_EINVALID, "no code given");
+    }
     /* The conditional update is the single-use guarantee: of concurrent
      * takes only one changes the row. */
     a[0] = num(st->pool, now, 0);
@@ -555,7 +569,7 @@ static apr_status_t refresh_insert(mcp_store_t *st, const mcp_store_refresh_t *r
 {
     const char *a[11];
 
-    if (!r->token_hash || !r->family_id || !r->client_id || !r->subject
+    if (!r || !r->token_hash || !r->family_id || !r->client_id || !r->subject
         || r->expires_at <= 0) {
         return mcp_store_fail(st, MCP_EINVALID, "a refresh token needs its hash, "
                               "family, client, subject and expiry");
@@ -576,12 +590,11 @@ static apr_status_t refresh_insert(mcp_store_t *st, const mcp_store_refresh_t *r
 
 apr_status_t mcp_store_refresh_put(mcp_store_t *st, const mcp_store_refresh_t *r)
 {
-    mcp_store_refresh_t *old = NULL;
     apr_status_t rv = refresh_insert(st, r);
+    int found = 0;
 
-    if (rv == MCP_ESTORE
-        && select_rows(st, st->pool, "mcp_refresh_get", 1, &r->token_hash,
-                       refresh_row, &old, NULL) == APR_SUCCESS && old) {
+    if (rv == MCP_ESTORE && exists(st, "mcp_refresh_get", r->token_hash, &found)
+                            == APR_SUCCESS && found) {
         rv = mcp_store_fail(st, MCP_ECONFLICT, "the refresh token exists already");
     }
     return rv;
@@ -620,6 +633,45 @@ static apr_status_t revoke_by(mcp_store_t *st, const char *label, const char *ke
     return rv;
 }
 
+/* The old token could not be rotated: say why, and revoke the family of
+ * a replayed one. Runs inside the rotation's transaction. */
+static apr_status_t refresh_refused(mcp_store_t *st, const mcp_store_refresh_t *old,
+                                    apr_int64_t now, int grace,
+                                    mcp_store_refresh_outcome_e *poutcome,
+                                    int *pkeep)
+{
+    apr_status_t rv;
+    int n = 0;
+
+    if (old->revoked_at) {
+        *poutcome = MCP_REFRESH_REVOKED;
+        return mcp_store_fail(st, MCP_EINVALID, "the refresh token was revoked");
+    }
+    if (!old->rotated_at) {
+        *poutcome = MCP_REFRESH_EXPIRED;
+        return mcp_store_fail(st, MCP_EEXPIRED, "the refresh token expired");
+    }
+    if (now - old->rotated_at <= grace) {
+        *poutcome = MCP_REFRESH_REUSED_IN_GRACE;
+        return mcp_store_fail(st, MCP_ECONFLICT, "the refresh token was just "
+                              "rotated (concurrent use)");
+    }
+    /* A replayed token: someone else may hold the family. */
+    rv = revoke_by(st, "mcp_refresh_revoke_family", old->family_id, now, &n);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    *poutcome = MCP_REFRESH_REUSED;
+    *pkeep = 1;
+    mcp_log(MCP_LOG_MARK, MCP_LOG_WARNING, 0, st->pool, MCPLOGNO(00402)
+            "store: a refresh token rotated %" APR_INT64_T_FMT " s ago was used "
+            "again (client %s, subject %s): its family %s is revoked (%d "
+            "tokens)", now - old->rotated_at, old->client_id, old->subject,
+            old->family_id, n);
+    return mcp_store_fail(st, MCP_ECONFLICT, "a rotated refresh token was used "
+                          "again: its family is revoked");
+}
+
 apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
                                       const char *old_hash,
                                       const mcp_store_refresh_t *next,
@@ -627,22 +679,26 @@ apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
                                       mcp_store_refresh_outcome_e *poutcome,
                                       mcp_store_refresh_t **pold)
 {
-    apr_dbd_transaction_t *tx;
     mcp_store_refresh_t *old = NULL, nr;
     const char *a[4];
     int nrows = 0, keep = 0;
     apr_status_t rv;
 
     *poutcome = MCP_REFRESH_NOT_FOUND;
-    if (!next || !next->token_hash || next->expires_at <= 0) {
-        return mcp_store_fail(st, MCP_EINVALID, "the new refresh token needs a "
-                              "hash and an expiry");
+    if (pold) {
+        *pold = NULL;
     }
-    if ((rv = mcp_store_ready(st)) != APR_SUCCESS || (rv = tx_begin(st, &tx)) != APR_SUCCESS) {
+    if (!old_hash || !next || !next->token_hash || next->expires_at <= 0) {
+        return mcp_store_fail(st, MCP_EINVALID, "rotation needs the old token's "
+                              "hash and the new one's hash and expiry");
+    }
+    if ((rv = mcp_store_ready(st)) != APR_SUCCESS
+        || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
         return rv;
     }
     /* Write first: the conditional update decides, under the database's
-     * row lock, which of two concurrent rotations wins. */
+     * row lock (PostgreSQL) or write lock (SQLite), which of two
+     * concurrent rotations wins. */
     a[0] = num(st->pool, now, 0);
     a[1] = next->token_hash;
     a[2] = old_hash;
@@ -670,40 +726,18 @@ apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
             *poutcome = MCP_REFRESH_ROTATED;
         }
     }
-    else if (rv == APR_SUCCESS && old->revoked_at) {
-        *poutcome = MCP_REFRESH_REVOKED;
-        rv = mcp_store_fail(st, MCP_EINVALID, "the refresh token was revoked");
-    }
-    else if (rv == APR_SUCCESS && old->rotated_at) {
-        if (now - old->rotated_at <= grace) {
-            *poutcome = MCP_REFRESH_REUSED_IN_GRACE;
-            rv = mcp_store_fail(st, MCP_ECONFLICT, "the refresh token was just "
-                                "rotated (concurrent use)");
-        }
-        else {
-            /* A replayed token: someone else may hold the family. */
-            rv = revoke_by(st, "mcp_refresh_revoke_family", old->family_id, now, NULL);
-            if (rv == APR_SUCCESS) {
-                *poutcome = MCP_REFRESH_REUSED;
-                keep = 1;
-                rv = mcp_store_fail(st, MCP_ECONFLICT, "a rotated refresh token "
-                                    "was used again: its family is revoked");
-            }
-        }
-    }
     else if (rv == APR_SUCCESS) {
-        *poutcome = MCP_REFRESH_EXPIRED;
-        rv = mcp_store_fail(st, MCP_EEXPIRED, "the refresh token expired");
+        rv = refresh_refused(st, old, now, grace, poutcome, &keep);
     }
     if (pold) {
         *pold = old;
     }
     if (keep) {
         /* The revocation is committed although the caller gets a failure. */
-        apr_status_t crv = tx_end(st, tx, APR_SUCCESS);
+        apr_status_t crv = mcp_store_tx_end(st, APR_SUCCESS);
         return crv == APR_SUCCESS ? rv : crv;
     }
-    return tx_end(st, tx, rv);
+    return mcp_store_tx_end(st, rv);
 }
 
 apr_status_t mcp_store_refresh_revoke(mcp_store_t *st, const char *token_hash,

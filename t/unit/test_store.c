@@ -667,7 +667,7 @@ START_TEST(purge)
     cimd.expires_at = NOW + 10;
     ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
     ck_store(st, mcp_store_client_put(st, &cimd), APR_SUCCESS);
-    c = code("old", "c"); c.expires_at = NOW - 1;
+    c = code("old", "c"); c.created_at = NOW - 31; c.expires_at = NOW - 1;
     ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
     c = code("new", "c");
     ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
@@ -748,7 +748,7 @@ START_TEST(open_errors)
     mcp_store_t *st;
     const char *err = NULL;
 
-    ck_assert_int_eq(mcp_store_open(&st, tp, "nosuchdriver", "x", &err), MCP_ESTORE);
+    ck_assert_int_eq(mcp_store_open(&st, tp, "nosuchdriver", "x", &err), MCP_EINVALID);
     ck_assert_ptr_nonnull(strstr(err, "nosuchdriver"));
     ck_assert_int_eq(mcp_store_open(&st, tp, "sqlite3", "/nonexistent/dir/x.db", &err),
                      MCP_ESTORE);

@@ -1,6 +1,18 @@
+-- Licensed under the Apache License, Version 2.0 (the "License");
+-- you may not use this file except in compliance with the License.
+-- You may obtain a copy of the License at
+--
+--     http://www.apache.org/licenses/LICENSE-2.0
+--
+-- Unless required by applicable law or agreed to in writing, software
+-- distributed under the License is distributed on an "AS IS" BASIS,
+-- WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+-- See the License for the specific language governing permissions and
+-- limitations under the License.
+
 -- mod_mcp store, migration 1 (sqlite): the initial schema.
--- Applied by `mcpctl db upgrade` inside one transaction; the version row
--- is written by mcpctl. Statements end with a semicolon at the end of a
+-- Applied by `mcpctl db upgrade` inside one transaction, which also
+-- records the version. Statements end with a semicolon at the end of a
 -- line. Times are Unix seconds; hashes and sealed values are base64url.
 
 CREATE TABLE mcp_schema_version (
