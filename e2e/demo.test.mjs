@@ -17,7 +17,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -48,6 +48,27 @@ function portOpen(port) {
     sock.on('error', () => resolve(false));
     sock.on('timeout', () => { sock.destroy(); resolve(false); });
   });
+}
+
+// Processes the demo started: httpd (its -d is the demo directory), the
+// upstreams (HOME in the demo directory) and the error log tail. Read from
+// /proc, bounded by the number of processes.
+function demoProcesses(demoDir) {
+  const found = [];
+  for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    let cmdline, environ;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+    } catch {
+      continue;  // gone meanwhile, or not ours
+    }
+    if (cmdline.some((a) => a === demoDir || a.startsWith(`${demoDir}/`))
+        || environ.includes(`HOME=${demoDir}/run`)) {
+      found.push({ pid: Number(pid), cmd: cmdline.join(' ').trim() });
+    }
+  }
+  return found;
 }
 
 let demo, output = '', ports, dir, exited;
@@ -85,6 +106,10 @@ after(async () => {
   if (demo && demo.exitCode === null && demo.signalCode === null) {
     demo.kill('SIGKILL');
   }
+  // A process the demo left behind may hold its output pipes open: do
+  // not let that keep this test file from ending.
+  demo?.stdout.destroy();
+  demo?.stderr.destroy();
   if (dir) {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -162,6 +187,10 @@ test('the demo login protects the authorization endpoint', async () => {
 });
 
 test('SIGTERM stops httpd and both upstreams', async () => {
+  const started = demoProcesses(dir);
+  assert.ok(started.some((p) => /apache2|httpd/.test(p.cmd)), `httpd runs: ${JSON.stringify(started)}`);
+  assert.ok(started.filter((p) => /server-everything/.test(p.cmd)).length === 2,
+    `two upstreams run: ${JSON.stringify(started)}`);
   demo.kill('SIGTERM');
   const timer = new Promise((_, reject) => setTimeout(
     () => reject(new Error('scripts/demo did not stop within 15 s')), STOP_TIMEOUT_MS));
@@ -169,4 +198,14 @@ test('SIGTERM stops httpd and both upstreams', async () => {
   for (const [name, port] of Object.entries(ports)) {
     assert.equal(await portOpen(port), false, `${name} port ${port} is closed`);
   }
+  const left = started.filter((p) => {
+    try {
+      process.kill(p.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(left, [], 'no process of the demo is left');
+  assert.deepEqual(demoProcesses(dir), [], 'nothing runs in the demo directory');
 });
