@@ -64,7 +64,8 @@ int mcp_store_driver_known(const char *name)
     return name && (!strcmp(name, "sqlite3") || !strcmp(name, "pgsql"));
 }
 
-/* A driver's message without libpq's trailing newline. */
+/* The first line of a driver's message. PostgreSQL's further lines
+ * (LINE, DETAIL) can quote a stored value, e.g. the key of a duplicate. */
 static const char *clean_msg(apr_pool_t *p, const char *msg)
 {
     char *m;
@@ -73,7 +74,7 @@ static const char *clean_msg(apr_pool_t *p, const char *msg)
     if (!msg || !*msg) {
         return "database error";
     }
-    m = apr_pstrdup(p, msg);
+    m = apr_pstrndup(p, msg, strcspn(msg, "\n"));
     n = strlen(m);
     while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == '\r' || m[n - 1] == ' ')) {
         m[--n] = '\0';

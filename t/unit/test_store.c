@@ -18,6 +18,7 @@
 
 #include <stdio.h>
 #include <unistd.h>
+#include <ftw.h>
 #include <sys/wait.h>
 
 #include <apr_strings.h>
@@ -35,7 +36,10 @@ static const char *backend;     /* "sqlite3" or "pgsql" for this TCase */
 static const char *params;      /* params of this test's fresh database */
 static const char *pg_schema;   /* PostgreSQL schema to drop afterwards */
 static char sqlite_dir[] = "/tmp/mcp-store-test-XXXXXX";
+static pid_t main_pid;          /* the process that made sqlite_dir */
 static int serial;
+
+static void release_logs(void);
 
 static mcp_store_t *open_store(apr_pool_t *p)
 {
@@ -69,8 +73,30 @@ static void fresh_db(void)
     }
 }
 
+static int remove_one(const char *path, const struct stat *sb, int flag,
+                      struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+/* At exit of the main process only: check's forked test processes and
+ * our workers exit too. */
+static void remove_sqlite_dir(void)
+{
+    if (getpid() == main_pid) {
+        nftw(sqlite_dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
 static void drop_db(void)
 {
+    if (!pg_schema && params) {
+        /* The SQLite file and its WAL companions. */
+        remove(params);
+        remove(apr_pstrcat(tp, params, "-wal", NULL));
+        remove(apr_pstrcat(tp, params, "-shm", NULL));
+    }
     if (pg_schema) {
         apr_pool_t *p;
         mcp_store_t *st;
@@ -87,9 +113,29 @@ static void drop_db(void)
 
 static void setup_sqlite(void) { backend = "sqlite3"; mcp_test_setup(); fresh_db(); }
 static void setup_pgsql(void)  { backend = "pgsql";   mcp_test_setup(); fresh_db(); }
-static void teardown(void)     { drop_db(); mcp_test_teardown(); }
+static void teardown(void)     { release_logs(); drop_db(); params = NULL; mcp_test_teardown(); }
+
+/* Close a store opened in @p before forking workers: they must not
+ * inherit a connection (a child closing it would end the parent's
+ * PostgreSQL session; one left open shows in valgrind's leak check). */
+static void close_store(apr_pool_t *p)
+{
+    apr_pool_destroy(p);
+}
 
 /* A store with the schema in place. */
+static mcp_store_t *ready_store_in(apr_pool_t *p)
+{
+    mcp_store_t *st = NULL;
+    const char *err = NULL;
+
+    ck_assert_msg(mcp_store_open(&st, p, backend, params, &err) == APR_SUCCESS,
+                  "open %s: %s", backend, err ? err : "?");
+    ck_assert_msg(mcp_store_schema_upgrade(st, NULL, NULL) == APR_SUCCESS, "upgrade: %s",
+                  mcp_store_error(st));
+    return st;
+}
+
 static mcp_store_t *ready_store(void)
 {
     mcp_store_t *st = open_store(tp);
@@ -127,21 +173,29 @@ static mcp_store_client_t client(const char *id)
 
 /* Forked workers report their result through a pipe, not their exit
  * status: under valgrind a forked child's exit status reflects the leak
- * check of the memory it inherited. */
+ * check of the memory it inherited. They start together: each waits for
+ * the parent to close the "go" pipe once all are forked. */
 typedef int worker_fn(int index);
 
 static void run_workers(int n, worker_fn *fn, int *results)
 {
-    int i, fds[2];
+    int i, fds[2], go[2];
     pid_t pid;
 
     ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(pipe(go), 0);
     for (i = 0; i < n; i++) {
         pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
             unsigned char msg[2];
+            char c;
             close(fds[0]);
+            close(go[1]);
+            /* EOF when the parent closes its end: everyone is there. */
+            if (read(go[0], &c, 1) != 0) {
+                _exit(1);
+            }
             msg[0] = (unsigned char)i;
             msg[1] = (unsigned char)fn(i);
             if (write(fds[1], msg, 2) != 2) {
@@ -151,6 +205,8 @@ static void run_workers(int n, worker_fn *fn, int *results)
         }
     }
     close(fds[1]);
+    close(go[0]);
+    close(go[1]);
     for (i = 0; i < n; i++) {
         results[i] = -1;
     }
@@ -163,6 +219,53 @@ static void run_workers(int n, worker_fn *fn, int *results)
     close(fds[0]);
     while (waitpid(-1, NULL, 0) > 0)
         ;
+}
+
+/* The first column of the first row of a constant query, on the store's
+ * own connection (tests only). */
+static const char *query1(mcp_store_t *st, const char *sql)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *v = NULL, *first = NULL;
+    int err = apr_dbd_select(st->driver, tp, st->handle, &res, sql, 0);
+
+    ck_assert_msg(err == 0, "%s: %s", sql, apr_dbd_error(st->driver, st->handle, err));
+    while (apr_dbd_get_row(st->driver, tp, res, &row, -1) == 0) {
+        if (!first && apr_dbd_datum_get(st->driver, row, 0, APR_DBD_TYPE_STRING, &v)
+                      == APR_SUCCESS && v) {
+            first = apr_pstrdup(tp, v);
+        }
+    }
+    return first;
+}
+
+/* Log lines captured by a test (see capture_logs()). */
+static apr_array_header_t *logged;
+
+static void log_capture(void *baton, const char *file, int line,
+                        mcp_log_level_e level, apr_status_t rv, const char *msg)
+{
+    (void)baton; (void)file; (void)line; (void)rv;
+    APR_ARRAY_PUSH(logged, const char *) =
+        apr_psprintf(tp, "%d %s", (int)level, msg);
+}
+
+static int log_all(void *baton, mcp_log_level_e level)
+{
+    (void)baton; (void)level;
+    return 1;
+}
+
+static void capture_logs(void)
+{
+    logged = apr_array_make(tp, 4, sizeof(const char *));
+    mcp_log_set(log_capture, log_all, NULL);
+}
+
+static void release_logs(void)
+{
+    mcp_log_set(NULL, NULL, NULL);
 }
 
 /* ---- schema ------------------------------------------------------- */
@@ -452,14 +555,21 @@ START_TEST(code_race)
 {
     /* Several processes, each with its own connection, take one code at
      * the same moment: exactly one wins. */
-    mcp_store_t *st = ready_store();
+    apr_pool_t *setup;
+    mcp_store_t *st;
     mcp_store_client_t cl = client("c");
-    mcp_store_code_t c = code("race", "c");
+    mcp_store_code_t c = code("race", "c"), *got;
     int i, wins = 0, conflicts = 0, results[6];
 
+    apr_pool_create(&setup, tp);
+    st = ready_store_in(setup);
     ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
     ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    close_store(setup);
     run_workers(6, take_race_code, results);
+    st = open_store(tp);
+    ck_store(st, mcp_store_code_take(st, tp, "race", NOW + 2, &got), MCP_ECONFLICT);
+    ck_assert_int_eq(got->used_at, NOW + 1);
     for (i = 0; i < 6; i++) {
         wins += results[i] == 0;
         conflicts += results[i] == 1;
@@ -523,8 +633,11 @@ START_TEST(refresh_rotation)
     ck_store(st, mcp_store_refresh_get(st, tp, "r2b", &got), MCP_ENOTFOUND);
 
     /* A replay after the grace: the whole family is revoked. */
+    capture_logs();
     ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 100, 5, &out, &old),
              MCP_ECONFLICT);
+    release_logs();
+    ck_assert_int_eq(logged->nelts, 1);
     ck_assert_int_eq(out, MCP_REFRESH_REUSED);
     ck_assert_str_eq(old->family_id, "fam");
     ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
@@ -730,10 +843,16 @@ START_TEST(sqlite_concurrent_writers)
      * database at once: the busy timeout lets every write through. */
     int i, results[4];
     apr_array_header_t *list;
-    mcp_store_t *st = ready_store();
-    apr_time_t start = apr_time_now();
+    apr_pool_t *setup;
+    mcp_store_t *st;
+    apr_time_t start;
 
+    apr_pool_create(&setup, tp);
+    ready_store_in(setup);
+    close_store(setup);
+    start = apr_time_now();
     run_workers(4, write_many, results);
+    st = open_store(tp);
     for (i = 0; i < 4; i++) {
         ck_assert_msg(results[i] == 0, "writer %d failed (%d)", i, results[i]);
     }
@@ -760,6 +879,497 @@ START_TEST(open_errors)
 }
 END_TEST
 
+/* ---- schema: older, damaged, changed under a live connection ------ */
+
+/* Undo the last migration by hand: what a database of the previous
+ * release looks like. */
+static void downgrade_one(mcp_store_t *st)
+{
+    ck_store(st, mcp_store_exec(st, "DROP INDEX mcp_auth_codes_client"), APR_SUCCESS);
+    ck_store(st, mcp_store_exec(st, "DROP INDEX mcp_consents_client"), APR_SUCCESS);
+    ck_store(st, mcp_store_exec(st, apr_psprintf(tp, "DELETE FROM mcp_schema_version "
+                                                 "WHERE version = %d",
+                                                 mcp_store_schema_latest())),
+             APR_SUCCESS);
+}
+
+static int count_client_indexes(mcp_store_t *st)
+{
+    const char *n = query1(st, !strcmp(backend, "sqlite3")
+        ? "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+          "('mcp_auth_codes_client', 'mcp_consents_client')"
+        : "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
+          "AND indexname IN ('mcp_auth_codes_client', 'mcp_consents_client')");
+
+    return n ? atoi(n) : -1;
+}
+
+START_TEST(schema_previous_version)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t c = client("c"), *got;
+    mcp_store_schema_t s;
+    int latest = mcp_store_schema_latest(), from = -1, to = -1;
+
+    ck_assert_int_ge(latest, 2);
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    ck_assert_int_eq(count_client_indexes(st), 2);
+    downgrade_one(st);
+    ck_assert_int_eq(count_client_indexes(st), 0);
+
+    st = open_store(tp);
+    ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
+    ck_assert(s.initialized);
+    ck_assert_int_eq(s.version, latest - 1);
+    ck_store(st, mcp_store_schema_check(st), MCP_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st),
+                                 apr_psprintf(tp, "version %d, this build needs %d",
+                                              latest - 1, latest)));
+    /* The storage functions refuse an old schema too, with the same word. */
+    ck_store(st, mcp_store_client_get(st, tp, "c", &got), MCP_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
+
+    ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
+    ck_assert_int_eq(from, latest - 1);
+    ck_assert_int_eq(to, latest);
+    ck_assert_int_eq(count_client_indexes(st), 2);
+    /* The data survived the upgrade; the same connection works now. */
+    ck_store(st, mcp_store_client_get(st, tp, "c", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->client_name, "Test client");
+}
+END_TEST
+
+START_TEST(schema_damaged)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_consent_t k, *got;
+    int before;
+
+    /* The version row says "current" but a table is gone: the statements
+     * do not prepare, and the store says it is the schema, not the
+     * connection. */
+    ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_consents"), APR_SUCCESS);
+    st = open_store(tp);
+    before = (int)apr_hash_count(st->prepared);
+    memset(&k, 0, sizeof(k));
+    k.subject = "a"; k.client_id = "c"; k.resource = ""; k.scope = "mcp";
+    k.granted_at = NOW; k.expires_at = NOW + 10;
+    capture_logs();
+    ck_store(st, mcp_store_consent_put(st, &k), MCP_ESCHEMA);
+    release_logs();
+    ck_assert_int_eq(logged->nelts, 1);
+    ck_assert_ptr_nonnull(strstr(APR_ARRAY_IDX(logged, 0, const char *), "MCP00400"));
+    ck_assert_ptr_null(strchr(mcp_store_error(st), '\n'));
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcp_consent"));
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
+    /* No "ready" marker was left: the next call tries again. */
+    ck_assert_ptr_null(apr_hash_get(st->prepared, "mcp_store_ready", APR_HASH_KEY_STRING));
+    capture_logs();
+    ck_store(st, mcp_store_consent_get(st, tp, "a", "c", "", NOW, &got), MCP_ESCHEMA);
+    release_logs();
+    ck_assert_int_ge(apr_hash_count(st->prepared), before);
+}
+END_TEST
+
+START_TEST(schema_changed_under_connection)
+{
+    /* A connection with its statements prepared keeps working after
+     * another one changed the schema (mcpctl db upgrade while httpd
+     * runs): SQLite's legacy statements fail once and are prepared
+     * again; PostgreSQL re-plans by itself. */
+    mcp_store_t *a = ready_store(), *b;
+    mcp_store_client_t c = client("c1"), *got;
+    int from, to;
+
+    ck_store(a, mcp_store_client_put(a, &c), APR_SUCCESS);
+    b = open_store(tp);
+    downgrade_one(b);
+    ck_store(b, mcp_store_schema_upgrade(b, &from, &to), APR_SUCCESS);
+    ck_assert_int_eq(to, mcp_store_schema_latest());
+    ck_store(b, mcp_store_exec(b, "CREATE TABLE mcp_test_extra (x INTEGER)"), APR_SUCCESS);
+
+    ck_store(a, mcp_store_client_get(a, tp, "c1", &got), APR_SUCCESS);
+    c = client("c2");
+    ck_store(a, mcp_store_client_put(a, &c), APR_SUCCESS);
+    ck_store(b, mcp_store_exec(b, "DROP TABLE mcp_test_extra"), APR_SUCCESS);
+    ck_store(a, mcp_store_client_delete(a, "c1"), APR_SUCCESS);
+    ck_store(b, mcp_store_client_get(b, tp, "c2", &got), APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(attach_missing_schema)
+{
+    /* mod_dbd's connection to a database without our schema: the status
+     * check works, nothing is prepared, no marker is left, and once the
+     * schema exists the same connection is used without a restart. */
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    apr_hash_t *prepared;
+    apr_pool_t *conn_pool, *req;
+    mcp_store_t *st;
+    mcp_store_schema_t s;
+    mcp_store_client_t c = client("late"), *got;
+    const char *err = NULL;
+
+    apr_pool_create(&conn_pool, tp);
+    apr_dbd_init(conn_pool);
+    ck_assert_int_eq(apr_dbd_get_driver(conn_pool, backend, &driver), APR_SUCCESS);
+    if (!strcmp(backend, "sqlite3")) {
+        /* Create the (empty) file first, as an admin would. */
+        open_store(tp);
+    }
+    ck_assert_int_eq(apr_dbd_open_ex(driver, conn_pool, params, &handle, &err), APR_SUCCESS);
+    prepared = apr_hash_make(conn_pool);
+
+    apr_pool_create(&req, conn_pool);
+    ck_store(NULL, mcp_store_attach(&st, req, driver, handle, prepared, conn_pool),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
+    ck_assert(!s.initialized);
+    ck_store(st, mcp_store_schema_check(st), MCP_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
+    ck_store(st, mcp_store_client_get(st, req, "late", &got), MCP_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
+    ck_assert_uint_eq(apr_hash_count(prepared), 0);
+    apr_pool_destroy(req);
+
+    ready_store();          /* mcpctl db upgrade, on its own connection */
+
+    apr_pool_create(&req, conn_pool);
+    ck_store(NULL, mcp_store_attach(&st, req, driver, handle, prepared, conn_pool),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    ck_assert_ptr_nonnull(apr_hash_get(prepared, "mcp_store_ready", APR_HASH_KEY_STRING));
+    ck_assert_ptr_nonnull(apr_hash_get(prepared, "mcp_client_get", APR_HASH_KEY_STRING));
+    apr_pool_destroy(req);
+    if (!strcmp(backend, "sqlite3")) {
+        /* The PRAGMAs were applied to mod_dbd's connection too. */
+        apr_pool_create(&req, conn_pool);
+        mcp_store_attach(&st, req, driver, handle, prepared, conn_pool);
+        ck_assert_str_eq(query1(st, "PRAGMA journal_mode"), "wal");
+        ck_assert_str_eq(query1(st, "PRAGMA foreign_keys"), "1");
+        ck_assert_str_eq(query1(st, "PRAGMA busy_timeout"), "5000");
+        ck_assert_str_eq(query1(st, "PRAGMA synchronous"), "1");
+        apr_pool_destroy(req);
+    }
+    apr_dbd_close(driver, handle);
+}
+END_TEST
+
+/* ---- odd values in every text column ------------------------------ */
+
+static const char *odd_values[] = {
+    "it's \"quoted\"",
+    "100% %s %d %% $1 ? :x @y",
+    "back\\slash \\\\ \\x00 \\n",
+    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xe4\xb8\xad\xe6\x96\x87 \xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",
+    "\xf0\x9f\x94\x91\xf0\x9f\x98\x80 \xe2\x80\x8b zero width, \xc3\xa9t\xc3\xa9",
+    "tab\tnewline\nreturn\r end",
+    "'; DROP TABLE mcp_clients; --",
+    " leading and trailing spaces ",
+};
+
+START_TEST(odd_values_everywhere)
+{
+    mcp_store_t *st = ready_store();
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(odd_values) / sizeof(odd_values[0]); i++) {
+        const char *v = odd_values[i];
+        const char *id = apr_psprintf(tp, "%s#%d", v, (int)i);
+        mcp_store_client_t c = client(id), *gc;
+        mcp_store_code_t k = code(apr_pstrcat(tp, "code ", id, NULL), id), *gk;
+        mcp_store_refresh_t r = refresh(apr_pstrcat(tp, "rt ", id, NULL), v), *gr;
+        mcp_store_consent_t n, *gn;
+        mcp_store_upstream_t u, *gu;
+
+        c.client_name = v; c.token_endpoint_auth_method = v; c.grant_types = v;
+        c.scope = v; c.metadata = v; c.secret_hash = v;
+        APR_ARRAY_PUSH(c.redirect_uris, const char *) = v;
+        ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+        ck_store(st, mcp_store_client_get(st, tp, id, &gc), APR_SUCCESS);
+        ck_assert_str_eq(gc->client_id, id);
+        ck_assert_str_eq(gc->client_name, v);
+        ck_assert_str_eq(gc->secret_hash, v);
+        ck_assert_str_eq(gc->metadata, v);
+        ck_assert_int_eq(gc->redirect_uris->nelts, 3);
+
+        k.redirect_uri = v; k.code_challenge = v; k.code_challenge_method = v;
+        k.resource = v; k.scope = v; k.subject = v;
+        ck_store(st, mcp_store_code_put(st, &k), APR_SUCCESS);
+        ck_store(st, mcp_store_code_take(st, tp, k.code_hash, NOW, &gk), APR_SUCCESS);
+        ck_assert_str_eq(gk->redirect_uri, v);
+        ck_assert_str_eq(gk->code_challenge, v);
+        ck_assert_str_eq(gk->subject, v);
+        ck_assert_str_eq(gk->client_id, id);
+
+        r.client_id = id; r.subject = v; r.resource = v; r.scope = v;
+        ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+        ck_store(st, mcp_store_refresh_get(st, tp, r.token_hash, &gr), APR_SUCCESS);
+        ck_assert_str_eq(gr->family_id, v);
+        ck_assert_str_eq(gr->subject, v);
+        ck_assert_str_eq(gr->scope, v);
+        ck_store(st, mcp_store_refresh_revoke_family(st, v, NOW, NULL), APR_SUCCESS);
+        ck_store(st, mcp_store_refresh_get(st, tp, r.token_hash, &gr), APR_SUCCESS);
+        ck_assert_int_eq(gr->revoked_at, NOW);
+
+        memset(&n, 0, sizeof(n));
+        n.subject = v; n.client_id = id; n.resource = v; n.scope = v;
+        n.granted_at = NOW; n.expires_at = NOW + 10;
+        ck_store(st, mcp_store_consent_put(st, &n), APR_SUCCESS);
+        ck_store(st, mcp_store_consent_get(st, tp, v, id, v, NOW, &gn), APR_SUCCESS);
+        ck_assert_str_eq(gn->scope, v);
+
+        memset(&u, 0, sizeof(u));
+        u.subject = v; u.provider = id; u.sealed = v; u.key_id = v; u.scope = v;
+        u.created_at = u.updated_at = NOW;
+        ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+        ck_store(st, mcp_store_upstream_get(st, tp, v, id, &gu), APR_SUCCESS);
+        ck_assert_str_eq(gu->sealed, v);
+        ck_assert_str_eq(gu->key_id, v);
+    }
+    /* Nothing was taken for SQL: every table is still there, every row. */
+    {
+        apr_array_header_t *all;
+        ck_store(st, mcp_store_client_list(st, tp, &all), APR_SUCCESS);
+        ck_assert_int_eq(all->nelts, (int)(sizeof(odd_values) / sizeof(odd_values[0])));
+    }
+}
+END_TEST
+
+START_TEST(large_values)
+{
+    /* A 256 KiB metadata document and a 64 KiB sealed envelope. */
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t c = client("big"), *got;
+    mcp_store_upstream_t u, *gu;
+    char *meta = apr_palloc(tp, 256 * 1024 + 1);
+    unsigned char *raw = apr_palloc(tp, 48 * 1024);
+    apr_size_t i;
+
+    for (i = 0; i < 256 * 1024; i++) {
+        meta[i] = (char)('a' + i % 26);
+    }
+    meta[256 * 1024] = '\0';
+    for (i = 0; i < 48 * 1024; i++) {
+        raw[i] = (unsigned char)(i * 7 + 1);
+    }
+    c.metadata = meta;
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "big", &got), APR_SUCCESS);
+    ck_assert_uint_eq(strlen(got->metadata), 256 * 1024);
+    ck_assert(!strcmp(got->metadata, meta));
+    memset(&u, 0, sizeof(u));
+    u.subject = "s"; u.provider = "p"; u.key_id = "k";
+    u.sealed = mcp_b64url_encode(tp, raw, 48 * 1024);
+    u.created_at = u.updated_at = NOW;
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "s", "p", &gu), APR_SUCCESS);
+    ck_assert(!strcmp(gu->sealed, u.sealed));
+}
+END_TEST
+
+/* ---- races between processes -------------------------------------- */
+
+#define RACERS 6
+
+static int rotate_race(int index)
+{
+    apr_pool_t *p;
+    mcp_store_t *cst;
+    mcp_store_refresh_t next, *old;
+    mcp_store_refresh_outcome_e out;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    apr_pool_create(&p, NULL);
+    if (mcp_store_open(&cst, p, backend, params, &err) != APR_SUCCESS) {
+        return 10;
+    }
+    memset(&next, 0, sizeof(next));
+    next.token_hash = apr_psprintf(p, "next-%d", index);
+    next.expires_at = NOW + 1000;
+    rv = mcp_store_refresh_rotate(cst, p, "shared", &next, NOW + 1, 30, &out, &old);
+    apr_pool_destroy(p);
+    return rv == APR_SUCCESS && out == MCP_REFRESH_ROTATED ? 0
+         : rv == MCP_ECONFLICT && out == MCP_REFRESH_REUSED_IN_GRACE ? 1 : 2;
+}
+
+START_TEST(refresh_race)
+{
+    /* Several processes rotate one refresh token at once (a client
+     * retrying in parallel): exactly one gets the successor, the others
+     * are told it was just rotated, and the family stays valid. */
+    apr_pool_t *setup;
+    mcp_store_t *st;
+    mcp_store_client_t cl = client("c");
+    mcp_store_refresh_t r = refresh("shared", "fam"), *got;
+    int i, wins = 0, grace = 0, results[RACERS], successors = 0;
+
+    apr_pool_create(&setup, tp);
+    st = ready_store_in(setup);
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    close_store(setup);
+    run_workers(RACERS, rotate_race, results);
+    st = open_store(tp);
+    for (i = 0; i < RACERS; i++) {
+        wins += results[i] == 0;
+        grace += results[i] == 1;
+        if (mcp_store_refresh_get(st, tp, apr_psprintf(tp, "next-%d", i), &got)
+            == APR_SUCCESS) {
+            successors++;
+            ck_assert_int_eq(got->revoked_at, 0);
+            ck_assert_str_eq(got->family_id, "fam");
+        }
+    }
+    ck_assert_int_eq(wins, 1);
+    ck_assert_int_eq(grace, RACERS - 1);
+    ck_assert_int_eq(successors, 1);
+    ck_store(st, mcp_store_refresh_get(st, tp, "shared", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->rotated_at, NOW + 1);
+    ck_assert_ptr_nonnull(got->replaced_by);
+}
+END_TEST
+
+static int client_put_race(int index)
+{
+    apr_pool_t *p;
+    mcp_store_t *cst;
+    mcp_store_client_t c;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    apr_pool_create(&p, NULL);
+    if (mcp_store_open(&cst, p, backend, params, &err) != APR_SUCCESS) {
+        return 10;
+    }
+    memset(&c, 0, sizeof(c));
+    c.client_id = "contested";
+    c.client_name = apr_psprintf(p, "racer %d", index);
+    c.kind = "dcr";
+    c.token_endpoint_auth_method = "none";
+    c.grant_types = "authorization_code";
+    c.created_at = c.updated_at = NOW;
+    c.redirect_uris = apr_array_make(p, 1, sizeof(const char *));
+    APR_ARRAY_PUSH(c.redirect_uris, const char *) = apr_psprintf(p, "https://r%d/cb", index);
+    rv = mcp_store_client_put(cst, &c);
+    apr_pool_destroy(p);
+    return rv == APR_SUCCESS ? 0 : rv == MCP_ECONFLICT ? 1 : 2;
+}
+
+START_TEST(client_race)
+{
+    /* Registrations of one client_id at once: one is stored whole (its
+     * own redirect URI only), the others get MCP_ECONFLICT. */
+    apr_pool_t *setup;
+    mcp_store_t *st;
+    mcp_store_client_t *got;
+    int i, wins = 0, conflicts = 0, results[RACERS];
+
+    apr_pool_create(&setup, tp);
+    ready_store_in(setup);
+    close_store(setup);
+    run_workers(RACERS, client_put_race, results);
+    st = open_store(tp);
+    for (i = 0; i < RACERS; i++) {
+        wins += results[i] == 0;
+        conflicts += results[i] == 1;
+    }
+    ck_assert_int_eq(wins, 1);
+    ck_assert_int_eq(conflicts, RACERS - 1);
+    ck_store(st, mcp_store_client_get(st, tp, "contested", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->redirect_uris->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(got->redirect_uris, 0, const char *),
+                     apr_psprintf(tp, "https://r%s/cb", got->client_name + 6));
+}
+END_TEST
+
+/* ---- logging, argument checks ------------------------------------- */
+
+START_TEST(reuse_is_logged_without_secrets)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_refresh_t r = refresh("SECRET-HASH-1", "fam-log"), next;
+    mcp_store_refresh_outcome_e out;
+    int i, warnings = 0;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    memset(&next, 0, sizeof(next));
+    next.token_hash = "SECRET-HASH-2";
+    next.expires_at = NOW + 100;
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", &next, NOW, 5, &out, NULL),
+             APR_SUCCESS);
+    capture_logs();
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", &next, NOW + 60, 5,
+                                          &out, NULL), MCP_ECONFLICT);
+    release_logs();
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    for (i = 0; i < logged->nelts; i++) {
+        const char *line = APR_ARRAY_IDX(logged, i, const char *);
+        ck_assert_ptr_null(strstr(line, "SECRET-HASH"));
+        if (strstr(line, "MCP00402") && strstr(line, "fam-log")) {
+            ck_assert_int_eq(atoi(line), MCP_LOG_WARNING);
+            warnings++;
+        }
+    }
+    ck_assert_int_eq(warnings, 1);
+    ck_assert_ptr_null(strstr(mcp_store_error(st), "SECRET-HASH"));
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c"), *gc;
+    mcp_store_code_t c = code("k", "c"), *gk;
+    mcp_store_refresh_t next, *old;
+    mcp_store_refresh_outcome_e out;
+    mcp_store_consent_t n;
+    mcp_store_upstream_t *gu;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    /* Codes live at most MCP_STORE_CODE_MAX_LIFETIME seconds. */
+    c.expires_at = c.created_at + MCP_STORE_CODE_MAX_LIFETIME + 1;
+    ck_store(st, mcp_store_code_put(st, &c), MCP_EINVALID);
+    c.expires_at = c.created_at;
+    ck_store(st, mcp_store_code_put(st, &c), MCP_EINVALID);
+    c.expires_at = c.created_at + MCP_STORE_CODE_MAX_LIFETIME;
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_take(st, tp, NULL, NOW, &gk), MCP_EINVALID);
+
+    memset(&next, 0, sizeof(next));
+    next.token_hash = "n";
+    next.expires_at = NOW + 10;
+    ck_store(st, mcp_store_refresh_rotate(st, tp, NULL, &next, NOW, 5, &out, &old),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "x", NULL, NOW, 5, &out, &old),
+             MCP_EINVALID);
+
+    cl = client("");
+    ck_store(st, mcp_store_client_put(st, &cl), MCP_EINVALID);
+    cl = client("nul-uri");
+    APR_ARRAY_PUSH(cl.redirect_uris, const char *) = NULL;
+    ck_store(st, mcp_store_client_put(st, &cl), MCP_EINVALID);
+    ck_store(st, mcp_store_client_get(st, tp, "nul-uri", &gc), MCP_ENOTFOUND);
+    /* A client whose second redirect URI is a duplicate fails whole: no
+     * half-stored client. */
+    cl = client("dup-uri");
+    APR_ARRAY_PUSH(cl.redirect_uris, const char *) = "http://127.0.0.1:33418/callback";
+    ck_store(st, mcp_store_client_put(st, &cl), MCP_ESTORE);
+    ck_store(st, mcp_store_client_get(st, tp, "dup-uri", &gc), MCP_ENOTFOUND);
+
+    memset(&n, 0, sizeof(n));
+    n.subject = "a"; n.client_id = "c"; n.resource = NULL; n.scope = "mcp";
+    n.expires_at = NOW + 1;
+    ck_store(st, mcp_store_consent_put(st, &n), MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_get(st, tp, NULL, "p", &gu), MCP_ENOTFOUND);
+}
+END_TEST
+
 START_TEST(pgsql_required)
 {
     ck_abort_msg("MCP_TEST_REQUIRE_PGSQL=1 but MCP_TEST_PGSQL is not set: start a "
@@ -781,6 +1391,16 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, consents);
     tcase_add_test(tc, upstream_tokens);
     tcase_add_test(tc, purge);
+    tcase_add_test(tc, schema_previous_version);
+    tcase_add_test(tc, schema_damaged);
+    tcase_add_test(tc, schema_changed_under_connection);
+    tcase_add_test(tc, attach_missing_schema);
+    tcase_add_test(tc, odd_values_everywhere);
+    tcase_add_test(tc, large_values);
+    tcase_add_test(tc, refresh_race);
+    tcase_add_test(tc, client_race);
+    tcase_add_test(tc, reuse_is_logged_without_secrets);
+    tcase_add_test(tc, bad_arguments);
 }
 
 static Suite *store_suite(void)
@@ -794,6 +1414,8 @@ static Suite *store_suite(void)
         perror("mkdtemp");
         exit(EXIT_FAILURE);
     }
+    main_pid = getpid();
+    atexit(remove_sqlite_dir);
     tc = tcase_create("sqlite");
     tcase_add_checked_fixture(tc, setup_sqlite, teardown);
     tcase_set_timeout(tc, 120);
