@@ -119,7 +119,8 @@ typedef struct {
 
 /** Read the schema state with catalog queries only: works on an empty
  * database and on a connection where nothing is prepared, and prepares
- * nothing. */
+ * nothing (on SQLite it sets the busy timeout, so that it waits for a
+ * concurrent writer). */
 apr_status_t mcp_store_schema_status(mcp_store_t *st, mcp_store_schema_t *s);
 
 /**

@@ -356,6 +356,14 @@ apr_status_t mcp_store_schema_status(mcp_store_t *st, mcp_store_schema_t *s)
     s->initialized = 0;
     s->version = 0;
     s->expected = mcp_store_schema_latest();
+    /* On a fresh mod_dbd connection this may run before anything else:
+     * wait for a writer (e.g. mcpctl creating the schema) rather than
+     * fail at once. */
+    if (st->is_sqlite
+        && (rv = run_select(st, "PRAGMA busy_timeout = " MCP_STORE_SQLITE_BUSY_MS,
+                            NULL)) != APR_SUCCESS) {
+        return rv;
+    }
     /* Only catalog queries until the table is known to exist: this runs on
      * connections where nothing of ours is prepared. */
     rv = run_select(st, st->is_sqlite
