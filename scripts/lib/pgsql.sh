@@ -21,7 +21,7 @@
 #   scripts/lib/pgsql.sh status DIR  print the line and exit 0 when it
 #                                    runs, else exit 1
 #
-# e.g.  eval "export $(scripts/lib/pgsql.sh start build/pg)"
+# e.g.  line=$(scripts/lib/pgsql.sh start build/pg) && export "$line"
 #
 # start is idempotent: on a running cluster it only prints the line. The
 # server binaries come from /usr/lib/postgresql/<version>/bin (the newest;
