@@ -22,8 +22,10 @@
  * with APR_RETRIEVE_OPTIONAL_FN() and fails with a clear startup error
  * naming the missing module when they are absent.
  *
- * Declared now; the issues that build the OAuth server, the proxy and the
- * upstream bridge fill them in.
+ * Only optional functions and optional hooks are used: a regular
+ * (external) hook would need an exported symbol, and every module exports
+ * nothing but its module record. Times are Unix seconds (apr_int64_t),
+ * the unit of the core library, the store and the JWT claims.
  */
 #ifndef MOD_MCP_H
 #define MOD_MCP_H
@@ -42,11 +44,12 @@ typedef struct {
     const char *subject;      /**< sub: the user, also set as r->user */
     const char *client_id;    /**< client_id claim */
     const char *issuer;       /**< iss */
-    const char *audience;     /**< aud: the MCP resource URL */
+    const char *audience;     /**< aud: the canonical URL of the resource */
     const char *jti;          /**< token id */
-    apr_array_header_t *scopes; /**< const char * scope values */
-    apr_time_t expires;       /**< exp */
-    apr_time_t issued_at;     /**< iat */
+    const char *scope;        /**< the scope claim, space-separated ("" if none) */
+    apr_array_header_t *scopes; /**< the same as a sorted set of const char * */
+    apr_int64_t expires_at;   /**< exp, Unix seconds */
+    apr_int64_t issued_at;    /**< iat, Unix seconds */
 } mcp_token_info_t;
 
 /**
@@ -73,12 +76,29 @@ APR_DECLARE_OPTIONAL_FN(apr_status_t, mcp_idp_upstream_token,
                          const char **ptoken, mcp_idp_error_t **perr));
 
 /**
- * Run after mod_mcp_authz accepted a bearer token, before the handler:
- * other modules may refuse the request (return an HTTP status) or
- * DECLINED to let it through.
+ * Optional hook "token_accepted": run by mod_mcp_authz after it accepted
+ * a bearer token (in its check_authn hook, before authorization). A
+ * function returns OK or DECLINED to let the request go on, or an HTTP
+ * status to refuse it. Register it in a module's register_hooks:
+ *
+ *     mcp_hook_token_accepted(my_fn, NULL, NULL, APR_HOOK_MIDDLE);
  */
-APR_DECLARE_EXTERNAL_HOOK(mcp, MCP, int, token_accepted,
-                          (request_rec *r, const mcp_token_info_t *info))
+typedef int mcp_HOOK_token_accepted_t(request_rec *r,
+                                      const mcp_token_info_t *info);
+
+/** The hook's registration record (the layout apr_optional_hook_add()
+ * keeps), named as APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL expects it. */
+typedef struct mcp_LINK_token_accepted_t {
+    mcp_HOOK_token_accepted_t *pFunc;
+    const char *szName;
+    const char * const *aszPredecessors;
+    const char * const *aszSuccessors;
+    int nOrder;
+} mcp_LINK_token_accepted_t;
+
+/** Register a function on the "token_accepted" optional hook. */
+#define mcp_hook_token_accepted(pf, pre, succ, order) \
+    APR_OPTIONAL_HOOK(mcp, token_accepted, pf, pre, succ, order)
 
 #ifdef __cplusplus
 }
