@@ -18,6 +18,7 @@
 #include <http_config.h>
 #include <apr_strings.h>
 
+#include "mcp/mcp_url.h"
 #include "mcp_glue.h"
 #include "idp_private.h"
 
@@ -117,8 +118,8 @@ static const char *provider_option(cmd_parms *cmd, mcp_idp_provider_t *pv,
     const char *err;
 
     if (!strcmp(key, "authorize") || !strcmp(key, "token")) {
-        err = mcp_glue_check_url(cmd->temp_pool, val, MCP_GLUE_URL_SECURE);
-        if (err) {
+        if (mcp_url_check(cmd->temp_pool, val, MCP_URL_SECURE, &err)
+            != APR_SUCCESS) {
             return apr_psprintf(p, "%s=: %s", key, err);
         }
         if (*key == 'a') {

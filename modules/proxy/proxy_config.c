@@ -19,6 +19,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 
+#include "mcp/mcp_url.h"
 #include "mcp_glue.h"
 #include "proxy_private.h"
 
@@ -163,8 +164,8 @@ static const char *add_backend(cmd_parms *cmd, void *dconf, const char *raw)
         return fail(cmd, apr_psprintf(cmd->pool, "name '%s' must be "
                                       "[A-Za-z0-9_-]+", w[0]));
     }
-    err = mcp_glue_check_url(cmd->temp_pool, w[1], MCP_GLUE_URL_ANY_HTTP);
-    if (err) {
+    if (mcp_url_check(cmd->temp_pool, w[1], MCP_URL_ANY_HTTP, &err)
+        != APR_SUCCESS) {
         return fail(cmd, err);
     }
     if (!conf->backends) {
