@@ -92,6 +92,9 @@ my @bad = (
     [ 'authorize-non-ascii-host',
       "$provider\n" =~ s{https://gh.example/authorize}{https://gh\xc3\xa9.example/authorize}r,
       qr/authorize=.*non-ASCII/ ],
+    # The token is named with its bytes escaped (and httpd doubles '\').
+    [ 'bad-scope-token', "$provider \"scope=repo caf\xc3\xa9\"",
+      qr/scope=.*not a list.*'caf\\+xc3\\+xa9'/ ],
     [ 'missing-client-id', 'MCPIdPProvider gh authorize=https://a/ token=https://a/t',
       qr/needs authorize=, token= and client_id=/ ],
     [ 'missing-token', 'MCPIdPProvider gh authorize=https://a/ client_id=x',
