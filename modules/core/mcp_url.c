@@ -188,15 +188,15 @@ static apr_status_t parse_authority(mcp_url_t *u, apr_pool_t *p,
             }
         }
         u->host = lower(p, a, hlen);
-        if (!mcp_addr_parse(u->host, &u->host_family, u->host_addr)) {
-            u->host_family = 0;
-        }
+        /* A name leaves host_family 0; "127.1" is an address. */
+        mcp_addr_parse(u->host, &u->host_family, u->host_addr);
     }
     if (port) {
         apr_size_t plen = (apr_size_t)(end - port);
-        apr_int64_t v = 0;
+        long v = 0;
 
-        for (s = port; s < end && apr_isdigit(*s); s++) {
+        /* At most five digits, so the sum cannot overflow. */
+        for (s = port; plen <= 5 && s < end && apr_isdigit(*s); s++) {
             v = v * 10 + (*s - '0');
         }
         if (plen == 0 || plen > 5 || s < end || v < 1 || v > 65535) {
