@@ -35,10 +35,33 @@
  *  - redirects are not followed unless a request allows some;
  *  - every request has a size cap on its response body.
  *
+ * The address guard (mcp_http_request_t.addr_allow). By default a request
+ * may connect to any address, as a configured upstream on a private
+ * network needs. A request for a URL chosen by someone else (a Client ID
+ * Metadata Document, say) sets addr_allow to the mcp_addr.h classes it may
+ * reach besides MCP_ADDR_PUBLIC, usually 0. Then:
+ *  - every address curl is about to connect to, after name resolution, is
+ *    classified (mcp_addr_classify()) and refused unless allowed; a name
+ *    with several addresses goes on to the next one. What is checked is
+ *    the address the socket connects to, so a DNS answer that changes
+ *    after a check (DNS rebinding) gains nothing;
+ *  - just before the request is sent, the connection's address is checked
+ *    again; this covers a connection kept open by an earlier request
+ *    (with a laxer guard or none), which is then refused;
+ *  - a client with mcp_http_options_t.proxy refuses every guarded request:
+ *    the proxy resolves the target, so its address is never seen here;
+ *  - built against a libcurl older than 7.80 (no CURLOPT_PREREQFUNCTION,
+ *    so no check of reused connections), guarded requests are refused.
+ * A refusal is MCP_EINVALID with a message such as "refused to connect to
+ * 127.0.0.1 (loopback) for https://host/path", sent before any byte of
+ * the request.
+ *
  * Failures are an apr_status_t plus a message (never containing a query
  * string, header value or body, which may carry secrets):
  *  - MCP_EINVALID   bad URL, scheme other than http/https (also on a redirect),
- *                   bad header name/value, a callback refused the response;
+ *                   bad header name/value, a callback refused the response,
+ *                   an address refused by the address guard (also a guarded
+ *                   request on a client with a proxy);
  *  - MCP_ETIMEOUT   the connect, total or idle timeout elapsed (the message
  *                   says which);
  *  - MCP_ETOOLARGE  the response body exceeds max_response_size;
@@ -61,6 +84,7 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 
+#include "mcp/mcp_addr.h"
 #include "mcp/mcp_common.h"
 
 #ifdef __cplusplus
@@ -174,6 +198,13 @@ struct mcp_http_request_t {
     apr_interval_time_t idle_timeout;
     apr_size_t max_response_size;
     int max_redirects;           /**< 0 = do not follow redirects */
+    /**
+     * Address guard: an OR of MCP_ADDR_ALLOW() bits, the address classes
+     * this request may connect to besides MCP_ADDR_PUBLIC (0 = public
+     * addresses only). Default MCP_ADDR_ALLOW_ALL: no guard. See the
+     * file comment.
+     */
+    unsigned addr_allow;
 
     mcp_http_headers_cb *on_headers;  /**< optional */
     mcp_http_body_cb *on_body;        /**< optional: stream the body */

@@ -28,10 +28,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <curl/curl.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 
+#include "mcp/mcp_addr.h"
 #include "mcp/mcp_http.h"
 
 #if !APR_HAS_THREADS
@@ -69,6 +72,7 @@ typedef struct {
     int active;                 /* added to the multi, not yet finished */
     apr_status_t abort_rv;      /* why we aborted, when we did */
     const char *abort_msg;
+    const char *guard_msg;      /* the address guard refused an address */
     char *buf;                  /* body, malloc'd, freed by a pool cleanup */
     apr_size_t buf_len;
     apr_size_t buf_cap;
@@ -299,12 +303,24 @@ static void multi_put(mcp_http_t *http, CURLM *m)
 
 /* ---- callbacks ---- */
 
+/* The URL being fetched, fit for a message. */
+static const char *host_of(xfer_t *x)
+{
+    return mcp_http_url_for_log(x->req->pool, x->req->url);
+}
+
 static void xfer_abort(xfer_t *x, apr_status_t rv, const char *msg)
 {
     if (x->abort_rv == APR_SUCCESS) {
         x->abort_rv = rv;
         x->abort_msg = msg;
     }
+}
+
+static void xfer_fail(xfer_t *x, apr_status_t rv, const char *msg)
+{
+    x->resp->rv = rv;
+    x->resp->error = msg;
 }
 
 /* The status line and headers of the final response are known: fix the
@@ -618,6 +634,139 @@ static CURLcode set_limits(xfer_t *x)
     return rc;
 }
 
+/* ---- the address guard ---- */
+
+static const char *sockaddr_text(apr_pool_t *p, const struct sockaddr *sa,
+                                 apr_size_t len)
+{
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+
+    /* Copies: curl's buffer need not be aligned for these types. */
+    if (sa->sa_family == AF_INET && len >= sizeof(in4)) {
+        memcpy(&in4, sa, sizeof(in4));
+        return mcp_addr_format(p, AF_INET,
+                               (const unsigned char *)&in4.sin_addr);
+    }
+    if (sa->sa_family == AF_INET6 && len >= sizeof(in6)) {
+        memcpy(&in6, sa, sizeof(in6));
+        return mcp_addr_format(p, AF_INET6, in6.sin6_addr.s6_addr);
+    }
+    return "an address of another family";
+}
+
+static const char *guard_message(xfer_t *x, const char *addr,
+                                 mcp_addr_class_e c)
+{
+    return apr_psprintf(x->req->pool, "refused to connect to %s (%s) for %s",
+                        addr, mcp_addr_class_name(c), host_of(x));
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: called with each address curl is about to
+ * connect to, after name resolution. What is checked is what is used, so
+ * a name whose DNS answer changes between a check and the connect (DNS
+ * rebinding) gains nothing. On a refusal curl tries the next address of
+ * the name, if any; the message is kept for when none is left. */
+static curl_socket_t guard_open(void *baton, curlsocktype purpose,
+                                struct curl_sockaddr *a)
+{
+    xfer_t *x = baton;
+    mcp_addr_class_e c = mcp_addr_classify(&a->addr, a->addrlen);
+    int type = a->socktype;
+
+    if (purpose != CURLSOCKTYPE_IPCXN
+        || !mcp_addr_allowed(c, x->req->addr_allow)) {
+        const char *msg = guard_message(x, sockaddr_text(x->req->pool,
+                                        &a->addr, a->addrlen), c);
+
+        mcp_log(MCP_LOG_MARK, MCP_LOG_DEBUG, MCP_EINVALID, x->req->pool,
+                MCPLOGNO(01100) "HTTP address guard: %s", msg);
+        if (!x->guard_msg) {
+            x->guard_msg = msg;
+        }
+        return CURL_SOCKET_BAD;
+    }
+#ifdef SOCK_CLOEXEC
+    /* Not inherited by the processes httpd forks (CGI, piped logs). */
+    type |= SOCK_CLOEXEC;
+#endif
+    return socket(a->family, type, a->protocol);
+}
+
+#if LIBCURL_VERSION_NUM >= 0x075000
+/* CURLOPT_PREREQFUNCTION: the connection's address once more, just before
+ * the request is sent. A reused connection was opened by an earlier
+ * request, maybe one without a guard or with a laxer one, and never went
+ * through guard_open(): this is where it is refused. */
+static int guard_prereq(void *baton, char *primary_ip, char *local_ip,
+                        int primary_port, int local_port)
+{
+    xfer_t *x = baton;
+    unsigned char addr[16];
+    int family = 0;
+    mcp_addr_class_e c = MCP_ADDR_RESERVED;
+    const char *text = "an address that cannot be read";
+
+    if (primary_ip && mcp_addr_parse(primary_ip, &family, addr)) {
+        c = mcp_addr_classify_bytes(family, addr);
+        if (mcp_addr_allowed(c, x->req->addr_allow)) {
+            return CURL_PREREQFUNC_OK;
+        }
+        text = mcp_addr_format(x->req->pool, family, addr);
+    }
+    /* An address we cannot read is refused too: fail closed. */
+    xfer_abort(x, MCP_EINVALID, guard_message(x, text, c));
+    return CURL_PREREQFUNC_ABORT;
+}
+#endif
+
+/* The address guard, set only on a request that has one: the others keep
+ * curl's own socket handling. */
+static apr_status_t set_guard(xfer_t *x)
+{
+    mcp_http_request_t *req = x->req;
+    CURL *e = x->easy;
+
+    if (req->addr_allow == MCP_ADDR_ALLOW_ALL) {
+        return APR_SUCCESS;
+    }
+    if (req->http->opts.proxy) {
+        /* curl connects to the proxy, which resolves the target: no
+         * address of the target is ever seen here. */
+        xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "refused to "
+                  "send the request for %s through a proxy: the address "
+                  "guard cannot see the target's address", host_of(x)));
+        return MCP_EINVALID;
+    }
+#if LIBCURL_VERSION_NUM >= 0x075000
+    {
+        CURLcode rc;
+
+        if ((rc = curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, guard_open))
+            != CURLE_OK
+            || (rc = curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x))
+               != CURLE_OK
+            || (rc = curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, guard_prereq))
+               != CURLE_OK
+            || (rc = curl_easy_setopt(e, CURLOPT_PREREQDATA, x)) != CURLE_OK) {
+            /* E.g. an older libcurl at run time than at build time. */
+            xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "cannot set "
+                      "up the address guard for %s: %s", host_of(x),
+                      curl_easy_strerror(rc)));
+            return MCP_EINVALID;
+        }
+    }
+    return APR_SUCCESS;
+#else
+    (void)e;
+    /* Without a check of reused connections the guard has a hole. */
+    xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "refused the request "
+              "for %s: the address guard needs libcurl 7.80 or later "
+              "(CURLOPT_PREREQFUNCTION)", host_of(x)));
+    return MCP_EINVALID;
+#endif
+}
+
 static CURLcode set_io(xfer_t *x)
 {
     CURL *e = x->easy;
@@ -636,17 +785,12 @@ static CURLcode set_io(xfer_t *x)
     return CURLE_OK;
 }
 
-static void xfer_fail(xfer_t *x, apr_status_t rv, const char *msg)
-{
-    x->resp->rv = rv;
-    x->resp->error = msg;
-}
-
 /* Make the easy handle; on failure the response says why. */
 static apr_status_t xfer_setup(xfer_t *x)
 {
     mcp_http_request_t *req = x->req;
     const char *err = NULL;
+    apr_status_t rv;
     CURLcode rc;
 
     if (mcp_http_url_check(req->pool, req->url, &err) != APR_SUCCESS) {
@@ -664,6 +808,9 @@ static apr_status_t xfer_setup(xfer_t *x)
         xfer_fail(x, APR_EGENERAL, apr_psprintf(req->pool,
                   "cannot configure the transfer: %s", curl_easy_strerror(rc)));
         return APR_EGENERAL;
+    }
+    if ((rv = set_guard(x)) != APR_SUCCESS) {
+        return rv;
     }
     if (!set_headers(x)) {
         xfer_fail(x, APR_ENOMEM, "cannot set the request headers");
@@ -685,11 +832,6 @@ static void xfer_release(xfer_t *x)
 }
 
 /* ---- results ---- */
-
-static const char *host_of(xfer_t *x)
-{
-    return mcp_http_url_for_log(x->req->pool, x->req->url);
-}
 
 static const char *curl_reason(xfer_t *x, CURLcode rc)
 {
@@ -839,6 +981,9 @@ static void xfer_finish(xfer_t *x, CURLcode rc)
     x->active = 0;
     if (x->abort_rv != APR_SUCCESS) {
         xfer_fail(x, x->abort_rv, x->abort_msg);
+    }
+    else if (rc == CURLE_COULDNT_CONNECT && x->guard_msg) {
+        xfer_fail(x, MCP_EINVALID, x->guard_msg);
     }
     else if (rc != CURLE_OK) {
         error_result(x, rc);

@@ -196,6 +196,7 @@ apr_status_t mcp_http_request_create(mcp_http_request_t **preq,
     req->idle_timeout = o->idle_timeout > 0 ? o->idle_timeout : 0;
     req->max_response_size = o->max_response_size;
     req->max_redirects = o->max_redirects;
+    req->addr_allow = MCP_ADDR_ALLOW_ALL;
     *preq = req;
     return APR_SUCCESS;
 }

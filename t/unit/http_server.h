@@ -12,9 +12,9 @@
  */
 
 /* A small real HTTP/1.1 server for the HTTP client's unit tests: APR
- * sockets and threads, 127.0.0.1 on an ephemeral port, keep-alive, one
- * thread per connection, absolute-form targets (so it can play a forward
- * proxy), and scripted paths:
+ * sockets and threads, 127.0.0.1 (or ::1) on an ephemeral port,
+ * keep-alive, one thread per connection, absolute-form targets (so it can
+ * play a forward proxy), and scripted paths:
  *
  *   /json                  {"ok":true,"conn_request":N}
  *   /large?n=N             N bytes of 'x' with Content-Length
@@ -42,15 +42,21 @@
 
 typedef struct http_server_t http_server_t;
 
-/** Start listening and serving; NULL on failure (message on stderr). */
+/** Start listening on 127.0.0.1 and serving; NULL on failure (message on
+ *  stderr). */
 http_server_t *http_server_start(void);
+
+/** The same on loopback address @a ip ("127.0.0.1", "::1"); NULL on
+ *  failure, with a message on stderr unless @a quiet (a machine without
+ *  IPv6 loopback is no error). */
+http_server_t *http_server_start_on(const char *ip, int quiet);
 
 /** Stop, join every thread, free everything. */
 void http_server_stop(http_server_t *srv);
 
 apr_port_t http_server_port(const http_server_t *srv);
 
-/** "http://127.0.0.1:<port><path>" in @a p. */
+/** "http://127.0.0.1:<port><path>" (or "http://[::1]:...") in @a p. */
 const char *http_server_url(const http_server_t *srv, apr_pool_t *p,
                             const char *path);
 

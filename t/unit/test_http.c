@@ -165,6 +165,7 @@ START_TEST(request_rules)
     ck_assert_int_eq(req->idle_timeout, MCP_HTTP_DEFAULT_IDLE_TIMEOUT);
     ck_assert_uint_eq(req->max_response_size, MCP_HTTP_DEFAULT_MAX_RESPONSE);
     ck_assert_int_eq(req->max_redirects, 0);
+    ck_assert_uint_eq(req->addr_allow, MCP_ADDR_ALLOW_ALL);
     ck_assert_status(mcp_http_request_header(req, "X-Ok", "v a l", &err), APR_SUCCESS);
     ck_assert_status(mcp_http_request_header(req, "X-Bad", "a\r\nInjected: 1", &err),
                      MCP_EINVALID);
@@ -863,6 +864,146 @@ START_TEST(threads_share_client)
 }
 END_TEST
 
+/* ---- the address guard ---- */
+
+static mcp_http_request_t *guarded(const char *u, unsigned allow)
+{
+    mcp_http_request_t *req = mkreq("GET", u);
+
+    req->addr_allow = allow;
+    return req;
+}
+
+/* A guarded request refused before connecting: MCP_EINVALID naming the
+ * address and its class, no query in the message. */
+static void refused(const char *u, unsigned allow, const char *what)
+{
+    mcp_http_response_t *resp;
+
+    resp = fail_with(guarded(u, allow), MCP_EINVALID,
+                     apr_pstrcat(tp, "refused to connect to ", what, NULL));
+    ck_assert_msg(strstr(resp->error, "s3cr3t") == NULL,
+                  "query in the message: %s", resp->error);
+    ck_assert_int_eq(resp->status, 0);
+}
+
+START_TEST(guard_refuses_loopback)
+{
+    unsigned port = http_server_port(srv);
+    unsigned not_loopback = MCP_ADDR_ALLOW_ALL
+                            & ~MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK);
+    const char *u = url("/json?secret=s3cr3t");
+    mcp_http_response_t *resp;
+
+    resp = fail_with(guarded(u, 0), MCP_EINVALID, "refused");
+    ck_assert_str_eq(resp->error, apr_psprintf(tp, "refused to connect to "
+                     "127.0.0.1 (loopback) for http://127.0.0.1:%u/json", port));
+    /* A name that resolves to loopback, other spellings of 127.0.0.1, an
+     * IPv4-mapped IPv6 address: the address connected to decides. */
+    refused(apr_psprintf(tp, "http://localhost:%u/json?secret=s3cr3t", port),
+            0, "");
+    refused(apr_psprintf(tp, "http://2130706433:%u/json", port), 0,
+            "127.0.0.1 (loopback)");
+    refused(apr_psprintf(tp, "http://127.1:%u/json", port), 0,
+            "127.0.0.1 (loopback)");
+    refused(apr_psprintf(tp, "http://[::ffff:127.0.0.1]:%u/json", port), 0,
+            "::ffff:127.0.0.1 (loopback)");
+    /* Every class but loopback allowed: still refused. */
+    refused(u, not_loopback, "127.0.0.1 (loopback)");
+    /* 0.0.0.0 reaches the local host on Linux: unspecified, not loopback. */
+    refused(apr_psprintf(tp, "http://0.0.0.0:%u/json", port),
+            MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK), "0.0.0.0 (unspecified)");
+    /* Nothing reached the server, not even a connection. */
+    ck_assert_uint_eq(http_server_accepted(srv), 0);
+    ck_assert_uint_eq(http_server_requests(srv), 0);
+}
+END_TEST
+
+START_TEST(guard_allows_loopback)
+{
+    unsigned loopback = MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK);
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    ck_assert_msg(mcp_http_perform(guarded(url("/json"), loopback), &resp, &err)
+                  == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_msg(mcp_http_perform(guarded(apr_psprintf(tp,
+                  "http://localhost:%u/json", (unsigned)http_server_port(srv)),
+                  loopback), &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_uint_eq(http_server_requests(srv), 2);
+}
+END_TEST
+
+START_TEST(guard_ipv6_loopback)
+{
+    http_server_t *srv6 = http_server_start_on("::1", 1);
+    mcp_http_response_t *resp = NULL;
+    const char *u, *err = NULL;
+    apr_status_t rv;
+
+    if (!srv6) {
+        fprintf(stderr, "# no IPv6 loopback here: [::1] not tested\n");
+        return;
+    }
+    u = http_server_url(srv6, tp, "/json");
+    rv = mcp_http_perform(guarded(u, 0), &resp, &err);
+    if (rv == MCP_EINVALID && strstr(err, "refused to connect to ::1 (loopback)")
+        && http_server_accepted(srv6) == 0) {
+        rv = mcp_http_perform(guarded(u, MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK)),
+                              &resp, &err);
+    }
+    else {
+        rv = APR_EGENERAL;
+    }
+    http_server_stop(srv6);
+    ck_assert_msg(rv == APR_SUCCESS && resp->status == 200, "[::1]: %s", err);
+}
+END_TEST
+
+START_TEST(guard_reused_connection)
+{
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    /* An unguarded request leaves its connection to 127.0.0.1 open... */
+    get_ok("/json");
+    ck_assert_uint_eq(http_server_accepted(srv), 1);
+    /* ...which a guarded one may not use: it opens none of its own (the
+     * connect-time check never runs), so only the check before sending
+     * stands between it and the server. */
+    refused(url("/json?secret=s3cr3t"), 0, "127.0.0.1 (loopback) for ");
+    ck_assert_uint_eq(http_server_requests(srv), 1);
+    ck_assert_uint_eq(http_server_accepted(srv), 1);
+    /* Allowed, it goes through. */
+    ck_assert_msg(mcp_http_perform(guarded(url("/json"),
+                  MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK)), &resp, &err)
+                  == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_uint_eq(http_server_requests(srv), 2);
+}
+END_TEST
+
+START_TEST(guard_through_proxy_refused)
+{
+    mcp_http_options_t o;
+    mcp_http_t *h = NULL;
+    mcp_http_request_t *req = NULL;
+    const char *err = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.proxy = http_server_url(srv, tp, "");
+    ck_assert_status(mcp_http_create(&h, tp, &o, &err), APR_SUCCESS);
+    ck_assert_status(mcp_http_request_create(&req, tp, h, "GET",
+                                             "http://upstream.invalid/echo", &err),
+                     APR_SUCCESS);
+    req->addr_allow = MCP_ADDR_ALLOW_ALL & ~MCP_ADDR_ALLOW(MCP_ADDR_METADATA);
+    fail_with(req, MCP_EINVALID, "through a proxy");
+    ck_assert_uint_eq(http_server_accepted(srv), 0);
+}
+END_TEST
+
 /* ---- proxies ---- */
 
 START_TEST(proxy_env_ignored)
@@ -871,7 +1012,9 @@ START_TEST(proxy_env_ignored)
                                     (unsigned)http_closed_port(tp));
     static const char *vars[] = { "http_proxy", "HTTP_PROXY", "https_proxy",
                                   "HTTPS_PROXY", "ALL_PROXY", "all_proxy" };
-    mcp_json_t *j;
+    mcp_json_t *j, *gj;
+    const char *gerr = NULL;
+    apr_status_t rv;
     apr_size_t i;
 
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
@@ -880,10 +1023,25 @@ START_TEST(proxy_env_ignored)
     unsetenv("NO_PROXY");
     unsetenv("no_proxy");
     j = body_json(get_ok("/echo"));
+    /* A guarded request goes direct too (with a proxy it is refused). */
+    {
+        mcp_http_request_t *req = mkreq("GET", url("/echo"));
+        mcp_http_response_t *resp = NULL;
+        const char *err = NULL;
+
+        req->addr_allow = MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK);
+        rv = mcp_http_perform(req, &resp, &err);
+        gj = rv == APR_SUCCESS ? body_json(resp) : NULL;
+        if (!gj) {
+            gerr = err;
+        }
+    }
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         unsetenv(vars[i]);
     }
     ck_assert_str_eq(mcp_json_get_str(tp, j, "target"), "/echo");
+    ck_assert_msg(gj != NULL, "guarded request: %s", gerr);
+    ck_assert_str_eq(mcp_json_get_str(tp, gj, "target"), "/echo");
 }
 END_TEST
 
@@ -1133,6 +1291,14 @@ static Suite *http_suite(void)
     tcase_add_test(tc, parallel_fanout);
     tcase_add_test(tc, parallel_mixed_results);
     tcase_add_test(tc, threads_share_client);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("guard");
+    tcase_add_test(tc, guard_refuses_loopback);
+    tcase_add_test(tc, guard_allows_loopback);
+    tcase_add_test(tc, guard_ipv6_loopback);
+    tcase_add_test(tc, guard_reused_connection);
+    tcase_add_test(tc, guard_through_proxy_refused);
     suite_add_tcase(s, tc);
 
     tc = http_tcase("proxy_tls");
