@@ -102,6 +102,16 @@ int mcp_addr_allowed(mcp_addr_class_e c, unsigned allow_mask);
 const char *mcp_addr_class_name(mcp_addr_class_e c);
 
 /**
+ * Does traffic to this address stay on this host: 127.0.0.0/8, ::1 or
+ * ::ffff:127.0.0.0/104? mcp_addr_classify_bytes() also calls the tunnel
+ * and translation forms of 127/8 (6to4, NAT64, IPv4-compatible) loopback,
+ * since they must not be connected to either; their packets leave the
+ * host, though, so they do not count here. This is the test for letting
+ * plain http through.
+ */
+int mcp_addr_is_loopback(int family, const unsigned char *addr);
+
+/**
  * Parse a host that is an IP literal, the way the system resolver
  * (inet_aton, then inet_pton for IPv6) would take it, so that a check
  * sees the address a connection would go to:

@@ -119,10 +119,11 @@ static int all_zero(const unsigned char *a, apr_size_t n)
     return 1;
 }
 
+static const unsigned char v4_mapped[12] =
+    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 static mcp_addr_class_e classify6(const unsigned char *a)
 {
-    static const unsigned char mapped[12] =
-        { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
     static const unsigned char translated[12] =
         { 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0 };
     static const unsigned char nat64[12] =
@@ -135,7 +136,7 @@ static mcp_addr_class_e classify6(const unsigned char *a)
     }
     /* A connection to these reaches (or is translated to) the embedded
      * IPv4 address, so that is what decides. */
-    if (all_zero(a, 12) || !memcmp(a, mapped, 12)
+    if (all_zero(a, 12) || !memcmp(a, v4_mapped, 12)
         || !memcmp(a, translated, 12) || !memcmp(a, nat64, 12)) {
         return classify4(a + 12);
     }
@@ -180,6 +181,21 @@ mcp_addr_class_e mcp_addr_classify(const struct sockaddr *sa,
         return classify6((const unsigned char *)&s6->sin6_addr);
     }
     return MCP_ADDR_RESERVED;
+}
+
+int mcp_addr_is_loopback(int family, const unsigned char *addr)
+{
+    if (!addr) {
+        return 0;
+    }
+    if (family == AF_INET) {
+        return addr[0] == 127;
+    }
+    if (family == AF_INET6) {
+        return (all_zero(addr, 15) && addr[15] == 1)
+            || (!memcmp(addr, v4_mapped, 12) && addr[12] == 127);
+    }
+    return 0;
 }
 
 int mcp_addr_allowed(mcp_addr_class_e c, unsigned allow_mask)

@@ -277,6 +277,42 @@ START_TEST(not_addresses)
 }
 END_TEST
 
+/* Does traffic to @host stay on this host? */
+static int stays_local(const char *host)
+{
+    unsigned char a[16];
+    int family = 0;
+
+    ck_assert_msg(mcp_addr_parse(host, &family, a) == 1, "'%s' not parsed",
+                  host);
+    return mcp_addr_is_loopback(family, a);
+}
+
+START_TEST(loopback_stays_on_host)
+{
+    ck_assert(stays_local("127.0.0.1"));
+    ck_assert(stays_local("127.255.255.255"));
+    ck_assert(stays_local("127.1"));
+    ck_assert(stays_local("0x7f000001"));
+    ck_assert(stays_local("::1"));
+    ck_assert(stays_local("[::1]"));
+    ck_assert(stays_local("::ffff:127.0.0.1"));
+    ck_assert(!stays_local("128.0.0.1"));
+    ck_assert(!stays_local("126.255.255.255"));
+    ck_assert(!stays_local("0.0.0.0"));
+    ck_assert(!stays_local("::"));
+    ck_assert(!stays_local("::2"));
+    ck_assert(!stays_local("::ffff:128.0.0.1"));
+    /* Loopback by class (never connect), yet routed off the host. */
+    ck_assert(!stays_local("2002:7f00:1::"));
+    ck_assert(!stays_local("64:ff9b::7f00:1"));
+    ck_assert(!stays_local("::127.0.0.1"));
+    ck_assert(!stays_local("::ffff:0:127.0.0.1"));
+    ck_assert(!mcp_addr_is_loopback(AF_INET, NULL));
+    ck_assert(!mcp_addr_is_loopback(AF_UNIX, (const unsigned char *)"\x7f\0\0\1"));
+}
+END_TEST
+
 START_TEST(sockaddr_and_families)
 {
     struct sockaddr_in s4;
@@ -353,6 +389,9 @@ static Suite *addr_suite(void)
     tc = mcp_tcase("ipv6");
     tcase_add_test(tc, v6_ranges);
     tcase_add_test(tc, v6_embedded_v4);
+    suite_add_tcase(s, tc);
+    tc = mcp_tcase("loopback");
+    tcase_add_test(tc, loopback_stays_on_host);
     suite_add_tcase(s, tc);
     tc = mcp_tcase("parse");
     tcase_add_test(tc, numeric_spellings);
