@@ -247,8 +247,10 @@ static int read_request(conn_t *c, req_t *r)
 static long query_num(const req_t *r, const char *name, long dflt)
 {
     const char *v = r->query ? strstr(r->query, name) : NULL;
+    const char *to = r->query ? strstr(r->query, "to=") : NULL;
 
-    if (!v || v[strlen(name)] != '=') {
+    /* Not inside the "to=" URL, which is always last. */
+    if (!v || v[strlen(name)] != '=' || (to && v > to)) {
         return dflt;
     }
     return atol(v + strlen(name) + 1);
@@ -436,8 +438,19 @@ static int h_redirect(conn_t *c, req_t *r)
 {
     const char *to = query_str(r, "to");
     const char *extra = apr_psprintf(r->pool, "Location: %s\r\n", to ? to : "/");
+    long ms = query_num(r, "ms", 0);
 
-    return respond(c, r, 302, "text/plain", "moved", 5, extra);
+    if (ms > 0 && !srv_sleep(c->srv, (int)(ms > SRV_STALL_LIMIT
+                                           ? SRV_STALL_LIMIT : ms))) {
+        return 0;
+    }
+    return respond(c, r, (int)query_num(r, "code", 302), "text/plain",
+                   "moved", 5, extra);
+}
+
+static int h_loop(conn_t *c, req_t *r)
+{
+    return respond(c, r, 302, "text/plain", "again", 5, "Location: /loop\r\n");
 }
 
 static int h_status(conn_t *c, req_t *r)
@@ -516,6 +529,7 @@ static const struct {
     { "/badchunk", h_badchunk },
     { "/sse", h_sse },
     { "/redirect", h_redirect },
+    { "/loop", h_loop },
     { "/status", h_status },
     { "/echo", h_echo },
     { "/slow", h_slow },

@@ -27,7 +27,10 @@
  *   /sse                   chunked text/event-stream: one event, then waits
  *                          (at most 5 s) for http_server_release() before
  *                          the next events; "data: late" if not released
- *   /redirect?to=URL       302 to URL
+ *   /redirect?to=URL       302 to URL (Location: URL as given)
+ *   /redirect?code=N&ms=M&to=URL  status N (default 302) after M ms
+ *                          (default 0) to URL; "to" always comes last
+ *   /loop                  302 to /loop
  *   /status?code=N         status N
  *   /echo                  JSON of method, target, path, headers, body
  *   /slow?ms=N             waits N ms, then {"ok":true}; counts overlap
