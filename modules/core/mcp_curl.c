@@ -841,13 +841,16 @@ static const char *curl_reason(xfer_t *x, CURLcode rc)
 static void timeout_result(xfer_t *x)
 {
     mcp_http_request_t *req = x->req;
-    curl_off_t connect_us = 0, app_us = 0;
+    curl_off_t connect_us = 0, app_us = 0, pre_us = 0;
     int https = !strncasecmp(req->url, "https:", 6);
     int connected;
 
     curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
     curl_easy_getinfo(x->easy, CURLINFO_APPCONNECT_TIME_T, &app_us);
-    connected = https ? app_us > 0 : connect_us > 0;
+    curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre_us);
+    /* A reused connection has no connect time, but the request went out
+     * on it. */
+    connected = pre_us > 0 || (https ? app_us > 0 : connect_us > 0);
     if (!connected && req->connect_timeout
         && (!req->timeout || req->connect_timeout <= req->timeout)) {
         xfer_fail(x, MCP_ETIMEOUT, apr_psprintf(req->pool,

@@ -404,6 +404,7 @@ END_TEST
 START_TEST(total_timeout)
 {
     mcp_http_request_t *req = mkreq("GET", url("/hang"));
+    mcp_http_response_t *resp;
     apr_time_t t0 = apr_time_now();
     double dt;
 
@@ -417,6 +418,15 @@ START_TEST(total_timeout)
     req->timeout = apr_time_from_msec(600);
     req->idle_timeout = apr_time_from_msec(100);
     fail_with(req, MCP_ETIMEOUT, "total timeout");
+
+    /* On a reused connection the request was sent: not "while
+     * connecting". */
+    get_ok("/json");
+    req = mkreq("GET", url("/hang"));
+    req->timeout = apr_time_from_msec(300);
+    resp = fail_with(req, MCP_ETIMEOUT, "total timeout");
+    ck_assert_msg(strstr(resp->error, "while connecting") == NULL, "%s",
+                  resp->error);
 }
 END_TEST
 
