@@ -35,6 +35,12 @@
  *  - redirects are not followed unless a request allows some;
  *  - every request has a size cap on its response body.
  *
+ * URL rules (mcp_http_request_t.url_rules, MCP_URL_* flags of mcp_url.h,
+ * default MCP_HTTP_DEFAULT_URL_RULES): req->url must pass them
+ * (mcp_url_check()) when the request is performed. MCP_URL_OTHER_SCHEMES
+ * is ignored; a fragment is refused unless MCP_URL_ALLOW_FRAGMENT is
+ * given.
+ *
  * The address guard (mcp_http_request_t.addr_allow). By default a request
  * may connect to any address, as a configured upstream on a private
  * network needs. A request for a URL chosen by someone else (a Client ID
@@ -59,6 +65,7 @@
  * Failures are an apr_status_t plus a message (never containing a query
  * string, header value or body, which may carry secrets):
  *  - MCP_EINVALID   bad URL, scheme other than http/https (also on a redirect),
+ *                   a URL refused by the URL rules,
  *                   bad header name/value, a callback refused the response,
  *                   an address refused by the address guard (also a guarded
  *                   request on a client with a proxy);
@@ -86,6 +93,7 @@
 
 #include "mcp/mcp_addr.h"
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_url.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -111,6 +119,9 @@ typedef struct mcp_http_response_t mcp_http_response_t;
 
 /** In mcp_http_options_t: "no limit" for a timeout (0 means the default). */
 #define MCP_HTTP_NO_LIMIT                (-1)
+
+/** Default mcp_http_request_t.url_rules: http and https to any host. */
+#define MCP_HTTP_DEFAULT_URL_RULES       MCP_URL_ANY_HTTP
 
 /**
  * Client options. Zero / NULL members take the defaults above, so a
@@ -199,6 +210,11 @@ struct mcp_http_request_t {
     apr_size_t max_response_size;
     int max_redirects;           /**< 0 = do not follow redirects */
     /**
+     * Rules (MCP_URL_* flags) that url must pass; default
+     * MCP_HTTP_DEFAULT_URL_RULES. See the file comment.
+     */
+    unsigned url_rules;
+    /**
      * Address guard: an OR of MCP_ADDR_ALLOW() bits, the address classes
      * this request may connect to besides MCP_ADDR_PUBLIC (0 = public
      * addresses only). Default MCP_ADDR_ALLOW_ALL: no guard. See the
@@ -261,7 +277,8 @@ const mcp_http_options_t *mcp_http_options(const mcp_http_t *http);
 
 /**
  * Make a request for @a method and @a url in pool @a p (which also holds
- * its response). The URL is checked with mcp_http_url_check().
+ * its response). The URL is checked with MCP_HTTP_DEFAULT_URL_RULES
+ * (mcp_url_check()); url_rules set later apply when it is performed.
  * @return APR_SUCCESS or MCP_EINVALID with *perr.
  */
 apr_status_t mcp_http_request_create(mcp_http_request_t **preq,

@@ -36,6 +36,7 @@
 
 #include "mcp/mcp_addr.h"
 #include "mcp/mcp_http.h"
+#include "mcp_http_private.h"
 
 #if !APR_HAS_THREADS
 #error "mod_mcp needs APR with thread support"
@@ -793,7 +794,8 @@ static apr_status_t xfer_setup(xfer_t *x)
     apr_status_t rv;
     CURLcode rc;
 
-    if (mcp_http_url_check(req->pool, req->url, &err) != APR_SUCCESS) {
+    if (mcp_http_url_allowed(req->pool, req, req->url, &err)
+        != APR_SUCCESS) {
         xfer_fail(x, MCP_EINVALID, err);
         return MCP_EINVALID;
     }

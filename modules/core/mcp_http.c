@@ -20,6 +20,8 @@
 #include <apr_uri.h>
 
 #include "mcp/mcp_http.h"
+#include "mcp/mcp_url.h"
+#include "mcp_http_private.h"
 
 /* Longest URL we accept; real MCP endpoints are far shorter. */
 #define MCP_HTTP_MAX_URL 8192
@@ -179,7 +181,8 @@ apr_status_t mcp_http_request_create(mcp_http_request_t **preq,
         }
         return MCP_EINVALID;
     }
-    if ((rv = mcp_http_url_check(p, url, perr)) != APR_SUCCESS) {
+    if ((rv = mcp_url_check(p, url, MCP_HTTP_DEFAULT_URL_RULES, perr))
+        != APR_SUCCESS) {
         return rv;
     }
     o = mcp_http_options(http);
@@ -196,6 +199,7 @@ apr_status_t mcp_http_request_create(mcp_http_request_t **preq,
     req->idle_timeout = o->idle_timeout > 0 ? o->idle_timeout : 0;
     req->max_response_size = o->max_response_size;
     req->max_redirects = o->max_redirects;
+    req->url_rules = MCP_HTTP_DEFAULT_URL_RULES;
     req->addr_allow = MCP_ADDR_ALLOW_ALL;
     *preq = req;
     return APR_SUCCESS;
@@ -254,6 +258,19 @@ apr_status_t mcp_http_request_body(mcp_http_request_t *req,
     req->body = data ? data : "";
     req->body_len = len;
     return APR_SUCCESS;
+}
+
+/* The caller's rules, less what the client never does: a scheme other
+ * than http and https. */
+static unsigned client_rules(unsigned rules)
+{
+    return rules & ~(unsigned)MCP_URL_OTHER_SCHEMES;
+}
+
+apr_status_t mcp_http_url_allowed(apr_pool_t *p, const mcp_http_request_t *req,
+                                  const char *url, const char **perr)
+{
+    return mcp_url_check(p, url, client_rules(req->url_rules), perr);
 }
 
 const char *mcp_http_response_header(const mcp_http_response_t *resp,

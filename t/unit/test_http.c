@@ -166,6 +166,7 @@ START_TEST(request_rules)
     ck_assert_uint_eq(req->max_response_size, MCP_HTTP_DEFAULT_MAX_RESPONSE);
     ck_assert_int_eq(req->max_redirects, 0);
     ck_assert_uint_eq(req->addr_allow, MCP_ADDR_ALLOW_ALL);
+    ck_assert_uint_eq(req->url_rules, MCP_HTTP_DEFAULT_URL_RULES);
     ck_assert_status(mcp_http_request_header(req, "X-Ok", "v a l", &err), APR_SUCCESS);
     ck_assert_status(mcp_http_request_header(req, "X-Bad", "a\r\nInjected: 1", &err),
                      MCP_EINVALID);
@@ -687,6 +688,36 @@ START_TEST(redirect_to_other_schemes)
         req->max_redirects = 5;
         fail_with(req, MCP_EINVALID, "only http and https");
     }
+}
+END_TEST
+
+START_TEST(url_rules_of_request)
+{
+    mcp_http_request_t *req;
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    /* Checked when performed, with the rules the caller set. */
+    req = mkreq("GET", url("/json?secret=s3cr3t"));
+    req->url_rules = MCP_URL_HTTPS;
+    resp = fail_with(req, MCP_EINVALID, "");
+    ck_assert_ptr_null(strstr(resp->error, "s3cr3t"));
+    req = mkreq("GET", url("/json"));
+    req->url_rules = MCP_URL_ANY_HTTP | MCP_URL_NO_QUERY;
+    ck_assert_status(mcp_http_perform(req, &resp, &err), APR_SUCCESS);
+    req = mkreq("GET", url("/json?x=1"));
+    req->url_rules = MCP_URL_ANY_HTTP | MCP_URL_NO_QUERY;
+    fail_with(req, MCP_EINVALID, "");
+    /* http to loopback passes MCP_URL_SECURE. */
+    req = mkreq("GET", url("/json"));
+    req->url_rules = MCP_URL_SECURE;
+    ck_assert_status(mcp_http_perform(req, &resp, &err), APR_SUCCESS);
+    /* MCP_URL_OTHER_SCHEMES lets no other scheme through. */
+    req = mkreq("GET", url("/json"));
+    req->url = "ftp://127.0.0.1/";
+    req->url_rules = MCP_URL_ANY_HTTP | MCP_URL_OTHER_SCHEMES;
+    fail_with(req, MCP_EINVALID, "ftp");
+    ck_assert_uint_eq(http_server_requests(srv), 2);
 }
 END_TEST
 
@@ -1293,6 +1324,7 @@ static Suite *http_suite(void)
     tc = http_tcase("schemes");
     tcase_add_test(tc, redirects);
     tcase_add_test(tc, redirect_to_other_schemes);
+    tcase_add_test(tc, url_rules_of_request);
     tcase_add_test(tc, other_schemes_refused);
     suite_add_tcase(s, tc);
 
