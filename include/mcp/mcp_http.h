@@ -37,9 +37,32 @@
  *
  * URL rules (mcp_http_request_t.url_rules, MCP_URL_* flags of mcp_url.h,
  * default MCP_HTTP_DEFAULT_URL_RULES): req->url must pass them
- * (mcp_url_check()) when the request is performed. MCP_URL_OTHER_SCHEMES
- * is ignored; a fragment is refused unless MCP_URL_ALLOW_FRAGMENT is
- * given.
+ * (mcp_url_check()) when the request is performed, and so must every
+ * redirect target. MCP_URL_OTHER_SCHEMES is ignored; a fragment is
+ * refused unless MCP_URL_ALLOW_FRAGMENT is given.
+ *
+ * Redirects (mcp_http_request_t.max_redirects > 0) are followed by the
+ * client, hop by hop, each one a new transfer; 301, 302, 303, 307 and 308
+ * with a Location are followed, any other 3xx is a response. Each hop:
+ *  - goes to the Location resolved against the current URL, which must
+ *    pass the URL rules, and which may not be http when the current URL
+ *    is https, whatever the rules allow (mcp_http_redirect_check());
+ *  - passes the address guard below, when the request has one;
+ *  - 303 makes a GET (HEAD stays HEAD), 301 and 302 make a GET of a POST;
+ *    then the body and its Content-Type, Content-Encoding,
+ *    Content-Language and Content-Location headers are dropped; 307 and
+ *    308 keep method and body (to whatever origin: a request whose body
+ *    must not go elsewhere does not follow redirects);
+ *  - to the same origin (scheme, host and port) keeps the caller's
+ *    headers; to another origin sends only those named in
+ *    mcp_http_request_t.cross_origin_headers, none by default (so
+ *    Authorization and Cookie never cross unless named); a header
+ *    dropped at one hop is not sent at later hops, back home or not;
+ *  - shares the request's total timeout and body cap; the body of a
+ *    redirect response is read and dropped (on_headers and on_body see
+ *    the final response only).
+ * One redirect more than max_redirects is MCP_EPROTO. The response gives
+ * the number of redirects followed and the final URL.
  *
  * The address guard (mcp_http_request_t.addr_allow). By default a request
  * may connect to any address, as a configured upstream on a private
@@ -65,7 +88,8 @@
  * Failures are an apr_status_t plus a message (never containing a query
  * string, header value or body, which may carry secrets):
  *  - MCP_EINVALID   bad URL, scheme other than http/https (also on a redirect),
- *                   a URL refused by the URL rules,
+ *                   a URL or redirect refused by the URL rules or as a
+ *                   downgrade from https to http,
  *                   bad header name/value, a callback refused the response,
  *                   an address refused by the address guard (also a guarded
  *                   request on a client with a proxy);
@@ -73,7 +97,8 @@
  *                   says which);
  *  - MCP_ETOOLARGE  the response body exceeds max_response_size;
  *  - MCP_EPROTO     the peer broke HTTP: closed mid-body, bad chunking,
- *                   empty or garbled reply, too many redirects;
+ *                   empty or garbled reply, too many redirects, a redirect
+ *                   without a usable Location;
  *  - APR_ECONNREFUSED  nothing listens at the host and port;
  *  - MCP_ENOTFOUND  the host name does not resolve;
  *  - MCP_EVERIFY    the TLS peer's certificate or name did not verify;
@@ -210,10 +235,16 @@ struct mcp_http_request_t {
     apr_size_t max_response_size;
     int max_redirects;           /**< 0 = do not follow redirects */
     /**
-     * Rules (MCP_URL_* flags) that url must pass; default
-     * MCP_HTTP_DEFAULT_URL_RULES. See the file comment.
+     * Rules (MCP_URL_* flags) that url and every redirect target must
+     * pass; default MCP_HTTP_DEFAULT_URL_RULES. See the file comment.
      */
     unsigned url_rules;
+    /**
+     * Names (case-insensitive) of the request headers still sent after a
+     * redirect to another origin, NULL-terminated; NULL = none. Not
+     * copied: it must live as long as the request.
+     */
+    const char *const *cross_origin_headers;
     /**
      * Address guard: an OR of MCP_ADDR_ALLOW() bits, the address classes
      * this request may connect to besides MCP_ADDR_PUBLIC (0 = public
@@ -342,6 +373,18 @@ apr_status_t mcp_http_url_check(apr_pool_t *p, const char *url,
  * or fragment: what may appear in a log line or an error message.
  */
 const char *mcp_http_url_for_log(apr_pool_t *p, const char *url);
+
+/**
+ * May a request at @a from_url follow a redirect to @a to_url (absolute,
+ * resolved against @a from_url)? This is the check the client applies to
+ * every hop: @a to_url passes @a rules (MCP_URL_* flags, less
+ * MCP_URL_OTHER_SCHEMES), and an https URL never redirects to http.
+ * @return APR_SUCCESS, or MCP_EINVALID with *perr (from @a p; without
+ *         either URL's query).
+ */
+apr_status_t mcp_http_redirect_check(apr_pool_t *p, const char *from_url,
+                                     const char *to_url, unsigned rules,
+                                     const char **perr);
 
 /** First value of response header @a name, or NULL. */
 const char *mcp_http_response_header(const mcp_http_response_t *resp,

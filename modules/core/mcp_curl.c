@@ -59,18 +59,24 @@ struct mcp_http_t {
     int nidle;
 };
 
-/* One transfer of a perform call. */
+/* One request of a perform call. Each hop (the request, then each
+ * redirect we follow) is a curl transfer of its own, on a new easy
+ * handle. */
 typedef struct {
     mcp_http_request_t *req;
     mcp_http_response_t *resp;
+    mcp_http_hop_t hop;         /* what the current hop sends */
     CURL *easy;
     struct curl_slist *hdrs;
     apr_time_t start;
+    apr_interval_time_t budget; /* total time this hop was given; 0 = none */
     apr_time_t last_rx;         /* last byte received (idle timer) */
     int receiving;              /* first response byte has arrived */
     int headers_done;           /* on_headers called / status fixed */
     int nheaders;
     int active;                 /* added to the multi, not yet finished */
+    int redirecting;            /* this response is a redirect we follow */
+    apr_size_t hop_received;    /* body bytes of that redirect (dropped) */
     apr_status_t abort_rv;      /* why we aborted, when we did */
     const char *abort_msg;
     const char *guard_msg;      /* the address guard refused an address */
@@ -307,7 +313,7 @@ static void multi_put(mcp_http_t *http, CURLM *m)
 /* The URL being fetched, fit for a message. */
 static const char *host_of(xfer_t *x)
 {
-    return mcp_http_url_for_log(x->req->pool, x->req->url);
+    return mcp_http_url_for_log(x->req->pool, x->hop.url);
 }
 
 static void xfer_abort(xfer_t *x, apr_status_t rv, const char *msg)
@@ -347,28 +353,35 @@ static apr_status_t xfer_headers_done(xfer_t *x)
     return APR_SUCCESS;
 }
 
+/* A redirect that we follow (or refuse to, being one too many), not a
+ * response for the caller. */
 static int is_followed_redirect(xfer_t *x, long code)
 {
-    long count = 0;
+    const char *location;
 
-    if (x->req->max_redirects <= 0
-        || !(code == 301 || code == 302 || code == 303
-             || code == 307 || code == 308)
-        || !apr_table_get(x->resp->headers, "Location")) {
-        return 0;
-    }
-    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &count);
-    return count < x->req->max_redirects;
+    return x->req->max_redirects > 0 && mcp_http_is_redirect((int)code)
+        && (location = apr_table_get(x->resp->headers, "Location")) != NULL
+        && *location;
 }
 
 /* End of one header block: the final response's, unless it is a 1xx or
- * a redirect curl is about to follow. */
+ * a redirect we follow once its body has been read (xfer_follow()). */
 static int header_block_end(xfer_t *x)
 {
+    mcp_http_request_t *req = x->req;
     long code = 0;
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-    if (code < 200 || is_followed_redirect(x, code)) {
+    if (code < 200) {
+        return 1;
+    }
+    if (is_followed_redirect(x, code)) {
+        if (x->resp->redirects >= req->max_redirects) {
+            xfer_abort(x, MCP_EPROTO, apr_psprintf(req->pool,
+                       "more than %d redirects", req->max_redirects));
+            return 0;
+        }
+        x->redirecting = 1;
         return 1;
     }
     return xfer_headers_done(x) == APR_SUCCESS;
@@ -460,6 +473,19 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *baton)
     if (!len) {
         return 0;
     }
+    if (x->redirecting) {
+        /* Read so the connection can be reused, within the same cap, and
+         * dropped: the caller sees only the final response. */
+        x->hop_received += len;
+        if (req->max_response_size
+            && x->hop_received > req->max_response_size) {
+            xfer_abort(x, MCP_ETOOLARGE, apr_psprintf(req->pool,
+                       "redirect body exceeds the limit of %" APR_SIZE_T_FMT
+                       " bytes", req->max_response_size));
+            return WRITE_FAIL;
+        }
+        return len;
+    }
     if (xfer_headers_done(x) != APR_SUCCESS) {
         return WRITE_FAIL;
     }
@@ -503,7 +529,7 @@ static long to_ms(apr_interval_time_t t)
 
 static int set_headers(xfer_t *x)
 {
-    const apr_array_header_t *arr = apr_table_elts(x->req->headers);
+    const apr_array_header_t *arr = apr_table_elts(x->hop.headers);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
     struct curl_slist *l;
     int i;
@@ -518,7 +544,7 @@ static int set_headers(xfer_t *x)
         }
         x->hdrs = l;
     }
-    if (x->req->body && !apr_table_get(x->req->headers, "Expect")) {
+    if (x->hop.body && !apr_table_get(x->hop.headers, "Expect")) {
         /* No 100-continue round trip: our bodies are small JSON. */
         if (!(l = curl_slist_append(x->hdrs, "Expect:"))) {
             return 0;
@@ -530,27 +556,27 @@ static int set_headers(xfer_t *x)
 
 static CURLcode set_method(xfer_t *x)
 {
-    mcp_http_request_t *req = x->req;
+    const mcp_http_hop_t *hop = &x->hop;
     CURL *e = x->easy;
     CURLcode rc = CURLE_OK;
 
-    if (!strcmp(req->method, "HEAD")) {
+    if (!strcmp(hop->method, "HEAD")) {
         return curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     }
-    if (!strcmp(req->method, "GET") && !req->body) {
+    if (!strcmp(hop->method, "GET") && !hop->body) {
         return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
-    if (req->body || !strcmp(req->method, "POST") || !strcmp(req->method, "PUT")
-        || !strcmp(req->method, "PATCH")) {
+    if (hop->body || !strcmp(hop->method, "POST") || !strcmp(hop->method, "PUT")
+        || !strcmp(hop->method, "PATCH")) {
         rc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                              (curl_off_t)req->body_len);
+                              (curl_off_t)hop->body_len);
         if (rc == CURLE_OK) {
             rc = curl_easy_setopt(e, CURLOPT_POSTFIELDS,
-                                  req->body ? req->body : "");
+                                  hop->body ? hop->body : "");
         }
     }
-    if (rc == CURLE_OK && strcmp(req->method, "POST")) {
-        rc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    if (rc == CURLE_OK && strcmp(hop->method, "POST")) {
+        rc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, hop->method);
     }
     return rc;
 }
@@ -615,16 +641,22 @@ static CURLcode set_limits(xfer_t *x)
     CURL *e = x->easy;
     CURLcode rc;
 
+    /* The total timeout is the request's, whatever its hops: a hop gets
+     * what the earlier ones left (xfer_follow() stops at none). */
+    x->budget = 0;
+    if (req->timeout) {
+        x->budget = req->timeout - (apr_time_now() - x->start);
+        if (x->budget < 1000) {
+            x->budget = 1000;
+        }
+    }
+    /* Redirects are ours to follow, hop by hop (xfer_follow()), never
+     * curl's: each hop passes our checks and gets its own headers. */
     if ((rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                                to_ms(req->connect_timeout))) != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(req->timeout)))
+        || (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(x->budget)))
            != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION,
-                                  req->max_redirects > 0 ? 1L : 0L)) != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_MAXREDIRS,
-                                  (long)(req->max_redirects > 0
-                                         ? req->max_redirects : 0)))
-           != CURLE_OK) {
+        || (rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L)) != CURLE_OK) {
         return rc;
     }
     if (req->max_response_size) {
@@ -773,7 +805,7 @@ static CURLcode set_io(xfer_t *x)
     CURL *e = x->easy;
     CURLcode rc;
 
-    if ((rc = curl_easy_setopt(e, CURLOPT_URL, x->req->url)) != CURLE_OK
+    if ((rc = curl_easy_setopt(e, CURLOPT_URL, x->hop.url)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_PRIVATE, x)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header))
@@ -794,7 +826,7 @@ static apr_status_t xfer_setup(xfer_t *x)
     apr_status_t rv;
     CURLcode rc;
 
-    if (mcp_http_url_allowed(req->pool, req, req->url, &err)
+    if (mcp_http_url_allowed(req->pool, req, x->hop.url, &err)
         != APR_SUCCESS) {
         xfer_fail(x, MCP_EINVALID, err);
         return MCP_EINVALID;
@@ -844,7 +876,7 @@ static void timeout_result(xfer_t *x)
 {
     mcp_http_request_t *req = x->req;
     curl_off_t connect_us = 0, app_us = 0, pre_us = 0;
-    int https = !strncasecmp(req->url, "https:", 6);
+    int https = !strncasecmp(x->hop.url, "https:", 6);
     int connected;
 
     curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
@@ -854,7 +886,7 @@ static void timeout_result(xfer_t *x)
      * on it. */
     connected = pre_us > 0 || (https ? app_us > 0 : connect_us > 0);
     if (!connected && req->connect_timeout
-        && (!req->timeout || req->connect_timeout <= req->timeout)) {
+        && (!x->budget || req->connect_timeout <= x->budget)) {
         xfer_fail(x, MCP_ETIMEOUT, apr_psprintf(req->pool,
                   "connect timeout (%ld ms) connecting to %s",
                   to_ms(req->connect_timeout), host_of(x)));
@@ -917,10 +949,6 @@ static void error_result(xfer_t *x, CURLcode rc)
                   "received): %s", host_of(x), x->resp->received,
                   curl_reason(x, rc)));
         break;
-    case CURLE_TOO_MANY_REDIRECTS:
-        xfer_fail(x, MCP_EPROTO, apr_psprintf(p, "more than %d redirects",
-                                              x->req->max_redirects));
-        break;
     case CURLE_GOT_NOTHING:
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_RECV_ERROR:
@@ -956,7 +984,7 @@ static void error_result(xfer_t *x, CURLcode rc)
 static void xfer_success(xfer_t *x)
 {
     mcp_http_response_t *resp = x->resp;
-    long code = 0, redirects = 0;
+    long code = 0;
     char *url = NULL;
 
     if (xfer_headers_done(x) != APR_SUCCESS) {
@@ -964,10 +992,8 @@ static void xfer_success(xfer_t *x)
         return;
     }
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &redirects);
     curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
     resp->status = (int)code;
-    resp->redirects = (int)redirects;
     if (url) {
         resp->effective_url = apr_pstrdup(x->req->pool, url);
     }
@@ -1022,6 +1048,7 @@ static xfer_t *xfer_make(mcp_http_request_t *req)
     x->resp = apr_pcalloc(req->pool, sizeof(*x->resp));
     x->resp->req = req;
     x->resp->headers = apr_table_make(req->pool, 16);
+    mcp_http_hop_init(&x->hop, req);
     x->start = x->last_rx = apr_time_now();
     apr_pool_cleanup_register(req->pool, x, xfer_buf_cleanup,
                               apr_pool_cleanup_null);
@@ -1046,7 +1073,64 @@ static int xfer_start(CURLM *m, xfer_t *x)
     return 1;
 }
 
-/* Finish the transfers curl reports done; returns how many. */
+/* A redirect response is complete: check the hop and start the next one
+ * as a new transfer on the same multi handle, while the others of a batch
+ * go on. Returns 1 when the next hop runs, 0 when the request is to be
+ * finished (not a redirect we follow, or a refused hop: abort_rv says
+ * why). */
+static int xfer_follow(CURLM *m, xfer_t *x, CURLcode rc)
+{
+    mcp_http_request_t *req = x->req;
+    const char *err = NULL, *from;
+    char *to = NULL;
+    long code = 0;
+    apr_status_t rv;
+
+    if (!x->redirecting || rc != CURLE_OK || x->abort_rv != APR_SUCCESS) {
+        return 0;
+    }
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    /* The Location resolved against this hop's URL, as curl would follow
+     * it (it is not followed: redirects are off on the handle). */
+    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &to);
+    if (!to) {
+        xfer_abort(x, MCP_EPROTO, apr_psprintf(req->pool, "redirect from %s "
+                   "without a usable Location", host_of(x)));
+        return 0;
+    }
+    from = host_of(x);
+    if ((rv = mcp_http_hop_next(&x->hop, req, (int)code, to, &err))
+        != APR_SUCCESS) {
+        xfer_abort(x, rv, err);
+        return 0;
+    }
+    x->resp->redirects++;
+    mcp_log(MCP_LOG_MARK, MCP_LOG_TRACE1, APR_SUCCESS, req->pool,
+            MCPLOGNO(01101) "HTTP %s %s: %ld, following to %s", req->method,
+            from, code, host_of(x));
+    xfer_release(x);
+    apr_table_clear(x->resp->headers);
+    x->nheaders = 0;
+    x->receiving = 0;
+    x->redirecting = 0;
+    x->hop_received = 0;
+    x->guard_msg = NULL;
+    x->errbuf[0] = '\0';
+    if (req->timeout && apr_time_now() - x->start >= req->timeout) {
+        xfer_abort(x, MCP_ETIMEOUT, apr_psprintf(req->pool, "total timeout "
+                   "(%ld ms) of the request to %s exceeded in redirects",
+                   to_ms(req->timeout), host_of(x)));
+        return 0;
+    }
+    if (!xfer_start(m, x)) {
+        xfer_abort(x, x->resp->rv, x->resp->error);
+        return 0;
+    }
+    return 1;
+}
+
+/* Finish the transfers curl reports done, or start their next hop;
+ * returns how many finished. */
 static apr_size_t collect_done(CURLM *m)
 {
     apr_size_t done = 0;
@@ -1063,7 +1147,7 @@ static apr_size_t collect_done(CURLM *m)
             curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
             x = (xfer_t *)(void *)priv;
             curl_multi_remove_handle(m, e);
-            if (x && x->active) {
+            if (x && x->active && !xfer_follow(m, x, rc)) {
                 xfer_finish(x, rc);
                 done++;
             }
