@@ -828,40 +828,49 @@ START_TEST(redirect_cross_origin_headers)
 }
 END_TEST
 
+/* Our server's /redirect to @a path on 0.0.0.0, which reaches this host
+ * on Linux but is neither a loopback host name nor a loopback address. */
+static const char *via_zero(const char *path)
+{
+    return url(apr_psprintf(tp, "/redirect?to=http://0.0.0.0:%u%s",
+                            (unsigned)http_server_port(srv), path));
+}
+
+/* A GET of @a u that follows up to 3 redirects under these rules. */
+static mcp_http_request_t *following(const char *u, unsigned rules,
+                                     unsigned allow)
+{
+    mcp_http_request_t *req = mkreq("GET", u);
+
+    req->url_rules = rules;
+    req->addr_allow = allow;
+    req->max_redirects = 3;
+    return req;
+}
+
 START_TEST(redirect_rules_each_hop)
 {
     unsigned port = http_server_port(srv);
-    mcp_http_request_t *req;
     mcp_http_response_t *resp;
 
     /* http only to loopback hosts: 127.0.0.1 passes, 0.0.0.0 does not. */
-    req = mkreq("GET", url(apr_psprintf(tp, "/redirect?to=http://0.0.0.0:%u"
-                                        "/json?secret=s3cr3t", port)));
-    req->url_rules = MCP_URL_SECURE;
-    req->max_redirects = 3;
-    resp = fail_with(req, MCP_EINVALID, apr_psprintf(tp,
-                     "redirect to http://0.0.0.0:%u/json refused", port));
+    resp = fail_with(following(via_zero("/json?secret=s3cr3t"), MCP_URL_SECURE,
+                               MCP_ADDR_ALLOW_ALL), MCP_EINVALID,
+                     apr_psprintf(tp, "redirect to http://0.0.0.0:%u/json "
+                                  "refused", port));
     ck_assert_ptr_null(strstr(resp->error, "s3cr3t"));
     ck_assert_int_eq(resp->redirects, 0);
     ck_assert_uint_eq(http_server_requests(srv), 1);
 
     /* A rule beyond the scheme: the hop needs a path. */
-    req = mkreq("GET", url(apr_psprintf(tp, "/redirect?to=http://127.0.0.1:%u/",
-                                        port)));
-    req->url_rules = MCP_URL_ANY_HTTP | MCP_URL_NEED_PATH;
-    req->max_redirects = 3;
-    fail_with(req, MCP_EINVALID, "redirect to");
-    ck_assert_uint_eq(http_server_requests(srv), 2);
-
-    /* The first URL passes the rules too. */
-    req = mkreq("GET", url("/json"));
-    req->url_rules = MCP_URL_HTTPS;
-    fail_with(req, MCP_EINVALID, "");
+    fail_with(following(url(apr_psprintf(tp, "/redirect?to=http://127.0.0.1:%u/",
+                                         port)),
+                        MCP_URL_ANY_HTTP | MCP_URL_NEED_PATH,
+                        MCP_ADDR_ALLOW_ALL), MCP_EINVALID, "redirect to");
     /* No scheme but http and https, even when the rules would allow. */
-    req = mkreq("GET", url("/redirect?to=ftp://127.0.0.1/x"));
-    req->url_rules = MCP_URL_ANY_HTTP | MCP_URL_OTHER_SCHEMES;
-    req->max_redirects = 3;
-    fail_with(req, MCP_EINVALID, "redirect to");
+    fail_with(following(url("/redirect?to=ftp://127.0.0.1/x"),
+                        MCP_URL_ANY_HTTP | MCP_URL_OTHER_SCHEMES,
+                        MCP_ADDR_ALLOW_ALL), MCP_EINVALID, "redirect to");
     ck_assert_uint_eq(http_server_requests(srv), 3);
     ck_assert_uint_eq(http_server_accepted(srv), 1);
 }
@@ -869,18 +878,14 @@ END_TEST
 
 START_TEST(redirect_guard)
 {
-    unsigned port = http_server_port(srv);
-    mcp_http_request_t *req;
     mcp_http_response_t *resp;
 
-    /* Loopback allowed, so the first hop goes; 0.0.0.0 (which reaches this
-     * host on Linux) is not. */
-    req = mkreq("GET", url(apr_psprintf(tp, "/redirect?to=http://0.0.0.0:%u"
-                                        "/json", port)));
-    req->addr_allow = MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK);
-    req->max_redirects = 3;
-    resp = fail_with(req, MCP_EINVALID, apr_psprintf(tp, "refused to connect to "
-                     "0.0.0.0 (unspecified) for http://0.0.0.0:%u/json", port));
+    /* Loopback allowed, so the first hop goes; 0.0.0.0 does not. */
+    resp = fail_with(following(via_zero("/json"), MCP_HTTP_DEFAULT_URL_RULES,
+                               MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK)), MCP_EINVALID,
+                     apr_psprintf(tp, "refused to connect to 0.0.0.0 "
+                                  "(unspecified) for http://0.0.0.0:%u/json",
+                                  (unsigned)http_server_port(srv)));
     ck_assert_int_eq(resp->redirects, 1);
     ck_assert_uint_eq(http_server_requests(srv), 1);
 }
@@ -922,9 +927,8 @@ START_TEST(redirects_in_batch)
     mcp_http_request_body(reqs[3], "{}", 2, "application/json", &err);
     mcp_http_request_header(reqs[3], "Authorization", "Bearer s3cr3t", &err);
     reqs[3]->cross_origin_headers = none;
-    reqs[4] = mkreq("GET", url(apr_psprintf(tp, "/redirect?to=http://0.0.0.0:%u"
-                               "/json", (unsigned)http_server_port(srv))));
-    reqs[4]->addr_allow = MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK);
+    reqs[4] = following(via_zero("/json"), MCP_HTTP_DEFAULT_URL_RULES,
+                        MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK));
     reqs[5] = mkreq("GET", url("/redirect?to=/redirect?to=/slow?ms=200"));
     reqs[6] = mkreq("GET", url("/json"));
     for (i = 0; i < N; i++) {
@@ -1421,7 +1425,9 @@ START_TEST(guard_reused_connection)
 }
 END_TEST
 
-START_TEST(guard_through_proxy_refused)
+/* A GET of http://upstream.invalid/echo on a client whose proxy is our
+ * test server: the target host is never resolved or contacted. */
+static mcp_http_request_t *proxied_request(void)
 {
     mcp_http_options_t o;
     mcp_http_t *h = NULL;
@@ -1434,6 +1440,13 @@ START_TEST(guard_through_proxy_refused)
     ck_assert_status(mcp_http_request_create(&req, tp, h, "GET",
                                              "http://upstream.invalid/echo", &err),
                      APR_SUCCESS);
+    return req;
+}
+
+START_TEST(guard_through_proxy_refused)
+{
+    mcp_http_request_t *req = proxied_request();
+
     req->addr_allow = MCP_ADDR_ALLOW_ALL & ~MCP_ADDR_ALLOW(MCP_ADDR_METADATA);
     fail_with(req, MCP_EINVALID, "through a proxy");
     ck_assert_uint_eq(http_server_accepted(srv), 0);
@@ -1483,22 +1496,12 @@ END_TEST
 
 START_TEST(proxy_option)
 {
-    mcp_http_options_t o;
-    mcp_http_t *h = NULL;
-    mcp_http_request_t *req = NULL;
     mcp_http_response_t *resp = NULL;
     const char *err = NULL;
     mcp_json_t *j;
 
-    /* Our test server plays the forward proxy: the target host is never
-     * resolved or contacted. */
-    memset(&o, 0, sizeof(o));
-    o.proxy = http_server_url(srv, tp, "");
-    ck_assert_status(mcp_http_create(&h, tp, &o, &err), APR_SUCCESS);
-    ck_assert_status(mcp_http_request_create(&req, tp, h, "GET",
-                                             "http://upstream.invalid/echo", &err),
-                     APR_SUCCESS);
-    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_msg(mcp_http_perform(proxied_request(), &resp, &err)
+                  == APR_SUCCESS, "%s", err);
     j = body_json(resp);
     ck_assert_str_eq(mcp_json_get_str(tp, j, "target"), "http://upstream.invalid/echo");
     ck_assert_str_eq(mcp_json_get_str(tp, mcp_json_get(tp, j, "headers"), "host"),
@@ -1716,7 +1719,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, abort_by_tick_callback);
     suite_add_tcase(s, tc);
 
-    tc = http_tcase("schemes");
+    tc = http_tcase("redirects");
     tcase_add_test(tc, redirects);
     tcase_add_test(tc, redirect_loop);
     tcase_add_test(tc, redirect_methods);
@@ -1727,6 +1730,9 @@ static Suite *http_suite(void)
     tcase_add_test(tc, redirects_in_batch);
     tcase_add_test(tc, redirect_check);
     tcase_add_test(tc, redirect_hop);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("schemes");
     tcase_add_test(tc, redirect_to_other_schemes);
     tcase_add_test(tc, url_rules_of_request);
     tcase_add_test(tc, other_schemes_refused);
