@@ -669,6 +669,9 @@ static CURLcode set_limits(xfer_t *x)
 
 /* ---- the address guard ---- */
 
+/* Without CURLOPT_PREREQFUNCTION (libcurl 7.80) a reused connection would
+ * escape the guard: it is not built then, and set_guard() refuses. */
+#if LIBCURL_VERSION_NUM >= 0x075000
 static const char *sockaddr_text(apr_pool_t *p, const struct sockaddr *sa,
                                  apr_size_t len)
 {
@@ -726,7 +729,6 @@ static curl_socket_t guard_open(void *baton, curlsocktype purpose,
     return socket(a->family, type, a->protocol);
 }
 
-#if LIBCURL_VERSION_NUM >= 0x075000
 /* CURLOPT_PREREQFUNCTION: the connection's address once more, just before
  * the request is sent. A reused connection was opened by an earlier
  * request, maybe one without a guard or with a laxer one, and never went
