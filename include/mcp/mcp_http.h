@@ -82,8 +82,8 @@
  *  - built against a libcurl older than 7.80 (no CURLOPT_PREREQFUNCTION,
  *    so no check of reused connections), guarded requests are refused.
  * A refusal is MCP_EINVALID with a message such as "refused to connect to
- * 127.0.0.1 (loopback) for https://host/path", sent before any byte of
- * the request.
+ * 127.0.0.1 (loopback) for https://host/path", made before any byte of
+ * the request is sent.
  *
  * Failures are an apr_status_t plus a message (never containing a query
  * string, header value or body, which may carry secrets):
@@ -233,7 +233,8 @@ struct mcp_http_request_t {
     apr_interval_time_t timeout;
     apr_interval_time_t idle_timeout;
     apr_size_t max_response_size;
-    int max_redirects;           /**< 0 = do not follow redirects */
+    /** Redirects followed; 0 = none: a 3xx is then the response. */
+    int max_redirects;
     /**
      * Rules (MCP_URL_* flags) that url and every redirect target must
      * pass; default MCP_HTTP_DEFAULT_URL_RULES. See the file comment.
