@@ -363,7 +363,10 @@ apr_status_t mcp_http_perform_all(mcp_http_request_t **reqs, apr_size_t n,
 
 /**
  * Is @a url an absolute http: or https: URL with a host, without user
- * credentials, spaces or control characters?
+ * credentials, spaces or control characters? This is mcp_url_check()
+ * with MCP_URL_ANY_HTTP (mcp_url.h has the whole rule set: also no
+ * fragment, ports 1-65535, printable ASCII only), the check the
+ * configuration directives use too.
  * @return APR_SUCCESS or MCP_EINVALID with *perr (from @a p).
  */
 apr_status_t mcp_http_url_check(apr_pool_t *p, const char *url,
@@ -371,7 +374,8 @@ apr_status_t mcp_http_url_check(apr_pool_t *p, const char *url,
 
 /**
  * @a url reduced to scheme://host[:port]/path, without credentials, query
- * or fragment: what may appear in a log line or an error message.
+ * or fragment: what may appear in a log line or an error message. The
+ * same as mcp_url_for_log().
  */
 const char *mcp_http_url_for_log(apr_pool_t *p, const char *url);
 

@@ -72,7 +72,8 @@ typedef struct {
     const char *jti;
     const char *scope;                /**< as in the token, or NULL */
     apr_array_header_t *audiences;    /**< const char * */
-    apr_array_header_t *scopes;       /**< const char *, split from scope */
+    apr_array_header_t *scopes;       /**< scope as a set (mcp_scope.h):
+                                           sorted, never NULL */
     apr_int64_t exp, iat, nbf;        /**< 0 when absent (nbf) */
     const char *kid;
     mcp_json_t *claims;               /**< the whole claims object */
@@ -83,9 +84,10 @@ typedef struct {
  * "at+jwt" (or "application/at+jwt"), iss, aud, exp, nbf and iat (with
  * leeway), and the presence and types of the claims RFC 9068 §2.2
  * requires: sub, client_id and jti (non-empty strings), exp and iat
- * (integers); scope, when present, must be a string. A token is expired
- * when now - leeway >= exp, not yet valid when now + leeway < nbf or
- * now + leeway < iat.
+ * (integers); scope, when present, must be a string holding a valid
+ * scope list (mcp_scope_parse(): RFC 6749 tokens, at most
+ * MCP_SCOPE_MAX_TOKENS of them). A token is expired when now - leeway >=
+ * exp, not yet valid when now + leeway < nbf or now + leeway < iat.
  * @return APR_SUCCESS; MCP_EPARSE (not a JWS / payload not JSON);
  *         MCP_EVERIFY (algorithm, key id or signature); MCP_EEXPIRED;
  *         MCP_EINVALID (any other claim problem). *perr says which.
@@ -95,9 +97,6 @@ apr_status_t mcp_jwt_verify_access_token(mcp_jwt_t **ptoken, apr_pool_t *p,
                                          const char *token,
                                          const mcp_jwt_verify_opts_t *opts,
                                          const char **perr);
-
-/** Split a space-separated scope string into a new array. */
-apr_array_header_t *mcp_jwt_split_scope(apr_pool_t *p, const char *scope);
 
 #ifdef __cplusplus
 }

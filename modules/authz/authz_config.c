@@ -18,6 +18,7 @@
 #include <http_config.h>
 #include <apr_strings.h>
 
+#include "mcp/mcp_url.h"
 #include "mcp_glue.h"
 #include "authz_private.h"
 
@@ -50,11 +51,11 @@ static const char *set_issuer(cmd_parms *cmd, void *dconf, const char *arg)
 {
     mcp_authz_server_conf *conf =
         ap_get_module_config(cmd->server->module_config, &mcp_authz_module);
-    const char *err = mcp_glue_check_url(cmd->temp_pool, arg,
-                                         MCP_GLUE_URL_SECURE
-                                         | MCP_GLUE_URL_NO_QUERY);
+    const char *err = NULL;
 
-    if (err) {
+    /* RFC 8414 §2: an issuer has no query or fragment. */
+    if (mcp_url_check(cmd->temp_pool, arg, MCP_URL_SECURE | MCP_URL_NO_QUERY,
+                      &err) != APR_SUCCESS) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
     }
     if (conf->issuer) {

@@ -64,9 +64,10 @@ static mcp_addr_class_e lookup(const addr_range_t *t, apr_size_t n,
 /* IANA IPv4 special-purpose registry, plus the metadata services. */
 static const addr_range_t v4_ranges[] = {
     /* Metadata endpoints sit inside wider classes: they come first. */
-    { { 169, 254, 169, 254 }, 32, MCP_ADDR_METADATA },   /* AWS, GCP, Azure, OCI */
-    { { 100, 100, 100, 200 }, 32, MCP_ADDR_METADATA },   /* Alibaba Cloud */
-    { { 168, 63, 129, 16 }, 32, MCP_ADDR_METADATA },     /* Azure WireServer */
+    /* AWS, GCP, Azure, OCI; Alibaba Cloud; Azure WireServer */
+    { { 169, 254, 169, 254 }, 32, MCP_ADDR_METADATA },
+    { { 100, 100, 100, 200 }, 32, MCP_ADDR_METADATA },
+    { { 168, 63, 129, 16 }, 32, MCP_ADDR_METADATA },
     { { 0 }, 8, MCP_ADDR_UNSPECIFIED },
     { { 127 }, 8, MCP_ADDR_LOOPBACK },
     { { 10 }, 8, MCP_ADDR_PRIVATE },
@@ -87,15 +88,18 @@ static const addr_range_t v4_ranges[] = {
 /* IANA IPv6 special-purpose registry (the embedding prefixes are handled
  * in classify6() before this table). */
 static const addr_range_t v6_ranges[] = {
+    /* AWS fd00:ec2::254 */
     { { 0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54 },
-      128, MCP_ADDR_METADATA },                          /* AWS fd00:ec2::254 */
+      128, MCP_ADDR_METADATA },
     { { 0xfc }, 7, MCP_ADDR_PRIVATE },                   /* unique local */
     { { 0xfe, 0xc0 }, 10, MCP_ADDR_PRIVATE },            /* old site-local */
     { { 0xfe, 0x80 }, 10, MCP_ADDR_LINK_LOCAL },
     { { 0xff }, 8, MCP_ADDR_MULTICAST },
-    { { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48, MCP_ADDR_RESERVED }, /* local NAT64 */
+    /* local-use NAT64 (RFC 8215) */
+    { { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48, MCP_ADDR_RESERVED },
     { { 0x01, 0x00 }, 64, MCP_ADDR_RESERVED },           /* discard */
-    { { 0x20, 0x01, 0x00, 0x00 }, 23, MCP_ADDR_RESERVED }, /* Teredo, ORCHID.. */
+    /* IETF protocol assignments: Teredo, benchmarking, ORCHID, ... */
+    { { 0x20, 0x01, 0x00, 0x00 }, 23, MCP_ADDR_RESERVED },
     { { 0x20, 0x01, 0x0d, 0xb8 }, 32, MCP_ADDR_RESERVED }, /* documentation */
     { { 0x3f, 0xff }, 20, MCP_ADDR_RESERVED },           /* documentation */
     { { 0x5f, 0x00 }, 16, MCP_ADDR_RESERVED },           /* SRv6 SIDs */

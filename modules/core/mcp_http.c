@@ -17,14 +17,10 @@
 #include <strings.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
-#include <apr_uri.h>
 
 #include "mcp/mcp_http.h"
 #include "mcp/mcp_url.h"
 #include "mcp_http_private.h"
-
-/* Longest URL we accept; real MCP endpoints are far shorter. */
-#define MCP_HTTP_MAX_URL 8192
 
 /* RFC 9110 tchar: the characters of a method or a header name. */
 static int is_tchar(int c)
@@ -57,103 +53,17 @@ static int is_field_value(const char *s)
     return 1;
 }
 
-static int is_host_char(int c)
-{
-    return apr_isalnum(c) || c == '-' || c == '.' || c == '_' || c == ':';
-}
-
 apr_status_t mcp_http_url_check(apr_pool_t *p, const char *url,
                                 const char **perr)
 {
-    apr_uri_t uri;
-    const char *s, *err = NULL;
-    apr_size_t len;
-
-    if (!url || !*url) {
-        err = "empty URL";
-        goto fail;
-    }
-    len = strlen(url);
-    if (len > MCP_HTTP_MAX_URL) {
-        err = apr_psprintf(p, "URL longer than %d bytes", MCP_HTTP_MAX_URL);
-        goto fail;
-    }
-    /* URLs are ASCII; spaces and controls would be re-encoded or cut by
-     * the transport, and bytes above 0x7f must be percent-encoded. */
-    for (s = url; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c >= 0x7f) {
-            err = "URL contains a space, control or non-ASCII character";
-            goto fail;
-        }
-    }
-    if (apr_uri_parse(p, url, &uri) != APR_SUCCESS || !uri.scheme) {
-        err = "URL is not absolute";
-        goto fail;
-    }
-    if (strcasecmp(uri.scheme, "http") && strcasecmp(uri.scheme, "https")) {
-        err = apr_psprintf(p, "URL scheme '%.16s' is not allowed "
-                           "(only http and https)", uri.scheme);
-        goto fail;
-    }
-    if (strncmp(url + strlen(uri.scheme), "://", 3)) {
-        err = "URL has no '//' authority";
-        goto fail;
-    }
-    if (!uri.hostname || !*uri.hostname) {
-        err = "URL has no host";
-        goto fail;
-    }
-    for (s = uri.hostname; *s; s++) {
-        if (!is_host_char((unsigned char)*s)) {
-            err = "URL host contains an invalid character";
-            goto fail;
-        }
-    }
-    if (uri.user || uri.password) {
-        /* Credentials in URLs end up in logs; headers are the place. */
-        err = "URL contains user credentials";
-        goto fail;
-    }
-    if (uri.port_str && *uri.port_str) {
-        for (s = uri.port_str; *s; s++) {
-            if (!apr_isdigit(*s)) {
-                break;
-            }
-        }
-        if (*s || strlen(uri.port_str) > 5 || uri.port == 0) {
-            err = "URL port is not a number from 1 to 65535";
-            goto fail;
-        }
-        if (apr_atoi64(uri.port_str) > 65535) {
-            err = "URL port is not a number from 1 to 65535";
-            goto fail;
-        }
-    }
-    return APR_SUCCESS;
-
-fail:
-    if (perr) {
-        *perr = err;
-    }
-    return MCP_EINVALID;
+    /* The same rules as the configuration checks: what starts httpd is
+     * what the client will request. */
+    return mcp_url_check(p, url, MCP_URL_ANY_HTTP, perr);
 }
 
 const char *mcp_http_url_for_log(apr_pool_t *p, const char *url)
 {
-    apr_uri_t uri;
-    const char *host;
-
-    if (!url || apr_uri_parse(p, url, &uri) != APR_SUCCESS
-        || !uri.scheme || !uri.hostname) {
-        return "(invalid URL)";
-    }
-    host = strchr(uri.hostname, ':')
-        ? apr_pstrcat(p, "[", uri.hostname, "]", NULL) : uri.hostname;
-    return apr_pstrcat(p, uri.scheme, "://", host,
-                       (uri.port_str && *uri.port_str) ? ":" : "",
-                       (uri.port_str && *uri.port_str) ? uri.port_str : "",
-                       uri.path ? uri.path : "/", NULL);
+    return mcp_url_for_log(p, url);
 }
 
 apr_status_t mcp_http_request_create(mcp_http_request_t **preq,

@@ -21,6 +21,7 @@
 
 #include "mcp/mcp_crypto.h"
 #include "mcp/mcp_jwt.h"
+#include "mcp/mcp_scope.h"
 
 /* Claims the caller's "extra" object may not replace. */
 static const char *const reserved_claims[] = {
@@ -37,21 +38,6 @@ static int is_reserved(const char *name)
         }
     }
     return 0;
-}
-
-apr_array_header_t *mcp_jwt_split_scope(apr_pool_t *p, const char *scope)
-{
-    apr_array_header_t *out = apr_array_make(p, 4, sizeof(const char *));
-    char *copy, *tok, *last;
-
-    if (!scope) {
-        return out;
-    }
-    copy = apr_pstrdup(p, scope);
-    for (tok = apr_strtok(copy, " ", &last); tok; tok = apr_strtok(NULL, " ", &last)) {
-        APR_ARRAY_PUSH(out, const char *) = tok;
-    }
-    return out;
 }
 
 apr_status_t mcp_jwt_sign_access_token(const char **ptoken, apr_pool_t *p,
@@ -197,7 +183,12 @@ apr_status_t mcp_jwt_verify_access_token(mcp_jwt_t **ptoken, apr_pool_t *p,
     if (mcp_json_has(t->claims, "scope") && !t->scope) {
         return claim_fail(perr, "scope must be a string", MCP_EINVALID);
     }
-    t->scopes = mcp_jwt_split_scope(p, t->scope);
+    /* A scope we cannot read as a list must not be half-understood by
+     * the Require mcp-scope checks. */
+    if (mcp_scope_parse(&t->scopes, p, t->scope, NULL) != APR_SUCCESS) {
+        return claim_fail(perr, "the token's scope claim is not a valid "
+                          "scope list", MCP_EINVALID);
+    }
     if (!t->issuer || strcmp(t->issuer, o->issuer)) {
         return claim_fail(perr, "the token was issued by another issuer",
                           MCP_EINVALID);

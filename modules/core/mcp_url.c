@@ -31,6 +31,11 @@
 
 static const char hexdigits[] = "0123456789ABCDEF";
 
+/* Messages given by more than one check. */
+#define MSG_USERINFO "URL must not carry user:password@"
+#define MSG_FRAGMENT "URL must not have a #fragment"
+#define MSG_ESCAPE   "URL has a '%' that does not start a %XX escape"
+
 static apr_status_t url_fail(const char **perr, const char *msg)
 {
     if (perr) {
@@ -138,7 +143,7 @@ static apr_status_t parse_authority(mcp_url_t *u, apr_pool_t *p,
     if (memchr(a, '@', (apr_size_t)(end - a))) {
         /* Credentials in URLs end up in logs and browser histories;
          * headers are the place for them. */
-        return url_fail(perr, "URL must not carry user:password@");
+        return url_fail(perr, MSG_USERINFO);
     }
     if (*a == '[') {
         h_end = memchr(a, ']', (apr_size_t)(end - a));
@@ -183,15 +188,15 @@ static apr_status_t parse_authority(mcp_url_t *u, apr_pool_t *p,
             }
         }
         u->host = lower(p, a, hlen);
-        if (!mcp_addr_parse(u->host, &u->host_family, u->host_addr)) {
-            u->host_family = 0;
-        }
+        /* A name leaves host_family 0; "127.1" is an address. */
+        mcp_addr_parse(u->host, &u->host_family, u->host_addr);
     }
     if (port) {
         apr_size_t plen = (apr_size_t)(end - port);
-        apr_int64_t v = 0;
+        long v = 0;
 
-        for (s = port; s < end && apr_isdigit(*s); s++) {
+        /* At most five digits, so the sum cannot overflow. */
+        for (s = port; plen <= 5 && s < end && apr_isdigit(*s); s++) {
             v = v * 10 + (*s - '0');
         }
         if (plen == 0 || plen > 5 || s < end || v < 1 || v > 65535) {
@@ -238,17 +243,12 @@ static apr_status_t check_http_scheme(const mcp_url_t *u, apr_pool_t *p,
     return scheme_refused(p, u->scheme, rules, perr);
 }
 
-apr_status_t mcp_url_parse(mcp_url_t **pu, apr_pool_t *p, const char *url,
-                           unsigned rules, const char **perr)
+/* What every URL must be before its parts are looked at. */
+static apr_status_t check_text(apr_pool_t *p, const char *url,
+                               const char **perr)
 {
-    mcp_url_t *u;
-    const char *err, *a, *end, *q, *f;
-    apr_size_t slen;
-    apr_status_t rv;
+    const char *err;
 
-    if (pu) {
-        *pu = NULL;
-    }
     if (!url || !*url) {
         return url_fail(perr, "empty URL");
     }
@@ -258,6 +258,23 @@ apr_status_t mcp_url_parse(mcp_url_t **pu, apr_pool_t *p, const char *url,
     }
     if ((err = check_chars(url)) != NULL) {
         return url_fail(perr, err);
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_url_parse(mcp_url_t **pu, apr_pool_t *p, const char *url,
+                           unsigned rules, const char **perr)
+{
+    mcp_url_t *u;
+    const char *a, *end, *q, *f, *stop;
+    apr_size_t slen;
+    apr_status_t rv;
+
+    if (pu) {
+        *pu = NULL;
+    }
+    if ((rv = check_text(p, url, perr)) != APR_SUCCESS) {
+        return rv;
     }
     slen = scheme_len(url);
     if (!slen) {
@@ -280,30 +297,27 @@ apr_status_t mcp_url_parse(mcp_url_t **pu, apr_pool_t *p, const char *url,
     if (!u->port_given) {
         u->port = default_port(u->scheme);
     }
+    /* path ['?' query] ['#' fragment]; a '?' after the '#' is part of
+     * the fragment. */
     f = strchr(end, '#');
-    q = strchr(end, '?');
-    if (q && f && q > f) {
-        q = NULL;                   /* a '?' inside the fragment */
-    }
-    u->path = apr_pstrmemdup(p, end, (apr_size_t)((q ? q : f ? f
-                                                   : end + strlen(end)) - end));
+    stop = f ? f : end + strlen(end);
+    q = memchr(end, '?', (apr_size_t)(stop - end));
+    u->path = apr_pstrmemdup(p, end, (apr_size_t)((q ? q : stop) - end));
     if (q) {
-        u->query = apr_pstrmemdup(p, q + 1, (apr_size_t)((f ? f : q + strlen(q))
-                                                         - (q + 1)));
+        u->query = apr_pstrmemdup(p, q + 1, (apr_size_t)(stop - q - 1));
     }
     if (f) {
         u->fragment = apr_pstrdup(p, f + 1);
     }
     if (!escapes_ok(end, strlen(end))) {
-        return url_fail(perr, "URL has a '%' that does not start a %XX "
-                        "escape");
+        return url_fail(perr, MSG_ESCAPE);
     }
     if (is_http(u->scheme)
         && (rv = check_http_scheme(u, p, rules, perr)) != APR_SUCCESS) {
         return rv;
     }
     if (u->fragment && !(rules & MCP_URL_ALLOW_FRAGMENT)) {
-        return url_fail(perr, "URL must not have a #fragment");
+        return url_fail(perr, MSG_FRAGMENT);
     }
     if (u->query && (rules & MCP_URL_NO_QUERY)) {
         return url_fail(perr, "URL must not have a ?query");
@@ -711,15 +725,14 @@ static apr_status_t private_use_check(apr_pool_t *p, const char *uri,
     if (!strncmp(rest, "//", 2)) {
         end = rest + 2 + strcspn(rest + 2, "/?#");
         if (memchr(rest + 2, '@', (apr_size_t)(end - rest - 2))) {
-            return url_fail(perr, "URL must not carry user:password@");
+            return url_fail(perr, MSG_USERINFO);
         }
     }
     if (strchr(rest, '#')) {
-        return url_fail(perr, "URL must not have a #fragment");
+        return url_fail(perr, MSG_FRAGMENT);
     }
     if (!escapes_ok(rest, strlen(rest))) {
-        return url_fail(perr, "URL has a '%' that does not start a %XX "
-                        "escape");
+        return url_fail(perr, MSG_ESCAPE);
     }
     return APR_SUCCESS;
 }
@@ -729,19 +742,12 @@ apr_status_t mcp_url_redirect_kind(apr_pool_t *p, const char *uri,
                                    const char **perr)
 {
     mcp_url_t *u;
-    const char *err, *scheme;
+    const char *scheme;
     apr_size_t slen;
     apr_status_t rv;
 
-    if (!uri || !*uri) {
-        return url_fail(perr, "empty redirect URI");
-    }
-    if (strlen(uri) > MCP_URL_MAX_LEN) {
-        return url_fail(perr, apr_psprintf(p, "URL longer than %d bytes",
-                                           MCP_URL_MAX_LEN));
-    }
-    if ((err = check_chars(uri)) != NULL) {
-        return url_fail(perr, err);
+    if ((rv = check_text(p, uri, perr)) != APR_SUCCESS) {
+        return rv;
     }
     if (!(slen = scheme_len(uri))) {
         return url_fail(perr, "redirect URI is not absolute (it needs a "

@@ -25,9 +25,6 @@
 #include <apr_file_io.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
-#include <apr_uri.h>
-
-#include <arpa/inet.h>
 
 #include "mcp/mcp_common.h"
 #include "mcp/mcp_store.h"
@@ -102,58 +99,6 @@ const char *mcp_glue_server_desc(apr_pool_t *p, const server_rec *s)
                         (unsigned)s->port,
                         s->defn_name ? s->defn_name : "?",
                         s->defn_line_number);
-}
-
-int mcp_glue_is_loopback_host(const char *host)
-{
-    struct in_addr a4;
-
-    if (!host || !*host) {
-        return 0;
-    }
-    if (!strcasecmp(host, "localhost") || !strcmp(host, "::1")) {
-        return 1;
-    }
-    /* inet_pton refuses the short forms ("127.1") that resolvers accept,
-     * which keeps the check exact. */
-    if (inet_pton(AF_INET, host, &a4) == 1) {
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    }
-    return 0;
-}
-
-const char *mcp_glue_check_url(apr_pool_t *p, const char *url, int rules)
-{
-    apr_uri_t u;
-
-    if (!url || !*url) {
-        return "empty URL";
-    }
-    if (apr_uri_parse(p, url, &u) != APR_SUCCESS || !u.scheme || !u.hostname
-        || !*u.hostname) {
-        return apr_psprintf(p, "'%s' is not an absolute URL", url);
-    }
-    if (u.user || u.password) {
-        return apr_psprintf(p, "'%s' must not carry user:password", url);
-    }
-    if (u.fragment) {
-        return apr_psprintf(p, "'%s' must not have a #fragment", url);
-    }
-    if ((rules & MCP_GLUE_URL_NO_QUERY) && u.query) {
-        return apr_psprintf(p, "'%s' must not have a ?query", url);
-    }
-    if (!strcasecmp(u.scheme, "https")) {
-        return NULL;
-    }
-    if (!strcasecmp(u.scheme, "http")) {
-        if ((rules & MCP_GLUE_URL_ANY_HTTP)
-            || mcp_glue_is_loopback_host(u.hostname)) {
-            return NULL;
-        }
-        return apr_psprintf(p, "'%s' must use https (http is allowed for "
-                            "localhost and 127.0.0.0/8 only)", url);
-    }
-    return apr_psprintf(p, "'%s' must be an http or https URL", url);
 }
 
 const char *mcp_glue_check_readable(apr_pool_t *p, const char *path,

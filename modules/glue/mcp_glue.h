@@ -56,27 +56,6 @@ int mcp_glue_is_final_config(void);
  */
 const char *mcp_glue_server_desc(apr_pool_t *p, const server_rec *s);
 
-/** @name URL rules for mcp_glue_check_url() */
-/** @{ */
-/** https, or http when the host is a loopback name or address. */
-#define MCP_GLUE_URL_SECURE      0x01
-/** http or https to any host (upstream MCP servers on a private net). */
-#define MCP_GLUE_URL_ANY_HTTP    0x02
-/** No query string allowed (issuer identifiers). */
-#define MCP_GLUE_URL_NO_QUERY    0x04
-/** @} */
-
-/** Is @a host "localhost", an address in 127.0.0.0/8 or ::1? */
-int mcp_glue_is_loopback_host(const char *host);
-
-/**
- * Check an absolute URL against @a rules. A fragment and userinfo are
- * always refused.
- * @return NULL when acceptable, else a message (without the directive
- *         name) allocated from @a p.
- */
-const char *mcp_glue_check_url(apr_pool_t *p, const char *url, int rules);
-
 /**
  * Resolve @a path against ServerRoot and check that it is a regular file
  * this process can open for reading.

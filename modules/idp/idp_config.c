@@ -18,6 +18,8 @@
 #include <http_config.h>
 #include <apr_strings.h>
 
+#include "mcp/mcp_scope.h"
+#include "mcp/mcp_url.h"
 #include "mcp_glue.h"
 #include "idp_private.h"
 
@@ -87,29 +89,6 @@ static const char *add_vault_key(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-/* Space-separated OAuth scope tokens (RFC 6749 section 3.3). */
-static int is_scope_list(const char *s)
-{
-    int tokens = 0, in_token = 0;
-
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == ' ') {
-            in_token = 0;
-            continue;
-        }
-        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
-            return 0;
-        }
-        if (!in_token) {
-            tokens++;
-            in_token = 1;
-        }
-    }
-    return tokens > 0;
-}
-
 static const char *provider_option(cmd_parms *cmd, mcp_idp_provider_t *pv,
                                    const char *key, const char *val)
 {
@@ -117,8 +96,8 @@ static const char *provider_option(cmd_parms *cmd, mcp_idp_provider_t *pv,
     const char *err;
 
     if (!strcmp(key, "authorize") || !strcmp(key, "token")) {
-        err = mcp_glue_check_url(cmd->temp_pool, val, MCP_GLUE_URL_SECURE);
-        if (err) {
+        if (mcp_url_check(cmd->temp_pool, val, MCP_URL_SECURE, &err)
+            != APR_SUCCESS) {
             return apr_psprintf(p, "%s=: %s", key, err);
         }
         if (*key == 'a') {
@@ -141,9 +120,15 @@ static const char *provider_option(cmd_parms *cmd, mcp_idp_provider_t *pv,
         }
     }
     else if (!strcmp(key, "scope")) {
-        if (!is_scope_list(val)) {
-            return apr_psprintf(p, "scope='%s' is not a list of OAuth scope "
-                                "tokens", val);
+        apr_array_header_t *scopes;
+
+        if (mcp_scope_parse(&scopes, cmd->temp_pool, val, &err)
+            != APR_SUCCESS) {
+            return apr_psprintf(p, "scope= is not a list of OAuth scope "
+                                "tokens: %s", err);
+        }
+        if (scopes->nelts == 0) {
+            return "scope= is not a list of OAuth scope tokens: it is empty";
         }
         pv->scope = apr_pstrdup(p, val);
     }

@@ -19,6 +19,8 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 
+#include "mcp/mcp_scope.h"
+#include "mcp/mcp_url.h"
 #include "mcp_glue.h"
 #include "proxy_private.h"
 
@@ -56,22 +58,6 @@ int mcp_proxy_max_depth(const mcp_proxy_dir_conf *conf)
                                 : MCP_PROXY_DEFAULT_MAX_DEPTH;
 }
 
-/* A scope token (RFC 6749 section 3.3: %x21 / %x23-5B / %x5D-7E). */
-static int is_scope_token(const char *s)
-{
-    if (!*s) {
-        return 0;
-    }
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* A prefix joins tool names, so it uses the tool-name alphabet. */
 static int is_prefix(const char *s)
 {
@@ -105,7 +91,7 @@ static const char *backend_option(cmd_parms *cmd, mcp_proxy_backend_t *b,
         b->prefix = apr_pstrdup(p, val);
     }
     else if (!strcmp(key, "scope")) {
-        if (!is_scope_token(val)) {
+        if (!mcp_scope_token_valid(val)) {
             return apr_psprintf(p, "scope '%s' is not a single OAuth scope "
                                 "token", val);
         }
@@ -163,8 +149,8 @@ static const char *add_backend(cmd_parms *cmd, void *dconf, const char *raw)
         return fail(cmd, apr_psprintf(cmd->pool, "name '%s' must be "
                                       "[A-Za-z0-9_-]+", w[0]));
     }
-    err = mcp_glue_check_url(cmd->temp_pool, w[1], MCP_GLUE_URL_ANY_HTTP);
-    if (err) {
+    if (mcp_url_check(cmd->temp_pool, w[1], MCP_URL_ANY_HTTP, &err)
+        != APR_SUCCESS) {
         return fail(cmd, err);
     }
     if (!conf->backends) {

@@ -151,6 +151,7 @@ my @bad = (
     [ 'relative-issuer', 'MCPAuthzIssuer /oauth', qr/not an absolute URL/ ],
     [ 'ftp-issuer', 'MCPAuthzIssuer ftp://gw.example.com', qr/http or https/ ],
     [ 'userinfo-issuer', 'MCPAuthzIssuer https://u:p@gw.example.com', qr/user:password/ ],
+    [ 'port-issuer', 'MCPAuthzIssuer https://gw.example.com:99999', qr/port/ ],
     [ 'issuer-twice', "MCPAuthzIssuer https://a.example\nMCPAuthzIssuer https://b.example",
       qr/given twice/ ],
     [ 'no-key', $store . $issuer, qr/no MCPAuthzSigningKey/ ],

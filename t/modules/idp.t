@@ -85,6 +85,16 @@ my @bad = (
       qr/authorize=.*must use https/ ],
     [ 'bad-token-url', "$provider\n" =~ s{https://gh.example/token}{gh.example/token}r,
       qr/token=.*not an absolute URL/ ],
+    # What the HTTP client would refuse at request time, refused here.
+    [ 'token-port-99999',
+      "$provider\n" =~ s{https://gh.example/token}{https://gh.example:99999/token}r,
+      qr/token=.*port is not a number from 1 to 65535/ ],
+    [ 'authorize-non-ascii-host',
+      "$provider\n" =~ s{https://gh.example/authorize}{https://gh\xc3\xa9.example/authorize}r,
+      qr/authorize=.*non-ASCII/ ],
+    # The token is named with its bytes escaped (and httpd doubles '\').
+    [ 'bad-scope-token', "$provider \"scope=repo caf\xc3\xa9\"",
+      qr/scope=.*not a list.*'caf\\+xc3\\+xa9'/ ],
     [ 'missing-client-id', 'MCPIdPProvider gh authorize=https://a/ token=https://a/t',
       qr/needs authorize=, token= and client_id=/ ],
     [ 'missing-token', 'MCPIdPProvider gh authorize=https://a/ client_id=x',

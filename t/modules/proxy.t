@@ -214,6 +214,13 @@ my @bad = (
     [ 'not-http', 'MCPProxyBackend a ftp://h/mcp', qr/http or https/ ],
     [ 'relative-url', 'MCPProxyBackend a /mcp', qr/not an absolute URL/ ],
     [ 'fragment', 'MCPProxyBackend a https://h/mcp#x', qr/fragment/ ],
+    # What the HTTP client would refuse at request time, refused here.
+    [ 'port-99999', 'MCPProxyBackend a http://127.0.0.1:99999/mcp',
+      qr/port is not a number from 1 to 65535/ ],
+    [ 'port-0', 'MCPProxyBackend a http://127.0.0.1:0/mcp', qr/port/ ],
+    [ 'non-ascii-host', "MCPProxyBackend a https://h\xc3\xa9.example/mcp",
+      qr/non-ASCII/ ],
+    [ 'userinfo', 'MCPProxyBackend a https://u:p@h/mcp', qr/user:password/ ],
     [ 'bad-name', 'MCPProxyBackend a.b https://h/mcp', qr/name 'a\.b'/ ],
     [ 'no-url', 'MCPProxyBackend a', qr/needs a name and a URL/ ],
     [ 'duplicate', "MCPProxyBackend a https://h/1\nMCPProxyBackend a https://h/2",

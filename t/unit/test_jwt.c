@@ -23,6 +23,7 @@
 #include "mcp/mcp_crypto.h"
 #include "mcp/mcp_jose.h"
 #include "mcp/mcp_jwt.h"
+#include "mcp/mcp_scope.h"
 
 #define ISS "https://gw.example"
 #define AUD "https://gw.example/mcp"
@@ -166,9 +167,10 @@ START_TEST(roundtrip)
     ck_assert_int_eq(t->exp, NOW + 300);
     ck_assert_int_eq(t->iat, NOW);
     ck_assert_int_eq(t->nbf, 0);
+    /* The scopes as a set: sorted, whatever the claim's order. */
     ck_assert_int_eq(t->scopes->nelts, 2);
-    ck_assert_str_eq(APR_ARRAY_IDX(t->scopes, 0, const char *), "mcp");
-    ck_assert_str_eq(APR_ARRAY_IDX(t->scopes, 1, const char *), "github:read");
+    ck_assert_str_eq(APR_ARRAY_IDX(t->scopes, 0, const char *), "github:read");
+    ck_assert_str_eq(APR_ARRAY_IDX(t->scopes, 1, const char *), "mcp");
     ck_assert_int_eq(t->audiences->nelts, 1);
     ck_assert_str_eq(APR_ARRAY_IDX(t->audiences, 0, const char *), AUD);
     ck_assert_str_eq(mcp_json_get_str(tp, t->claims, "name"), "Alice");
@@ -542,17 +544,51 @@ START_TEST(verifier_options)
 }
 END_TEST
 
-START_TEST(split_scope)
+START_TEST(scope_claim)
 {
-    apr_array_header_t *a = mcp_jwt_split_scope(tp, "  a  b:c d ");
+    mcp_jose_key_t *k = test_key("k");
+    mcp_jose_keyset_t *set = set_of(k);
+    mcp_jwt_verify_opts_t o = opts(NOW);
+    mcp_jwt_t *t;
+    const char *err = NULL, *many = "\"";
+    int i;
 
-    ck_assert_int_eq(a->nelts, 3);
-    ck_assert_str_eq(APR_ARRAY_IDX(a, 0, const char *), "a");
-    ck_assert_str_eq(APR_ARRAY_IDX(a, 1, const char *), "b:c");
-    ck_assert_str_eq(APR_ARRAY_IDX(a, 2, const char *), "d");
-    ck_assert_int_eq(mcp_jwt_split_scope(tp, NULL)->nelts, 0);
-    ck_assert_int_eq(mcp_jwt_split_scope(tp, "")->nelts, 0);
-    ck_assert_int_eq(mcp_jwt_split_scope(tp, "   ")->nelts, 0);
+    /* Runs of spaces are one separator; duplicates count once. */
+    ck_assert_status(mcp_jwt_verify_access_token(&t, tp, set,
+                     variant(k, "scope", "\"  d  b:c a d \""), &o, &err), APR_SUCCESS);
+    ck_assert_str_eq(t->scope, "  d  b:c a d ");
+    ck_assert_str_eq(mcp_scope_join(tp, t->scopes), "a b:c d");
+    ck_assert_status(mcp_jwt_verify_access_token(&t, tp, set,
+                     variant(k, "scope", "\"   \""), &o, &err), APR_SUCCESS);
+    ck_assert_int_eq(t->scopes->nelts, 0);
+    ck_assert_status(mcp_jwt_verify_access_token(&t, tp, set,
+                     variant(k, "scope", "\"\""), &o, &err), APR_SUCCESS);
+    ck_assert_int_eq(t->scopes->nelts, 0);
+    ck_assert_status(mcp_jwt_verify_access_token(&t, tp, set,
+                     variant(k, "scope", NULL), &o, &err), APR_SUCCESS);
+    ck_assert_ptr_nonnull(t->scopes);
+    ck_assert_int_eq(t->scopes->nelts, 0);
+
+    /* A scope string that is not a scope list: refused, not split some
+     * way that Require mcp-scope would then trust. */
+    ck_assert_int_eq(jwt_check(set, variant(k, "scope", "\"mcp\\tadmin\""), NOW, &err),
+                     MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(err, "scope"));
+    ck_assert_int_eq(jwt_check(set, variant(k, "scope", "\"mcp\\nadmin\""), NOW, &err),
+                     MCP_EINVALID);
+    ck_assert_int_eq(jwt_check(set, variant(k, "scope", "\"a\\\"b\""), NOW, &err),
+                     MCP_EINVALID);
+    ck_assert_int_eq(jwt_check(set, variant(k, "scope", "\"a\\\\b\""), NOW, &err),
+                     MCP_EINVALID);
+    ck_assert_int_eq(jwt_check(set, variant(k, "scope", "\"caf\\u00e9\""), NOW, &err),
+                     MCP_EINVALID);
+    ck_assert_int_eq(jwt_check(set, variant(k, "scope", "\"a\\u007f\""), NOW, &err),
+                     MCP_EINVALID);
+    for (i = 0; i <= MCP_SCOPE_MAX_TOKENS; i++) {
+        many = apr_psprintf(tp, "%ss%d ", many, i);
+    }
+    ck_assert_int_eq(jwt_check(set, variant(k, "scope", apr_pstrcat(tp, many, "\"", NULL)),
+                               NOW, &err), MCP_EINVALID);
 }
 END_TEST
 
@@ -572,7 +608,7 @@ static Suite *jwt_suite(void)
     tcase_add_test(tc, signature_problems);
     tcase_add_test(tc, every_prefix_and_suffix);
     tcase_add_test(tc, verifier_options);
-    tcase_add_test(tc, split_scope);
+    tcase_add_test(tc, scope_claim);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -190,6 +190,8 @@ START_TEST(ports)
     refused("http://h:+80/", MCP_URL_HTTP, "port");
     refused("http://h:8:8/", MCP_URL_HTTP, "port");
     refused("http://[::1]:/", MCP_URL_HTTP, "port");
+    refused(apr_pstrcat(tp, "http://h:", apr_psprintf(tp, "%0200d", 1), "/", NULL),
+            MCP_URL_HTTP, "port");
 }
 END_TEST
 
