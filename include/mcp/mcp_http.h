@@ -35,15 +35,70 @@
  *  - redirects are not followed unless a request allows some;
  *  - every request has a size cap on its response body.
  *
+ * URL rules (mcp_http_request_t.url_rules, MCP_URL_* flags of mcp_url.h,
+ * default MCP_HTTP_DEFAULT_URL_RULES): req->url must pass them
+ * (mcp_url_check()) when the request is performed, and so must every
+ * redirect target. MCP_URL_OTHER_SCHEMES is ignored; a fragment is
+ * refused unless MCP_URL_ALLOW_FRAGMENT is given.
+ *
+ * Redirects (mcp_http_request_t.max_redirects > 0) are followed by the
+ * client, hop by hop, each one a new transfer; 301, 302, 303, 307 and 308
+ * with a Location are followed, any other 3xx is a response. Each hop:
+ *  - goes to the Location resolved against the current URL, which must
+ *    pass the URL rules, and which may not be http when the current URL
+ *    is https, whatever the rules allow (mcp_http_redirect_check());
+ *  - passes the address guard below, when the request has one;
+ *  - 303 makes a GET (HEAD stays HEAD), 301 and 302 make a GET of a POST;
+ *    then the body and its Content-Type, Content-Encoding,
+ *    Content-Language and Content-Location headers are dropped; 307 and
+ *    308 keep method and body (to whatever origin: a request whose body
+ *    must not go elsewhere does not follow redirects);
+ *  - to the same origin (scheme, host and port) keeps the caller's
+ *    headers; to another origin sends only those named in
+ *    mcp_http_request_t.cross_origin_headers, none by default (so
+ *    Authorization and Cookie never cross unless named); a header
+ *    dropped at one hop is not sent at later hops, back home or not;
+ *  - shares the request's total timeout and body cap; the body of a
+ *    redirect response is read and dropped (on_headers and on_body see
+ *    the final response only).
+ * One redirect more than max_redirects is MCP_EPROTO. The response gives
+ * the number of redirects followed and the final URL.
+ *
+ * The address guard (mcp_http_request_t.addr_allow). By default a request
+ * may connect to any address, as a configured upstream on a private
+ * network needs. A request for a URL chosen by someone else (a Client ID
+ * Metadata Document, say) sets addr_allow to the mcp_addr.h classes it may
+ * reach besides MCP_ADDR_PUBLIC, usually 0. Then:
+ *  - every address curl is about to connect to, after name resolution, is
+ *    classified (mcp_addr_classify()) and refused unless allowed; a name
+ *    with several addresses goes on to the next one. What is checked is
+ *    the address the socket connects to, so a DNS answer that changes
+ *    after a check (DNS rebinding) gains nothing;
+ *  - just before the request is sent, the connection's address is checked
+ *    again; this covers a connection kept open by an earlier request
+ *    (with a laxer guard or none), which is then refused;
+ *  - a client with mcp_http_options_t.proxy refuses every guarded request:
+ *    the proxy resolves the target, so its address is never seen here;
+ *  - built against a libcurl older than 7.80 (no CURLOPT_PREREQFUNCTION,
+ *    so no check of reused connections), guarded requests are refused.
+ * A refusal is MCP_EINVALID with a message such as "refused to connect to
+ * 127.0.0.1 (loopback) for https://host/path", made before any byte of
+ * the request is sent.
+ *
  * Failures are an apr_status_t plus a message (never containing a query
  * string, header value or body, which may carry secrets):
  *  - MCP_EINVALID   bad URL, scheme other than http/https (also on a redirect),
- *                   bad header name/value, a callback refused the response;
+ *                   a URL or redirect refused by the URL rules or as a
+ *                   downgrade from https to http,
+ *                   bad header name/value, a callback refused the response,
+ *                   an address refused by the address guard (also a guarded
+ *                   request on a client with a proxy);
  *  - MCP_ETIMEOUT   the connect, total or idle timeout elapsed (the message
  *                   says which);
  *  - MCP_ETOOLARGE  the response body exceeds max_response_size;
  *  - MCP_EPROTO     the peer broke HTTP: closed mid-body, bad chunking,
- *                   empty or garbled reply, too many redirects;
+ *                   empty or garbled reply, too many redirects, a redirect
+ *                   without a usable Location;
  *  - APR_ECONNREFUSED  nothing listens at the host and port;
  *  - MCP_ENOTFOUND  the host name does not resolve;
  *  - MCP_EVERIFY    the TLS peer's certificate or name did not verify;
@@ -61,7 +116,9 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 
+#include "mcp/mcp_addr.h"
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_url.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -87,6 +144,9 @@ typedef struct mcp_http_response_t mcp_http_response_t;
 
 /** In mcp_http_options_t: "no limit" for a timeout (0 means the default). */
 #define MCP_HTTP_NO_LIMIT                (-1)
+
+/** Default mcp_http_request_t.url_rules: http and https to any host. */
+#define MCP_HTTP_DEFAULT_URL_RULES       MCP_URL_ANY_HTTP
 
 /**
  * Client options. Zero / NULL members take the defaults above, so a
@@ -173,7 +233,26 @@ struct mcp_http_request_t {
     apr_interval_time_t timeout;
     apr_interval_time_t idle_timeout;
     apr_size_t max_response_size;
-    int max_redirects;           /**< 0 = do not follow redirects */
+    /** Redirects followed; 0 = none: a 3xx is then the response. */
+    int max_redirects;
+    /**
+     * Rules (MCP_URL_* flags) that url and every redirect target must
+     * pass; default MCP_HTTP_DEFAULT_URL_RULES. See the file comment.
+     */
+    unsigned url_rules;
+    /**
+     * Names (case-insensitive) of the request headers still sent after a
+     * redirect to another origin, NULL-terminated; NULL = none. Not
+     * copied: it must live as long as the request.
+     */
+    const char *const *cross_origin_headers;
+    /**
+     * Address guard: an OR of MCP_ADDR_ALLOW() bits, the address classes
+     * this request may connect to besides MCP_ADDR_PUBLIC (0 = public
+     * addresses only). Default MCP_ADDR_ALLOW_ALL: no guard. See the
+     * file comment.
+     */
+    unsigned addr_allow;
 
     mcp_http_headers_cb *on_headers;  /**< optional */
     mcp_http_body_cb *on_body;        /**< optional: stream the body */
@@ -230,7 +309,8 @@ const mcp_http_options_t *mcp_http_options(const mcp_http_t *http);
 
 /**
  * Make a request for @a method and @a url in pool @a p (which also holds
- * its response). The URL is checked with mcp_http_url_check().
+ * its response). The URL is checked with MCP_HTTP_DEFAULT_URL_RULES
+ * (mcp_url_check()); url_rules set later apply when it is performed.
  * @return APR_SUCCESS or MCP_EINVALID with *perr.
  */
 apr_status_t mcp_http_request_create(mcp_http_request_t **preq,
@@ -298,6 +378,18 @@ apr_status_t mcp_http_url_check(apr_pool_t *p, const char *url,
  * same as mcp_url_for_log().
  */
 const char *mcp_http_url_for_log(apr_pool_t *p, const char *url);
+
+/**
+ * May a request at @a from_url follow a redirect to @a to_url (absolute,
+ * resolved against @a from_url)? This is the check the client applies to
+ * every hop: @a to_url passes @a rules (MCP_URL_* flags, less
+ * MCP_URL_OTHER_SCHEMES), and an https URL never redirects to http.
+ * @return APR_SUCCESS, or MCP_EINVALID with *perr (from @a p; without
+ *         either URL's query).
+ */
+apr_status_t mcp_http_redirect_check(apr_pool_t *p, const char *from_url,
+                                     const char *to_url, unsigned rules,
+                                     const char **perr);
 
 /** First value of response header @a name, or NULL. */
 const char *mcp_http_response_header(const mcp_http_response_t *resp,

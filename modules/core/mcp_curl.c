@@ -28,11 +28,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <curl/curl.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 
+#include "mcp/mcp_addr.h"
 #include "mcp/mcp_http.h"
+#include "mcp_http_private.h"
 
 #if !APR_HAS_THREADS
 #error "mod_mcp needs APR with thread support"
@@ -55,20 +59,27 @@ struct mcp_http_t {
     int nidle;
 };
 
-/* One transfer of a perform call. */
+/* One request of a perform call. Each hop (the request, then each
+ * redirect we follow) is a curl transfer of its own, on a new easy
+ * handle. */
 typedef struct {
     mcp_http_request_t *req;
     mcp_http_response_t *resp;
+    mcp_http_hop_t hop;         /* what the current hop sends */
     CURL *easy;
     struct curl_slist *hdrs;
     apr_time_t start;
+    apr_interval_time_t budget; /* total time this hop was given; 0 = none */
     apr_time_t last_rx;         /* last byte received (idle timer) */
     int receiving;              /* first response byte has arrived */
     int headers_done;           /* on_headers called / status fixed */
     int nheaders;
     int active;                 /* added to the multi, not yet finished */
+    int redirecting;            /* this response is a redirect we follow */
+    apr_size_t hop_received;    /* body bytes of that redirect (dropped) */
     apr_status_t abort_rv;      /* why we aborted, when we did */
     const char *abort_msg;
+    const char *guard_msg;      /* the address guard refused an address */
     char *buf;                  /* body, malloc'd, freed by a pool cleanup */
     apr_size_t buf_len;
     apr_size_t buf_cap;
@@ -299,12 +310,24 @@ static void multi_put(mcp_http_t *http, CURLM *m)
 
 /* ---- callbacks ---- */
 
+/* The URL being fetched, fit for a message. */
+static const char *host_of(xfer_t *x)
+{
+    return mcp_http_url_for_log(x->req->pool, x->hop.url);
+}
+
 static void xfer_abort(xfer_t *x, apr_status_t rv, const char *msg)
 {
     if (x->abort_rv == APR_SUCCESS) {
         x->abort_rv = rv;
         x->abort_msg = msg;
     }
+}
+
+static void xfer_fail(xfer_t *x, apr_status_t rv, const char *msg)
+{
+    x->resp->rv = rv;
+    x->resp->error = msg;
 }
 
 /* The status line and headers of the final response are known: fix the
@@ -330,28 +353,35 @@ static apr_status_t xfer_headers_done(xfer_t *x)
     return APR_SUCCESS;
 }
 
+/* A redirect that we follow (or refuse to, being one too many), not a
+ * response for the caller. */
 static int is_followed_redirect(xfer_t *x, long code)
 {
-    long count = 0;
+    const char *location;
 
-    if (x->req->max_redirects <= 0
-        || !(code == 301 || code == 302 || code == 303
-             || code == 307 || code == 308)
-        || !apr_table_get(x->resp->headers, "Location")) {
-        return 0;
-    }
-    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &count);
-    return count < x->req->max_redirects;
+    return x->req->max_redirects > 0 && mcp_http_is_redirect((int)code)
+        && (location = apr_table_get(x->resp->headers, "Location")) != NULL
+        && *location;
 }
 
 /* End of one header block: the final response's, unless it is a 1xx or
- * a redirect curl is about to follow. */
+ * a redirect we follow once its body has been read (xfer_follow()). */
 static int header_block_end(xfer_t *x)
 {
+    mcp_http_request_t *req = x->req;
     long code = 0;
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-    if (code < 200 || is_followed_redirect(x, code)) {
+    if (code < 200) {
+        return 1;
+    }
+    if (is_followed_redirect(x, code)) {
+        if (x->resp->redirects >= req->max_redirects) {
+            xfer_abort(x, MCP_EPROTO, apr_psprintf(req->pool,
+                       "more than %d redirects", req->max_redirects));
+            return 0;
+        }
+        x->redirecting = 1;
         return 1;
     }
     return xfer_headers_done(x) == APR_SUCCESS;
@@ -443,6 +473,19 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *baton)
     if (!len) {
         return 0;
     }
+    if (x->redirecting) {
+        /* Read so the connection can be reused, within the same cap, and
+         * dropped: the caller sees only the final response. */
+        x->hop_received += len;
+        if (req->max_response_size
+            && x->hop_received > req->max_response_size) {
+            xfer_abort(x, MCP_ETOOLARGE, apr_psprintf(req->pool,
+                       "redirect body exceeds the limit of %" APR_SIZE_T_FMT
+                       " bytes", req->max_response_size));
+            return WRITE_FAIL;
+        }
+        return len;
+    }
     if (xfer_headers_done(x) != APR_SUCCESS) {
         return WRITE_FAIL;
     }
@@ -486,7 +529,7 @@ static long to_ms(apr_interval_time_t t)
 
 static int set_headers(xfer_t *x)
 {
-    const apr_array_header_t *arr = apr_table_elts(x->req->headers);
+    const apr_array_header_t *arr = apr_table_elts(x->hop.headers);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
     struct curl_slist *l;
     int i;
@@ -501,7 +544,7 @@ static int set_headers(xfer_t *x)
         }
         x->hdrs = l;
     }
-    if (x->req->body && !apr_table_get(x->req->headers, "Expect")) {
+    if (x->hop.body && !apr_table_get(x->hop.headers, "Expect")) {
         /* No 100-continue round trip: our bodies are small JSON. */
         if (!(l = curl_slist_append(x->hdrs, "Expect:"))) {
             return 0;
@@ -513,27 +556,27 @@ static int set_headers(xfer_t *x)
 
 static CURLcode set_method(xfer_t *x)
 {
-    mcp_http_request_t *req = x->req;
+    const mcp_http_hop_t *hop = &x->hop;
     CURL *e = x->easy;
     CURLcode rc = CURLE_OK;
 
-    if (!strcmp(req->method, "HEAD")) {
+    if (!strcmp(hop->method, "HEAD")) {
         return curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     }
-    if (!strcmp(req->method, "GET") && !req->body) {
+    if (!strcmp(hop->method, "GET") && !hop->body) {
         return curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
-    if (req->body || !strcmp(req->method, "POST") || !strcmp(req->method, "PUT")
-        || !strcmp(req->method, "PATCH")) {
+    if (hop->body || !strcmp(hop->method, "POST") || !strcmp(hop->method, "PUT")
+        || !strcmp(hop->method, "PATCH")) {
         rc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                              (curl_off_t)req->body_len);
+                              (curl_off_t)hop->body_len);
         if (rc == CURLE_OK) {
             rc = curl_easy_setopt(e, CURLOPT_POSTFIELDS,
-                                  req->body ? req->body : "");
+                                  hop->body ? hop->body : "");
         }
     }
-    if (rc == CURLE_OK && strcmp(req->method, "POST")) {
-        rc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    if (rc == CURLE_OK && strcmp(hop->method, "POST")) {
+        rc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, hop->method);
     }
     return rc;
 }
@@ -598,16 +641,22 @@ static CURLcode set_limits(xfer_t *x)
     CURL *e = x->easy;
     CURLcode rc;
 
+    /* The total timeout is the request's, whatever its hops: a hop gets
+     * what the earlier ones left (xfer_follow() stops at none). */
+    x->budget = 0;
+    if (req->timeout) {
+        x->budget = req->timeout - (apr_time_now() - x->start);
+        if (x->budget < 1000) {
+            x->budget = 1000;
+        }
+    }
+    /* Redirects are ours to follow, hop by hop (xfer_follow()), never
+     * curl's: each hop passes our checks and gets its own headers. */
     if ((rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                                to_ms(req->connect_timeout))) != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(req->timeout)))
+        || (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(x->budget)))
            != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION,
-                                  req->max_redirects > 0 ? 1L : 0L)) != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_MAXREDIRS,
-                                  (long)(req->max_redirects > 0
-                                         ? req->max_redirects : 0)))
-           != CURLE_OK) {
+        || (rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L)) != CURLE_OK) {
         return rc;
     }
     if (req->max_response_size) {
@@ -618,12 +667,147 @@ static CURLcode set_limits(xfer_t *x)
     return rc;
 }
 
+/* ---- the address guard ---- */
+
+/* Without CURLOPT_PREREQFUNCTION (libcurl 7.80) a reused connection would
+ * escape the guard: it is not built then, and set_guard() refuses. */
+#if LIBCURL_VERSION_NUM >= 0x075000
+static const char *sockaddr_text(apr_pool_t *p, const struct sockaddr *sa,
+                                 apr_size_t len)
+{
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+
+    /* Copies: curl's buffer need not be aligned for these types. */
+    if (sa->sa_family == AF_INET && len >= sizeof(in4)) {
+        memcpy(&in4, sa, sizeof(in4));
+        return mcp_addr_format(p, AF_INET,
+                               (const unsigned char *)&in4.sin_addr);
+    }
+    if (sa->sa_family == AF_INET6 && len >= sizeof(in6)) {
+        memcpy(&in6, sa, sizeof(in6));
+        return mcp_addr_format(p, AF_INET6, in6.sin6_addr.s6_addr);
+    }
+    return "an address of another family";
+}
+
+static const char *guard_message(xfer_t *x, const char *addr,
+                                 mcp_addr_class_e c)
+{
+    return apr_psprintf(x->req->pool, "refused to connect to %s (%s) for %s",
+                        addr, mcp_addr_class_name(c), host_of(x));
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: called with each address curl is about to
+ * connect to, after name resolution. What is checked is what is used, so
+ * a name whose DNS answer changes between a check and the connect (DNS
+ * rebinding) gains nothing. On a refusal curl tries the next address of
+ * the name, if any; the message is kept for when none is left. */
+static curl_socket_t guard_open(void *baton, curlsocktype purpose,
+                                struct curl_sockaddr *a)
+{
+    xfer_t *x = baton;
+    mcp_addr_class_e c = mcp_addr_classify(&a->addr, a->addrlen);
+    int type = a->socktype;
+
+    if (purpose != CURLSOCKTYPE_IPCXN
+        || !mcp_addr_allowed(c, x->req->addr_allow)) {
+        const char *msg = guard_message(x, sockaddr_text(x->req->pool,
+                                        &a->addr, a->addrlen), c);
+
+        mcp_log(MCP_LOG_MARK, MCP_LOG_DEBUG, MCP_EINVALID, x->req->pool,
+                MCPLOGNO(01100) "HTTP address guard: %s", msg);
+        if (!x->guard_msg) {
+            x->guard_msg = msg;
+        }
+        return CURL_SOCKET_BAD;
+    }
+#ifdef SOCK_CLOEXEC
+    /* Not inherited by the processes httpd forks (CGI, piped logs). */
+    type |= SOCK_CLOEXEC;
+#endif
+    return socket(a->family, type, a->protocol);
+}
+
+/* CURLOPT_PREREQFUNCTION: the connection's address once more, just before
+ * the request is sent. A reused connection was opened by an earlier
+ * request, maybe one without a guard or with a laxer one, and never went
+ * through guard_open(): this is where it is refused. */
+static int guard_prereq(void *baton, char *primary_ip, char *local_ip,
+                        int primary_port, int local_port)
+{
+    xfer_t *x = baton;
+    unsigned char addr[16];
+    int family = 0;
+    mcp_addr_class_e c = MCP_ADDR_RESERVED;
+    const char *text = "an address that cannot be read";
+
+    if (primary_ip && mcp_addr_parse(primary_ip, &family, addr)) {
+        c = mcp_addr_classify_bytes(family, addr);
+        if (mcp_addr_allowed(c, x->req->addr_allow)) {
+            return CURL_PREREQFUNC_OK;
+        }
+        text = mcp_addr_format(x->req->pool, family, addr);
+    }
+    /* An address we cannot read is refused too: fail closed. */
+    xfer_abort(x, MCP_EINVALID, guard_message(x, text, c));
+    return CURL_PREREQFUNC_ABORT;
+}
+#endif
+
+/* The address guard, set only on a request that has one: the others keep
+ * curl's own socket handling. */
+static apr_status_t set_guard(xfer_t *x)
+{
+    mcp_http_request_t *req = x->req;
+    CURL *e = x->easy;
+
+    if (req->addr_allow == MCP_ADDR_ALLOW_ALL) {
+        return APR_SUCCESS;
+    }
+    if (req->http->opts.proxy) {
+        /* curl connects to the proxy, which resolves the target: no
+         * address of the target is ever seen here. */
+        xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "refused to "
+                  "send the request for %s through a proxy: the address "
+                  "guard cannot see the target's address", host_of(x)));
+        return MCP_EINVALID;
+    }
+#if LIBCURL_VERSION_NUM >= 0x075000
+    {
+        CURLcode rc;
+
+        if ((rc = curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, guard_open))
+            != CURLE_OK
+            || (rc = curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x))
+               != CURLE_OK
+            || (rc = curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, guard_prereq))
+               != CURLE_OK
+            || (rc = curl_easy_setopt(e, CURLOPT_PREREQDATA, x)) != CURLE_OK) {
+            /* E.g. an older libcurl at run time than at build time. */
+            xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "cannot set "
+                      "up the address guard for %s: %s", host_of(x),
+                      curl_easy_strerror(rc)));
+            return MCP_EINVALID;
+        }
+    }
+    return APR_SUCCESS;
+#else
+    (void)e;
+    /* Without a check of reused connections the guard has a hole. */
+    xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "refused the request "
+              "for %s: the address guard needs libcurl 7.80 or later "
+              "(CURLOPT_PREREQFUNCTION)", host_of(x)));
+    return MCP_EINVALID;
+#endif
+}
+
 static CURLcode set_io(xfer_t *x)
 {
     CURL *e = x->easy;
     CURLcode rc;
 
-    if ((rc = curl_easy_setopt(e, CURLOPT_URL, x->req->url)) != CURLE_OK
+    if ((rc = curl_easy_setopt(e, CURLOPT_URL, x->hop.url)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_PRIVATE, x)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header))
@@ -636,20 +820,16 @@ static CURLcode set_io(xfer_t *x)
     return CURLE_OK;
 }
 
-static void xfer_fail(xfer_t *x, apr_status_t rv, const char *msg)
-{
-    x->resp->rv = rv;
-    x->resp->error = msg;
-}
-
 /* Make the easy handle; on failure the response says why. */
 static apr_status_t xfer_setup(xfer_t *x)
 {
     mcp_http_request_t *req = x->req;
     const char *err = NULL;
+    apr_status_t rv;
     CURLcode rc;
 
-    if (mcp_http_url_check(req->pool, req->url, &err) != APR_SUCCESS) {
+    if (mcp_http_url_allowed(req->pool, req, x->hop.url, &err)
+        != APR_SUCCESS) {
         xfer_fail(x, MCP_EINVALID, err);
         return MCP_EINVALID;
     }
@@ -664,6 +844,9 @@ static apr_status_t xfer_setup(xfer_t *x)
         xfer_fail(x, APR_EGENERAL, apr_psprintf(req->pool,
                   "cannot configure the transfer: %s", curl_easy_strerror(rc)));
         return APR_EGENERAL;
+    }
+    if ((rv = set_guard(x)) != APR_SUCCESS) {
+        return rv;
     }
     if (!set_headers(x)) {
         xfer_fail(x, APR_ENOMEM, "cannot set the request headers");
@@ -686,11 +869,6 @@ static void xfer_release(xfer_t *x)
 
 /* ---- results ---- */
 
-static const char *host_of(xfer_t *x)
-{
-    return mcp_http_url_for_log(x->req->pool, x->req->url);
-}
-
 static const char *curl_reason(xfer_t *x, CURLcode rc)
 {
     return x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
@@ -699,15 +877,18 @@ static const char *curl_reason(xfer_t *x, CURLcode rc)
 static void timeout_result(xfer_t *x)
 {
     mcp_http_request_t *req = x->req;
-    curl_off_t connect_us = 0, app_us = 0;
-    int https = !strncasecmp(req->url, "https:", 6);
+    curl_off_t connect_us = 0, app_us = 0, pre_us = 0;
+    int https = !strncasecmp(x->hop.url, "https:", 6);
     int connected;
 
     curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
     curl_easy_getinfo(x->easy, CURLINFO_APPCONNECT_TIME_T, &app_us);
-    connected = https ? app_us > 0 : connect_us > 0;
+    curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre_us);
+    /* A reused connection has no connect time, but the request went out
+     * on it. */
+    connected = pre_us > 0 || (https ? app_us > 0 : connect_us > 0);
     if (!connected && req->connect_timeout
-        && (!req->timeout || req->connect_timeout <= req->timeout)) {
+        && (!x->budget || req->connect_timeout <= x->budget)) {
         xfer_fail(x, MCP_ETIMEOUT, apr_psprintf(req->pool,
                   "connect timeout (%ld ms) connecting to %s",
                   to_ms(req->connect_timeout), host_of(x)));
@@ -770,10 +951,6 @@ static void error_result(xfer_t *x, CURLcode rc)
                   "received): %s", host_of(x), x->resp->received,
                   curl_reason(x, rc)));
         break;
-    case CURLE_TOO_MANY_REDIRECTS:
-        xfer_fail(x, MCP_EPROTO, apr_psprintf(p, "more than %d redirects",
-                                              x->req->max_redirects));
-        break;
     case CURLE_GOT_NOTHING:
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_RECV_ERROR:
@@ -809,7 +986,7 @@ static void error_result(xfer_t *x, CURLcode rc)
 static void xfer_success(xfer_t *x)
 {
     mcp_http_response_t *resp = x->resp;
-    long code = 0, redirects = 0;
+    long code = 0;
     char *url = NULL;
 
     if (xfer_headers_done(x) != APR_SUCCESS) {
@@ -817,10 +994,8 @@ static void xfer_success(xfer_t *x)
         return;
     }
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &redirects);
     curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
     resp->status = (int)code;
-    resp->redirects = (int)redirects;
     if (url) {
         resp->effective_url = apr_pstrdup(x->req->pool, url);
     }
@@ -839,6 +1014,9 @@ static void xfer_finish(xfer_t *x, CURLcode rc)
     x->active = 0;
     if (x->abort_rv != APR_SUCCESS) {
         xfer_fail(x, x->abort_rv, x->abort_msg);
+    }
+    else if (rc == CURLE_COULDNT_CONNECT && x->guard_msg) {
+        xfer_fail(x, MCP_EINVALID, x->guard_msg);
     }
     else if (rc != CURLE_OK) {
         error_result(x, rc);
@@ -872,6 +1050,7 @@ static xfer_t *xfer_make(mcp_http_request_t *req)
     x->resp = apr_pcalloc(req->pool, sizeof(*x->resp));
     x->resp->req = req;
     x->resp->headers = apr_table_make(req->pool, 16);
+    mcp_http_hop_init(&x->hop, req);
     x->start = x->last_rx = apr_time_now();
     apr_pool_cleanup_register(req->pool, x, xfer_buf_cleanup,
                               apr_pool_cleanup_null);
@@ -896,7 +1075,64 @@ static int xfer_start(CURLM *m, xfer_t *x)
     return 1;
 }
 
-/* Finish the transfers curl reports done; returns how many. */
+/* A redirect response is complete: check the hop and start the next one
+ * as a new transfer on the same multi handle, while the others of a batch
+ * go on. Returns 1 when the next hop runs, 0 when the request is to be
+ * finished (not a redirect we follow, or a refused hop: abort_rv says
+ * why). */
+static int xfer_follow(CURLM *m, xfer_t *x, CURLcode rc)
+{
+    mcp_http_request_t *req = x->req;
+    const char *err = NULL, *from;
+    char *to = NULL;
+    long code = 0;
+    apr_status_t rv;
+
+    if (!x->redirecting || rc != CURLE_OK || x->abort_rv != APR_SUCCESS) {
+        return 0;
+    }
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    /* The Location resolved against this hop's URL, as curl would follow
+     * it (it is not followed: redirects are off on the handle). */
+    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &to);
+    if (!to) {
+        xfer_abort(x, MCP_EPROTO, apr_psprintf(req->pool, "redirect from %s "
+                   "without a usable Location", host_of(x)));
+        return 0;
+    }
+    from = host_of(x);
+    if ((rv = mcp_http_hop_next(&x->hop, req, (int)code, to, &err))
+        != APR_SUCCESS) {
+        xfer_abort(x, rv, err);
+        return 0;
+    }
+    x->resp->redirects++;
+    mcp_log(MCP_LOG_MARK, MCP_LOG_TRACE1, APR_SUCCESS, req->pool,
+            MCPLOGNO(01101) "HTTP %s %s: %ld, following to %s", req->method,
+            from, code, host_of(x));
+    xfer_release(x);
+    apr_table_clear(x->resp->headers);
+    x->nheaders = 0;
+    x->receiving = 0;
+    x->redirecting = 0;
+    x->hop_received = 0;
+    x->guard_msg = NULL;
+    x->errbuf[0] = '\0';
+    if (req->timeout && apr_time_now() - x->start >= req->timeout) {
+        xfer_abort(x, MCP_ETIMEOUT, apr_psprintf(req->pool, "total timeout "
+                   "(%ld ms) of the request to %s exceeded in redirects",
+                   to_ms(req->timeout), host_of(x)));
+        return 0;
+    }
+    if (!xfer_start(m, x)) {
+        xfer_abort(x, x->resp->rv, x->resp->error);
+        return 0;
+    }
+    return 1;
+}
+
+/* Finish the transfers curl reports done, or start their next hop;
+ * returns how many finished. */
 static apr_size_t collect_done(CURLM *m)
 {
     apr_size_t done = 0;
@@ -913,7 +1149,7 @@ static apr_size_t collect_done(CURLM *m)
             curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
             x = (xfer_t *)(void *)priv;
             curl_multi_remove_handle(m, e);
-            if (x && x->active) {
+            if (x && x->active && !xfer_follow(m, x, rc)) {
                 xfer_finish(x, rc);
                 done++;
             }

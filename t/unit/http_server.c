@@ -41,6 +41,7 @@ typedef struct conn_t conn_t;
 struct http_server_t {
     apr_pool_t *pool;
     apr_socket_t *listener;
+    const char *host;               /* "127.0.0.1" or "[::1]" in URLs */
     apr_port_t port;
     apr_thread_t *acceptor;
     volatile apr_uint32_t stop;
@@ -246,8 +247,10 @@ static int read_request(conn_t *c, req_t *r)
 static long query_num(const req_t *r, const char *name, long dflt)
 {
     const char *v = r->query ? strstr(r->query, name) : NULL;
+    const char *to = r->query ? strstr(r->query, "to=") : NULL;
 
-    if (!v || v[strlen(name)] != '=') {
+    /* Not inside the "to=" URL, which is always last. */
+    if (!v || v[strlen(name)] != '=' || (to && v > to)) {
         return dflt;
     }
     return atol(v + strlen(name) + 1);
@@ -435,8 +438,19 @@ static int h_redirect(conn_t *c, req_t *r)
 {
     const char *to = query_str(r, "to");
     const char *extra = apr_psprintf(r->pool, "Location: %s\r\n", to ? to : "/");
+    long ms = query_num(r, "ms", 0);
 
-    return respond(c, r, 302, "text/plain", "moved", 5, extra);
+    if (ms > 0 && !srv_sleep(c->srv, (int)(ms > SRV_STALL_LIMIT
+                                           ? SRV_STALL_LIMIT : ms))) {
+        return 0;
+    }
+    return respond(c, r, (int)query_num(r, "code", 302), "text/plain",
+                   "moved", 5, extra);
+}
+
+static int h_loop(conn_t *c, req_t *r)
+{
+    return respond(c, r, 302, "text/plain", "again", 5, "Location: /loop\r\n");
 }
 
 static int h_status(conn_t *c, req_t *r)
@@ -515,6 +529,7 @@ static const struct {
     { "/badchunk", h_badchunk },
     { "/sse", h_sse },
     { "/redirect", h_redirect },
+    { "/loop", h_loop },
     { "/status", h_status },
     { "/echo", h_echo },
     { "/slow", h_slow },
@@ -609,14 +624,15 @@ static void *APR_THREAD_FUNC accept_main(apr_thread_t *t, void *baton)
     return NULL;
 }
 
-static apr_status_t listen_local(apr_socket_t **ps, apr_pool_t *p,
-                                 int backlog, apr_port_t *pport)
+static apr_status_t listen_on(apr_socket_t **ps, apr_pool_t *p,
+                              const char *ip, int backlog, apr_port_t *pport)
 {
+    int family = strchr(ip, ':') ? APR_INET6 : APR_INET;
     apr_sockaddr_t *sa;
     apr_status_t rv;
 
-    if ((rv = apr_sockaddr_info_get(&sa, "127.0.0.1", APR_INET, 0, 0, p))
-        || (rv = apr_socket_create(ps, APR_INET, SOCK_STREAM, APR_PROTO_TCP, p))
+    if ((rv = apr_sockaddr_info_get(&sa, ip, family, 0, 0, p))
+        || (rv = apr_socket_create(ps, family, SOCK_STREAM, APR_PROTO_TCP, p))
         || (rv = apr_socket_opt_set(*ps, APR_SO_REUSEADDR, 1))
         || (rv = apr_socket_bind(*ps, sa))
         || (rv = apr_socket_listen(*ps, backlog))
@@ -627,7 +643,13 @@ static apr_status_t listen_local(apr_socket_t **ps, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
-http_server_t *http_server_start(void)
+static apr_status_t listen_local(apr_socket_t **ps, apr_pool_t *p,
+                                 int backlog, apr_port_t *pport)
+{
+    return listen_on(ps, p, "127.0.0.1", backlog, pport);
+}
+
+http_server_t *http_server_start_on(const char *ip, int quiet)
 {
     apr_pool_t *p;
     http_server_t *srv;
@@ -638,16 +660,26 @@ http_server_t *http_server_start(void)
     apr_pool_create(&p, NULL);
     srv = apr_pcalloc(p, sizeof(*srv));
     srv->pool = p;
-    if ((rv = listen_local(&srv->listener, p, 128, &srv->port)) != APR_SUCCESS
+    srv->host = strchr(ip, ':') ? apr_pstrcat(p, "[", ip, "]", NULL)
+                                : apr_pstrdup(p, ip);
+    if ((rv = listen_on(&srv->listener, p, ip, 128, &srv->port)) != APR_SUCCESS
         || (rv = apr_socket_timeout_set(srv->listener, SRV_TICK))
         || (rv = apr_thread_create(&srv->acceptor, NULL, accept_main, srv, p))) {
         char buf[128];
 
-        fprintf(stderr, "test server: %s\n", apr_strerror(rv, buf, sizeof(buf)));
+        if (!quiet) {
+            fprintf(stderr, "test server on %s: %s\n", ip,
+                    apr_strerror(rv, buf, sizeof(buf)));
+        }
         apr_pool_destroy(p);
         return NULL;
     }
     return srv;
+}
+
+http_server_t *http_server_start(void)
+{
+    return http_server_start_on("127.0.0.1", 0);
 }
 
 void http_server_stop(http_server_t *srv)
@@ -678,7 +710,8 @@ apr_port_t http_server_port(const http_server_t *srv)
 const char *http_server_url(const http_server_t *srv, apr_pool_t *p,
                             const char *path)
 {
-    return apr_psprintf(p, "http://127.0.0.1:%u%s", (unsigned)srv->port, path);
+    return apr_psprintf(p, "http://%s:%u%s", srv->host, (unsigned)srv->port,
+                        path);
 }
 
 unsigned http_server_accepted(const http_server_t *srv)

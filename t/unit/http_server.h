@@ -12,9 +12,9 @@
  */
 
 /* A small real HTTP/1.1 server for the HTTP client's unit tests: APR
- * sockets and threads, 127.0.0.1 on an ephemeral port, keep-alive, one
- * thread per connection, absolute-form targets (so it can play a forward
- * proxy), and scripted paths:
+ * sockets and threads, 127.0.0.1 (or ::1) on an ephemeral port,
+ * keep-alive, one thread per connection, absolute-form targets (so it can
+ * play a forward proxy), and scripted paths:
  *
  *   /json                  {"ok":true,"conn_request":N}
  *   /large?n=N             N bytes of 'x' with Content-Length
@@ -27,7 +27,10 @@
  *   /sse                   chunked text/event-stream: one event, then waits
  *                          (at most 5 s) for http_server_release() before
  *                          the next events; "data: late" if not released
- *   /redirect?to=URL       302 to URL
+ *   /redirect?to=URL       302 to URL (Location: URL as given)
+ *   /redirect?code=N&ms=M&to=URL  status N (default 302) after M ms
+ *                          (default 0) to URL; "to" always comes last
+ *   /loop                  302 to /loop
  *   /status?code=N         status N
  *   /echo                  JSON of method, target, path, headers, body
  *   /slow?ms=N             waits N ms, then {"ok":true}; counts overlap
@@ -42,15 +45,21 @@
 
 typedef struct http_server_t http_server_t;
 
-/** Start listening and serving; NULL on failure (message on stderr). */
+/** Start listening on 127.0.0.1 and serving; NULL on failure (message on
+ *  stderr). */
 http_server_t *http_server_start(void);
+
+/** The same on loopback address @a ip ("127.0.0.1", "::1"); NULL on
+ *  failure, with a message on stderr unless @a quiet (a machine without
+ *  IPv6 loopback is no error). */
+http_server_t *http_server_start_on(const char *ip, int quiet);
 
 /** Stop, join every thread, free everything. */
 void http_server_stop(http_server_t *srv);
 
 apr_port_t http_server_port(const http_server_t *srv);
 
-/** "http://127.0.0.1:<port><path>" in @a p. */
+/** "http://127.0.0.1:<port><path>" (or "http://[::1]:...") in @a p. */
 const char *http_server_url(const http_server_t *srv, apr_pool_t *p,
                             const char *path);
 

@@ -26,6 +26,7 @@
 #include "http_server.h"
 #include "mcp/mcp_http.h"
 #include "mcp/mcp_json.h"
+#include "mcp_http_private.h"
 
 static apr_pool_t *gp;          /* process: curl global init */
 static apr_pool_t *cp;          /* per test: the client */
@@ -166,6 +167,9 @@ START_TEST(request_rules)
     ck_assert_int_eq(req->idle_timeout, MCP_HTTP_DEFAULT_IDLE_TIMEOUT);
     ck_assert_uint_eq(req->max_response_size, MCP_HTTP_DEFAULT_MAX_RESPONSE);
     ck_assert_int_eq(req->max_redirects, 0);
+    ck_assert_uint_eq(req->addr_allow, MCP_ADDR_ALLOW_ALL);
+    ck_assert_uint_eq(req->url_rules, MCP_HTTP_DEFAULT_URL_RULES);
+    ck_assert_ptr_null(req->cross_origin_headers);
     ck_assert_status(mcp_http_request_header(req, "X-Ok", "v a l", &err), APR_SUCCESS);
     ck_assert_status(mcp_http_request_header(req, "X-Bad", "a\r\nInjected: 1", &err),
                      MCP_EINVALID);
@@ -404,6 +408,7 @@ END_TEST
 START_TEST(total_timeout)
 {
     mcp_http_request_t *req = mkreq("GET", url("/hang"));
+    mcp_http_response_t *resp;
     apr_time_t t0 = apr_time_now();
     double dt;
 
@@ -417,6 +422,15 @@ START_TEST(total_timeout)
     req->timeout = apr_time_from_msec(600);
     req->idle_timeout = apr_time_from_msec(100);
     fail_with(req, MCP_ETIMEOUT, "total timeout");
+
+    /* On a reused connection the request was sent: not "while
+     * connecting". */
+    get_ok("/json");
+    req = mkreq("GET", url("/hang"));
+    req->timeout = apr_time_from_msec(300);
+    resp = fail_with(req, MCP_ETIMEOUT, "total timeout");
+    ck_assert_msg(strstr(resp->error, "while connecting") == NULL, "%s",
+                  resp->error);
 }
 END_TEST
 
@@ -630,11 +644,16 @@ START_TEST(redirects)
     mcp_http_request_t *req;
     stream_t s;
 
-    /* Not followed by default. */
+    /* Not followed by default: the 3xx is the response. */
     resp = get_ok(apr_pstrcat(tp, "/redirect?to=", url("/json"), NULL));
     ck_assert_int_eq(resp->status, 302);
     ck_assert_str_eq(mcp_http_response_header(resp, "Location"), url("/json"));
     ck_assert_str_eq(resp->body, "moved");
+    ck_assert_int_eq(resp->redirects, 0);
+    ck_assert_uint_eq(http_server_requests(srv), 1);
+    resp = get_ok("/redirect?code=307&to=/json");
+    ck_assert_int_eq(resp->status, 307);
+    ck_assert_uint_eq(http_server_requests(srv), 2);
 
     /* Followed when asked; the headers callback sees only the final one. */
     req = sse_req(&s);
@@ -663,6 +682,398 @@ START_TEST(redirects)
 }
 END_TEST
 
+START_TEST(redirect_loop)
+{
+    mcp_http_request_t *req = mkreq("GET", url("/loop"));
+    unsigned before = http_server_requests(srv);
+
+    req->max_redirects = 5;
+    fail_with(req, MCP_EPROTO, "more than 5 redirects");
+    /* The request and five hops; the sixth redirect is not followed. */
+    ck_assert_uint_eq(http_server_requests(srv) - before, 6);
+}
+END_TEST
+
+/* A redirect status, the method sent, the method the next hop uses. */
+typedef struct {
+    int code;
+    const char *method;
+    const char *want_method;
+    int keeps_body;
+} method_case_t;
+
+START_TEST(redirect_methods)
+{
+    static const method_case_t cases[] = {
+        { 303, "POST", "GET", 0 }, { 303, "PUT", "GET", 0 },
+        { 303, "DELETE", "GET", 0 },
+        { 301, "POST", "GET", 0 }, { 302, "POST", "GET", 0 },
+        { 301, "PUT", "PUT", 1 }, { 302, "PATCH", "PATCH", 1 },
+        { 307, "POST", "POST", 1 }, { 308, "POST", "POST", 1 },
+        { 307, "PUT", "PUT", 1 }, { 308, "DELETE", "DELETE", 1 },
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const method_case_t *c = &cases[i];
+        mcp_http_request_t *req = mkreq(c->method, url(apr_psprintf(tp,
+                                        "/redirect?code=%d&to=/echo", c->code)));
+        mcp_http_response_t *resp = NULL;
+        const char *err = NULL;
+        mcp_json_t *j, *h;
+
+        ck_assert_status(mcp_http_request_body(req, "hello", 5, "text/plain",
+                                               &err), APR_SUCCESS);
+        ck_assert_status(mcp_http_request_header(req, "X-Trace", "t", &err),
+                         APR_SUCCESS);
+        req->max_redirects = 1;
+        ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS,
+                      "%d %s: %s", c->code, c->method, err);
+        ck_assert_int_eq(resp->redirects, 1);
+        ck_assert_str_eq(resp->effective_url, url("/echo"));
+        j = body_json(resp);
+        h = mcp_json_get(tp, j, "headers");
+        ck_assert_msg(!strcmp(mcp_json_get_str(tp, j, "method"), c->want_method),
+                      "%d %s became %s", c->code, c->method,
+                      mcp_json_get_str(tp, j, "method"));
+        ck_assert_str_eq(mcp_json_get_str(tp, j, "body"), c->keeps_body ? "hello" : "");
+        /* The body's type goes with the body; other headers stay. */
+        ck_assert_int_eq(mcp_json_has(h, "content-type"), c->keeps_body);
+        ck_assert_str_eq(mcp_json_get_str(tp, h, "x-trace"), "t");
+    }
+    /* HEAD stays HEAD after a 303. */
+    {
+        mcp_http_request_t *req = mkreq("HEAD", url("/redirect?code=303&to=/echo"));
+        mcp_http_response_t *resp = NULL;
+
+        req->max_redirects = 1;
+        ck_assert_status(mcp_http_perform(req, &resp, NULL), APR_SUCCESS);
+        ck_assert_int_eq(resp->status, 200);
+        ck_assert_int_eq(resp->redirects, 1);
+        ck_assert_uint_eq(resp->body_len, 0);
+    }
+}
+END_TEST
+
+/* GET @a u (which redirects) with credentials and two more headers; the
+ * headers the final /echo saw. */
+static mcp_json_t *echoed_headers(const char *u, const char *const *allow)
+{
+    mcp_http_request_t *req = mkreq("GET", u);
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    mcp_http_request_header(req, "Authorization", "Bearer s3cr3t", NULL);
+    mcp_http_request_header(req, "Cookie", "sid=s3cr3t", NULL);
+    mcp_http_request_header(req, "X-Allowed", "yes", NULL);
+    mcp_http_request_header(req, "X-Other", "no", NULL);
+    req->cross_origin_headers = allow;
+    req->max_redirects = 3;
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s: %s",
+                  u, err);
+    ck_assert_int_eq(resp->status, 200);
+    return mcp_json_get(tp, body_json(resp), "headers");
+}
+
+START_TEST(redirect_cross_origin_headers)
+{
+    static const char *const allow[] = { "x-ALLOWED", NULL };
+    static const char *const allow_auth[] = { "Authorization", NULL };
+    http_server_t *srv2 = http_server_start();
+    const char *other, *home;
+    mcp_json_t *h;
+
+    ck_assert_ptr_nonnull(srv2);
+    other = http_server_url(srv2, tp, "/echo");
+
+    /* Another port: only the listed header crosses. */
+    h = echoed_headers(url(apr_pstrcat(tp, "/redirect?to=", other, NULL)), allow);
+    ck_assert(!mcp_json_has(h, "authorization"));
+    ck_assert(!mcp_json_has(h, "cookie"));
+    ck_assert(!mcp_json_has(h, "x-other"));
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "x-allowed"), "yes");
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "user-agent"), "mod_mcp/" MCP_VERSION);
+
+    /* By default none does. */
+    h = echoed_headers(url(apr_pstrcat(tp, "/redirect?to=", other, NULL)), NULL);
+    ck_assert(!mcp_json_has(h, "authorization"));
+    ck_assert(!mcp_json_has(h, "x-allowed"));
+
+    /* Authorization crosses only when listed. */
+    h = echoed_headers(url(apr_pstrcat(tp, "/redirect?to=", other, NULL)),
+                       allow_auth);
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "authorization"), "Bearer s3cr3t");
+    ck_assert(!mcp_json_has(h, "cookie"));
+
+    /* Another host name, same port: another origin too. */
+    h = echoed_headers(url(apr_psprintf(tp, "/redirect?to=http://localhost:%u/echo",
+                                        (unsigned)http_server_port(srv))), allow);
+    ck_assert(!mcp_json_has(h, "authorization"));
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "x-allowed"), "yes");
+
+    /* The same origin keeps them all. */
+    h = echoed_headers(url("/redirect?to=/redirect?to=/echo"), NULL);
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "authorization"), "Bearer s3cr3t");
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "cookie"), "sid=s3cr3t");
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "x-other"), "no");
+
+    /* Away and back home: what was dropped stays dropped. */
+    home = url("/echo");
+    h = echoed_headers(url(apr_pstrcat(tp, "/redirect?to=",
+                           http_server_url(srv2, tp, "/redirect?to="), home,
+                           NULL)), allow);
+    ck_assert(!mcp_json_has(h, "authorization"));
+    ck_assert(!mcp_json_has(h, "x-other"));
+    ck_assert_str_eq(mcp_json_get_str(tp, h, "x-allowed"), "yes");
+    http_server_stop(srv2);
+}
+END_TEST
+
+/* Our server's /redirect to @a path on 0.0.0.0, which reaches this host
+ * on Linux but is neither a loopback host name nor a loopback address. */
+static const char *via_zero(const char *path)
+{
+    return url(apr_psprintf(tp, "/redirect?to=http://0.0.0.0:%u%s",
+                            (unsigned)http_server_port(srv), path));
+}
+
+/* A GET of @a u that follows up to 3 redirects under these rules. */
+static mcp_http_request_t *following(const char *u, unsigned rules,
+                                     unsigned allow)
+{
+    mcp_http_request_t *req = mkreq("GET", u);
+
+    req->url_rules = rules;
+    req->addr_allow = allow;
+    req->max_redirects = 3;
+    return req;
+}
+
+START_TEST(redirect_rules_each_hop)
+{
+    unsigned port = http_server_port(srv);
+    mcp_http_response_t *resp;
+
+    /* http only to loopback hosts: 127.0.0.1 passes, 0.0.0.0 does not. */
+    resp = fail_with(following(via_zero("/json?secret=s3cr3t"), MCP_URL_SECURE,
+                               MCP_ADDR_ALLOW_ALL), MCP_EINVALID,
+                     apr_psprintf(tp, "redirect to http://0.0.0.0:%u/json "
+                                  "refused", port));
+    ck_assert_ptr_null(strstr(resp->error, "s3cr3t"));
+    ck_assert_int_eq(resp->redirects, 0);
+    ck_assert_uint_eq(http_server_requests(srv), 1);
+
+    /* A rule beyond the scheme: the hop needs a path. */
+    fail_with(following(url(apr_psprintf(tp, "/redirect?to=http://127.0.0.1:%u/",
+                                         port)),
+                        MCP_URL_ANY_HTTP | MCP_URL_NEED_PATH,
+                        MCP_ADDR_ALLOW_ALL), MCP_EINVALID, "redirect to");
+    /* No scheme but http and https, even when the rules would allow. */
+    fail_with(following(url("/redirect?to=ftp://127.0.0.1/x"),
+                        MCP_URL_ANY_HTTP | MCP_URL_OTHER_SCHEMES,
+                        MCP_ADDR_ALLOW_ALL), MCP_EINVALID, "redirect to");
+    ck_assert_uint_eq(http_server_requests(srv), 3);
+    ck_assert_uint_eq(http_server_accepted(srv), 1);
+}
+END_TEST
+
+START_TEST(redirect_guard)
+{
+    mcp_http_response_t *resp;
+
+    /* Loopback allowed, so the first hop goes; 0.0.0.0 does not. */
+    resp = fail_with(following(via_zero("/json"), MCP_HTTP_DEFAULT_URL_RULES,
+                               MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK)), MCP_EINVALID,
+                     apr_psprintf(tp, "refused to connect to 0.0.0.0 "
+                                  "(unspecified) for http://0.0.0.0:%u/json",
+                                  (unsigned)http_server_port(srv)));
+    ck_assert_int_eq(resp->redirects, 1);
+    ck_assert_uint_eq(http_server_requests(srv), 1);
+}
+END_TEST
+
+START_TEST(redirect_timeout_shared)
+{
+    mcp_http_request_t *req;
+    apr_time_t t0 = apr_time_now();
+
+    /* Two hops of 300 ms each, under a total of 500 ms: each alone would
+     * fit, together they do not. */
+    req = mkreq("GET", url("/redirect?ms=300&to=/slow?ms=300"));
+    req->timeout = apr_time_from_msec(500);
+    req->max_redirects = 3;
+    fail_with(req, MCP_ETIMEOUT, "total timeout (500 ms) of the request to "
+              "http://127.0.0.1:");
+    ck_assert_msg(secs_since(t0) < 2.0, "took %.2f s", secs_since(t0));
+}
+END_TEST
+
+START_TEST(redirects_in_batch)
+{
+    enum { N = 7 };
+    static const char *const none[] = { NULL };
+    http_server_t *srv2 = http_server_start();
+    mcp_http_request_t *reqs[N];
+    mcp_http_response_t *resps[N];
+    const char *err = NULL;
+    mcp_json_t *j;
+    int i;
+
+    ck_assert_ptr_nonnull(srv2);
+    reqs[0] = mkreq("GET", url("/redirect?to=/json"));
+    reqs[1] = mkreq("GET", url("/slow?ms=300"));
+    reqs[2] = mkreq("GET", url("/loop"));
+    reqs[3] = mkreq("POST", url(apr_pstrcat(tp, "/redirect?code=307&to=",
+                                http_server_url(srv2, tp, "/echo"), NULL)));
+    mcp_http_request_body(reqs[3], "{}", 2, "application/json", &err);
+    mcp_http_request_header(reqs[3], "Authorization", "Bearer s3cr3t", &err);
+    reqs[3]->cross_origin_headers = none;
+    reqs[4] = following(via_zero("/json"), MCP_HTTP_DEFAULT_URL_RULES,
+                        MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK));
+    reqs[5] = mkreq("GET", url("/redirect?to=/redirect?to=/slow?ms=200"));
+    reqs[6] = mkreq("GET", url("/json"));
+    for (i = 0; i < N; i++) {
+        reqs[i]->max_redirects = 3;
+    }
+    ck_assert_status(mcp_http_perform_all(reqs, N, resps), APR_SUCCESS);
+    http_server_stop(srv2);
+
+    ck_assert_msg(resps[0]->rv == APR_SUCCESS, "%s", resps[0]->error);
+    ck_assert_int_eq(resps[0]->status, 200);
+    ck_assert_int_eq(resps[0]->redirects, 1);
+    ck_assert_str_eq(resps[0]->effective_url, url("/json"));
+    ck_assert_status(resps[1]->rv, APR_SUCCESS);
+    ck_assert_int_eq(resps[1]->redirects, 0);
+    ck_assert_status(resps[2]->rv, MCP_EPROTO);
+    ck_assert_msg(resps[3]->rv == APR_SUCCESS, "%s", resps[3]->error);
+    j = body_json(resps[3]);
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "method"), "POST");
+    ck_assert_str_eq(mcp_json_get_str(tp, j, "body"), "{}");
+    ck_assert(!mcp_json_has(mcp_json_get(tp, j, "headers"), "authorization"));
+    ck_assert_status(resps[4]->rv, MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(resps[4]->error, "(unspecified)"));
+    ck_assert_msg(resps[5]->rv == APR_SUCCESS, "%s", resps[5]->error);
+    ck_assert_int_eq(resps[5]->redirects, 2);
+    ck_assert_str_eq(resps[5]->effective_url, url("/slow?ms=200"));
+    ck_assert_status(resps[6]->rv, APR_SUCCESS);
+    ck_assert_int_eq(resps[6]->redirects, 0);
+}
+END_TEST
+
+/* ---- the per-hop decision, without sockets (https included) ---- */
+
+START_TEST(redirect_check)
+{
+    static const struct {
+        const char *from, *to;
+        unsigned rules;
+        int ok;
+    } cases[] = {
+        { "https://a.example/x", "https://b.example/y", MCP_URL_ANY_HTTP, 1 },
+        { "http://a.example/x", "https://a.example/y", MCP_URL_ANY_HTTP, 1 },
+        { "http://a.example/x", "http://b.example/y", MCP_URL_ANY_HTTP, 1 },
+        { "http://a.example/x", "http://b.example/y", MCP_URL_HTTPS, 0 },
+        { "http://127.0.0.1/x", "http://localhost:8080/y", MCP_URL_SECURE, 1 },
+        { "http://127.0.0.1/x", "http://b.example/y", MCP_URL_SECURE, 0 },
+        /* No downgrade, whatever the rules allow. */
+        { "https://a.example/x", "http://a.example/x", MCP_URL_ANY_HTTP, 0 },
+        { "HTTPS://a.example/x", "HTTP://a.example/x", MCP_URL_ANY_HTTP, 0 },
+        { "https://a.example/x", "http://127.0.0.1/x", MCP_URL_SECURE, 0 },
+        { "https://a.example/x", "https://a.example:8443/x", MCP_URL_HTTPS, 1 },
+        /* Other schemes, even when the rules name them. */
+        { "https://a.example/", "file:///etc/passwd", MCP_URL_ANY_HTTP, 0 },
+        { "https://a.example/", "ftp://a.example/", MCP_URL_ANY_HTTP
+          | MCP_URL_OTHER_SCHEMES, 0 },
+        { "https://a.example/", "gopher://a.example/", MCP_URL_ANY_HTTP, 0 },
+        { "https://a.example/", "javascript:alert(1)", MCP_URL_ANY_HTTP, 0 },
+        { "https://a.example/", "data:text/html,x", MCP_URL_ANY_HTTP
+          | MCP_URL_OTHER_SCHEMES, 0 },
+        /* Resolved URLs only. */
+        { "https://a.example/", "/relative", MCP_URL_ANY_HTTP, 0 },
+        { "https://a.example/", "https://user:pw@a.example/", MCP_URL_ANY_HTTP, 0 },
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *err = NULL;
+        apr_status_t rv = mcp_http_redirect_check(tp, cases[i].from, cases[i].to,
+                                                  cases[i].rules, &err);
+
+        ck_assert_msg(rv == (cases[i].ok ? APR_SUCCESS : MCP_EINVALID),
+                      "%s -> %s: %d (%s)", cases[i].from, cases[i].to, rv,
+                      err ? err : "");
+        ck_assert_msg(cases[i].ok || err, "%s -> %s: no message",
+                      cases[i].from, cases[i].to);
+    }
+    {
+        const char *err = NULL;
+
+        ck_assert_status(mcp_http_redirect_check(tp,
+                         "https://a.example/cb?code=s3cr3t",
+                         "http://b.example/p?token=s3cr3t", MCP_URL_ANY_HTTP,
+                         &err), MCP_EINVALID);
+        ck_assert_ptr_nonnull(strstr(err, "https"));
+        ck_assert_ptr_nonnull(strstr(err, "http://b.example/p"));
+        ck_assert_ptr_null(strstr(err, "s3cr3t"));
+    }
+}
+END_TEST
+
+START_TEST(redirect_hop)
+{
+    static const char *const allow[] = { "x-keep", NULL };
+    mcp_http_request_t *req = mkreq("POST", "https://a.example/token");
+    const char *err = NULL;
+    mcp_http_hop_t hop;
+
+    mcp_http_request_body(req, "k=v", 3, "application/x-www-form-urlencoded",
+                          &err);
+    mcp_http_request_header(req, "Authorization", "Basic s3cr3t", &err);
+    mcp_http_request_header(req, "X-Keep", "1", &err);
+    req->cross_origin_headers = allow;
+    mcp_http_hop_init(&hop, req);
+
+    /* 307, same origin (the default port spelled out): all kept. */
+    ck_assert_status(mcp_http_hop_next(&hop, req, 307, "https://a.example:443/t2",
+                                       &err), APR_SUCCESS);
+    ck_assert_str_eq(hop.method, "POST");
+    ck_assert_str_eq(hop.body, "k=v");
+    ck_assert_ptr_nonnull(apr_table_get(hop.headers, "Authorization"));
+    ck_assert_ptr_nonnull(apr_table_get(hop.headers, "Content-Type"));
+
+    /* 308 to another port: another origin, only X-Keep; the body goes. */
+    ck_assert_status(mcp_http_hop_next(&hop, req, 308, "https://a.example:8443/t3",
+                                       &err), APR_SUCCESS);
+    ck_assert_str_eq(hop.url, "https://a.example:8443/t3");
+    ck_assert_str_eq(hop.method, "POST");
+    ck_assert_str_eq(hop.body, "k=v");
+    ck_assert_ptr_null(apr_table_get(hop.headers, "Authorization"));
+    ck_assert_ptr_null(apr_table_get(hop.headers, "Content-Type"));
+    ck_assert_str_eq(apr_table_get(hop.headers, "X-Keep"), "1");
+
+    /* A refused hop changes nothing. */
+    ck_assert_status(mcp_http_hop_next(&hop, req, 302, "http://a.example/", &err),
+                     MCP_EINVALID);
+    ck_assert_str_eq(hop.url, "https://a.example:8443/t3");
+    ck_assert_status(mcp_http_hop_next(&hop, req, 200, "https://a.example/", &err),
+                     MCP_EINVALID);
+
+    /* 302 back to the first origin: a GET, and no Authorization again. */
+    ck_assert_status(mcp_http_hop_next(&hop, req, 302, "https://a.example/back",
+                                       &err), APR_SUCCESS);
+    ck_assert_str_eq(hop.method, "GET");
+    ck_assert_ptr_null(hop.body);
+    ck_assert_uint_eq(hop.body_len, 0);
+    ck_assert_ptr_null(apr_table_get(hop.headers, "Authorization"));
+    ck_assert_str_eq(apr_table_get(hop.headers, "X-Keep"), "1");
+
+    /* The request itself is as the caller made it. */
+    ck_assert_str_eq(req->method, "POST");
+    ck_assert_str_eq(apr_table_get(req->headers, "Authorization"), "Basic s3cr3t");
+    ck_assert_ptr_nonnull(apr_table_get(req->headers, "Content-Type"));
+}
+END_TEST
+
 START_TEST(redirect_to_other_schemes)
 {
     static const char *targets[] = {
@@ -675,8 +1086,38 @@ START_TEST(redirect_to_other_schemes)
         mcp_http_request_t *req = mkreq("GET", url(apr_pstrcat(tp, "/redirect?to=",
                                                                targets[i], NULL)));
         req->max_redirects = 5;
-        fail_with(req, MCP_EINVALID, "only http and https");
+        fail_with(req, MCP_EINVALID, "redirect to");
     }
+}
+END_TEST
+
+START_TEST(url_rules_of_request)
+{
+    mcp_http_request_t *req;
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    /* Checked when performed, with the rules the caller set. */
+    req = mkreq("GET", url("/json?secret=s3cr3t"));
+    req->url_rules = MCP_URL_HTTPS;
+    resp = fail_with(req, MCP_EINVALID, "");
+    ck_assert_ptr_null(strstr(resp->error, "s3cr3t"));
+    req = mkreq("GET", url("/json"));
+    req->url_rules = MCP_URL_ANY_HTTP | MCP_URL_NO_QUERY;
+    ck_assert_status(mcp_http_perform(req, &resp, &err), APR_SUCCESS);
+    req = mkreq("GET", url("/json?x=1"));
+    req->url_rules = MCP_URL_ANY_HTTP | MCP_URL_NO_QUERY;
+    fail_with(req, MCP_EINVALID, "");
+    /* http to loopback passes MCP_URL_SECURE. */
+    req = mkreq("GET", url("/json"));
+    req->url_rules = MCP_URL_SECURE;
+    ck_assert_status(mcp_http_perform(req, &resp, &err), APR_SUCCESS);
+    /* MCP_URL_OTHER_SCHEMES lets no other scheme through. */
+    req = mkreq("GET", url("/json"));
+    req->url = "ftp://127.0.0.1/";
+    req->url_rules = MCP_URL_ANY_HTTP | MCP_URL_OTHER_SCHEMES;
+    fail_with(req, MCP_EINVALID, "ftp");
+    ck_assert_uint_eq(http_server_requests(srv), 2);
 }
 END_TEST
 
@@ -864,6 +1305,155 @@ START_TEST(threads_share_client)
 }
 END_TEST
 
+/* ---- the address guard ---- */
+
+static mcp_http_request_t *guarded(const char *u, unsigned allow)
+{
+    mcp_http_request_t *req = mkreq("GET", u);
+
+    req->addr_allow = allow;
+    return req;
+}
+
+/* A guarded request refused before connecting: MCP_EINVALID naming the
+ * address and its class, no query in the message. */
+static void refused(const char *u, unsigned allow, const char *what)
+{
+    mcp_http_response_t *resp;
+
+    resp = fail_with(guarded(u, allow), MCP_EINVALID,
+                     apr_pstrcat(tp, "refused to connect to ", what, NULL));
+    ck_assert_msg(strstr(resp->error, "s3cr3t") == NULL,
+                  "query in the message: %s", resp->error);
+    ck_assert_int_eq(resp->status, 0);
+}
+
+START_TEST(guard_refuses_loopback)
+{
+    unsigned port = http_server_port(srv);
+    unsigned not_loopback = MCP_ADDR_ALLOW_ALL
+                            & ~MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK);
+    const char *u = url("/json?secret=s3cr3t");
+    mcp_http_response_t *resp;
+
+    resp = fail_with(guarded(u, 0), MCP_EINVALID, "refused");
+    ck_assert_str_eq(resp->error, apr_psprintf(tp, "refused to connect to "
+                     "127.0.0.1 (loopback) for http://127.0.0.1:%u/json", port));
+    /* A name that resolves to loopback, other spellings of 127.0.0.1, an
+     * IPv4-mapped IPv6 address: the address connected to decides. */
+    refused(apr_psprintf(tp, "http://localhost:%u/json?secret=s3cr3t", port),
+            0, "");
+    refused(apr_psprintf(tp, "http://2130706433:%u/json", port), 0,
+            "127.0.0.1 (loopback)");
+    refused(apr_psprintf(tp, "http://127.1:%u/json", port), 0,
+            "127.0.0.1 (loopback)");
+    refused(apr_psprintf(tp, "http://[::ffff:127.0.0.1]:%u/json", port), 0,
+            "::ffff:127.0.0.1 (loopback)");
+    /* Every class but loopback allowed: still refused. */
+    refused(u, not_loopback, "127.0.0.1 (loopback)");
+    /* 0.0.0.0 reaches the local host on Linux: unspecified, not loopback. */
+    refused(apr_psprintf(tp, "http://0.0.0.0:%u/json", port),
+            MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK), "0.0.0.0 (unspecified)");
+    /* Nothing reached the server, not even a connection. */
+    ck_assert_uint_eq(http_server_accepted(srv), 0);
+    ck_assert_uint_eq(http_server_requests(srv), 0);
+}
+END_TEST
+
+START_TEST(guard_allows_loopback)
+{
+    unsigned loopback = MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK);
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    ck_assert_msg(mcp_http_perform(guarded(url("/json"), loopback), &resp, &err)
+                  == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_msg(mcp_http_perform(guarded(apr_psprintf(tp,
+                  "http://localhost:%u/json", (unsigned)http_server_port(srv)),
+                  loopback), &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_uint_eq(http_server_requests(srv), 2);
+}
+END_TEST
+
+START_TEST(guard_ipv6_loopback)
+{
+    http_server_t *srv6 = http_server_start_on("::1", 1);
+    mcp_http_response_t *resp = NULL;
+    const char *u, *err = NULL;
+    apr_status_t rv;
+
+    if (!srv6) {
+        fprintf(stderr, "# no IPv6 loopback here: [::1] not tested\n");
+        return;
+    }
+    u = http_server_url(srv6, tp, "/json");
+    rv = mcp_http_perform(guarded(u, 0), &resp, &err);
+    if (rv == MCP_EINVALID && strstr(err, "refused to connect to ::1 (loopback)")
+        && http_server_accepted(srv6) == 0) {
+        rv = mcp_http_perform(guarded(u, MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK)),
+                              &resp, &err);
+    }
+    else {
+        rv = APR_EGENERAL;
+    }
+    http_server_stop(srv6);
+    ck_assert_msg(rv == APR_SUCCESS && resp->status == 200, "[::1]: %s", err);
+}
+END_TEST
+
+START_TEST(guard_reused_connection)
+{
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+
+    /* An unguarded request leaves its connection to 127.0.0.1 open... */
+    get_ok("/json");
+    ck_assert_uint_eq(http_server_accepted(srv), 1);
+    /* ...which a guarded one may not use: it opens none of its own (the
+     * connect-time check never runs), so only the check before sending
+     * stands between it and the server. */
+    refused(url("/json?secret=s3cr3t"), 0, "127.0.0.1 (loopback) for ");
+    ck_assert_uint_eq(http_server_requests(srv), 1);
+    ck_assert_uint_eq(http_server_accepted(srv), 1);
+    /* Allowed, it goes through. */
+    ck_assert_msg(mcp_http_perform(guarded(url("/json"),
+                  MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK)), &resp, &err)
+                  == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_uint_eq(http_server_requests(srv), 2);
+}
+END_TEST
+
+/* A GET of http://upstream.invalid/echo on a client whose proxy is our
+ * test server: the target host is never resolved or contacted. */
+static mcp_http_request_t *proxied_request(void)
+{
+    mcp_http_options_t o;
+    mcp_http_t *h = NULL;
+    mcp_http_request_t *req = NULL;
+    const char *err = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.proxy = http_server_url(srv, tp, "");
+    ck_assert_status(mcp_http_create(&h, tp, &o, &err), APR_SUCCESS);
+    ck_assert_status(mcp_http_request_create(&req, tp, h, "GET",
+                                             "http://upstream.invalid/echo", &err),
+                     APR_SUCCESS);
+    return req;
+}
+
+START_TEST(guard_through_proxy_refused)
+{
+    mcp_http_request_t *req = proxied_request();
+
+    req->addr_allow = MCP_ADDR_ALLOW_ALL & ~MCP_ADDR_ALLOW(MCP_ADDR_METADATA);
+    fail_with(req, MCP_EINVALID, "through a proxy");
+    ck_assert_uint_eq(http_server_accepted(srv), 0);
+}
+END_TEST
+
 /* ---- proxies ---- */
 
 START_TEST(proxy_env_ignored)
@@ -872,7 +1462,9 @@ START_TEST(proxy_env_ignored)
                                     (unsigned)http_closed_port(tp));
     static const char *vars[] = { "http_proxy", "HTTP_PROXY", "https_proxy",
                                   "HTTPS_PROXY", "ALL_PROXY", "all_proxy" };
-    mcp_json_t *j;
+    mcp_json_t *j, *gj;
+    const char *gerr = NULL;
+    apr_status_t rv;
     apr_size_t i;
 
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
@@ -881,31 +1473,36 @@ START_TEST(proxy_env_ignored)
     unsetenv("NO_PROXY");
     unsetenv("no_proxy");
     j = body_json(get_ok("/echo"));
+    /* A guarded request goes direct too (with a proxy it is refused). */
+    {
+        mcp_http_request_t *req = mkreq("GET", url("/echo"));
+        mcp_http_response_t *resp = NULL;
+        const char *err = NULL;
+
+        req->addr_allow = MCP_ADDR_ALLOW(MCP_ADDR_LOOPBACK);
+        rv = mcp_http_perform(req, &resp, &err);
+        gj = rv == APR_SUCCESS ? body_json(resp) : NULL;
+        if (!gj) {
+            gerr = err;
+        }
+    }
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         unsetenv(vars[i]);
     }
     ck_assert_str_eq(mcp_json_get_str(tp, j, "target"), "/echo");
+    ck_assert_msg(gj != NULL, "guarded request: %s", gerr);
+    ck_assert_str_eq(mcp_json_get_str(tp, gj, "target"), "/echo");
 }
 END_TEST
 
 START_TEST(proxy_option)
 {
-    mcp_http_options_t o;
-    mcp_http_t *h = NULL;
-    mcp_http_request_t *req = NULL;
     mcp_http_response_t *resp = NULL;
     const char *err = NULL;
     mcp_json_t *j;
 
-    /* Our test server plays the forward proxy: the target host is never
-     * resolved or contacted. */
-    memset(&o, 0, sizeof(o));
-    o.proxy = http_server_url(srv, tp, "");
-    ck_assert_status(mcp_http_create(&h, tp, &o, &err), APR_SUCCESS);
-    ck_assert_status(mcp_http_request_create(&req, tp, h, "GET",
-                                             "http://upstream.invalid/echo", &err),
-                     APR_SUCCESS);
-    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_msg(mcp_http_perform(proxied_request(), &resp, &err)
+                  == APR_SUCCESS, "%s", err);
     j = body_json(resp);
     ck_assert_str_eq(mcp_json_get_str(tp, j, "target"), "http://upstream.invalid/echo");
     ck_assert_str_eq(mcp_json_get_str(tp, mcp_json_get(tp, j, "headers"), "host"),
@@ -1123,9 +1720,22 @@ static Suite *http_suite(void)
     tcase_add_test(tc, abort_by_tick_callback);
     suite_add_tcase(s, tc);
 
-    tc = http_tcase("schemes");
+    tc = http_tcase("redirects");
     tcase_add_test(tc, redirects);
+    tcase_add_test(tc, redirect_loop);
+    tcase_add_test(tc, redirect_methods);
+    tcase_add_test(tc, redirect_cross_origin_headers);
+    tcase_add_test(tc, redirect_rules_each_hop);
+    tcase_add_test(tc, redirect_guard);
+    tcase_add_test(tc, redirect_timeout_shared);
+    tcase_add_test(tc, redirects_in_batch);
+    tcase_add_test(tc, redirect_check);
+    tcase_add_test(tc, redirect_hop);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("schemes");
     tcase_add_test(tc, redirect_to_other_schemes);
+    tcase_add_test(tc, url_rules_of_request);
     tcase_add_test(tc, other_schemes_refused);
     suite_add_tcase(s, tc);
 
@@ -1134,6 +1744,14 @@ static Suite *http_suite(void)
     tcase_add_test(tc, parallel_fanout);
     tcase_add_test(tc, parallel_mixed_results);
     tcase_add_test(tc, threads_share_client);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("guard");
+    tcase_add_test(tc, guard_refuses_loopback);
+    tcase_add_test(tc, guard_allows_loopback);
+    tcase_add_test(tc, guard_ipv6_loopback);
+    tcase_add_test(tc, guard_reused_connection);
+    tcase_add_test(tc, guard_through_proxy_refused);
     suite_add_tcase(s, tc);
 
     tc = http_tcase("proxy_tls");
