@@ -92,8 +92,9 @@ const char *mcp_jose_jwks_json(apr_pool_t *p, const mcp_jose_keyset_t *set);
  * Parse a JWK Set (for verifiers and tests). Only EC P-256 keys with a kid
  * (and, when present, "use":"sig" and "alg":"ES256") are taken; only their
  * public part is kept, even when the JWK carries "d". Symmetric ("oct"),
- * RSA and other keys are skipped, so they can never verify anything. A set
- * with none left is MCP_EINVALID, a kid used twice is MCP_EINVALID.
+ * RSA and other keys are skipped, so they can never verify anything, and
+ * so are EC keys whose point is not on P-256. A set with none left is
+ * MCP_EINVALID, a kid used twice (among the keys taken) is MCP_EINVALID.
  */
 apr_status_t mcp_jose_jwks_parse(mcp_jose_keyset_t **pset, apr_pool_t *p,
                                  const char *json, apr_size_t len,

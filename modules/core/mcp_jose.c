@@ -263,9 +263,11 @@ apr_status_t mcp_jose_jwks_parse(mcp_jose_keyset_t **pset, apr_pool_t *p,
             || !coord_member(p, jwk, "x", &x) || !coord_member(p, jwk, "y", &y)) {
             continue;
         }
-        rv = key_from_coords(&k, p, x, y, NULL, kid, perr);
-        if (rv != APR_SUCCESS) {
-            return rv;
+        /* A point that is not on the curve (or a coordinate beyond the
+         * field) cannot verify anything either: skip that key, as for
+         * other kinds, so one bad entry does not hide the good ones. */
+        if (key_from_coords(&k, p, x, y, NULL, kid, NULL) != APR_SUCCESS) {
+            continue;
         }
         if (mcp_jose_keyset_add(set, k) != APR_SUCCESS) {
             if (perr) {
@@ -276,7 +278,7 @@ apr_status_t mcp_jose_jwks_parse(mcp_jose_keyset_t **pset, apr_pool_t *p,
     }
     if (!mcp_jose_keyset_count(set)) {
         if (perr) {
-            *perr = "the JWK Set holds no EC P-256 key with a kid";
+            *perr = "the JWK Set holds no usable EC P-256 key with a kid";
         }
         return MCP_EINVALID;
     }

@@ -267,9 +267,63 @@ START_TEST(jwks_export_and_parse)
         const char *bad = "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"a\","
                           "\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
                           "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]}";
-        /* (0,0) is not on the curve. */
+        /* (0,0) is not on the curve: skipped, and no key is left. */
         ck_assert_int_eq(mcp_jose_jwks_parse(&back, tp, bad, strlen(bad), &err), MCP_EINVALID);
     }
+}
+END_TEST
+
+/* One EC member of a JWK Set. */
+static const char *ec_jwk(const char *kid, const unsigned char x[32],
+                          const unsigned char y[32])
+{
+    return apr_psprintf(tp, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\","
+                        "\"x\":\"%s\",\"y\":\"%s\"}", kid,
+                        mcp_b64url_encode(tp, x, 32), mcp_b64url_encode(tp, y, 32));
+}
+
+/* A key whose point is not on the curve is skipped like a key of another
+ * kind: the good keys of the set still verify. */
+START_TEST(jwks_skips_off_curve_key)
+{
+    mcp_ec_key_t *ec = ec_key();
+    mcp_jose_key_t *k = jose_key(ec, "good");
+    mcp_jose_keyset_t *got;
+    unsigned char x[32], y[32], ybad[32];
+    const char *good, *bad, *doc, *jws, *err = NULL;
+    int order;
+
+    mcp_ec_key_coords(ec, x, y, NULL);
+    /* For a given x only y and p - y are on the curve: y + 1 is not. */
+    memcpy(ybad, y, 32);
+    ybad[31] ^= 1;
+    good = ec_jwk("good", x, y);
+    bad = ec_jwk("bad", x, ybad);
+    ck_assert_status(mcp_jose_sign(&jws, tp, k, NULL, "{\"sub\":\"alice\"}", 15, &err),
+                     APR_SUCCESS);
+    for (order = 0; order < 2; order++) {
+        doc = apr_psprintf(tp, "{\"keys\":[%s,%s]}", order ? good : bad, order ? bad : good);
+        ck_assert_status(mcp_jose_jwks_parse(&got, tp, doc, strlen(doc), &err), APR_SUCCESS);
+        ck_assert_int_eq(mcp_jose_keyset_count(got), 1);
+        ck_assert_ptr_nonnull(mcp_jose_keyset_find(got, "good"));
+        ck_assert_ptr_null(mcp_jose_keyset_find(got, "bad"));
+        ck_assert_status(verify(got, jws, &err), APR_SUCCESS);
+    }
+    /* The skipped key does not take its kid: a good key may use it. */
+    doc = apr_psprintf(tp, "{\"keys\":[%s,%s]}", ec_jwk("good", x, ybad), good);
+    ck_assert_status(mcp_jose_jwks_parse(&got, tp, doc, strlen(doc), &err), APR_SUCCESS);
+    ck_assert_int_eq(mcp_jose_keyset_count(got), 1);
+    ck_assert_status(verify(got, jws, &err), APR_SUCCESS);
+    /* Nothing usable left: refused, saying so. */
+    doc = apr_psprintf(tp, "{\"keys\":[%s,%s]}", bad, ec_jwk("bad2", ybad, x));
+    err = NULL;
+    ck_assert_int_eq(mcp_jose_jwks_parse(&got, tp, doc, strlen(doc), &err), MCP_EINVALID);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_ptr_nonnull(strstr(err, "no usable"));
+    /* Two good keys with one kid stay an error, bad key or not. */
+    doc = apr_psprintf(tp, "{\"keys\":[%s,%s,%s]}", good, bad, good);
+    ck_assert_int_eq(mcp_jose_jwks_parse(&got, tp, doc, strlen(doc), &err), MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(err, "twice"));
 }
 END_TEST
 
@@ -667,6 +721,7 @@ static Suite *jose_suite(void)
 
     tcase_add_test(tc, sign_and_verify);
     tcase_add_test(tc, jwks_export_and_parse);
+    tcase_add_test(tc, jwks_skips_off_curve_key);
     tcase_add_test(tc, alg_pinned);
     tcase_add_test(tc, wrong_key_and_tampering);
     tcase_add_test(tc, garbage_and_truncation);
