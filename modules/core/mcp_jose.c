@@ -111,7 +111,12 @@ apr_status_t mcp_jose_key_from_ec(mcp_jose_key_t **pkey, apr_pool_t *p,
         return rv;
     }
     rv = key_from_coords(pkey, p, x, y, d, kid, perr);
-    memset(d, 0, sizeof(d));
+    /* Our copy of d is wiped here. cjose's are out of our reach: it turns
+     * d into a temporary BIGNUM that it releases with BN_free(), not
+     * BN_clear_free(), after EC_KEY_set_private_key() has copied it, and
+     * keeps that EC_KEY in the cjose_jwk_t until cjose_jwk_release()
+     * (our pool cleanup), where OpenSSL's EC_KEY_free() clears it. */
+    mcp_crypto_wipe(d, sizeof(d));
     return rv;
 }
 
