@@ -38,7 +38,11 @@ static apr_status_t add_key(mcp_keyring_t *kr, apr_pool_t *ptemp,
         rv = mcp_keyring_add(kr, k->id, key, 0, &err);
     }
     mcp_crypto_wipe(key, sizeof(key));
-    if (rv != APR_SUCCESS) {
+    if (rv == APR_SUCCESS) {
+        mcp_glue_check_key_file_perms(ptemp, s, APLOG_MODULE_INDEX,
+                                      "MCPIdPVaultKey", k->path);
+    }
+    else {
         /* The core's file messages name the file already. */
         if (!err || !strstr(err, k->path)) {
             err = apr_psprintf(ptemp, "%s: %s", k->path,
