@@ -373,7 +373,8 @@ static apr_status_t low_s_jws(const char **pjws, apr_pool_t *p,
     }
     if (memcmp(sig + MCP_EC_COORD_LEN, p256_half_n, MCP_EC_COORD_LEN) > 0) {
         sub256(sig + MCP_EC_COORD_LEN, p256_n, sig + MCP_EC_COORD_LEN);
-        ser = apr_pstrcat(p, apr_pstrmemdup(p, ser, (apr_size_t)(dot + 1 - ser)),
+        ser = apr_pstrcat(p, apr_pstrmemdup(p, ser,
+                                            (apr_size_t)(dot + 1 - ser)),
                           mcp_b64url_encode(p, sig, ES256_SIG_LEN), NULL);
     }
     else {
