@@ -63,6 +63,15 @@ int mcp_crypto_equal(const void *a, const void *b, apr_size_t len);
  */
 int mcp_crypto_str_equal(const char *a, const char *b);
 
+/**
+ * Overwrite @a len bytes at @a p with zeros (OPENSSL_cleanse), in a way
+ * the compiler cannot leave out as a dead store, as it may a memset()
+ * just before the memory goes out of scope. For private scalars, key
+ * file contents and decoded key material. @a p may be NULL when @a len
+ * is 0.
+ */
+void mcp_crypto_wipe(void *p, apr_size_t len);
+
 /* ---------------------------------------------------------------------
  * AES-256-GCM envelopes and the keyring
  * ------------------------------------------------------------------- */

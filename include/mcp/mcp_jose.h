@@ -92,8 +92,9 @@ const char *mcp_jose_jwks_json(apr_pool_t *p, const mcp_jose_keyset_t *set);
  * Parse a JWK Set (for verifiers and tests). Only EC P-256 keys with a kid
  * (and, when present, "use":"sig" and "alg":"ES256") are taken; only their
  * public part is kept, even when the JWK carries "d". Symmetric ("oct"),
- * RSA and other keys are skipped, so they can never verify anything. A set
- * with none left is MCP_EINVALID, a kid used twice is MCP_EINVALID.
+ * RSA and other keys are skipped, so they can never verify anything, and
+ * so are EC keys whose point is not on P-256. A set with none left is
+ * MCP_EINVALID, a kid used twice (among the keys taken) is MCP_EINVALID.
  */
 apr_status_t mcp_jose_jwks_parse(mcp_jose_keyset_t **pset, apr_pool_t *p,
                                  const char *json, apr_size_t len,
@@ -101,7 +102,8 @@ apr_status_t mcp_jose_jwks_parse(mcp_jose_keyset_t **pset, apr_pool_t *p,
 
 /**
  * Sign @a len bytes as a compact JWS with the protected header
- * {"alg":"ES256","kid":<key id>[,"typ":@a typ]}.
+ * {"alg":"ES256","kid":<key id>[,"typ":@a typ]}. The signature is always
+ * in low-S form (S <= n/2), the only form mcp_jose_verify() accepts.
  */
 apr_status_t mcp_jose_sign(const char **pjws, apr_pool_t *p,
                            const mcp_jose_key_t *key, const char *typ,
@@ -121,9 +123,17 @@ typedef struct {
  * Verify a compact JWS with a key of @a set.
  * The header must name alg ES256, have no "crit", and name a kid of the set
  * (a kid may be left out only when the set holds a single key).
+ *
+ * The signature R | S must be canonical: 0 < R < n and 0 < S <= n/2, n
+ * being the order of P-256. ECDSA signatures are malleable, (R, S) and
+ * (R, n - S) both verify; only the low-S one is accepted, so a token has
+ * a single valid encoding. mcp_jose_sign() only makes those; other ES256
+ * signers give a high S half of the time (the example of RFC 7515 A.3
+ * has one), and such tokens are refused.
  * @return APR_SUCCESS; MCP_EPARSE (not a compact JWS: wrong number of
  *         parts, bad base64url, bad JSON header); MCP_EVERIFY (another
- *         algorithm, unknown kid, bad signature); MCP_ETOOLARGE.
+ *         algorithm, unknown kid, R or S out of range or S high, bad
+ *         signature); MCP_ETOOLARGE.
  */
 apr_status_t mcp_jose_verify(mcp_jose_verified_t **pv, apr_pool_t *p,
                              const mcp_jose_keyset_t *set,

@@ -63,6 +63,8 @@ static apr_status_t load_keyset(mcp_jose_keyset_t **pset, apr_pool_t *pconf,
                          "needed)", err);
             return rv;
         }
+        mcp_glue_check_key_file_perms(ptemp, s, APLOG_MODULE_INDEX,
+                                      "MCPAuthzSigningKey", path);
         rv = mcp_jose_keyset_add(set, key);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, mcp_glue_log_status(rv), s,

@@ -15,6 +15,7 @@
 #include <apr_strings.h>
 
 #include "mcp/mcp_b64.h"
+#include "mcp/mcp_crypto.h"
 
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -100,6 +101,9 @@ static apr_status_t decode(unsigned char **pout, apr_size_t *plen,
         int v = b64_value((unsigned char)s[i], std);
 
         if (v < 0) {
+            /* What was decoded may be part of a key (key files are read
+             * with this decoder): leave none of it in the pool. */
+            mcp_crypto_wipe(out, o);
             return MCP_EPARSE;
         }
         acc = (acc << 6) | (apr_uint32_t)v;
@@ -112,6 +116,7 @@ static apr_status_t decode(unsigned char **pout, apr_size_t *plen,
     }
     /* Unused low bits of the last character must be zero (canonical). */
     if (acc != 0) {
+        mcp_crypto_wipe(out, o);
         return MCP_EPARSE;
     }
     out[o] = '\0';

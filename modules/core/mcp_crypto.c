@@ -84,7 +84,7 @@ apr_status_t mcp_crypto_token(const char **ptoken, apr_pool_t *p,
     if (rv == APR_SUCCESS) {
         *ptoken = mcp_b64url_encode(p, buf, nbytes);
     }
-    OPENSSL_cleanse(buf, sizeof(buf));
+    mcp_crypto_wipe(buf, sizeof(buf));
     return rv;
 }
 
@@ -151,6 +151,13 @@ int mcp_crypto_str_equal(const char *a, const char *b)
     return CRYPTO_memcmp(a, b, la) == 0;
 }
 
+void mcp_crypto_wipe(void *p, apr_size_t len)
+{
+    if (p && len) {
+        OPENSSL_cleanse(p, len);
+    }
+}
+
 /* ---------------------------------------------------------------------
  * Keyring and envelopes
  * ------------------------------------------------------------------- */
@@ -173,7 +180,7 @@ static apr_status_t keyring_wipe(void *data)
 
     for (i = 0; i < kr->keys->nelts; i++) {
         ring_key_t *k = APR_ARRAY_IDX(kr->keys, i, ring_key_t *);
-        OPENSSL_cleanse(k->key, sizeof(k->key));
+        mcp_crypto_wipe(k->key, sizeof(k->key));
     }
     return APR_SUCCESS;
 }
@@ -280,7 +287,7 @@ static apr_status_t read_small_file(char **pdata, apr_size_t *plen,
     apr_finfo_t fi;
     apr_status_t rv;
     char *buf;
-    apr_size_t n;
+    apr_size_t size, n = 0;
     char err[128];
 
     rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
@@ -300,11 +307,14 @@ static apr_status_t read_small_file(char **pdata, apr_size_t *plen,
         }
         return MCP_EINVALID;
     }
-    n = rv == APR_SUCCESS ? (apr_size_t)fi.size : 0;
-    buf = apr_palloc(p, n + 1);
-    rv = n ? apr_file_read_full(f, buf, n, &n) : APR_SUCCESS;
+    size = rv == APR_SUCCESS ? (apr_size_t)fi.size : 0;
+    buf = apr_palloc(p, size + 1);
+    /* Unbuffered: no copy of the contents is left in an APR buffer. */
+    rv = size ? apr_file_read_full(f, buf, size, &n) : APR_SUCCESS;
     apr_file_close(f);
     if (rv != APR_SUCCESS) {
+        /* Part of a key may have been read before the error. */
+        mcp_crypto_wipe(buf, size);
         if (perr) {
             *perr = apr_psprintf(p, "cannot read %s: %s", path,
                                  apr_strerror(rv, err, sizeof(err)));
@@ -376,11 +386,11 @@ static const char *key_from_contents(unsigned char key[MCP_AEAD_KEY_LEN],
         return "text that is neither base64 nor hex";
     }
     if (n != MCP_AEAD_KEY_LEN) {
-        OPENSSL_cleanse(dec, n);
+        mcp_crypto_wipe(dec, n);
         return apr_psprintf(p, "base64 of %" APR_SIZE_T_FMT " bytes", n);
     }
     memcpy(key, dec, MCP_AEAD_KEY_LEN);
-    OPENSSL_cleanse(dec, n);
+    mcp_crypto_wipe(dec, n);
     return NULL;
 }
 
@@ -410,7 +420,7 @@ apr_status_t mcp_keyring_load_key_file(unsigned char key[MCP_AEAD_KEY_LEN],
                              "-base64 32` writes, or 64 hex digits as "
                              "`openssl rand -hex 32` writes)", path, what);
     }
-    OPENSSL_cleanse(data, len);
+    mcp_crypto_wipe(data, len);
     apr_pool_destroy(tmp);
     return what ? MCP_EINVALID : APR_SUCCESS;
 }
@@ -524,7 +534,7 @@ apr_status_t mcp_aead_open(unsigned char **ppt, apr_size_t *pptlen,
         rv = APR_SUCCESS;
     }
     else {
-        OPENSSL_cleanse(pt, ctlen);
+        mcp_crypto_wipe(pt, ctlen);
     }
     ERR_clear_error();
     EVP_CIPHER_CTX_free(ctx);
@@ -595,6 +605,9 @@ apr_status_t mcp_ec_key_from_pem(mcp_ec_key_t **pkey, apr_pool_t *p,
         }
         return MCP_EINVALID;
     }
+    /* A read-only BIO over the caller's text, which the caller wipes.
+     * What we cannot wipe: OpenSSL 3.0's PEM decoder releases the DER it
+     * decodes the text into with OPENSSL_free(), uncleared. */
     bio = BIO_new_mem_buf(pem, (int)len);
     if (!bio) {
         ERR_clear_error();
@@ -654,7 +667,7 @@ apr_status_t mcp_ec_key_load_file(mcp_ec_key_t **pkey, apr_pool_t *p,
     rv = read_small_file(&data, &len, tmp, path, &err);
     if (rv == APR_SUCCESS) {
         rv = mcp_ec_key_from_pem(pkey, p, data, len, &err);
-        OPENSSL_cleanse(data, len);
+        mcp_crypto_wipe(data, len);
         if (rv != APR_SUCCESS && err) {
             err = apr_psprintf(tmp, "%s: %s", path, err);
         }

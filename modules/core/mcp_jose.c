@@ -36,6 +36,24 @@ struct mcp_jose_keyset_t {
     apr_array_header_t *keys;   /* const mcp_jose_key_t * */
 };
 
+/* An ES256 signature is R | S, two 32-byte big-endian numbers. */
+#define ES256_SIG_LEN (2 * MCP_EC_COORD_LEN)
+
+/* n, the order of the P-256 group (SEC 2, FIPS 186-4 D.1.2.3), and n/2
+ * rounded down. */
+static const unsigned char p256_n[MCP_EC_COORD_LEN] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84,
+    0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51
+};
+static const unsigned char p256_half_n[MCP_EC_COORD_LEN] = {
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00,
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42,
+    0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8
+};
+
 static apr_status_t jwk_release(void *data)
 {
     mcp_jose_key_t *k = data;
@@ -111,7 +129,12 @@ apr_status_t mcp_jose_key_from_ec(mcp_jose_key_t **pkey, apr_pool_t *p,
         return rv;
     }
     rv = key_from_coords(pkey, p, x, y, d, kid, perr);
-    memset(d, 0, sizeof(d));
+    /* Our copy of d is wiped here. cjose's are out of our reach: it turns
+     * d into a temporary BIGNUM that it releases with BN_free(), not
+     * BN_clear_free(), after EC_KEY_set_private_key() has copied it, and
+     * keeps that EC_KEY in the cjose_jwk_t until cjose_jwk_release()
+     * (our pool cleanup), where OpenSSL's EC_KEY_free() clears it. */
+    mcp_crypto_wipe(d, sizeof(d));
     return rv;
 }
 
@@ -263,9 +286,11 @@ apr_status_t mcp_jose_jwks_parse(mcp_jose_keyset_t **pset, apr_pool_t *p,
             || !coord_member(p, jwk, "x", &x) || !coord_member(p, jwk, "y", &y)) {
             continue;
         }
-        rv = key_from_coords(&k, p, x, y, NULL, kid, perr);
-        if (rv != APR_SUCCESS) {
-            return rv;
+        /* A point that is not on the curve (or a coordinate beyond the
+         * field) cannot verify anything either: skip that key, as for
+         * other kinds, so one bad entry does not hide the good ones. */
+        if (key_from_coords(&k, p, x, y, NULL, kid, NULL) != APR_SUCCESS) {
+            continue;
         }
         if (mcp_jose_keyset_add(set, k) != APR_SUCCESS) {
             if (perr) {
@@ -276,11 +301,90 @@ apr_status_t mcp_jose_jwks_parse(mcp_jose_keyset_t **pset, apr_pool_t *p,
     }
     if (!mcp_jose_keyset_count(set)) {
         if (perr) {
-            *perr = "the JWK Set holds no EC P-256 key with a kid";
+            *perr = "the JWK Set holds no usable EC P-256 key with a kid";
         }
         return MCP_EINVALID;
     }
     *pset = set;
+    return APR_SUCCESS;
+}
+
+static int is_zero(const unsigned char v[MCP_EC_COORD_LEN])
+{
+    unsigned char acc = 0;
+    int i;
+
+    for (i = 0; i < MCP_EC_COORD_LEN; i++) {
+        acc |= v[i];
+    }
+    return acc == 0;
+}
+
+/* out = a - b for 256-bit big-endian numbers with a >= b; @out may be @b. */
+static void sub256(unsigned char out[MCP_EC_COORD_LEN],
+                   const unsigned char a[MCP_EC_COORD_LEN],
+                   const unsigned char b[MCP_EC_COORD_LEN])
+{
+    unsigned int borrow = 0;
+    int i;
+
+    for (i = MCP_EC_COORD_LEN - 1; i >= 0; i--) {
+        unsigned int d = (unsigned int)a[i] - b[i] - borrow;
+
+        out[i] = (unsigned char)d;
+        borrow = (d >> 8) & 1;
+    }
+}
+
+/* Why R | S is not a canonical ES256 signature, or NULL. ECDSA needs
+ * 0 < R < n and 0 < S < n; and since (R, S) and (R, n - S) both verify,
+ * only the low one, S <= n/2, is taken, so that a token has one valid
+ * form. R and S are public: plain comparisons will do. */
+static const char *sig_range_error(const unsigned char sig[ES256_SIG_LEN])
+{
+    const unsigned char *r = sig, *s = sig + MCP_EC_COORD_LEN;
+
+    if (is_zero(r) || memcmp(r, p256_n, MCP_EC_COORD_LEN) >= 0) {
+        return "the ES256 signature's R is out of range";
+    }
+    if (is_zero(s) || memcmp(s, p256_n, MCP_EC_COORD_LEN) >= 0) {
+        return "the ES256 signature's S is out of range";
+    }
+    if (memcmp(s, p256_half_n, MCP_EC_COORD_LEN) > 0) {
+        return "the ES256 signature has a high S (above n/2): not canonical";
+    }
+    return NULL;
+}
+
+/* The compact JWS @ser with its signature in low-S form. cjose signs with
+ * OpenSSL's ECDSA, whose S is above n/2 half of the time: such an S is
+ * replaced by n - S, which verifies as well. */
+static apr_status_t low_s_jws(const char **pjws, apr_pool_t *p,
+                              const char *ser)
+{
+    const char *dot = strrchr(ser, '.');
+    unsigned char *sig;
+    apr_size_t n;
+
+    if (!dot || mcp_b64url_decode(&sig, &n, p, dot + 1, (apr_size_t)-1)
+                != APR_SUCCESS
+        || n != ES256_SIG_LEN) {
+        return APR_EGENERAL;
+    }
+    if (memcmp(sig + MCP_EC_COORD_LEN, p256_half_n, MCP_EC_COORD_LEN) > 0) {
+        sub256(sig + MCP_EC_COORD_LEN, p256_n, sig + MCP_EC_COORD_LEN);
+        ser = apr_pstrcat(p, apr_pstrmemdup(p, ser,
+                                            (apr_size_t)(dot + 1 - ser)),
+                          mcp_b64url_encode(p, sig, ES256_SIG_LEN), NULL);
+    }
+    else {
+        ser = apr_pstrdup(p, ser);
+    }
+    /* Never hand out what our verifier would refuse. */
+    if (sig_range_error(sig)) {
+        return APR_EGENERAL;
+    }
+    *pjws = ser;
     return APR_SUCCESS;
 }
 
@@ -309,8 +413,10 @@ apr_status_t mcp_jose_sign(const char **pjws, apr_pool_t *p,
         && (!typ || cjose_header_set(hdr, "typ", typ, &err))
         && (jws = cjose_jws_sign(key->jwk, hdr, payload, len, &err)) != NULL
         && cjose_jws_export(jws, &ser, &err)) {
-        *pjws = apr_pstrdup(p, ser);
-        rv = APR_SUCCESS;
+        rv = low_s_jws(pjws, p, ser);
+        if (rv != APR_SUCCESS && perr) {
+            *perr = "signing failed: cjose made no valid ES256 signature";
+        }
     }
     else if (perr) {
         *perr = apr_psprintf(p, "signing failed: %s", cjose_msg(p, &err));
@@ -335,7 +441,7 @@ apr_status_t mcp_jose_verify(mcp_jose_verified_t **pv, apr_pool_t *p,
                              const char **perr)
 {
     mcp_json_limits_t lim = { 8192, 4, 0 };
-    const char *dot1, *dot2, *alg, *kid;
+    const char *dot1, *dot2, *alg, *kid, *msg;
     unsigned char *raw;
     apr_size_t rawlen;
     mcp_json_t *hdr;
@@ -395,9 +501,13 @@ apr_status_t mcp_jose_verify(mcp_jose_verified_t **pv, apr_pool_t *p,
                           (apr_size_t)(dot2 - dot1 - 1)) != APR_SUCCESS
         || mcp_b64url_decode(&raw, &rawlen, p, dot2 + 1,
                              len - (apr_size_t)(dot2 + 1 - jws)) != APR_SUCCESS
-        || rawlen != 2 * MCP_EC_COORD_LEN) {
+        || rawlen != ES256_SIG_LEN) {
         return verify_fail(perr, "the JWS payload or signature is malformed",
                            MCP_EPARSE);
+    }
+    msg = sig_range_error(raw);
+    if (msg) {
+        return verify_fail(perr, msg, MCP_EVERIFY);
     }
 
     memset(&err, 0, sizeof(err));

@@ -26,6 +26,10 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+#include <unixd.h>
+
 #include "mcp/mcp_common.h"
 #include "mcp/mcp_store.h"
 #include "mcp_glue.h"
@@ -131,6 +135,80 @@ const char *mcp_glue_check_readable(apr_pool_t *p, const char *path,
     }
     apr_file_close(f);
     return NULL;
+}
+
+/* The user and group httpd's children run as: User and Group when httpd
+ * starts as root, else whoever started it (it cannot switch then). Known
+ * from post_config on. */
+static void child_ids(uid_t *puid, gid_t *pgid)
+{
+    if (geteuid() == 0) {
+        *puid = ap_unixd_config.user_id;
+        *pgid = ap_unixd_config.group_id;
+    }
+    else {
+        *puid = geteuid();
+        *pgid = getegid();
+    }
+}
+
+/* The name of user @id (group @id with @group), or its number. */
+static const char *id_name(apr_pool_t *p, long id, int group)
+{
+    char *name = NULL;
+    apr_status_t rv = group ? apr_gid_name_get(&name, (gid_t)id, p)
+                            : apr_uid_name_get(&name, (uid_t)id, p);
+
+    return rv == APR_SUCCESS && name ? name : apr_psprintf(p, "%ld", id);
+}
+
+/* @why and @more, separated by "; " (@why may be NULL). */
+static const char *and_also(apr_pool_t *p, const char *why, const char *more)
+{
+    return why ? apr_pstrcat(p, why, "; ", more, NULL) : more;
+}
+
+/* A private key should be readable by root (who starts httpd and reads
+ * it in post_config) and at most by httpd's own user. Debian packages
+ * ship such keys as 0640 root:www-data, which is fine; 0644 is not, nor
+ * a group or owner beyond those two: other local users or processes
+ * could read the key. Only a warning, so that httpd still starts. */
+void mcp_glue_check_key_file_perms(apr_pool_t *p, server_rec *s,
+                                   int module_index, const char *directive,
+                                   const char *path)
+{
+    struct stat st;
+    uid_t uid;
+    gid_t gid;
+    const char *why = NULL;
+
+    /* A file that cannot be looked at is the loader's to report. */
+    if (!mcp_glue_is_final_config() || stat(path, &st) != 0) {
+        return;
+    }
+    child_ids(&uid, &gid);
+    if (st.st_mode & S_IRWXO) {
+        why = "others have access to it";
+    }
+    if ((st.st_mode & (S_IRGRP | S_IWGRP)) && st.st_gid != 0
+        && st.st_gid != gid) {
+        why = and_also(p, why, "its group may read or write it and is "
+                       "neither root's nor the group httpd runs as");
+    }
+    if (st.st_uid != 0 && st.st_uid != uid) {
+        why = and_also(p, why, "its owner is neither root nor the user "
+                       "httpd runs as");
+    }
+    if (why) {
+        ap_log_error(__FILE__, __LINE__, module_index, APLOG_WARNING, 0, s,
+                     MCPLOGNO(01150) "%s %s: %s (mode %04o, owner %s:%s); "
+                     "a key should be owned by root or %s, mode 0600, or "
+                     "0640 with group root or %s", directive, path, why,
+                     (unsigned)(st.st_mode & 07777),
+                     id_name(p, (long)st.st_uid, 0),
+                     id_name(p, (long)st.st_gid, 1),
+                     id_name(p, (long)uid, 0), id_name(p, (long)gid, 1));
+    }
 }
 
 int mcp_glue_is_name(const char *s)

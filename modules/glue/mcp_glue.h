@@ -65,6 +65,23 @@ const char *mcp_glue_server_desc(apr_pool_t *p, const server_rec *s);
 const char *mcp_glue_check_readable(apr_pool_t *p, const char *path,
                                     const char **presolved);
 
+/**
+ * Warn (APLOG_WARNING, logged as @a module_index on @a s) when the key
+ * file @a path, named by @a directive, may be read by more than root and
+ * httpd's user: when any permission bit for others is set; when it is
+ * group-readable or -writable and its group is neither root's (0) nor
+ * the group httpd's children run as; or when its owner is neither root
+ * nor the user httpd's children run as (User and Group, or the user who
+ * started httpd when that was not root). The message names the directive,
+ * the file, its mode and owner, never its contents. Does nothing on
+ * httpd's first, dry configuration pass, so the warning appears once per
+ * configuration, nor when the file cannot be looked at (the loader says
+ * so). Call from post_config, after the key has loaded.
+ */
+void mcp_glue_check_key_file_perms(apr_pool_t *p, server_rec *s,
+                                   int module_index, const char *directive,
+                                   const char *path);
+
 /** Is @a s a non-empty run of [A-Za-z0-9_-]? */
 int mcp_glue_is_name(const char *s);
 

@@ -26,16 +26,6 @@
 
 APLOG_USE_MODULE(mcp_idp);
 
-/* Through a volatile pointer, so the compiler keeps the stores. */
-static void wipe(void *buf, apr_size_t len)
-{
-    volatile unsigned char *v = buf;
-
-    while (len--) {
-        *v++ = 0;
-    }
-}
-
 static apr_status_t add_key(mcp_keyring_t *kr, apr_pool_t *ptemp,
                             server_rec *s, const mcp_idp_vault_key_t *k)
 {
@@ -47,8 +37,12 @@ static apr_status_t add_key(mcp_keyring_t *kr, apr_pool_t *ptemp,
     if (rv == APR_SUCCESS) {
         rv = mcp_keyring_add(kr, k->id, key, 0, &err);
     }
-    wipe(key, sizeof(key));
-    if (rv != APR_SUCCESS) {
+    mcp_crypto_wipe(key, sizeof(key));
+    if (rv == APR_SUCCESS) {
+        mcp_glue_check_key_file_perms(ptemp, s, APLOG_MODULE_INDEX,
+                                      "MCPIdPVaultKey", k->path);
+    }
+    else {
         /* The core's file messages name the file already. */
         if (!err || !strstr(err, k->path)) {
             err = apr_psprintf(ptemp, "%s: %s", k->path,

@@ -28,7 +28,7 @@ use Time::HiRes ();
 
 our @EXPORT_OK = qw(srcdir state_dir httpd_run error_log_mark
                     unexpected_errors make_file openssl_key mcp_version
-                    raw_http log_has);
+                    raw_http log_has key_file_perm_tests);
 
 # httpd's own modules the suite loads (mod_so and the rest are built in).
 my @HTTPD_MODULES = (
@@ -114,11 +114,12 @@ sub run_cmd {
     return $out;
 }
 
-# A fresh private key in PEM; @args are openssl genpkey arguments.
+# A fresh private key in PEM; @args are openssl genpkey arguments. Mode
+# 0600, as a key should be (the modules warn about a 0644 key).
 sub openssl_key {
     my ($file, @args) = @_;
     run_cmd('openssl', 'genpkey', @args, '-out', $file);
-    chmod 0644, $file;
+    chmod 0600, $file;
     return $file;
 }
 
@@ -143,10 +144,13 @@ sub prepare_state {
     init_store("$dir/mcp.db");
     if ($> == 0 && $user) {
         # The children open the SQLite file (and its journal) as the
-        # server's user.
+        # server's user. The keys are 0600 and the server's user's too,
+        # as a packager would install them: no permission warning.
         my $uid = getpwnam($user);
         my $gid = getgrnam($group || '') // (getpwnam($user))[3];
-        chown $uid, $gid, $dir, "$dir/mcp.db" if defined $uid;
+        chown $uid, $gid, $dir, "$dir/mcp.db",
+            map { "$dir/$_" } qw(signing1.pem signing2.pem vault1.key vault2.key)
+            if defined $uid;
     }
 }
 
@@ -273,6 +277,84 @@ sub httpd_run {
         port    => $port,
         log     => slurp("$dir/error_log") . slurp("$dir/stderr"),
     };
+}
+
+# The startup warning about key files others may read (MCP01150), for
+# the directive $o{directive} of module $o{module} ("authz", "idp"):
+# $o{make}->($file) writes a valid key to $file, $o{config}->($file)
+# gives the configuration that loads it. Each case gets its own file,
+# mode and owner and one httpd_run; runs Test::More tests.
+sub key_file_perm_tests {
+    my %o = @_;
+    require Apache::Test;
+    require Test::More;
+    my $root = $> == 0;
+    my ($srv_user, $srv_group) = map { Apache::Test::vars($_) } qw(user group);
+    my $srv_uid = $root ? scalar getpwnam($srv_user) : $>;
+    my $srv_gid = $root ? scalar getgrnam($srv_group) : (split ' ', $))[0];
+    # An existing group and user that are neither root nor the server's.
+    my ($foreign_gid) = grep { defined && $_ != 0 && $_ != $srv_gid }
+                        map { scalar getgrnam($_) } qw(daemon nogroup bin sys);
+    my ($foreign_uid) = grep { defined && $_ != 0 && $_ != $srv_uid }
+                        map { scalar getpwnam($_) } qw(daemon bin sys);
+
+    # name, mode, uid, gid (undef: as created), warning expected (regex)
+    my @cases = (
+        [ 'world-readable', 0644, undef, undef, qr/others have access to it \(mode 0644, / ],
+        [ 'world-writable-only', 0602, undef, undef, qr/others have access to it \(mode 0602, / ],
+        [ 'private', 0600, undef, undef, undef ],
+    );
+    if ($root) {
+        push @cases,
+            [ 'server-user', 0600, $srv_uid, $srv_gid, undef ],
+            [ 'root-server-group', 0640, 0, $srv_gid, undef ],
+            [ 'root-root-group', 0640, 0, 0, undef ];
+        push @cases, [ 'foreign-group', 0640, 0, $foreign_gid,
+                       qr/its group may read or write it and is neither root's nor the group httpd runs as \(mode 0640, / ]
+            if defined $foreign_gid;
+        push @cases, [ 'foreign-owner', 0600, $foreign_uid, 0,
+                       qr/its owner is neither root nor the user httpd runs as \(mode 0600, / ]
+            if defined $foreign_uid;
+        push @cases, [ 'everything-wrong', 0666, $foreign_uid, $foreign_gid,
+                       qr/others have access to it; its group .*; its owner .* \(mode 0666, / ]
+            if defined $foreign_uid && defined $foreign_gid;
+    }
+    my $skip = !$root ? 'foreign owner and group need root (chown): skipped'
+             : !defined $foreign_gid || !defined $foreign_uid
+             ? 'no user or group here besides root and the server\'s: skipped' : undef;
+
+    for my $c (@cases) {
+        my ($name, $mode, $uid, $gid, $want) = @$c;
+        my $file = File::Spec->catfile(state_dir(), "perm-$o{module}-$name.key");
+        unlink $file;
+        my $contents = $o{make}->($file);
+        chmod $mode, $file;
+        chown $uid // -1, $gid // -1, $file if $root;
+        # The warning comes before "resuming normal operations": no need
+        # to watch the server run.
+        my $run = httpd_run(name => "$o{module}-perm-$name", modules => [$o{module}],
+                            settle => 0, config => $o{config}->($file));
+        my @lines = grep { /MCP01150:/ } split /\n/, $run->{log};
+        Test::More::ok($run->{started}, "$name key: httpd starts")
+            or Test::More::diag($run->{log});
+        if (!$want) {
+            Test::More::is(scalar @lines, 0, sprintf('%s key (%04o): no warning', $name, $mode))
+                or Test::More::diag(@lines);
+            next;
+        }
+        Test::More::is(scalar @lines, 1, sprintf('%s key (%04o): warned once', $name, $mode))
+            or Test::More::diag($run->{log});
+        Test::More::like($lines[0] // '', qr/\[mcp_$o{module}:warn\].*MCP01150: \Q$o{directive} $file\E: /,
+                         "$name key: a warning naming $o{directive} and the file");
+        Test::More::like($lines[0] // '', $want, "$name key: says why, with the mode");
+        Test::More::like($lines[0] // '', qr/, owner [\w-]+:[\w-]+\)/, "$name key: names the owner");
+        my ($inner) = $contents =~ /^([A-Za-z0-9+\/=]{16,})$/m;
+        Test::More::ok(defined $inner && index($run->{log}, $inner) < 0,
+                       "$name key: the key itself is not logged");
+    }
+    SKIP: {
+        Test::More::skip($skip, 1) if $skip;
+    }
 }
 
 # MCP_VERSION from the sources, as the modules log it at startup.

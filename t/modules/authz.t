@@ -25,7 +25,7 @@ use JSON::PP ();
 use MIME::Base64 ();
 
 use MCPTest qw(httpd_run error_log_mark unexpected_errors mcp_version
-               log_has state_dir make_file openssl_key);
+               log_has state_dir make_file openssl_key key_file_perm_tests);
 
 my $mark = error_log_mark();
 my $version = mcp_version();
@@ -38,6 +38,8 @@ my $key1 = "MCPAuthzSigningKey \"$state/signing1.pem\"\n";
 
 ok(log_has(qr/\[mcp_authz:notice\].*MCP00522: mod_mcp_authz \Q$version\E configured/),
    'startup line with the version');
+ok(!log_has(qr/MCP01150: MCPAuthzSigningKey/),
+   'the suite\'s own signing keys (0600) draw no permission warning');
 
 # --- the JWKS --------------------------------------------------------------
 
@@ -186,6 +188,19 @@ for my $case (@bad) {
     like($r->{log}, qr/\Q$directive\E.*$re|$re.*\Q$directive\E/,
          "$name: message names $directive") or diag $r->{log};
 }
+
+# --- key files others may read: a warning, httpd still starts -------------
+
+key_file_perm_tests(
+    module    => 'authz',
+    directive => 'MCPAuthzSigningKey',
+    make      => sub {
+        my $file = shift;
+        openssl_key($file, '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256');
+        return MCPTest::slurp($file);
+    },
+    config    => sub { $store . $issuer . "MCPAuthzSigningKey \"$_[0]\"\n" },
+);
 
 my @errors = unexpected_errors($mark);
 is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;

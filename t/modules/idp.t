@@ -23,7 +23,7 @@ use Apache::Test qw(-withtestmore);
 use MIME::Base64 ();
 
 use MCPTest qw(httpd_run error_log_mark unexpected_errors mcp_version
-               log_has state_dir make_file);
+               log_has state_dir make_file key_file_perm_tests);
 
 my $mark = error_log_mark();
 my $version = mcp_version();
@@ -35,6 +35,8 @@ my $store = "DBDriver sqlite3\nDBDParams \"$db\"\n";
 
 ok(log_has(qr/\[mcp_idp:notice\].*MCP00701: mod_mcp_idp \Q$version\E configured/),
    'startup line with the version');
+ok(!log_has(qr/MCP01150: MCPIdPVaultKey/),
+   'the suite\'s own vault keys (0600) draw no permission warning');
 
 # --- the module alone -------------------------------------------------------
 
@@ -140,6 +142,20 @@ ok(!$run->{started} && $run->{exit}, 'providers without mod_dbd: refused')
     or diag $run->{log};
 like($run->{log}, qr/mod_mcp_idp needs mod_dbd: a2enmod dbd and set DBDriver\/DBDParams/,
      'missing mod_dbd: says what to do');
+
+# --- key files others may read: a warning, httpd still starts -------------
+
+key_file_perm_tests(
+    module    => 'idp',
+    directive => 'MCPIdPVaultKey',
+    # Base64 text, so the test can tell that the key is not in the log.
+    make      => sub {
+        my $b64 = MIME::Base64::encode_base64(MCPTest::random_bytes(32));
+        make_file(shift, $b64);
+        return $b64;
+    },
+    config    => sub { "MCPIdPVaultKey \"$_[0]\"\n" },
+);
 
 my @errors = unexpected_errors($mark);
 is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;

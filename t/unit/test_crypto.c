@@ -121,6 +121,23 @@ START_TEST(compare)
 }
 END_TEST
 
+/* Exactly the bytes asked for become zero; nothing around them changes. */
+START_TEST(wipe)
+{
+    unsigned char buf[48];
+    apr_size_t i;
+
+    memset(buf, 0xa5, sizeof(buf));
+    mcp_crypto_wipe(buf + 8, 32);
+    for (i = 0; i < sizeof(buf); i++) {
+        ck_assert_uint_eq(buf[i], i >= 8 && i < 40 ? 0 : 0xa5);
+    }
+    mcp_crypto_wipe(buf, 0);
+    ck_assert_uint_eq(buf[0], 0xa5);
+    mcp_crypto_wipe(NULL, 0);
+}
+END_TEST
+
 /* ---- keyring and envelopes ---------------------------------------- */
 
 static mcp_keyring_t *ring_with(const char *kid, unsigned char fill)
@@ -549,6 +566,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, random_tokens);
     tcase_add_test(tc, hashes);
     tcase_add_test(tc, compare);
+    tcase_add_test(tc, wipe);
     tcase_add_test(tc, aead_roundtrip);
     tcase_add_test(tc, aead_tamper);
     tcase_add_test(tc, aead_every_bit_flip);

@@ -19,10 +19,13 @@
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
 
+#include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/bn.h>
+#include <openssl/x509.h>
 
 #include "mcp_test.h"
 #include "mcp/mcp_b64.h"
@@ -71,22 +74,94 @@ static apr_status_t verify(const mcp_jose_keyset_t *set, const char *jws,
     return mcp_jose_verify(&v, tp, set, jws, strlen(jws), perr);
 }
 
-/* ECDSA verification with plain OpenSSL, from the public key PEM. */
-static int openssl_verifies(const mcp_ec_key_t *ec, const char *jws)
+/* The raw R | S of a compact JWS. */
+static unsigned char *sig_of(const char *jws)
 {
-    const char *pem = mcp_ec_key_public_pem(tp, ec);
+    unsigned char *sig;
+    apr_size_t n;
+
+    ck_assert_status(mcp_b64url_decode(&sig, &n, tp, strrchr(jws, '.') + 1, (apr_size_t)-1),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(n, 64);
+    return sig;
+}
+
+/* @jws with @len bytes of @sig as its signature part. */
+static const char *with_sig(const char *jws, const unsigned char *sig, apr_size_t len)
+{
+    return apr_pstrcat(tp, apr_pstrndup(tp, jws, (apr_size_t)(strrchr(jws, '.') - jws) + 1),
+                       mcp_b64url_encode(tp, sig, len), NULL);
+}
+
+/* The order n of P-256 as OpenSSL knows it, independent of the constants
+ * in mcp_jose.c. */
+static BIGNUM *p256_order(void)
+{
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    BIGNUM *n = BN_dup(EC_GROUP_get0_order(g));
+
+    EC_GROUP_free(g);
+    return n;
+}
+
+/* n + @add (which may be negative) as 32 big-endian bytes into @out. */
+static void order_plus(unsigned char out[32], int add)
+{
+    BIGNUM *n = p256_order();
+
+    if (add >= 0) {
+        BN_add_word(n, (BN_ULONG)add);
+    }
+    else {
+        BN_sub_word(n, (BN_ULONG)-add);
+    }
+    ck_assert_int_eq(BN_bn2binpad(n, out, 32), 32);
+    BN_free(n);
+}
+
+/* floor(n/2) + @add as 32 big-endian bytes into @out. */
+static void half_order_plus(unsigned char out[32], unsigned int add)
+{
+    BIGNUM *n = p256_order();
+
+    BN_rshift1(n, n);
+    BN_add_word(n, add);
+    ck_assert_int_eq(BN_bn2binpad(n, out, 32), 32);
+    BN_free(n);
+}
+
+/* Is the S of R | S above n/2? */
+static int s_is_high(const unsigned char *sig)
+{
+    unsigned char half[32];
+
+    half_order_plus(half, 0);
+    return memcmp(sig + 32, half, 32) > 0;
+}
+
+/* R | S turned into R | n - S: the other signature of the pair, which
+ * verifies just as well. */
+static unsigned char *flip_s(const unsigned char *sig)
+{
+    unsigned char *out = apr_pmemdup(tp, sig, 64);
+    BIGNUM *n = p256_order(), *s = BN_bin2bn(sig + 32, 32, NULL);
+
+    ck_assert_int_eq(BN_sub(s, n, s), 1);
+    ck_assert_int_eq(BN_bn2binpad(s, out + 32, 32), 32);
+    BN_free(s);
+    BN_free(n);
+    return out;
+}
+
+/* ECDSA verification with plain OpenSSL, which takes high and low S. */
+static int openssl_verifies_pk(EVP_PKEY *pk, const char *jws)
+{
     const char *dot = strrchr(jws, '.');
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-    unsigned char *sig, *der = NULL;
-    apr_size_t siglen;
+    unsigned char *sig = sig_of(jws), *der = NULL;
     ECDSA_SIG *es = ECDSA_SIG_new();
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int derlen, ok;
 
-    ck_assert_status(mcp_b64url_decode(&sig, &siglen, tp, dot + 1, (apr_size_t)-1),
-                     APR_SUCCESS);
-    ck_assert_uint_eq(siglen, 64);
     ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL), BN_bin2bn(sig + 32, 32, NULL));
     derlen = i2d_ECDSA_SIG(es, &der);
     ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) == 1
@@ -95,15 +170,26 @@ static int openssl_verifies(const mcp_ec_key_t *ec, const char *jws)
     OPENSSL_free(der);
     ECDSA_SIG_free(es);
     EVP_MD_CTX_free(md);
+    return ok;
+}
+
+/* The same from the public key PEM of @ec. */
+static int openssl_verifies(const mcp_ec_key_t *ec, const char *jws)
+{
+    BIO *bio = BIO_new_mem_buf(mcp_ec_key_public_pem(tp, ec), -1);
+    EVP_PKEY *pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    int ok = openssl_verifies_pk(pk, jws);
+
     EVP_PKEY_free(pk);
     BIO_free(bio);
     return ok;
 }
 
 /* An ES256 JWS with any header, signed with plain OpenSSL: lets the tests
- * build validly signed tokens that mcp_jose_sign would never make. */
-static const char *es256_token(const mcp_ec_key_t *ec, const char *hdr,
-                               const char *payload)
+ * build validly signed tokens that mcp_jose_sign would never make. Its S
+ * is as OpenSSL made it (high half of the time) unless @low_s. */
+static const char *es256_token_s(const mcp_ec_key_t *ec, const char *hdr,
+                                 const char *payload, int low_s)
 {
     const char *pem = mcp_ec_key_to_pem(tp, ec);
     const char *input = apr_pstrcat(tp, b64(hdr), ".", b64(payload), NULL);
@@ -128,7 +214,15 @@ static const char *es256_token(const mcp_ec_key_t *ec, const char *hdr,
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pk);
     BIO_free(bio);
-    return apr_pstrcat(tp, input, ".", mcp_b64url_encode(tp, raw, 64), NULL);
+    return apr_pstrcat(tp, input, ".", mcp_b64url_encode(tp, low_s && s_is_high(raw)
+                                                         ? flip_s(raw) : raw, 64), NULL);
+}
+
+/* The same in the low-S form the verifier wants. */
+static const char *es256_token(const mcp_ec_key_t *ec, const char *hdr,
+                               const char *payload)
+{
+    return es256_token_s(ec, hdr, payload, 1);
 }
 
 START_TEST(sign_and_verify)
@@ -155,6 +249,187 @@ START_TEST(sign_and_verify)
     ck_assert_str_eq(v->typ, "at+jwt");
     /* Standard ES256: plain OpenSSL agrees. */
     ck_assert(openssl_verifies(ec, jws));
+}
+END_TEST
+
+/* Every signature mcp_jose_sign makes has a low S and verifies, with us
+ * and with plain OpenSSL. Its twin (R, n - S), which OpenSSL takes just
+ * as well, is refused. Without the normalisation about half of these
+ * signatures would have a high S. */
+START_TEST(sign_low_s_only)
+{
+    mcp_ec_key_t *ec = ec_key();
+    mcp_jose_key_t *k = jose_key(ec, "k");
+    mcp_jose_keyset_t *set = set_of(k);
+    int i;
+
+    for (i = 0; i < 200; i++) {
+        const char *msg = apr_psprintf(tp, "{\"n\":%d}", i);
+        const char *jws, *twin, *err = NULL;
+        unsigned char *sig;
+
+        ck_assert_status(mcp_jose_sign(&jws, tp, k, "at+jwt", msg, strlen(msg), &err),
+                         APR_SUCCESS);
+        sig = sig_of(jws);
+        ck_assert_msg(!s_is_high(sig), "signature %d has a high S", i);
+        ck_assert_status(verify(set, jws, &err), APR_SUCCESS);
+        ck_assert(openssl_verifies(ec, jws));
+        twin = with_sig(jws, flip_s(sig), 64);
+        ck_assert(openssl_verifies(ec, twin));
+        ck_assert_int_eq(verify(set, twin, &err), MCP_EVERIFY);
+        ck_assert_ptr_nonnull(strstr(err, "high S"));
+    }
+}
+END_TEST
+
+/* Verify @jws with its signature replaced by @r | @s. */
+static apr_status_t verify_rs(const mcp_jose_keyset_t *set, const char *jws,
+                              const unsigned char *r, const unsigned char *s,
+                              const char **perr)
+{
+    unsigned char sig[64];
+
+    memcpy(sig, r, 32);
+    memcpy(sig + 32, s, 32);
+    return verify(set, with_sig(jws, sig, 64), perr);
+}
+
+/* R and S outside 1..n-1, and S above n/2, are refused before any curve
+ * arithmetic (the message says which); values just inside the bounds get
+ * as far as the signature check. */
+START_TEST(signature_range)
+{
+    mcp_ec_key_t *ec = ec_key();
+    mcp_jose_key_t *k = jose_key(ec, "k");
+    mcp_jose_keyset_t *set = set_of(k);
+    unsigned char zero[32], one[32], ff[32], n[32], n_minus_1[32], n_plus_1[32];
+    unsigned char half[32], half_plus_1[32], *good;
+    const char *jws, *err, *high = NULL;
+    int i;
+
+    ck_assert_status(mcp_jose_sign(&jws, tp, k, NULL, "{}", 2, &err), APR_SUCCESS);
+    good = sig_of(jws);
+    memset(zero, 0, 32);
+    memset(one, 0, 32);
+    one[31] = 1;
+    memset(ff, 0xff, 32);
+    order_plus(n, 0);
+    order_plus(n_minus_1, -1);
+    order_plus(n_plus_1, 1);
+    half_order_plus(half, 0);
+    half_order_plus(half_plus_1, 1);
+    {
+        static const struct {
+            int r;              /* 1: the value goes in R, 0: in S */
+            int v;              /* index into vals */
+            const char *msg;    /* what the error says */
+        } cases[] = {
+            { 1, 0, "R is out of range" }, { 1, 3, "R is out of range" },
+            { 1, 5, "R is out of range" }, { 1, 2, "R is out of range" },
+            { 1, 4, "does not verify" },   { 1, 1, "does not verify" },
+            { 0, 0, "S is out of range" }, { 0, 3, "S is out of range" },
+            { 0, 5, "S is out of range" }, { 0, 2, "S is out of range" },
+            { 0, 4, "high S" },            { 0, 7, "high S" },
+            { 0, 6, "does not verify" },   { 0, 1, "does not verify" },
+        };
+        const unsigned char *vals[] = {
+            zero, one, ff, n, n_minus_1, n_plus_1, half, half_plus_1
+        };
+
+        for (i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++) {
+            const unsigned char *v = vals[cases[i].v];
+
+            err = NULL;
+            ck_assert_msg(verify_rs(set, jws, cases[i].r ? v : good, cases[i].r ? good + 32 : v,
+                                    &err) == MCP_EVERIFY, "case %d accepted", i);
+            ck_assert_msg(err && strstr(err, cases[i].msg), "case %d: '%s', not '%s'", i,
+                          err ? err : "(none)", cases[i].msg);
+        }
+    }
+    ck_assert_status(verify_rs(set, jws, good, good + 32, &err), APR_SUCCESS);
+    /* A token as plain OpenSSL signs it: taken when its S is low, refused
+     * when it is high (half of them; 64 tries make missing one a 2^-64
+     * chance), taken again once turned into its low-S twin. */
+    for (i = 0; i < 64 && !high; i++) {
+        const char *t = es256_token_s(ec, "{\"alg\":\"ES256\",\"kid\":\"k\"}", "{}", 0);
+
+        if (s_is_high(sig_of(t))) {
+            high = t;
+        }
+        else {
+            ck_assert_status(verify(set, t, &err), APR_SUCCESS);
+        }
+    }
+    ck_assert_ptr_nonnull(high);
+    ck_assert(openssl_verifies(ec, high));
+    ck_assert_int_eq(verify(set, high, &err), MCP_EVERIFY);
+    ck_assert_ptr_nonnull(strstr(err, "high S"));
+    ck_assert_status(verify(set, with_sig(high, flip_s(sig_of(high)), 64), &err), APR_SUCCESS);
+}
+END_TEST
+
+/* The ES256 example of RFC 7515 (appendix A.3): key, token and payload
+ * as printed there. */
+#define A3_X "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"
+#define A3_Y "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+#define A3_INPUT "eyJhbGciOiJFUzI1NiJ9." \
+    "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+#define A3_SIG "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
+#define A3_PAYLOAD "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}"
+/* The same R with n - S. Made outside these tests and checked with the
+ * openssl command line: the RFC's x and y as SubjectPublicKeyInfo (the
+ * 26-byte P-256 prefix of a3_spki() below, 04, x, y) in a3.der, R | S
+ * as a DER ECDSA-Sig-Value in sig.der, A3_INPUT in input (no newline):
+ *     openssl pkey -pubin -inform DER -in a3.der -out a3.pem
+ *     openssl dgst -sha256 -verify a3.pem -signature sig.der input
+ * says "Verified OK" for the RFC's S and for n - S. */
+#define A3_SIG_LOW_S "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmU69fgrc8OPGycO0lD3tat_FoFp57SETepkeks4eL_QfA"
+
+/* The RFC 7515 A.3 public key for plain OpenSSL. */
+static EVP_PKEY *a3_spki(void)
+{
+    static const unsigned char prefix[] = {
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+        0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00
+    };
+    unsigned char der[sizeof(prefix) + 65], *x, *y;
+    const unsigned char *dp = der;
+    apr_size_t n;
+
+    ck_assert_status(mcp_b64url_decode(&x, &n, tp, A3_X, (apr_size_t)-1), APR_SUCCESS);
+    ck_assert_status(mcp_b64url_decode(&y, &n, tp, A3_Y, (apr_size_t)-1), APR_SUCCESS);
+    memcpy(der, prefix, sizeof(prefix));
+    der[sizeof(prefix)] = 0x04;
+    memcpy(der + sizeof(prefix) + 1, x, 32);
+    memcpy(der + sizeof(prefix) + 33, y, 32);
+    return d2i_PUBKEY(NULL, &dp, (long)sizeof(der));
+}
+
+/* A known vector with a high S: the RFC's own example is a valid ES256
+ * signature that we refuse; its low-S twin verifies. */
+START_TEST(rfc7515_a3_high_s)
+{
+    const char *jwks = "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"a3\","
+                       "\"x\":\"" A3_X "\",\"y\":\"" A3_Y "\"}]}";
+    const char *rfc = A3_INPUT "." A3_SIG, *low = A3_INPUT "." A3_SIG_LOW_S, *err = NULL;
+    mcp_jose_keyset_t *set;
+    mcp_jose_verified_t *v;
+    EVP_PKEY *pk = a3_spki();
+
+    ck_assert_ptr_nonnull(pk);
+    ck_assert_status(mcp_jose_jwks_parse(&set, tp, jwks, strlen(jwks), &err), APR_SUCCESS);
+    ck_assert(s_is_high(sig_of(rfc)));
+    ck_assert(openssl_verifies_pk(pk, rfc));
+    ck_assert_int_eq(verify(set, rfc, &err), MCP_EVERIFY);
+    ck_assert_ptr_nonnull(strstr(err, "high S"));
+    /* n - S computed here agrees with the twin checked by openssl. */
+    ck_assert_str_eq(with_sig(rfc, flip_s(sig_of(rfc)), 64), low);
+    ck_assert(!s_is_high(sig_of(low)));
+    ck_assert(openssl_verifies_pk(pk, low));
+    ck_assert_status(mcp_jose_verify(&v, tp, set, low, strlen(low), &err), APR_SUCCESS);
+    ck_assert_str_eq(v->payload, A3_PAYLOAD);
+    ck_assert_str_eq(v->kid, "a3");
+    EVP_PKEY_free(pk);
 }
 END_TEST
 
@@ -267,9 +542,63 @@ START_TEST(jwks_export_and_parse)
         const char *bad = "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"a\","
                           "\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
                           "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]}";
-        /* (0,0) is not on the curve. */
+        /* (0,0) is not on the curve: skipped, and no key is left. */
         ck_assert_int_eq(mcp_jose_jwks_parse(&back, tp, bad, strlen(bad), &err), MCP_EINVALID);
     }
+}
+END_TEST
+
+/* One EC member of a JWK Set. */
+static const char *ec_jwk(const char *kid, const unsigned char x[32],
+                          const unsigned char y[32])
+{
+    return apr_psprintf(tp, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\","
+                        "\"x\":\"%s\",\"y\":\"%s\"}", kid,
+                        mcp_b64url_encode(tp, x, 32), mcp_b64url_encode(tp, y, 32));
+}
+
+/* A key whose point is not on the curve is skipped like a key of another
+ * kind: the good keys of the set still verify. */
+START_TEST(jwks_skips_off_curve_key)
+{
+    mcp_ec_key_t *ec = ec_key();
+    mcp_jose_key_t *k = jose_key(ec, "good");
+    mcp_jose_keyset_t *got;
+    unsigned char x[32], y[32], ybad[32];
+    const char *good, *bad, *doc, *jws, *err = NULL;
+    int order;
+
+    mcp_ec_key_coords(ec, x, y, NULL);
+    /* For a given x only y and p - y are on the curve: y + 1 is not. */
+    memcpy(ybad, y, 32);
+    ybad[31] ^= 1;
+    good = ec_jwk("good", x, y);
+    bad = ec_jwk("bad", x, ybad);
+    ck_assert_status(mcp_jose_sign(&jws, tp, k, NULL, "{\"sub\":\"alice\"}", 15, &err),
+                     APR_SUCCESS);
+    for (order = 0; order < 2; order++) {
+        doc = apr_psprintf(tp, "{\"keys\":[%s,%s]}", order ? good : bad, order ? bad : good);
+        ck_assert_status(mcp_jose_jwks_parse(&got, tp, doc, strlen(doc), &err), APR_SUCCESS);
+        ck_assert_int_eq(mcp_jose_keyset_count(got), 1);
+        ck_assert_ptr_nonnull(mcp_jose_keyset_find(got, "good"));
+        ck_assert_ptr_null(mcp_jose_keyset_find(got, "bad"));
+        ck_assert_status(verify(got, jws, &err), APR_SUCCESS);
+    }
+    /* The skipped key does not take its kid: a good key may use it. */
+    doc = apr_psprintf(tp, "{\"keys\":[%s,%s]}", ec_jwk("good", x, ybad), good);
+    ck_assert_status(mcp_jose_jwks_parse(&got, tp, doc, strlen(doc), &err), APR_SUCCESS);
+    ck_assert_int_eq(mcp_jose_keyset_count(got), 1);
+    ck_assert_status(verify(got, jws, &err), APR_SUCCESS);
+    /* Nothing usable left: refused, saying so. */
+    doc = apr_psprintf(tp, "{\"keys\":[%s,%s]}", bad, ec_jwk("bad2", ybad, x));
+    err = NULL;
+    ck_assert_int_eq(mcp_jose_jwks_parse(&got, tp, doc, strlen(doc), &err), MCP_EINVALID);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_ptr_nonnull(strstr(err, "no usable"));
+    /* Two good keys with one kid stay an error, bad key or not. */
+    doc = apr_psprintf(tp, "{\"keys\":[%s,%s,%s]}", good, bad, good);
+    ck_assert_int_eq(mcp_jose_jwks_parse(&got, tp, doc, strlen(doc), &err), MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(err, "twice"));
 }
 END_TEST
 
@@ -459,20 +788,14 @@ START_TEST(wrong_key_and_tampering)
     {
         unsigned char fake[72];
         memset(fake, 0x30, sizeof(fake));
-        t = apr_pstrcat(tp, apr_pstrndup(tp, jws, (apr_size_t)(strrchr(jws, '.') - jws) + 1),
-                        mcp_b64url_encode(tp, fake, sizeof(fake)), NULL);
-        ck_assert_int_eq(verify(set, t, &err), MCP_EPARSE);
-        t = apr_pstrcat(tp, apr_pstrndup(tp, jws, (apr_size_t)(strrchr(jws, '.') - jws) + 1),
-                        mcp_b64url_encode(tp, fake, 63), NULL);
-        ck_assert_int_eq(verify(set, t, &err), MCP_EPARSE);
+        ck_assert_int_eq(verify(set, with_sig(jws, fake, sizeof(fake)), &err), MCP_EPARSE);
+        ck_assert_int_eq(verify(set, with_sig(jws, fake, 63), &err), MCP_EPARSE);
     }
     /* A zero signature (r = s = 0) never verifies. */
     {
         unsigned char zero[64];
         memset(zero, 0, sizeof(zero));
-        t = apr_pstrcat(tp, apr_pstrndup(tp, jws, (apr_size_t)(strrchr(jws, '.') - jws) + 1),
-                        mcp_b64url_encode(tp, zero, sizeof(zero)), NULL);
-        ck_assert_int_eq(verify(set, t, &err), MCP_EVERIFY);
+        ck_assert_int_eq(verify(set, with_sig(jws, zero, sizeof(zero)), &err), MCP_EVERIFY);
     }
     /* No kid: taken as the only key of a one-key set (documented); with
      * two keys it names no key. */
@@ -666,7 +989,11 @@ static Suite *jose_suite(void)
     TCase *tc = mcp_tcase("jose");
 
     tcase_add_test(tc, sign_and_verify);
+    tcase_add_test(tc, sign_low_s_only);
+    tcase_add_test(tc, signature_range);
+    tcase_add_test(tc, rfc7515_a3_high_s);
     tcase_add_test(tc, jwks_export_and_parse);
+    tcase_add_test(tc, jwks_skips_off_curve_key);
     tcase_add_test(tc, alg_pinned);
     tcase_add_test(tc, wrong_key_and_tampering);
     tcase_add_test(tc, garbage_and_truncation);
