@@ -15,6 +15,7 @@
  * connection (mcp_store_ready) and run with its values bound, never
  * spliced in. The SQL is the same for SQLite and PostgreSQL. */
 
+#include <stddef.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -22,28 +23,64 @@
 #include "mcp/mcp_store.h"
 #include "mcp_store_private.h"
 
-#define CLIENT_COLS "client_id, secret_hash, client_name, kind, " \
-    "token_endpoint_auth_method, grant_types, scope, metadata, created_at, " \
-    "updated_at, expires_at"
-#define CODE_COLS "code_hash, client_id, redirect_uri, code_challenge, " \
-    "code_challenge_method, resource, scope, subject, issued_family, " \
-    "created_at, expires_at, used_at"
-#define REFRESH_COLS "token_hash, family_id, client_id, subject, resource, " \
-    "scope, replaced_by, created_at, expires_at, rotated_at, revoked_at"
-#define CONSENT_COLS "subject, client_id, resource, scope, granted_at, expires_at"
-#define UPSTREAM_COLS "subject, provider, sealed, key_id, scope, expires_at, " \
-    "created_at, updated_at"
+/* The columns of each table, in one place: the SELECT and INSERT column
+ * lists, the INSERT placeholders, the row -> struct mapping and the
+ * struct -> bound values all come from these lists. F gives the first
+ * column, X the others (so that no list ends in a separator). TEXT is a
+ * const char * (NULL is SQL NULL), INT an apr_int64_t that is NOT NULL,
+ * TIME an apr_int64_t where 0 is SQL NULL. The struct member has the
+ * column's name. */
+#define CLIENT_COLUMNS(F, X) \
+    F(client_id, TEXT) X(secret_hash, TEXT) X(client_name, TEXT) \
+    X(kind, TEXT) X(token_endpoint_auth_method, TEXT) X(grant_types, TEXT) \
+    X(scope, TEXT) X(metadata, TEXT) X(created_at, INT) X(updated_at, INT) \
+    X(expires_at, TIME)
+#define CODE_COLUMNS(F, X) \
+    F(code_hash, TEXT) X(client_id, TEXT) X(redirect_uri, TEXT) \
+    X(code_challenge, TEXT) X(code_challenge_method, TEXT) \
+    X(resource, TEXT) X(scope, TEXT) X(subject, TEXT) \
+    X(issued_family, TEXT) X(created_at, INT) X(expires_at, INT) \
+    X(used_at, TIME)
+#define REFRESH_COLUMNS(F, X) \
+    F(token_hash, TEXT) X(family_id, TEXT) X(client_id, TEXT) \
+    X(subject, TEXT) X(resource, TEXT) X(scope, TEXT) X(replaced_by, TEXT) \
+    X(created_at, INT) X(expires_at, INT) X(rotated_at, TIME) \
+    X(revoked_at, TIME)
+#define CONSENT_COLUMNS(F, X) \
+    F(subject, TEXT) X(client_id, TEXT) X(resource, TEXT) X(scope, TEXT) \
+    X(granted_at, INT) X(expires_at, INT)
+#define UPSTREAM_COLUMNS(F, X) \
+    F(subject, TEXT) X(provider, TEXT) X(sealed, TEXT) X(key_id, TEXT) \
+    X(scope, TEXT) X(expires_at, TIME) X(created_at, INT) X(updated_at, INT)
+
+/* "a, b, c" and "%s, %lld, ..." from a column list. */
+#define NAME_FIRST(n, t) #n
+#define NAME_NEXT(n, t) ", " #n
+#define MARK_TEXT "%s"
+#define MARK_INT "%lld"
+#define MARK_TIME "%lld"
+#define MARK_FIRST(n, t) MARK_##t
+#define MARK_NEXT(n, t) ", " MARK_##t
+#define COLS(list) list(NAME_FIRST, NAME_NEXT)
+#define MARKS(list) list(MARK_FIRST, MARK_NEXT)
+
+/* Index of each column in its list: CLIENT_secret_hash etc. */
+#define CLIENT_INDEX(n, t) CLIENT_##n,
+enum { CLIENT_COLUMNS(CLIENT_INDEX, CLIENT_INDEX) CLIENT_NCOLS };
 
 const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_client_exists", "SELECT client_id FROM mcp_clients WHERE client_id = %s" },
-    { "mcp_client_insert", "INSERT INTO mcp_clients (" CLIENT_COLS ") VALUES "
-      "(%s, %s, %s, %s, %s, %s, %s, %s, %lld, %lld, %lld)" },
+    { "mcp_client_insert", "INSERT INTO mcp_clients (" COLS(CLIENT_COLUMNS)
+      ") VALUES (" MARKS(CLIENT_COLUMNS) ")" },
+    /* Bound from client_update_cols[]. */
     { "mcp_client_update", "UPDATE mcp_clients SET secret_hash = %s, "
       "client_name = %s, kind = %s, token_endpoint_auth_method = %s, "
       "grant_types = %s, scope = %s, metadata = %s, updated_at = %lld, "
       "expires_at = %lld WHERE client_id = %s" },
-    { "mcp_client_get", "SELECT " CLIENT_COLS " FROM mcp_clients WHERE client_id = %s" },
-    { "mcp_client_list", "SELECT " CLIENT_COLS " FROM mcp_clients ORDER BY client_id" },
+    { "mcp_client_get", "SELECT " COLS(CLIENT_COLUMNS) " FROM mcp_clients "
+      "WHERE client_id = %s" },
+    { "mcp_client_list", "SELECT " COLS(CLIENT_COLUMNS) " FROM mcp_clients "
+      "ORDER BY client_id" },
     { "mcp_client_delete", "DELETE FROM mcp_clients WHERE client_id = %s" },
     { "mcp_uri_insert", "INSERT INTO mcp_client_redirect_uris (client_id, uri) "
       "VALUES (%s, %s)" },
@@ -51,18 +88,19 @@ const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_uri_list", "SELECT uri FROM mcp_client_redirect_uris WHERE "
       "client_id = %s ORDER BY uri" },
 
-    { "mcp_code_insert", "INSERT INTO mcp_auth_codes (" CODE_COLS ") VALUES "
-      "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %lld, %lld, %lld)" },
+    { "mcp_code_insert", "INSERT INTO mcp_auth_codes (" COLS(CODE_COLUMNS)
+      ") VALUES (" MARKS(CODE_COLUMNS) ")" },
     { "mcp_code_use", "UPDATE mcp_auth_codes SET used_at = %lld WHERE "
       "code_hash = %s AND used_at IS NULL" },
-    { "mcp_code_get", "SELECT " CODE_COLS " FROM mcp_auth_codes WHERE code_hash = %s" },
+    { "mcp_code_get", "SELECT " COLS(CODE_COLUMNS) " FROM mcp_auth_codes "
+      "WHERE code_hash = %s" },
     { "mcp_code_family", "UPDATE mcp_auth_codes SET issued_family = %s WHERE "
       "code_hash = %s" },
 
-    { "mcp_refresh_insert", "INSERT INTO mcp_refresh_tokens (" REFRESH_COLS
-      ") VALUES (%s, %s, %s, %s, %s, %s, %s, %lld, %lld, %lld, %lld)" },
-    { "mcp_refresh_get", "SELECT " REFRESH_COLS " FROM mcp_refresh_tokens "
-      "WHERE token_hash = %s" },
+    { "mcp_refresh_insert", "INSERT INTO mcp_refresh_tokens ("
+      COLS(REFRESH_COLUMNS) ") VALUES (" MARKS(REFRESH_COLUMNS) ")" },
+    { "mcp_refresh_get", "SELECT " COLS(REFRESH_COLUMNS) " FROM "
+      "mcp_refresh_tokens WHERE token_hash = %s" },
     { "mcp_refresh_rotate", "UPDATE mcp_refresh_tokens SET rotated_at = %lld, "
       "replaced_by = %s WHERE token_hash = %s AND rotated_at IS NULL AND "
       "revoked_at IS NULL AND expires_at > %lld" },
@@ -75,26 +113,26 @@ const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_refresh_revoke_client", "UPDATE mcp_refresh_tokens SET revoked_at = "
       "%lld WHERE client_id = %s AND revoked_at IS NULL" },
 
-    { "mcp_consent_put", "INSERT INTO mcp_consents (" CONSENT_COLS ") VALUES "
-      "(%s, %s, %s, %s, %lld, %lld) ON CONFLICT (subject, client_id, resource) "
-      "DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at, "
-      "expires_at = excluded.expires_at" },
-    { "mcp_consent_get", "SELECT " CONSENT_COLS " FROM mcp_consents WHERE "
-      "subject = %s AND client_id = %s AND resource = %s" },
+    { "mcp_consent_put", "INSERT INTO mcp_consents (" COLS(CONSENT_COLUMNS)
+      ") VALUES (" MARKS(CONSENT_COLUMNS) ") ON CONFLICT (subject, "
+      "client_id, resource) DO UPDATE SET scope = excluded.scope, "
+      "granted_at = excluded.granted_at, expires_at = excluded.expires_at" },
+    { "mcp_consent_get", "SELECT " COLS(CONSENT_COLUMNS) " FROM mcp_consents "
+      "WHERE subject = %s AND client_id = %s AND resource = %s" },
     { "mcp_consent_delete", "DELETE FROM mcp_consents WHERE subject = %s AND "
       "client_id = %s AND resource = %s" },
 
-    { "mcp_upstream_put", "INSERT INTO mcp_upstream_tokens (" UPSTREAM_COLS
-      ") VALUES (%s, %s, %s, %s, %s, %lld, %lld, %lld) ON CONFLICT (subject, "
-      "provider) DO UPDATE SET sealed = excluded.sealed, key_id = "
-      "excluded.key_id, scope = excluded.scope, expires_at = "
+    { "mcp_upstream_put", "INSERT INTO mcp_upstream_tokens ("
+      COLS(UPSTREAM_COLUMNS) ") VALUES (" MARKS(UPSTREAM_COLUMNS) ") ON "
+      "CONFLICT (subject, provider) DO UPDATE SET sealed = excluded.sealed, "
+      "key_id = excluded.key_id, scope = excluded.scope, expires_at = "
       "excluded.expires_at, updated_at = excluded.updated_at" },
-    { "mcp_upstream_get", "SELECT " UPSTREAM_COLS " FROM mcp_upstream_tokens "
-      "WHERE subject = %s AND provider = %s" },
+    { "mcp_upstream_get", "SELECT " COLS(UPSTREAM_COLUMNS) " FROM "
+      "mcp_upstream_tokens WHERE subject = %s AND provider = %s" },
     { "mcp_upstream_delete", "DELETE FROM mcp_upstream_tokens WHERE subject = %s "
       "AND provider = %s" },
-    { "mcp_upstream_list", "SELECT " UPSTREAM_COLS " FROM mcp_upstream_tokens "
-      "WHERE subject = %s ORDER BY provider" },
+    { "mcp_upstream_list", "SELECT " COLS(UPSTREAM_COLUMNS) " FROM "
+      "mcp_upstream_tokens WHERE subject = %s ORDER BY provider" },
 
     { "mcp_purge_codes", "DELETE FROM mcp_auth_codes WHERE expires_at < %lld" },
     { "mcp_purge_refresh", "DELETE FROM mcp_refresh_tokens WHERE expires_at < %lld" },
@@ -105,6 +143,49 @@ const mcp_store_statement_t mcp_store_statements[] = {
 };
 
 /* ---------------------------------------------------------------------
+ * Row descriptors
+ * ------------------------------------------------------------------- */
+
+typedef enum {
+    COL_TEXT,
+    COL_INT,
+    COL_TIME
+} col_type_e;
+
+typedef struct {
+    col_type_e type;
+    apr_size_t offset;
+} col_t;
+
+/* A table's columns and the struct a row maps to. */
+typedef struct {
+    const col_t *cols;
+    int ncols;
+    apr_size_t size;
+} table_t;
+
+#define COL_OF(type, n, t) { COL_##t, offsetof(type, n) },
+#define CLIENT_COL(n, t) COL_OF(mcp_store_client_t, n, t)
+#define CODE_COL(n, t) COL_OF(mcp_store_code_t, n, t)
+#define REFRESH_COL(n, t) COL_OF(mcp_store_refresh_t, n, t)
+#define CONSENT_COL(n, t) COL_OF(mcp_store_consent_t, n, t)
+#define UPSTREAM_COL(n, t) COL_OF(mcp_store_upstream_t, n, t)
+
+static const col_t client_cols[] = { CLIENT_COLUMNS(CLIENT_COL, CLIENT_COL) };
+static const col_t code_cols[] = { CODE_COLUMNS(CODE_COL, CODE_COL) };
+static const col_t refresh_cols[] = { REFRESH_COLUMNS(REFRESH_COL, REFRESH_COL) };
+static const col_t consent_cols[] = { CONSENT_COLUMNS(CONSENT_COL, CONSENT_COL) };
+static const col_t upstream_cols[] = { UPSTREAM_COLUMNS(UPSTREAM_COL, UPSTREAM_COL) };
+
+#define TABLE(cols, type) { cols, (int)(sizeof(cols) / sizeof(cols[0])), sizeof(type) }
+
+static const table_t client_table = TABLE(client_cols, mcp_store_client_t);
+static const table_t code_table = TABLE(code_cols, mcp_store_code_t);
+static const table_t refresh_table = TABLE(refresh_cols, mcp_store_refresh_t);
+static const table_t consent_table = TABLE(consent_cols, mcp_store_consent_t);
+static const table_t upstream_table = TABLE(upstream_cols, mcp_store_upstream_t);
+
+/* ---------------------------------------------------------------------
  * Running statements
  * ------------------------------------------------------------------- */
 
@@ -112,6 +193,27 @@ const mcp_store_statement_t mcp_store_statements[] = {
 static const char *num(apr_pool_t *p, apr_int64_t v, int zero_is_null)
 {
     return zero_is_null && v == 0 ? NULL : apr_psprintf(p, "%" APR_INT64_T_FMT, v);
+}
+
+/* The bound values of a whole row, in column order. */
+static const char **bind_record(apr_pool_t *p, const table_t *t, const void *rec)
+{
+    const char **a = apr_palloc(p, t->ncols * sizeof(*a));
+    const char *base = rec;
+    int i;
+
+    for (i = 0; i < t->ncols; i++) {
+        const col_t *c = &t->cols[i];
+
+        if (c->type == COL_TEXT) {
+            a[i] = *(const char *const *)(base + c->offset);
+        }
+        else {
+            a[i] = num(p, *(const apr_int64_t *)(base + c->offset),
+                       c->type == COL_TIME);
+        }
+    }
+    return a;
 }
 
 static apr_status_t stmt_get(mcp_store_t *st, const char *label,
@@ -159,6 +261,13 @@ static apr_status_t run(mcp_store_t *st, const char *label, int *pnrows,
         *pnrows = nrows;
     }
     return APR_SUCCESS;
+}
+
+/* Insert a whole row of @t with @label. */
+static apr_status_t insert(mcp_store_t *st, const char *label, const table_t *t,
+                           const void *rec)
+{
+    return run(st, label, NULL, t->ncols, bind_record(st->pool, t, rec));
 }
 
 typedef apr_status_t row_fn(mcp_store_t *st, apr_pool_t *p,
@@ -231,30 +340,81 @@ static apr_int64_t col_int(mcp_store_t *st, apr_dbd_row_t *row, int col)
     return apr_atoi64(v);
 }
 
+typedef struct {
+    const table_t *table;
+    apr_array_header_t *records;    /* void *, each a struct of the table */
+} collect_t;
+
+/* Map a row to a new struct of the table, in the collected array. */
+static apr_status_t collect_row(mcp_store_t *st, apr_pool_t *p, apr_dbd_row_t *row,
+                                void *baton)
+{
+    collect_t *c = baton;
+    char *rec = apr_pcalloc(p, c->table->size);
+    int i;
+
+    for (i = 0; i < c->table->ncols; i++) {
+        const col_t *col = &c->table->cols[i];
+
+        if (col->type == COL_TEXT) {
+            *(const char **)(rec + col->offset) = col_str(st, p, row, i);
+        }
+        else {
+            *(apr_int64_t *)(rec + col->offset) = col_int(st, row, i);
+        }
+    }
+    APR_ARRAY_PUSH(c->records, void *) = rec;
+    return APR_SUCCESS;
+}
+
+/* Every row of a select, as structs of @t (an array of pointers). */
+static apr_status_t select_all(mcp_store_t *st, apr_pool_t *p, const char *label,
+                               int nargs, const char *const *args,
+                               const table_t *t, apr_array_header_t **precords)
+{
+    collect_t c;
+    apr_status_t rv;
+
+    c.table = t;
+    c.records = apr_array_make(p, 4, sizeof(void *));
+    rv = select_rows(st, p, label, nargs, args, collect_row, &c, NULL);
+    if (rv == APR_SUCCESS) {
+        *precords = c.records;
+    }
+    return rv;
+}
+
+/* The first row of a select as a struct of @t; *precord is NULL when
+ * there is none. */
+static apr_status_t select_one(mcp_store_t *st, apr_pool_t *p, const char *label,
+                               int nargs, const char *const *args,
+                               const table_t *t, void **precord)
+{
+    apr_array_header_t *all = NULL;
+    apr_status_t rv = select_all(st, p, label, nargs, args, t, &all);
+
+    *precord = rv == APR_SUCCESS && all->nelts ? APR_ARRAY_IDX(all, 0, void *)
+                                               : NULL;
+    return rv;
+}
+
+/* Does a row exist for @label with one key? */
+static apr_status_t exists(mcp_store_t *st, const char *label, const char *key,
+                           int *pfound)
+{
+    return select_rows(st, st->pool, label, 1, &key, NULL, NULL, pfound);
+}
+
 /* ---------------------------------------------------------------------
  * Clients
  * ------------------------------------------------------------------- */
 
-static apr_status_t client_row(mcp_store_t *st, apr_pool_t *p,
-                               apr_dbd_row_t *row, void *baton)
-{
-    mcp_store_client_t *c = apr_pcalloc(p, sizeof(*c));
-
-    c->client_id = col_str(st, p, row, 0);
-    c->secret_hash = col_str(st, p, row, 1);
-    c->client_name = col_str(st, p, row, 2);
-    c->kind = col_str(st, p, row, 3);
-    c->token_endpoint_auth_method = col_str(st, p, row, 4);
-    c->grant_types = col_str(st, p, row, 5);
-    c->scope = col_str(st, p, row, 6);
-    c->metadata = col_str(st, p, row, 7);
-    c->created_at = col_int(st, row, 8);
-    c->updated_at = col_int(st, row, 9);
-    c->expires_at = col_int(st, row, 10);
-    c->redirect_uris = apr_array_make(p, 2, sizeof(const char *));
-    APR_ARRAY_PUSH((apr_array_header_t *)baton, mcp_store_client_t *) = c;
-    return APR_SUCCESS;
-}
+/* The bound values of mcp_client_update, in its placeholders' order. */
+static const int client_update_cols[] = {
+    CLIENT_secret_hash, CLIENT_client_name, CLIENT_kind,
+    CLIENT_token_endpoint_auth_method, CLIENT_grant_types, CLIENT_scope,
+    CLIENT_metadata, CLIENT_updated_at, CLIENT_expires_at, CLIENT_client_id
+};
 
 static apr_status_t uri_row(mcp_store_t *st, apr_pool_t *p, apr_dbd_row_t *row,
                             void *baton)
@@ -296,29 +456,8 @@ static apr_status_t client_check(mcp_store_t *st, const mcp_store_client_t *c)
     return APR_SUCCESS;
 }
 
-static void client_args(apr_pool_t *p, const mcp_store_client_t *c, const char **a)
-{
-    a[0] = c->secret_hash;
-    a[1] = c->client_name;
-    a[2] = c->kind;
-    a[3] = c->token_endpoint_auth_method;
-    a[4] = c->grant_types;
-    a[5] = c->scope;
-    a[6] = c->metadata;
-    a[7] = num(p, c->updated_at, 0);
-    a[8] = num(p, c->expires_at, 1);
-}
-
-/* Does a row exist for @label with one key? */
-static apr_status_t exists(mcp_store_t *st, const char *label, const char *key,
-                           int *pfound)
-{
-    return select_rows(st, st->pool, label, 1, &key, NULL, NULL, pfound);
-}
-
 apr_status_t mcp_store_client_put(mcp_store_t *st, const mcp_store_client_t *c)
 {
-    const char *a[11];
     apr_status_t rv;
     int found = 0;
 
@@ -329,13 +468,7 @@ apr_status_t mcp_store_client_put(mcp_store_t *st, const mcp_store_client_t *c)
     }
     /* Insert first: the primary key decides between concurrent puts, and
      * on SQLite the transaction never has to upgrade a read lock. */
-    a[0] = c->client_id;
-    client_args(st->pool, c, a + 1);
-    /* created_at goes where client_args put updated_at */
-    a[8] = num(st->pool, c->created_at, 0);
-    a[9] = num(st->pool, c->updated_at, 0);
-    a[10] = num(st->pool, c->expires_at, 1);
-    rv = run(st, "mcp_client_insert", NULL, 11, a);
+    rv = insert(st, "mcp_client_insert", &client_table, c);
     if (rv == APR_SUCCESS) {
         rv = put_uris(st, c);
     }
@@ -350,18 +483,22 @@ apr_status_t mcp_store_client_put(mcp_store_t *st, const mcp_store_client_t *c)
 
 apr_status_t mcp_store_client_update(mcp_store_t *st, const mcp_store_client_t *c)
 {
-    const char *a[10];
+    const int n = (int)(sizeof(client_update_cols) / sizeof(client_update_cols[0]));
+    const char *a[sizeof(client_update_cols) / sizeof(client_update_cols[0])];
+    const char **row;
     apr_status_t rv;
-    int nrows = 0;
+    int i, nrows = 0;
 
     if ((rv = client_check(st, c)) != APR_SUCCESS
         || (rv = mcp_store_ready(st)) != APR_SUCCESS
         || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
         return rv;
     }
-    client_args(st->pool, c, a);
-    a[9] = c->client_id;
-    rv = run(st, "mcp_client_update", &nrows, 10, a);
+    row = bind_record(st->pool, &client_table, c);
+    for (i = 0; i < n; i++) {
+        a[i] = row[client_update_cols[i]];
+    }
+    rv = run(st, "mcp_client_update", &nrows, n, a);
     if (rv == APR_SUCCESS && nrows == 0) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no client '%s'", c->client_id);
     }
@@ -376,6 +513,7 @@ apr_status_t mcp_store_client_update(mcp_store_t *st, const mcp_store_client_t *
 
 static apr_status_t load_uris(mcp_store_t *st, apr_pool_t *p, mcp_store_client_t *c)
 {
+    c->redirect_uris = apr_array_make(p, 2, sizeof(const char *));
     return select_rows(st, p, "mcp_uri_list", 1, &c->client_id, uri_row,
                        c->redirect_uris, NULL);
 }
@@ -384,17 +522,17 @@ apr_status_t mcp_store_client_get(mcp_store_t *st, apr_pool_t *p,
                                   const char *client_id,
                                   mcp_store_client_t **pc)
 {
-    apr_array_header_t *found = apr_array_make(p, 1, sizeof(mcp_store_client_t *));
-    apr_status_t rv = select_rows(st, p, "mcp_client_get", 1, &client_id,
-                                  client_row, found, NULL);
+    void *c = NULL;
+    apr_status_t rv = select_one(st, p, "mcp_client_get", 1, &client_id,
+                                 &client_table, &c);
 
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    if (!found->nelts) {
+    if (!c) {
         return mcp_store_fail(st, MCP_ENOTFOUND, "no client '%s'", client_id);
     }
-    *pc = APR_ARRAY_IDX(found, 0, mcp_store_client_t *);
+    *pc = c;
     return load_uris(st, p, *pc);
 }
 
@@ -412,9 +550,9 @@ apr_status_t mcp_store_client_delete(mcp_store_t *st, const char *client_id)
 apr_status_t mcp_store_client_list(mcp_store_t *st, apr_pool_t *p,
                                    apr_array_header_t **pclients)
 {
-    apr_array_header_t *all = apr_array_make(p, 8, sizeof(mcp_store_client_t *));
-    apr_status_t rv = select_rows(st, p, "mcp_client_list", 0, NULL, client_row,
-                                  all, NULL);
+    apr_array_header_t *all = NULL;
+    apr_status_t rv = select_all(st, p, "mcp_client_list", 0, NULL,
+                                 &client_table, &all);
     int i;
 
     for (i = 0; rv == APR_SUCCESS && i < all->nelts; i++) {
@@ -430,30 +568,8 @@ apr_status_t mcp_store_client_list(mcp_store_t *st, apr_pool_t *p,
  * Authorization codes
  * ------------------------------------------------------------------- */
 
-static apr_status_t code_row(mcp_store_t *st, apr_pool_t *p, apr_dbd_row_t *row,
-                             void *baton)
-{
-    mcp_store_code_t *c = apr_pcalloc(p, sizeof(*c));
-
-    c->code_hash = col_str(st, p, row, 0);
-    c->client_id = col_str(st, p, row, 1);
-    c->redirect_uri = col_str(st, p, row, 2);
-    c->code_challenge = col_str(st, p, row, 3);
-    c->code_challenge_method = col_str(st, p, row, 4);
-    c->resource = col_str(st, p, row, 5);
-    c->scope = col_str(st, p, row, 6);
-    c->subject = col_str(st, p, row, 7);
-    c->issued_family = col_str(st, p, row, 8);
-    c->created_at = col_int(st, row, 9);
-    c->expires_at = col_int(st, row, 10);
-    c->used_at = col_int(st, row, 11);
-    *(mcp_store_code_t **)baton = c;
-    return APR_SUCCESS;
-}
-
 apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c)
 {
-    const char *a[12];
     apr_status_t rv;
     int found = 0;
 
@@ -468,19 +584,7 @@ apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c)
                               "seconds of its creation",
                               MCP_STORE_CODE_MAX_LIFETIME);
     }
-    a[0] = c->code_hash;
-    a[1] = c->client_id;
-    a[2] = c->redirect_uri;
-    a[3] = c->code_challenge;
-    a[4] = c->code_challenge_method;
-    a[5] = c->resource;
-    a[6] = c->scope;
-    a[7] = c->subject;
-    a[8] = c->issued_family;
-    a[9] = num(st->pool, c->created_at, 0);
-    a[10] = num(st->pool, c->expires_at, 0);
-    a[11] = num(st->pool, c->used_at, 1);
-    rv = run(st, "mcp_code_insert", NULL, 12, a);
+    rv = insert(st, "mcp_code_insert", &code_table, c);
     if (rv == MCP_ESTORE && exists(st, "mcp_code_get", c->code_hash, &found)
                             == APR_SUCCESS && found) {
         rv = mcp_store_fail(st, MCP_ECONFLICT, "the code exists already");
@@ -492,7 +596,8 @@ apr_status_t mcp_store_code_take(mcp_store_t *st, apr_pool_t *p,
                                  const char *code_hash, apr_int64_t now,
                                  mcp_store_code_t **pc)
 {
-    mcp_store_code_t *c = NULL;
+    void *rec = NULL;
+    mcp_store_code_t *c;
     const char *a[2];
     int nrows = 0;
     apr_status_t rv;
@@ -506,15 +611,15 @@ apr_status_t mcp_store_code_take(mcp_store_t *st, apr_pool_t *p,
     a[1] = code_hash;
     rv = run(st, "mcp_code_use", &nrows, 2, a);
     if (rv == APR_SUCCESS) {
-        rv = select_rows(st, p, "mcp_code_get", 1, &code_hash, code_row, &c, NULL);
+        rv = select_one(st, p, "mcp_code_get", 1, &code_hash, &code_table, &rec);
     }
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    if (!c) {
+    if (!rec) {
         return mcp_store_fail(st, MCP_ENOTFOUND, "no such authorization code");
     }
-    *pc = c;
+    *pc = c = rec;
     if (nrows == 0) {
         return mcp_store_fail(st, MCP_ECONFLICT, "the authorization code was "
                               "used already");
@@ -545,47 +650,14 @@ apr_status_t mcp_store_code_bind_family(mcp_store_t *st, const char *code_hash,
  * Refresh tokens
  * ------------------------------------------------------------------- */
 
-static apr_status_t refresh_row(mcp_store_t *st, apr_pool_t *p, apr_dbd_row_t *row,
-                                void *baton)
-{
-    mcp_store_refresh_t *r = apr_pcalloc(p, sizeof(*r));
-
-    r->token_hash = col_str(st, p, row, 0);
-    r->family_id = col_str(st, p, row, 1);
-    r->client_id = col_str(st, p, row, 2);
-    r->subject = col_str(st, p, row, 3);
-    r->resource = col_str(st, p, row, 4);
-    r->scope = col_str(st, p, row, 5);
-    r->replaced_by = col_str(st, p, row, 6);
-    r->created_at = col_int(st, row, 7);
-    r->expires_at = col_int(st, row, 8);
-    r->rotated_at = col_int(st, row, 9);
-    r->revoked_at = col_int(st, row, 10);
-    *(mcp_store_refresh_t **)baton = r;
-    return APR_SUCCESS;
-}
-
 static apr_status_t refresh_insert(mcp_store_t *st, const mcp_store_refresh_t *r)
 {
-    const char *a[11];
-
     if (!r || !r->token_hash || !r->family_id || !r->client_id || !r->subject
         || r->expires_at <= 0) {
         return mcp_store_fail(st, MCP_EINVALID, "a refresh token needs its hash, "
                               "family, client, subject and expiry");
     }
-    a[0] = r->token_hash;
-    a[1] = r->family_id;
-    a[2] = r->client_id;
-    a[3] = r->subject;
-    a[4] = r->resource;
-    a[5] = r->scope;
-    a[6] = r->replaced_by;
-    a[7] = num(st->pool, r->created_at, 0);
-    a[8] = num(st->pool, r->expires_at, 0);
-    a[9] = num(st->pool, r->rotated_at, 1);
-    a[10] = num(st->pool, r->revoked_at, 1);
-    return run(st, "mcp_refresh_insert", NULL, 11, a);
+    return insert(st, "mcp_refresh_insert", &refresh_table, r);
 }
 
 apr_status_t mcp_store_refresh_put(mcp_store_t *st, const mcp_store_refresh_t *r)
@@ -600,13 +672,23 @@ apr_status_t mcp_store_refresh_put(mcp_store_t *st, const mcp_store_refresh_t *r
     return rv;
 }
 
+static apr_status_t refresh_load(mcp_store_t *st, apr_pool_t *p,
+                                 const char *token_hash, mcp_store_refresh_t **pr)
+{
+    void *r = NULL;
+    apr_status_t rv = select_one(st, p, "mcp_refresh_get", 1, &token_hash,
+                                 &refresh_table, &r);
+
+    *pr = r;
+    return rv;
+}
+
 apr_status_t mcp_store_refresh_get(mcp_store_t *st, apr_pool_t *p,
                                    const char *token_hash,
                                    mcp_store_refresh_t **pr)
 {
     mcp_store_refresh_t *r = NULL;
-    apr_status_t rv = select_rows(st, p, "mcp_refresh_get", 1, &token_hash,
-                                  refresh_row, &r, NULL);
+    apr_status_t rv = refresh_load(st, p, token_hash, &r);
 
     if (rv == APR_SUCCESS && !r) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such refresh token");
@@ -705,7 +787,7 @@ apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
     a[3] = num(st->pool, now, 0);
     rv = run(st, "mcp_refresh_rotate", &nrows, 4, a);
     if (rv == APR_SUCCESS) {
-        rv = select_rows(st, p, "mcp_refresh_get", 1, &old_hash, refresh_row, &old, NULL);
+        rv = refresh_load(st, p, old_hash, &old);
     }
     if (rv == APR_SUCCESS && !old) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such refresh token");
@@ -775,36 +857,13 @@ apr_status_t mcp_store_refresh_revoke_client(mcp_store_t *st, const char *client
  * Consents
  * ------------------------------------------------------------------- */
 
-static apr_status_t consent_row(mcp_store_t *st, apr_pool_t *p, apr_dbd_row_t *row,
-                                void *baton)
-{
-    mcp_store_consent_t *c = apr_pcalloc(p, sizeof(*c));
-
-    c->subject = col_str(st, p, row, 0);
-    c->client_id = col_str(st, p, row, 1);
-    c->resource = col_str(st, p, row, 2);
-    c->scope = col_str(st, p, row, 3);
-    c->granted_at = col_int(st, row, 4);
-    c->expires_at = col_int(st, row, 5);
-    *(mcp_store_consent_t **)baton = c;
-    return APR_SUCCESS;
-}
-
 apr_status_t mcp_store_consent_put(mcp_store_t *st, const mcp_store_consent_t *c)
 {
-    const char *a[6];
-
     if (!c->subject || !c->client_id || !c->resource || !c->scope || c->expires_at <= 0) {
         return mcp_store_fail(st, MCP_EINVALID, "a consent needs subject, client, "
                               "resource, scope and expiry");
     }
-    a[0] = c->subject;
-    a[1] = c->client_id;
-    a[2] = c->resource;
-    a[3] = c->scope;
-    a[4] = num(st->pool, c->granted_at, 0);
-    a[5] = num(st->pool, c->expires_at, 0);
-    return run(st, "mcp_consent_put", NULL, 6, a);
+    return insert(st, "mcp_consent_put", &consent_table, c);
 }
 
 apr_status_t mcp_store_consent_get(mcp_store_t *st, apr_pool_t *p,
@@ -812,21 +871,22 @@ apr_status_t mcp_store_consent_get(mcp_store_t *st, apr_pool_t *p,
                                    const char *resource, apr_int64_t now,
                                    mcp_store_consent_t **pc)
 {
-    mcp_store_consent_t *c = NULL;
+    void *rec = NULL;
+    mcp_store_consent_t *c;
     const char *a[3];
     apr_status_t rv;
 
     a[0] = subject;
     a[1] = client_id;
     a[2] = resource;
-    rv = select_rows(st, p, "mcp_consent_get", 3, a, consent_row, &c, NULL);
+    rv = select_one(st, p, "mcp_consent_get", 3, a, &consent_table, &rec);
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    if (!c) {
+    if (!rec) {
         return mcp_store_fail(st, MCP_ENOTFOUND, "no consent");
     }
-    *pc = c;
+    *pc = c = rec;
     if (c->expires_at <= now) {
         return mcp_store_fail(st, MCP_EEXPIRED, "the consent expired");
     }
@@ -854,59 +914,32 @@ apr_status_t mcp_store_consent_delete(mcp_store_t *st, const char *subject,
  * Upstream tokens
  * ------------------------------------------------------------------- */
 
-static apr_status_t upstream_row(mcp_store_t *st, apr_pool_t *p, apr_dbd_row_t *row,
-                                 void *baton)
-{
-    mcp_store_upstream_t *u = apr_pcalloc(p, sizeof(*u));
-
-    u->subject = col_str(st, p, row, 0);
-    u->provider = col_str(st, p, row, 1);
-    u->sealed = col_str(st, p, row, 2);
-    u->key_id = col_str(st, p, row, 3);
-    u->scope = col_str(st, p, row, 4);
-    u->expires_at = col_int(st, row, 5);
-    u->created_at = col_int(st, row, 6);
-    u->updated_at = col_int(st, row, 7);
-    APR_ARRAY_PUSH((apr_array_header_t *)baton, mcp_store_upstream_t *) = u;
-    return APR_SUCCESS;
-}
-
 apr_status_t mcp_store_upstream_put(mcp_store_t *st, const mcp_store_upstream_t *u)
 {
-    const char *a[8];
-
     if (!u->subject || !u->provider || !u->sealed || !u->key_id) {
         return mcp_store_fail(st, MCP_EINVALID, "an upstream token needs subject, "
                               "provider, sealed value and key id");
     }
-    a[0] = u->subject;
-    a[1] = u->provider;
-    a[2] = u->sealed;
-    a[3] = u->key_id;
-    a[4] = u->scope;
-    a[5] = num(st->pool, u->expires_at, 1);
-    a[6] = num(st->pool, u->created_at, 0);
-    a[7] = num(st->pool, u->updated_at, 0);
-    return run(st, "mcp_upstream_put", NULL, 8, a);
+    return insert(st, "mcp_upstream_put", &upstream_table, u);
 }
 
 apr_status_t mcp_store_upstream_get(mcp_store_t *st, apr_pool_t *p,
                                     const char *subject, const char *provider,
                                     mcp_store_upstream_t **pu)
 {
-    apr_array_header_t *found = apr_array_make(p, 1, sizeof(mcp_store_upstream_t *));
+    void *u = NULL;
     const char *a[2];
     apr_status_t rv;
 
     a[0] = subject;
     a[1] = provider;
-    rv = select_rows(st, p, "mcp_upstream_get", 2, a, upstream_row, found, NULL);
-    if (rv == APR_SUCCESS && !found->nelts) {
+    rv = select_one(st, p, "mcp_upstream_get", 2, a, &upstream_table, &u);
+    if (rv == APR_SUCCESS && !u) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no upstream token for that "
                             "provider");
     }
     if (rv == APR_SUCCESS) {
-        *pu = APR_ARRAY_IDX(found, 0, mcp_store_upstream_t *);
+        *pu = u;
     }
     return rv;
 }
@@ -932,14 +965,8 @@ apr_status_t mcp_store_upstream_list(mcp_store_t *st, apr_pool_t *p,
                                      const char *subject,
                                      apr_array_header_t **plist)
 {
-    apr_array_header_t *all = apr_array_make(p, 4, sizeof(mcp_store_upstream_t *));
-    apr_status_t rv = select_rows(st, p, "mcp_upstream_list", 1, &subject,
-                                  upstream_row, all, NULL);
-
-    if (rv == APR_SUCCESS) {
-        *plist = all;
-    }
-    return rv;
+    return select_all(st, p, "mcp_upstream_list", 1, &subject, &upstream_table,
+                      plist);
 }
 
 /* ---------------------------------------------------------------------
