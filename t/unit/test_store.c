@@ -881,25 +881,36 @@ END_TEST
 
 /* ---- schema: older, damaged, changed under a live connection ------ */
 
-/* Undo the last migration by hand: what a database of the previous
- * release looks like. */
+/* Undo the last migration (0003) by hand: what a database of the
+ * previous release looks like. */
 static void downgrade_one(mcp_store_t *st)
 {
-    ck_store(st, mcp_store_exec(st, "DROP INDEX mcp_auth_codes_client"), APR_SUCCESS);
-    ck_store(st, mcp_store_exec(st, "DROP INDEX mcp_consents_client"), APR_SUCCESS);
-    ck_store(st, mcp_store_exec(st, apr_psprintf(tp, "DELETE FROM mcp_schema_version "
-                                                 "WHERE version = %d",
-                                                 mcp_store_schema_latest())),
+    /* This undoes migration 3: a new migration needs its own undo here. */
+    ck_assert_int_eq(mcp_store_schema_latest(), 3);
+    ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_revocations"), APR_SUCCESS);
+    ck_store(st, mcp_store_exec(st, "ALTER TABLE mcp_auth_codes DROP COLUMN issued_jti"),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_exec(st, "ALTER TABLE mcp_clients DROP COLUMN disabled_at"),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_exec(st, "DELETE FROM mcp_schema_version WHERE version = 3"),
              APR_SUCCESS);
 }
 
-static int count_client_indexes(mcp_store_t *st)
+/* How many of migration 3's objects exist: its table and two columns. */
+static int count_migration3(mcp_store_t *st)
 {
     const char *n = query1(st, !strcmp(backend, "sqlite3")
-        ? "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
-          "('mcp_auth_codes_client', 'mcp_consents_client')"
-        : "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
-          "AND indexname IN ('mcp_auth_codes_client', 'mcp_consents_client')");
+        ? "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+          "name = 'mcp_revocations') + (SELECT count(*) FROM "
+          "pragma_table_info('mcp_auth_codes') WHERE name = 'issued_jti') + "
+          "(SELECT count(*) FROM pragma_table_info('mcp_clients') WHERE name = "
+          "'disabled_at')"
+        : "SELECT (SELECT count(*) FROM information_schema.tables WHERE "
+          "table_schema = current_schema() AND table_name = 'mcp_revocations') + "
+          "(SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+          "current_schema() AND ((table_name = 'mcp_auth_codes' AND column_name = "
+          "'issued_jti') OR (table_name = 'mcp_clients' AND column_name = "
+          "'disabled_at')))");
 
     return n ? atoi(n) : -1;
 }
@@ -911,11 +922,11 @@ START_TEST(schema_previous_version)
     mcp_store_schema_t s;
     int latest = mcp_store_schema_latest(), from = -1, to = -1;
 
-    ck_assert_int_ge(latest, 2);
+    ck_assert_int_eq(latest, 3);
     ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
-    ck_assert_int_eq(count_client_indexes(st), 2);
+    ck_assert_int_eq(count_migration3(st), 3);
     downgrade_one(st);
-    ck_assert_int_eq(count_client_indexes(st), 0);
+    ck_assert_int_eq(count_migration3(st), 0);
 
     st = open_store(tp);
     ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
@@ -933,7 +944,7 @@ START_TEST(schema_previous_version)
     ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
     ck_assert_int_eq(from, latest - 1);
     ck_assert_int_eq(to, latest);
-    ck_assert_int_eq(count_client_indexes(st), 2);
+    ck_assert_int_eq(count_migration3(st), 3);
     /* The data survived the upgrade; the same connection works now. */
     ck_store(st, mcp_store_client_get(st, tp, "c", &got), APR_SUCCESS);
     ck_assert_str_eq(got->client_name, "Test client");
