@@ -184,44 +184,7 @@ apr_status_t mcp_store_client_list(mcp_store_t *st, apr_pool_t *p,
  * Authorization codes
  * ------------------------------------------------------------------- */
 
-typedef struct {
-    const char *code_hash;
-    const char *client_id;
-    const char *redirect_uri;
-    const char *code_challenge;
-    const char *code_challenge_method;
-    const char *resource;           /**< may be NULL */
-    const char *scope;              /**< may be NULL */
-    const char *subject;
-    const char *issued_family;      /**< refresh family issued from it, or NULL */
-    apr_int64_t created_at;
-    apr_int64_t expires_at;
-    apr_int64_t used_at;            /**< 0: not used yet */
-} mcp_store_code_t;
-
-/** Store a new code; MCP_ECONFLICT when the hash exists, MCP_EINVALID when
- * a field is missing or it does not expire within
- * MCP_STORE_CODE_MAX_LIFETIME seconds after created_at. */
-apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c);
-
-/**
- * Consume a code, atomically: of concurrent takes exactly one succeeds.
- * @return APR_SUCCESS with *pc; MCP_ENOTFOUND; MCP_ECONFLICT when it was
- *         already used (*pc is filled, so the caller can revoke the tokens
- *         issued from it); MCP_EEXPIRED when it expired (it is consumed).
- */
-apr_status_t mcp_store_code_take(mcp_store_t *st, apr_pool_t *p,
-                                 const char *code_hash, apr_int64_t now,
-                                 mcp_store_code_t **pc);
-
-/** Record the refresh token family issued from a code. */
-apr_status_t mcp_store_code_bind_family(mcp_store_t *st, const char *code_hash,
-                                        const char *family_id);
-
-/* ---------------------------------------------------------------------
- * Refresh tokens (rotating, in families)
- * ------------------------------------------------------------------- */
-
+/** A refresh token (see "Refresh tokens" below). */
 typedef struct {
     const char *token_hash;
     const char *family_id;
@@ -235,6 +198,82 @@ typedef struct {
     apr_int64_t rotated_at;         /**< 0: current */
     apr_int64_t revoked_at;         /**< 0: not revoked */
 } mcp_store_refresh_t;
+
+
+typedef struct {
+    const char *code_hash;
+    const char *client_id;
+    const char *redirect_uri;
+    const char *code_challenge;
+    const char *code_challenge_method;
+    const char *resource;           /**< may be NULL */
+    const char *scope;              /**< may be NULL */
+    const char *subject;
+    const char *issued_family;      /**< refresh family issued from it, or NULL */
+    const char *issued_jti;         /**< jti of the access token issued from it, or NULL */
+    apr_int64_t created_at;
+    apr_int64_t expires_at;
+    apr_int64_t used_at;            /**< 0: not used yet */
+} mcp_store_code_t;
+
+/** Store a new code; MCP_ECONFLICT when the hash exists, MCP_EINVALID when
+ * a field is missing or it does not expire within
+ * MCP_STORE_CODE_MAX_LIFETIME seconds after created_at. */
+apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c);
+
+/**
+ * Fetch a code without consuming it, whatever its state (used, expired:
+ * see used_at, expires_at), so that the token endpoint can check the
+ * client, redirect URI and PKCE verifier before it redeems the code with
+ * mcp_store_code_redeem(), which decides.
+ * @return APR_SUCCESS with *pc; MCP_ENOTFOUND; MCP_EINVALID when an
+ *         argument is NULL.
+ */
+apr_status_t mcp_store_code_get(mcp_store_t *st, apr_pool_t *p,
+                                const char *code_hash, mcp_store_code_t **pc);
+
+/**
+ * Redeem a code, in one transaction: a conditional update marks it used
+ * at @a now and records @a family_id and @a jti as issued_family and
+ * issued_jti, if it is unused and expires after @a now; then @a refresh
+ * is stored. Of concurrent redeems of one code exactly one succeeds.
+ *
+ * A code presented again is a replay (RFC 6749 4.1.2): the refresh token
+ * family recorded by the first redeem is revoked, committed, and the
+ * caller gets the code (*pc) so that it can deny-list issued_jti.
+ *
+ * @param family_id the family of @a refresh; may be NULL when @a refresh
+ *                  is NULL (no refresh token issued).
+ * @param jti       the jti of the access token issued from the code.
+ * @param refresh   the refresh token issued with it, or NULL; stored as
+ *                  given (see mcp_store_refresh_put()), but its family_id
+ *                  must be @a family_id and its client_id and subject
+ *                  those of the code.
+ * @param pc        may be NULL; gets the code whenever it exists (on
+ *                  success as redeemed).
+ * @param prevoked  may be NULL; gets how many refresh tokens a replay
+ *                  revoked (0 otherwise).
+ * @return APR_SUCCESS: redeemed, @a refresh stored;
+ *         MCP_ENOTFOUND: no such code;
+ *         MCP_EEXPIRED: the code expired (it stays unused);
+ *         MCP_ECONFLICT: the code was redeemed before: its family is
+ *         revoked, *pc and *prevoked are set;
+ *         MCP_EINVALID: an argument is missing, or @a refresh does not
+ *         belong to @a family_id or to the code's client and subject
+ *         (nothing is changed);
+ *         MCP_ESTORE (e.g. @a refresh's hash exists: nothing is changed),
+ *         MCP_ESCHEMA.
+ */
+apr_status_t mcp_store_code_redeem(mcp_store_t *st, apr_pool_t *p,
+                                   const char *code_hash, apr_int64_t now,
+                                   const char *family_id, const char *jti,
+                                   const mcp_store_refresh_t *refresh,
+                                   mcp_store_code_t **pc, int *prevoked);
+
+/* ---------------------------------------------------------------------
+ * Refresh tokens (rotating, in families)
+ * ------------------------------------------------------------------- */
+
 
 /** Store a new refresh token; MCP_ECONFLICT when the hash exists. */
 apr_status_t mcp_store_refresh_put(mcp_store_t *st, const mcp_store_refresh_t *r);

@@ -39,8 +39,8 @@
     F(code_hash, TEXT) X(client_id, TEXT) X(redirect_uri, TEXT) \
     X(code_challenge, TEXT) X(code_challenge_method, TEXT) \
     X(resource, TEXT) X(scope, TEXT) X(subject, TEXT) \
-    X(issued_family, TEXT) X(created_at, INT) X(expires_at, INT) \
-    X(used_at, TIME)
+    X(issued_family, TEXT) X(issued_jti, TEXT) X(created_at, INT) \
+    X(expires_at, INT) X(used_at, TIME)
 #define REFRESH_COLUMNS(F, X) \
     F(token_hash, TEXT) X(family_id, TEXT) X(client_id, TEXT) \
     X(subject, TEXT) X(resource, TEXT) X(scope, TEXT) X(replaced_by, TEXT) \
@@ -90,12 +90,12 @@ const mcp_store_statement_t mcp_store_statements[] = {
 
     { "mcp_code_insert", "INSERT INTO mcp_auth_codes (" COLS(CODE_COLUMNS)
       ") VALUES (" MARKS(CODE_COLUMNS) ")" },
-    { "mcp_code_use", "UPDATE mcp_auth_codes SET used_at = %lld WHERE "
-      "code_hash = %s AND used_at IS NULL" },
+    /* The single-use guarantee: of concurrent redeems one changes the row. */
+    { "mcp_code_redeem", "UPDATE mcp_auth_codes SET used_at = %lld, "
+      "issued_family = %s, issued_jti = %s WHERE code_hash = %s AND "
+      "used_at IS NULL AND expires_at > %lld" },
     { "mcp_code_get", "SELECT " COLS(CODE_COLUMNS) " FROM mcp_auth_codes "
       "WHERE code_hash = %s" },
-    { "mcp_code_family", "UPDATE mcp_auth_codes SET issued_family = %s WHERE "
-      "code_hash = %s" },
 
     { "mcp_refresh_insert", "INSERT INTO mcp_refresh_tokens ("
       COLS(REFRESH_COLUMNS) ") VALUES (" MARKS(REFRESH_COLUMNS) ")" },
@@ -592,56 +592,149 @@ apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c)
     return rv;
 }
 
-apr_status_t mcp_store_code_take(mcp_store_t *st, apr_pool_t *p,
-                                 const char *code_hash, apr_int64_t now,
-                                 mcp_store_code_t **pc)
+static apr_status_t code_load(mcp_store_t *st, apr_pool_t *p,
+                              const char *code_hash, mcp_store_code_t **pc)
 {
-    void *rec = NULL;
-    mcp_store_code_t *c;
-    const char *a[2];
-    int nrows = 0;
+    void *c = NULL;
+    apr_status_t rv = select_one(st, p, "mcp_code_get", 1, &code_hash,
+                                 &code_table, &c);
+
+    *pc = c;
+    return rv;
+}
+
+apr_status_t mcp_store_code_get(mcp_store_t *st, apr_pool_t *p,
+                                const char *code_hash, mcp_store_code_t **pc)
+{
+    mcp_store_code_t *c = NULL;
     apr_status_t rv;
 
-    if (!code_hash) {
-        return mcp_store_fail(st, MCP_EINVALID, "no code given");
+    if (!p || !code_hash || !*code_hash || !pc) {
+        return mcp_store_fail(st, MCP_EINVALID, "fetching a code needs a pool, "
+                              "its hash and where to put it");
     }
-    /* The conditional update is the single-use guarantee: of concurrent
-     * takes only one changes the row. */
-    a[0] = num(st->pool, now, 0);
-    a[1] = code_hash;
-    rv = run(st, "mcp_code_use", &nrows, 2, a);
+    rv = code_load(st, p, code_hash, &c);
+    if (rv == APR_SUCCESS && !c) {
+        rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such authorization code");
+    }
     if (rv == APR_SUCCESS) {
-        rv = select_one(st, p, "mcp_code_get", 1, &code_hash, &code_table, &rec);
+        *pc = c;
     }
-    if (rv != APR_SUCCESS) {
+    return rv;
+}
+
+static apr_status_t refresh_check(mcp_store_t *st, const mcp_store_refresh_t *r);
+static apr_status_t refresh_insert(mcp_store_t *st, const mcp_store_refresh_t *r);
+static apr_status_t revoke_family(mcp_store_t *st, const char *family_id,
+                                  apr_int64_t now, int *pn);
+
+/* The code was not redeemed: say why, and revoke what a replayed one
+ * issued. Runs inside the redeem's transaction; *pcommit is set when
+ * the revocation must be committed although the caller gets a failure. */
+static apr_status_t code_refused(mcp_store_t *st, const mcp_store_code_t *c,
+                                 apr_int64_t now, int *prevoked, int *pcommit)
+{
+    const char *what;
+    apr_status_t rv;
+
+    if (!c->used_at) {
+        return mcp_store_fail(st, MCP_EEXPIRED, "the authorization code expired");
+    }
+    /* RFC 6749 4.1.2: revoke what was issued from a code used twice. */
+    if (c->issued_family
+        && (rv = revoke_family(st, c->issued_family, now, prevoked)) != APR_SUCCESS) {
         return rv;
     }
-    if (!rec) {
-        return mcp_store_fail(st, MCP_ENOTFOUND, "no such authorization code");
-    }
-    *pc = c = rec;
-    if (nrows == 0) {
-        return mcp_store_fail(st, MCP_ECONFLICT, "the authorization code was "
-                              "used already");
-    }
-    if (c->expires_at <= now) {
-        return mcp_store_fail(st, MCP_EEXPIRED, "the authorization code expired");
+    *pcommit = 1;
+    what = !c->issued_family ? "no refresh token was issued from it"
+         : apr_psprintf(st->pool, "its refresh token family %s is revoked (%d "
+                        "tokens)", c->issued_family, *prevoked);
+    mcp_log(MCP_LOG_MARK, MCP_LOG_WARNING, 0, st->pool, MCPLOGNO(01050)
+            "store: an authorization code redeemed %" APR_INT64_T_FMT " s ago "
+            "was presented again (client %s, subject %s): %s", now - c->used_at,
+            c->client_id, c->subject, what);
+    return mcp_store_fail(st, MCP_ECONFLICT, "the authorization code was "
+                          "redeemed already: what was issued from it is revoked");
+}
+
+/* A refresh token issued with a code must be the code's client's and
+ * subject's. */
+static apr_status_t code_refresh_match(mcp_store_t *st, const mcp_store_code_t *c,
+                                       const mcp_store_refresh_t *r)
+{
+    if (strcmp(r->client_id, c->client_id) || strcmp(r->subject, c->subject)) {
+        return mcp_store_fail(st, MCP_EINVALID, "the refresh token issued with "
+                              "an authorization code must have its client and "
+                              "subject");
     }
     return APR_SUCCESS;
 }
 
-apr_status_t mcp_store_code_bind_family(mcp_store_t *st, const char *code_hash,
-                                        const char *family_id)
+apr_status_t mcp_store_code_redeem(mcp_store_t *st, apr_pool_t *p,
+                                   const char *code_hash, apr_int64_t now,
+                                   const char *family_id, const char *jti,
+                                   const mcp_store_refresh_t *refresh,
+                                   mcp_store_code_t **pc, int *prevoked)
 {
-    const char *a[2];
-    int nrows = 0;
+    mcp_store_code_t *c = NULL;
+    const char *a[5];
+    int nrows = 0, n = 0, commit = 0;
     apr_status_t rv;
 
-    a[0] = family_id;
-    a[1] = code_hash;
-    rv = run(st, "mcp_code_family", &nrows, 2, a);
-    if (rv == APR_SUCCESS && nrows == 0) {
+    if (pc) {
+        *pc = NULL;
+    }
+    if (prevoked) {
+        *prevoked = 0;
+    }
+    if (!p || !code_hash || !*code_hash || !jti || !*jti) {
+        return mcp_store_fail(st, MCP_EINVALID, "redeeming a code needs a pool, "
+                              "its hash and the access token's jti");
+    }
+    if (refresh && ((rv = refresh_check(st, refresh)) != APR_SUCCESS)) {
+        return rv;
+    }
+    if (refresh && (!family_id || strcmp(refresh->family_id, family_id))) {
+        return mcp_store_fail(st, MCP_EINVALID, "the refresh token issued with "
+                              "an authorization code must be of the family "
+                              "recorded for it");
+    }
+    if ((rv = mcp_store_ready(st)) != APR_SUCCESS
+        || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
+        return rv;
+    }
+    a[0] = num(st->pool, now, 0);
+    a[1] = family_id;
+    a[2] = jti;
+    a[3] = code_hash;
+    a[4] = a[0];
+    rv = run(st, "mcp_code_redeem", &nrows, 5, a);
+    if (rv == APR_SUCCESS) {
+        rv = code_load(st, p, code_hash, &c);
+    }
+    if (rv == APR_SUCCESS && !c) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such authorization code");
+    }
+    else if (rv == APR_SUCCESS && nrows == 1) {
+        if (refresh && (rv = code_refresh_match(st, c, refresh)) == APR_SUCCESS) {
+            rv = refresh_insert(st, refresh);
+        }
+    }
+    else if (rv == APR_SUCCESS) {
+        rv = code_refused(st, c, now, &n, &commit);
+    }
+    if (commit) {
+        apr_status_t crv = mcp_store_tx_end(st, APR_SUCCESS);
+        rv = crv == APR_SUCCESS ? rv : crv;
+    }
+    else {
+        rv = mcp_store_tx_end(st, rv);
+    }
+    if (pc && (rv == APR_SUCCESS || rv == MCP_ECONFLICT || rv == MCP_EEXPIRED)) {
+        *pc = c;
+    }
+    if (prevoked && rv == MCP_ECONFLICT) {
+        *prevoked = n;
     }
     return rv;
 }
@@ -650,14 +743,56 @@ apr_status_t mcp_store_code_bind_family(mcp_store_t *st, const char *code_hash,
  * Refresh tokens
  * ------------------------------------------------------------------- */
 
-static apr_status_t refresh_insert(mcp_store_t *st, const mcp_store_refresh_t *r)
+static apr_status_t refresh_check(mcp_store_t *st, const mcp_store_refresh_t *r)
 {
-    if (!r || !r->token_hash || !r->family_id || !r->client_id || !r->subject
+    if (!r || !r->token_hash || !*r->token_hash || !r->family_id || !*r->family_id
+        || !r->client_id || !*r->client_id || !r->subject || !*r->subject
         || r->expires_at <= 0) {
         return mcp_store_fail(st, MCP_EINVALID, "a refresh token needs its hash, "
                               "family, client, subject and expiry");
     }
-    return insert(st, "mcp_refresh_insert", &refresh_table, r);
+    return APR_SUCCESS;
+}
+
+static apr_status_t refresh_insert(mcp_store_t *st, const mcp_store_refresh_t *r)
+{
+    apr_status_t rv = refresh_check(st, r);
+
+    return rv == APR_SUCCESS ? insert(st, "mcp_refresh_insert", &refresh_table, r)
+                             : rv;
+}
+
+/* Revoke with @label (revoked_at = the first value) until a run finds
+ * nothing more; *pn (may be NULL) gets how many were revoked. Once is
+ * not always enough on PostgreSQL: a rotation that committed while the
+ * first run waited for its row lock inserted a successor that this
+ * run's snapshot cannot see; the next run sees it. A later rotation
+ * waits for our row lock, then finds the token revoked. */
+static apr_status_t revoke_until_done(mcp_store_t *st, const char *label,
+                                      int nargs, const char *const *args, int *pn)
+{
+    apr_status_t rv;
+    int total = 0, nrows, round = 0;
+
+    do {
+        nrows = 0;
+        rv = run(st, label, &nrows, nargs, args);
+        total += nrows;
+    } while (rv == APR_SUCCESS && nrows > 0 && ++round < 8);
+    if (pn) {
+        *pn = total;
+    }
+    return rv;
+}
+
+static apr_status_t revoke_family(mcp_store_t *st, const char *family_id,
+                                  apr_int64_t now, int *pn)
+{
+    const char *a[2];
+
+    a[0] = num(st->pool, now, 0);
+    a[1] = family_id;
+    return revoke_until_done(st, "mcp_refresh_revoke_family", 2, a, pn);
 }
 
 apr_status_t mcp_store_refresh_put(mcp_store_t *st, const mcp_store_refresh_t *r)

@@ -32,6 +32,9 @@
 
 #define NOW 1800000000
 
+/* Processes in a race. */
+#define RACERS 6
+
 static const char *backend;     /* "sqlite3" or "pgsql" for this TCase */
 static const char *params;      /* params of this test's fresh database */
 static const char *pg_schema;   /* PostgreSQL schema to drop afterwards */
@@ -494,93 +497,6 @@ static mcp_store_code_t code(const char *hash, const char *client_id)
     return c;
 }
 
-START_TEST(codes)
-{
-    mcp_store_t *st = ready_store();
-    mcp_store_client_t cl = client("c");
-    mcp_store_code_t c = code("h1", "c"), *got = NULL;
-
-    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
-    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    ck_store(st, mcp_store_code_put(st, &c), MCP_ECONFLICT);
-    ck_store(st, mcp_store_code_take(st, tp, "h1", NOW + 1, &got), APR_SUCCESS);
-    ck_assert_str_eq(got->code_challenge, c.code_challenge);
-    ck_assert_str_eq(got->resource, c.resource);
-    ck_assert_int_eq(got->used_at, NOW + 1);
-    ck_store(st, mcp_store_code_bind_family(st, "h1", "fam-1"), APR_SUCCESS);
-    /* Second use: refused, with the family so the caller can revoke it. */
-    got = NULL;
-    ck_store(st, mcp_store_code_take(st, tp, "h1", NOW + 2, &got), MCP_ECONFLICT);
-    ck_assert_ptr_nonnull(got);
-    ck_assert_str_eq(got->issued_family, "fam-1");
-    ck_store(st, mcp_store_code_take(st, tp, "nope", NOW, &got), MCP_ENOTFOUND);
-    ck_store(st, mcp_store_code_bind_family(st, "nope", "f"), MCP_ENOTFOUND);
-    /* Expired: consumed and refused. */
-    c = code("h2", "c");
-    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    ck_store(st, mcp_store_code_take(st, tp, "h2", NOW + 60, &got), MCP_EEXPIRED);
-    ck_store(st, mcp_store_code_take(st, tp, "h2", NOW + 1, &got), MCP_ECONFLICT);
-    /* A code for an unknown client is refused by the schema. */
-    c = code("h3", "ghost");
-    ck_store(st, mcp_store_code_put(st, &c), MCP_ESTORE);
-    /* Deleting the client takes its codes with it. */
-    c = code("h4", "c");
-    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    ck_store(st, mcp_store_client_delete(st, "c"), APR_SUCCESS);
-    ck_store(st, mcp_store_code_take(st, tp, "h4", NOW, &got), MCP_ENOTFOUND);
-    c.client_id = NULL;
-    ck_store(st, mcp_store_code_put(st, &c), MCP_EINVALID);
-}
-END_TEST
-
-static int take_race_code(int index)
-{
-    apr_pool_t *p;
-    mcp_store_t *cst;
-    mcp_store_code_t *got;
-    const char *err = NULL;
-    apr_status_t rv;
-
-    (void)index;
-    apr_pool_create(&p, NULL);
-    if (mcp_store_open(&cst, p, backend, params, &err) != APR_SUCCESS) {
-        return 3;
-    }
-    rv = mcp_store_code_take(cst, p, "race", NOW + 1, &got);
-    apr_pool_destroy(p);
-    return rv == APR_SUCCESS ? 0 : rv == MCP_ECONFLICT ? 1 : 2;
-}
-
-START_TEST(code_race)
-{
-    /* Several processes, each with its own connection, take one code at
-     * the same moment: exactly one wins. */
-    apr_pool_t *setup;
-    mcp_store_t *st;
-    mcp_store_client_t cl = client("c");
-    mcp_store_code_t c = code("race", "c"), *got;
-    int i, wins = 0, conflicts = 0, results[6];
-
-    apr_pool_create(&setup, tp);
-    st = ready_store_in(setup);
-    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
-    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    close_store(setup);
-    run_workers(6, take_race_code, results);
-    st = open_store(tp);
-    ck_store(st, mcp_store_code_take(st, tp, "race", NOW + 2, &got), MCP_ECONFLICT);
-    ck_assert_int_eq(got->used_at, NOW + 1);
-    for (i = 0; i < 6; i++) {
-        wins += results[i] == 0;
-        conflicts += results[i] == 1;
-    }
-    ck_assert_int_eq(wins, 1);
-    ck_assert_int_eq(conflicts, 5);
-}
-END_TEST
-
-/* ---- refresh tokens ----------------------------------------------- */
-
 static mcp_store_refresh_t refresh(const char *hash, const char *family)
 {
     mcp_store_refresh_t r;
@@ -596,6 +512,257 @@ static mcp_store_refresh_t refresh(const char *hash, const char *family)
     r.expires_at = NOW + 86400;
     return r;
 }
+
+START_TEST(codes)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_code_t c = code("h1", "c"), *got = NULL;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), MCP_ECONFLICT);
+    /* Reading a code does not consume it. */
+    ck_store(st, mcp_store_code_get(st, tp, "h1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->code_challenge, c.code_challenge);
+    ck_assert_str_eq(got->resource, c.resource);
+    ck_assert_str_eq(got->redirect_uri, c.redirect_uri);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_assert_ptr_null(got->issued_family);
+    ck_assert_ptr_null(got->issued_jti);
+    ck_store(st, mcp_store_code_get(st, tp, "h1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_store(st, mcp_store_code_get(st, tp, "nope", &got), MCP_ENOTFOUND);
+    /* A code for an unknown client is refused by the schema. */
+    c = code("h3", "ghost");
+    ck_store(st, mcp_store_code_put(st, &c), MCP_ESTORE);
+    c.client_id = NULL;
+    ck_store(st, mcp_store_code_put(st, &c), MCP_EINVALID);
+}
+END_TEST
+
+START_TEST(code_redeem)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_code_t c = code("CODE-HASH-1", "c"), *got = NULL;
+    mcp_store_refresh_t r = refresh("RT-HASH-1", "fam-1"), *gr;
+    int i, n = -1, warnings = 0;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_redeem(st, tp, "CODE-HASH-1", NOW + 1, "fam-1", "jti-1",
+                                       &r, &got, &n), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, NOW + 1);
+    ck_assert_str_eq(got->issued_family, "fam-1");
+    ck_assert_str_eq(got->issued_jti, "jti-1");
+    ck_assert_str_eq(got->subject, "alice");
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_refresh_get(st, tp, "RT-HASH-1", &gr), APR_SUCCESS);
+    ck_assert_str_eq(gr->family_id, "fam-1");
+    ck_assert_int_eq(gr->revoked_at, 0);
+    ck_store(st, mcp_store_code_get(st, tp, "CODE-HASH-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, NOW + 1);
+    ck_assert_str_eq(got->issued_jti, "jti-1");
+    /* The family grew (as a rotation would). */
+    r = refresh("RT-HASH-2", "fam-1");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+
+    /* A replay: refused, the family is revoked (committed), and the caller
+     * learns the access token's jti to deny-list it. */
+    got = NULL;
+    capture_logs();
+    ck_store(st, mcp_store_code_redeem(st, tp, "CODE-HASH-1", NOW + 2, "fam-2", "jti-2",
+                                       NULL, &got, &n), MCP_ECONFLICT);
+    release_logs();
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got->issued_jti, "jti-1");
+    ck_assert_str_eq(got->issued_family, "fam-1");
+    ck_assert_int_eq(got->used_at, NOW + 1);
+    ck_assert_int_eq(n, 2);
+    for (i = 0; i < logged->nelts; i++) {
+        const char *line = APR_ARRAY_IDX(logged, i, const char *);
+        ck_assert_ptr_null(strstr(line, "HASH"));
+        if (strstr(line, "MCP01050") && strstr(line, "fam-1")) {
+            ck_assert_int_eq(atoi(line), MCP_LOG_WARNING);
+            warnings++;
+        }
+    }
+    ck_assert_int_eq(warnings, 1);
+    ck_assert_ptr_null(strstr(mcp_store_error(st), "HASH"));
+    st = open_store(tp);        /* committed: another connection sees it */
+    ck_store(st, mcp_store_refresh_get(st, tp, "RT-HASH-1", &gr), APR_SUCCESS);
+    ck_assert_int_eq(gr->revoked_at, NOW + 2);
+    ck_store(st, mcp_store_refresh_get(st, tp, "RT-HASH-2", &gr), APR_SUCCESS);
+    ck_assert_int_eq(gr->revoked_at, NOW + 2);
+    /* The replay recorded nothing of its own. */
+    ck_store(st, mcp_store_code_get(st, tp, "CODE-HASH-1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->issued_jti, "jti-1");
+    /* Again: still refused, nothing more to revoke. */
+    ck_store(st, mcp_store_code_redeem(st, tp, "CODE-HASH-1", NOW + 3, NULL, "jti-3",
+                                       NULL, &got, &n), MCP_ECONFLICT);
+    ck_assert_int_eq(n, 0);
+
+    /* Unknown. */
+    got = (mcp_store_code_t *)1;
+    ck_store(st, mcp_store_code_redeem(st, tp, "nope", NOW, NULL, "j", NULL, &got, &n),
+             MCP_ENOTFOUND);
+    ck_assert_ptr_null(got);
+
+    /* Expired: refused, and left unused. */
+    c = code("h2", "c");
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_redeem(st, tp, "h2", NOW + 60, NULL, "j", NULL, &got, &n),
+             MCP_EEXPIRED);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_code_get(st, tp, "h2", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_assert_ptr_null(got->issued_jti);
+
+    /* Without a refresh token: the jti alone is recorded; a replay has no
+     * family to revoke but still names the jti. */
+    c = code("h5", "c");
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_redeem(st, tp, "h5", NOW + 1, NULL, "jti-5", NULL, NULL,
+                                       NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_code_redeem(st, tp, "h5", NOW + 2, NULL, "jti-6", NULL, &got,
+                                       &n), MCP_ECONFLICT);
+    ck_assert_str_eq(got->issued_jti, "jti-5");
+    ck_assert_ptr_null(got->issued_family);
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+START_TEST(code_redeem_refused_refresh)
+{
+    /* A refresh token that does not fit the code: nothing changes. */
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c"), cl2 = client("d");
+    mcp_store_code_t c = code("h6", "c"), *got;
+    mcp_store_refresh_t r, *gr;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &cl2), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    r = refresh("other", "fam-0");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+
+    r = refresh("rt-6", "fam-6");
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-other", "j", &r, &got, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, NULL, "j", &r, &got, NULL),
+             MCP_EINVALID);
+    r.client_id = "d";
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             MCP_EINVALID);
+    r = refresh("rt-6", "fam-6");
+    r.subject = "bob";
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             MCP_EINVALID);
+    r = refresh("rt-6", "fam-6");
+    r.expires_at = 0;
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             MCP_EINVALID);
+    /* A refresh token whose hash exists: the whole redeem is undone. */
+    r = refresh("other", "fam-6");
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             MCP_ESTORE);
+    ck_store(st, mcp_store_code_get(st, tp, "h6", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_assert_ptr_null(got->issued_jti);
+    ck_store(st, mcp_store_refresh_get(st, tp, "rt-6", &gr), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_refresh_get(st, tp, "other", &gr), APR_SUCCESS);
+    ck_assert_str_eq(gr->family_id, "fam-0");
+    /* And then it redeems. */
+    r = refresh("rt-6", "fam-6");
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_get(st, tp, "rt-6", &gr), APR_SUCCESS);
+}
+END_TEST
+
+/* Each worker redeems the code "race" with a refresh token of its own.
+ * Result: 0 success, 10 + n a replay that revoked n tokens, else a
+ * failure. */
+static int redeem_race_code(int index)
+{
+    apr_pool_t *p;
+    mcp_store_t *cst;
+    mcp_store_code_t *got;
+    mcp_store_refresh_t r;
+    const char *err = NULL, *fam;
+    apr_status_t rv;
+    int n = 0;
+
+    apr_pool_create(&p, NULL);
+    if (mcp_store_open(&cst, p, backend, params, &err) != APR_SUCCESS) {
+        return 3;
+    }
+    fam = apr_psprintf(p, "fam-%d", index);
+    memset(&r, 0, sizeof(r));
+    r.token_hash = apr_psprintf(p, "rt-%d", index);
+    r.family_id = fam;
+    r.client_id = "c";
+    r.subject = "alice";
+    r.created_at = NOW;
+    r.expires_at = NOW + 86400;
+    rv = mcp_store_code_redeem(cst, p, "race", NOW + 1, fam,
+                               apr_psprintf(p, "jti-%d", index), &r, &got, &n);
+    apr_pool_destroy(p);
+    return rv == APR_SUCCESS ? 0 : rv == MCP_ECONFLICT ? 10 + n : 2;
+}
+
+START_TEST(code_race)
+{
+    /* Several processes, each with its own connection, redeem one code at
+     * the same moment: exactly one wins; the others are replays and revoke
+     * what the winner was issued. */
+    apr_pool_t *setup;
+    mcp_store_t *st;
+    mcp_store_client_t cl = client("c");
+    mcp_store_code_t c = code("race", "c"), *got;
+    mcp_store_refresh_t *gr;
+    int i, wins = 0, winner = -1, conflicts = 0, revoked = 0, results[RACERS];
+
+    apr_pool_create(&setup, tp);
+    st = ready_store_in(setup);
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    close_store(setup);
+    run_workers(RACERS, redeem_race_code, results);
+    st = open_store(tp);
+    for (i = 0; i < RACERS; i++) {
+        if (results[i] == 0) {
+            wins++;
+            winner = i;
+        }
+        else if (results[i] >= 10) {
+            conflicts++;
+            revoked += results[i] - 10;
+        }
+    }
+    ck_assert_int_eq(wins, 1);
+    ck_assert_int_eq(conflicts, RACERS - 1);
+    ck_assert_int_eq(revoked, 1);
+    ck_store(st, mcp_store_code_get(st, tp, "race", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, NOW + 1);
+    ck_assert_str_eq(got->issued_jti, apr_psprintf(tp, "jti-%d", winner));
+    ck_assert_str_eq(got->issued_family, apr_psprintf(tp, "fam-%d", winner));
+    for (i = 0; i < RACERS; i++) {
+        apr_status_t rv = mcp_store_refresh_get(st, tp, apr_psprintf(tp, "rt-%d", i), &gr);
+        if (i == winner) {
+            ck_store(st, rv, APR_SUCCESS);
+            ck_assert_int_eq(gr->revoked_at, NOW + 1);
+        }
+        else {
+            ck_store(st, rv, MCP_ENOTFOUND);
+        }
+    }
+}
+END_TEST
+
+/* ---- refresh tokens ----------------------------------------------- */
 
 START_TEST(refresh_rotation)
 {
@@ -1109,8 +1276,12 @@ START_TEST(odd_values_everywhere)
         k.redirect_uri = v; k.code_challenge = v; k.code_challenge_method = v;
         k.resource = v; k.scope = v; k.subject = v;
         ck_store(st, mcp_store_code_put(st, &k), APR_SUCCESS);
-        ck_store(st, mcp_store_code_take(st, tp, k.code_hash, NOW, &gk), APR_SUCCESS);
+        ck_store(st, mcp_store_code_get(st, tp, k.code_hash, &gk), APR_SUCCESS);
         ck_assert_str_eq(gk->redirect_uri, v);
+        ck_store(st, mcp_store_code_redeem(st, tp, k.code_hash, NOW, v, v, NULL, &gk, NULL),
+                 APR_SUCCESS);
+        ck_assert_str_eq(gk->issued_family, v);
+        ck_assert_str_eq(gk->issued_jti, v);
         ck_assert_str_eq(gk->code_challenge, v);
         ck_assert_str_eq(gk->subject, v);
         ck_assert_str_eq(gk->client_id, id);
@@ -1182,8 +1353,6 @@ START_TEST(large_values)
 END_TEST
 
 /* ---- races between processes -------------------------------------- */
-
-#define RACERS 6
 
 static int rotate_race(int index)
 {
@@ -1350,7 +1519,11 @@ START_TEST(bad_arguments)
     ck_store(st, mcp_store_code_put(st, &c), MCP_EINVALID);
     c.expires_at = c.created_at + MCP_STORE_CODE_MAX_LIFETIME;
     ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    ck_store(st, mcp_store_code_take(st, tp, NULL, NOW, &gk), MCP_EINVALID);
+    ck_store(st, mcp_store_code_redeem(st, tp, NULL, NOW, NULL, "j", NULL, &gk, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_code_redeem(st, tp, "k", NOW, NULL, NULL, NULL, &gk, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_code_get(st, tp, NULL, &gk), MCP_EINVALID);
 
     memset(&next, 0, sizeof(next));
     next.token_hash = "n";
@@ -1396,6 +1569,8 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, clients);
     tcase_add_test(tc, binaryish_values);
     tcase_add_test(tc, codes);
+    tcase_add_test(tc, code_redeem);
+    tcase_add_test(tc, code_redeem_refused_refresh);
     tcase_add_test(tc, code_race);
     tcase_add_test(tc, refresh_rotation);
     tcase_add_test(tc, refresh_revocation);
