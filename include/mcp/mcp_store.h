@@ -284,29 +284,52 @@ apr_status_t mcp_store_refresh_get(mcp_store_t *st, apr_pool_t *p,
                                    mcp_store_refresh_t **pr);
 
 typedef enum {
-    MCP_REFRESH_ROTATED = 0,     /**< old marked rotated, new stored */
-    MCP_REFRESH_NOT_FOUND,
+    MCP_REFRESH_ROTATED = 0,     /**< old marked rotated, its successor stored */
+    MCP_REFRESH_NOT_FOUND,       /**< no such token, or another client's */
     MCP_REFRESH_EXPIRED,
     MCP_REFRESH_REVOKED,
-    MCP_REFRESH_REUSED_IN_GRACE, /**< rotated moments ago: a concurrent retry */
+    MCP_REFRESH_REUSED_IN_GRACE, /**< a retry: a further successor stored */
     MCP_REFRESH_REUSED           /**< replayed: the whole family is revoked */
 } mcp_store_refresh_outcome_e;
 
 /**
- * Rotate: in one transaction mark @a old_hash rotated (replaced_by the new
- * one) and store @a next in the same family (family_id, client_id and
- * subject are taken from the old token; next->token_hash, expires_at,
- * created_at, resource and scope from @a next). The use of a token that
- * was already rotated more than @a grace seconds ago revokes its family.
- * The caller checks first (mcp_store_refresh_get()) that the token was
- * issued to the client presenting it.
- * @return APR_SUCCESS (ROTATED); MCP_ENOTFOUND; MCP_EEXPIRED; MCP_EINVALID
- *         (revoked, or a missing argument); MCP_ECONFLICT (REUSED_IN_GRACE
- *         or REUSED). *poutcome always says which; *pold (may be NULL)
- *         gets the old token when it exists.
+ * Rotate the refresh token @a old_hash that @a client_id presented, in one
+ * transaction. The new token is @a next's token_hash, expires_at,
+ * created_at (0: @a now), resource and scope, in the old token's family,
+ * for its client and subject.
+ *
+ * - ROTATED: the old token is current and @a client_id's: a conditional
+ *   update (that checks the client too) marks it rotated, replaced_by the
+ *   new one, and the new one is stored. Of concurrent rotations exactly
+ *   one does this; the others are retries (below).
+ * - REUSED_IN_GRACE: the old token was rotated at most @a grace seconds
+ *   ago and its successor (replaced_by) is still current (not rotated,
+ *   revoked or expired): the client retried without getting or using the
+ *   answer. @a next is stored as a further successor in the family and
+ *   the old token's replaced_by names it; the family stays alive (the
+ *   earlier successor too).
+ * - REUSED: any other use of a rotated token (longer ago than @a grace, or
+ *   its successor already rotated, revoked or expired): every token of the
+ *   family is revoked, committed.
+ * - NOT_FOUND: no such token, or it was issued to another client: the
+ *   status does not tell the two apart (a debug log line does) and
+ *   nothing changes.
+ * - EXPIRED, REVOKED: nothing changes.
+ *
+ * A negative @a grace allows no retry at all.
+ * @param poutcome may be NULL; gets the outcome, NOT_FOUND when the
+ *        status is MCP_ESTORE or MCP_ESCHEMA (nothing changed then).
+ * @param pold may be NULL; gets the old token when it exists and is
+ *        @a client_id's (as it is after the call), else NULL.
+ * @return APR_SUCCESS for ROTATED and REUSED_IN_GRACE (answer with the
+ *         new token); MCP_ENOTFOUND (NOT_FOUND); MCP_EEXPIRED (EXPIRED);
+ *         MCP_EINVALID (REVOKED, or an argument is missing: outcome
+ *         NOT_FOUND); MCP_ECONFLICT (REUSED); MCP_ESTORE (e.g. the new
+ *         token's hash exists), MCP_ESCHEMA.
  */
 apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
                                       const char *old_hash,
+                                      const char *client_id,
                                       const mcp_store_refresh_t *next,
                                       apr_int64_t now, int grace,
                                       mcp_store_refresh_outcome_e *poutcome,

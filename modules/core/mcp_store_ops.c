@@ -101,9 +101,19 @@ const mcp_store_statement_t mcp_store_statements[] = {
       COLS(REFRESH_COLUMNS) ") VALUES (" MARKS(REFRESH_COLUMNS) ")" },
     { "mcp_refresh_get", "SELECT " COLS(REFRESH_COLUMNS) " FROM "
       "mcp_refresh_tokens WHERE token_hash = %s" },
+    /* Of concurrent rotations one changes the row; the client is checked
+     * here too, not only by the caller. */
     { "mcp_refresh_rotate", "UPDATE mcp_refresh_tokens SET rotated_at = %lld, "
-      "replaced_by = %s WHERE token_hash = %s AND rotated_at IS NULL AND "
-      "revoked_at IS NULL AND expires_at > %lld" },
+      "replaced_by = %s WHERE token_hash = %s AND client_id = %s AND "
+      "rotated_at IS NULL AND revoked_at IS NULL AND expires_at > %lld" },
+    /* Is a token current? A no-op write, so that on PostgreSQL it also
+     * takes the row lock: the token cannot be rotated or revoked until we
+     * commit, and a concurrent change is waited for and seen. */
+    { "mcp_refresh_hold", "UPDATE mcp_refresh_tokens SET revoked_at = NULL "
+      "WHERE token_hash = %s AND rotated_at IS NULL AND revoked_at IS NULL "
+      "AND expires_at > %lld" },
+    { "mcp_refresh_relink", "UPDATE mcp_refresh_tokens SET replaced_by = %s "
+      "WHERE token_hash = %s" },
     { "mcp_refresh_revoke", "UPDATE mcp_refresh_tokens SET revoked_at = %lld "
       "WHERE token_hash = %s AND revoked_at IS NULL" },
     { "mcp_refresh_revoke_family", "UPDATE mcp_refresh_tokens SET revoked_at = "
@@ -850,15 +860,80 @@ static apr_status_t revoke_by(mcp_store_t *st, const char *label, const char *ke
     return rv;
 }
 
-/* The old token could not be rotated: say why, and revoke the family of
- * a replayed one. Runs inside the rotation's transaction. */
-static apr_status_t refresh_refused(mcp_store_t *st, const mcp_store_refresh_t *old,
+/* The token a rotation stores: @next in the old token's family, for its
+ * client and subject. */
+static void successor_of(const mcp_store_refresh_t *old,
+                         const mcp_store_refresh_t *next, apr_int64_t now,
+                         mcp_store_refresh_t *nr)
+{
+    *nr = *next;
+    nr->family_id = old->family_id;
+    nr->client_id = old->client_id;
+    nr->subject = old->subject;
+    nr->replaced_by = NULL;
+    nr->rotated_at = 0;
+    nr->revoked_at = 0;
+    if (!nr->created_at) {
+        nr->created_at = now;
+    }
+}
+
+/* A retry within the grace: if the old token's successor is still
+ * current, the client never got (or never used) the first answer: store
+ * @next as a further successor and point the old token at it. *pdone is
+ * set when that was done. */
+static apr_status_t refresh_retry(mcp_store_t *st, apr_pool_t *p,
+                                  mcp_store_refresh_t *old,
+                                  const mcp_store_refresh_t *next,
+                                  apr_int64_t now, int grace, int *pdone)
+{
+    mcp_store_refresh_t nr;
+    const char *a[2];
+    apr_status_t rv;
+    int nrows = 0;
+
+    *pdone = 0;
+    if (grace < 0 || now - old->rotated_at > grace || !old->replaced_by) {
+        return APR_SUCCESS;
+    }
+    a[0] = old->replaced_by;
+    a[1] = num(st->pool, now, 0);
+    if ((rv = run(st, "mcp_refresh_hold", &nrows, 2, a)) != APR_SUCCESS || !nrows) {
+        return rv;
+    }
+    successor_of(old, next, now, &nr);
+    if ((rv = refresh_insert(st, &nr)) != APR_SUCCESS) {
+        return rv;
+    }
+    a[0] = next->token_hash;
+    a[1] = old->token_hash;
+    if ((rv = run(st, "mcp_refresh_relink", NULL, 2, a)) != APR_SUCCESS) {
+        return rv;
+    }
+    old->replaced_by = apr_pstrdup(p, next->token_hash);
+    *pdone = 1;
+    mcp_log(MCP_LOG_MARK, MCP_LOG_DEBUG, 0, st->pool, MCPLOGNO(01053)
+            "store: a refresh token of client %s (subject %s) rotated %"
+            APR_INT64_T_FMT " s ago was presented again within the grace of %d "
+            "s, its successor unused: a further successor is stored in family %s",
+            old->client_id, old->subject, now - old->rotated_at, grace,
+            old->family_id);
+    return APR_SUCCESS;
+}
+
+/* The old token was not rotated: say why, give a retry within the grace
+ * a further successor, and revoke the family of a replayed token. Runs
+ * inside the rotation's transaction; *pcommit is set when a revocation
+ * must be committed although the caller gets a failure. */
+static apr_status_t refresh_refused(mcp_store_t *st, apr_pool_t *p,
+                                    mcp_store_refresh_t *old,
+                                    const mcp_store_refresh_t *next,
                                     apr_int64_t now, int grace,
                                     mcp_store_refresh_outcome_e *poutcome,
-                                    int *pkeep)
+                                    int *pcommit)
 {
     apr_status_t rv;
-    int n = 0;
+    int n = 0, done = 0;
 
     if (old->revoked_at) {
         *poutcome = MCP_REFRESH_REVOKED;
@@ -868,46 +943,58 @@ static apr_status_t refresh_refused(mcp_store_t *st, const mcp_store_refresh_t *
         *poutcome = MCP_REFRESH_EXPIRED;
         return mcp_store_fail(st, MCP_EEXPIRED, "the refresh token expired");
     }
-    if (now - old->rotated_at <= grace) {
-        *poutcome = MCP_REFRESH_REUSED_IN_GRACE;
-        return mcp_store_fail(st, MCP_ECONFLICT, "the refresh token was just "
-                              "rotated (concurrent use)");
+    if ((rv = refresh_retry(st, p, old, next, now, grace, &done)) != APR_SUCCESS
+        || done) {
+        if (done) {
+            *poutcome = MCP_REFRESH_REUSED_IN_GRACE;
+        }
+        return rv;
     }
     /* A replayed token: someone else may hold the family. */
-    rv = revoke_by(st, "mcp_refresh_revoke_family", old->family_id, now, &n);
-    if (rv != APR_SUCCESS) {
+    if ((rv = revoke_family(st, old->family_id, now, &n)) != APR_SUCCESS) {
         return rv;
     }
     *poutcome = MCP_REFRESH_REUSED;
-    *pkeep = 1;
+    *pcommit = 1;
+    old->revoked_at = now;
     mcp_log(MCP_LOG_MARK, MCP_LOG_WARNING, 0, st->pool, MCPLOGNO(00402)
             "store: a refresh token rotated %" APR_INT64_T_FMT " s ago was used "
-            "again (client %s, subject %s): its family %s is revoked (%d "
+            "again (client %s, subject %s, %s): its family %s is revoked (%d "
             "tokens)", now - old->rotated_at, old->client_id, old->subject,
+            grace < 0 ? "no retry allowed"
+            : now - old->rotated_at <= grace
+                ? "within the grace, but its successor was used or is no "
+                  "longer valid" : "after the grace",
             old->family_id, n);
     return mcp_store_fail(st, MCP_ECONFLICT, "a rotated refresh token was used "
                           "again: its family is revoked");
 }
 
 apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
-                                      const char *old_hash,
+                                      const char *old_hash, const char *client_id,
                                       const mcp_store_refresh_t *next,
                                       apr_int64_t now, int grace,
                                       mcp_store_refresh_outcome_e *poutcome,
                                       mcp_store_refresh_t **pold)
 {
+    mcp_store_refresh_outcome_e outcome = MCP_REFRESH_NOT_FOUND;
     mcp_store_refresh_t *old = NULL, nr;
-    const char *a[4];
-    int nrows = 0, keep = 0;
+    const char *a[5];
+    int nrows = 0, commit = 0;
     apr_status_t rv;
 
+    if (!poutcome) {
+        poutcome = &outcome;
+    }
     *poutcome = MCP_REFRESH_NOT_FOUND;
     if (pold) {
         *pold = NULL;
     }
-    if (!old_hash || !next || !next->token_hash || next->expires_at <= 0) {
-        return mcp_store_fail(st, MCP_EINVALID, "rotation needs the old token's "
-                              "hash and the new one's hash and expiry");
+    if (!p || !old_hash || !*old_hash || !client_id || !*client_id || !next
+        || !next->token_hash || !*next->token_hash || next->expires_at <= 0) {
+        return mcp_store_fail(st, MCP_EINVALID, "rotation needs a pool, the old "
+                              "token's hash, the client and the new token's "
+                              "hash and expiry");
     }
     if ((rv = mcp_store_ready(st)) != APR_SUCCESS
         || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
@@ -919,42 +1006,50 @@ apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
     a[0] = num(st->pool, now, 0);
     a[1] = next->token_hash;
     a[2] = old_hash;
-    a[3] = num(st->pool, now, 0);
-    rv = run(st, "mcp_refresh_rotate", &nrows, 4, a);
+    a[3] = client_id;
+    a[4] = a[0];
+    rv = run(st, "mcp_refresh_rotate", &nrows, 5, a);
     if (rv == APR_SUCCESS) {
         rv = refresh_load(st, p, old_hash, &old);
+    }
+    if (rv == APR_SUCCESS && old && strcmp(old->client_id, client_id)) {
+        /* Another client's token is unknown to this one; nothing is
+         * revoked (the presenter may not be the holder). */
+        mcp_log(MCP_LOG_MARK, MCP_LOG_DEBUG, 0, st->pool, MCPLOGNO(01052)
+                "store: client %s presented a refresh token of client %s: "
+                "refused as unknown", client_id, old->client_id);
+        old = NULL;
     }
     if (rv == APR_SUCCESS && !old) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such refresh token");
     }
     else if (rv == APR_SUCCESS && nrows == 1) {
-        nr = *next;
-        nr.family_id = old->family_id;
-        nr.client_id = old->client_id;
-        nr.subject = old->subject;
-        nr.replaced_by = NULL;
-        nr.rotated_at = 0;
-        nr.revoked_at = 0;
-        if (!nr.created_at) {
-            nr.created_at = now;
-        }
+        successor_of(old, next, now, &nr);
         rv = refresh_insert(st, &nr);
         if (rv == APR_SUCCESS) {
             *poutcome = MCP_REFRESH_ROTATED;
         }
     }
     else if (rv == APR_SUCCESS) {
-        rv = refresh_refused(st, old, now, grace, poutcome, &keep);
+        rv = refresh_refused(st, p, old, next, now, grace, poutcome, &commit);
+    }
+    if (commit) {
+        /* The revocation is committed although the caller gets a failure. */
+        apr_status_t crv = mcp_store_tx_end(st, APR_SUCCESS);
+        rv = crv == APR_SUCCESS ? rv : crv;
+    }
+    else {
+        rv = mcp_store_tx_end(st, rv);
+    }
+    if (rv == MCP_ESTORE || rv == MCP_ESCHEMA) {
+        /* Rolled back: nothing was decided. */
+        *poutcome = MCP_REFRESH_NOT_FOUND;
+        old = NULL;
     }
     if (pold) {
         *pold = old;
     }
-    if (keep) {
-        /* The revocation is committed although the caller gets a failure. */
-        apr_status_t crv = mcp_store_tx_end(st, APR_SUCCESS);
-        return crv == APR_SUCCESS ? rv : crv;
-    }
-    return mcp_store_tx_end(st, rv);
+    return rv;
 }
 
 apr_status_t mcp_store_refresh_revoke(mcp_store_t *st, const char *token_hash,

@@ -764,70 +764,298 @@ END_TEST
 
 /* ---- refresh tokens ----------------------------------------------- */
 
+/* A successor for a rotation. */
+static mcp_store_refresh_t next_token(const char *hash)
+{
+    mcp_store_refresh_t n;
+
+    memset(&n, 0, sizeof(n));
+    n.token_hash = hash;
+    n.expires_at = NOW + 2 * 86400;
+    n.scope = "mcp";
+    return n;
+}
+
+/* Is the token live (not rotated, not revoked), or revoked? */
+static void ck_live(mcp_store_t *st, const char *hash, int live)
+{
+    mcp_store_refresh_t *got;
+
+    ck_store(st, mcp_store_refresh_get(st, tp, hash, &got), APR_SUCCESS);
+    if (live) {
+        ck_assert_msg(!got->rotated_at && !got->revoked_at, "%s is not live", hash);
+    }
+    else {
+        ck_assert_msg(got->revoked_at, "%s is not revoked", hash);
+    }
+}
+
 START_TEST(refresh_rotation)
 {
     mcp_store_t *st = ready_store();
     mcp_store_client_t cl = client("c");
-    mcp_store_refresh_t r = refresh("r1", "fam"), next, *got, *old;
+    mcp_store_refresh_t r = refresh("r1", "fam"), next = next_token("r2"), *got, *old;
     mcp_store_refresh_outcome_e out;
 
     ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
     ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
     ck_store(st, mcp_store_refresh_put(st, &r), MCP_ECONFLICT);
 
-    memset(&next, 0, sizeof(next));
-    next.token_hash = "r2";
-    next.expires_at = NOW + 2 * 86400;
-    next.scope = "mcp";
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 10, 5, &out, &old),
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 10, 5, &out, &old),
              APR_SUCCESS);
     ck_assert_int_eq(out, MCP_REFRESH_ROTATED);
+    ck_assert_str_eq(old->replaced_by, "r2");
+    ck_assert_int_eq(old->rotated_at, NOW + 10);
     ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
     ck_assert_str_eq(got->family_id, "fam");
+    ck_assert_str_eq(got->client_id, "c");
     ck_assert_str_eq(got->subject, "alice");
+    ck_assert_str_eq(got->scope, "mcp");
+    ck_assert_ptr_null(got->resource);
     ck_assert_int_eq(got->created_at, NOW + 10);
+    ck_assert_int_eq(got->expires_at, NOW + 2 * 86400);
     ck_store(st, mcp_store_refresh_get(st, tp, "r1", &got), APR_SUCCESS);
     ck_assert_int_eq(got->rotated_at, NOW + 10);
     ck_assert_str_eq(got->replaced_by, "r2");
-
-    /* A concurrent retry within the grace: refused, family intact. */
-    next.token_hash = "r2b";
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 12, 5, &out, &old),
-             MCP_ECONFLICT);
-    ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
-    ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
-    ck_assert_int_eq(got->revoked_at, 0);
-    ck_store(st, mcp_store_refresh_get(st, tp, "r2b", &got), MCP_ENOTFOUND);
-
-    /* A replay after the grace: the whole family is revoked. */
-    capture_logs();
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 100, 5, &out, &old),
-             MCP_ECONFLICT);
-    release_logs();
-    ck_assert_int_eq(logged->nelts, 1);
-    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
-    ck_assert_str_eq(old->family_id, "fam");
-    ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
-    ck_assert_int_eq(got->revoked_at, NOW + 100);
-    next.token_hash = "r3";
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "r2", &next, NOW + 101, 5, &out, &old),
-             MCP_EINVALID);
-    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
-    ck_store(st, mcp_store_refresh_get(st, tp, "r3", &got), MCP_ENOTFOUND);
 
     /* Expired and unknown. */
     r = refresh("e1", "fam2");
     r.expires_at = NOW + 5;
     ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", &next, NOW + 5, 5, &out, &old),
+    next = next_token("x");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", "c", &next, NOW + 5, 5, &out, &old),
              MCP_EEXPIRED);
     ck_assert_int_eq(out, MCP_REFRESH_EXPIRED);
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "zz", &next, NOW, 5, &out, &old),
+    ck_assert_str_eq(old->token_hash, "e1");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "zz", "c", &next, NOW, 5, &out, &old),
              MCP_ENOTFOUND);
     ck_assert_int_eq(out, MCP_REFRESH_NOT_FOUND);
+    ck_assert_ptr_null(old);
+    ck_store(st, mcp_store_refresh_get(st, tp, "x", &got), MCP_ENOTFOUND);
+    /* No outcome pointer is fine. */
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "zz", "c", &next, NOW, 5, NULL, NULL),
+             MCP_ENOTFOUND);
     next.token_hash = NULL;
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", &next, NOW, 5, &out, &old),
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", "c", &next, NOW, 5, &out, &old),
              MCP_EINVALID);
+    /* A new token whose hash exists: nothing happens. */
+    next = next_token("e1");
+    r = refresh("r9", "fam9");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r9", "c", &next, NOW, 5, &out, &old),
+             MCP_ESTORE);
+    ck_assert_int_eq(out, MCP_REFRESH_NOT_FOUND);
+    ck_live(st, "r9", 1);
+}
+END_TEST
+
+START_TEST(refresh_rotation_client)
+{
+    /* The rotating statement checks the client: another client's token is
+     * "not found", with the same words, and nothing changes. */
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c"), cl2 = client("d");
+    mcp_store_refresh_t r = refresh("CLIENT-RT-1", "fam"), next = next_token("CLIENT-RT-2"),
+                        *got, *old = (mcp_store_refresh_t *)1;
+    mcp_store_refresh_outcome_e out;
+    const char *unknown;
+    int i, debug = 0;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &cl2), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "nope", "c", &next, NOW, 5, &out, &old),
+             MCP_ENOTFOUND);
+    unknown = apr_pstrdup(tp, mcp_store_error(st));
+    capture_logs();
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "CLIENT-RT-1", "d", &next, NOW, 5, &out,
+                                          &old), MCP_ENOTFOUND);
+    release_logs();
+    ck_assert_int_eq(out, MCP_REFRESH_NOT_FOUND);
+    ck_assert_ptr_null(old);
+    ck_assert_str_eq(mcp_store_error(st), unknown);
+    for (i = 0; i < logged->nelts; i++) {
+        const char *line = APR_ARRAY_IDX(logged, i, const char *);
+        ck_assert_ptr_null(strstr(line, "CLIENT-RT"));
+        if (strstr(line, "MCP01052")) {
+            ck_assert_int_eq(atoi(line), MCP_LOG_DEBUG);
+            debug++;
+        }
+    }
+    ck_assert_int_eq(debug, 1);
+    ck_live(st, "CLIENT-RT-1", 1);
+    ck_store(st, mcp_store_refresh_get(st, tp, "CLIENT-RT-2", &got), MCP_ENOTFOUND);
+    /* A rotated token presented by another client: not a replay either. */
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "CLIENT-RT-1", "c", &next, NOW, 5, &out,
+                                          &old), APR_SUCCESS);
+    next = next_token("CLIENT-RT-3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "CLIENT-RT-1", "d", &next, NOW + 100, 5,
+                                          &out, &old), MCP_ENOTFOUND);
+    ck_assert_int_eq(out, MCP_REFRESH_NOT_FOUND);
+    ck_live(st, "CLIENT-RT-2", 1);
+    /* A client id that looks like SQL is just a value. */
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "CLIENT-RT-2", "x' OR '1'='1", &next,
+                                          NOW, 5, &out, &old), MCP_ENOTFOUND);
+    ck_live(st, "CLIENT-RT-2", 1);
+}
+END_TEST
+
+START_TEST(refresh_rotation_grace)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_refresh_t r = refresh("r1", "fam"), next = next_token("r2"), *got, *old;
+    mcp_store_refresh_outcome_e out;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 10, 5, &out, &old),
+             APR_SUCCESS);
+
+    /* A retry within the grace, the successor unused: a usable further
+     * successor, the family alive. */
+    next = next_token("r2b");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 12, 5, &out, &old),
+             APR_SUCCESS);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
+    ck_assert_str_eq(old->replaced_by, "r2b");
+    ck_store(st, mcp_store_refresh_get(st, tp, "r2b", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->family_id, "fam");
+    ck_assert_str_eq(got->client_id, "c");
+    ck_assert_str_eq(got->subject, "alice");
+    ck_assert_int_eq(got->created_at, NOW + 12);
+    ck_live(st, "r2b", 1);
+    ck_live(st, "r2", 1);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->replaced_by, "r2b");
+    ck_assert_int_eq(got->rotated_at, NOW + 10);
+    ck_assert_int_eq(got->revoked_at, 0);
+
+    /* Twice in a row, still within the grace (counted from the rotation). */
+    next = next_token("r2c");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 15, 5, &out, &old),
+             APR_SUCCESS);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->replaced_by, "r2c");
+    ck_live(st, "r2c", 1);
+
+    /* The client uses the newest successor; then the old token comes back
+     * within the grace: its successor was used, so it is a replay. */
+    next = next_token("r3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r2c", "c", &next, NOW + 15, 5, &out, &old),
+             APR_SUCCESS);
+    ck_assert_int_eq(out, MCP_REFRESH_ROTATED);
+    next = next_token("r2d");
+    capture_logs();
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 15, 5, &out, &old),
+             MCP_ECONFLICT);
+    release_logs();
+    ck_assert_int_eq(logged->nelts, 1);
+    ck_assert_ptr_nonnull(strstr(APR_ARRAY_IDX(logged, 0, const char *),
+                                 "its successor was used"));
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    ck_assert_int_eq(old->revoked_at, NOW + 15);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r2d", &got), MCP_ENOTFOUND);
+    ck_live(st, "r1", 0);
+    ck_live(st, "r2", 0);
+    ck_live(st, "r2b", 0);
+    ck_live(st, "r2c", 0);
+    ck_live(st, "r3", 0);
+    /* The revoked family stays revoked. */
+    next = next_token("r4");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r3", "c", &next, NOW + 16, 5, &out, &old),
+             MCP_EINVALID);
+    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 16, 5, &out, &old),
+             MCP_EINVALID);
+    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r4", &got), MCP_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(refresh_rotation_replay)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_refresh_t r, next, *got, *old;
+    mcp_store_refresh_outcome_e out;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    /* After the grace: the whole family is revoked, committed. */
+    r = refresh("s1", "f1");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("s2");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "s1", "c", &next, NOW + 10, 5, &out, &old),
+             APR_SUCCESS);
+    next = next_token("s3");
+    capture_logs();
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "s1", "c", &next, NOW + 16, 5, &out, &old),
+             MCP_ECONFLICT);
+    release_logs();
+    ck_assert_int_eq(logged->nelts, 1);
+    ck_assert_ptr_nonnull(strstr(APR_ARRAY_IDX(logged, 0, const char *), "after the grace"));
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    ck_assert_str_eq(old->family_id, "f1");
+    st = open_store(tp);
+    ck_store(st, mcp_store_refresh_get(st, tp, "s2", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->revoked_at, NOW + 16);
+    ck_store(st, mcp_store_refresh_get(st, tp, "s3", &got), MCP_ENOTFOUND);
+    next = next_token("s4");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "s2", "c", &next, NOW + 17, 5, &out, &old),
+             MCP_EINVALID);
+    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
+
+    /* Within the grace, but the successor has expired: a replay. */
+    r = refresh("g1", "f2");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("g2");
+    next.expires_at = NOW + 12;
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "g1", "c", &next, NOW + 10, 5, &out, &old),
+             APR_SUCCESS);
+    next = next_token("g3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "g1", "c", &next, NOW + 12, 5, &out, &old),
+             MCP_ECONFLICT);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    ck_live(st, "g2", 0);
+
+    /* Within the grace, but the family was revoked (by an admin): the old
+     * token went with it, so it is refused as revoked. */
+    r = refresh("h1", "f3");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("h2");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "h1", "c", &next, NOW + 10, 5, &out, &old),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke_family(st, "f3", NOW + 11, NULL), APR_SUCCESS);
+    next = next_token("h3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "h1", "c", &next, NOW + 12, 5, &out, &old),
+             MCP_EINVALID);
+    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
+
+    /* No grace: a second use, even at once, is a replay. */
+    r = refresh("k1", "f4");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("k2");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "k1", "c", &next, NOW + 10, -1, &out, &old),
+             APR_SUCCESS);
+    next = next_token("k3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "k1", "c", &next, NOW + 10, -1, &out, &old),
+             MCP_ECONFLICT);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    ck_live(st, "k2", 0);
+    /* A grace of 0 allows a retry in the same second only. */
+    r = refresh("m1", "f5");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("m2");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "m1", "c", &next, NOW + 10, 0, &out, &old),
+             APR_SUCCESS);
+    next = next_token("m3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "m1", "c", &next, NOW + 10, 0, &out, &old),
+             APR_SUCCESS);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
+    next = next_token("m4");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "m1", "c", &next, NOW + 11, 0, &out, &old),
+             MCP_ECONFLICT);
 }
 END_TEST
 
@@ -1354,6 +1582,11 @@ END_TEST
 
 /* ---- races between processes -------------------------------------- */
 
+/* Each worker rotates "shared" with a successor of its own. Result: 0
+ * rotated, 1 retry within the grace, 2 replay, 3 revoked (by a replay
+ * before), else a failure. */
+static int race_grace;
+
 static int rotate_race(int index)
 {
     apr_pool_t *p;
@@ -1370,46 +1603,79 @@ static int rotate_race(int index)
     memset(&next, 0, sizeof(next));
     next.token_hash = apr_psprintf(p, "next-%d", index);
     next.expires_at = NOW + 1000;
-    rv = mcp_store_refresh_rotate(cst, p, "shared", &next, NOW + 1, 30, &out, &old);
+    rv = mcp_store_refresh_rotate(cst, p, "shared", "c", &next, NOW + 1, race_grace,
+                                  &out, &old);
     apr_pool_destroy(p);
     return rv == APR_SUCCESS && out == MCP_REFRESH_ROTATED ? 0
-         : rv == MCP_ECONFLICT && out == MCP_REFRESH_REUSED_IN_GRACE ? 1 : 2;
+         : rv == APR_SUCCESS && out == MCP_REFRESH_REUSED_IN_GRACE ? 1
+         : rv == MCP_ECONFLICT && out == MCP_REFRESH_REUSED ? 2
+         : rv == MCP_EINVALID && out == MCP_REFRESH_REVOKED ? 3 : 4;
 }
 
-START_TEST(refresh_race)
+/* Race RACERS rotations of one token: counts[result] as above, and how
+ * many successors were stored and are live. */
+static void rotation_race(int grace, int *counts, int *stored, int *live)
 {
-    /* Several processes rotate one refresh token at once (a client
-     * retrying in parallel): exactly one gets the successor, the others
-     * are told it was just rotated, and the family stays valid. */
     apr_pool_t *setup;
     mcp_store_t *st;
     mcp_store_client_t cl = client("c");
     mcp_store_refresh_t r = refresh("shared", "fam"), *got;
-    int i, wins = 0, grace = 0, results[RACERS], successors = 0;
+    int i, results[RACERS];
 
     apr_pool_create(&setup, tp);
     st = ready_store_in(setup);
     ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
     ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
     close_store(setup);
+    race_grace = grace;
     run_workers(RACERS, rotate_race, results);
     st = open_store(tp);
+    memset(counts, 0, 4 * sizeof(int));
+    *stored = *live = 0;
     for (i = 0; i < RACERS; i++) {
-        wins += results[i] == 0;
-        grace += results[i] == 1;
+        ck_assert_msg(results[i] >= 0 && results[i] <= 3, "worker %d: %d", i, results[i]);
+        counts[results[i]]++;
         if (mcp_store_refresh_get(st, tp, apr_psprintf(tp, "next-%d", i), &got)
             == APR_SUCCESS) {
-            successors++;
-            ck_assert_int_eq(got->revoked_at, 0);
             ck_assert_str_eq(got->family_id, "fam");
+            (*stored)++;
+            *live += !got->revoked_at && !got->rotated_at;
         }
     }
-    ck_assert_int_eq(wins, 1);
-    ck_assert_int_eq(grace, RACERS - 1);
-    ck_assert_int_eq(successors, 1);
     ck_store(st, mcp_store_refresh_get(st, tp, "shared", &got), APR_SUCCESS);
     ck_assert_int_eq(got->rotated_at, NOW + 1);
     ck_assert_ptr_nonnull(got->replaced_by);
+}
+
+START_TEST(refresh_race)
+{
+    /* Several processes rotate one refresh token at once (a client
+     * retrying in parallel): exactly one rotates it, the others are
+     * retries within the grace and get usable successors too; the family
+     * stays valid. */
+    int counts[4], stored, live;
+
+    rotation_race(30, counts, &stored, &live);
+    ck_assert_int_eq(counts[0], 1);
+    ck_assert_int_eq(counts[1], RACERS - 1);
+    ck_assert_int_eq(stored, RACERS);
+    ck_assert_int_eq(live, RACERS);
+}
+END_TEST
+
+START_TEST(refresh_race_no_grace)
+{
+    /* Without a grace the same race is a replay: one rotation, then the
+     * family (the winner's successor too) is revoked by the first replay;
+     * who comes after that finds the token revoked. */
+    int counts[4], stored, live;
+
+    rotation_race(-1, counts, &stored, &live);
+    ck_assert_int_eq(counts[0], 1);
+    ck_assert_int_ge(counts[2], 1);
+    ck_assert_int_eq(counts[2] + counts[3], RACERS - 1);
+    ck_assert_int_eq(stored, 1);
+    ck_assert_int_eq(live, 0);
 }
 END_TEST
 
@@ -1481,10 +1747,10 @@ START_TEST(reuse_is_logged_without_secrets)
     memset(&next, 0, sizeof(next));
     next.token_hash = "SECRET-HASH-2";
     next.expires_at = NOW + 100;
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", &next, NOW, 5, &out, NULL),
-             APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", "c", &next, NOW, 5, &out,
+                                          NULL), APR_SUCCESS);
     capture_logs();
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", &next, NOW + 60, 5,
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", "c", &next, NOW + 60, 5,
                                           &out, NULL), MCP_ECONFLICT);
     release_logs();
     ck_assert_int_eq(out, MCP_REFRESH_REUSED);
@@ -1528,9 +1794,11 @@ START_TEST(bad_arguments)
     memset(&next, 0, sizeof(next));
     next.token_hash = "n";
     next.expires_at = NOW + 10;
-    ck_store(st, mcp_store_refresh_rotate(st, tp, NULL, &next, NOW, 5, &out, &old),
+    ck_store(st, mcp_store_refresh_rotate(st, tp, NULL, "c", &next, NOW, 5, &out, &old),
              MCP_EINVALID);
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "x", NULL, NOW, 5, &out, &old),
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "x", "c", NULL, NOW, 5, &out, &old),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "x", NULL, &next, NOW, 5, &out, &old),
              MCP_EINVALID);
 
     cl = client("");
@@ -1573,6 +1841,9 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, code_redeem_refused_refresh);
     tcase_add_test(tc, code_race);
     tcase_add_test(tc, refresh_rotation);
+    tcase_add_test(tc, refresh_rotation_client);
+    tcase_add_test(tc, refresh_rotation_grace);
+    tcase_add_test(tc, refresh_rotation_replay);
     tcase_add_test(tc, refresh_revocation);
     tcase_add_test(tc, consents);
     tcase_add_test(tc, upstream_tokens);
@@ -1584,6 +1855,7 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, odd_values_everywhere);
     tcase_add_test(tc, large_values);
     tcase_add_test(tc, refresh_race);
+    tcase_add_test(tc, refresh_race_no_grace);
     tcase_add_test(tc, client_race);
     tcase_add_test(tc, reuse_is_logged_without_secrets);
     tcase_add_test(tc, bad_arguments);
