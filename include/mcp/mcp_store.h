@@ -335,18 +335,47 @@ apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
                                       mcp_store_refresh_outcome_e *poutcome,
                                       mcp_store_refresh_t **pold);
 
-/** Revoke one token; MCP_ENOTFOUND when absent. */
+/**
+ * Revoke a refresh token and, with it, every token of its family (RFC
+ * 7009 2.1: the family was issued from one grant), rotated ones too.
+ * @param client_id the client asking (the token endpoint authenticated
+ *        it), or NULL for any client (administration): a token of
+ *        another client is not revoked and is reported as not found.
+ * @param pn may be NULL; gets how many tokens were revoked now (0 when
+ *        the family was revoked already).
+ * @return APR_SUCCESS (also for a token revoked before); MCP_ENOTFOUND
+ *         (no such token, or another client's: nothing changes);
+ *         MCP_EINVALID when @a token_hash is NULL or empty.
+ */
 apr_status_t mcp_store_refresh_revoke(mcp_store_t *st, const char *token_hash,
-                                      apr_int64_t now);
+                                      const char *client_id, apr_int64_t now,
+                                      int *pn);
 
-/** Revoke every token of a family / subject / client; *pn (may be NULL)
- * gets how many were revoked now. */
+/** Revoke every token of a family; *pn (may be NULL) gets how many were
+ * revoked now. APR_SUCCESS also when there are none; MCP_EINVALID when
+ * @a family_id is NULL or empty. */
 apr_status_t mcp_store_refresh_revoke_family(mcp_store_t *st, const char *family_id,
                                              apr_int64_t now, int *pn);
-apr_status_t mcp_store_refresh_revoke_subject(mcp_store_t *st, const char *subject,
-                                              apr_int64_t now, int *pn);
+
+/** Revoke every token of @a subject issued to @a client_id, or to any
+ * client when @a client_id is NULL; *pn (may be NULL) gets how many were
+ * revoked now. APR_SUCCESS also when there are none; MCP_EINVALID when
+ * @a subject is NULL or empty. */
+apr_status_t mcp_store_refresh_revoke_user(mcp_store_t *st, const char *subject,
+                                           const char *client_id, apr_int64_t now,
+                                           int *pn);
+
+/** Revoke every token of a client; *pn (may be NULL) gets how many were
+ * revoked now. APR_SUCCESS also when there are none; MCP_EINVALID when
+ * @a client_id is NULL or empty. */
 apr_status_t mcp_store_refresh_revoke_client(mcp_store_t *st, const char *client_id,
                                              apr_int64_t now, int *pn);
+
+/** How many refresh tokens are live at @a now (not rotated, revoked or
+ * expired), of @a client_id and of @a subject (either NULL: any).
+ * MCP_EINVALID when @a pn is NULL. */
+apr_status_t mcp_store_refresh_count(mcp_store_t *st, const char *client_id,
+                                     const char *subject, apr_int64_t now, int *pn);
 
 /* ---------------------------------------------------------------------
  * Consents

@@ -68,6 +68,9 @@
 #define CLIENT_INDEX(n, t) CLIENT_##n,
 enum { CLIENT_COLUMNS(CLIENT_INDEX, CLIENT_INDEX) CLIENT_NCOLS };
 
+#define LIVE_REFRESH "rotated_at IS NULL AND revoked_at IS NULL AND " \
+    "expires_at > %lld"
+
 const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_client_exists", "SELECT client_id FROM mcp_clients WHERE client_id = %s" },
     { "mcp_client_insert", "INSERT INTO mcp_clients (" COLS(CLIENT_COLUMNS)
@@ -114,14 +117,25 @@ const mcp_store_statement_t mcp_store_statements[] = {
       "AND expires_at > %lld" },
     { "mcp_refresh_relink", "UPDATE mcp_refresh_tokens SET replaced_by = %s "
       "WHERE token_hash = %s" },
-    { "mcp_refresh_revoke", "UPDATE mcp_refresh_tokens SET revoked_at = %lld "
-      "WHERE token_hash = %s AND revoked_at IS NULL" },
     { "mcp_refresh_revoke_family", "UPDATE mcp_refresh_tokens SET revoked_at = "
       "%lld WHERE family_id = %s AND revoked_at IS NULL" },
     { "mcp_refresh_revoke_subject", "UPDATE mcp_refresh_tokens SET revoked_at = "
       "%lld WHERE subject = %s AND revoked_at IS NULL" },
+    { "mcp_refresh_revoke_subject_client", "UPDATE mcp_refresh_tokens SET "
+      "revoked_at = %lld WHERE subject = %s AND client_id = %s AND "
+      "revoked_at IS NULL" },
     { "mcp_refresh_revoke_client", "UPDATE mcp_refresh_tokens SET revoked_at = "
       "%lld WHERE client_id = %s AND revoked_at IS NULL" },
+    /* Live tokens: neither rotated nor revoked nor expired. */
+    { "mcp_refresh_count", "SELECT count(*) FROM mcp_refresh_tokens WHERE "
+      LIVE_REFRESH },
+    { "mcp_refresh_count_client", "SELECT count(*) FROM mcp_refresh_tokens "
+      "WHERE " LIVE_REFRESH " AND client_id = %s" },
+    { "mcp_refresh_count_subject", "SELECT count(*) FROM mcp_refresh_tokens "
+      "WHERE " LIVE_REFRESH " AND subject = %s" },
+    { "mcp_refresh_count_client_subject", "SELECT count(*) FROM "
+      "mcp_refresh_tokens WHERE " LIVE_REFRESH " AND client_id = %s AND "
+      "subject = %s" },
 
     { "mcp_consent_put", "INSERT INTO mcp_consents (" COLS(CONSENT_COLUMNS)
       ") VALUES (" MARKS(CONSENT_COLUMNS) ") ON CONFLICT (subject, "
@@ -795,14 +809,22 @@ static apr_status_t revoke_until_done(mcp_store_t *st, const char *label,
     return rv;
 }
 
+/* Revoke the tokens where @label's one or two keys match. */
+static apr_status_t revoke_by(mcp_store_t *st, const char *label, const char *k1,
+                              const char *k2, apr_int64_t now, int *pn)
+{
+    const char *a[3];
+
+    a[0] = num(st->pool, now, 0);
+    a[1] = k1;
+    a[2] = k2;
+    return revoke_until_done(st, label, k2 ? 3 : 2, a, pn);
+}
+
 static apr_status_t revoke_family(mcp_store_t *st, const char *family_id,
                                   apr_int64_t now, int *pn)
 {
-    const char *a[2];
-
-    a[0] = num(st->pool, now, 0);
-    a[1] = family_id;
-    return revoke_until_done(st, "mcp_refresh_revoke_family", 2, a, pn);
+    return revoke_by(st, "mcp_refresh_revoke_family", family_id, NULL, now, pn);
 }
 
 apr_status_t mcp_store_refresh_put(mcp_store_t *st, const mcp_store_refresh_t *r)
@@ -840,22 +862,6 @@ apr_status_t mcp_store_refresh_get(mcp_store_t *st, apr_pool_t *p,
     }
     if (rv == APR_SUCCESS) {
         *pr = r;
-    }
-    return rv;
-}
-
-static apr_status_t revoke_by(mcp_store_t *st, const char *label, const char *key,
-                              apr_int64_t now, int *pn)
-{
-    const char *a[2];
-    int nrows = 0;
-    apr_status_t rv;
-
-    a[0] = num(st->pool, now, 0);
-    a[1] = key;
-    rv = run(st, label, &nrows, 2, a);
-    if (pn) {
-        *pn = nrows;
     }
     return rv;
 }
@@ -1053,14 +1059,42 @@ apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
 }
 
 apr_status_t mcp_store_refresh_revoke(mcp_store_t *st, const char *token_hash,
-                                      apr_int64_t now)
+                                      const char *client_id, apr_int64_t now,
+                                      int *pn)
 {
-    mcp_store_refresh_t *r;
-    apr_status_t rv = revoke_by(st, "mcp_refresh_revoke", token_hash, now, NULL);
+    mcp_store_refresh_t *r = NULL;
+    apr_status_t rv;
+    int n = 0;
 
-    if (rv == APR_SUCCESS) {
-        /* Revoking a revoked token is fine; an unknown one is not found. */
-        rv = mcp_store_refresh_get(st, st->pool, token_hash, &r);
+    if (pn) {
+        *pn = 0;
+    }
+    if (!token_hash || !*token_hash) {
+        return mcp_store_fail(st, MCP_EINVALID, "revoking a refresh token needs "
+                              "its hash");
+    }
+    if ((rv = mcp_store_ready(st)) != APR_SUCCESS
+        || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = refresh_load(st, st->pool, token_hash, &r);
+    if (rv == APR_SUCCESS && r && client_id && strcmp(r->client_id, client_id)) {
+        /* RFC 7009 2.1: another client's token is not revoked, and the
+         * answer does not tell it exists. */
+        mcp_log(MCP_LOG_MARK, MCP_LOG_DEBUG, 0, st->pool, MCPLOGNO(01054)
+                "store: client %s asked to revoke a refresh token of client "
+                "%s: refused as unknown", client_id, r->client_id);
+        r = NULL;
+    }
+    if (rv == APR_SUCCESS && !r) {
+        rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such refresh token");
+    }
+    else if (rv == APR_SUCCESS) {
+        rv = revoke_family(st, r->family_id, now, &n);
+    }
+    rv = mcp_store_tx_end(st, rv);
+    if (pn && rv == APR_SUCCESS) {
+        *pn = n;
     }
     return rv;
 }
@@ -1068,19 +1102,75 @@ apr_status_t mcp_store_refresh_revoke(mcp_store_t *st, const char *token_hash,
 apr_status_t mcp_store_refresh_revoke_family(mcp_store_t *st, const char *family_id,
                                              apr_int64_t now, int *pn)
 {
-    return revoke_by(st, "mcp_refresh_revoke_family", family_id, now, pn);
+    if (pn) {
+        *pn = 0;
+    }
+    if (!family_id || !*family_id) {
+        return mcp_store_fail(st, MCP_EINVALID, "revoking a family needs its id");
+    }
+    return revoke_family(st, family_id, now, pn);
 }
 
-apr_status_t mcp_store_refresh_revoke_subject(mcp_store_t *st, const char *subject,
-                                              apr_int64_t now, int *pn)
+apr_status_t mcp_store_refresh_revoke_user(mcp_store_t *st, const char *subject,
+                                           const char *client_id, apr_int64_t now,
+                                           int *pn)
 {
-    return revoke_by(st, "mcp_refresh_revoke_subject", subject, now, pn);
+    if (pn) {
+        *pn = 0;
+    }
+    if (!subject || !*subject) {
+        return mcp_store_fail(st, MCP_EINVALID, "revoking a user's refresh "
+                              "tokens needs the subject");
+    }
+    return revoke_by(st, client_id ? "mcp_refresh_revoke_subject_client"
+                                   : "mcp_refresh_revoke_subject",
+                     subject, client_id, now, pn);
 }
 
 apr_status_t mcp_store_refresh_revoke_client(mcp_store_t *st, const char *client_id,
                                              apr_int64_t now, int *pn)
 {
-    return revoke_by(st, "mcp_refresh_revoke_client", client_id, now, pn);
+    if (pn) {
+        *pn = 0;
+    }
+    if (!client_id || !*client_id) {
+        return mcp_store_fail(st, MCP_EINVALID, "revoking a client's refresh "
+                              "tokens needs the client id");
+    }
+    return revoke_by(st, "mcp_refresh_revoke_client", client_id, NULL, now, pn);
+}
+
+/* The first column of a count(*) row. */
+static apr_status_t count_row(mcp_store_t *st, apr_pool_t *p, apr_dbd_row_t *row,
+                              void *baton)
+{
+    (void)p;
+    *(int *)baton = (int)col_int(st, row, 0);
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_store_refresh_count(mcp_store_t *st, const char *client_id,
+                                     const char *subject, apr_int64_t now, int *pn)
+{
+    const char *a[3], *label;
+    int nargs = 1;
+
+    if (!pn) {
+        return mcp_store_fail(st, MCP_EINVALID, "counting refresh tokens needs "
+                              "where to put the count");
+    }
+    *pn = 0;
+    a[0] = num(st->pool, now, 0);
+    if (client_id) {
+        a[nargs++] = client_id;
+    }
+    if (subject) {
+        a[nargs++] = subject;
+    }
+    label = client_id && subject ? "mcp_refresh_count_client_subject"
+          : client_id ? "mcp_refresh_count_client"
+          : subject ? "mcp_refresh_count_subject" : "mcp_refresh_count";
+    return select_rows(st, st->pool, label, nargs, a, count_row, pn, NULL);
 }
 
 /* ---------------------------------------------------------------------

@@ -1063,27 +1063,79 @@ START_TEST(refresh_revocation)
 {
     mcp_store_t *st = ready_store();
     mcp_store_client_t cl = client("c"), cl2 = client("d");
-    mcp_store_refresh_t r;
-    mcp_store_refresh_t *got;
+    mcp_store_refresh_t r, next = next_token("a1b");
+    mcp_store_refresh_outcome_e out;
     int n = -1;
 
     ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
     ck_store(st, mcp_store_client_put(st, &cl2), APR_SUCCESS);
     r = refresh("a1", "fa"); ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "a1", "c", &next, NOW, 5, &out, NULL),
+             APR_SUCCESS);
     r = refresh("a2", "fb"); ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
     r = refresh("b1", "fc"); r.subject = "bob"; r.client_id = "d";
     ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    r = refresh("old", "fd"); r.expires_at = NOW + 5;
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
 
-    ck_store(st, mcp_store_refresh_revoke(st, "a1", NOW), APR_SUCCESS);
-    ck_store(st, mcp_store_refresh_revoke(st, "a1", NOW + 1), APR_SUCCESS);
-    ck_store(st, mcp_store_refresh_get(st, tp, "a1", &got), APR_SUCCESS);
-    ck_assert_int_eq(got->revoked_at, NOW);
-    ck_store(st, mcp_store_refresh_revoke(st, "zz", NOW), MCP_ENOTFOUND);
-    ck_store(st, mcp_store_refresh_revoke_subject(st, "alice", NOW, &n), APR_SUCCESS);
+    /* Live tokens, by client and subject. */
+    ck_store(st, mcp_store_refresh_count(st, NULL, NULL, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 4);
+    ck_store(st, mcp_store_refresh_count(st, NULL, NULL, NOW + 5, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 3);
+    ck_store(st, mcp_store_refresh_count(st, "c", NULL, NOW + 5, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_store(st, mcp_store_refresh_count(st, NULL, "bob", NOW, &n), APR_SUCCESS);
     ck_assert_int_eq(n, 1);
+    ck_store(st, mcp_store_refresh_count(st, "c", "bob", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_refresh_count(st, "d", "bob", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+
+    /* Another client cannot revoke it, nor learn that it exists. */
+    n = -1;
+    ck_store(st, mcp_store_refresh_revoke(st, "a1b", "d", NOW, &n), MCP_ENOTFOUND);
+    ck_assert_int_eq(n, 0);
+    ck_assert_str_eq(mcp_store_error(st), "no such refresh token");
+    ck_live(st, "a1b", 1);
+    /* Revoking a rotated token revokes its family: itself and the
+     * successor. */
+    ck_store(st, mcp_store_refresh_revoke(st, "a1", "c", NOW + 1, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_live(st, "a1", 0);
+    ck_live(st, "a1b", 0);
+    ck_live(st, "a2", 1);
+    /* Again, or through the other member: nothing more, and fine. */
+    ck_store(st, mcp_store_refresh_revoke(st, "a1", "c", NOW + 2, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_refresh_revoke(st, "a1b", NULL, NOW + 2, NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke(st, "zz", NULL, NOW, &n), MCP_ENOTFOUND);
+    /* Administration revokes any client's. */
+    ck_store(st, mcp_store_refresh_revoke(st, "b1", NULL, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+
+    /* By user, for one client or all. */
+    r = refresh("a3", "fe"); r.client_id = "d";
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke_user(st, "alice", "d", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    ck_live(st, "a2", 1);
+    r = refresh("a4", "ff"); r.client_id = "d";
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke_user(st, "alice", NULL, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 3);         /* a2, a4 and the expired one */
+    ck_store(st, mcp_store_refresh_revoke_user(st, "alice", NULL, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    /* By client, by family. */
+    r = refresh("b2", "fg"); r.subject = "bob"; r.client_id = "d";
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke_client(st, "c", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
     ck_store(st, mcp_store_refresh_revoke_client(st, "d", NOW, &n), APR_SUCCESS);
     ck_assert_int_eq(n, 1);
     ck_store(st, mcp_store_refresh_revoke_family(st, "fc", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_refresh_count(st, NULL, NULL, NOW, &n), APR_SUCCESS);
     ck_assert_int_eq(n, 0);
 }
 END_TEST
