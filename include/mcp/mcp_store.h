@@ -157,7 +157,8 @@ typedef struct {
     apr_array_header_t *redirect_uris; /**< const char *, may be NULL */
     apr_int64_t created_at;
     apr_int64_t updated_at;
-    apr_int64_t expires_at;         /**< 0: never */
+    apr_int64_t expires_at;         /**< 0: never (e.g. manual clients) */
+    apr_int64_t disabled_at;        /**< 0: enabled */
 } mcp_store_client_t;
 
 /** Insert a client and its redirect URIs; MCP_ECONFLICT when the id exists. */
@@ -167,7 +168,9 @@ apr_status_t mcp_store_client_put(mcp_store_t *st, const mcp_store_client_t *c);
  * MCP_ENOTFOUND when absent. */
 apr_status_t mcp_store_client_update(mcp_store_t *st, const mcp_store_client_t *c);
 
-/** Fetch a client with its redirect URIs; MCP_ENOTFOUND. */
+/** Fetch a client with its redirect URIs, also when it has expired or is
+ * disabled (the caller decides: see expires_at, disabled_at);
+ * MCP_ENOTFOUND. */
 apr_status_t mcp_store_client_get(mcp_store_t *st, apr_pool_t *p,
                                   const char *client_id,
                                   mcp_store_client_t **pc);
@@ -176,7 +179,19 @@ apr_status_t mcp_store_client_get(mcp_store_t *st, apr_pool_t *p,
  * MCP_ENOTFOUND when absent. */
 apr_status_t mcp_store_client_delete(mcp_store_t *st, const char *client_id);
 
-/** All clients (mcp_store_client_t *), ordered by client_id. */
+/**
+ * Extend the idle expiry of a client that has one (DCR, CIMD) to
+ * @a expires_at; an expiry later than that is kept, and a client that
+ * never expires (expires_at NULL, e.g. manual) stays so.
+ * @return APR_SUCCESS (also when nothing needed changing); MCP_ENOTFOUND
+ *         when absent; MCP_EINVALID when @a client_id is NULL or empty or
+ *         @a expires_at is not a time.
+ */
+apr_status_t mcp_store_client_touch(mcp_store_t *st, const char *client_id,
+                                    apr_int64_t expires_at);
+
+/** All clients (mcp_store_client_t *), ordered by client_id, expired and
+ * disabled ones too. */
 apr_status_t mcp_store_client_list(mcp_store_t *st, apr_pool_t *p,
                                    apr_array_header_t **pclients);
 

@@ -34,7 +34,7 @@
     F(client_id, TEXT) X(secret_hash, TEXT) X(client_name, TEXT) \
     X(kind, TEXT) X(token_endpoint_auth_method, TEXT) X(grant_types, TEXT) \
     X(scope, TEXT) X(metadata, TEXT) X(created_at, INT) X(updated_at, INT) \
-    X(expires_at, TIME)
+    X(expires_at, TIME) X(disabled_at, TIME)
 #define CODE_COLUMNS(F, X) \
     F(code_hash, TEXT) X(client_id, TEXT) X(redirect_uri, TEXT) \
     X(code_challenge, TEXT) X(code_challenge_method, TEXT) \
@@ -79,7 +79,11 @@ const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_client_update", "UPDATE mcp_clients SET secret_hash = %s, "
       "client_name = %s, kind = %s, token_endpoint_auth_method = %s, "
       "grant_types = %s, scope = %s, metadata = %s, updated_at = %lld, "
-      "expires_at = %lld WHERE client_id = %s" },
+      "expires_at = %lld, disabled_at = %lld WHERE client_id = %s" },
+    /* Extends an idle expiry, never shortens it; NULL (never) stays. */
+    { "mcp_client_touch", "UPDATE mcp_clients SET expires_at = CASE WHEN "
+      "expires_at < %lld THEN %lld ELSE expires_at END WHERE client_id = %s "
+      "AND expires_at IS NOT NULL" },
     { "mcp_client_get", "SELECT " COLS(CLIENT_COLUMNS) " FROM mcp_clients "
       "WHERE client_id = %s" },
     { "mcp_client_list", "SELECT " COLS(CLIENT_COLUMNS) " FROM mcp_clients "
@@ -437,7 +441,8 @@ static apr_status_t exists(mcp_store_t *st, const char *label, const char *key,
 static const int client_update_cols[] = {
     CLIENT_secret_hash, CLIENT_client_name, CLIENT_kind,
     CLIENT_token_endpoint_auth_method, CLIENT_grant_types, CLIENT_scope,
-    CLIENT_metadata, CLIENT_updated_at, CLIENT_expires_at, CLIENT_client_id
+    CLIENT_metadata, CLIENT_updated_at, CLIENT_expires_at, CLIENT_disabled_at,
+    CLIENT_client_id
 };
 
 static apr_status_t uri_row(mcp_store_t *st, apr_pool_t *p, apr_dbd_row_t *row,
@@ -567,6 +572,30 @@ apr_status_t mcp_store_client_delete(mcp_store_t *st, const char *client_id)
 
     if (rv == APR_SUCCESS && nrows == 0) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no client '%s'", client_id);
+    }
+    return rv;
+}
+
+apr_status_t mcp_store_client_touch(mcp_store_t *st, const char *client_id,
+                                    apr_int64_t expires_at)
+{
+    const char *a[3];
+    apr_status_t rv;
+    int nrows = 0, found = 0;
+
+    if (!client_id || !*client_id || expires_at <= 0) {
+        return mcp_store_fail(st, MCP_EINVALID, "touching a client needs its id "
+                              "and a new expiry");
+    }
+    a[0] = a[1] = num(st->pool, expires_at, 0);
+    a[2] = client_id;
+    rv = run(st, "mcp_client_touch", &nrows, 3, a);
+    if (rv == APR_SUCCESS && nrows == 0) {
+        /* A client that never expires is left so; an absent one is not. */
+        rv = exists(st, "mcp_client_exists", client_id, &found);
+        if (rv == APR_SUCCESS && !found) {
+            rv = mcp_store_fail(st, MCP_ENOTFOUND, "no client '%s'", client_id);
+        }
     }
     return rv;
 }

@@ -1140,6 +1140,116 @@ START_TEST(refresh_revocation)
 }
 END_TEST
 
+START_TEST(client_disable_touch)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t c = client("dcr-1"), m = client("manual-1"), *got;
+    apr_array_header_t *all;
+
+    c.expires_at = NOW + 100;
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    m.kind = "manual";
+    m.disabled_at = NOW - 5;
+    ck_store(st, mcp_store_client_put(st, &m), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->disabled_at, 0);
+    ck_store(st, mcp_store_client_get(st, tp, "manual-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->disabled_at, NOW - 5);
+    /* Disable and enable again through update; list carries it. */
+    c.disabled_at = NOW + 7;
+    ck_store(st, mcp_store_client_update(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->disabled_at, NOW + 7);
+    ck_store(st, mcp_store_client_list(st, tp, &all), APR_SUCCESS);
+    ck_assert_int_eq(all->nelts, 2);
+    ck_assert_int_eq(APR_ARRAY_IDX(all, 0, mcp_store_client_t *)->disabled_at, NOW + 7);
+    ck_assert_int_eq(APR_ARRAY_IDX(all, 1, mcp_store_client_t *)->disabled_at, NOW - 5);
+    c.disabled_at = 0;
+    ck_store(st, mcp_store_client_update(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->disabled_at, 0);
+
+    /* Touch extends an idle expiry and never shortens it. */
+    ck_store(st, mcp_store_client_touch(st, "dcr-1", NOW + 200), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->expires_at, NOW + 200);
+    ck_store(st, mcp_store_client_touch(st, "dcr-1", NOW + 150), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->expires_at, NOW + 200);
+    ck_assert_int_eq(got->updated_at, NOW);
+    /* A client that never expires stays so. */
+    ck_store(st, mcp_store_client_touch(st, "manual-1", NOW + 200), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "manual-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->expires_at, 0);
+    ck_store(st, mcp_store_client_touch(st, "nope", NOW + 200), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_client_touch(st, "x' OR '1'='1", NOW + 200), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_client_touch(st, "dcr-1", 0), MCP_EINVALID);
+    ck_store(st, mcp_store_client_touch(st, "", NOW), MCP_EINVALID);
+
+    /* An expired client is still returned: the caller decides. */
+    c.expires_at = NOW - 1;
+    ck_store(st, mcp_store_client_update(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->expires_at, NOW - 1);
+    ck_assert_int_eq(got->redirect_uris->nelts, 2);
+}
+END_TEST
+
+static int count_rows(mcp_store_t *st, const char *table, const char *client_id)
+{
+    return atoi(query1(st, apr_psprintf(tp, "SELECT count(*) FROM %s WHERE "
+                                        "client_id = '%s'", table, client_id)));
+}
+
+START_TEST(client_delete_cascades)
+{
+    /* Deleting a client takes its redirect URIs, codes, refresh tokens and
+     * consents with it, and nothing of another client's. */
+    static const char *const tables[] = {
+        "mcp_client_redirect_uris", "mcp_auth_codes", "mcp_refresh_tokens",
+        "mcp_consents"
+    };
+    mcp_store_t *st = ready_store();
+    const char *ids[2] = { "c", "d" };
+    mcp_store_upstream_t u, *gu;
+    apr_size_t i, j;
+
+    for (i = 0; i < 2; i++) {
+        mcp_store_client_t cl = client(ids[i]);
+        mcp_store_code_t k = code(apr_pstrcat(tp, "code-", ids[i], NULL), ids[i]);
+        mcp_store_refresh_t r = refresh(apr_pstrcat(tp, "rt-", ids[i], NULL),
+                                        apr_pstrcat(tp, "fam-", ids[i], NULL));
+        mcp_store_refresh_t next = next_token(apr_pstrcat(tp, "rt2-", ids[i], NULL));
+        mcp_store_consent_t n;
+
+        ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+        ck_store(st, mcp_store_code_put(st, &k), APR_SUCCESS);
+        r.client_id = ids[i];
+        ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+        ck_store(st, mcp_store_refresh_rotate(st, tp, r.token_hash, ids[i], &next, NOW, 5,
+                                              NULL, NULL), APR_SUCCESS);
+        memset(&n, 0, sizeof(n));
+        n.subject = "alice"; n.client_id = ids[i]; n.resource = ""; n.scope = "mcp";
+        n.granted_at = NOW; n.expires_at = NOW + 10;
+        ck_store(st, mcp_store_consent_put(st, &n), APR_SUCCESS);
+    }
+    memset(&u, 0, sizeof(u));
+    u.subject = "alice"; u.provider = "c"; u.sealed = "v1"; u.key_id = "k";
+    u.created_at = u.updated_at = NOW;
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    for (j = 0; j < sizeof(tables) / sizeof(tables[0]); j++) {
+        ck_assert_int_gt(count_rows(st, tables[j], "c"), 0);
+    }
+    ck_store(st, mcp_store_client_delete(st, "c"), APR_SUCCESS);
+    for (j = 0; j < sizeof(tables) / sizeof(tables[0]); j++) {
+        ck_assert_msg(count_rows(st, tables[j], "c") == 0, "%s keeps rows", tables[j]);
+        ck_assert_msg(count_rows(st, tables[j], "d") > 0, "%s lost d's rows", tables[j]);
+    }
+    /* Upstream tokens belong to the user, not the client. */
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "c", &gu), APR_SUCCESS);
+}
+END_TEST
+
 /* ---- consents, upstream tokens, purge ----------------------------- */
 
 START_TEST(consents)
@@ -1887,6 +1997,8 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, schema_old_and_newer);
     tcase_add_test(tc, attach_prepares_once);
     tcase_add_test(tc, clients);
+    tcase_add_test(tc, client_disable_touch);
+    tcase_add_test(tc, client_delete_cascades);
     tcase_add_test(tc, binaryish_values);
     tcase_add_test(tc, codes);
     tcase_add_test(tc, code_redeem);
