@@ -419,6 +419,19 @@ apr_status_t mcp_store_consent_get(mcp_store_t *st, apr_pool_t *p,
 apr_status_t mcp_store_consent_delete(mcp_store_t *st, const char *subject,
                                       const char *client_id, const char *resource);
 
+/** A subject's consents (mcp_store_consent_t *), expired ones too,
+ * ordered by client_id, then resource. MCP_EINVALID when an argument is
+ * NULL or @a subject is empty. */
+apr_status_t mcp_store_consent_list(mcp_store_t *st, apr_pool_t *p,
+                                    const char *subject,
+                                    apr_array_header_t **plist);
+
+/** Delete a subject's consents for @a client_id, or for every client when
+ * it is NULL; *pn (may be NULL) gets how many. APR_SUCCESS also when there
+ * were none; MCP_EINVALID when @a subject is NULL or empty. */
+apr_status_t mcp_store_consent_revoke(mcp_store_t *st, const char *subject,
+                                      const char *client_id, int *pn);
+
 /* ---------------------------------------------------------------------
  * Upstream tokens (the vault)
  * ------------------------------------------------------------------- */

@@ -149,6 +149,11 @@ const mcp_store_statement_t mcp_store_statements[] = {
       "WHERE subject = %s AND client_id = %s AND resource = %s" },
     { "mcp_consent_delete", "DELETE FROM mcp_consents WHERE subject = %s AND "
       "client_id = %s AND resource = %s" },
+    { "mcp_consent_list", "SELECT " COLS(CONSENT_COLUMNS) " FROM mcp_consents "
+      "WHERE subject = %s ORDER BY client_id, resource" },
+    { "mcp_consent_revoke", "DELETE FROM mcp_consents WHERE subject = %s" },
+    { "mcp_consent_revoke_client", "DELETE FROM mcp_consents WHERE subject = %s "
+      "AND client_id = %s" },
 
     { "mcp_upstream_put", "INSERT INTO mcp_upstream_tokens ("
       COLS(UPSTREAM_COLUMNS) ") VALUES (" MARKS(UPSTREAM_COLUMNS) ") ON "
@@ -1255,6 +1260,42 @@ apr_status_t mcp_store_consent_delete(mcp_store_t *st, const char *subject,
     rv = run(st, "mcp_consent_delete", &nrows, 3, a);
     if (rv == APR_SUCCESS && nrows == 0) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no consent");
+    }
+    return rv;
+}
+
+apr_status_t mcp_store_consent_list(mcp_store_t *st, apr_pool_t *p,
+                                    const char *subject,
+                                    apr_array_header_t **plist)
+{
+    if (!p || !subject || !*subject || !plist) {
+        return mcp_store_fail(st, MCP_EINVALID, "listing consents needs a pool, "
+                              "the subject and where to put them");
+    }
+    return select_all(st, p, "mcp_consent_list", 1, &subject, &consent_table,
+                      plist);
+}
+
+apr_status_t mcp_store_consent_revoke(mcp_store_t *st, const char *subject,
+                                      const char *client_id, int *pn)
+{
+    const char *a[2];
+    int nrows = 0;
+    apr_status_t rv;
+
+    if (pn) {
+        *pn = 0;
+    }
+    if (!subject || !*subject) {
+        return mcp_store_fail(st, MCP_EINVALID, "revoking consents needs the "
+                              "subject");
+    }
+    a[0] = subject;
+    a[1] = client_id;
+    rv = run(st, client_id ? "mcp_consent_revoke_client" : "mcp_consent_revoke",
+             &nrows, client_id ? 2 : 1, a);
+    if (pn && rv == APR_SUCCESS) {
+        *pn = nrows;
     }
     return rv;
 }

@@ -1281,6 +1281,72 @@ START_TEST(consents)
 }
 END_TEST
 
+/* A consent of @subject for @client_id and @resource. */
+static void put_consent(mcp_store_t *st, const char *subject, const char *client_id,
+                        const char *resource, apr_int64_t expires_at)
+{
+    mcp_store_consent_t c;
+
+    memset(&c, 0, sizeof(c));
+    c.subject = subject;
+    c.client_id = client_id;
+    c.resource = resource;
+    c.scope = "mcp";
+    c.granted_at = NOW;
+    c.expires_at = expires_at;
+    ck_store(st, mcp_store_consent_put(st, &c), APR_SUCCESS);
+}
+
+START_TEST(consent_list_revoke)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t a = client("a-client"), b = client("b-client");
+    apr_array_header_t *list;
+    mcp_store_consent_t *c;
+    int n = -1;
+
+    ck_store(st, mcp_store_client_put(st, &a), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &b), APR_SUCCESS);
+    put_consent(st, "alice", "b-client", "https://gw.example/mcp", NOW + 100);
+    put_consent(st, "alice", "a-client", "https://gw.example/z", NOW + 100);
+    put_consent(st, "alice", "a-client", "", NOW - 1);       /* expired */
+    put_consent(st, "alice", "b-client", "https://gw.example/a", NOW + 100);
+    put_consent(st, "bob", "a-client", "", NOW + 100);
+
+    ck_store(st, mcp_store_consent_list(st, tp, "alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 4);
+    c = APR_ARRAY_IDX(list, 0, mcp_store_consent_t *);
+    ck_assert_str_eq(c->client_id, "a-client");
+    ck_assert_str_eq(c->resource, "");
+    ck_assert_int_eq(c->expires_at, NOW - 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(list, 1, mcp_store_consent_t *)->resource,
+                     "https://gw.example/z");
+    c = APR_ARRAY_IDX(list, 2, mcp_store_consent_t *);
+    ck_assert_str_eq(c->client_id, "b-client");
+    ck_assert_str_eq(c->resource, "https://gw.example/a");
+    ck_assert_str_eq(c->subject, "alice");
+    ck_assert_str_eq(c->scope, "mcp");
+    ck_assert_int_eq(c->granted_at, NOW);
+    ck_store(st, mcp_store_consent_list(st, tp, "carol", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+
+    ck_store(st, mcp_store_consent_revoke(st, "alice", "b-client", &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_store(st, mcp_store_consent_revoke(st, "alice", "b-client", &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_consent_list(st, tp, "alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2);
+    ck_store(st, mcp_store_consent_revoke(st, "alice", NULL, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_store(st, mcp_store_consent_list(st, tp, "alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+    /* Bob's are untouched; a subject that looks like SQL is a value. */
+    ck_store(st, mcp_store_consent_revoke(st, "' OR '1'='1", NULL, NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_consent_list(st, tp, "bob", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+}
+END_TEST
+
 START_TEST(upstream_tokens)
 {
     mcp_store_t *st = ready_store();
@@ -2010,6 +2076,7 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, refresh_rotation_replay);
     tcase_add_test(tc, refresh_revocation);
     tcase_add_test(tc, consents);
+    tcase_add_test(tc, consent_list_revoke);
     tcase_add_test(tc, upstream_tokens);
     tcase_add_test(tc, purge);
     tcase_add_test(tc, schema_previous_version);
