@@ -113,12 +113,10 @@ const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_refresh_rotate", "UPDATE mcp_refresh_tokens SET rotated_at = %lld, "
       "replaced_by = %s WHERE token_hash = %s AND client_id = %s AND "
       "rotated_at IS NULL AND revoked_at IS NULL AND expires_at > %lld" },
-    /* Is a token current? A no-op write, so that on PostgreSQL it also
-     * takes the row lock: the token cannot be rotated or revoked until we
-     * commit, and a concurrent change is waited for and seen. */
-    { "mcp_refresh_hold", "UPDATE mcp_refresh_tokens SET revoked_at = NULL "
-      "WHERE token_hash = %s AND rotated_at IS NULL AND revoked_at IS NULL "
-      "AND expires_at > %lld" },
+    /* A no-op write that takes the token's row lock (PostgreSQL; SQLite's
+     * transaction holds the write lock already): see refresh_decide(). */
+    { "mcp_refresh_lock", "UPDATE mcp_refresh_tokens SET replaced_by = "
+      "replaced_by WHERE token_hash = %s" },
     { "mcp_refresh_relink", "UPDATE mcp_refresh_tokens SET replaced_by = %s "
       "WHERE token_hash = %s" },
     { "mcp_refresh_revoke_family", "UPDATE mcp_refresh_tokens SET revoked_at = "
@@ -921,24 +919,22 @@ static void successor_of(const mcp_store_refresh_t *old,
 /* A retry within the grace: if the old token's successor is still
  * current, the client never got (or never used) the first answer: store
  * @next as a further successor and point the old token at it. *pdone is
- * set when that was done. */
+ * set when that was done. The caller holds the old token's row lock. */
 static apr_status_t refresh_retry(mcp_store_t *st, apr_pool_t *p,
                                   mcp_store_refresh_t *old,
                                   const mcp_store_refresh_t *next,
                                   apr_int64_t now, int grace, int *pdone)
 {
-    mcp_store_refresh_t nr;
+    mcp_store_refresh_t nr, *succ = NULL;
     const char *a[2];
     apr_status_t rv;
-    int nrows = 0;
 
     *pdone = 0;
     if (grace < 0 || now - old->rotated_at > grace || !old->replaced_by) {
         return APR_SUCCESS;
     }
-    a[0] = old->replaced_by;
-    a[1] = num(st->pool, now, 0);
-    if ((rv = run(st, "mcp_refresh_hold", &nrows, 2, a)) != APR_SUCCESS || !nrows) {
+    if ((rv = refresh_load(st, p, old->replaced_by, &succ)) != APR_SUCCESS
+        || !succ || succ->rotated_at || succ->revoked_at || succ->expires_at <= now) {
         return rv;
     }
     successor_of(old, next, now, &nr);
@@ -1049,6 +1045,14 @@ apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
     a[3] = client_id;
     a[4] = a[0];
     rv = run(st, "mcp_refresh_rotate", &nrows, 5, a);
+    /* Not rotated: take the old token's row lock before reading it, so
+     * that what is decided below holds until we commit (a concurrent
+     * retry, rotation or revocation of it waits, and was waited for).
+     * Rows are locked from a token to its successors, never the other
+     * way: no deadlock between retries and rotations. */
+    if (rv == APR_SUCCESS && nrows == 0) {
+        rv = run(st, "mcp_refresh_lock", NULL, 1, &old_hash);
+    }
     if (rv == APR_SUCCESS) {
         rv = refresh_load(st, p, old_hash, &old);
     }
