@@ -465,6 +465,44 @@ apr_status_t mcp_store_upstream_list(mcp_store_t *st, apr_pool_t *p,
                                      apr_array_header_t **plist);
 
 /* ---------------------------------------------------------------------
+ * Revocations of access tokens
+ *
+ * Access tokens are self-contained and checked without the store, so
+ * taking them back before they expire (mcpctl, across nodes) goes
+ * through this table, which every gateway process polls.
+ * ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *kind;               /**< "client", "subject" or "jti" */
+    const char *value;              /**< the client_id, subject or jti */
+    apr_int64_t created_at;         /**< when it was (last) made */
+    apr_int64_t expires_at;         /**< when no token it concerns is valid */
+} mcp_store_revocation_t;
+
+/**
+ * Revoke the access tokens of a client, of a subject, or one by its jti,
+ * until @a expires_at (the longest any of them can live). Made again, it
+ * gets created_at @a now (pollers see it anew) and keeps the later of
+ * both expiries.
+ * @return APR_SUCCESS; MCP_EINVALID for another kind, a NULL or empty
+ *         value, or @a expires_at not after @a now.
+ */
+apr_status_t mcp_store_revocation_put(mcp_store_t *st, const char *kind,
+                                      const char *value, apr_int64_t now,
+                                      apr_int64_t expires_at);
+
+/**
+ * The revocations (mcp_store_revocation_t *) made at or after @a since
+ * that have not expired by this host's clock, ordered by created_at (then
+ * kind, value). A poller asks again with the largest created_at it saw
+ * (the same second may have more rows); at startup with 0.
+ * @return APR_SUCCESS; MCP_EINVALID when @a p or @a plist is NULL.
+ */
+apr_status_t mcp_store_revocation_since(mcp_store_t *st, apr_pool_t *p,
+                                        apr_int64_t since,
+                                        apr_array_header_t **plist);
+
+/* ---------------------------------------------------------------------
  * Expiry
  * ------------------------------------------------------------------- */
 
@@ -473,9 +511,11 @@ typedef struct {
     int refresh_tokens;     /**< expired refresh tokens */
     int consents;           /**< expired consents */
     int clients;            /**< expired clients (e.g. cached CIMD) */
+    int revocations;        /**< expired revocations */
 } mcp_store_purge_t;
 
-/** Delete rows that expired before @a now. */
+/** Delete rows that expired before @a now; @a counts (may be NULL) gets
+ * how many of each. */
 apr_status_t mcp_store_purge(mcp_store_t *st, apr_int64_t now,
                              mcp_store_purge_t *counts);
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <apr_time.h>
 
 #include "mcp/mcp_store.h"
 #include "mcp_store_private.h"
@@ -52,6 +53,8 @@
 #define UPSTREAM_COLUMNS(F, X) \
     F(subject, TEXT) X(provider, TEXT) X(sealed, TEXT) X(key_id, TEXT) \
     X(scope, TEXT) X(expires_at, TIME) X(created_at, INT) X(updated_at, INT)
+#define REVOCATION_COLUMNS(F, X) \
+    F(kind, TEXT) X(value, TEXT) X(created_at, INT) X(expires_at, INT)
 
 /* "a, b, c" and "%s, %lld, ..." from a column list. */
 #define NAME_FIRST(n, t) #n
@@ -114,7 +117,8 @@ const mcp_store_statement_t mcp_store_statements[] = {
       "replaced_by = %s WHERE token_hash = %s AND client_id = %s AND "
       "rotated_at IS NULL AND revoked_at IS NULL AND expires_at > %lld" },
     /* A no-op write that takes the token's row lock (PostgreSQL; SQLite's
-     * transaction holds the write lock already): see refresh_decide(). */
+     * transaction holds the write lock already): see
+     * mcp_store_refresh_rotate(). */
     { "mcp_refresh_lock", "UPDATE mcp_refresh_tokens SET replaced_by = "
       "replaced_by WHERE token_hash = %s" },
     { "mcp_refresh_relink", "UPDATE mcp_refresh_tokens SET replaced_by = %s "
@@ -165,11 +169,23 @@ const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_upstream_list", "SELECT " COLS(UPSTREAM_COLUMNS) " FROM "
       "mcp_upstream_tokens WHERE subject = %s ORDER BY provider" },
 
+    /* Again: created now (pollers see it anew), kept as long as the
+     * longer of both asks. */
+    { "mcp_revocation_put", "INSERT INTO mcp_revocations ("
+      COLS(REVOCATION_COLUMNS) ") VALUES (" MARKS(REVOCATION_COLUMNS) ") ON "
+      "CONFLICT (kind, value) DO UPDATE SET created_at = excluded.created_at, "
+      "expires_at = CASE WHEN excluded.expires_at > mcp_revocations.expires_at "
+      "THEN excluded.expires_at ELSE mcp_revocations.expires_at END" },
+    { "mcp_revocation_since", "SELECT " COLS(REVOCATION_COLUMNS) " FROM "
+      "mcp_revocations WHERE created_at >= %lld AND expires_at > %lld ORDER BY "
+      "created_at, kind, value" },
+
     { "mcp_purge_codes", "DELETE FROM mcp_auth_codes WHERE expires_at < %lld" },
     { "mcp_purge_refresh", "DELETE FROM mcp_refresh_tokens WHERE expires_at < %lld" },
     { "mcp_purge_consents", "DELETE FROM mcp_consents WHERE expires_at < %lld" },
     { "mcp_purge_clients", "DELETE FROM mcp_clients WHERE expires_at IS NOT NULL "
       "AND expires_at < %lld" },
+    { "mcp_purge_revocations", "DELETE FROM mcp_revocations WHERE expires_at < %lld" },
     { NULL, NULL }
 };
 
@@ -201,12 +217,16 @@ typedef struct {
 #define REFRESH_COL(n, t) COL_OF(mcp_store_refresh_t, n, t)
 #define CONSENT_COL(n, t) COL_OF(mcp_store_consent_t, n, t)
 #define UPSTREAM_COL(n, t) COL_OF(mcp_store_upstream_t, n, t)
+#define REVOCATION_COL(n, t) COL_OF(mcp_store_revocation_t, n, t)
 
 static const col_t client_cols[] = { CLIENT_COLUMNS(CLIENT_COL, CLIENT_COL) };
 static const col_t code_cols[] = { CODE_COLUMNS(CODE_COL, CODE_COL) };
 static const col_t refresh_cols[] = { REFRESH_COLUMNS(REFRESH_COL, REFRESH_COL) };
 static const col_t consent_cols[] = { CONSENT_COLUMNS(CONSENT_COL, CONSENT_COL) };
 static const col_t upstream_cols[] = { UPSTREAM_COLUMNS(UPSTREAM_COL, UPSTREAM_COL) };
+static const col_t revocation_cols[] = {
+    REVOCATION_COLUMNS(REVOCATION_COL, REVOCATION_COL)
+};
 
 #define TABLE(cols, type) { cols, (int)(sizeof(cols) / sizeof(cols[0])), sizeof(type) }
 
@@ -215,6 +235,7 @@ static const table_t code_table = TABLE(code_cols, mcp_store_code_t);
 static const table_t refresh_table = TABLE(refresh_cols, mcp_store_refresh_t);
 static const table_t consent_table = TABLE(consent_cols, mcp_store_consent_t);
 static const table_t upstream_table = TABLE(upstream_cols, mcp_store_upstream_t);
+static const table_t revocation_table = TABLE(revocation_cols, mcp_store_revocation_t);
 
 /* ---------------------------------------------------------------------
  * Running statements
@@ -1364,6 +1385,54 @@ apr_status_t mcp_store_upstream_list(mcp_store_t *st, apr_pool_t *p,
 }
 
 /* ---------------------------------------------------------------------
+ * Revocations of access tokens
+ * ------------------------------------------------------------------- */
+
+static int revocation_kind(const char *kind)
+{
+    return kind && (!strcmp(kind, "client") || !strcmp(kind, "subject")
+                    || !strcmp(kind, "jti"));
+}
+
+apr_status_t mcp_store_revocation_put(mcp_store_t *st, const char *kind,
+                                      const char *value, apr_int64_t now,
+                                      apr_int64_t expires_at)
+{
+    mcp_store_revocation_t r;
+
+    if (!revocation_kind(kind) || !value || !*value) {
+        return mcp_store_fail(st, MCP_EINVALID, "a revocation needs a kind "
+                              "(client, subject or jti) and a value");
+    }
+    if (expires_at <= now) {
+        return mcp_store_fail(st, MCP_EINVALID, "a revocation must expire after "
+                              "it is made");
+    }
+    r.kind = kind;
+    r.value = value;
+    r.created_at = now;
+    r.expires_at = expires_at;
+    return insert(st, "mcp_revocation_put", &revocation_table, &r);
+}
+
+apr_status_t mcp_store_revocation_since(mcp_store_t *st, apr_pool_t *p,
+                                        apr_int64_t since,
+                                        apr_array_header_t **plist)
+{
+    const char *a[2];
+
+    if (!p || !plist) {
+        return mcp_store_fail(st, MCP_EINVALID, "listing revocations needs a "
+                              "pool and where to put them");
+    }
+    /* What has expired concerns no token any more: this host's clock. */
+    a[0] = num(st->pool, since, 0);
+    a[1] = num(st->pool, (apr_int64_t)apr_time_sec(apr_time_now()), 0);
+    return select_all(st, p, "mcp_revocation_since", 2, a, &revocation_table,
+                      plist);
+}
+
+/* ---------------------------------------------------------------------
  * Expiry
  * ------------------------------------------------------------------- */
 
@@ -1373,11 +1442,17 @@ apr_status_t mcp_store_purge(mcp_store_t *st, apr_int64_t now,
     const char *t = num(st->pool, now, 0);
     apr_status_t rv;
 
+    mcp_store_purge_t dummy;
+
+    if (!counts) {
+        counts = &dummy;
+    }
     memset(counts, 0, sizeof(*counts));
     if ((rv = run(st, "mcp_purge_codes", &counts->codes, 1, &t)) == APR_SUCCESS
         && (rv = run(st, "mcp_purge_refresh", &counts->refresh_tokens, 1, &t)) == APR_SUCCESS
-        && (rv = run(st, "mcp_purge_consents", &counts->consents, 1, &t)) == APR_SUCCESS) {
-        rv = run(st, "mcp_purge_clients", &counts->clients, 1, &t);
+        && (rv = run(st, "mcp_purge_consents", &counts->consents, 1, &t)) == APR_SUCCESS
+        && (rv = run(st, "mcp_purge_clients", &counts->clients, 1, &t)) == APR_SUCCESS) {
+        rv = run(st, "mcp_purge_revocations", &counts->revocations, 1, &t);
     }
     return rv;
 }

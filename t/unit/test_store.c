@@ -1416,14 +1416,92 @@ START_TEST(purge)
     k.granted_at = NOW - 100; k.expires_at = NOW - 1;
     ck_store(st, mcp_store_consent_put(st, &k), APR_SUCCESS);
 
+    ck_store(st, mcp_store_revocation_put(st, "jti", "gone", NOW - 100, NOW - 1),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_put(st, "jti", "kept", NOW - 100, NOW + 1),
+             APR_SUCCESS);
+
     ck_store(st, mcp_store_purge(st, NOW, &n), APR_SUCCESS);
     ck_assert_int_eq(n.codes, 1);
     ck_assert_int_eq(n.refresh_tokens, 1);
     ck_assert_int_eq(n.consents, 1);
     ck_assert_int_eq(n.clients, 0);
+    ck_assert_int_eq(n.revocations, 1);
     ck_store(st, mcp_store_purge(st, NOW + 11, &n), APR_SUCCESS);
     ck_assert_int_eq(n.clients, 1);
     ck_assert_int_eq(n.codes, 0);
+    ck_assert_int_eq(n.revocations, 1);
+    ck_store(st, mcp_store_purge(st, NOW + 11, NULL), APR_SUCCESS);
+}
+END_TEST
+
+/* ---- revocations of access tokens --------------------------------- */
+
+/* Revocations are listed by this host's clock: times around it. */
+static apr_int64_t real_now(void)
+{
+    return (apr_int64_t)apr_time_sec(apr_time_now());
+}
+
+static mcp_store_revocation_t *revocation_at(apr_array_header_t *list, int i)
+{
+    return APR_ARRAY_IDX(list, i, mcp_store_revocation_t *);
+}
+
+START_TEST(revocations)
+{
+    mcp_store_t *st = ready_store();
+    apr_int64_t t = real_now() - 100;
+    apr_array_header_t *list;
+    mcp_store_revocation_t *r;
+
+    ck_store(st, mcp_store_revocation_put(st, "subject", "alice", t + 1, t + 3600),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_put(st, "jti", "j-1", t + 1, t + 600), APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_put(st, "client", "c-1", t, t + 3600), APR_SUCCESS);
+    /* Expired long ago: never listed. */
+    ck_store(st, mcp_store_revocation_put(st, "jti", "j-old", 1000, 2000), APR_SUCCESS);
+
+    ck_store(st, mcp_store_revocation_since(st, tp, 0, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 3);
+    r = revocation_at(list, 0);
+    ck_assert_str_eq(r->kind, "client");
+    ck_assert_str_eq(r->value, "c-1");
+    ck_assert_int_eq(r->created_at, t);
+    ck_assert_int_eq(r->expires_at, t + 3600);
+    ck_assert_str_eq(revocation_at(list, 1)->kind, "jti");
+    ck_assert_str_eq(revocation_at(list, 2)->kind, "subject");
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 1, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2);
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 2, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+
+    /* Made again: created now, the later expiry kept. */
+    ck_store(st, mcp_store_revocation_put(st, "client", "c-1", t + 5, t + 1800), APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 2, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    r = revocation_at(list, 0);
+    ck_assert_int_eq(r->created_at, t + 5);
+    ck_assert_int_eq(r->expires_at, t + 3600);
+    ck_store(st, mcp_store_revocation_put(st, "client", "c-1", t + 6, t + 7200), APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 6, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    ck_assert_int_eq(revocation_at(list, 0)->expires_at, t + 7200);
+    /* The same value under another kind is another revocation. */
+    ck_store(st, mcp_store_revocation_put(st, "subject", "c-1", t + 7, t + 600), APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 6, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2);
+
+    /* Refused cleanly. */
+    ck_store(st, mcp_store_revocation_put(st, "user", "alice", t, t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "'; DROP TABLE mcp_clients; --", "x", t,
+                                          t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "JTI", "x", t, t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "jti", "", t, t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "jti", NULL, t, t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "jti", "x", t, t), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_since(st, tp, 0, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 4);
 }
 END_TEST
 
@@ -1833,6 +1911,9 @@ static int rotate_race(int index)
     next.expires_at = NOW + 1000;
     rv = mcp_store_refresh_rotate(cst, p, "shared", "c", &next, NOW + 1, race_grace,
                                   &out, &old);
+    if (rv != APR_SUCCESS && rv != MCP_ECONFLICT && rv != MCP_EINVALID) {
+        fprintf(stderr, "# worker %d: %s\n", index, mcp_store_error(cst));
+    }
     apr_pool_destroy(p);
     return rv == APR_SUCCESS && out == MCP_REFRESH_ROTATED ? 0
          : rv == APR_SUCCESS && out == MCP_REFRESH_REUSED_IN_GRACE ? 1
@@ -2078,6 +2159,7 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, consents);
     tcase_add_test(tc, consent_list_revoke);
     tcase_add_test(tc, upstream_tokens);
+    tcase_add_test(tc, revocations);
     tcase_add_test(tc, purge);
     tcase_add_test(tc, schema_previous_version);
     tcase_add_test(tc, schema_damaged);
