@@ -37,6 +37,13 @@
  * MCP_EINVALID as documented per function, MCP_ESCHEMA for a missing, old
  * or newer schema, MCP_ESTORE for a database failure.
  *
+ * Arguments: the store handle must not be NULL. Any other pointer may be
+ * NULL only where documented ("may be NULL"); otherwise a NULL argument,
+ * a NULL record or a NULL required member is refused with MCP_EINVALID
+ * and a message, before the database is touched. Required identifiers
+ * (ids, hashes, subjects, providers, jti) must not be empty either.
+ * Output pointers are written only on success unless documented.
+ *
  * A store handle is cheap, lives in the pool given to attach (usually the
  * request pool) and is used by one thread at a time, like the connection.
  * Each call allocates a little from that pool (messages, bound values), so

@@ -41,7 +41,8 @@ static volatile apr_uint32_t prepare_serial;
 
 const char *mcp_store_error(const mcp_store_t *st)
 {
-    return st->error ? st->error : "no error";
+    /* Also for the NULL handle a failed attach or open leaves. */
+    return !st ? "no store" : st->error ? st->error : "no error";
 }
 
 const char *mcp_store_driver_name(const mcp_store_t *st)
@@ -111,7 +112,7 @@ apr_status_t mcp_store_attach(mcp_store_t **pst, apr_pool_t *p,
 {
     mcp_store_t *st;
 
-    if (!driver || !handle || !prepared || !conn_pool) {
+    if (!pst || !p || !driver || !handle || !prepared || !conn_pool) {
         return APR_EINVAL;
     }
     *pst = st = store_new(p, driver, handle, prepared, conn_pool);
@@ -158,6 +159,13 @@ apr_status_t mcp_store_open(mcp_store_t **pst, apr_pool_t *p,
         perr = &dummy;
     }
     *perr = NULL;
+    if (pst) {
+        *pst = NULL;
+    }
+    if (!pst || !p) {
+        *perr = "opening a store needs a pool and where to put it";
+        return MCP_EINVALID;
+    }
     if (!mcp_store_driver_known(driver_name)) {
         *perr = apr_psprintf(p, "unknown database driver '%s': mod_mcp "
                              "supports sqlite3 and pgsql",
@@ -353,6 +361,10 @@ apr_status_t mcp_store_schema_status(mcp_store_t *st, mcp_store_schema_t *s)
     const char *v = NULL;
     apr_status_t rv;
 
+    if (!s) {
+        return mcp_store_fail(st, MCP_EINVALID, "the schema status needs where "
+                              "to put it");
+    }
     s->initialized = 0;
     s->version = 0;
     s->expected = mcp_store_schema_latest();

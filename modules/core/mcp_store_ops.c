@@ -457,6 +457,18 @@ static apr_status_t exists(mcp_store_t *st, const char *label, const char *key,
     return select_rows(st, st->pool, label, 1, &key, NULL, NULL, pfound);
 }
 
+/* A required identifier (id, hash, subject, ...): not NULL, not empty. */
+static int given(const char *s)
+{
+    return s && *s;
+}
+
+/* An argument check failed: MCP_EINVALID, saying what is needed. */
+static apr_status_t invalid(mcp_store_t *st, const char *what)
+{
+    return mcp_store_fail(st, MCP_EINVALID, "%s", what);
+}
+
 /* ---------------------------------------------------------------------
  * Clients
  * ------------------------------------------------------------------- */
@@ -495,10 +507,10 @@ static apr_status_t client_check(mcp_store_t *st, const mcp_store_client_t *c)
 {
     int i;
 
-    if (!c || !c->client_id || !*c->client_id || !c->kind
-        || !c->token_endpoint_auth_method || !c->grant_types) {
-        return mcp_store_fail(st, MCP_EINVALID, "a client needs client_id, kind, "
-                              "token_endpoint_auth_method and grant_types");
+    if (!c || !given(c->client_id) || !given(c->kind)
+        || !given(c->token_endpoint_auth_method) || !given(c->grant_types)) {
+        return invalid(st, "a client needs client_id, kind, "
+                       "token_endpoint_auth_method and grant_types");
     }
     for (i = 0; c->redirect_uris && i < c->redirect_uris->nelts; i++) {
         if (!APR_ARRAY_IDX(c->redirect_uris, i, const char *)) {
@@ -576,9 +588,13 @@ apr_status_t mcp_store_client_get(mcp_store_t *st, apr_pool_t *p,
                                   mcp_store_client_t **pc)
 {
     void *c = NULL;
-    apr_status_t rv = select_one(st, p, "mcp_client_get", 1, &client_id,
-                                 &client_table, &c);
+    apr_status_t rv;
 
+    if (!p || !given(client_id) || !pc) {
+        return invalid(st, "fetching a client needs a pool, its id and where "
+                       "to put it");
+    }
+    rv = select_one(st, p, "mcp_client_get", 1, &client_id, &client_table, &c);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -592,8 +608,12 @@ apr_status_t mcp_store_client_get(mcp_store_t *st, apr_pool_t *p,
 apr_status_t mcp_store_client_delete(mcp_store_t *st, const char *client_id)
 {
     int nrows = 0;
-    apr_status_t rv = run(st, "mcp_client_delete", &nrows, 1, &client_id);
+    apr_status_t rv;
 
+    if (!given(client_id)) {
+        return invalid(st, "deleting a client needs its id");
+    }
+    rv = run(st, "mcp_client_delete", &nrows, 1, &client_id);
     if (rv == APR_SUCCESS && nrows == 0) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no client '%s'", client_id);
     }
@@ -607,9 +627,8 @@ apr_status_t mcp_store_client_touch(mcp_store_t *st, const char *client_id,
     apr_status_t rv;
     int nrows = 0, found = 0;
 
-    if (!client_id || !*client_id || expires_at <= 0) {
-        return mcp_store_fail(st, MCP_EINVALID, "touching a client needs its id "
-                              "and a new expiry");
+    if (!given(client_id) || expires_at <= 0) {
+        return invalid(st, "touching a client needs its id and a new expiry");
     }
     a[0] = a[1] = num(st->pool, expires_at, 0);
     a[2] = client_id;
@@ -628,10 +647,13 @@ apr_status_t mcp_store_client_list(mcp_store_t *st, apr_pool_t *p,
                                    apr_array_header_t **pclients)
 {
     apr_array_header_t *all = NULL;
-    apr_status_t rv = select_all(st, p, "mcp_client_list", 0, NULL,
-                                 &client_table, &all);
+    apr_status_t rv;
     int i;
 
+    if (!p || !pclients) {
+        return invalid(st, "listing clients needs a pool and where to put them");
+    }
+    rv = select_all(st, p, "mcp_client_list", 0, NULL, &client_table, &all);
     for (i = 0; rv == APR_SUCCESS && i < all->nelts; i++) {
         rv = load_uris(st, p, APR_ARRAY_IDX(all, i, mcp_store_client_t *));
     }
@@ -650,10 +672,11 @@ apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c)
     apr_status_t rv;
     int found = 0;
 
-    if (!c || !c->code_hash || !c->client_id || !c->redirect_uri
-        || !c->code_challenge || !c->code_challenge_method || !c->subject) {
-        return mcp_store_fail(st, MCP_EINVALID, "a code needs its hash, client, "
-                              "redirect URI, PKCE challenge, subject and expiry");
+    if (!c || !given(c->code_hash) || !given(c->client_id) || !c->redirect_uri
+        || !given(c->code_challenge) || !given(c->code_challenge_method)
+        || !given(c->subject)) {
+        return invalid(st, "a code needs its hash, client, redirect URI, PKCE "
+                       "challenge, subject and expiry");
     }
     if (c->expires_at <= c->created_at
         || c->expires_at - c->created_at > MCP_STORE_CODE_MAX_LIFETIME) {
@@ -686,9 +709,9 @@ apr_status_t mcp_store_code_get(mcp_store_t *st, apr_pool_t *p,
     mcp_store_code_t *c = NULL;
     apr_status_t rv;
 
-    if (!p || !code_hash || !*code_hash || !pc) {
-        return mcp_store_fail(st, MCP_EINVALID, "fetching a code needs a pool, "
-                              "its hash and where to put it");
+    if (!p || !given(code_hash) || !pc) {
+        return invalid(st, "fetching a code needs a pool, its hash and where to "
+                       "put it");
     }
     rv = code_load(st, p, code_hash, &c);
     if (rv == APR_SUCCESS && !c) {
@@ -740,9 +763,8 @@ static apr_status_t code_refresh_match(mcp_store_t *st, const mcp_store_code_t *
                                        const mcp_store_refresh_t *r)
 {
     if (strcmp(r->client_id, c->client_id) || strcmp(r->subject, c->subject)) {
-        return mcp_store_fail(st, MCP_EINVALID, "the refresh token issued with "
-                              "an authorization code must have its client and "
-                              "subject");
+        return invalid(st, "the refresh token issued with an authorization code "
+                       "must have its client and subject");
     }
     return APR_SUCCESS;
 }
@@ -764,17 +786,16 @@ apr_status_t mcp_store_code_redeem(mcp_store_t *st, apr_pool_t *p,
     if (prevoked) {
         *prevoked = 0;
     }
-    if (!p || !code_hash || !*code_hash || !jti || !*jti) {
-        return mcp_store_fail(st, MCP_EINVALID, "redeeming a code needs a pool, "
-                              "its hash and the access token's jti");
+    if (!p || !given(code_hash) || !given(jti)) {
+        return invalid(st, "redeeming a code needs a pool, its hash and the "
+                       "access token's jti");
     }
     if (refresh && ((rv = refresh_check(st, refresh)) != APR_SUCCESS)) {
         return rv;
     }
     if (refresh && (!family_id || strcmp(refresh->family_id, family_id))) {
-        return mcp_store_fail(st, MCP_EINVALID, "the refresh token issued with "
-                              "an authorization code must be of the family "
-                              "recorded for it");
+        return invalid(st, "the refresh token issued with an authorization code "
+                       "must be of the family recorded for it");
     }
     if ((rv = mcp_store_ready(st)) != APR_SUCCESS
         || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
@@ -822,11 +843,10 @@ apr_status_t mcp_store_code_redeem(mcp_store_t *st, apr_pool_t *p,
 
 static apr_status_t refresh_check(mcp_store_t *st, const mcp_store_refresh_t *r)
 {
-    if (!r || !r->token_hash || !*r->token_hash || !r->family_id || !*r->family_id
-        || !r->client_id || !*r->client_id || !r->subject || !*r->subject
-        || r->expires_at <= 0) {
-        return mcp_store_fail(st, MCP_EINVALID, "a refresh token needs its hash, "
-                              "family, client, subject and expiry");
+    if (!r || !given(r->token_hash) || !given(r->family_id)
+        || !given(r->client_id) || !given(r->subject) || r->expires_at <= 0) {
+        return invalid(st, "a refresh token needs its hash, family, client, "
+                       "subject and expiry");
     }
     return APR_SUCCESS;
 }
@@ -908,8 +928,13 @@ apr_status_t mcp_store_refresh_get(mcp_store_t *st, apr_pool_t *p,
                                    mcp_store_refresh_t **pr)
 {
     mcp_store_refresh_t *r = NULL;
-    apr_status_t rv = refresh_load(st, p, token_hash, &r);
+    apr_status_t rv;
 
+    if (!p || !given(token_hash) || !pr) {
+        return invalid(st, "fetching a refresh token needs a pool, its hash and "
+                       "where to put it");
+    }
+    rv = refresh_load(st, p, token_hash, &r);
     if (rv == APR_SUCCESS && !r) {
         rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such refresh token");
     }
@@ -1047,11 +1072,10 @@ apr_status_t mcp_store_refresh_rotate(mcp_store_t *st, apr_pool_t *p,
     if (pold) {
         *pold = NULL;
     }
-    if (!p || !old_hash || !*old_hash || !client_id || !*client_id || !next
-        || !next->token_hash || !*next->token_hash || next->expires_at <= 0) {
-        return mcp_store_fail(st, MCP_EINVALID, "rotation needs a pool, the old "
-                              "token's hash, the client and the new token's "
-                              "hash and expiry");
+    if (!p || !given(old_hash) || !given(client_id) || !next
+        || !given(next->token_hash) || next->expires_at <= 0) {
+        return invalid(st, "rotation needs a pool, the old token's hash, the "
+                       "client and the new token's hash and expiry");
     }
     if ((rv = mcp_store_ready(st)) != APR_SUCCESS
         || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
@@ -1128,9 +1152,8 @@ apr_status_t mcp_store_refresh_revoke(mcp_store_t *st, const char *token_hash,
     if (pn) {
         *pn = 0;
     }
-    if (!token_hash || !*token_hash) {
-        return mcp_store_fail(st, MCP_EINVALID, "revoking a refresh token needs "
-                              "its hash");
+    if (!given(token_hash)) {
+        return invalid(st, "revoking a refresh token needs its hash");
     }
     if ((rv = mcp_store_ready(st)) != APR_SUCCESS
         || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
@@ -1164,8 +1187,8 @@ apr_status_t mcp_store_refresh_revoke_family(mcp_store_t *st, const char *family
     if (pn) {
         *pn = 0;
     }
-    if (!family_id || !*family_id) {
-        return mcp_store_fail(st, MCP_EINVALID, "revoking a family needs its id");
+    if (!given(family_id)) {
+        return invalid(st, "revoking a family needs its id");
     }
     return revoke_family(st, family_id, now, pn);
 }
@@ -1177,9 +1200,8 @@ apr_status_t mcp_store_refresh_revoke_user(mcp_store_t *st, const char *subject,
     if (pn) {
         *pn = 0;
     }
-    if (!subject || !*subject) {
-        return mcp_store_fail(st, MCP_EINVALID, "revoking a user's refresh "
-                              "tokens needs the subject");
+    if (!given(subject)) {
+        return invalid(st, "revoking a user's refresh tokens needs the subject");
     }
     return revoke_by(st, client_id ? "mcp_refresh_revoke_subject_client"
                                    : "mcp_refresh_revoke_subject",
@@ -1192,9 +1214,9 @@ apr_status_t mcp_store_refresh_revoke_client(mcp_store_t *st, const char *client
     if (pn) {
         *pn = 0;
     }
-    if (!client_id || !*client_id) {
-        return mcp_store_fail(st, MCP_EINVALID, "revoking a client's refresh "
-                              "tokens needs the client id");
+    if (!given(client_id)) {
+        return invalid(st, "revoking a client's refresh tokens needs the client "
+                       "id");
     }
     return revoke_by(st, "mcp_refresh_revoke_client", client_id, NULL, now, pn);
 }
@@ -1215,8 +1237,7 @@ apr_status_t mcp_store_refresh_count(mcp_store_t *st, const char *client_id,
     int nargs = 1;
 
     if (!pn) {
-        return mcp_store_fail(st, MCP_EINVALID, "counting refresh tokens needs "
-                              "where to put the count");
+        return invalid(st, "counting refresh tokens needs where to put the count");
     }
     *pn = 0;
     a[0] = num(st->pool, now, 0);
@@ -1238,9 +1259,10 @@ apr_status_t mcp_store_refresh_count(mcp_store_t *st, const char *client_id,
 
 apr_status_t mcp_store_consent_put(mcp_store_t *st, const mcp_store_consent_t *c)
 {
-    if (!c->subject || !c->client_id || !c->resource || !c->scope || c->expires_at <= 0) {
-        return mcp_store_fail(st, MCP_EINVALID, "a consent needs subject, client, "
-                              "resource, scope and expiry");
+    if (!c || !given(c->subject) || !given(c->client_id) || !c->resource
+        || !c->scope || c->expires_at <= 0) {
+        return invalid(st, "a consent needs subject, client, resource (\"\" for "
+                       "none), scope and expiry");
     }
     return insert(st, "mcp_consent_put", &consent_table, c);
 }
@@ -1255,6 +1277,10 @@ apr_status_t mcp_store_consent_get(mcp_store_t *st, apr_pool_t *p,
     const char *a[3];
     apr_status_t rv;
 
+    if (!p || !given(subject) || !given(client_id) || !resource || !pc) {
+        return invalid(st, "fetching a consent needs a pool, the subject, client, "
+                       "resource (\"\" for none) and where to put it");
+    }
     a[0] = subject;
     a[1] = client_id;
     a[2] = resource;
@@ -1279,6 +1305,10 @@ apr_status_t mcp_store_consent_delete(mcp_store_t *st, const char *subject,
     int nrows = 0;
     apr_status_t rv;
 
+    if (!given(subject) || !given(client_id) || !resource) {
+        return invalid(st, "deleting a consent needs the subject, client and "
+                       "resource (\"\" for none)");
+    }
     a[0] = subject;
     a[1] = client_id;
     a[2] = resource;
@@ -1293,9 +1323,9 @@ apr_status_t mcp_store_consent_list(mcp_store_t *st, apr_pool_t *p,
                                     const char *subject,
                                     apr_array_header_t **plist)
 {
-    if (!p || !subject || !*subject || !plist) {
-        return mcp_store_fail(st, MCP_EINVALID, "listing consents needs a pool, "
-                              "the subject and where to put them");
+    if (!p || !given(subject) || !plist) {
+        return invalid(st, "listing consents needs a pool, the subject and where "
+                       "to put them");
     }
     return select_all(st, p, "mcp_consent_list", 1, &subject, &consent_table,
                       plist);
@@ -1311,9 +1341,8 @@ apr_status_t mcp_store_consent_revoke(mcp_store_t *st, const char *subject,
     if (pn) {
         *pn = 0;
     }
-    if (!subject || !*subject) {
-        return mcp_store_fail(st, MCP_EINVALID, "revoking consents needs the "
-                              "subject");
+    if (!given(subject)) {
+        return invalid(st, "revoking consents needs the subject");
     }
     a[0] = subject;
     a[1] = client_id;
@@ -1331,9 +1360,10 @@ apr_status_t mcp_store_consent_revoke(mcp_store_t *st, const char *subject,
 
 apr_status_t mcp_store_upstream_put(mcp_store_t *st, const mcp_store_upstream_t *u)
 {
-    if (!u->subject || !u->provider || !u->sealed || !u->key_id) {
-        return mcp_store_fail(st, MCP_EINVALID, "an upstream token needs subject, "
-                              "provider, sealed value and key id");
+    if (!u || !given(u->subject) || !given(u->provider) || !given(u->sealed)
+        || !given(u->key_id)) {
+        return invalid(st, "an upstream token needs subject, provider, sealed "
+                       "value and key id");
     }
     return insert(st, "mcp_upstream_put", &upstream_table, u);
 }
@@ -1346,6 +1376,10 @@ apr_status_t mcp_store_upstream_get(mcp_store_t *st, apr_pool_t *p,
     const char *a[2];
     apr_status_t rv;
 
+    if (!p || !given(subject) || !given(provider) || !pu) {
+        return invalid(st, "fetching an upstream token needs a pool, the subject, "
+                       "the provider and where to put it");
+    }
     a[0] = subject;
     a[1] = provider;
     rv = select_one(st, p, "mcp_upstream_get", 2, a, &upstream_table, &u);
@@ -1366,6 +1400,10 @@ apr_status_t mcp_store_upstream_delete(mcp_store_t *st, const char *subject,
     int nrows = 0;
     apr_status_t rv;
 
+    if (!given(subject) || !given(provider)) {
+        return invalid(st, "deleting an upstream token needs the subject and the "
+                       "provider");
+    }
     a[0] = subject;
     a[1] = provider;
     rv = run(st, "mcp_upstream_delete", &nrows, 2, a);
@@ -1380,6 +1418,10 @@ apr_status_t mcp_store_upstream_list(mcp_store_t *st, apr_pool_t *p,
                                      const char *subject,
                                      apr_array_header_t **plist)
 {
+    if (!p || !given(subject) || !plist) {
+        return invalid(st, "listing upstream tokens needs a pool, the subject and "
+                       "where to put them");
+    }
     return select_all(st, p, "mcp_upstream_list", 1, &subject, &upstream_table,
                       plist);
 }
@@ -1400,13 +1442,12 @@ apr_status_t mcp_store_revocation_put(mcp_store_t *st, const char *kind,
 {
     mcp_store_revocation_t r;
 
-    if (!revocation_kind(kind) || !value || !*value) {
-        return mcp_store_fail(st, MCP_EINVALID, "a revocation needs a kind "
-                              "(client, subject or jti) and a value");
+    if (!revocation_kind(kind) || !given(value)) {
+        return invalid(st, "a revocation needs a kind (client, subject or jti) "
+                       "and a value");
     }
     if (expires_at <= now) {
-        return mcp_store_fail(st, MCP_EINVALID, "a revocation must expire after "
-                              "it is made");
+        return invalid(st, "a revocation must expire after it is made");
     }
     r.kind = kind;
     r.value = value;
@@ -1422,8 +1463,8 @@ apr_status_t mcp_store_revocation_since(mcp_store_t *st, apr_pool_t *p,
     const char *a[2];
 
     if (!p || !plist) {
-        return mcp_store_fail(st, MCP_EINVALID, "listing revocations needs a "
-                              "pool and where to put them");
+        return invalid(st, "listing revocations needs a pool and where to put "
+                       "them");
     }
     /* What has expired concerns no token any more: this host's clock. */
     a[0] = num(st->pool, since, 0);

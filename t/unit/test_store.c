@@ -2127,7 +2127,186 @@ START_TEST(bad_arguments)
     n.subject = "a"; n.client_id = "c"; n.resource = NULL; n.scope = "mcp";
     n.expires_at = NOW + 1;
     ck_store(st, mcp_store_consent_put(st, &n), MCP_EINVALID);
-    ck_store(st, mcp_store_upstream_get(st, tp, NULL, "p", &gu), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_upstream_get(st, tp, NULL, "p", &gu), MCP_EINVALID);
+}
+END_TEST
+
+/* An entry point given a NULL (or empty) argument: MCP_EINVALID with a
+ * message of its own. */
+#define ck_invalid(st, expr) do {                                            \
+        (st)->error = NULL;                                                  \
+        ck_store(st, expr, MCP_EINVALID);                                    \
+        ck_assert_str_ne(mcp_store_error(st), "no error");                   \
+    } while (0)
+
+START_TEST(null_arguments)
+{
+    /* Every entry point with each pointer argument NULL in turn: refused,
+     * never a crash (only the store handle itself must not be NULL). */
+    mcp_store_t *st = ready_store(), *st2 = (mcp_store_t *)1;
+    mcp_store_client_t cl = client("c"), c, *gc;
+    mcp_store_code_t k = code("k", "c"), *gk;
+    mcp_store_refresh_t r = refresh("r", "f"), *gr;
+    mcp_store_consent_t n, *gn;
+    mcp_store_upstream_t u, *gu;
+    apr_array_header_t *list;
+    mcp_store_schema_t s;
+    const char *err = NULL;
+    int count = -1;
+
+    ck_assert_str_eq(mcp_store_error(NULL), "no store");
+    ck_assert_int_eq(mcp_store_open(NULL, tp, backend, params, &err), MCP_EINVALID);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(mcp_store_open(&st2, NULL, backend, params, &err), MCP_EINVALID);
+    ck_assert_ptr_null(st2);
+    ck_assert_int_eq(mcp_store_open(&st2, tp, NULL, params, &err), MCP_EINVALID);
+    ck_assert_int_eq(mcp_store_open(&st2, tp, backend, NULL, &err), MCP_EINVALID);
+    ck_assert_int_eq(mcp_store_open(&st2, tp, NULL, NULL, NULL), MCP_EINVALID);
+    ck_assert_int_eq(mcp_store_attach(NULL, tp, st->driver, st->handle, st->prepared,
+                                      tp), APR_EINVAL);
+    ck_assert_int_eq(mcp_store_attach(&st2, NULL, st->driver, st->handle, st->prepared,
+                                      tp), APR_EINVAL);
+    ck_assert_int_eq(mcp_store_attach(&st2, tp, NULL, st->handle, st->prepared, tp),
+                     APR_EINVAL);
+    ck_invalid(st, mcp_store_schema_status(st, NULL));
+    ck_store(st, mcp_store_schema_upgrade(st, NULL, NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_invalid(st, mcp_store_client_put(st, NULL));
+    ck_invalid(st, mcp_store_client_update(st, NULL));
+    c = client(NULL);
+    ck_invalid(st, mcp_store_client_put(st, &c));
+    ck_invalid(st, mcp_store_client_update(st, &c));
+    c = client("c2"); c.kind = NULL;
+    ck_invalid(st, mcp_store_client_put(st, &c));
+    c = client("c2"); c.token_endpoint_auth_method = NULL;
+    ck_invalid(st, mcp_store_client_put(st, &c));
+    c = client("c2"); c.grant_types = NULL;
+    ck_invalid(st, mcp_store_client_update(st, &c));
+    ck_invalid(st, mcp_store_client_get(st, NULL, "c", &gc));
+    ck_invalid(st, mcp_store_client_get(st, tp, NULL, &gc));
+    ck_invalid(st, mcp_store_client_get(st, tp, "", &gc));
+    ck_invalid(st, mcp_store_client_get(st, tp, "c", NULL));
+    ck_invalid(st, mcp_store_client_delete(st, NULL));
+    ck_invalid(st, mcp_store_client_touch(st, NULL, NOW));
+    ck_invalid(st, mcp_store_client_list(st, NULL, &list));
+    ck_invalid(st, mcp_store_client_list(st, tp, NULL));
+
+    ck_invalid(st, mcp_store_code_put(st, NULL));
+    k.code_hash = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", NULL);
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c"); k.redirect_uri = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c"); k.code_challenge = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c"); k.code_challenge_method = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c"); k.subject = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c");
+    ck_store(st, mcp_store_code_put(st, &k), APR_SUCCESS);
+    ck_invalid(st, mcp_store_code_get(st, NULL, "k", &gk));
+    ck_invalid(st, mcp_store_code_get(st, tp, NULL, &gk));
+    ck_invalid(st, mcp_store_code_get(st, tp, "k", NULL));
+    ck_invalid(st, mcp_store_code_redeem(st, NULL, "k", NOW, NULL, "j", NULL, NULL, NULL));
+    ck_invalid(st, mcp_store_code_redeem(st, tp, NULL, NOW, NULL, "j", NULL, NULL, NULL));
+    ck_invalid(st, mcp_store_code_redeem(st, tp, "k", NOW, NULL, NULL, NULL, NULL, NULL));
+    ck_invalid(st, mcp_store_code_redeem(st, tp, "k", NOW, NULL, "j", &r, NULL, NULL));
+    r.token_hash = NULL;
+    ck_invalid(st, mcp_store_code_redeem(st, tp, "k", NOW, "f", "j", &r, NULL, NULL));
+    r = refresh("r", "f");
+
+    ck_invalid(st, mcp_store_refresh_put(st, NULL));
+    r.token_hash = NULL;
+    ck_invalid(st, mcp_store_refresh_put(st, &r));
+    r = refresh("r", NULL);
+    ck_invalid(st, mcp_store_refresh_put(st, &r));
+    r = refresh("r", "f"); r.client_id = NULL;
+    ck_invalid(st, mcp_store_refresh_put(st, &r));
+    r = refresh("r", "f"); r.subject = NULL;
+    ck_invalid(st, mcp_store_refresh_put(st, &r));
+    r = refresh("r", "f");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_invalid(st, mcp_store_refresh_get(st, NULL, "r", &gr));
+    ck_invalid(st, mcp_store_refresh_get(st, tp, NULL, &gr));
+    ck_invalid(st, mcp_store_refresh_get(st, tp, "r", NULL));
+    r = next_token("r2");
+    ck_invalid(st, mcp_store_refresh_rotate(st, NULL, "r", "c", &r, NOW, 5, NULL, NULL));
+    ck_invalid(st, mcp_store_refresh_rotate(st, tp, NULL, "c", &r, NOW, 5, NULL, NULL));
+    ck_invalid(st, mcp_store_refresh_rotate(st, tp, "r", NULL, &r, NOW, 5, NULL, NULL));
+    ck_invalid(st, mcp_store_refresh_rotate(st, tp, "r", "c", NULL, NOW, 5, NULL, NULL));
+    r.token_hash = NULL;
+    ck_invalid(st, mcp_store_refresh_rotate(st, tp, "r", "c", &r, NOW, 5, NULL, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke(st, NULL, NULL, NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke_family(st, NULL, NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke_user(st, NULL, NULL, NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke_user(st, NULL, "c", NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke_client(st, NULL, NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_count(st, NULL, NULL, NOW, NULL));
+
+    memset(&n, 0, sizeof(n));
+    n.subject = "a"; n.client_id = "c"; n.resource = ""; n.scope = "mcp";
+    n.granted_at = NOW; n.expires_at = NOW + 10;
+    ck_invalid(st, mcp_store_consent_put(st, NULL));
+    n.subject = NULL;
+    ck_invalid(st, mcp_store_consent_put(st, &n));
+    n.subject = "a"; n.client_id = NULL;
+    ck_invalid(st, mcp_store_consent_put(st, &n));
+    n.client_id = "c"; n.resource = NULL;
+    ck_invalid(st, mcp_store_consent_put(st, &n));
+    n.resource = ""; n.scope = NULL;
+    ck_invalid(st, mcp_store_consent_put(st, &n));
+    ck_invalid(st, mcp_store_consent_get(st, NULL, "a", "c", "", NOW, &gn));
+    ck_invalid(st, mcp_store_consent_get(st, tp, NULL, "c", "", NOW, &gn));
+    ck_invalid(st, mcp_store_consent_get(st, tp, "a", NULL, "", NOW, &gn));
+    ck_invalid(st, mcp_store_consent_get(st, tp, "a", "c", NULL, NOW, &gn));
+    ck_invalid(st, mcp_store_consent_get(st, tp, "a", "c", "", NOW, NULL));
+    ck_invalid(st, mcp_store_consent_delete(st, NULL, "c", ""));
+    ck_invalid(st, mcp_store_consent_delete(st, "a", NULL, ""));
+    ck_invalid(st, mcp_store_consent_delete(st, "a", "c", NULL));
+    ck_invalid(st, mcp_store_consent_list(st, NULL, "a", &list));
+    ck_invalid(st, mcp_store_consent_list(st, tp, NULL, &list));
+    ck_invalid(st, mcp_store_consent_list(st, tp, "a", NULL));
+    ck_invalid(st, mcp_store_consent_revoke(st, NULL, NULL, NULL));
+    ck_invalid(st, mcp_store_consent_revoke(st, NULL, "c", NULL));
+
+    memset(&u, 0, sizeof(u));
+    u.subject = "a"; u.provider = "p"; u.sealed = "v1"; u.key_id = "k";
+    ck_invalid(st, mcp_store_upstream_put(st, NULL));
+    u.subject = NULL;
+    ck_invalid(st, mcp_store_upstream_put(st, &u));
+    u.subject = "a"; u.provider = NULL;
+    ck_invalid(st, mcp_store_upstream_put(st, &u));
+    u.provider = "p"; u.sealed = NULL;
+    ck_invalid(st, mcp_store_upstream_put(st, &u));
+    u.sealed = "v1"; u.key_id = NULL;
+    ck_invalid(st, mcp_store_upstream_put(st, &u));
+    ck_invalid(st, mcp_store_upstream_get(st, NULL, "a", "p", &gu));
+    ck_invalid(st, mcp_store_upstream_get(st, tp, NULL, "p", &gu));
+    ck_invalid(st, mcp_store_upstream_get(st, tp, "a", NULL, &gu));
+    ck_invalid(st, mcp_store_upstream_get(st, tp, "a", "p", NULL));
+    ck_invalid(st, mcp_store_upstream_delete(st, NULL, "p"));
+    ck_invalid(st, mcp_store_upstream_delete(st, "a", NULL));
+    ck_invalid(st, mcp_store_upstream_list(st, NULL, "a", &list));
+    ck_invalid(st, mcp_store_upstream_list(st, tp, NULL, &list));
+    ck_invalid(st, mcp_store_upstream_list(st, tp, "a", NULL));
+
+    ck_invalid(st, mcp_store_revocation_put(st, NULL, "v", NOW, NOW + 1));
+    ck_invalid(st, mcp_store_revocation_put(st, "jti", NULL, NOW, NOW + 1));
+    ck_invalid(st, mcp_store_revocation_since(st, NULL, 0, &list));
+    ck_invalid(st, mcp_store_revocation_since(st, tp, 0, NULL));
+    ck_store(st, mcp_store_purge(st, NOW, NULL), APR_SUCCESS);
+
+    /* Nothing half-stored. */
+    ck_store(st, mcp_store_client_list(st, tp, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    ck_store(st, mcp_store_code_get(st, tp, "k", &gk), APR_SUCCESS);
+    ck_assert_int_eq(gk->used_at, 0);
+    ck_store(st, mcp_store_refresh_count(st, NULL, NULL, NOW, &count), APR_SUCCESS);
+    ck_assert_int_eq(count, 1);
 }
 END_TEST
 
@@ -2172,6 +2351,7 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, client_race);
     tcase_add_test(tc, reuse_is_logged_without_secrets);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, null_arguments);
 }
 
 static Suite *store_suite(void)
