@@ -88,7 +88,16 @@ apr_status_t mcp_store_attach(mcp_store_t **pst, apr_pool_t *p,
  * Open a connection of our own ("sqlite3" or "pgsql", apr_dbd params),
  * closed when @a p is cleaned up. Calls apr_dbd_init(). For SQLite it
  * applies the connection settings at once (see mcp_store_sqlite_setup()).
- * @return MCP_EINVALID for an unknown driver or empty params; MCP_ESTORE
+ *
+ * A SQLite database file that does not exist yet is created mode 0600,
+ * whatever the umask (SQLite gives its -wal and -shm files the same
+ * mode). An existing one keeps its mode; when other users may read or
+ * write it, a warning (MCP01051) names the file and its mode. Group bits
+ * are left to the administrator (e.g. 0640 for a group of readers).
+ * @param perr may be NULL; gets why on failure.
+ * On failure *pst is NULL.
+ * @return MCP_EINVALID for an unknown driver, empty params, or a NULL
+ *         @a pst or @a p; MCP_ESTORE
  *         when the driver cannot be loaded (*perr names the Debian package
  *         to install), the database cannot be opened (*perr has the
  *         driver's reason, and for SQLite the file name; PostgreSQL

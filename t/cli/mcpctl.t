@@ -172,6 +172,24 @@ sub sqlite3_cli {
 my $have_sqlite3_cli = !system('sh', '-c', 'command -v sqlite3 >/dev/null');
 
 lifecycle('sqlite', '--params', "$tmp/a.db");
+is((stat "$tmp/a.db")[2] & 07777, 0600, 'a new SQLite database is mode 0600');
+{
+    my $old = umask(0);
+    ($rc, $out) = ctl('--params', "$tmp/umask0.db", qw(db upgrade));
+    umask($old);
+    is($rc, 0, 'upgrade under umask 0 succeeds');
+    is((stat "$tmp/umask0.db")[2] & 07777, 0600, 'and the database is mode 0600 all the same');
+    ok(!-e "$tmp/umask0.db-wal" && !-e "$tmp/umask0.db-shm", 'no -wal or -shm file is left behind');
+    chmod 0644, "$tmp/umask0.db";
+    ($rc, $out, $err) = ctl('--params', "$tmp/umask0.db", qw(db status));
+    is($rc, 0, 'a world-readable database still works');
+    like($err, qr/MCP01051: .*\Q$tmp\E\/umask0\.db has mode 0644: other users can read it/,
+         'with a warning naming the file and its mode');
+    is((stat "$tmp/umask0.db")[2] & 07777, 0644, 'and its mode is left alone');
+    chmod 0640, "$tmp/umask0.db";
+    ($rc, $out, $err) = ctl('--params', "$tmp/umask0.db", qw(db status));
+    unlike($err, qr/MCP01051/, 'group access is no reason for a warning');
+}
 ok(!-e "$tmp/probe.db", 'status does not create a missing SQLite file');
 ($rc, $out) = ctl('--params', "$tmp/probe.db", qw(db status));
 like($out, qr/^note: the database file \S+probe.db does not exist yet$/m, 'and says it is missing');

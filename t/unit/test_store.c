@@ -18,7 +18,9 @@
 
 #include <stdio.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <apr_strings.h>
@@ -1563,6 +1565,64 @@ START_TEST(sqlite_concurrent_writers)
 }
 END_TEST
 
+/* The permission bits of @path, or -1 when it does not exist. */
+static int file_mode(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 ? (int)(sb.st_mode & 07777) : -1;
+}
+
+/* Count the captured log lines with @tag and @text. */
+static int logged_with(const char *tag, const char *text)
+{
+    int i, n = 0;
+
+    for (i = 0; i < logged->nelts; i++) {
+        const char *line = APR_ARRAY_IDX(logged, i, const char *);
+        n += strstr(line, tag) && strstr(line, text);
+    }
+    return n;
+}
+
+START_TEST(sqlite_file_mode)
+{
+    /* A new database is 0600 whatever the umask, and so are the -wal and
+     * -shm files SQLite makes next to it. */
+    mode_t old = umask(0);
+    mcp_store_t *st;
+    mcp_store_client_t c = client("c");
+    const char *other = apr_pstrcat(tp, params, "-existing.db", NULL);
+    int fd;
+
+    st = ready_store();
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    ck_assert_int_eq(file_mode(params), 0600);
+    ck_assert_int_eq(file_mode(apr_pstrcat(tp, params, "-wal", NULL)), 0600);
+    ck_assert_int_eq(file_mode(apr_pstrcat(tp, params, "-shm", NULL)), 0600);
+
+    /* An existing database keeps its mode; one that other users may read
+     * gets a warning that names it. */
+    fd = open(other, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    capture_logs();
+    params = other;
+    open_store(tp);
+    release_logs();
+    ck_assert_int_eq(logged_with("MCP01051", other), 1);
+    ck_assert_int_eq(logged_with("MCP01051", "mode 0644"), 1);
+    ck_assert_int_eq(file_mode(other), 0644);
+    /* Group access is a choice: no warning. */
+    ck_assert_int_eq(chmod(other, 0660), 0);
+    capture_logs();
+    open_store(tp);
+    release_logs();
+    ck_assert_int_eq(logged_with("MCP01051", ""), 0);
+    umask(old);
+}
+END_TEST
+
 START_TEST(open_errors)
 {
     mcp_store_t *st;
@@ -2373,6 +2433,7 @@ static Suite *store_suite(void)
     add_backend_tests(tc);
     tcase_add_test(tc, sqlite_concurrent_writers);
     tcase_add_test(tc, open_errors);
+    tcase_add_test(tc, sqlite_file_mode);
     suite_add_tcase(s, tc);
 
     if (pg && *pg) {
