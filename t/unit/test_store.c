@@ -1744,6 +1744,72 @@ START_TEST(schema_damaged)
 }
 END_TEST
 
+START_TEST(schema_damaged_migration3)
+{
+    /* Version 3 recorded but one of its objects gone: the store says it is
+     * the schema, naming a statement on it and what to run. */
+    static const char *const damage[][2] = {
+        { "DROP TABLE mcp_revocations", "mcp_revocation" },
+        { "ALTER TABLE mcp_auth_codes DROP COLUMN issued_jti", "mcp_code" },
+        { "ALTER TABLE mcp_clients DROP COLUMN disabled_at", "mcp_client" },
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+        mcp_store_t *st;
+        mcp_store_client_t *got;
+
+        drop_db();
+        fresh_db();
+        st = ready_store();
+        ck_store(st, mcp_store_exec(st, damage[i][0]), APR_SUCCESS);
+        st = open_store(tp);
+        capture_logs();
+        ck_store(st, mcp_store_client_get(st, tp, "c", &got), MCP_ESCHEMA);
+        release_logs();
+        ck_assert_msg(strstr(mcp_store_error(st), damage[i][1]) != NULL, "%s: %s",
+                      damage[i][0], mcp_store_error(st));
+        ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "schema version 3"));
+        ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
+        ck_assert_ptr_null(strchr(mcp_store_error(st), '\n'));
+    }
+}
+END_TEST
+
+START_TEST(schema_partial_migration3)
+{
+    /* A version 2 database where someone created migration 3's table by
+     * hand: the schema is refused as old, the upgrade fails naming the
+     * migration, and its transaction leaves nothing half-applied (the
+     * columns it added before the failure are gone again). */
+    mcp_store_t *st = ready_store();
+    mcp_store_schema_t s;
+    mcp_store_client_t c = client("c"), *got;
+    int from = -1, to = -1;
+
+    downgrade_one(st);
+    ck_store(st, mcp_store_exec(st, "CREATE TABLE mcp_revocations (kind TEXT)"),
+             APR_SUCCESS);
+    st = open_store(tp);
+    ck_store(st, mcp_store_schema_check(st), MCP_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "version 2, this build needs 3"));
+    ck_assert_int_ne(mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "migration 0003_revocations.sql"));
+    ck_assert_int_eq(from, 2);
+    ck_assert_int_eq(to, 2);
+    ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
+    ck_assert_int_eq(s.version, 2);
+    ck_assert_int_eq(count_migration3(st), 1);      /* the stray table only */
+    ck_store(st, mcp_store_client_get(st, tp, "c", &got), MCP_ESCHEMA);
+    /* Cleared up, the upgrade goes through. */
+    ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_revocations"), APR_SUCCESS);
+    ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
+    ck_assert_int_eq(to, 3);
+    ck_assert_int_eq(count_migration3(st), 3);
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+}
+END_TEST
+
 START_TEST(schema_changed_under_connection)
 {
     /* A connection with its statements prepared keeps working after
@@ -2402,6 +2468,8 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, purge);
     tcase_add_test(tc, schema_previous_version);
     tcase_add_test(tc, schema_damaged);
+    tcase_add_test(tc, schema_damaged_migration3);
+    tcase_add_test(tc, schema_partial_migration3);
     tcase_add_test(tc, schema_changed_under_connection);
     tcase_add_test(tc, attach_missing_schema);
     tcase_add_test(tc, odd_values_everywhere);
