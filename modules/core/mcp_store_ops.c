@@ -450,11 +450,40 @@ static apr_status_t select_one(mcp_store_t *st, apr_pool_t *p, const char *label
     return rv;
 }
 
+/* Like select_one(), but no row is MCP_ENOTFOUND with @notfound; on
+ * success *precord is the record. */
+static apr_status_t fetch_one(mcp_store_t *st, apr_pool_t *p, const char *label,
+                              int nargs, const char *const *args,
+                              const table_t *t, const char *notfound,
+                              void **precord)
+{
+    apr_status_t rv = select_one(st, p, label, nargs, args, t, precord);
+
+    if (rv == APR_SUCCESS && !*precord) {
+        rv = mcp_store_fail(st, MCP_ENOTFOUND, "%s", notfound);
+    }
+    return rv;
+}
+
 /* Does a row exist for @label with one key? */
 static apr_status_t exists(mcp_store_t *st, const char *label, const char *key,
                            int *pfound)
 {
     return select_rows(st, st->pool, label, 1, &key, NULL, NULL, pfound);
+}
+
+/* A failed insert of a new row: MCP_ECONFLICT with @msg when a row with
+ * @key exists (its primary key refused it), else @rv. */
+static apr_status_t conflict_if_exists(mcp_store_t *st, apr_status_t rv,
+                                       const char *label, const char *key,
+                                       const char *msg)
+{
+    int found = 0;
+
+    if (rv == MCP_ESTORE && exists(st, label, key, &found) == APR_SUCCESS && found) {
+        rv = mcp_store_fail(st, MCP_ECONFLICT, "%s", msg);
+    }
+    return rv;
 }
 
 /* A required identifier (id, hash, subject, ...): not NULL, not empty. */
@@ -524,7 +553,6 @@ static apr_status_t client_check(mcp_store_t *st, const mcp_store_client_t *c)
 apr_status_t mcp_store_client_put(mcp_store_t *st, const mcp_store_client_t *c)
 {
     apr_status_t rv;
-    int found = 0;
 
     if ((rv = client_check(st, c)) != APR_SUCCESS
         || (rv = mcp_store_ready(st)) != APR_SUCCESS
@@ -537,13 +565,10 @@ apr_status_t mcp_store_client_put(mcp_store_t *st, const mcp_store_client_t *c)
     if (rv == APR_SUCCESS) {
         rv = put_uris(st, c);
     }
-    rv = mcp_store_tx_end(st, rv);
-    if (rv == MCP_ESTORE && exists(st, "mcp_client_exists", c->client_id, &found)
-                            == APR_SUCCESS && found) {
-        rv = mcp_store_fail(st, MCP_ECONFLICT, "client '%s' exists already",
-                            c->client_id);
-    }
-    return rv;
+    return conflict_if_exists(st, mcp_store_tx_end(st, rv), "mcp_client_exists",
+                              c->client_id,
+                              apr_psprintf(st->pool, "client '%s' exists already",
+                                           c->client_id));
 }
 
 apr_status_t mcp_store_client_update(mcp_store_t *st, const mcp_store_client_t *c)
@@ -594,15 +619,12 @@ apr_status_t mcp_store_client_get(mcp_store_t *st, apr_pool_t *p,
         return invalid(st, "fetching a client needs a pool, its id and where "
                        "to put it");
     }
-    rv = select_one(st, p, "mcp_client_get", 1, &client_id, &client_table, &c);
-    if (rv != APR_SUCCESS) {
-        return rv;
+    rv = fetch_one(st, p, "mcp_client_get", 1, &client_id, &client_table,
+                   apr_psprintf(st->pool, "no client '%s'", client_id), &c);
+    if (rv == APR_SUCCESS && (rv = load_uris(st, p, c)) == APR_SUCCESS) {
+        *pc = c;
     }
-    if (!c) {
-        return mcp_store_fail(st, MCP_ENOTFOUND, "no client '%s'", client_id);
-    }
-    *pc = c;
-    return load_uris(st, p, *pc);
+    return rv;
 }
 
 apr_status_t mcp_store_client_delete(mcp_store_t *st, const char *client_id)
@@ -669,8 +691,6 @@ apr_status_t mcp_store_client_list(mcp_store_t *st, apr_pool_t *p,
 
 apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c)
 {
-    apr_status_t rv;
-    int found = 0;
 
     if (!c || !given(c->code_hash) || !given(c->client_id) || !c->redirect_uri
         || !given(c->code_challenge) || !given(c->code_challenge_method)
@@ -684,12 +704,9 @@ apr_status_t mcp_store_code_put(mcp_store_t *st, const mcp_store_code_t *c)
                               "seconds of its creation",
                               MCP_STORE_CODE_MAX_LIFETIME);
     }
-    rv = insert(st, "mcp_code_insert", &code_table, c);
-    if (rv == MCP_ESTORE && exists(st, "mcp_code_get", c->code_hash, &found)
-                            == APR_SUCCESS && found) {
-        rv = mcp_store_fail(st, MCP_ECONFLICT, "the code exists already");
-    }
-    return rv;
+    return conflict_if_exists(st, insert(st, "mcp_code_insert", &code_table, c),
+                              "mcp_code_get", c->code_hash,
+                              "the code exists already");
 }
 
 static apr_status_t code_load(mcp_store_t *st, apr_pool_t *p,
@@ -706,17 +723,15 @@ static apr_status_t code_load(mcp_store_t *st, apr_pool_t *p,
 apr_status_t mcp_store_code_get(mcp_store_t *st, apr_pool_t *p,
                                 const char *code_hash, mcp_store_code_t **pc)
 {
-    mcp_store_code_t *c = NULL;
+    void *c = NULL;
     apr_status_t rv;
 
     if (!p || !given(code_hash) || !pc) {
         return invalid(st, "fetching a code needs a pool, its hash and where to "
                        "put it");
     }
-    rv = code_load(st, p, code_hash, &c);
-    if (rv == APR_SUCCESS && !c) {
-        rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such authorization code");
-    }
+    rv = fetch_one(st, p, "mcp_code_get", 1, &code_hash, &code_table,
+                   "no such authorization code", &c);
     if (rv == APR_SUCCESS) {
         *pc = c;
     }
@@ -903,13 +918,11 @@ static apr_status_t revoke_family(mcp_store_t *st, const char *family_id,
 apr_status_t mcp_store_refresh_put(mcp_store_t *st, const mcp_store_refresh_t *r)
 {
     apr_status_t rv = refresh_insert(st, r);
-    int found = 0;
 
-    if (rv == MCP_ESTORE && exists(st, "mcp_refresh_get", r->token_hash, &found)
-                            == APR_SUCCESS && found) {
-        rv = mcp_store_fail(st, MCP_ECONFLICT, "the refresh token exists already");
-    }
-    return rv;
+    /* (r is not NULL when the insert got as far as the database.) */
+    return rv != MCP_ESTORE ? rv
+         : conflict_if_exists(st, rv, "mcp_refresh_get", r->token_hash,
+                              "the refresh token exists already");
 }
 
 static apr_status_t refresh_load(mcp_store_t *st, apr_pool_t *p,
@@ -927,17 +940,15 @@ apr_status_t mcp_store_refresh_get(mcp_store_t *st, apr_pool_t *p,
                                    const char *token_hash,
                                    mcp_store_refresh_t **pr)
 {
-    mcp_store_refresh_t *r = NULL;
+    void *r = NULL;
     apr_status_t rv;
 
     if (!p || !given(token_hash) || !pr) {
         return invalid(st, "fetching a refresh token needs a pool, its hash and "
                        "where to put it");
     }
-    rv = refresh_load(st, p, token_hash, &r);
-    if (rv == APR_SUCCESS && !r) {
-        rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such refresh token");
-    }
+    rv = fetch_one(st, p, "mcp_refresh_get", 1, &token_hash, &refresh_table,
+                   "no such refresh token", &r);
     if (rv == APR_SUCCESS) {
         *pr = r;
     }
@@ -1284,12 +1295,10 @@ apr_status_t mcp_store_consent_get(mcp_store_t *st, apr_pool_t *p,
     a[0] = subject;
     a[1] = client_id;
     a[2] = resource;
-    rv = select_one(st, p, "mcp_consent_get", 3, a, &consent_table, &rec);
+    rv = fetch_one(st, p, "mcp_consent_get", 3, a, &consent_table, "no consent",
+                   &rec);
     if (rv != APR_SUCCESS) {
         return rv;
-    }
-    if (!rec) {
-        return mcp_store_fail(st, MCP_ENOTFOUND, "no consent");
     }
     *pc = c = rec;
     if (c->expires_at <= now) {
@@ -1382,11 +1391,8 @@ apr_status_t mcp_store_upstream_get(mcp_store_t *st, apr_pool_t *p,
     }
     a[0] = subject;
     a[1] = provider;
-    rv = select_one(st, p, "mcp_upstream_get", 2, a, &upstream_table, &u);
-    if (rv == APR_SUCCESS && !u) {
-        rv = mcp_store_fail(st, MCP_ENOTFOUND, "no upstream token for that "
-                            "provider");
-    }
+    rv = fetch_one(st, p, "mcp_upstream_get", 2, a, &upstream_table,
+                   "no upstream token for that provider", &u);
     if (rv == APR_SUCCESS) {
         *pu = u;
     }
