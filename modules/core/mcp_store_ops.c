@@ -686,6 +686,69 @@ apr_status_t mcp_store_client_list(mcp_store_t *st, apr_pool_t *p,
 }
 
 /* ---------------------------------------------------------------------
+ * Refresh token families (used by codes and rotations alike)
+ * ------------------------------------------------------------------- */
+
+static apr_status_t refresh_check(mcp_store_t *st, const mcp_store_refresh_t *r)
+{
+    if (!r || !given(r->token_hash) || !given(r->family_id)
+        || !given(r->client_id) || !given(r->subject) || r->expires_at <= 0) {
+        return invalid(st, "a refresh token needs its hash, family, client, "
+                       "subject and expiry");
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t refresh_insert(mcp_store_t *st, const mcp_store_refresh_t *r)
+{
+    apr_status_t rv = refresh_check(st, r);
+
+    return rv == APR_SUCCESS ? insert(st, "mcp_refresh_insert", &refresh_table, r)
+                             : rv;
+}
+
+/* Revoke with @label (revoked_at = the first value) until a run finds
+ * nothing more; *pn (may be NULL) gets how many were revoked. Once is
+ * not always enough on PostgreSQL: a rotation that committed while the
+ * first run waited for its row lock inserted a successor that this
+ * run's snapshot cannot see; the next run sees it. A later rotation
+ * waits for our row lock, then finds the token revoked. */
+static apr_status_t revoke_until_done(mcp_store_t *st, const char *label,
+                                      int nargs, const char *const *args, int *pn)
+{
+    apr_status_t rv;
+    int total = 0, nrows, round = 0;
+
+    do {
+        nrows = 0;
+        rv = run(st, label, &nrows, nargs, args);
+        total += nrows;
+    } while (rv == APR_SUCCESS && nrows > 0 && ++round < 8);
+    if (pn) {
+        *pn = total;
+    }
+    return rv;
+}
+
+/* Revoke the tokens where @label's one or two keys match. */
+static apr_status_t revoke_by(mcp_store_t *st, const char *label, const char *k1,
+                              const char *k2, apr_int64_t now, int *pn)
+{
+    const char *a[3];
+
+    a[0] = num(st->pool, now, 0);
+    a[1] = k1;
+    a[2] = k2;
+    return revoke_until_done(st, label, k2 ? 3 : 2, a, pn);
+}
+
+static apr_status_t revoke_family(mcp_store_t *st, const char *family_id,
+                                  apr_int64_t now, int *pn)
+{
+    return revoke_by(st, "mcp_refresh_revoke_family", family_id, NULL, now, pn);
+}
+
+/* ---------------------------------------------------------------------
  * Authorization codes
  * ------------------------------------------------------------------- */
 
@@ -737,11 +800,6 @@ apr_status_t mcp_store_code_get(mcp_store_t *st, apr_pool_t *p,
     }
     return rv;
 }
-
-static apr_status_t refresh_check(mcp_store_t *st, const mcp_store_refresh_t *r);
-static apr_status_t refresh_insert(mcp_store_t *st, const mcp_store_refresh_t *r);
-static apr_status_t revoke_family(mcp_store_t *st, const char *family_id,
-                                  apr_int64_t now, int *pn);
 
 /* The code was not redeemed: say why, and revoke what a replayed one
  * issued. Runs inside the redeem's transaction; *pcommit is set when
@@ -855,65 +913,6 @@ apr_status_t mcp_store_code_redeem(mcp_store_t *st, apr_pool_t *p,
 /* ---------------------------------------------------------------------
  * Refresh tokens
  * ------------------------------------------------------------------- */
-
-static apr_status_t refresh_check(mcp_store_t *st, const mcp_store_refresh_t *r)
-{
-    if (!r || !given(r->token_hash) || !given(r->family_id)
-        || !given(r->client_id) || !given(r->subject) || r->expires_at <= 0) {
-        return invalid(st, "a refresh token needs its hash, family, client, "
-                       "subject and expiry");
-    }
-    return APR_SUCCESS;
-}
-
-static apr_status_t refresh_insert(mcp_store_t *st, const mcp_store_refresh_t *r)
-{
-    apr_status_t rv = refresh_check(st, r);
-
-    return rv == APR_SUCCESS ? insert(st, "mcp_refresh_insert", &refresh_table, r)
-                             : rv;
-}
-
-/* Revoke with @label (revoked_at = the first value) until a run finds
- * nothing more; *pn (may be NULL) gets how many were revoked. Once is
- * not always enough on PostgreSQL: a rotation that committed while the
- * first run waited for its row lock inserted a successor that this
- * run's snapshot cannot see; the next run sees it. A later rotation
- * waits for our row lock, then finds the token revoked. */
-static apr_status_t revoke_until_done(mcp_store_t *st, const char *label,
-                                      int nargs, const char *const *args, int *pn)
-{
-    apr_status_t rv;
-    int total = 0, nrows, round = 0;
-
-    do {
-        nrows = 0;
-        rv = run(st, label, &nrows, nargs, args);
-        total += nrows;
-    } while (rv == APR_SUCCESS && nrows > 0 && ++round < 8);
-    if (pn) {
-        *pn = total;
-    }
-    return rv;
-}
-
-/* Revoke the tokens where @label's one or two keys match. */
-static apr_status_t revoke_by(mcp_store_t *st, const char *label, const char *k1,
-                              const char *k2, apr_int64_t now, int *pn)
-{
-    const char *a[3];
-
-    a[0] = num(st->pool, now, 0);
-    a[1] = k1;
-    a[2] = k2;
-    return revoke_until_done(st, label, k2 ? 3 : 2, a, pn);
-}
-
-static apr_status_t revoke_family(mcp_store_t *st, const char *family_id,
-                                  apr_int64_t now, int *pn)
-{
-    return revoke_by(st, "mcp_refresh_revoke_family", family_id, NULL, now, pn);
-}
 
 apr_status_t mcp_store_refresh_put(mcp_store_t *st, const mcp_store_refresh_t *r)
 {
