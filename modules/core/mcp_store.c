@@ -14,7 +14,11 @@
 /* Connections, statement preparation, schema versions and migrations of
  * the SQL store. The storage functions are in mcp_store_ops.c. */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <apr_atomic.h>
 #include <apr_strings.h>
@@ -41,7 +45,8 @@ static volatile apr_uint32_t prepare_serial;
 
 const char *mcp_store_error(const mcp_store_t *st)
 {
-    return st->error ? st->error : "no error";
+    /* Also for the NULL handle a failed attach or open leaves. */
+    return !st ? "no store" : st->error ? st->error : "no error";
 }
 
 const char *mcp_store_driver_name(const mcp_store_t *st)
@@ -111,7 +116,7 @@ apr_status_t mcp_store_attach(mcp_store_t **pst, apr_pool_t *p,
 {
     mcp_store_t *st;
 
-    if (!driver || !handle || !prepared || !conn_pool) {
+    if (!pst || !p || !driver || !handle || !prepared || !conn_pool) {
         return APR_EINVAL;
     }
     *pst = st = store_new(p, driver, handle, prepared, conn_pool);
@@ -142,6 +147,44 @@ static const char *driver_package(const char *driver_name)
          : !strcmp(driver_name, "pgsql") ? "libaprutil1-dbd-pgsql" : NULL;
 }
 
+/* A SQLite database holds client secrets' hashes, tokens' hashes and
+ * sealed upstream tokens: only its owner should read it. SQLite creates a
+ * new file 0644 less the umask, and gives its -wal and -shm files the
+ * main file's mode: so a new file is created here first, 0600 whatever
+ * the umask, and SQLite opens it (an empty file is an empty database).
+ * An existing file is left as it is; a mode that lets other users (not
+ * the group: a group shared by httpd and its admins is a choice) read or
+ * write it gets a warning. ":memory:" and "file:" URIs are SQLite's. */
+static void sqlite_file_mode(apr_pool_t *p, const char *path)
+{
+    struct stat sb;
+    int fd;
+
+    if (!*path || !strcmp(path, ":memory:") || !strncmp(path, "file:", 5)) {
+        return;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
+    if (fd >= 0) {
+        /* The umask may have taken more than the group's and others' bits. */
+        if (fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
+            mcp_log(MCP_LOG_MARK, MCP_LOG_WARNING, APR_FROM_OS_ERROR(errno), p,
+                    MCPLOGNO(01055) "store: cannot set mode 0600 on the new "
+                    "SQLite database %s", path);
+        }
+        close(fd);
+        return;
+    }
+    /* Missing directory, no permission, ...: SQLite's open says why. */
+    if (errno == EEXIST && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)
+        && (sb.st_mode & (S_IROTH | S_IWOTH))) {
+        mcp_log(MCP_LOG_MARK, MCP_LOG_WARNING, 0, p, MCPLOGNO(01051)
+                "store: the SQLite database %s has mode %04o: other users can "
+                "%s it (and its -wal and -shm files); chmod o-rwx it",
+                path, (unsigned)(sb.st_mode & 07777),
+                sb.st_mode & S_IWOTH ? "read or write" : "read");
+    }
+}
+
 apr_status_t mcp_store_open(mcp_store_t **pst, apr_pool_t *p,
                             const char *driver_name, const char *params,
                             const char **perr)
@@ -158,6 +201,13 @@ apr_status_t mcp_store_open(mcp_store_t **pst, apr_pool_t *p,
         perr = &dummy;
     }
     *perr = NULL;
+    if (pst) {
+        *pst = NULL;
+    }
+    if (!pst || !p) {
+        *perr = "opening a store needs a pool and where to put it";
+        return MCP_EINVALID;
+    }
     if (!mcp_store_driver_known(driver_name)) {
         *perr = apr_psprintf(p, "unknown database driver '%s': mod_mcp "
                              "supports sqlite3 and pgsql",
@@ -176,6 +226,9 @@ apr_status_t mcp_store_open(mcp_store_t **pst, apr_pool_t *p,
     if (!params || !*params) {
         *perr = apr_psprintf(p, "no %s database parameters given", driver_name);
         return MCP_EINVALID;
+    }
+    if (sqlite) {
+        sqlite_file_mode(p, params);
     }
     rv = apr_dbd_open_ex(driver, p, params, &handle, &err);
     if (rv != APR_SUCCESS || !handle) {
@@ -353,6 +406,10 @@ apr_status_t mcp_store_schema_status(mcp_store_t *st, mcp_store_schema_t *s)
     const char *v = NULL;
     apr_status_t rv;
 
+    if (!s) {
+        return mcp_store_fail(st, MCP_EINVALID, "the schema status needs where "
+                              "to put it");
+    }
     s->initialized = 0;
     s->version = 0;
     s->expected = mcp_store_schema_latest();

@@ -65,8 +65,11 @@ sub ctl { return run_cmd({}, $mcpctl, @_) }
 my $tmp = tempdir(CLEANUP => 1);
 my ($rc, $out, $err) = ctl('--params', "$tmp/probe.db", qw(db status));
 my ($latest) = $out =~ /^expected: (\d+)$/m;
-ok($latest && $latest >= 2, 'status names the expected version')
+ok($latest, 'status names the expected version')
     or BAIL_OUT("no 'expected:' line in: $out$err");
+# older_and_newer() undoes migration 3 by hand: a new migration needs its
+# own undo there.
+is($latest, 3, 'this mcpctl expects schema version 3');
 
 # db init / upgrade / status from an empty database to the current schema.
 sub lifecycle {
@@ -98,14 +101,16 @@ sub lifecycle {
              . "state: up to date\n", "$name: the status lines");
 }
 
-# A database one migration behind (the last one undone by hand: its
-# indexes dropped, its version row deleted), then a newer one.
+# A database one migration behind (migration 3 undone by hand: its table
+# and columns dropped, its version row deleted), then a newer one.
 sub older_and_newer {
     my ($name, $sql, @db) = @_;
     my $prev = $latest - 1;
 
-    $sql->("DROP INDEX mcp_auth_codes_client; DROP INDEX mcp_consents_client; "
-           . "DELETE FROM mcp_schema_version WHERE version = $latest");
+    $sql->("DROP TABLE mcp_revocations; "
+           . "ALTER TABLE mcp_auth_codes DROP COLUMN issued_jti; "
+           . "ALTER TABLE mcp_clients DROP COLUMN disabled_at; "
+           . "DELETE FROM mcp_schema_version WHERE version = 3");
     ($rc, $out) = ctl(@db, qw(db status));
     is($rc, 1, "$name: status on an older schema exits 1");
     like($out, qr/^version: $prev\n.*^state: needs upgrade$/ms, "$name: and says it needs upgrade");
@@ -167,6 +172,24 @@ sub sqlite3_cli {
 my $have_sqlite3_cli = !system('sh', '-c', 'command -v sqlite3 >/dev/null');
 
 lifecycle('sqlite', '--params', "$tmp/a.db");
+is((stat "$tmp/a.db")[2] & 07777, 0600, 'a new SQLite database is mode 0600');
+{
+    my $old = umask(0);
+    ($rc, $out) = ctl('--params', "$tmp/umask0.db", qw(db upgrade));
+    umask($old);
+    is($rc, 0, 'upgrade under umask 0 succeeds');
+    is((stat "$tmp/umask0.db")[2] & 07777, 0600, 'and the database is mode 0600 all the same');
+    ok(!-e "$tmp/umask0.db-wal" && !-e "$tmp/umask0.db-shm", 'no -wal or -shm file is left behind');
+    chmod 0644, "$tmp/umask0.db";
+    ($rc, $out, $err) = ctl('--params', "$tmp/umask0.db", qw(db status));
+    is($rc, 0, 'a world-readable database still works');
+    like($err, qr/MCP01051: .*\Q$tmp\E\/umask0\.db has mode 0644: other users can read it/,
+         'with a warning naming the file and its mode');
+    is((stat "$tmp/umask0.db")[2] & 07777, 0644, 'and its mode is left alone');
+    chmod 0640, "$tmp/umask0.db";
+    ($rc, $out, $err) = ctl('--params', "$tmp/umask0.db", qw(db status));
+    unlike($err, qr/MCP01051/, 'group access is no reason for a warning');
+}
 ok(!-e "$tmp/probe.db", 'status does not create a missing SQLite file');
 ($rc, $out) = ctl('--params', "$tmp/probe.db", qw(db status));
 like($out, qr/^note: the database file \S+probe.db does not exist yet$/m, 'and says it is missing');

@@ -170,7 +170,7 @@ sub init_store {
     my $ctl = need_env('MCP_CTL');
     die "mcpctl not found at $ctl: build it first (make)\n" unless -x $ctl;
     run_cmd($ctl, '--driver', 'sqlite3', '--params', $db, 'db', 'upgrade');
-    chmod 0644, $db;
+    die "$db is not mode 0600\n" if ((stat $db)[2] & 07777) != 0600;
     return $db;
 }
 

@@ -18,7 +18,9 @@
 
 #include <stdio.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <apr_strings.h>
@@ -31,6 +33,9 @@
 #include "mcp_store_private.h"
 
 #define NOW 1800000000
+
+/* Processes in a race. */
+#define RACERS 6
 
 static const char *backend;     /* "sqlite3" or "pgsql" for this TCase */
 static const char *params;      /* params of this test's fresh database */
@@ -494,93 +499,6 @@ static mcp_store_code_t code(const char *hash, const char *client_id)
     return c;
 }
 
-START_TEST(codes)
-{
-    mcp_store_t *st = ready_store();
-    mcp_store_client_t cl = client("c");
-    mcp_store_code_t c = code("h1", "c"), *got = NULL;
-
-    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
-    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    ck_store(st, mcp_store_code_put(st, &c), MCP_ECONFLICT);
-    ck_store(st, mcp_store_code_take(st, tp, "h1", NOW + 1, &got), APR_SUCCESS);
-    ck_assert_str_eq(got->code_challenge, c.code_challenge);
-    ck_assert_str_eq(got->resource, c.resource);
-    ck_assert_int_eq(got->used_at, NOW + 1);
-    ck_store(st, mcp_store_code_bind_family(st, "h1", "fam-1"), APR_SUCCESS);
-    /* Second use: refused, with the family so the caller can revoke it. */
-    got = NULL;
-    ck_store(st, mcp_store_code_take(st, tp, "h1", NOW + 2, &got), MCP_ECONFLICT);
-    ck_assert_ptr_nonnull(got);
-    ck_assert_str_eq(got->issued_family, "fam-1");
-    ck_store(st, mcp_store_code_take(st, tp, "nope", NOW, &got), MCP_ENOTFOUND);
-    ck_store(st, mcp_store_code_bind_family(st, "nope", "f"), MCP_ENOTFOUND);
-    /* Expired: consumed and refused. */
-    c = code("h2", "c");
-    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    ck_store(st, mcp_store_code_take(st, tp, "h2", NOW + 60, &got), MCP_EEXPIRED);
-    ck_store(st, mcp_store_code_take(st, tp, "h2", NOW + 1, &got), MCP_ECONFLICT);
-    /* A code for an unknown client is refused by the schema. */
-    c = code("h3", "ghost");
-    ck_store(st, mcp_store_code_put(st, &c), MCP_ESTORE);
-    /* Deleting the client takes its codes with it. */
-    c = code("h4", "c");
-    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    ck_store(st, mcp_store_client_delete(st, "c"), APR_SUCCESS);
-    ck_store(st, mcp_store_code_take(st, tp, "h4", NOW, &got), MCP_ENOTFOUND);
-    c.client_id = NULL;
-    ck_store(st, mcp_store_code_put(st, &c), MCP_EINVALID);
-}
-END_TEST
-
-static int take_race_code(int index)
-{
-    apr_pool_t *p;
-    mcp_store_t *cst;
-    mcp_store_code_t *got;
-    const char *err = NULL;
-    apr_status_t rv;
-
-    (void)index;
-    apr_pool_create(&p, NULL);
-    if (mcp_store_open(&cst, p, backend, params, &err) != APR_SUCCESS) {
-        return 3;
-    }
-    rv = mcp_store_code_take(cst, p, "race", NOW + 1, &got);
-    apr_pool_destroy(p);
-    return rv == APR_SUCCESS ? 0 : rv == MCP_ECONFLICT ? 1 : 2;
-}
-
-START_TEST(code_race)
-{
-    /* Several processes, each with its own connection, take one code at
-     * the same moment: exactly one wins. */
-    apr_pool_t *setup;
-    mcp_store_t *st;
-    mcp_store_client_t cl = client("c");
-    mcp_store_code_t c = code("race", "c"), *got;
-    int i, wins = 0, conflicts = 0, results[6];
-
-    apr_pool_create(&setup, tp);
-    st = ready_store_in(setup);
-    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
-    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    close_store(setup);
-    run_workers(6, take_race_code, results);
-    st = open_store(tp);
-    ck_store(st, mcp_store_code_take(st, tp, "race", NOW + 2, &got), MCP_ECONFLICT);
-    ck_assert_int_eq(got->used_at, NOW + 1);
-    for (i = 0; i < 6; i++) {
-        wins += results[i] == 0;
-        conflicts += results[i] == 1;
-    }
-    ck_assert_int_eq(wins, 1);
-    ck_assert_int_eq(conflicts, 5);
-}
-END_TEST
-
-/* ---- refresh tokens ----------------------------------------------- */
-
 static mcp_store_refresh_t refresh(const char *hash, const char *family)
 {
     mcp_store_refresh_t r;
@@ -597,70 +515,549 @@ static mcp_store_refresh_t refresh(const char *hash, const char *family)
     return r;
 }
 
+START_TEST(codes)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_code_t c = code("h1", "c"), *got = NULL;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), MCP_ECONFLICT);
+    /* Reading a code does not consume it. */
+    ck_store(st, mcp_store_code_get(st, tp, "h1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->code_challenge, c.code_challenge);
+    ck_assert_str_eq(got->resource, c.resource);
+    ck_assert_str_eq(got->redirect_uri, c.redirect_uri);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_assert_ptr_null(got->issued_family);
+    ck_assert_ptr_null(got->issued_jti);
+    ck_store(st, mcp_store_code_get(st, tp, "h1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_store(st, mcp_store_code_get(st, tp, "nope", &got), MCP_ENOTFOUND);
+    /* A code for an unknown client is refused by the schema. */
+    c = code("h3", "ghost");
+    ck_store(st, mcp_store_code_put(st, &c), MCP_ESTORE);
+    c.client_id = NULL;
+    ck_store(st, mcp_store_code_put(st, &c), MCP_EINVALID);
+}
+END_TEST
+
+START_TEST(code_redeem)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_code_t c = code("CODE-HASH-1", "c"), *got = NULL;
+    mcp_store_refresh_t r = refresh("RT-HASH-1", "fam-1"), *gr;
+    int i, n = -1, warnings = 0;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_redeem(st, tp, "CODE-HASH-1", NOW + 1, "fam-1", "jti-1",
+                                       &r, &got, &n), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, NOW + 1);
+    ck_assert_str_eq(got->issued_family, "fam-1");
+    ck_assert_str_eq(got->issued_jti, "jti-1");
+    ck_assert_str_eq(got->subject, "alice");
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_refresh_get(st, tp, "RT-HASH-1", &gr), APR_SUCCESS);
+    ck_assert_str_eq(gr->family_id, "fam-1");
+    ck_assert_int_eq(gr->revoked_at, 0);
+    ck_store(st, mcp_store_code_get(st, tp, "CODE-HASH-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, NOW + 1);
+    ck_assert_str_eq(got->issued_jti, "jti-1");
+    /* The family grew (as a rotation would). */
+    r = refresh("RT-HASH-2", "fam-1");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+
+    /* A replay: refused, the family is revoked (committed), and the caller
+     * learns the access token's jti to deny-list it. */
+    got = NULL;
+    capture_logs();
+    ck_store(st, mcp_store_code_redeem(st, tp, "CODE-HASH-1", NOW + 2, "fam-2", "jti-2",
+                                       NULL, &got, &n), MCP_ECONFLICT);
+    release_logs();
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got->issued_jti, "jti-1");
+    ck_assert_str_eq(got->issued_family, "fam-1");
+    ck_assert_int_eq(got->used_at, NOW + 1);
+    ck_assert_int_eq(n, 2);
+    for (i = 0; i < logged->nelts; i++) {
+        const char *line = APR_ARRAY_IDX(logged, i, const char *);
+        ck_assert_ptr_null(strstr(line, "HASH"));
+        if (strstr(line, "MCP01050") && strstr(line, "fam-1")) {
+            ck_assert_int_eq(atoi(line), MCP_LOG_WARNING);
+            warnings++;
+        }
+    }
+    ck_assert_int_eq(warnings, 1);
+    ck_assert_ptr_null(strstr(mcp_store_error(st), "HASH"));
+    st = open_store(tp);        /* committed: another connection sees it */
+    ck_store(st, mcp_store_refresh_get(st, tp, "RT-HASH-1", &gr), APR_SUCCESS);
+    ck_assert_int_eq(gr->revoked_at, NOW + 2);
+    ck_store(st, mcp_store_refresh_get(st, tp, "RT-HASH-2", &gr), APR_SUCCESS);
+    ck_assert_int_eq(gr->revoked_at, NOW + 2);
+    /* The replay recorded nothing of its own. */
+    ck_store(st, mcp_store_code_get(st, tp, "CODE-HASH-1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->issued_jti, "jti-1");
+    /* Again: still refused, nothing more to revoke. */
+    ck_store(st, mcp_store_code_redeem(st, tp, "CODE-HASH-1", NOW + 3, NULL, "jti-3",
+                                       NULL, &got, &n), MCP_ECONFLICT);
+    ck_assert_int_eq(n, 0);
+
+    /* Unknown. */
+    got = (mcp_store_code_t *)1;
+    ck_store(st, mcp_store_code_redeem(st, tp, "nope", NOW, NULL, "j", NULL, &got, &n),
+             MCP_ENOTFOUND);
+    ck_assert_ptr_null(got);
+
+    /* Expired: refused, and left unused. */
+    c = code("h2", "c");
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_redeem(st, tp, "h2", NOW + 60, NULL, "j", NULL, &got, &n),
+             MCP_EEXPIRED);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_code_get(st, tp, "h2", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_assert_ptr_null(got->issued_jti);
+
+    /* Without a refresh token: the jti alone is recorded; a replay has no
+     * family to revoke but still names the jti. */
+    c = code("h5", "c");
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_code_redeem(st, tp, "h5", NOW + 1, NULL, "jti-5", NULL, NULL,
+                                       NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_code_redeem(st, tp, "h5", NOW + 2, NULL, "jti-6", NULL, &got,
+                                       &n), MCP_ECONFLICT);
+    ck_assert_str_eq(got->issued_jti, "jti-5");
+    ck_assert_ptr_null(got->issued_family);
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+START_TEST(code_redeem_refused_refresh)
+{
+    /* A refresh token that does not fit the code: nothing changes. */
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c"), cl2 = client("d");
+    mcp_store_code_t c = code("h6", "c"), *got;
+    mcp_store_refresh_t r, *gr;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &cl2), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    r = refresh("other", "fam-0");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+
+    r = refresh("rt-6", "fam-6");
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-other", "j", &r, &got, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, NULL, "j", &r, &got, NULL),
+             MCP_EINVALID);
+    r.client_id = "d";
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             MCP_EINVALID);
+    r = refresh("rt-6", "fam-6");
+    r.subject = "bob";
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             MCP_EINVALID);
+    r = refresh("rt-6", "fam-6");
+    r.expires_at = 0;
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             MCP_EINVALID);
+    /* A refresh token whose hash exists: the whole redeem is undone. */
+    r = refresh("other", "fam-6");
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             MCP_ESTORE);
+    ck_store(st, mcp_store_code_get(st, tp, "h6", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, 0);
+    ck_assert_ptr_null(got->issued_jti);
+    ck_store(st, mcp_store_refresh_get(st, tp, "rt-6", &gr), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_refresh_get(st, tp, "other", &gr), APR_SUCCESS);
+    ck_assert_str_eq(gr->family_id, "fam-0");
+    /* And then it redeems. */
+    r = refresh("rt-6", "fam-6");
+    ck_store(st, mcp_store_code_redeem(st, tp, "h6", NOW, "fam-6", "j", &r, &got, NULL),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_get(st, tp, "rt-6", &gr), APR_SUCCESS);
+}
+END_TEST
+
+/* Each worker redeems the code "race" with a refresh token of its own.
+ * Result: 0 success, 10 + n a replay that revoked n tokens, else a
+ * failure. */
+static int redeem_race_code(int index)
+{
+    apr_pool_t *p;
+    mcp_store_t *cst;
+    mcp_store_code_t *got;
+    mcp_store_refresh_t r;
+    const char *err = NULL, *fam;
+    apr_status_t rv;
+    int n = 0;
+
+    apr_pool_create(&p, NULL);
+    if (mcp_store_open(&cst, p, backend, params, &err) != APR_SUCCESS) {
+        return 3;
+    }
+    fam = apr_psprintf(p, "fam-%d", index);
+    memset(&r, 0, sizeof(r));
+    r.token_hash = apr_psprintf(p, "rt-%d", index);
+    r.family_id = fam;
+    r.client_id = "c";
+    r.subject = "alice";
+    r.created_at = NOW;
+    r.expires_at = NOW + 86400;
+    rv = mcp_store_code_redeem(cst, p, "race", NOW + 1, fam,
+                               apr_psprintf(p, "jti-%d", index), &r, &got, &n);
+    apr_pool_destroy(p);
+    return rv == APR_SUCCESS ? 0 : rv == MCP_ECONFLICT ? 10 + n : 2;
+}
+
+START_TEST(code_race)
+{
+    /* Several processes, each with its own connection, redeem one code at
+     * the same moment: exactly one wins; the others are replays and revoke
+     * what the winner was issued. */
+    apr_pool_t *setup;
+    mcp_store_t *st;
+    mcp_store_client_t cl = client("c");
+    mcp_store_code_t c = code("race", "c"), *got;
+    mcp_store_refresh_t *gr;
+    int i, wins = 0, winner = -1, conflicts = 0, revoked = 0, results[RACERS];
+
+    apr_pool_create(&setup, tp);
+    st = ready_store_in(setup);
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
+    close_store(setup);
+    run_workers(RACERS, redeem_race_code, results);
+    st = open_store(tp);
+    for (i = 0; i < RACERS; i++) {
+        if (results[i] == 0) {
+            wins++;
+            winner = i;
+        }
+        else if (results[i] >= 10) {
+            conflicts++;
+            revoked += results[i] - 10;
+        }
+    }
+    ck_assert_int_eq(wins, 1);
+    ck_assert_int_eq(conflicts, RACERS - 1);
+    ck_assert_int_eq(revoked, 1);
+    ck_store(st, mcp_store_code_get(st, tp, "race", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->used_at, NOW + 1);
+    ck_assert_str_eq(got->issued_jti, apr_psprintf(tp, "jti-%d", winner));
+    ck_assert_str_eq(got->issued_family, apr_psprintf(tp, "fam-%d", winner));
+    for (i = 0; i < RACERS; i++) {
+        apr_status_t rv = mcp_store_refresh_get(st, tp, apr_psprintf(tp, "rt-%d", i), &gr);
+        if (i == winner) {
+            ck_store(st, rv, APR_SUCCESS);
+            ck_assert_int_eq(gr->revoked_at, NOW + 1);
+        }
+        else {
+            ck_store(st, rv, MCP_ENOTFOUND);
+        }
+    }
+}
+END_TEST
+
+/* ---- refresh tokens ----------------------------------------------- */
+
+/* A successor for a rotation. */
+static mcp_store_refresh_t next_token(const char *hash)
+{
+    mcp_store_refresh_t n;
+
+    memset(&n, 0, sizeof(n));
+    n.token_hash = hash;
+    n.expires_at = NOW + 2 * 86400;
+    n.scope = "mcp";
+    return n;
+}
+
+/* Is the token live (not rotated, not revoked), or revoked? */
+static void ck_live(mcp_store_t *st, const char *hash, int live)
+{
+    mcp_store_refresh_t *got;
+
+    ck_store(st, mcp_store_refresh_get(st, tp, hash, &got), APR_SUCCESS);
+    if (live) {
+        ck_assert_msg(!got->rotated_at && !got->revoked_at, "%s is not live", hash);
+    }
+    else {
+        ck_assert_msg(got->revoked_at, "%s is not revoked", hash);
+    }
+}
+
 START_TEST(refresh_rotation)
 {
     mcp_store_t *st = ready_store();
     mcp_store_client_t cl = client("c");
-    mcp_store_refresh_t r = refresh("r1", "fam"), next, *got, *old;
+    mcp_store_refresh_t r = refresh("r1", "fam"), next = next_token("r2"), *got, *old;
     mcp_store_refresh_outcome_e out;
 
     ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
     ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
     ck_store(st, mcp_store_refresh_put(st, &r), MCP_ECONFLICT);
 
-    memset(&next, 0, sizeof(next));
-    next.token_hash = "r2";
-    next.expires_at = NOW + 2 * 86400;
-    next.scope = "mcp";
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 10, 5, &out, &old),
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 10, 5, &out, &old),
              APR_SUCCESS);
     ck_assert_int_eq(out, MCP_REFRESH_ROTATED);
+    ck_assert_str_eq(old->replaced_by, "r2");
+    ck_assert_int_eq(old->rotated_at, NOW + 10);
     ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
     ck_assert_str_eq(got->family_id, "fam");
+    ck_assert_str_eq(got->client_id, "c");
     ck_assert_str_eq(got->subject, "alice");
+    ck_assert_str_eq(got->scope, "mcp");
+    ck_assert_ptr_null(got->resource);
     ck_assert_int_eq(got->created_at, NOW + 10);
+    ck_assert_int_eq(got->expires_at, NOW + 2 * 86400);
     ck_store(st, mcp_store_refresh_get(st, tp, "r1", &got), APR_SUCCESS);
     ck_assert_int_eq(got->rotated_at, NOW + 10);
     ck_assert_str_eq(got->replaced_by, "r2");
-
-    /* A concurrent retry within the grace: refused, family intact. */
-    next.token_hash = "r2b";
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 12, 5, &out, &old),
-             MCP_ECONFLICT);
-    ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
-    ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
-    ck_assert_int_eq(got->revoked_at, 0);
-    ck_store(st, mcp_store_refresh_get(st, tp, "r2b", &got), MCP_ENOTFOUND);
-
-    /* A replay after the grace: the whole family is revoked. */
-    capture_logs();
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", &next, NOW + 100, 5, &out, &old),
-             MCP_ECONFLICT);
-    release_logs();
-    ck_assert_int_eq(logged->nelts, 1);
-    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
-    ck_assert_str_eq(old->family_id, "fam");
-    ck_store(st, mcp_store_refresh_get(st, tp, "r2", &got), APR_SUCCESS);
-    ck_assert_int_eq(got->revoked_at, NOW + 100);
-    next.token_hash = "r3";
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "r2", &next, NOW + 101, 5, &out, &old),
-             MCP_EINVALID);
-    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
-    ck_store(st, mcp_store_refresh_get(st, tp, "r3", &got), MCP_ENOTFOUND);
 
     /* Expired and unknown. */
     r = refresh("e1", "fam2");
     r.expires_at = NOW + 5;
     ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", &next, NOW + 5, 5, &out, &old),
+    next = next_token("x");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", "c", &next, NOW + 5, 5, &out, &old),
              MCP_EEXPIRED);
     ck_assert_int_eq(out, MCP_REFRESH_EXPIRED);
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "zz", &next, NOW, 5, &out, &old),
+    ck_assert_str_eq(old->token_hash, "e1");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "zz", "c", &next, NOW, 5, &out, &old),
              MCP_ENOTFOUND);
     ck_assert_int_eq(out, MCP_REFRESH_NOT_FOUND);
+    ck_assert_ptr_null(old);
+    ck_store(st, mcp_store_refresh_get(st, tp, "x", &got), MCP_ENOTFOUND);
+    /* No outcome pointer is fine. */
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "zz", "c", &next, NOW, 5, NULL, NULL),
+             MCP_ENOTFOUND);
     next.token_hash = NULL;
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", &next, NOW, 5, &out, &old),
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "e1", "c", &next, NOW, 5, &out, &old),
              MCP_EINVALID);
+    /* A new token whose hash exists: nothing happens. */
+    next = next_token("e1");
+    r = refresh("r9", "fam9");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r9", "c", &next, NOW, 5, &out, &old),
+             MCP_ESTORE);
+    ck_assert_int_eq(out, MCP_REFRESH_NOT_FOUND);
+    ck_live(st, "r9", 1);
+}
+END_TEST
+
+START_TEST(refresh_rotation_client)
+{
+    /* The rotating statement checks the client: another client's token is
+     * "not found", with the same words, and nothing changes. */
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c"), cl2 = client("d");
+    mcp_store_refresh_t r = refresh("CLIENT-RT-1", "fam"), next = next_token("CLIENT-RT-2"),
+                        *got, *old = (mcp_store_refresh_t *)1;
+    mcp_store_refresh_outcome_e out;
+    const char *unknown;
+    int i, debug = 0;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &cl2), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "nope", "c", &next, NOW, 5, &out, &old),
+             MCP_ENOTFOUND);
+    unknown = apr_pstrdup(tp, mcp_store_error(st));
+    capture_logs();
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "CLIENT-RT-1", "d", &next, NOW, 5, &out,
+                                          &old), MCP_ENOTFOUND);
+    release_logs();
+    ck_assert_int_eq(out, MCP_REFRESH_NOT_FOUND);
+    ck_assert_ptr_null(old);
+    ck_assert_str_eq(mcp_store_error(st), unknown);
+    for (i = 0; i < logged->nelts; i++) {
+        const char *line = APR_ARRAY_IDX(logged, i, const char *);
+        ck_assert_ptr_null(strstr(line, "CLIENT-RT"));
+        if (strstr(line, "MCP01052")) {
+            ck_assert_int_eq(atoi(line), MCP_LOG_DEBUG);
+            debug++;
+        }
+    }
+    ck_assert_int_eq(debug, 1);
+    ck_live(st, "CLIENT-RT-1", 1);
+    ck_store(st, mcp_store_refresh_get(st, tp, "CLIENT-RT-2", &got), MCP_ENOTFOUND);
+    /* A rotated token presented by another client: not a replay either. */
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "CLIENT-RT-1", "c", &next, NOW, 5, &out,
+                                          &old), APR_SUCCESS);
+    next = next_token("CLIENT-RT-3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "CLIENT-RT-1", "d", &next, NOW + 100, 5,
+                                          &out, &old), MCP_ENOTFOUND);
+    ck_assert_int_eq(out, MCP_REFRESH_NOT_FOUND);
+    ck_live(st, "CLIENT-RT-2", 1);
+    /* A client id that looks like SQL is just a value. */
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "CLIENT-RT-2", "x' OR '1'='1", &next,
+                                          NOW, 5, &out, &old), MCP_ENOTFOUND);
+    ck_live(st, "CLIENT-RT-2", 1);
+}
+END_TEST
+
+START_TEST(refresh_rotation_grace)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_refresh_t r = refresh("r1", "fam"), next = next_token("r2"), *got, *old;
+    mcp_store_refresh_outcome_e out;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 10, 5, &out, &old),
+             APR_SUCCESS);
+
+    /* A retry within the grace, the successor unused: a usable further
+     * successor, the family alive. */
+    next = next_token("r2b");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 12, 5, &out, &old),
+             APR_SUCCESS);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
+    ck_assert_str_eq(old->replaced_by, "r2b");
+    ck_store(st, mcp_store_refresh_get(st, tp, "r2b", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->family_id, "fam");
+    ck_assert_str_eq(got->client_id, "c");
+    ck_assert_str_eq(got->subject, "alice");
+    ck_assert_int_eq(got->created_at, NOW + 12);
+    ck_live(st, "r2b", 1);
+    ck_live(st, "r2", 1);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->replaced_by, "r2b");
+    ck_assert_int_eq(got->rotated_at, NOW + 10);
+    ck_assert_int_eq(got->revoked_at, 0);
+
+    /* Twice in a row, still within the grace (counted from the rotation). */
+    next = next_token("r2c");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 15, 5, &out, &old),
+             APR_SUCCESS);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r1", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->replaced_by, "r2c");
+    ck_live(st, "r2c", 1);
+
+    /* The client uses the newest successor; then the old token comes back
+     * within the grace: its successor was used, so it is a replay. */
+    next = next_token("r3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r2c", "c", &next, NOW + 15, 5, &out, &old),
+             APR_SUCCESS);
+    ck_assert_int_eq(out, MCP_REFRESH_ROTATED);
+    next = next_token("r2d");
+    capture_logs();
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 15, 5, &out, &old),
+             MCP_ECONFLICT);
+    release_logs();
+    ck_assert_int_eq(logged->nelts, 1);
+    ck_assert_ptr_nonnull(strstr(APR_ARRAY_IDX(logged, 0, const char *),
+                                 "its successor was used"));
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    ck_assert_int_eq(old->revoked_at, NOW + 15);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r2d", &got), MCP_ENOTFOUND);
+    ck_live(st, "r1", 0);
+    ck_live(st, "r2", 0);
+    ck_live(st, "r2b", 0);
+    ck_live(st, "r2c", 0);
+    ck_live(st, "r3", 0);
+    /* The revoked family stays revoked. */
+    next = next_token("r4");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r3", "c", &next, NOW + 16, 5, &out, &old),
+             MCP_EINVALID);
+    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r1", "c", &next, NOW + 16, 5, &out, &old),
+             MCP_EINVALID);
+    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r4", &got), MCP_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(refresh_rotation_replay)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_refresh_t r, next, *got, *old;
+    mcp_store_refresh_outcome_e out;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    /* After the grace: the whole family is revoked, committed. */
+    r = refresh("s1", "f1");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("s2");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "s1", "c", &next, NOW + 10, 5, &out, &old),
+             APR_SUCCESS);
+    next = next_token("s3");
+    capture_logs();
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "s1", "c", &next, NOW + 16, 5, &out, &old),
+             MCP_ECONFLICT);
+    release_logs();
+    ck_assert_int_eq(logged->nelts, 1);
+    ck_assert_ptr_nonnull(strstr(APR_ARRAY_IDX(logged, 0, const char *), "after the grace"));
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    ck_assert_str_eq(old->family_id, "f1");
+    st = open_store(tp);
+    ck_store(st, mcp_store_refresh_get(st, tp, "s2", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->revoked_at, NOW + 16);
+    ck_store(st, mcp_store_refresh_get(st, tp, "s3", &got), MCP_ENOTFOUND);
+    next = next_token("s4");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "s2", "c", &next, NOW + 17, 5, &out, &old),
+             MCP_EINVALID);
+    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
+
+    /* Within the grace, but the successor has expired: a replay. */
+    r = refresh("g1", "f2");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("g2");
+    next.expires_at = NOW + 12;
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "g1", "c", &next, NOW + 10, 5, &out, &old),
+             APR_SUCCESS);
+    next = next_token("g3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "g1", "c", &next, NOW + 12, 5, &out, &old),
+             MCP_ECONFLICT);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    ck_live(st, "g2", 0);
+
+    /* Within the grace, but the family was revoked (by an admin): the old
+     * token went with it, so it is refused as revoked. */
+    r = refresh("h1", "f3");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("h2");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "h1", "c", &next, NOW + 10, 5, &out, &old),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke_family(st, "f3", NOW + 11, NULL), APR_SUCCESS);
+    next = next_token("h3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "h1", "c", &next, NOW + 12, 5, &out, &old),
+             MCP_EINVALID);
+    ck_assert_int_eq(out, MCP_REFRESH_REVOKED);
+
+    /* No grace: a second use, even at once, is a replay. */
+    r = refresh("k1", "f4");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("k2");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "k1", "c", &next, NOW + 10, -1, &out, &old),
+             APR_SUCCESS);
+    next = next_token("k3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "k1", "c", &next, NOW + 10, -1, &out, &old),
+             MCP_ECONFLICT);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED);
+    ck_live(st, "k2", 0);
+    /* A grace of 0 allows a retry in the same second only. */
+    r = refresh("m1", "f5");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("m2");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "m1", "c", &next, NOW + 10, 0, &out, &old),
+             APR_SUCCESS);
+    next = next_token("m3");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "m1", "c", &next, NOW + 10, 0, &out, &old),
+             APR_SUCCESS);
+    ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
+    next = next_token("m4");
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "m1", "c", &next, NOW + 11, 0, &out, &old),
+             MCP_ECONFLICT);
 }
 END_TEST
 
@@ -668,28 +1065,190 @@ START_TEST(refresh_revocation)
 {
     mcp_store_t *st = ready_store();
     mcp_store_client_t cl = client("c"), cl2 = client("d");
-    mcp_store_refresh_t r;
-    mcp_store_refresh_t *got;
+    mcp_store_refresh_t r, next = next_token("a1b");
+    mcp_store_refresh_outcome_e out;
     int n = -1;
 
     ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
     ck_store(st, mcp_store_client_put(st, &cl2), APR_SUCCESS);
     r = refresh("a1", "fa"); ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "a1", "c", &next, NOW, 5, &out, NULL),
+             APR_SUCCESS);
     r = refresh("a2", "fb"); ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
     r = refresh("b1", "fc"); r.subject = "bob"; r.client_id = "d";
     ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    r = refresh("old", "fd"); r.expires_at = NOW + 5;
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
 
-    ck_store(st, mcp_store_refresh_revoke(st, "a1", NOW), APR_SUCCESS);
-    ck_store(st, mcp_store_refresh_revoke(st, "a1", NOW + 1), APR_SUCCESS);
-    ck_store(st, mcp_store_refresh_get(st, tp, "a1", &got), APR_SUCCESS);
-    ck_assert_int_eq(got->revoked_at, NOW);
-    ck_store(st, mcp_store_refresh_revoke(st, "zz", NOW), MCP_ENOTFOUND);
-    ck_store(st, mcp_store_refresh_revoke_subject(st, "alice", NOW, &n), APR_SUCCESS);
+    /* Live tokens, by client and subject. */
+    ck_store(st, mcp_store_refresh_count(st, NULL, NULL, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 4);
+    ck_store(st, mcp_store_refresh_count(st, NULL, NULL, NOW + 5, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 3);
+    ck_store(st, mcp_store_refresh_count(st, "c", NULL, NOW + 5, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_store(st, mcp_store_refresh_count(st, NULL, "bob", NOW, &n), APR_SUCCESS);
     ck_assert_int_eq(n, 1);
+    ck_store(st, mcp_store_refresh_count(st, "c", "bob", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_refresh_count(st, "d", "bob", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+
+    /* Another client cannot revoke it, nor learn that it exists. */
+    n = -1;
+    ck_store(st, mcp_store_refresh_revoke(st, "a1b", "d", NOW, &n), MCP_ENOTFOUND);
+    ck_assert_int_eq(n, 0);
+    ck_assert_str_eq(mcp_store_error(st), "no such refresh token");
+    ck_live(st, "a1b", 1);
+    /* Revoking a rotated token revokes its family: itself and the
+     * successor. */
+    ck_store(st, mcp_store_refresh_revoke(st, "a1", "c", NOW + 1, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_live(st, "a1", 0);
+    ck_live(st, "a1b", 0);
+    ck_live(st, "a2", 1);
+    /* Again, or through the other member: nothing more, and fine. */
+    ck_store(st, mcp_store_refresh_revoke(st, "a1", "c", NOW + 2, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_refresh_revoke(st, "a1b", NULL, NOW + 2, NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke(st, "zz", NULL, NOW, &n), MCP_ENOTFOUND);
+    /* Administration revokes any client's. */
+    ck_store(st, mcp_store_refresh_revoke(st, "b1", NULL, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+
+    /* By user, for one client or all. */
+    r = refresh("a3", "fe"); r.client_id = "d";
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke_user(st, "alice", "d", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    ck_live(st, "a2", 1);
+    r = refresh("a4", "ff"); r.client_id = "d";
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke_user(st, "alice", NULL, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 3);         /* a2, a4 and the expired one */
+    ck_store(st, mcp_store_refresh_revoke_user(st, "alice", NULL, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    /* By client, by family. */
+    r = refresh("b2", "fg"); r.subject = "bob"; r.client_id = "d";
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_revoke_client(st, "c", NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
     ck_store(st, mcp_store_refresh_revoke_client(st, "d", NOW, &n), APR_SUCCESS);
     ck_assert_int_eq(n, 1);
     ck_store(st, mcp_store_refresh_revoke_family(st, "fc", NOW, &n), APR_SUCCESS);
     ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_refresh_count(st, NULL, NULL, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+START_TEST(client_disable_touch)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t c = client("dcr-1"), m = client("manual-1"), *got;
+    apr_array_header_t *all;
+
+    c.expires_at = NOW + 100;
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    m.kind = "manual";
+    m.disabled_at = NOW - 5;
+    ck_store(st, mcp_store_client_put(st, &m), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->disabled_at, 0);
+    ck_store(st, mcp_store_client_get(st, tp, "manual-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->disabled_at, NOW - 5);
+    /* Disable and enable again through update; list carries it. */
+    c.disabled_at = NOW + 7;
+    ck_store(st, mcp_store_client_update(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->disabled_at, NOW + 7);
+    ck_store(st, mcp_store_client_list(st, tp, &all), APR_SUCCESS);
+    ck_assert_int_eq(all->nelts, 2);
+    ck_assert_int_eq(APR_ARRAY_IDX(all, 0, mcp_store_client_t *)->disabled_at, NOW + 7);
+    ck_assert_int_eq(APR_ARRAY_IDX(all, 1, mcp_store_client_t *)->disabled_at, NOW - 5);
+    c.disabled_at = 0;
+    ck_store(st, mcp_store_client_update(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->disabled_at, 0);
+
+    /* Touch extends an idle expiry and never shortens it. */
+    ck_store(st, mcp_store_client_touch(st, "dcr-1", NOW + 200), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->expires_at, NOW + 200);
+    ck_store(st, mcp_store_client_touch(st, "dcr-1", NOW + 150), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->expires_at, NOW + 200);
+    ck_assert_int_eq(got->updated_at, NOW);
+    /* A client that never expires stays so. */
+    ck_store(st, mcp_store_client_touch(st, "manual-1", NOW + 200), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "manual-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->expires_at, 0);
+    ck_store(st, mcp_store_client_touch(st, "nope", NOW + 200), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_client_touch(st, "x' OR '1'='1", NOW + 200), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_client_touch(st, "dcr-1", 0), MCP_EINVALID);
+    ck_store(st, mcp_store_client_touch(st, "", NOW), MCP_EINVALID);
+
+    /* An expired client is still returned: the caller decides. */
+    c.expires_at = NOW - 1;
+    ck_store(st, mcp_store_client_update(st, &c), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-1", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->expires_at, NOW - 1);
+    ck_assert_int_eq(got->redirect_uris->nelts, 2);
+}
+END_TEST
+
+static int count_rows(mcp_store_t *st, const char *table, const char *client_id)
+{
+    return atoi(query1(st, apr_psprintf(tp, "SELECT count(*) FROM %s WHERE "
+                                        "client_id = '%s'", table, client_id)));
+}
+
+START_TEST(client_delete_cascades)
+{
+    /* Deleting a client takes its redirect URIs, codes, refresh tokens and
+     * consents with it, and nothing of another client's. */
+    static const char *const tables[] = {
+        "mcp_client_redirect_uris", "mcp_auth_codes", "mcp_refresh_tokens",
+        "mcp_consents"
+    };
+    mcp_store_t *st = ready_store();
+    const char *ids[2] = { "c", "d" };
+    mcp_store_upstream_t u, *gu;
+    apr_size_t i, j;
+
+    for (i = 0; i < 2; i++) {
+        mcp_store_client_t cl = client(ids[i]);
+        mcp_store_code_t k = code(apr_pstrcat(tp, "code-", ids[i], NULL), ids[i]);
+        mcp_store_refresh_t r = refresh(apr_pstrcat(tp, "rt-", ids[i], NULL),
+                                        apr_pstrcat(tp, "fam-", ids[i], NULL));
+        mcp_store_refresh_t next = next_token(apr_pstrcat(tp, "rt2-", ids[i], NULL));
+        mcp_store_consent_t n;
+
+        ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+        ck_store(st, mcp_store_code_put(st, &k), APR_SUCCESS);
+        r.client_id = ids[i];
+        ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+        ck_store(st, mcp_store_refresh_rotate(st, tp, r.token_hash, ids[i], &next, NOW, 5,
+                                              NULL, NULL), APR_SUCCESS);
+        memset(&n, 0, sizeof(n));
+        n.subject = "alice"; n.client_id = ids[i]; n.resource = ""; n.scope = "mcp";
+        n.granted_at = NOW; n.expires_at = NOW + 10;
+        ck_store(st, mcp_store_consent_put(st, &n), APR_SUCCESS);
+    }
+    memset(&u, 0, sizeof(u));
+    u.subject = "alice"; u.provider = "c"; u.sealed = "v1"; u.key_id = "k";
+    u.created_at = u.updated_at = NOW;
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    for (j = 0; j < sizeof(tables) / sizeof(tables[0]); j++) {
+        ck_assert_int_gt(count_rows(st, tables[j], "c"), 0);
+    }
+    ck_store(st, mcp_store_client_delete(st, "c"), APR_SUCCESS);
+    for (j = 0; j < sizeof(tables) / sizeof(tables[0]); j++) {
+        ck_assert_msg(count_rows(st, tables[j], "c") == 0, "%s keeps rows", tables[j]);
+        ck_assert_msg(count_rows(st, tables[j], "d") > 0, "%s lost d's rows", tables[j]);
+    }
+    /* Upstream tokens belong to the user, not the client. */
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "c", &gu), APR_SUCCESS);
 }
 END_TEST
 
@@ -721,6 +1280,72 @@ START_TEST(consents)
     ck_store(st, mcp_store_consent_get(st, tp, "alice", "c", "", NOW, &got), MCP_ENOTFOUND);
     ck_store(st, mcp_store_consent_delete(st, "alice", "c", c.resource), APR_SUCCESS);
     ck_store(st, mcp_store_consent_delete(st, "alice", "c", c.resource), MCP_ENOTFOUND);
+}
+END_TEST
+
+/* A consent of @subject for @client_id and @resource. */
+static void put_consent(mcp_store_t *st, const char *subject, const char *client_id,
+                        const char *resource, apr_int64_t expires_at)
+{
+    mcp_store_consent_t c;
+
+    memset(&c, 0, sizeof(c));
+    c.subject = subject;
+    c.client_id = client_id;
+    c.resource = resource;
+    c.scope = "mcp";
+    c.granted_at = NOW;
+    c.expires_at = expires_at;
+    ck_store(st, mcp_store_consent_put(st, &c), APR_SUCCESS);
+}
+
+START_TEST(consent_list_revoke)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t a = client("a-client"), b = client("b-client");
+    apr_array_header_t *list;
+    mcp_store_consent_t *c;
+    int n = -1;
+
+    ck_store(st, mcp_store_client_put(st, &a), APR_SUCCESS);
+    ck_store(st, mcp_store_client_put(st, &b), APR_SUCCESS);
+    put_consent(st, "alice", "b-client", "https://gw.example/mcp", NOW + 100);
+    put_consent(st, "alice", "a-client", "https://gw.example/z", NOW + 100);
+    put_consent(st, "alice", "a-client", "", NOW - 1);       /* expired */
+    put_consent(st, "alice", "b-client", "https://gw.example/a", NOW + 100);
+    put_consent(st, "bob", "a-client", "", NOW + 100);
+
+    ck_store(st, mcp_store_consent_list(st, tp, "alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 4);
+    c = APR_ARRAY_IDX(list, 0, mcp_store_consent_t *);
+    ck_assert_str_eq(c->client_id, "a-client");
+    ck_assert_str_eq(c->resource, "");
+    ck_assert_int_eq(c->expires_at, NOW - 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(list, 1, mcp_store_consent_t *)->resource,
+                     "https://gw.example/z");
+    c = APR_ARRAY_IDX(list, 2, mcp_store_consent_t *);
+    ck_assert_str_eq(c->client_id, "b-client");
+    ck_assert_str_eq(c->resource, "https://gw.example/a");
+    ck_assert_str_eq(c->subject, "alice");
+    ck_assert_str_eq(c->scope, "mcp");
+    ck_assert_int_eq(c->granted_at, NOW);
+    ck_store(st, mcp_store_consent_list(st, tp, "carol", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+
+    ck_store(st, mcp_store_consent_revoke(st, "alice", "b-client", &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_store(st, mcp_store_consent_revoke(st, "alice", "b-client", &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_consent_list(st, tp, "alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2);
+    ck_store(st, mcp_store_consent_revoke(st, "alice", NULL, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 2);
+    ck_store(st, mcp_store_consent_list(st, tp, "alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+    /* Bob's are untouched; a subject that looks like SQL is a value. */
+    ck_store(st, mcp_store_consent_revoke(st, "' OR '1'='1", NULL, NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_consent_list(st, tp, "bob", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
 }
 END_TEST
 
@@ -793,14 +1418,309 @@ START_TEST(purge)
     k.granted_at = NOW - 100; k.expires_at = NOW - 1;
     ck_store(st, mcp_store_consent_put(st, &k), APR_SUCCESS);
 
+    ck_store(st, mcp_store_revocation_put(st, "jti", "gone", NOW - 100, NOW - 1),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_put(st, "jti", "kept", NOW - 100, NOW + 1),
+             APR_SUCCESS);
+
     ck_store(st, mcp_store_purge(st, NOW, &n), APR_SUCCESS);
     ck_assert_int_eq(n.codes, 1);
     ck_assert_int_eq(n.refresh_tokens, 1);
     ck_assert_int_eq(n.consents, 1);
     ck_assert_int_eq(n.clients, 0);
+    ck_assert_int_eq(n.revocations, 1);
     ck_store(st, mcp_store_purge(st, NOW + 11, &n), APR_SUCCESS);
     ck_assert_int_eq(n.clients, 1);
     ck_assert_int_eq(n.codes, 0);
+    ck_assert_int_eq(n.revocations, 1);
+    ck_store(st, mcp_store_purge(st, NOW + 11, NULL), APR_SUCCESS);
+}
+END_TEST
+
+/* Values that mean something to SQL, printf or a shell. */
+static const char *odd_values[] = {
+    "it's \"quoted\"",
+    "100% %s %d %% $1 ? :x @y",
+    "back\\slash \\\\ \\x00 \\n",
+    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xe4\xb8\xad\xe6\x96\x87 \xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",
+    "\xf0\x9f\x94\x91\xf0\x9f\x98\x80 \xe2\x80\x8b zero width, \xc3\xa9t\xc3\xa9",
+    "tab\tnewline\nreturn\r end",
+    "'; DROP TABLE mcp_clients; --",
+    " leading and trailing spaces ",
+};
+
+/* ---- revocations of access tokens --------------------------------- */
+
+/* Revocations are listed by this host's clock: times around it. */
+static apr_int64_t real_now(void)
+{
+    return (apr_int64_t)apr_time_sec(apr_time_now());
+}
+
+static mcp_store_revocation_t *revocation_at(apr_array_header_t *list, int i)
+{
+    return APR_ARRAY_IDX(list, i, mcp_store_revocation_t *);
+}
+
+START_TEST(revocations)
+{
+    mcp_store_t *st = ready_store();
+    apr_int64_t t = real_now() - 100;
+    apr_array_header_t *list;
+    mcp_store_revocation_t *r;
+
+    ck_store(st, mcp_store_revocation_put(st, "subject", "alice", t + 1, t + 3600),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_put(st, "jti", "j-1", t + 1, t + 600), APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_put(st, "client", "c-1", t, t + 3600), APR_SUCCESS);
+    /* Expired long ago: never listed. */
+    ck_store(st, mcp_store_revocation_put(st, "jti", "j-old", 1000, 2000), APR_SUCCESS);
+
+    ck_store(st, mcp_store_revocation_since(st, tp, 0, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 3);
+    r = revocation_at(list, 0);
+    ck_assert_str_eq(r->kind, "client");
+    ck_assert_str_eq(r->value, "c-1");
+    ck_assert_int_eq(r->created_at, t);
+    ck_assert_int_eq(r->expires_at, t + 3600);
+    ck_assert_str_eq(revocation_at(list, 1)->kind, "jti");
+    ck_assert_str_eq(revocation_at(list, 2)->kind, "subject");
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 1, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2);
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 2, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+
+    /* Made again: created now, the later expiry kept. */
+    ck_store(st, mcp_store_revocation_put(st, "client", "c-1", t + 5, t + 1800), APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 2, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    r = revocation_at(list, 0);
+    ck_assert_int_eq(r->created_at, t + 5);
+    ck_assert_int_eq(r->expires_at, t + 3600);
+    ck_store(st, mcp_store_revocation_put(st, "client", "c-1", t + 6, t + 7200), APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 6, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    ck_assert_int_eq(revocation_at(list, 0)->expires_at, t + 7200);
+    /* The same value under another kind is another revocation. */
+    ck_store(st, mcp_store_revocation_put(st, "subject", "c-1", t + 7, t + 600), APR_SUCCESS);
+    ck_store(st, mcp_store_revocation_since(st, tp, t + 6, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2);
+
+    /* Refused cleanly. */
+    ck_store(st, mcp_store_revocation_put(st, "user", "alice", t, t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "'; DROP TABLE mcp_clients; --", "x", t,
+                                          t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "JTI", "x", t, t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "jti", "", t, t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "jti", NULL, t, t + 60), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_put(st, "jti", "x", t, t), MCP_EINVALID);
+    ck_store(st, mcp_store_revocation_since(st, tp, 0, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 4);
+}
+END_TEST
+
+START_TEST(odd_values_new_functions)
+{
+    /* Every text parameter of the redeem, rotation, revocation, consent
+     * and touch functions takes SQL metacharacters, quotes, percent signs
+     * and non-ASCII as plain values. */
+    mcp_store_t *st = ready_store();
+    apr_array_header_t *list;
+    apr_size_t i, nodd = sizeof(odd_values) / sizeof(odd_values[0]);
+    int n;
+
+    for (i = 0; i < nodd; i++) {
+        const char *v = odd_values[i];
+        const char *id = apr_psprintf(tp, "%s#%d", v, (int)i);
+        const char *fam = apr_pstrcat(tp, v, " family", NULL);
+        mcp_store_client_t c = client(id), *gc;
+        mcp_store_code_t k = code(apr_pstrcat(tp, "code ", id, NULL), id), *gk;
+        mcp_store_refresh_t r = refresh(apr_pstrcat(tp, "rt ", id, NULL), fam), *gr;
+        mcp_store_refresh_t next = next_token(apr_pstrcat(tp, "rt2 ", id, NULL));
+        mcp_store_refresh_outcome_e out;
+        mcp_store_consent_t *gn;
+        int j, seen = 0;
+
+        c.expires_at = NOW + 10;
+        ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+        ck_store(st, mcp_store_client_touch(st, id, NOW + 20), APR_SUCCESS);
+        ck_store(st, mcp_store_client_get(st, tp, id, &gc), APR_SUCCESS);
+        ck_assert_int_eq(gc->expires_at, NOW + 20);
+
+        k.subject = v;
+        ck_store(st, mcp_store_code_put(st, &k), APR_SUCCESS);
+        ck_store(st, mcp_store_code_get(st, tp, k.code_hash, &gk), APR_SUCCESS);
+        ck_assert_str_eq(gk->subject, v);
+        r.client_id = id; r.subject = v; r.resource = v; r.scope = v;
+        ck_store(st, mcp_store_code_redeem(st, tp, k.code_hash, NOW, fam, v, &r, &gk, NULL),
+                 APR_SUCCESS);
+        ck_assert_str_eq(gk->issued_jti, v);
+        ck_assert_str_eq(gk->issued_family, fam);
+
+        next.resource = v;
+        next.scope = v;
+        ck_store(st, mcp_store_refresh_rotate(st, tp, r.token_hash, id, &next, NOW, 5, &out,
+                                              &gr), APR_SUCCESS);
+        ck_assert_int_eq(out, MCP_REFRESH_ROTATED);
+        next.token_hash = apr_pstrcat(tp, "rt3 ", id, NULL);
+        ck_store(st, mcp_store_refresh_rotate(st, tp, r.token_hash, id, &next, NOW + 1, 5,
+                                              &out, &gr), APR_SUCCESS);
+        ck_assert_int_eq(out, MCP_REFRESH_REUSED_IN_GRACE);
+        ck_store(st, mcp_store_refresh_get(st, tp, next.token_hash, &gr), APR_SUCCESS);
+        ck_assert_str_eq(gr->resource, v);
+        ck_assert_str_eq(gr->subject, v);
+        ck_assert_str_eq(gr->client_id, id);
+        ck_assert_str_eq(gr->family_id, fam);
+        ck_store(st, mcp_store_refresh_count(st, id, v, NOW + 1, &n), APR_SUCCESS);
+        ck_assert_int_eq(n, 2);
+        ck_store(st, mcp_store_refresh_count(st, NULL, v, NOW + 1, &n), APR_SUCCESS);
+        ck_assert_int_eq(n, 2);
+
+        put_consent(st, v, id, v, NOW + 100);
+        ck_store(st, mcp_store_consent_list(st, tp, v, &list), APR_SUCCESS);
+        ck_assert_int_eq(list->nelts, 1);
+        gn = APR_ARRAY_IDX(list, 0, mcp_store_consent_t *);
+        ck_assert_str_eq(gn->resource, v);
+        ck_assert_str_eq(gn->client_id, id);
+        ck_store(st, mcp_store_consent_revoke(st, v, id, &n), APR_SUCCESS);
+        ck_assert_int_eq(n, 1);
+
+        ck_store(st, mcp_store_refresh_revoke(st, next.token_hash, "other", NOW, &n),
+                 MCP_ENOTFOUND);
+        ck_store(st, mcp_store_refresh_revoke_user(st, v, id, NOW + 2, &n), APR_SUCCESS);
+        ck_assert_int_eq(n, 3);
+        ck_store(st, mcp_store_refresh_revoke(st, next.token_hash, id, NOW, &n), APR_SUCCESS);
+        ck_assert_int_eq(n, 0);
+        ck_store(st, mcp_store_refresh_count(st, id, NULL, NOW + 1, &n), APR_SUCCESS);
+        ck_assert_int_eq(n, 0);
+        /* A replay of the code names the jti as given. */
+        ck_store(st, mcp_store_code_redeem(st, tp, k.code_hash, NOW + 1, NULL, "j", NULL,
+                                           &gk, NULL), MCP_ECONFLICT);
+        ck_assert_str_eq(gk->issued_jti, v);
+
+        ck_store(st, mcp_store_revocation_put(st, "jti", v, real_now(), real_now() + 60),
+                 APR_SUCCESS);
+        ck_store(st, mcp_store_revocation_put(st, "client", id, real_now(), real_now() + 60),
+                 APR_SUCCESS);
+        ck_store(st, mcp_store_revocation_put(st, v, id, real_now(), real_now() + 60),
+                 MCP_EINVALID);
+        ck_store(st, mcp_store_revocation_since(st, tp, 0, &list), APR_SUCCESS);
+        for (j = 0; j < list->nelts; j++) {
+            mcp_store_revocation_t *rv = revocation_at(list, j);
+            seen += (!strcmp(rv->kind, "jti") && !strcmp(rv->value, v))
+                    + (!strcmp(rv->kind, "client") && !strcmp(rv->value, id));
+        }
+        ck_assert_int_eq(seen, 2);
+    }
+    /* Nothing was taken for SQL: every table is there, every row. */
+    ck_store(st, mcp_store_client_list(st, tp, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, (int)nodd);
+    ck_store(st, mcp_store_revocation_since(st, tp, 0, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2 * (int)nodd);
+}
+END_TEST
+
+/* @n characters that do not compress (so that no database can index them
+ * by compressing them first). */
+static char *incompressible(apr_size_t n)
+{
+    static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                              "0123456789-_'%";
+    char *s = apr_palloc(tp, n + 1);
+    apr_uint32_t x = 2463534242u;
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+        s[i] = set[x % (sizeof(set) - 1)];
+    }
+    s[n] = '\0';
+    return s;
+}
+
+/* A status for a value too long for an index: stored, or refused as a
+ * database failure with a one-line message that does not repeat it. */
+static int stored_or_refused(mcp_store_t *st, apr_status_t rv, const char *value)
+{
+    if (rv == APR_SUCCESS) {
+        return 1;
+    }
+    ck_assert_msg(rv == MCP_ESTORE, "status %d: %s", rv, mcp_store_error(st));
+    ck_assert_ptr_null(strchr(mcp_store_error(st), '\n'));
+    ck_assert_ptr_null(strstr(mcp_store_error(st), apr_pstrndup(tp, value, 32)));
+    return 0;
+}
+
+START_TEST(long_values_new_functions)
+{
+    /* 64 KiB in every text parameter: lookups find nothing, values kept
+     * in unindexed columns round-trip, and where a database cannot index
+     * that much (PostgreSQL's btree rows are at most ~2.7 KB) the write is
+     * refused cleanly and changes nothing. */
+    mcp_store_t *st = ready_store();
+    const char *big = incompressible(64 * 1024);
+    mcp_store_client_t cl = client("c");
+    mcp_store_code_t k = code("k", "c"), *gk;
+    mcp_store_refresh_t r = refresh("r", "f"), next = next_token(big), *gr;
+    mcp_store_refresh_outcome_e out;
+    apr_array_header_t *list;
+    int n = -1;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_code_get(st, tp, big, &gk), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_code_redeem(st, tp, big, NOW, big, big, NULL, &gk, NULL),
+             MCP_ENOTFOUND);
+    ck_store(st, mcp_store_client_touch(st, big, NOW), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, big, big, &next, NOW, 5, &out, &gr),
+             MCP_ENOTFOUND);
+    ck_store(st, mcp_store_refresh_revoke(st, big, big, NOW, &n), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_refresh_revoke_user(st, big, big, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_refresh_revoke_family(st, big, NOW, &n), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_count(st, big, big, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_store(st, mcp_store_consent_list(st, tp, big, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+    ck_store(st, mcp_store_consent_revoke(st, big, big, &n), APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+
+    /* Unindexed: the jti and family recorded for a code, a successor's
+     * resource and scope. */
+    ck_store(st, mcp_store_code_put(st, &k), APR_SUCCESS);
+    ck_store(st, mcp_store_code_redeem(st, tp, "k", NOW, big, big, NULL, &gk, NULL),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_code_get(st, tp, "k", &gk), APR_SUCCESS);
+    ck_assert(!strcmp(gk->issued_jti, big));
+    ck_assert(!strcmp(gk->issued_family, big));
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    next = next_token("r2");
+    next.resource = next.scope = big;
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "r", "c", &next, NOW, 5, &out, &gr),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_get(st, tp, "r2", &gr), APR_SUCCESS);
+    ck_assert(!strcmp(gr->resource, big));
+    ck_assert(!strcmp(gr->scope, big));
+
+    /* Indexed: a successor's hash, a revocation's value. */
+    next = next_token(big);
+    if (stored_or_refused(st, mcp_store_refresh_rotate(st, tp, "r2", "c", &next, NOW, 5,
+                                                       &out, &gr), big)) {
+        ck_store(st, mcp_store_refresh_get(st, tp, big, &gr), APR_SUCCESS);
+        ck_assert_str_eq(gr->family_id, "f");
+    }
+    else {
+        ck_live(st, "r2", 1);
+    }
+    if (stored_or_refused(st, mcp_store_revocation_put(st, "jti", big, real_now(),
+                                                       real_now() + 60), big)) {
+        ck_store(st, mcp_store_revocation_since(st, tp, 0, &list), APR_SUCCESS);
+        ck_assert_int_eq(list->nelts, 1);
+        ck_assert(!strcmp(revocation_at(list, 0)->value, big));
+    }
+    if (!strcmp(backend, "sqlite3")) {
+        /* SQLite indexes anything: all of it was stored. */
+        ck_store(st, mcp_store_refresh_get(st, tp, big, &gr), APR_SUCCESS);
+    }
 }
 END_TEST
 
@@ -862,6 +1782,64 @@ START_TEST(sqlite_concurrent_writers)
 }
 END_TEST
 
+/* The permission bits of @path, or -1 when it does not exist. */
+static int file_mode(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 ? (int)(sb.st_mode & 07777) : -1;
+}
+
+/* Count the captured log lines with @tag and @text. */
+static int logged_with(const char *tag, const char *text)
+{
+    int i, n = 0;
+
+    for (i = 0; i < logged->nelts; i++) {
+        const char *line = APR_ARRAY_IDX(logged, i, const char *);
+        n += strstr(line, tag) && strstr(line, text);
+    }
+    return n;
+}
+
+START_TEST(sqlite_file_mode)
+{
+    /* A new database is 0600 whatever the umask, and so are the -wal and
+     * -shm files SQLite makes next to it. */
+    mode_t old = umask(0);
+    mcp_store_t *st;
+    mcp_store_client_t c = client("c");
+    const char *other = apr_pstrcat(tp, params, "-existing.db", NULL);
+    int fd;
+
+    st = ready_store();
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
+    ck_assert_int_eq(file_mode(params), 0600);
+    ck_assert_int_eq(file_mode(apr_pstrcat(tp, params, "-wal", NULL)), 0600);
+    ck_assert_int_eq(file_mode(apr_pstrcat(tp, params, "-shm", NULL)), 0600);
+
+    /* An existing database keeps its mode; one that other users may read
+     * gets a warning that names it. */
+    fd = open(other, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    capture_logs();
+    params = other;
+    open_store(tp);
+    release_logs();
+    ck_assert_int_eq(logged_with("MCP01051", other), 1);
+    ck_assert_int_eq(logged_with("MCP01051", "mode 0644"), 1);
+    ck_assert_int_eq(file_mode(other), 0644);
+    /* Group access is a choice: no warning. */
+    ck_assert_int_eq(chmod(other, 0660), 0);
+    capture_logs();
+    open_store(tp);
+    release_logs();
+    ck_assert_int_eq(logged_with("MCP01051", ""), 0);
+    umask(old);
+}
+END_TEST
+
 START_TEST(open_errors)
 {
     mcp_store_t *st;
@@ -881,25 +1859,36 @@ END_TEST
 
 /* ---- schema: older, damaged, changed under a live connection ------ */
 
-/* Undo the last migration by hand: what a database of the previous
- * release looks like. */
+/* Undo the last migration (0003) by hand: what a database of the
+ * previous release looks like. */
 static void downgrade_one(mcp_store_t *st)
 {
-    ck_store(st, mcp_store_exec(st, "DROP INDEX mcp_auth_codes_client"), APR_SUCCESS);
-    ck_store(st, mcp_store_exec(st, "DROP INDEX mcp_consents_client"), APR_SUCCESS);
-    ck_store(st, mcp_store_exec(st, apr_psprintf(tp, "DELETE FROM mcp_schema_version "
-                                                 "WHERE version = %d",
-                                                 mcp_store_schema_latest())),
+    /* This undoes migration 3: a new migration needs its own undo here. */
+    ck_assert_int_eq(mcp_store_schema_latest(), 3);
+    ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_revocations"), APR_SUCCESS);
+    ck_store(st, mcp_store_exec(st, "ALTER TABLE mcp_auth_codes DROP COLUMN issued_jti"),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_exec(st, "ALTER TABLE mcp_clients DROP COLUMN disabled_at"),
+             APR_SUCCESS);
+    ck_store(st, mcp_store_exec(st, "DELETE FROM mcp_schema_version WHERE version = 3"),
              APR_SUCCESS);
 }
 
-static int count_client_indexes(mcp_store_t *st)
+/* How many of migration 3's objects exist: its table and two columns. */
+static int count_migration3(mcp_store_t *st)
 {
     const char *n = query1(st, !strcmp(backend, "sqlite3")
-        ? "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
-          "('mcp_auth_codes_client', 'mcp_consents_client')"
-        : "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
-          "AND indexname IN ('mcp_auth_codes_client', 'mcp_consents_client')");
+        ? "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+          "name = 'mcp_revocations') + (SELECT count(*) FROM "
+          "pragma_table_info('mcp_auth_codes') WHERE name = 'issued_jti') + "
+          "(SELECT count(*) FROM pragma_table_info('mcp_clients') WHERE name = "
+          "'disabled_at')"
+        : "SELECT (SELECT count(*) FROM information_schema.tables WHERE "
+          "table_schema = current_schema() AND table_name = 'mcp_revocations') + "
+          "(SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+          "current_schema() AND ((table_name = 'mcp_auth_codes' AND column_name = "
+          "'issued_jti') OR (table_name = 'mcp_clients' AND column_name = "
+          "'disabled_at')))");
 
     return n ? atoi(n) : -1;
 }
@@ -911,11 +1900,11 @@ START_TEST(schema_previous_version)
     mcp_store_schema_t s;
     int latest = mcp_store_schema_latest(), from = -1, to = -1;
 
-    ck_assert_int_ge(latest, 2);
+    ck_assert_int_eq(latest, 3);
     ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
-    ck_assert_int_eq(count_client_indexes(st), 2);
+    ck_assert_int_eq(count_migration3(st), 3);
     downgrade_one(st);
-    ck_assert_int_eq(count_client_indexes(st), 0);
+    ck_assert_int_eq(count_migration3(st), 0);
 
     st = open_store(tp);
     ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
@@ -933,7 +1922,7 @@ START_TEST(schema_previous_version)
     ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
     ck_assert_int_eq(from, latest - 1);
     ck_assert_int_eq(to, latest);
-    ck_assert_int_eq(count_client_indexes(st), 2);
+    ck_assert_int_eq(count_migration3(st), 3);
     /* The data survived the upgrade; the same connection works now. */
     ck_store(st, mcp_store_client_get(st, tp, "c", &got), APR_SUCCESS);
     ck_assert_str_eq(got->client_name, "Test client");
@@ -969,6 +1958,72 @@ START_TEST(schema_damaged)
     ck_store(st, mcp_store_consent_get(st, tp, "a", "c", "", NOW, &got), MCP_ESCHEMA);
     release_logs();
     ck_assert_int_ge(apr_hash_count(st->prepared), before);
+}
+END_TEST
+
+START_TEST(schema_damaged_migration3)
+{
+    /* Version 3 recorded but one of its objects gone: the store says it is
+     * the schema, naming a statement on it and what to run. */
+    static const char *const damage[][2] = {
+        { "DROP TABLE mcp_revocations", "mcp_revocation" },
+        { "ALTER TABLE mcp_auth_codes DROP COLUMN issued_jti", "mcp_code" },
+        { "ALTER TABLE mcp_clients DROP COLUMN disabled_at", "mcp_client" },
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+        mcp_store_t *st;
+        mcp_store_client_t *got;
+
+        drop_db();
+        fresh_db();
+        st = ready_store();
+        ck_store(st, mcp_store_exec(st, damage[i][0]), APR_SUCCESS);
+        st = open_store(tp);
+        capture_logs();
+        ck_store(st, mcp_store_client_get(st, tp, "c", &got), MCP_ESCHEMA);
+        release_logs();
+        ck_assert_msg(strstr(mcp_store_error(st), damage[i][1]) != NULL, "%s: %s",
+                      damage[i][0], mcp_store_error(st));
+        ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "schema version 3"));
+        ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
+        ck_assert_ptr_null(strchr(mcp_store_error(st), '\n'));
+    }
+}
+END_TEST
+
+START_TEST(schema_partial_migration3)
+{
+    /* A version 2 database where someone created migration 3's table by
+     * hand: the schema is refused as old, the upgrade fails naming the
+     * migration, and its transaction leaves nothing half-applied (the
+     * columns it added before the failure are gone again). */
+    mcp_store_t *st = ready_store();
+    mcp_store_schema_t s;
+    mcp_store_client_t c = client("c"), *got;
+    int from = -1, to = -1;
+
+    downgrade_one(st);
+    ck_store(st, mcp_store_exec(st, "CREATE TABLE mcp_revocations (kind TEXT)"),
+             APR_SUCCESS);
+    st = open_store(tp);
+    ck_store(st, mcp_store_schema_check(st), MCP_ESCHEMA);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "version 2, this build needs 3"));
+    ck_assert_int_ne(mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "migration 0003_revocations.sql"));
+    ck_assert_int_eq(from, 2);
+    ck_assert_int_eq(to, 2);
+    ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
+    ck_assert_int_eq(s.version, 2);
+    ck_assert_int_eq(count_migration3(st), 1);      /* the stray table only */
+    ck_store(st, mcp_store_client_get(st, tp, "c", &got), MCP_ESCHEMA);
+    /* Cleared up, the upgrade goes through. */
+    ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_revocations"), APR_SUCCESS);
+    ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
+    ck_assert_int_eq(to, 3);
+    ck_assert_int_eq(count_migration3(st), 3);
+    ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
 }
 END_TEST
 
@@ -1059,17 +2114,6 @@ END_TEST
 
 /* ---- odd values in every text column ------------------------------ */
 
-static const char *odd_values[] = {
-    "it's \"quoted\"",
-    "100% %s %d %% $1 ? :x @y",
-    "back\\slash \\\\ \\x00 \\n",
-    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xe4\xb8\xad\xe6\x96\x87 \xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",
-    "\xf0\x9f\x94\x91\xf0\x9f\x98\x80 \xe2\x80\x8b zero width, \xc3\xa9t\xc3\xa9",
-    "tab\tnewline\nreturn\r end",
-    "'; DROP TABLE mcp_clients; --",
-    " leading and trailing spaces ",
-};
-
 START_TEST(odd_values_everywhere)
 {
     mcp_store_t *st = ready_store();
@@ -1098,8 +2142,12 @@ START_TEST(odd_values_everywhere)
         k.redirect_uri = v; k.code_challenge = v; k.code_challenge_method = v;
         k.resource = v; k.scope = v; k.subject = v;
         ck_store(st, mcp_store_code_put(st, &k), APR_SUCCESS);
-        ck_store(st, mcp_store_code_take(st, tp, k.code_hash, NOW, &gk), APR_SUCCESS);
+        ck_store(st, mcp_store_code_get(st, tp, k.code_hash, &gk), APR_SUCCESS);
         ck_assert_str_eq(gk->redirect_uri, v);
+        ck_store(st, mcp_store_code_redeem(st, tp, k.code_hash, NOW, v, v, NULL, &gk, NULL),
+                 APR_SUCCESS);
+        ck_assert_str_eq(gk->issued_family, v);
+        ck_assert_str_eq(gk->issued_jti, v);
         ck_assert_str_eq(gk->code_challenge, v);
         ck_assert_str_eq(gk->subject, v);
         ck_assert_str_eq(gk->client_id, id);
@@ -1172,7 +2220,10 @@ END_TEST
 
 /* ---- races between processes -------------------------------------- */
 
-#define RACERS 6
+/* Each worker rotates "shared" with a successor of its own. Result: 0
+ * rotated, 1 retry within the grace, 2 replay, 3 revoked (by a replay
+ * before), else a failure. */
+static int race_grace;
 
 static int rotate_race(int index)
 {
@@ -1190,46 +2241,82 @@ static int rotate_race(int index)
     memset(&next, 0, sizeof(next));
     next.token_hash = apr_psprintf(p, "next-%d", index);
     next.expires_at = NOW + 1000;
-    rv = mcp_store_refresh_rotate(cst, p, "shared", &next, NOW + 1, 30, &out, &old);
+    rv = mcp_store_refresh_rotate(cst, p, "shared", "c", &next, NOW + 1, race_grace,
+                                  &out, &old);
+    if (rv != APR_SUCCESS && rv != MCP_ECONFLICT && rv != MCP_EINVALID) {
+        fprintf(stderr, "# worker %d: %s\n", index, mcp_store_error(cst));
+    }
     apr_pool_destroy(p);
     return rv == APR_SUCCESS && out == MCP_REFRESH_ROTATED ? 0
-         : rv == MCP_ECONFLICT && out == MCP_REFRESH_REUSED_IN_GRACE ? 1 : 2;
+         : rv == APR_SUCCESS && out == MCP_REFRESH_REUSED_IN_GRACE ? 1
+         : rv == MCP_ECONFLICT && out == MCP_REFRESH_REUSED ? 2
+         : rv == MCP_EINVALID && out == MCP_REFRESH_REVOKED ? 3 : 4;
 }
 
-START_TEST(refresh_race)
+/* Race RACERS rotations of one token: counts[result] as above, and how
+ * many successors were stored and are live. */
+static void rotation_race(int grace, int *counts, int *stored, int *live)
 {
-    /* Several processes rotate one refresh token at once (a client
-     * retrying in parallel): exactly one gets the successor, the others
-     * are told it was just rotated, and the family stays valid. */
     apr_pool_t *setup;
     mcp_store_t *st;
     mcp_store_client_t cl = client("c");
     mcp_store_refresh_t r = refresh("shared", "fam"), *got;
-    int i, wins = 0, grace = 0, results[RACERS], successors = 0;
+    int i, results[RACERS];
 
     apr_pool_create(&setup, tp);
     st = ready_store_in(setup);
     ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
     ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
     close_store(setup);
+    race_grace = grace;
     run_workers(RACERS, rotate_race, results);
     st = open_store(tp);
+    memset(counts, 0, 4 * sizeof(int));
+    *stored = *live = 0;
     for (i = 0; i < RACERS; i++) {
-        wins += results[i] == 0;
-        grace += results[i] == 1;
+        ck_assert_msg(results[i] >= 0 && results[i] <= 3, "worker %d: %d", i, results[i]);
+        counts[results[i]]++;
         if (mcp_store_refresh_get(st, tp, apr_psprintf(tp, "next-%d", i), &got)
             == APR_SUCCESS) {
-            successors++;
-            ck_assert_int_eq(got->revoked_at, 0);
             ck_assert_str_eq(got->family_id, "fam");
+            (*stored)++;
+            *live += !got->revoked_at && !got->rotated_at;
         }
     }
-    ck_assert_int_eq(wins, 1);
-    ck_assert_int_eq(grace, RACERS - 1);
-    ck_assert_int_eq(successors, 1);
     ck_store(st, mcp_store_refresh_get(st, tp, "shared", &got), APR_SUCCESS);
     ck_assert_int_eq(got->rotated_at, NOW + 1);
     ck_assert_ptr_nonnull(got->replaced_by);
+}
+
+START_TEST(refresh_race)
+{
+    /* Several processes rotate one refresh token at once (a client
+     * retrying in parallel): exactly one rotates it, the others are
+     * retries within the grace and get usable successors too; the family
+     * stays valid. */
+    int counts[4], stored, live;
+
+    rotation_race(30, counts, &stored, &live);
+    ck_assert_int_eq(counts[0], 1);
+    ck_assert_int_eq(counts[1], RACERS - 1);
+    ck_assert_int_eq(stored, RACERS);
+    ck_assert_int_eq(live, RACERS);
+}
+END_TEST
+
+START_TEST(refresh_race_no_grace)
+{
+    /* Without a grace the same race is a replay: one rotation, then the
+     * family (the winner's successor too) is revoked by the first replay;
+     * who comes after that finds the token revoked. */
+    int counts[4], stored, live;
+
+    rotation_race(-1, counts, &stored, &live);
+    ck_assert_int_eq(counts[0], 1);
+    ck_assert_int_ge(counts[2], 1);
+    ck_assert_int_eq(counts[2] + counts[3], RACERS - 1);
+    ck_assert_int_eq(stored, 1);
+    ck_assert_int_eq(live, 0);
 }
 END_TEST
 
@@ -1301,10 +2388,10 @@ START_TEST(reuse_is_logged_without_secrets)
     memset(&next, 0, sizeof(next));
     next.token_hash = "SECRET-HASH-2";
     next.expires_at = NOW + 100;
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", &next, NOW, 5, &out, NULL),
-             APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", "c", &next, NOW, 5, &out,
+                                          NULL), APR_SUCCESS);
     capture_logs();
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", &next, NOW + 60, 5,
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "SECRET-HASH-1", "c", &next, NOW + 60, 5,
                                           &out, NULL), MCP_ECONFLICT);
     release_logs();
     ck_assert_int_eq(out, MCP_REFRESH_REUSED);
@@ -1339,14 +2426,20 @@ START_TEST(bad_arguments)
     ck_store(st, mcp_store_code_put(st, &c), MCP_EINVALID);
     c.expires_at = c.created_at + MCP_STORE_CODE_MAX_LIFETIME;
     ck_store(st, mcp_store_code_put(st, &c), APR_SUCCESS);
-    ck_store(st, mcp_store_code_take(st, tp, NULL, NOW, &gk), MCP_EINVALID);
+    ck_store(st, mcp_store_code_redeem(st, tp, NULL, NOW, NULL, "j", NULL, &gk, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_code_redeem(st, tp, "k", NOW, NULL, NULL, NULL, &gk, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_code_get(st, tp, NULL, &gk), MCP_EINVALID);
 
     memset(&next, 0, sizeof(next));
     next.token_hash = "n";
     next.expires_at = NOW + 10;
-    ck_store(st, mcp_store_refresh_rotate(st, tp, NULL, &next, NOW, 5, &out, &old),
+    ck_store(st, mcp_store_refresh_rotate(st, tp, NULL, "c", &next, NOW, 5, &out, &old),
              MCP_EINVALID);
-    ck_store(st, mcp_store_refresh_rotate(st, tp, "x", NULL, NOW, 5, &out, &old),
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "x", "c", NULL, NOW, 5, &out, &old),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_refresh_rotate(st, tp, "x", NULL, &next, NOW, 5, &out, &old),
              MCP_EINVALID);
 
     cl = client("");
@@ -1366,7 +2459,186 @@ START_TEST(bad_arguments)
     n.subject = "a"; n.client_id = "c"; n.resource = NULL; n.scope = "mcp";
     n.expires_at = NOW + 1;
     ck_store(st, mcp_store_consent_put(st, &n), MCP_EINVALID);
-    ck_store(st, mcp_store_upstream_get(st, tp, NULL, "p", &gu), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_upstream_get(st, tp, NULL, "p", &gu), MCP_EINVALID);
+}
+END_TEST
+
+/* An entry point given a NULL (or empty) argument: MCP_EINVALID with a
+ * message of its own. */
+#define ck_invalid(st, expr) do {                                            \
+        (st)->error = NULL;                                                  \
+        ck_store(st, expr, MCP_EINVALID);                                    \
+        ck_assert_str_ne(mcp_store_error(st), "no error");                   \
+    } while (0)
+
+START_TEST(null_arguments)
+{
+    /* Every entry point with each pointer argument NULL in turn: refused,
+     * never a crash (only the store handle itself must not be NULL). */
+    mcp_store_t *st = ready_store(), *st2 = (mcp_store_t *)1;
+    mcp_store_client_t cl = client("c"), c, *gc;
+    mcp_store_code_t k = code("k", "c"), *gk;
+    mcp_store_refresh_t r = refresh("r", "f"), *gr;
+    mcp_store_consent_t n, *gn;
+    mcp_store_upstream_t u, *gu;
+    apr_array_header_t *list;
+    mcp_store_schema_t s;
+    const char *err = NULL;
+    int count = -1;
+
+    ck_assert_str_eq(mcp_store_error(NULL), "no store");
+    ck_assert_int_eq(mcp_store_open(NULL, tp, backend, params, &err), MCP_EINVALID);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(mcp_store_open(&st2, NULL, backend, params, &err), MCP_EINVALID);
+    ck_assert_ptr_null(st2);
+    ck_assert_int_eq(mcp_store_open(&st2, tp, NULL, params, &err), MCP_EINVALID);
+    ck_assert_int_eq(mcp_store_open(&st2, tp, backend, NULL, &err), MCP_EINVALID);
+    ck_assert_int_eq(mcp_store_open(&st2, tp, NULL, NULL, NULL), MCP_EINVALID);
+    ck_assert_int_eq(mcp_store_attach(NULL, tp, st->driver, st->handle, st->prepared,
+                                      tp), APR_EINVAL);
+    ck_assert_int_eq(mcp_store_attach(&st2, NULL, st->driver, st->handle, st->prepared,
+                                      tp), APR_EINVAL);
+    ck_assert_int_eq(mcp_store_attach(&st2, tp, NULL, st->handle, st->prepared, tp),
+                     APR_EINVAL);
+    ck_invalid(st, mcp_store_schema_status(st, NULL));
+    ck_store(st, mcp_store_schema_upgrade(st, NULL, NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_invalid(st, mcp_store_client_put(st, NULL));
+    ck_invalid(st, mcp_store_client_update(st, NULL));
+    c = client(NULL);
+    ck_invalid(st, mcp_store_client_put(st, &c));
+    ck_invalid(st, mcp_store_client_update(st, &c));
+    c = client("c2"); c.kind = NULL;
+    ck_invalid(st, mcp_store_client_put(st, &c));
+    c = client("c2"); c.token_endpoint_auth_method = NULL;
+    ck_invalid(st, mcp_store_client_put(st, &c));
+    c = client("c2"); c.grant_types = NULL;
+    ck_invalid(st, mcp_store_client_update(st, &c));
+    ck_invalid(st, mcp_store_client_get(st, NULL, "c", &gc));
+    ck_invalid(st, mcp_store_client_get(st, tp, NULL, &gc));
+    ck_invalid(st, mcp_store_client_get(st, tp, "", &gc));
+    ck_invalid(st, mcp_store_client_get(st, tp, "c", NULL));
+    ck_invalid(st, mcp_store_client_delete(st, NULL));
+    ck_invalid(st, mcp_store_client_touch(st, NULL, NOW));
+    ck_invalid(st, mcp_store_client_list(st, NULL, &list));
+    ck_invalid(st, mcp_store_client_list(st, tp, NULL));
+
+    ck_invalid(st, mcp_store_code_put(st, NULL));
+    k.code_hash = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", NULL);
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c"); k.redirect_uri = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c"); k.code_challenge = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c"); k.code_challenge_method = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c"); k.subject = NULL;
+    ck_invalid(st, mcp_store_code_put(st, &k));
+    k = code("k", "c");
+    ck_store(st, mcp_store_code_put(st, &k), APR_SUCCESS);
+    ck_invalid(st, mcp_store_code_get(st, NULL, "k", &gk));
+    ck_invalid(st, mcp_store_code_get(st, tp, NULL, &gk));
+    ck_invalid(st, mcp_store_code_get(st, tp, "k", NULL));
+    ck_invalid(st, mcp_store_code_redeem(st, NULL, "k", NOW, NULL, "j", NULL, NULL, NULL));
+    ck_invalid(st, mcp_store_code_redeem(st, tp, NULL, NOW, NULL, "j", NULL, NULL, NULL));
+    ck_invalid(st, mcp_store_code_redeem(st, tp, "k", NOW, NULL, NULL, NULL, NULL, NULL));
+    ck_invalid(st, mcp_store_code_redeem(st, tp, "k", NOW, NULL, "j", &r, NULL, NULL));
+    r.token_hash = NULL;
+    ck_invalid(st, mcp_store_code_redeem(st, tp, "k", NOW, "f", "j", &r, NULL, NULL));
+    r = refresh("r", "f");
+
+    ck_invalid(st, mcp_store_refresh_put(st, NULL));
+    r.token_hash = NULL;
+    ck_invalid(st, mcp_store_refresh_put(st, &r));
+    r = refresh("r", NULL);
+    ck_invalid(st, mcp_store_refresh_put(st, &r));
+    r = refresh("r", "f"); r.client_id = NULL;
+    ck_invalid(st, mcp_store_refresh_put(st, &r));
+    r = refresh("r", "f"); r.subject = NULL;
+    ck_invalid(st, mcp_store_refresh_put(st, &r));
+    r = refresh("r", "f");
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_invalid(st, mcp_store_refresh_get(st, NULL, "r", &gr));
+    ck_invalid(st, mcp_store_refresh_get(st, tp, NULL, &gr));
+    ck_invalid(st, mcp_store_refresh_get(st, tp, "r", NULL));
+    r = next_token("r2");
+    ck_invalid(st, mcp_store_refresh_rotate(st, NULL, "r", "c", &r, NOW, 5, NULL, NULL));
+    ck_invalid(st, mcp_store_refresh_rotate(st, tp, NULL, "c", &r, NOW, 5, NULL, NULL));
+    ck_invalid(st, mcp_store_refresh_rotate(st, tp, "r", NULL, &r, NOW, 5, NULL, NULL));
+    ck_invalid(st, mcp_store_refresh_rotate(st, tp, "r", "c", NULL, NOW, 5, NULL, NULL));
+    r.token_hash = NULL;
+    ck_invalid(st, mcp_store_refresh_rotate(st, tp, "r", "c", &r, NOW, 5, NULL, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke(st, NULL, NULL, NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke_family(st, NULL, NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke_user(st, NULL, NULL, NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke_user(st, NULL, "c", NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_revoke_client(st, NULL, NOW, NULL));
+    ck_invalid(st, mcp_store_refresh_count(st, NULL, NULL, NOW, NULL));
+
+    memset(&n, 0, sizeof(n));
+    n.subject = "a"; n.client_id = "c"; n.resource = ""; n.scope = "mcp";
+    n.granted_at = NOW; n.expires_at = NOW + 10;
+    ck_invalid(st, mcp_store_consent_put(st, NULL));
+    n.subject = NULL;
+    ck_invalid(st, mcp_store_consent_put(st, &n));
+    n.subject = "a"; n.client_id = NULL;
+    ck_invalid(st, mcp_store_consent_put(st, &n));
+    n.client_id = "c"; n.resource = NULL;
+    ck_invalid(st, mcp_store_consent_put(st, &n));
+    n.resource = ""; n.scope = NULL;
+    ck_invalid(st, mcp_store_consent_put(st, &n));
+    ck_invalid(st, mcp_store_consent_get(st, NULL, "a", "c", "", NOW, &gn));
+    ck_invalid(st, mcp_store_consent_get(st, tp, NULL, "c", "", NOW, &gn));
+    ck_invalid(st, mcp_store_consent_get(st, tp, "a", NULL, "", NOW, &gn));
+    ck_invalid(st, mcp_store_consent_get(st, tp, "a", "c", NULL, NOW, &gn));
+    ck_invalid(st, mcp_store_consent_get(st, tp, "a", "c", "", NOW, NULL));
+    ck_invalid(st, mcp_store_consent_delete(st, NULL, "c", ""));
+    ck_invalid(st, mcp_store_consent_delete(st, "a", NULL, ""));
+    ck_invalid(st, mcp_store_consent_delete(st, "a", "c", NULL));
+    ck_invalid(st, mcp_store_consent_list(st, NULL, "a", &list));
+    ck_invalid(st, mcp_store_consent_list(st, tp, NULL, &list));
+    ck_invalid(st, mcp_store_consent_list(st, tp, "a", NULL));
+    ck_invalid(st, mcp_store_consent_revoke(st, NULL, NULL, NULL));
+    ck_invalid(st, mcp_store_consent_revoke(st, NULL, "c", NULL));
+
+    memset(&u, 0, sizeof(u));
+    u.subject = "a"; u.provider = "p"; u.sealed = "v1"; u.key_id = "k";
+    ck_invalid(st, mcp_store_upstream_put(st, NULL));
+    u.subject = NULL;
+    ck_invalid(st, mcp_store_upstream_put(st, &u));
+    u.subject = "a"; u.provider = NULL;
+    ck_invalid(st, mcp_store_upstream_put(st, &u));
+    u.provider = "p"; u.sealed = NULL;
+    ck_invalid(st, mcp_store_upstream_put(st, &u));
+    u.sealed = "v1"; u.key_id = NULL;
+    ck_invalid(st, mcp_store_upstream_put(st, &u));
+    ck_invalid(st, mcp_store_upstream_get(st, NULL, "a", "p", &gu));
+    ck_invalid(st, mcp_store_upstream_get(st, tp, NULL, "p", &gu));
+    ck_invalid(st, mcp_store_upstream_get(st, tp, "a", NULL, &gu));
+    ck_invalid(st, mcp_store_upstream_get(st, tp, "a", "p", NULL));
+    ck_invalid(st, mcp_store_upstream_delete(st, NULL, "p"));
+    ck_invalid(st, mcp_store_upstream_delete(st, "a", NULL));
+    ck_invalid(st, mcp_store_upstream_list(st, NULL, "a", &list));
+    ck_invalid(st, mcp_store_upstream_list(st, tp, NULL, &list));
+    ck_invalid(st, mcp_store_upstream_list(st, tp, "a", NULL));
+
+    ck_invalid(st, mcp_store_revocation_put(st, NULL, "v", NOW, NOW + 1));
+    ck_invalid(st, mcp_store_revocation_put(st, "jti", NULL, NOW, NOW + 1));
+    ck_invalid(st, mcp_store_revocation_since(st, NULL, 0, &list));
+    ck_invalid(st, mcp_store_revocation_since(st, tp, 0, NULL));
+    ck_store(st, mcp_store_purge(st, NOW, NULL), APR_SUCCESS);
+
+    /* Nothing half-stored. */
+    ck_store(st, mcp_store_client_list(st, tp, &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    ck_store(st, mcp_store_code_get(st, tp, "k", &gk), APR_SUCCESS);
+    ck_assert_int_eq(gk->used_at, 0);
+    ck_store(st, mcp_store_refresh_count(st, NULL, NULL, NOW, &count), APR_SUCCESS);
+    ck_assert_int_eq(count, 1);
 }
 END_TEST
 
@@ -1383,24 +2655,39 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, schema_old_and_newer);
     tcase_add_test(tc, attach_prepares_once);
     tcase_add_test(tc, clients);
+    tcase_add_test(tc, client_disable_touch);
+    tcase_add_test(tc, client_delete_cascades);
     tcase_add_test(tc, binaryish_values);
     tcase_add_test(tc, codes);
+    tcase_add_test(tc, code_redeem);
+    tcase_add_test(tc, code_redeem_refused_refresh);
     tcase_add_test(tc, code_race);
     tcase_add_test(tc, refresh_rotation);
+    tcase_add_test(tc, refresh_rotation_client);
+    tcase_add_test(tc, refresh_rotation_grace);
+    tcase_add_test(tc, refresh_rotation_replay);
     tcase_add_test(tc, refresh_revocation);
     tcase_add_test(tc, consents);
+    tcase_add_test(tc, consent_list_revoke);
     tcase_add_test(tc, upstream_tokens);
+    tcase_add_test(tc, revocations);
     tcase_add_test(tc, purge);
     tcase_add_test(tc, schema_previous_version);
     tcase_add_test(tc, schema_damaged);
+    tcase_add_test(tc, schema_damaged_migration3);
+    tcase_add_test(tc, schema_partial_migration3);
     tcase_add_test(tc, schema_changed_under_connection);
     tcase_add_test(tc, attach_missing_schema);
     tcase_add_test(tc, odd_values_everywhere);
     tcase_add_test(tc, large_values);
+    tcase_add_test(tc, odd_values_new_functions);
+    tcase_add_test(tc, long_values_new_functions);
     tcase_add_test(tc, refresh_race);
+    tcase_add_test(tc, refresh_race_no_grace);
     tcase_add_test(tc, client_race);
     tcase_add_test(tc, reuse_is_logged_without_secrets);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, null_arguments);
 }
 
 static Suite *store_suite(void)
@@ -1422,6 +2709,7 @@ static Suite *store_suite(void)
     add_backend_tests(tc);
     tcase_add_test(tc, sqlite_concurrent_writers);
     tcase_add_test(tc, open_errors);
+    tcase_add_test(tc, sqlite_file_mode);
     suite_add_tcase(s, tc);
 
     if (pg && *pg) {
