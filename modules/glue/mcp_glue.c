@@ -18,6 +18,8 @@
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <http_protocol.h>
+#include <util_filter.h>
 #include <apr_dbd.h>
 #include <mod_dbd.h>
 
@@ -33,6 +35,9 @@
 #include "mcp/mcp_common.h"
 #include "mcp/mcp_store.h"
 #include "mcp_glue.h"
+
+/* Bound on reads that return neither data nor end of body. */
+#define GLUE_MAX_EMPTY_READS 64
 
 /* Where the core's log lines go; written in post_config only. */
 typedef struct {
@@ -357,4 +362,116 @@ apr_status_t mcp_glue_store_check(apr_pool_t *pchild, server_rec *s,
     dbd_close(s, dbd);
     apr_pool_destroy(tmp);
     return rv;
+}
+
+apr_status_t mcp_glue_read_body(request_rec *r, apr_off_t max, char **pbody,
+                                apr_size_t *plen, int *pstatus)
+{
+    apr_bucket_brigade *in, *keep;
+    apr_off_t total = 0;
+    int seen_eos = 0, empty = 0, rc;
+    apr_status_t rv;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+
+    *pbody = NULL;
+    *plen = 0;
+    *pstatus = HTTP_BAD_REQUEST;
+    rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
+    if (rc != OK) {
+        *pstatus = rc;
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return APR_EGENERAL;
+    }
+    if (cl && r->remaining > max) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return MCP_ETOOLARGE;
+    }
+    in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    keep = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    while (!seen_eos) {
+        apr_bucket *b;
+        apr_off_t before = total;
+
+        rv = ap_get_brigade(r->input_filters, in, AP_MODE_READBYTES,
+                            APR_BLOCK_READ, HUGE_STRING_LEN);
+        if (rv != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, MCPLOGNO(00600)
+                          "reading the request body failed");
+            r->connection->keepalive = AP_CONN_CLOSE;
+            *pstatus = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            return rv;
+        }
+        while (!APR_BRIGADE_EMPTY(in)) {
+            b = APR_BRIGADE_FIRST(in);
+            if (APR_BUCKET_IS_EOS(b)) {
+                seen_eos = 1;
+                apr_bucket_delete(b);
+                continue;
+            }
+            if (!APR_BUCKET_IS_METADATA(b)) {
+                const char *data;
+                apr_size_t n;
+
+                rv = apr_bucket_read(b, &data, &n, APR_BLOCK_READ);
+                if (rv != APR_SUCCESS) {
+                    r->connection->keepalive = AP_CONN_CLOSE;
+                    return rv;
+                }
+                total += n;
+                if (total > max) {
+                    apr_brigade_cleanup(in);
+                    r->connection->keepalive = AP_CONN_CLOSE;
+                    return MCP_ETOOLARGE;
+                }
+            }
+            APR_BUCKET_REMOVE(b);
+            rv = apr_bucket_setaside(b, r->pool);
+            if (rv != APR_SUCCESS) {
+                apr_bucket_delete(b);
+                *pstatus = HTTP_INTERNAL_SERVER_ERROR;
+                return rv;
+            }
+            APR_BRIGADE_INSERT_TAIL(keep, b);
+        }
+        if (total == before && !seen_eos && ++empty > GLUE_MAX_EMPTY_READS) {
+            r->connection->keepalive = AP_CONN_CLOSE;
+            return APR_EGENERAL;
+        }
+    }
+    rv = apr_brigade_pflatten(keep, pbody, plen, r->pool);
+    apr_brigade_destroy(keep);
+    if (rv == APR_SUCCESS) {
+        /* Callers treat the body as a C string. */
+        char *z = apr_palloc(r->pool, *plen + 1);
+
+        memcpy(z, *pbody, *plen);
+        z[*plen] = '\0';
+        *pbody = z;
+    }
+    *pstatus = HTTP_INTERNAL_SERVER_ERROR;
+    return rv;
+}
+
+mcp_store_t *mcp_glue_store(request_rec *r, int module_index)
+{
+    APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *acquire =
+        APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    mcp_store_t *st = NULL;
+    ap_dbd_t *dbd;
+
+    dbd = acquire ? acquire(r) : NULL;
+    if (!dbd) {
+        ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r,
+                      MCPLOGNO(00800) "the store database cannot be reached "
+                      "(see mod_dbd's messages): answering 503");
+        return NULL;
+    }
+    if (mcp_store_attach(&st, r->pool, dbd->driver, dbd->handle,
+                         dbd->prepared, dbd->pool) != APR_SUCCESS) {
+        ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r,
+                      MCPLOGNO(00801) "the store cannot use this database: %s",
+                      st ? mcp_store_error(st) : "bad arguments");
+        return NULL;
+    }
+    return st;
 }

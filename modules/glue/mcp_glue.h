@@ -127,6 +127,25 @@ int mcp_glue_dbd_present(void);
 apr_status_t mcp_glue_store_check(apr_pool_t *pchild, server_rec *s,
                                   int module_index, const char *modname);
 
+/**
+ * Read the whole request body (dechunked), at most @a max bytes, into
+ * *pbody / *plen (NUL-terminated, from r->pool). A Content-Length that is
+ * already too large is refused before anything is read. On a failure the
+ * connection is not kept alive (an unread body must not be taken for the
+ * next request).
+ * @return APR_SUCCESS; MCP_ETOOLARGE; else a failure with *pstatus set to
+ *         the HTTP status to answer with.
+ */
+apr_status_t mcp_glue_read_body(request_rec *r, apr_off_t max, char **pbody,
+                                apr_size_t *plen, int *pstatus);
+
+/**
+ * The store on this request's mod_dbd connection (ap_dbd_acquire), or
+ * NULL when the database cannot be reached (logged as @a module_index;
+ * the caller answers 503).
+ */
+struct mcp_store_t *mcp_glue_store(request_rec *r, int module_index);
+
 /** The message every module gives when it needs mod_dbd and it is missing. */
 #define MCP_GLUE_NEEDS_DBD(modname) \
     modname " needs mod_dbd: a2enmod dbd and set DBDriver/DBDParams"

@@ -39,9 +39,6 @@ APLOG_USE_MODULE(mcp_proxy);
 /* The only protocol revision that allowed JSON-RPC batches. */
 #define PROXY_BATCH_VERSION "2025-03-26"
 
-/* Bound on reads that return neither data nor end of body. */
-#define PROXY_MAX_EMPTY_READS 64
-
 static int send_msg(request_rec *r, int status, const mcp_jsonrpc_msg_t *msg)
 {
     apr_size_t len = 0;
@@ -106,78 +103,6 @@ static int send_too_large(request_rec *r, apr_off_t max)
                       MCP_JSONRPC_INVALID_REQUEST,
                       apr_psprintf(r->pool, "Request body is larger than "
                                    "%" APR_OFF_T_FMT " bytes", max));
-}
-
-/* Read the whole body, at most @max bytes, into pbody and plen.
- * @return APR_SUCCESS; MCP_ETOOLARGE; else a failure with *pstatus set. */
-static apr_status_t read_body(request_rec *r, apr_off_t max, char **pbody,
-                              apr_size_t *plen, int *pstatus)
-{
-    apr_bucket_brigade *in, *keep;
-    apr_off_t total = 0;
-    int seen_eos = 0, empty = 0;
-    apr_status_t rv;
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-
-    *pstatus = HTTP_BAD_REQUEST;
-    if (cl && r->remaining > max) {
-        return MCP_ETOOLARGE;
-    }
-    in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    keep = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    while (!seen_eos) {
-        apr_bucket *b;
-        apr_off_t before = total;
-
-        rv = ap_get_brigade(r->input_filters, in, AP_MODE_READBYTES,
-                            APR_BLOCK_READ, HUGE_STRING_LEN);
-        if (rv != APR_SUCCESS) {
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, MCPLOGNO(00600)
-                          "reading the request body failed");
-            r->connection->keepalive = AP_CONN_CLOSE;
-            *pstatus = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-            return rv;
-        }
-        while (!APR_BRIGADE_EMPTY(in)) {
-            b = APR_BRIGADE_FIRST(in);
-            if (APR_BUCKET_IS_EOS(b)) {
-                seen_eos = 1;
-                apr_bucket_delete(b);
-                continue;
-            }
-            if (!APR_BUCKET_IS_METADATA(b)) {
-                const char *data;
-                apr_size_t n;
-
-                rv = apr_bucket_read(b, &data, &n, APR_BLOCK_READ);
-                if (rv != APR_SUCCESS) {
-                    r->connection->keepalive = AP_CONN_CLOSE;
-                    return rv;
-                }
-                total += n;
-                if (total > max) {
-                    apr_brigade_cleanup(in);
-                    return MCP_ETOOLARGE;
-                }
-            }
-            APR_BUCKET_REMOVE(b);
-            rv = apr_bucket_setaside(b, r->pool);
-            if (rv != APR_SUCCESS) {
-                apr_bucket_delete(b);
-                *pstatus = HTTP_INTERNAL_SERVER_ERROR;
-                return rv;
-            }
-            APR_BRIGADE_INSERT_TAIL(keep, b);
-        }
-        if (total == before && !seen_eos && ++empty > PROXY_MAX_EMPTY_READS) {
-            r->connection->keepalive = AP_CONN_CLOSE;
-            return APR_EGENERAL;
-        }
-    }
-    rv = apr_brigade_pflatten(keep, pbody, plen, r->pool);
-    apr_brigade_destroy(keep);
-    *pstatus = HTTP_INTERNAL_SERVER_ERROR;
-    return rv;
 }
 
 /* The answer to one message, or NULL when it gets none. */
@@ -248,11 +173,7 @@ static int handle_post(request_rec *r, const mcp_proxy_dir_conf *conf)
     apr_status_t rv;
     int rc;
 
-    rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
-    if (rc != OK) {
-        return rc;
-    }
-    rv = read_body(r, max, &body, &len, &rc);
+    rv = mcp_glue_read_body(r, max, &body, &len, &rc);
     if (rv == MCP_ETOOLARGE) {
         return send_too_large(r, max);
     }
