@@ -59,7 +59,10 @@ apr_status_t mcp_jwt_sign_access_token(const char **ptoken, apr_pool_t *p,
 /** What the validator checks besides the signature. */
 typedef struct {
     const char *issuer;      /**< required: exact match of "iss" */
-    const char *audience;    /**< required: must be in "aud" */
+    /** Must be in "aud". NULL accepts any audience (but "aud" must still
+     * be present and well-formed): for the authorization server's own
+     * revocation and introspection endpoints only, never for a resource. */
+    const char *audience;
     apr_int64_t now;         /**< Unix seconds; 0 means the clock */
     int leeway;              /**< seconds of clock skew allowed (>= 0) */
 } mcp_jwt_verify_opts_t;

@@ -156,9 +156,8 @@ apr_status_t mcp_jwt_verify_access_token(mcp_jwt_t **ptoken, apr_pool_t *p,
     int leeway, i, aud_ok = 0;
     apr_status_t rv;
 
-    if (!o || !o->issuer || !o->audience) {
-        return claim_fail(perr, "the verifier needs an issuer and an audience",
-                          APR_EINVAL);
+    if (!o || !o->issuer) {
+        return claim_fail(perr, "the verifier needs an issuer", APR_EINVAL);
     }
     rv = mcp_jose_verify(&v, p, keys, token, token ? strlen(token) : 0, perr);
     if (rv != APR_SUCCESS) {
@@ -195,7 +194,8 @@ apr_status_t mcp_jwt_verify_access_token(mcp_jwt_t **ptoken, apr_pool_t *p,
     }
     t->audiences = audiences(p, t->claims);
     for (i = 0; t->audiences && i < t->audiences->nelts; i++) {
-        if (!strcmp(APR_ARRAY_IDX(t->audiences, i, const char *), o->audience)) {
+        if (!o->audience
+            || !strcmp(APR_ARRAY_IDX(t->audiences, i, const char *), o->audience)) {
             aud_ok = 1;
         }
     }

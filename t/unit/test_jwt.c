@@ -534,9 +534,22 @@ START_TEST(verifier_options)
                      APR_EINVAL);
     o.issuer = NULL;
     ck_assert_int_eq(mcp_jwt_verify_access_token(&t, tp, set_of(k), tok, &o, &err), APR_EINVAL);
+    /* No audience: any audience (the AS's own revocation and
+     * introspection), but one there must be, and well-formed. */
     o = opts(NOW);
     o.audience = NULL;
-    ck_assert_int_eq(mcp_jwt_verify_access_token(&t, tp, set_of(k), tok, &o, &err), APR_EINVAL);
+    ck_assert_int_eq(mcp_jwt_verify_access_token(&t, tp, set_of(k), tok, &o, &err),
+                     APR_SUCCESS);
+    ck_assert_str_eq(APR_ARRAY_IDX(t->audiences, 0, const char *), AUD);
+    ck_assert_int_eq(mcp_jwt_verify_access_token(&t, tp, set_of(k),
+                                                 variant(k, "aud", NULL), &o, &err),
+                     MCP_EINVALID);
+    ck_assert_int_eq(mcp_jwt_verify_access_token(&t, tp, set_of(k),
+                                                 variant(k, "aud", "[]"), &o, &err),
+                     MCP_EINVALID);
+    ck_assert_int_eq(mcp_jwt_verify_access_token(&t, tp, set_of(k),
+                                                 variant(k, "aud", "7"), &o, &err),
+                     MCP_EINVALID);
     /* perr may be NULL. */
     o = opts(NOW + 1000);
     ck_assert_int_eq(mcp_jwt_verify_access_token(&t, tp, set_of(k), tok, &o, NULL),
