@@ -183,8 +183,13 @@ const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_purge_codes", "DELETE FROM mcp_auth_codes WHERE expires_at < %lld" },
     { "mcp_purge_refresh", "DELETE FROM mcp_refresh_tokens WHERE expires_at < %lld" },
     { "mcp_purge_consents", "DELETE FROM mcp_consents WHERE expires_at < %lld" },
+    /* A cached metadata document (cimd) expires when its cache does, but
+     * the client stays while it holds a live refresh token: the next use
+     * fetches the document again. */
     { "mcp_purge_clients", "DELETE FROM mcp_clients WHERE expires_at IS NOT NULL "
-      "AND expires_at < %lld" },
+      "AND expires_at < %lld AND (kind <> 'cimd' OR NOT EXISTS (SELECT 1 FROM "
+      "mcp_refresh_tokens t WHERE t.client_id = mcp_clients.client_id AND "
+      "t.revoked_at IS NULL AND t.expires_at >= %lld))" },
     { "mcp_purge_revocations", "DELETE FROM mcp_revocations WHERE expires_at < %lld" },
     { NULL, NULL }
 };
@@ -1486,10 +1491,11 @@ apr_status_t mcp_store_purge(mcp_store_t *st, apr_int64_t now,
                              mcp_store_purge_t *counts)
 {
     const char *t = num(st->pool, now, 0);
+    const char *tt[2];
     apr_status_t rv;
-
     mcp_store_purge_t dummy;
 
+    tt[0] = tt[1] = t;
     if (!counts) {
         counts = &dummy;
     }
@@ -1497,7 +1503,7 @@ apr_status_t mcp_store_purge(mcp_store_t *st, apr_int64_t now,
     if ((rv = run(st, "mcp_purge_codes", &counts->codes, 1, &t)) == APR_SUCCESS
         && (rv = run(st, "mcp_purge_refresh", &counts->refresh_tokens, 1, &t)) == APR_SUCCESS
         && (rv = run(st, "mcp_purge_consents", &counts->consents, 1, &t)) == APR_SUCCESS
-        && (rv = run(st, "mcp_purge_clients", &counts->clients, 1, &t)) == APR_SUCCESS) {
+        && (rv = run(st, "mcp_purge_clients", &counts->clients, 2, tt)) == APR_SUCCESS) {
         rv = run(st, "mcp_purge_revocations", &counts->revocations, 1, &t);
     }
     return rv;

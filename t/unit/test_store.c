@@ -1396,6 +1396,7 @@ START_TEST(purge)
 {
     mcp_store_t *st = ready_store();
     mcp_store_client_t cl = client("c"), cimd = client("https://app.example/client.json");
+    mcp_store_client_t *got;
     mcp_store_code_t c;
     mcp_store_refresh_t r;
     mcp_store_consent_t k;
@@ -1434,6 +1435,31 @@ START_TEST(purge)
     ck_assert_int_eq(n.codes, 0);
     ck_assert_int_eq(n.revocations, 1);
     ck_store(st, mcp_store_purge(st, NOW + 11, NULL), APR_SUCCESS);
+
+    /* A cached metadata document expires with its cache, but the client
+     * stays while a refresh token of it lives (the next use refetches the
+     * document); a registered client goes at its idle expiry. */
+    cimd.expires_at = NOW + 10;
+    ck_store(st, mcp_store_client_put(st, &cimd), APR_SUCCESS);
+    r = refresh("cimd-live", "g");
+    r.client_id = cimd.client_id;
+    r.expires_at = NOW + 100;
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    cl = client("dcr-idle");
+    cl.kind = "dcr";
+    cl.expires_at = NOW + 10;
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    r = refresh("dcr-live", "h");
+    r.client_id = cl.client_id;
+    r.expires_at = NOW + 100;
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_store(st, mcp_store_purge(st, NOW + 11, &n), APR_SUCCESS);
+    ck_assert_int_eq(n.clients, 1);
+    ck_store(st, mcp_store_client_get(st, tp, cimd.client_id, &got), APR_SUCCESS);
+    ck_store(st, mcp_store_client_get(st, tp, "dcr-idle", &got), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_purge(st, NOW + 101, &n), APR_SUCCESS);
+    ck_assert_int_eq(n.clients, 1);
+    ck_store(st, mcp_store_client_get(st, tp, cimd.client_id, &got), MCP_ENOTFOUND);
 }
 END_TEST
 
