@@ -12,7 +12,9 @@
 
 // The README's first command, end to end: scripts/demo starts, prints what
 // to paste into a client, its two upstreams answer a real MCP client, the
-// gateway answers on its port, and SIGTERM stops everything it started.
+// gateway's authorization server signs a demo user in for the SDK's OAuth
+// client and its MCP endpoint accepts the token, and SIGTERM stops
+// everything it started.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
 
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const START_TIMEOUT_MS = 300_000;   // a first run builds build/demo
@@ -115,9 +118,10 @@ after(async () => {
   }
 });
 
-test('prints the MCP URL and the demo login', () => {
+test('prints the MCP URL and both demo logins', () => {
   assert.match(output, new RegExp(`MCP URL: http://127\\.0\\.0\\.1:${ports.gw}/mcp`));
   assert.match(output, /Login: demo \/ e2e-secret/);
+  assert.match(output, /Login: demo2 \/ e2e-secret/);
 });
 
 for (const which of ['up1', 'up2']) {
@@ -143,24 +147,40 @@ async function rpc(body, headers = {}) {
     headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
     body,
   });
-  return { status: res.status, json: await res.json() };
+  return { status: res.status, headers: res.headers, json: await res.json() };
 }
 
-test('the gateway answers ping on /mcp', async () => {
-  const { status, json } = await rpc(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' }));
-  assert.equal(status, 200);
-  assert.deepEqual(json, { jsonrpc: '2.0', id: 7, result: {} });
+let provider;
+
+test('/mcp without a token gets the 401 challenge that starts discovery', async () => {
+  const { status, headers } = await rpc(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' }));
+  assert.equal(status, 401);
+  assert.match(headers.get('www-authenticate'),
+    new RegExp(`^Bearer resource_metadata="http://127\\.0\\.0\\.1:${ports.gw}/\\.well-known/oauth-protected-resource/mcp", scope="mcp"$`));
+});
+
+test('the SDK signs the demo user in through the gateway and pings /mcp', async () => {
+  provider = new TestProvider({ user: 'demo', password: 'e2e-secret' });
+  const answer = await rpcWithAuth(`http://127.0.0.1:${ports.gw}/mcp`, provider,
+    { jsonrpc: '2.0', id: 7, method: 'ping' });
+  assert.deepEqual(answer, { jsonrpc: '2.0', id: 7, result: {} });
+  assert.ok(provider.tokens()?.access_token, 'the SDK holds an access token');
+  assert.ok(provider.tokens()?.refresh_token, 'and a refresh token');
+  assert.match(provider.clientInformation()?.client_id ?? '', /^dcr-/, 'registered dynamically');
 });
 
 test('the gateway answers malformed JSON with a parse error', async () => {
-  const { status, json } = await rpc('{"jsonrpc":"2.0","id":');
+  const { status, json } = await rpc('{"jsonrpc":"2.0","id":',
+    { Authorization: `Bearer ${provider.tokens().access_token}` });
   assert.equal(status, 400);
   assert.equal(json.error.code, -32700);
   assert.equal(json.id, null);
 });
 
 test('the gateway publishes its signing key as a JWK Set', async () => {
-  const res = await fetch(`http://127.0.0.1:${ports.gw}/.well-known/jwks.json`);
+  const meta = await (await fetch(`http://127.0.0.1:${ports.gw}/.well-known/oauth-authorization-server`)).json();
+  assert.equal(meta.issuer, `http://127.0.0.1:${ports.gw}`);
+  const res = await fetch(meta.jwks_uri);
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type'), /^application\/json/);
   const jwks = await res.json();

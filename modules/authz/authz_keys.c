@@ -28,10 +28,27 @@
 
 APLOG_USE_MODULE(mcp_authz);
 
-/* Load every file of @files into one key set, in order (the first signs). */
+/* The HMAC key of consent forms, derived from the signing key so that
+ * every node with the same keys accepts the forms of every other one. */
+static void derive_csrf_key(unsigned char out[32], const mcp_ec_key_t *ec)
+{
+    unsigned char x[MCP_EC_COORD_LEN], y[MCP_EC_COORD_LEN], d[MCP_EC_COORD_LEN];
+    static const char label[] = "mod_mcp consent form CSRF key v1";
+
+    if (mcp_ec_key_coords(ec, x, y, d) != APR_SUCCESS) {
+        mcp_crypto_random(out, 32);
+        return;
+    }
+    mcp_crypto_hmac_sha256(out, d, sizeof(d), label, sizeof(label) - 1);
+    mcp_crypto_wipe(d, sizeof(d));
+}
+
+/* Load every file of @files into one key set, in order (the first signs);
+ * *pcsrf gets the CSRF key derived from the first. */
 static apr_status_t load_keyset(mcp_jose_keyset_t **pset, apr_pool_t *pconf,
                                 apr_pool_t *ptemp, server_rec *s,
-                                const apr_array_header_t *files)
+                                const apr_array_header_t *files,
+                                unsigned char *pcsrf)
 {
     mcp_jose_keyset_t *set;
     apr_status_t rv;
@@ -65,6 +82,9 @@ static apr_status_t load_keyset(mcp_jose_keyset_t **pset, apr_pool_t *pconf,
         }
         mcp_glue_check_key_file_perms(ptemp, s, APLOG_MODULE_INDEX,
                                       "MCPAuthzSigningKey", path);
+        if (i == 0) {
+            derive_csrf_key(pcsrf, ec);
+        }
         rv = mcp_jose_keyset_add(set, key);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, mcp_glue_log_status(rv), s,
@@ -82,6 +102,7 @@ int mcp_authz_load_keys(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
     /* Virtual hosts that inherit the main server's list share its keys. */
     apr_hash_t *loaded = apr_hash_make(ptemp);
+    apr_hash_t *csrf = apr_hash_make(ptemp);
     server_rec *sv;
 
     for (sv = s; sv; sv = sv->next) {
@@ -94,13 +115,18 @@ int mcp_authz_load_keys(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         }
         set = apr_hash_get(loaded, &conf->key_files, sizeof(void *));
         if (!set) {
-            if (load_keyset(&set, pconf, ptemp, s, conf->key_files)
+            unsigned char *key = apr_palloc(ptemp, 32);
+
+            if (load_keyset(&set, pconf, ptemp, s, conf->key_files, key)
                 != APR_SUCCESS) {
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
             apr_hash_set(loaded, apr_pmemdup(ptemp, &conf->key_files,
                                              sizeof(void *)),
                          sizeof(void *), set);
+            apr_hash_set(csrf, apr_pmemdup(ptemp, &conf->key_files,
+                                           sizeof(void *)),
+                         sizeof(void *), key);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, MCPLOGNO(00532)
                          "%s: %d signing key(s), signing with %s",
                          mcp_glue_server_desc(ptemp, sv),
@@ -108,6 +134,8 @@ int mcp_authz_load_keys(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                          mcp_jose_key_kid(mcp_jose_keyset_get(set, 0)));
         }
         conf->keys = set;
+        memcpy(conf->csrf_key, apr_hash_get(csrf, &conf->key_files,
+                                            sizeof(void *)), 32);
         conf->jwks = mcp_jose_jwks_json(pconf, set);
         if (!conf->jwks) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, MCPLOGNO(00533)

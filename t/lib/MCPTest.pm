@@ -37,6 +37,7 @@ my @HTTPD_MODULES = (
     [ authz_core_module => 'mod_authz_core.so' ],
     [ mime_module       => 'mod_mime.so' ],
     [ dbd_module        => 'mod_dbd.so' ],
+    [ socache_shmcb_module => 'mod_socache_shmcb.so' ],
 );
 
 my @MCP_MODULES = (
