@@ -286,6 +286,29 @@ static int check_scope(authz_req_t *a, const char *asked)
     return OK;
 }
 
+/* An administrator may restrict a client to some resources (mcpctl client
+ * register --allowed-resource): the metadata's "allowed_resources". */
+static int resource_allowed(authz_req_t *a)
+{
+    mcp_json_t *list = a->client_meta
+        ? mcp_json_get(a->r->pool, a->client_meta, "allowed_resources") : NULL;
+    apr_size_t i;
+
+    if (!list || !mcp_json_is_array(list) || !mcp_json_size(list)) {
+        return 1;
+    }
+    for (i = 0; i < mcp_json_size(list); i++) {
+        mcp_json_t *e = mcp_json_array_get(a->r->pool, list, i);
+
+        if (mcp_json_is_string(e)
+            && mcp_url_same_resource(a->r->pool, mcp_json_str(e),
+                                     a->resource->canonical)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Everything after the client: errors are redirects now. */
 static int check_request(authz_req_t *a)
 {
@@ -335,6 +358,10 @@ static int check_request(authz_req_t *a)
     else if (!(a->resource = mcp_authz_resource_default(a->conf))) {
         return redirect_error(a, "invalid_target", "this gateway has no "
                               "protected resource");
+    }
+    if (!resource_allowed(a)) {
+        return redirect_error(a, "invalid_target", "this client may not get "
+                              "tokens for that resource");
     }
     return check_scope(a, scope);
 }
