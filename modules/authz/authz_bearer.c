@@ -175,6 +175,10 @@ static const mcp_jwt_t *verify(request_rec *r, mcp_authz_server_conf *conf,
 
     mcp_crypto_sha256(key, token, strlen(token));
     t = mcp_authz_token_cache_get(r, key);
+    if (t && strcmp(t->issuer, conf->issuer)) {
+        /* Verified for another virtual host's issuer: judge it afresh. */
+        t = NULL;
+    }
     if (t) {
         if (now - MCP_AUTHZ_LEEWAY >= t->exp) {
             *perr = "the token has expired";
