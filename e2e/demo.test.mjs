@@ -19,7 +19,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,9 @@ let demo, output = '', ports, dir, exited;
 before(async () => {
   ports = { gw: await freePort(), up1: await freePort(), up2: await freePort() };
   dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-demo-'));
+  // As root the demo's children (www-data) must reach its data here, or
+  // the demo keeps it in /var/tmp, where nothing removes it.
+  chmodSync(dir, 0o711);
   demo = spawn(path.join(SRC, 'scripts/demo'), [], {
     env: {
       ...process.env,

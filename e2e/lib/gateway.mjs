@@ -36,7 +36,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
   rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SRC, freePort, portOpen, processesOf, sleep, waitFor } from './proc.mjs';
+import { SRC, freePort, portOpen, processesOf, waitFor, within } from './proc.mjs';
 
 const LIBS = path.join(SRC, 'build/demo/.libs');
 const MCPCTL = path.join(SRC, 'build/demo/support/mcpctl');
@@ -266,7 +266,7 @@ function makeGateway({ dir, port, password, child, exited, stderr }) {
     async stop({ keep = false } = {}) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        await Promise.race([exited, sleep(STOP_TIMEOUT_MS)]);
+        await within(exited, STOP_TIMEOUT_MS);
       }
       // httpd's children end shortly after their parent.
       let left = [];

@@ -50,6 +50,13 @@ export function portOpen(port, host = '127.0.0.1') {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// @promise, or undefined after @ms; the timer does not outlive it.
+export function within(promise, ms) {
+  let timer;
+  return Promise.race([promise, new Promise((r) => { timer = setTimeout(r, ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
 // Poll @check (sync or async) until it returns a truthy value, at most @ms.
 export async function waitFor(what, check, ms = 15_000, every = 100) {
   const deadline = Date.now() + ms;
@@ -131,7 +138,7 @@ export function spawnTagged(cmd, args, { tag, env = {}, cwd = SRC, stdin = 'igno
     async stop(graceMs = 5000) {
       if (child.exitCode === null && child.signalCode === null) {
         group('SIGTERM');
-        await Promise.race([exited, sleep(graceMs)]);
+        await within(exited, graceMs);
       }
       // Whatever it started may outlive it in the group.
       group('SIGKILL');
