@@ -19,66 +19,32 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
+import { freePort, portOpen, processesOf } from './lib/proc.mjs';
 
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const START_TIMEOUT_MS = 300_000;   // a first run builds build/demo
 const STOP_TIMEOUT_MS = 15_000;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    sock.setTimeout(1000);
-    sock.on('connect', () => { sock.destroy(); resolve(true); });
-    sock.on('error', () => resolve(false));
-    sock.on('timeout', () => { sock.destroy(); resolve(false); });
-  });
-}
-
 // Processes the demo started: httpd (its -d is the demo directory), the
-// upstreams (HOME in the demo directory) and the error log tail. Read from
-// /proc, bounded by the number of processes.
-function demoProcesses(demoDir) {
-  const found = [];
-  for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    let cmdline, environ;
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-      environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
-    } catch {
-      continue;  // gone meanwhile, or not ours
-    }
-    if (cmdline.some((a) => a === demoDir || a.startsWith(`${demoDir}/`))
-        || environ.includes(`HOME=${demoDir}/run`)) {
-      found.push({ pid: Number(pid), cmd: cmdline.join(' ').trim() });
-    }
-  }
-  return found;
-}
+// upstreams (HOME in the demo directory) and the error log tail.
+const demoProcesses = (demoDir) => [...new Map([...processesOf({ dir: demoDir }),
+  ...processesOf({ env: `HOME=${demoDir}/run` })].map((p) => [p.pid, p])).values()];
 
 let demo, output = '', ports, dir, exited;
 
 before(async () => {
   ports = { gw: await freePort(), up1: await freePort(), up2: await freePort() };
   dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-demo-'));
+  // As root the demo's children (www-data) must reach its data here, or
+  // the demo keeps it in /var/tmp, where nothing removes it.
+  chmodSync(dir, 0o711);
   demo = spawn(path.join(SRC, 'scripts/demo'), [], {
     env: {
       ...process.env,

@@ -31,6 +31,12 @@ function basic(user, password) {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
 
+// What a person reads on the page @html (no comments, tags or styles).
+export function pageText(html) {
+  return unescapeHtml(html.replace(/<!--[\s\S]*?-->/g, '').replace(/<(style|script)[\s\S]*?<\/\1>/g, '')
+    .replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim();
+}
+
 // The hidden fields of the consent form in @html.
 export function consentFields(html) {
   const fields = {};
@@ -63,30 +69,38 @@ export async function approve(authorizationUrl, user, password, decision = 'allo
     });
   }
   if (res.status !== 302) {
-    throw new Error(`authorization answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    throw new Error(`authorization answered ${res.status}: ${pageText(await res.text()).slice(0, 600)}`);
   }
   const location = res.headers.get('location');
   return { location, params: Object.fromEntries(new URL(location).searchParams), consentPage };
 }
 
 // An OAuthClientProvider that keeps everything in memory and "redirects"
-// the user by running approve() as @user.
+// the user by running approve() as @user. Options: `grantTypes` (what it
+// registers; without refresh_token the gateway issues no refresh token),
+// `clientMetadataUrl` (the SDK then uses a Client ID Metadata Document
+// instead of DCR when the server supports it), `clientInformation` (a
+// client the app already knows, e.g. a pre-registered or a URL client id).
 export class TestProvider {
   constructor({ user, password, redirectUrl = 'http://127.0.0.1:53682/callback',
-    clientName = 'mod_mcp e2e', scope, clientMetadataUrl } = {}) {
+    clientName = 'mod_mcp e2e', scope, clientMetadataUrl, clientInformation,
+    grantTypes = ['authorization_code', 'refresh_token'], decision = 'allow' } = {}) {
     this.user = user;
     this.password = password;
     this._redirectUrl = redirectUrl;
     this.clientName = clientName;
     this.scope = scope;
+    this.grantTypes = grantTypes;
+    this.decision = decision;
     if (clientMetadataUrl) {
       this.clientMetadataUrl = clientMetadataUrl;
     }
-    this._client = undefined;
+    this._client = clientInformation;
     this._tokens = undefined;
     this._verifier = undefined;
     this.pending = null;      // the approval in progress
     this.authorizationUrls = [];
+    this.approvals = [];      // what approve() returned, in order
   }
 
   get redirectUrl() { return this._redirectUrl; }
@@ -95,7 +109,7 @@ export class TestProvider {
     return {
       client_name: this.clientName,
       redirect_uris: [this._redirectUrl],
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: this.grantTypes,
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
       ...(this.scope ? { scope: this.scope } : {}),
@@ -116,43 +130,92 @@ export class TestProvider {
 
   redirectToAuthorization(url) {
     this.authorizationUrls.push(new URL(url));
-    this.pending = approve(url, this.user, this.password);
+    this.pending = approve(url, this.user, this.password, this.decision);
+    // Seen by whoever awaits it; not an unhandled rejection meanwhile.
+    this.pending.catch(() => {});
+  }
+
+  // The approval started by the last redirect, checked the way a client
+  // checks its callback: the state it sent comes back.
+  async takeApproval() {
+    const pending = this.pending;
+    this.pending = null;
+    const result = await pending;
+    this.approvals.push(result);
+    const sent = this.authorizationUrls.at(-1).searchParams.get('state');
+    if (result.params.state !== sent) {
+      throw new Error(`the callback's state ${result.params.state} is not the one sent (${sent})`);
+    }
+    return result;
   }
 }
 
-// Send one JSON-RPC message to @mcpUrl through the SDK's transport with
-// @provider, completing an authorization the first attempt asks for.
-// Returns the response message.
-export async function rpcWithAuth(mcpUrl, provider, message) {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
-    const answer = new Promise((resolve, reject) => {
-      transport.onmessage = resolve;
-      transport.onerror = reject;
-    });
-    // send() reports its failure to onerror too: the rejection is also
-    // seen by the catch below.
-    answer.catch(() => {});
-    try {
-      await transport.start();
-      await transport.send(message);
-      const msg = await Promise.race([answer,
-        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 15 s')), 15000))]);
-      await transport.close();
-      return msg;
-    } catch (e) {
-      await transport.close().catch(() => {});
-      if (!(e instanceof UnauthorizedError) || !provider.pending) {
-        throw e;
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([promise, new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
+  })]).finally(() => clearTimeout(timer));
+}
+
+// Send one JSON-RPC message to @mcpUrl through one SDK transport with
+// @provider, completing each authorization the SDK starts (at most
+// @attempts), as an app does: the user approves, the app hands the code to
+// transport.finishAuth() and sends again on the same transport (so the
+// SDK's own guards against repeating itself apply). `fetch` is given to
+// the transport (the SDK makes its OAuth requests with it too). Returns
+// the response message.
+export async function rpcWithAuth(mcpUrl, provider, message, { fetch, attempts = 3, timeoutMs = 15_000 } = {}) {
+  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl),
+    { authProvider: provider, ...(fetch ? { fetch } : {}) });
+  let settle = null;
+  transport.onmessage = (m) => settle?.resolve(m);
+  transport.onerror = (e) => settle?.reject(e);
+  await transport.start();
+  try {
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const answer = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+      // send() reports its failure to onerror too: the rejection is also
+      // seen by the catch below.
+      answer.catch(() => {});
+      try {
+        await transport.send(message);
+        return await withTimeout(answer, timeoutMs, `${message.method} at ${mcpUrl}`);
+      } catch (e) {
+        if (!(e instanceof UnauthorizedError) || !provider.pending) {
+          throw e;
+        }
+        const { params } = await provider.takeApproval();
+        if (!params.code) {
+          throw new Error(`the authorization gave no code: ${JSON.stringify(params)}`);
+        }
+        await transport.finishAuth(params.code);
       }
-      const { params } = await provider.pending;
-      provider.pending = null;
-      if (!params.code) {
-        throw new Error(`the authorization gave no code: ${JSON.stringify(params)}`);
-      }
-      const finish = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
-      await finish.finishAuth(params.code);
     }
+    throw new Error(`authorization did not complete in ${attempts} attempts`);
+  } finally {
+    await transport.close().catch(() => {});
   }
-  throw new Error('authorization did not complete in 3 attempts');
+}
+
+// A fetch that records every request (method, URL, headers, body) and its
+// status in @log before handing the response back.
+export function recordingFetch(log) {
+  return async (url, init = {}) => {
+    const entry = {
+      method: init.method ?? 'GET',
+      url: String(url instanceof Request ? url.url : url),
+      headers: Object.fromEntries(new Headers(init.headers ?? {})),
+      body: typeof init.body === 'string' ? init.body
+        : init.body instanceof URLSearchParams ? init.body.toString() : undefined,
+    };
+    const res = await fetch(url, init);
+    entry.status = res.status;
+    log.push(entry);
+    return res;
+  };
+}
+
+// The claims of a JWT (not verified: the gateway did that).
+export function jwtClaims(token) {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
 }

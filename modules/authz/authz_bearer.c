@@ -317,11 +317,18 @@ static const authz_provider scope_provider = {
 
 /* ---- challenges ---- */
 
-/* The scope of a challenge: the resource's baseline on a 401, what the
- * token has and what the call needs on a 403. */
+/* The scope of a challenge: on a 401 what the Require lines of this
+ * section name, on a 403 what the token has and what the call needs. A
+ * section nested in a protected resource that needs more (step-up, e.g.
+ * /mcp/admin sharing /mcp's resource) adds its scopes to the resource's
+ * list, but must not raise what a client asks for at the other sections:
+ * clients request the 401's scope verbatim. */
 static const char *challenge_scope(request_rec *r, const bearer_t *b)
 {
-    apr_array_header_t *s = b->resource ? b->resource->scopes : NULL;
+    const mcp_authz_dir_conf *d = ap_get_module_config(r->per_dir_config,
+                                                       &mcp_authz_module);
+    apr_array_header_t *s = d && d->required_scopes ? d->required_scopes
+                            : b->resource ? b->resource->scopes : NULL;
 
     if (b->needed) {
         s = mcp_scope_union(r->pool, b->needed,

@@ -1,0 +1,157 @@
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//     http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// MCP Inspector's headless CLI (@modelcontextprotocol/inspector 2.12.0,
+// `mcp-inspector --cli <url> --transport http --method ...`, built on SDK
+// v2) against the gateway: its own OAuth flow without a TTY
+// (MCP_AUTO_OPEN_ENABLED=true, the "browser" a stub that records the URL,
+// the callback on a free 127.0.0.1 port given with --callback-url), and a
+// bearer token given with --header. The CLI has no ping method: every
+// method connects first, so what it reports today is the gateway's answer
+// to initialize (-32601, federation comes later), or to server/discover
+// for the 2026-07-28 era.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startGateway } from './lib/gateway.mjs';
+import { TestProvider, approve, rpcWithAuth } from './lib/oauth.mjs';
+import { NODE, SRC, freePort, leftAfterStop, spawnTagged, waitFor } from './lib/proc.mjs';
+
+const INSPECTOR = path.join(SRC, 'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js');
+const NOT_FEDERATED = 'Method not found: federation of upstream MCP servers is not implemented yet';
+
+let gw, dir, stub;
+
+before(async () => {
+  gw = await startGateway();
+  dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-insp-'));
+  stub = path.join(dir, 'bin');
+  mkdirSync(stub);
+  for (const name of ['browser', 'xdg-open', 'gio', 'x-www-browser', 'sensible-browser', 'www-browser']) {
+    const f = path.join(stub, name);
+    writeFileSync(f, `#!/bin/sh\nprintf '%s %s\\n' "${name}" "$*" >> "${dir}/opened"\nexit 0\n`);
+    chmodSync(f, 0o755);
+  }
+});
+
+after(async () => {
+  await gw?.stop();
+  if (dir) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Run the Inspector CLI with @args; its own HOME, secrets in memory only.
+function inspector(args, { autoOpen = false, tag } = {}) {
+  const home = mkdtempSync(path.join(dir, 'home-'));
+  return spawnTagged(NODE, [INSPECTOR, '--cli', gw.mcpUrl, '--transport', 'http', ...args], {
+    tag,
+    env: {
+      PATH: `${stub}:${path.dirname(NODE)}:/usr/bin:/bin`,
+      HOME: home,
+      BROWSER: path.join(stub, 'browser'),
+      MCP_INSPECTOR_SECRET_STORE: 'memory',
+      MCP_AUTO_OPEN_ENABLED: autoOpen ? 'true' : 'false',
+      NO_COLOR: '1',
+    },
+  });
+}
+
+async function finished(run, ms = 60_000) {
+  let stdout = '';
+  run.child.stdout.on('data', (d) => { stdout += d; });
+  await waitFor('the Inspector CLI to end', () => run.child.exitCode !== null, ms);
+  return { code: run.child.exitCode, stdout, stderr: run.stderr() };
+}
+
+const lastLine = (s) => s.trim().split('\n').at(-1);
+
+test('the Inspector CLI signs the demo user in by itself (DCR, PKCE, loopback callback) and reaches /mcp with its token', async () => {
+  const cbPort = await freePort();
+  const tag = `${dir}/oauth`;
+  const run = inspector(['--method', 'tools/list', '--callback-url', `http://127.0.0.1:${cbPort}/oauth/callback`],
+    { autoOpen: true, tag });
+  try {
+    const printed = await waitFor('the CLI to print the authorization URL', () => {
+      if (run.child.exitCode !== null) {
+        throw new Error(`the CLI exited early (${run.child.exitCode}): ${run.stderr()}`);
+      }
+      return run.stderr().match(/Please navigate to: (\S+)/)?.[1];
+    }, 30_000);
+    const q = Object.fromEntries(new URL(printed).searchParams);
+    assert.ok(printed.startsWith(`${gw.origin}/oauth/authorize?`));
+    assert.match(q.client_id, /^dcr-/, 'registered dynamically');
+    assert.equal(q.redirect_uri, `http://127.0.0.1:${cbPort}/oauth/callback`);
+    assert.equal(q.code_challenge_method, 'S256');
+    assert.equal(q.resource, gw.mcpUrl);
+    // The CLI authorizes with the resource's scopes_supported (the SDK
+    // v2's fallback) plus offline_access, not with the 401's scope.
+    assert.equal(q.scope, 'ev1:write mcp offline_access');
+    assert.ok(q.state);
+    await waitFor('the stub browser', () => existsSync(path.join(dir, 'opened')), 10_000);
+    assert.match(readFileSync(path.join(dir, 'opened'), 'utf8'), /^browser http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?/m);
+
+    const { location, params } = await approve(printed, 'demo', gw.password);
+    assert.equal(params.iss, gw.issuer);
+    assert.ok(location.startsWith(`http://127.0.0.1:${cbPort}/oauth/callback?`));
+    const cb = await fetch(location);
+    assert.equal(cb.status, 200);
+    assert.match(await cb.text(), /OAuth complete/);
+
+    const { code, stderr } = await finished(run);
+    assert.match(stderr, /Authorization complete\./);
+    assert.equal(code, 1);
+    assert.deepEqual(JSON.parse(lastLine(stderr)), { error: { code: 'error', message: NOT_FEDERATED } });
+    // Its token was accepted: the JSON-RPC error came with HTTP 200 for
+    // the user demo and the client it registered.
+    assert.match(gw.accessLog(), new RegExp(` - demo \\[[^\\]]+\\] "POST /mcp HTTP/1\\.1" 200 \\d+ \\d+ ${q.client_id}\\n`));
+  } finally {
+    await run.stop();
+  }
+  assert.deepEqual(await leftAfterStop({ tag }), [], 'the CLI left no process (callback server included)');
+});
+
+test('the Inspector CLI with a bearer token (--header) reports the gateway\'s answer to initialize, and to server/discover in the 2026-07-28 era', async () => {
+  const p = new TestProvider({ user: 'demo', password: gw.password });
+  assert.deepEqual(await rpcWithAuth(gw.mcpUrl, p, { jsonrpc: '2.0', id: 1, method: 'ping' }),
+    { jsonrpc: '2.0', id: 1, result: {} });
+  const header = `Authorization: Bearer ${p.tokens().access_token}`;
+
+  const legacy = await finished(inspector(['--method', 'tools/list', '--header', header], { tag: `${dir}/legacy` }));
+  assert.equal(legacy.code, 1);
+  assert.deepEqual(JSON.parse(lastLine(legacy.stderr)), { error: { code: 'error', message: NOT_FEDERATED } });
+
+  const modern = await finished(inspector(['--method', 'tools/list', '--protocol-era', 'modern', '--header', header],
+    { tag: `${dir}/modern` }));
+  assert.equal(modern.code, 1);
+  assert.deepEqual(JSON.parse(lastLine(modern.stderr)), { error: { code: 'error', message:
+    'Version negotiation failed: the server did not offer pinned protocol version 2026-07-28 via server/discover (no fallback in pin mode)' } });
+
+  // Without a token and without a TTY it does not start a sign-in.
+  const anon = await finished(inspector(['--method', 'tools/list', '--stored-auth-only'], { tag: `${dir}/anon` }));
+  assert.equal(anon.code, 3);
+  assert.equal(JSON.parse(lastLine(anon.stderr)).error.code, 'auth_required');
+  for (const t of ['legacy', 'modern', 'anon']) {
+    assert.deepEqual(await leftAfterStop({ tag: `${dir}/${t}` }), []);
+  }
+});
+
+test('stopping the gateway leaves no process behind', async () => {
+  const { dir: gwDir } = gw;
+  const left = await gw.stop();
+  gw = null;
+  assert.deepEqual(left, []);
+  assert.deepEqual(await leftAfterStop({ dir: gwDir }), []);
+});

@@ -1,0 +1,188 @@
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//     http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// mcp-remote 0.15.1, the stdio bridge Claude Desktop and Cursor configs
+// run, completing its OAuth flow with the gateway: it registers (DCR, a
+// native loopback client), prints the authorization URL and "opens a
+// browser" (a stub: BROWSER and the usual openers on PATH only record the
+// URL), the test signs the demo user in with approve() and delivers the
+// redirect to mcp-remote's callback server, and mcp-remote exchanges the
+// code and keeps the tokens in MCP_REMOTE_CONFIG_DIR.
+//
+// Then mcp-remote connects for real, with `initialize`. The gateway does
+// not federate that yet (it answers -32601), and mcp-remote 0.15.1 ends
+// there, before it serves its stdio. So this test checks the failure is
+// exactly that answer, and that mcp-remote's tokens are accepted by /mcp
+// (ping). Once the gateway answers initialize, the same test sends a ping
+// through mcp-remote's stdio instead and requires {} back.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
+  writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startGateway } from './lib/gateway.mjs';
+import { approve, jwtClaims } from './lib/oauth.mjs';
+import { NODE, SRC, freePort, leftAfterStop, spawnTagged, waitFor } from './lib/proc.mjs';
+
+const PROXY = path.join(SRC, 'node_modules/mcp-remote/dist/proxy.js');
+const MCP_REMOTE_VERSION = JSON.parse(readFileSync(path.join(SRC, 'node_modules/mcp-remote/package.json'), 'utf8')).version;
+
+let gw, dir, stub, configDir;
+
+before(async () => {
+  gw = await startGateway();
+  dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-remote-'));
+  configDir = path.join(dir, 'mcp-auth');
+  // The "browser": records the URL, opens nothing. Also shadows the
+  // openers mcp-remote falls back to on Linux.
+  stub = path.join(dir, 'bin');
+  mkdirSync(stub);
+  for (const name of ['browser', 'xdg-open', 'gio', 'x-www-browser', 'sensible-browser', 'www-browser']) {
+    const f = path.join(stub, name);
+    writeFileSync(f, `#!/bin/sh\nprintf '%s %s\\n' "${name}" "$*" >> "${dir}/opened"\nexit 0\n`);
+    chmodSync(f, 0o755);
+  }
+});
+
+after(async () => {
+  await gw?.stop();
+  if (dir) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function registeredClients() {
+  const out = execFileSync('sqlite3', ['-json', path.join(gw.dir, 'data/mcp.db'),
+    'SELECT client_id, kind, token_endpoint_auth_method, grant_types, metadata FROM mcp_clients'],
+  { encoding: 'utf8' }).trim();
+  return out ? JSON.parse(out) : [];
+}
+
+test(`mcp-remote ${MCP_REMOTE_VERSION} registers, signs the demo user in through its callback and keeps the gateway's tokens`, async () => {
+  const cbPort = await freePort();
+  const tag = `${dir}/mcp-remote`;
+  const remote = spawnTagged(NODE, [PROXY, gw.mcpUrl, String(cbPort)], {
+    tag,
+    stdin: 'pipe',
+    env: {
+      PATH: `${stub}:${path.dirname(NODE)}:/usr/bin:/bin`,
+      HOME: dir,
+      MCP_REMOTE_CONFIG_DIR: configDir,
+      BROWSER: path.join(stub, 'browser'),
+    },
+  });
+  let stdout = '';
+  remote.child.stdout.on('data', (d) => { stdout += d; });
+  try {
+    const printed = await waitFor('mcp-remote to print the authorization URL', () => {
+      if (remote.child.exitCode !== null) {
+        throw new Error(`mcp-remote exited early (${remote.child.exitCode}):\n${remote.stderr()}`);
+      }
+      return remote.stderr().match(/Please authorize this client by visiting:\n(\S+)/)?.[1];
+    }, 30_000);
+    const url = new URL(printed);
+    assert.equal(`${url.origin}${url.pathname}`, `${gw.origin}/oauth/authorize`);
+    const q = Object.fromEntries(url.searchParams);
+    const redirect = `http://localhost:${cbPort}/oauth/callback`;
+    assert.equal(q.redirect_uri, redirect, 'mcp-remote\'s loopback callback (checklist F2)');
+    assert.equal(q.response_type, 'code');
+    assert.equal(q.code_challenge_method, 'S256');
+    assert.equal(q.resource, gw.mcpUrl);
+    // The challenge's scope, plus offline_access: the gateway lists it in
+    // scopes_supported (checklist A3.8).
+    assert.equal(q.scope, 'mcp offline_access');
+    assert.ok(q.state);
+    await waitFor('the stub browser to be asked', () => existsSync(path.join(dir, 'opened')), 10_000);
+    assert.match(readFileSync(path.join(dir, 'opened'), 'utf8'), /^browser http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?/m,
+      'the URL went to $BROWSER, nothing else was opened');
+
+    // What mcp-remote registered (DCR), as the gateway stored it.
+    const clients = registeredClients();
+    assert.equal(clients.length, 1);
+    const [client] = clients;
+    assert.equal(client.client_id, q.client_id);
+    assert.equal(client.kind, 'dcr');
+    assert.equal(client.token_endpoint_auth_method, 'none', 'public client: the gateway lists none');
+    const meta = JSON.parse(client.metadata);
+    assert.equal(meta.client_name, 'MCP CLI Proxy');
+    assert.equal(meta.software_id, '2e6dc280-f3c3-4e01-99a7-8181dbd1d23d');
+    assert.equal(meta.application_type, 'native');
+    assert.deepEqual(meta.redirect_uris, [redirect]);
+    assert.deepEqual(meta.grant_types, ['authorization_code', 'refresh_token']);
+
+    // The user signs in; the browser follows the redirect to mcp-remote.
+    const { location, params } = await approve(printed, 'demo', gw.password);
+    assert.ok(params.code);
+    assert.equal(params.iss, gw.issuer);
+    assert.equal(params.state, q.state);
+    const back = new URL(location);
+    assert.equal(`${back.origin}${back.pathname}`, redirect);
+    // mcp-remote listens on 127.0.0.1; "localhost" is that address here.
+    back.hostname = '127.0.0.1';
+    const cb = await fetch(back);
+    assert.equal(cb.status, 200);
+    assert.match(await cb.text(), /Authorization successful/);
+
+    const tokensFile = await waitFor('mcp-remote to store the tokens', () => {
+      const d = path.join(configDir, 'mcp-remote-v1');
+      return existsSync(d) && readdirSync(d).map((f) => path.join(d, f)).find((f) => f.endsWith('_tokens.json'));
+    }, 15_000);
+    const tokens = JSON.parse(readFileSync(tokensFile, 'utf8'));
+    assert.ok(tokens.refresh_token);
+    const claims = jwtClaims(tokens.access_token);
+    assert.equal(claims.iss, gw.issuer);
+    assert.equal(claims.aud, gw.mcpUrl);
+    assert.equal(claims.sub, 'demo');
+    assert.equal(claims.client_id, q.client_id);
+    assert.equal(claims.scope, 'mcp offline_access');
+
+    // mcp-remote now connects with initialize.
+    const outcome = await waitFor('mcp-remote to connect or end', () => (
+      /Proxy established successfully/.test(remote.stderr()) ? 'proxy'
+        : remote.child.exitCode !== null ? 'exited' : null), 30_000);
+    if (outcome === 'proxy') {
+      remote.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' })}\n`);
+      const line = await waitFor('the answer on mcp-remote\'s stdout', () => stdout.split('\n').find((l) => l.includes('"id":1')), 15_000);
+      assert.deepEqual(JSON.parse(line), { jsonrpc: '2.0', id: 1, result: {} });
+    } else {
+      assert.equal(remote.child.exitCode, 1, `mcp-remote's exit:\n${remote.stderr()}`);
+      assert.match(remote.stderr(), /Connection error: \w+: Method not found: federation of upstream MCP servers is not implemented yet\n[\s\S]*?code: -32601,/,
+        'it stopped at the gateway\'s answer to initialize, nothing else');
+      assert.doesNotMatch(remote.stderr(), /invalid_token|returned 401|rejected a .*token/, 'its token was accepted');
+      // mcp-remote's tokens work at /mcp.
+      const res = await fetch(gw.mcpUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+          Authorization: `Bearer ${tokens.access_token}` },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { jsonrpc: '2.0', id: 1, result: {} });
+    }
+    // The gateway saw one sign-in and one code exchange by this client.
+    assert.match(gw.errorLog(), new RegExp(`tokens issued to client ${q.client_id} for demo`));
+  } finally {
+    await remote.stop();
+  }
+  assert.deepEqual(await leftAfterStop({ tag }), [], 'mcp-remote left no process (callback server included)');
+});
+
+test('stopping the gateway leaves no process behind', async () => {
+  const { dir: gwDir } = gw;
+  const left = await gw.stop();
+  gw = null;
+  assert.deepEqual(left, []);
+  assert.deepEqual(await leftAfterStop({ dir: gwDir }), []);
+});
