@@ -22,7 +22,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -35,11 +35,27 @@ const REDIRECT = 'http://127.0.0.1:53682/callback';
 const ping = (id) => ({ jsonrpc: '2.0', id, method: 'ping' });
 const pong = (id) => ({ jsonrpc: '2.0', id, result: {} });
 
-let gw, meta, stopped = false;
+let gw, meta, stopped = false, tlsDir, trusted, untrusted;
 const servers = [];
 
+// A self-signed certificate for 127.0.0.1 in @dir/@name-{key,cert}.pem.
+function selfSigned(dir, name) {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-keyout', `${dir}/${name}-key.pem`, '-out', `${dir}/${name}-cert.pem`, '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  chmodSync(`${dir}/${name}-cert.pem`, 0o644);
+  return { key: readFileSync(`${dir}/${name}-key.pem`), cert: readFileSync(`${dir}/${name}-cert.pem`) };
+}
+
 before(async () => {
-  gw = await startGateway();
+  // The gateway trusts one certificate for metadata documents
+  // (MCPAuthzClientMetadataCA), as a site with a private CA would; httpd's
+  // children read it, so the directory is open to them.
+  tlsDir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-tls-'));
+  chmodSync(tlsDir, 0o755);
+  trusted = selfSigned(tlsDir, 'trusted');
+  untrusted = selfSigned(tlsDir, 'untrusted');
+  gw = await startGateway({ config: [`MCPAuthzClientMetadataCA "${tlsDir}/trusted-cert.pem"`] });
   meta = await (await fetch(`${gw.origin}/.well-known/oauth-authorization-server`)).json();
 });
 
@@ -50,6 +66,9 @@ after(async () => {
   }
   if (gw && !stopped) {
     await gw.stop();
+  }
+  if (tlsDir) {
+    rmSync(tlsDir, { recursive: true, force: true });
   }
 });
 
@@ -249,36 +268,40 @@ function cimdDoc(url, name) {
   };
 }
 
-test('CIMD: the SDK uses its https clientMetadataUrl instead of registering; the gateway will not trust a self-signed document server', async () => {
+test('CIMD over https: the SDK uses its clientMetadataUrl instead of registering, the gateway fetches the document from 127.0.0.1 and the SDK signs in and pings /mcp', async () => {
   assert.equal(meta.client_id_metadata_document_supported, true);
-  const dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-tls-'));
-  let tls;
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-      '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-    tls = { key: readFileSync(`${dir}/key.pem`), cert: readFileSync(`${dir}/cert.pem`) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
   const docs = {};
-  const srv = await docServer(docs, { tls });
+  const srv = await docServer(docs, { tls: trusted });
   const url = srv.url('/client.json');
   docs['/client.json'] = cimdDoc(url, 'e2e CIMD over https');
   const p = new TestProvider({ user: 'demo', password: gw.password, redirectUrl: REDIRECT, clientMetadataUrl: url });
   const log = [];
-  await assert.rejects(rpcWithAuth(gw.mcpUrl, p, ping(8), { fetch: recordingFetch(log) }),
-    /authorization answered 400: .*the client's metadata document cannot be fetched: .*certificate/);
+  assert.deepEqual(await rpcWithAuth(gw.mcpUrl, p, ping(8), { fetch: recordingFetch(log) }), pong(8));
   assert.ok(!steps(log).some((s) => s.includes('/oauth/register')), 'no dynamic registration');
-  assert.equal(p.authorizationUrls[0].searchParams.get('client_id'), url);
+  assert.equal(p.authorizationUrls[0].searchParams.get('client_id'), url, 'the URL is the client_id');
+  assert.deepEqual(srv.requests.map((r) => `${r.method} ${r.url} ${r.accept}`), ['GET /client.json application/json'],
+    'the gateway fetched the document once');
+  assert.match(p.approvals[0].consentPage, /e2e CIMD over https/, 'the consent page names the document\'s client');
+  assert.match(p.approvals[0].consentPage, /only returns to your own computer/, 'and warns: loopback redirects only');
+  assert.equal(jwtClaims(p.tokens().access_token).client_id, url);
+});
+
+test('CIMD over https: a document server whose certificate the gateway does not trust is refused before any request', async () => {
+  const docs = {};
+  const srv = await docServer(docs, { tls: untrusted });
+  const url = srv.url('/client.json');
+  docs['/client.json'] = cimdDoc(url, 'e2e CIMD untrusted');
+  const p = new TestProvider({ user: 'demo', password: gw.password, redirectUrl: REDIRECT, clientMetadataUrl: url });
+  await assert.rejects(rpcWithAuth(gw.mcpUrl, p, ping(11)),
+    /authorization answered 400: .*the client's metadata document cannot be fetched: .*certificate/);
   assert.ok(srv.tlsErrors.length > 0, 'the gateway connected and refused the certificate');
   assert.equal(srv.requests.length, 0, 'and sent no request over it');
 });
 
 test('CIMD over http on 127.0.0.1 (MCPAuthzClientMetadataLoopback): the gateway fetches the document, the SDK signs in with the URL as client_id and pings /mcp', async () => {
-  // The SDK only takes https client metadata URLs (no trusted certificate
-  // for 127.0.0.1 here, see above): the app knows its URL client id, as
-  // after the SDK's CIMD choice, and the SDK runs the rest of the flow.
+  // The SDK only takes https client metadata URLs: the app knows its URL
+  // client id, as after the SDK's CIMD choice, and the SDK runs the rest
+  // of the flow; the test directive lets plain http on loopback through.
   const docs = {};
   const srv = await docServer(docs);
   const url = srv.url('/client.json');

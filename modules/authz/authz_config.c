@@ -89,6 +89,8 @@ void *mcp_authz_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     }
     MERGE_INT(cimd);
     MERGE_INT(cimd_loopback);
+    conf->cimd_ca_file = add->cimd_ca_file ? add->cimd_ca_file
+                                           : base->cimd_ca_file;
     conf->consent_template_file = add->consent_template_file
         ? add->consent_template_file : base->consent_template_file;
     conf->error_template_file = add->error_template_file
@@ -547,6 +549,15 @@ static const char *set_cimd_loopback(cmd_parms *cmd, void *dconf, int on)
     return NULL;
 }
 
+static const char *set_cimd_ca(cmd_parms *cmd, void *dconf, const char *file)
+{
+    mcp_authz_server_conf *conf = server_conf(cmd);
+    const char *err = mcp_glue_check_readable(cmd->pool, file,
+                                              &conf->cimd_ca_file);
+
+    return err ? fail(cmd, err) : NULL;
+}
+
 static const char *set_template(cmd_parms *cmd, void *dconf, const char *which,
                                 const char *file)
 {
@@ -723,6 +734,10 @@ const command_rec mcp_authz_cmds[] = {
                  RSRC_CONF,
                  "On|Off: for tests only, fetch Client ID Metadata Documents "
                  "from loopback addresses, also over http (default Off)"),
+    AP_INIT_TAKE1("MCPAuthzClientMetadataCA", set_cimd_ca, NULL, RSRC_CONF,
+                  "<PEM file>: the certificate authorities trusted, instead "
+                  "of the system's, when fetching Client ID Metadata "
+                  "Documents"),
     AP_INIT_TAKE2("MCPAuthzTemplate", set_template, NULL, RSRC_CONF,
                   "<consent|error> <file>: an HTML template that replaces "
                   "the built-in consent or error page"),

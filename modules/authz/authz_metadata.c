@@ -183,7 +183,11 @@ static apr_status_t add_resource(apr_pool_t *pconf, apr_pool_t *ptemp,
         res->server = s;
         APR_ARRAY_PUSH(conf->resources, mcp_authz_resource_t *) = res;
     }
-    if (d->required_scopes) {
+    /* The resource's scopes are the baseline of the section that made it
+     * (RFC 9728 scopes_supported, and what an authorization without scope
+     * gets): a nested section that shares it and needs more is a step-up,
+     * announced by its own challenges only. */
+    if (d->required_scopes && res->section == d->section) {
         res->scopes = mcp_scope_union(pconf, res->scopes, d->required_scopes);
     }
     d->resource = res;

@@ -152,6 +152,8 @@ typedef struct {
     /** MCPAuthzClientMetadataDocuments on|off, and the test-only loopback. */
     int cimd;
     int cimd_loopback;
+    /** MCPAuthzClientMetadataCA: CAs for fetching the documents. */
+    const char *cimd_ca_file;
     /** MCPAuthzTemplate consent|error. */
     const char *consent_template_file, *error_template_file;
     /** MCPAuthzCache: socache provider and its argument. */

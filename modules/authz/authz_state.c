@@ -58,6 +58,7 @@ static ap_socache_instance_t *cache;
 static apr_global_mutex_t *cache_mutex;
 static const char *cache_mutex_file;
 static mcp_http_t *http_client;
+static const char *cimd_ca_file;
 static ap_watchdog_t *sweep_watchdog;
 
 static apr_status_t mcp_authz_sweep(int state, void *data, apr_pool_t *pool);
@@ -123,6 +124,7 @@ int mcp_authz_state_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     server_rec *sv;
     int cimd = 0;
 
+    cimd_ca_file = NULL;
     for (sv = s->next; sv; sv = sv->next) {
         mcp_authz_server_conf *conf = ap_get_module_config(sv->module_config,
                                                            &mcp_authz_module);
@@ -172,8 +174,22 @@ int mcp_authz_state_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     for (sv = s; sv; sv = sv->next) {
         mcp_authz_server_conf *conf = ap_get_module_config(sv->module_config,
                                                            &mcp_authz_module);
-        if (conf->issuer && conf->cimd) {
-            cimd = 1;
+        if (!conf->issuer || !conf->cimd) {
+            continue;
+        }
+        cimd = 1;
+        /* One HTTP client per process fetches the documents of every
+         * virtual host: one set of CAs. */
+        if (conf->cimd_ca_file && cimd_ca_file
+            && strcmp(conf->cimd_ca_file, cimd_ca_file)) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, MCPLOGNO(00865)
+                         "MCPAuthzClientMetadataCA: %s names another file than "
+                         "%s; one set of CAs serves all virtual hosts",
+                         mcp_glue_server_desc(ptemp, sv), cimd_ca_file);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (conf->cimd_ca_file) {
+            cimd_ca_file = conf->cimd_ca_file;
         }
     }
     if (cimd) {
@@ -267,6 +283,7 @@ void mcp_authz_state_child_init(apr_pool_t *pchild, server_rec *s)
         o.connect_timeout = apr_time_from_sec(MCP_AUTHZ_CIMD_TIMEOUT);
         o.timeout = apr_time_from_sec(MCP_AUTHZ_CIMD_TIMEOUT);
         o.max_response_size = MCP_AUTHZ_CIMD_MAX_SIZE;
+        o.ca_file = cimd_ca_file;
         if (mcp_http_create(&http_client, pchild, &o, &err) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, MCPLOGNO(00856)
                          "mod_mcp_authz: no HTTP client for client metadata "
