@@ -97,8 +97,9 @@ test('the Inspector CLI signs the demo user in by itself (DCR, PKCE, loopback ca
     assert.equal(q.code_challenge_method, 'S256');
     assert.equal(q.resource, gw.mcpUrl);
     // The CLI authorizes with the resource's scopes_supported (the SDK
-    // v2's fallback) plus offline_access, not with the 401's scope.
-    assert.equal(q.scope, 'ev1:write mcp offline_access');
+    // v2's fallback) plus offline_access, not with the 401's scope; the
+    // metadata lists the baseline only, not the step-up section's scope.
+    assert.equal(q.scope, 'mcp offline_access');
     assert.ok(q.state);
     await waitFor('the stub browser', () => existsSync(path.join(dir, 'opened')), 10_000);
     assert.match(readFileSync(path.join(dir, 'opened'), 'utf8'), /^browser http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?/m);
