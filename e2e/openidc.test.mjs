@@ -1,0 +1,410 @@
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//     http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// Enterprise sign-in, end to end, in a real browser: the authorization
+// endpoint is behind Debian's mod_auth_openidc, the IdP is oidc-provider,
+// and the IdP's "groups" claim decides which scopes a user may be
+// granted (MCPAuthzScope require="claim ..." and expr= on the claim's
+// environment variable). For alice (group mcp-admins) and bob (not), the
+// SDK runs its whole OAuth flow while headless Chromium signs in at the
+// IdP, consents there and on the gateway's consent page, and the two get
+// tokens with different scopes. Also in Chromium: the consent page cannot
+// be framed and shows a hostile client name as text.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
+import {
+  ACCOUNTS, SCOPES, SRC, alive, portOpen, processesIn, startStack,
+} from './lib/openidc.mjs';
+
+const SHOTS = path.join(SRC, 'build/check-logs');
+const TEST_MS = 60_000;   // each test, whatever the runner's timeout
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+let dir, stack, gw, idp, site;
+const users = {};    // login -> { browser, provider, consent, trail, answer }
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-oidc-'));
+  stack = await startStack(dir);
+  ({ gw, idp, site } = stack);
+  // One browser, with its own profile, per user.
+  const [alice, bob] = await Promise.all([stack.browser('alice'), stack.browser('bob')]);
+  users.alice = { browser: alice };
+  users.bob = { browser: bob };
+}, { timeout: 2 * TEST_MS });
+
+after(async () => {
+  await stack?.stop();
+  if (dir) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, { timeout: TEST_MS });
+
+function logTail() {
+  return `\n--- gateway error_log (tail) ---\n${gw.errorLog().split('\n').slice(-40).join('\n')}`
+    + `\n--- IdP output (tail) ---\n${idp.output.split('\n').slice(-20).join('\n')}`;
+}
+
+function jwtPayload(jwt) {
+  const [, payload] = jwt.split('.');
+  return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+}
+
+function pkce() {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+function authorizationUrl(clientId, { scope, state, prompt }) {
+  const u = new URL('/oauth/authorize', gw.url);
+  u.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: site.redirectUri,
+    code_challenge: pkce().challenge,
+    code_challenge_method: 'S256',
+    state,
+    resource: `${gw.url}/mcp`,
+    ...(scope ? { scope } : {}),
+    ...(prompt ? { prompt } : {}),
+  }).toString();
+  return u.href;
+}
+
+// What the gateway's consent page shows, read in the browser.
+async function readConsent(page) {
+  return page.evaluate(() => ({
+    title: document.title,
+    client: document.querySelector('.client')?.textContent,
+    user: [...document.querySelectorAll('main p')]
+      .find((p) => p.textContent.startsWith('You are signed in as'))
+      ?.querySelector('strong')?.textContent,
+    scopes: [...document.querySelectorAll('ul.scopes li')].map((li) => ({
+      scope: li.querySelector('code')?.textContent,
+      text: li.textContent.replace(li.querySelector('code')?.textContent ?? '', '').trim(),
+    })),
+    images: document.querySelectorAll('img').length,
+    withHandlers: document.querySelectorAll('[onerror], [onload]').length,
+    allow: document.querySelectorAll('button.allow').length,
+  }));
+}
+
+// The SDK's OAuthClientProvider whose "redirect" opens the authorization
+// URL in @browser and signs @login in there, like a person would.
+class BrowserProvider extends TestProvider {
+  constructor({ browser, login, clientName }) {
+    super({ redirectUrl: site.redirectUri, clientName });
+    this.browser = browser;
+    this.login = login;
+  }
+
+  redirectToAuthorization(url) {
+    this.authorizationUrls.push(new URL(url));
+    this.pending = this.signIn(new URL(url));
+  }
+
+  async signIn(url) {
+    const page = await this.browser.newPage();
+    const trail = [];          // every main-frame navigation, redirects too
+    const consentAnswers = []; // the gateway's answers with its consent page
+    page.on('request', (req) => {
+      if (req.isNavigationRequest() && req.frame() === page.mainFrame()) {
+        const origin = req.method() === 'POST' ? ` (Origin: ${req.headers().origin})` : '';
+        trail.push(`${req.method()} ${req.url()}${origin}`);
+      }
+    });
+    page.on('response', (res) => {
+      const u = new URL(res.url());
+      if (u.origin === gw.url && u.pathname === '/oauth/authorize'
+          && res.request().method() === 'GET' && res.status() === 200) {
+        consentAnswers.push({ status: res.status(), headers: res.headers() });
+      }
+    });
+    const account = ACCOUNTS[this.login];
+    try {
+      await page.goto(url.href);
+      // mod_auth_openidc sent the browser to the IdP: its sign-in page.
+      await page.waitForURL((u) => u.origin === idp.issuer && u.pathname.startsWith('/interaction/'));
+      await page.fill('#login', this.login);
+      await page.fill('#password', account.password);
+      await page.click('#sign-in');
+      // The IdP asks whether to share the identity and the groups.
+      await page.locator('#idp-allow').waitFor();
+      const idpConsent = await page.evaluate(() => ({
+        client: document.querySelector('#idp-client')?.textContent,
+        scopes: [...document.querySelectorAll('#idp-scopes li')].map((li) => li.textContent),
+        claims: [...document.querySelectorAll('#idp-claims li')].map((li) => li.textContent),
+      }));
+      await page.click('#idp-allow');
+      // Back through mod_auth_openidc's callback to the gateway's page.
+      await page.waitForURL((u) => u.origin === gw.url && u.pathname === '/oauth/authorize');
+      await page.locator('button.allow').waitFor();
+      const consent = await readConsent(page);
+      mkdirSync(SHOTS, { recursive: true });
+      const shot = path.join(SHOTS, `openidc-consent-${this.login}.png`);
+      await page.screenshot({ path: shot, fullPage: true });
+      const arrival = site.arrival(url.searchParams.get('state'));
+      await page.click('button.allow');
+      const params = await arrival;
+      const referer = site.referer(url.searchParams.get('state'));
+      this.seen = { trail, consentAnswers, consent, idpConsent, shot, referer };
+      return { params };
+    } catch (e) {
+      e.message += `\nbrowser at ${page.url()}\ntrail:\n${trail.join('\n')}${logTail()}`;
+      throw e;
+    } finally {
+      await page.close();
+    }
+  }
+}
+
+async function post(pathname, token, body = { jsonrpc: '2.0', id: 1, method: 'ping' }) {
+  const res = await fetch(new URL(pathname, gw.url), {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text };
+}
+
+test('/mcp without a token: 401 whose challenge names every scope of the resource', { timeout: TEST_MS }, async () => {
+  const { status, headers } = await post('/mcp');
+  assert.equal(status, 401);
+  const challenge = headers.get('www-authenticate');
+  assert.match(challenge, new RegExp(`^Bearer resource_metadata="${gw.url}/\\.well-known/oauth-protected-resource/mcp"`));
+  const scope = /scope="([^"]*)"/.exec(challenge)?.[1].split(' ').sort();
+  assert.deepEqual(scope, Object.keys(SCOPES).sort());
+});
+
+const EXPECTED = {
+  alice: ['audit:read', 'mcp', 'mcp:admin'],
+  bob: ['mcp'],
+};
+
+for (const login of ['alice', 'bob']) {
+  test(`${login}: the SDK's flow through mod_auth_openidc, the IdP and the consent page in Chromium, then ping`, { timeout: TEST_MS }, async () => {
+    const account = ACCOUNTS[login];
+    const { browser } = users[login];
+    const provider = new BrowserProvider({ browser, login, clientName: `${login}'s MCP client` });
+    users[login].provider = provider;
+    const answer = await rpcWithAuth(`${gw.url}/mcp`, provider, { jsonrpc: '2.0', id: 7, method: 'ping' });
+    assert.deepEqual(answer, { jsonrpc: '2.0', id: 7, result: {} });
+
+    const { trail, consentAnswers, consent, idpConsent, shot, referer } = provider.seen;
+    // The way the browser went: the gateway, the IdP's authorization
+    // endpoint and sign-in, mod_auth_openidc's callback, the gateway's
+    // consent page, the client's redirect URI.
+    const names = { [gw.url]: 'gw', [idp.issuer]: 'idp', [site.origin]: 'client' };
+    const hops = trail.map((t) => {
+      const [method, url] = t.split(' ');
+      const u = new URL(url);
+      return `${method} ${names[u.origin] ?? u.origin}${u.pathname}`;
+    });
+    const order = ['GET gw/oauth/authorize', 'GET idp/auth', 'POST idp/interaction/', 'GET gw/oidc/callback',
+      'GET gw/oauth/authorize', 'POST gw/oauth/authorize', 'GET client/callback'];
+    let at = 0;
+    for (const h of hops) {
+      if (at < order.length && h.startsWith(order[at])) {
+        at++;
+      }
+    }
+    assert.equal(at, order.length, `the browser went ${order.join(' -> ')}:\n${hops.join('\n')}`);
+    // The consent form is a same-origin POST for the browser too (the
+    // page's referrer policy decides what Origin it sends) ...
+    assert.ok(trail.includes(`POST ${gw.url}/oauth/authorize (Origin: ${gw.url})`),
+      `the consent form went with Origin ${gw.url}:\n${trail.join('\n')}`);
+    // ... and the client's redirect URI learns nothing of the page's URL.
+    assert.equal(referer, undefined, 'no Referer at the redirect URI');
+    assert.deepEqual(idpConsent.scopes.filter((s) => s === 'groups'), ['groups'],
+      `the IdP was asked for the groups: ${JSON.stringify(idpConsent)}`);
+
+    // The consent page as the browser shows it.
+    assert.equal(consent.user, account.sub, 'signed in as the IdP subject (OIDCRemoteUserClaim sub)');
+    assert.equal(consent.client, `${login}'s MCP client`);
+    assert.deepEqual([...consent.scopes].sort((a, b) => a.scope.localeCompare(b.scope)),
+      EXPECTED[login].map((s) => ({ scope: s, text: SCOPES[s] })),
+      'the scopes the user may be granted, each with its consent text');
+    assert.equal(consentAnswers.length, 1, 'one consent page');
+    assert.equal(consentAnswers[0].headers['x-frame-options'], 'DENY');
+    assert.match(consentAnswers[0].headers['content-security-policy'], /frame-ancestors 'none'/);
+    const png = readFileSync(shot);
+    assert.ok(png.length > 2000, `the screenshot ${shot} has content (${png.length} bytes)`);
+    assert.deepEqual(png.subarray(0, 8), PNG_MAGIC, 'the screenshot is a PNG');
+    assert.ok(png.readUInt32BE(16) > 0 && png.readUInt32BE(20) > 0, 'with a size');
+
+    // The token: for the IdP's subject, with the scopes the claim allows.
+    const tokens = provider.tokens();
+    const claims = jwtPayload(tokens.access_token);
+    assert.equal(claims.sub, account.sub);
+    assert.equal(claims.iss, gw.url);
+    assert.equal(claims.client_id, provider.clientInformation().client_id);
+    assert.deepEqual(claims.scope.split(' ').sort(), EXPECTED[login]);
+    users[login].token = tokens.access_token;
+  });
+}
+
+test('the gateway enforces the difference: alice may use the admin and audit sections, bob gets 403 insufficient_scope', { timeout: TEST_MS }, async () => {
+  assert.ok(users.alice?.token && users.bob?.token, 'both users have tokens');
+  for (const section of ['/admin/mcp', '/audit/mcp']) {
+    const a = await post(section, users.alice.token);
+    assert.equal(a.status, 200, `alice at ${section}: ${a.text}`);
+    assert.deepEqual(JSON.parse(a.text), { jsonrpc: '2.0', id: 1, result: {} });
+    const b = await post(section, users.bob.token);
+    assert.equal(b.status, 403, `bob at ${section}: ${b.text}`);
+    const challenge = b.headers.get('www-authenticate');
+    assert.match(challenge, /error="insufficient_scope"/);
+    assert.match(challenge, section === '/admin/mcp' ? /scope="[^"]*mcp:admin/ : /scope="[^"]*audit:read/);
+  }
+  const b = await post('/mcp', users.bob.token);
+  assert.equal(b.status, 200, `bob at /mcp: ${b.text}`);
+});
+
+test('bob asking only for the admin scope gets invalid_scope at his redirect URI, with iss', { timeout: TEST_MS }, async () => {
+  const { browser, provider } = users.bob;
+  const state = `st-${randomBytes(8).toString('hex')}`;
+  const page = await browser.newPage();
+  const idpHits = [];
+  page.on('request', (req) => {
+    if (req.url().startsWith(idp.issuer)) idpHits.push(req.url());
+  });
+  try {
+    const arrival = site.arrival(state);
+    await page.goto(authorizationUrl(provider.clientInformation().client_id, { scope: 'mcp:admin', state }));
+    const params = await arrival;
+    assert.equal(params.error, 'invalid_scope', JSON.stringify(params));
+    assert.equal(params.iss, gw.url);
+    assert.equal(params.state, state);
+    assert.equal(params.code, undefined);
+    assert.deepEqual(idpHits, [], 'bob\'s mod_auth_openidc session was used, the IdP not asked again');
+  } finally {
+    await page.close();
+  }
+});
+
+test('alice asking only for the admin scope gets it: the rule, not the request, made the difference', { timeout: TEST_MS }, async () => {
+  const { browser, provider } = users.alice;
+  const state = `st-${randomBytes(8).toString('hex')}`;
+  const page = await browser.newPage();
+  try {
+    // Her consent for her client covers it: no page, a code.
+    const arrival = site.arrival(state);
+    await page.goto(authorizationUrl(provider.clientInformation().client_id, { scope: 'mcp:admin', state }));
+    const params = await arrival;
+    assert.equal(params.error, undefined, JSON.stringify(params));
+    assert.ok(params.code, 'a code');
+    assert.equal(params.iss, gw.url);
+  } finally {
+    await page.close();
+  }
+});
+
+test('the consent page does not render in a frame of another page', { timeout: TEST_MS }, async () => {
+  const { browser, provider } = users.alice;
+  const page = await browser.newPage();
+  try {
+    const src = authorizationUrl(provider.clientInformation().client_id,
+      { scope: 'mcp', state: `st-${randomBytes(8).toString('hex')}`, prompt: 'consent' });
+    const answered = page.waitForResponse((res) => res.url() === src);
+    await page.goto(`${site.origin}/frame?src=${encodeURIComponent(src)}`);
+    const res = await answered;
+    // The gateway did answer the framed request with its consent page
+    // (alice's session cookie went along: not a redirect to the IdP) ...
+    assert.match((await res.request().allHeaders()).cookie ?? '', /mod_auth_openidc_session=/);
+    assert.equal(res.status(), 200);
+    assert.match(res.headers()['content-type'], /^text\/html/);
+    assert.equal(res.headers()['x-frame-options'], 'DENY');
+    assert.match(res.headers()['content-security-policy'], /frame-ancestors 'none'/);
+    // ... and the browser refused to show it, while it shows a frame that
+    // allows framing.
+    const control = page.frame({ name: 'control' });
+    await control.locator('#control').waitFor();
+    assert.equal(await control.locator('#control').textContent(), 'control-frame-ok');
+    const framed = page.frame({ name: 'framed' });
+    await page.waitForTimeout(300);
+    let buttons = 0;
+    try {
+      buttons = await framed.locator('button.allow').count();
+    } catch {
+      buttons = 0;   // an error page the test cannot read
+    }
+    assert.equal(buttons, 0, `the framed page rendered (frame at ${framed.url()})`);
+    assert.notEqual(framed.url(), src, `the frame is not at the consent page: ${framed.url()}`);
+  } finally {
+    await page.close();
+  }
+});
+
+test('a hostile client_name is shown as text on the consent page', { timeout: TEST_MS }, async () => {
+  const hostile = '<img src=x onerror="document.title=\'pwned\';window.__pwned=1">Evil & Co';
+  const reg = await fetch(`${gw.url}/oauth/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      client_name: hostile,
+      redirect_uris: [site.redirectUri],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    }),
+  });
+  assert.equal(reg.status, 201, await reg.clone().text());
+  const client = await reg.json();
+  const { browser } = users.alice;
+  const page = await browser.newPage();
+  try {
+    const state = `st-${randomBytes(8).toString('hex')}`;
+    await page.goto(authorizationUrl(client.client_id, { scope: 'mcp', state }));
+    await page.locator('button.allow').waitFor();
+    const consent = await readConsent(page);
+    assert.equal(consent.client, hostile, 'the name, character for character, as text');
+    assert.equal(consent.title, `Allow ${hostile}?`);
+    assert.equal(consent.images, 0, 'no <img> element made of it');
+    assert.equal(consent.withHandlers, 0, 'no element with an event handler');
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    // Deny: the client hears access_denied.
+    const arrival = site.arrival(state);
+    await page.click('button.deny');
+    const params = await arrival;
+    assert.equal(params.error, 'access_denied');
+    assert.equal(params.iss, gw.url);
+  } finally {
+    await page.close();
+  }
+});
+
+test('stopping ends httpd, the IdP and both browsers, and frees the ports', { timeout: TEST_MS }, async () => {
+  const running = processesIn(dir);
+  assert.ok(running.some((p) => /apache2|httpd/.test(p.cmd)), `httpd runs: ${JSON.stringify(running)}`);
+  assert.ok(running.some((p) => /oidc-idp\.mjs/.test(p.cmd)), 'the IdP runs');
+  assert.ok(running.some((p) => /chromium-alice/.test(p.cmd)) && running.some((p) => /chromium-bob/.test(p.cmd)),
+    'both browsers run');
+  const started = Date.now();
+  await stack.stop();
+  assert.ok(Date.now() - started < 30_000, 'within 30 s');
+  for (const [name, port] of Object.entries(stack.ports)) {
+    assert.equal(await portOpen(port), false, `${name} port ${port} is closed`);
+  }
+  const left = running.filter((p) => alive(p.pid));
+  assert.deepEqual(left, [], 'no process of the run is left');
+  assert.deepEqual(processesIn(dir), [], 'nothing runs in the run directory');
+});
