@@ -23,7 +23,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
@@ -31,7 +33,9 @@ import {
   ACCOUNTS, SCOPES, SRC, alive, portOpen, processesIn, startStack,
 } from './lib/openidc.mjs';
 
-const SHOTS = path.join(SRC, 'build/check-logs');
+// Screenshots go with the logs of scripts/check, or into the run
+// directory when the tree is not writable.
+let shots = path.join(SRC, 'build/check-logs');
 const TEST_MS = 60_000;   // each test, whatever the runner's timeout
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -42,6 +46,13 @@ before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-oidc-'));
   stack = await startStack(dir);
   ({ gw, idp, site } = stack);
+  try {
+    mkdirSync(shots, { recursive: true });
+    accessSync(shots, constants.W_OK);
+  } catch {
+    shots = path.join(dir, 'screenshots');
+    mkdirSync(shots);
+  }
   // One browser, with its own profile, per user.
   const [alice, bob] = await Promise.all([stack.browser('alice'), stack.browser('bob')]);
   users.alice = { browser: alice };
@@ -155,8 +166,7 @@ class BrowserProvider extends TestProvider {
       await page.waitForURL((u) => u.origin === gw.url && u.pathname === '/oauth/authorize');
       await page.locator('button.allow').waitFor();
       const consent = await readConsent(page);
-      mkdirSync(SHOTS, { recursive: true });
-      const shot = path.join(SHOTS, `openidc-consent-${this.login}.png`);
+      const shot = path.join(shots, `openidc-consent-${this.login}.png`);
       await page.screenshot({ path: shot, fullPage: true });
       const arrival = site.arrival(url.searchParams.get('state'));
       await page.click('button.allow');
