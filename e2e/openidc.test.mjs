@@ -24,7 +24,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync,
+  accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -61,10 +62,41 @@ before(async () => {
 
 after(async () => {
   await stack?.stop();
-  if (dir) {
+  // The logs of the run stay next to the screenshots.
+  if (dir && shots && !shots.startsWith(dir)) {
+    for (const [from, to] of [['logs/error_log', 'openidc-error_log'], ['logs/access_log', 'openidc-access_log']]) {
+      try {
+        copyFileSync(path.join(dir, from), path.join(shots, to));
+      } catch { /* not started */ }
+    }
+    if (idp) {
+      writeFileSync(path.join(shots, 'openidc-idp.log'), idp.output);
+    }
+  }
+  if (dir && !process.env.MCP_E2E_KEEP) {
     rmSync(dir, { recursive: true, force: true });
   }
 }, { timeout: TEST_MS });
+
+// @promise, or a rejection naming @what after @ms: every wait of this
+// file is bounded, and a hang says where it was.
+function bounded(what, promise, ms = 15_000) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no result in ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+async function newPage(browser) {
+  return bounded('opening a browser tab', browser.newPage());
+}
+
+async function closePage(page) {
+  await bounded('closing a browser tab', page.close()).catch(() => {});
+}
 
 function logTail() {
   return `\n--- gateway error_log (tail) ---\n${gw.errorLog().split('\n').slice(-40).join('\n')}`
@@ -99,7 +131,7 @@ function authorizationUrl(clientId, { scope, state, prompt }) {
 
 // What the gateway's consent page shows, read in the browser.
 async function readConsent(page) {
-  return page.evaluate(() => ({
+  return bounded('reading the consent page', page.evaluate(() => ({
     title: document.title,
     client: document.querySelector('.client')?.textContent,
     user: [...document.querySelectorAll('main p')]
@@ -112,7 +144,7 @@ async function readConsent(page) {
     images: document.querySelectorAll('img').length,
     withHandlers: document.querySelectorAll('[onerror], [onload]').length,
     allow: document.querySelectorAll('button.allow').length,
-  }));
+  })));
 }
 
 // The SDK's OAuthClientProvider whose "redirect" opens the authorization
@@ -130,7 +162,7 @@ class BrowserProvider extends TestProvider {
   }
 
   async signIn(url) {
-    const page = await this.browser.newPage();
+    const page = await newPage(this.browser);
     const trail = [];          // every main-frame navigation, redirects too
     const consentAnswers = []; // the gateway's answers with its consent page
     page.on('request', (req) => {
@@ -156,11 +188,11 @@ class BrowserProvider extends TestProvider {
       await page.click('#sign-in');
       // The IdP asks whether to share the identity and the groups.
       await page.locator('#idp-allow').waitFor();
-      const idpConsent = await page.evaluate(() => ({
+      const idpConsent = await bounded('reading the IdP consent page', page.evaluate(() => ({
         client: document.querySelector('#idp-client')?.textContent,
         scopes: [...document.querySelectorAll('#idp-scopes li')].map((li) => li.textContent),
         claims: [...document.querySelectorAll('#idp-claims li')].map((li) => li.textContent),
-      }));
+      })));
       await page.click('#idp-allow');
       // Back through mod_auth_openidc's callback to the gateway's page.
       await page.waitForURL((u) => u.origin === gw.url && u.pathname === '/oauth/authorize');
@@ -178,7 +210,7 @@ class BrowserProvider extends TestProvider {
       e.message += `\nbrowser at ${page.url()}\ntrail:\n${trail.join('\n')}${logTail()}`;
       throw e;
     } finally {
-      await page.close();
+      await closePage(page);
     }
   }
 }
@@ -192,6 +224,7 @@ async function post(pathname, token, body = { jsonrpc: '2.0', id: 1, method: 'pi
       ...(token ? { Authorization: `Bearer ${token}` } : {}),
     },
     body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, text };
@@ -217,7 +250,8 @@ for (const login of ['alice', 'bob']) {
     const { browser } = users[login];
     const provider = new BrowserProvider({ browser, login, clientName: `${login}'s MCP client` });
     users[login].provider = provider;
-    const answer = await rpcWithAuth(`${gw.url}/mcp`, provider, { jsonrpc: '2.0', id: 7, method: 'ping' });
+    const answer = await bounded('the SDK\'s authorization and ping',
+      rpcWithAuth(`${gw.url}/mcp`, provider, { jsonrpc: '2.0', id: 7, method: 'ping' }), 45_000);
     assert.deepEqual(answer, { jsonrpc: '2.0', id: 7, result: {} });
 
     const { trail, consentAnswers, consent, idpConsent, shot, referer } = provider.seen;
@@ -292,7 +326,7 @@ test('the gateway enforces the difference: alice may use the admin and audit sec
 test('bob asking only for the admin scope gets invalid_scope at his redirect URI, with iss', { timeout: TEST_MS }, async () => {
   const { browser, provider } = users.bob;
   const state = `st-${randomBytes(8).toString('hex')}`;
-  const page = await browser.newPage();
+  const page = await newPage(browser);
   const idpHits = [];
   page.on('request', (req) => {
     if (req.url().startsWith(idp.issuer)) idpHits.push(req.url());
@@ -307,14 +341,14 @@ test('bob asking only for the admin scope gets invalid_scope at his redirect URI
     assert.equal(params.code, undefined);
     assert.deepEqual(idpHits, [], 'bob\'s mod_auth_openidc session was used, the IdP not asked again');
   } finally {
-    await page.close();
+    await closePage(page);
   }
 });
 
 test('alice asking only for the admin scope gets it: the rule, not the request, made the difference', { timeout: TEST_MS }, async () => {
   const { browser, provider } = users.alice;
   const state = `st-${randomBytes(8).toString('hex')}`;
-  const page = await browser.newPage();
+  const page = await newPage(browser);
   try {
     // Her consent for her client covers it: no page, a code.
     const arrival = site.arrival(state);
@@ -324,13 +358,13 @@ test('alice asking only for the admin scope gets it: the rule, not the request, 
     assert.ok(params.code, 'a code');
     assert.equal(params.iss, gw.url);
   } finally {
-    await page.close();
+    await closePage(page);
   }
 });
 
 test('the consent page does not render in a frame of another page', { timeout: TEST_MS }, async () => {
   const { browser, provider } = users.alice;
-  const page = await browser.newPage();
+  const page = await newPage(browser);
   try {
     const src = authorizationUrl(provider.clientInformation().client_id,
       { scope: 'mcp', state: `st-${randomBytes(8).toString('hex')}`, prompt: 'consent' });
@@ -360,7 +394,7 @@ test('the consent page does not render in a frame of another page', { timeout: T
     assert.equal(buttons, 0, `the framed page rendered (frame at ${framed.url()})`);
     assert.notEqual(framed.url(), src, `the frame is not at the consent page: ${framed.url()}`);
   } finally {
-    await page.close();
+    await closePage(page);
   }
 });
 
@@ -376,11 +410,12 @@ test('a hostile client_name is shown as text on the consent page', { timeout: TE
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
     }),
+    signal: AbortSignal.timeout(10_000),
   });
   assert.equal(reg.status, 201, await reg.clone().text());
   const client = await reg.json();
   const { browser } = users.alice;
-  const page = await browser.newPage();
+  const page = await newPage(browser);
   try {
     const state = `st-${randomBytes(8).toString('hex')}`;
     await page.goto(authorizationUrl(client.client_id, { scope: 'mcp', state }));
@@ -390,7 +425,7 @@ test('a hostile client_name is shown as text on the consent page', { timeout: TE
     assert.equal(consent.title, `Allow ${hostile}?`);
     assert.equal(consent.images, 0, 'no <img> element made of it');
     assert.equal(consent.withHandlers, 0, 'no element with an event handler');
-    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    assert.equal(await bounded('reading window.__pwned', page.evaluate(() => window.__pwned)), undefined);
     // Deny: the client hears access_denied.
     const arrival = site.arrival(state);
     await page.click('button.deny');
@@ -398,7 +433,7 @@ test('a hostile client_name is shown as text on the consent page', { timeout: TE
     assert.equal(params.error, 'access_denied');
     assert.equal(params.iss, gw.url);
   } finally {
-    await page.close();
+    await closePage(page);
   }
 });
 

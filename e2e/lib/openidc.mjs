@@ -345,7 +345,8 @@ export async function launchBrowser(userDataDir) {
     executablePath: CHROMIUM,
     headless: true,
     args,
-    timeout: START_MS,
+    // Seen taking more than 20 s on two cores shared with other builds.
+    timeout: 45_000,
     viewport: { width: 900, height: 900 },
     env: { PATH: process.env.PATH, HOME: userDataDir, LANG: 'C' },
   });
