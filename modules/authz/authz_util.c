@@ -82,12 +82,17 @@ int mcp_authz_send_html(request_rec *r, int status, const char *html)
 {
     /* Pages people look at can never be framed (clickjacking of the
      * Allow button) and load nothing but inline style and the client's
-     * https logo. */
+     * https logo. Their URL (state, PKCE challenge) goes to no other
+     * origin; not "no-referrer" though: with it browsers send the consent
+     * form with "Origin: null", which the form's same-origin check must
+     * refuse. A redirect to the client keeps the no-referrer it set. */
     apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
     apr_table_setn(r->headers_out, "Content-Security-Policy",
                    "default-src 'none'; style-src 'unsafe-inline'; "
                    "img-src https:; frame-ancestors 'none'; base-uri 'none'");
-    apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");
+    if (!apr_table_get(r->headers_out, "Referrer-Policy")) {
+        apr_table_setn(r->headers_out, "Referrer-Policy", "same-origin");
+    }
     return send_body(r, status, "text/html; charset=utf-8", html);
 }
 
