@@ -38,7 +38,6 @@
 #include <apr_strings.h>
 
 #include "mcp/mcp_common.h"
-#include "mcp/mcp_crypto.h"
 #include "mcp/mcp_jwt.h"
 #include "mcp/mcp_oauth.h"
 #include "mcp/mcp_scope.h"
@@ -166,15 +165,14 @@ static const mcp_jwt_t *verify(request_rec *r, mcp_authz_server_conf *conf,
                                const mcp_authz_resource_t *res,
                                const char *token, const char **perr)
 {
-    unsigned char key[MCP_SHA256_LEN];
+    apr_size_t len = strlen(token);
     apr_int64_t now = mcp_authz_now();
     const mcp_jwt_t *t;
     mcp_jwt_verify_opts_t o;
     mcp_jwt_t *fresh;
     apr_status_t rv;
 
-    mcp_crypto_sha256(key, token, strlen(token));
-    t = mcp_authz_token_cache_get(r, key);
+    t = mcp_authz_token_cache_get(r, token, len);
     if (t) {
         if (now - MCP_AUTHZ_LEEWAY >= t->exp) {
             *perr = "the token has expired";
@@ -196,7 +194,7 @@ static const mcp_jwt_t *verify(request_rec *r, mcp_authz_server_conf *conf,
     if (rv != APR_SUCCESS) {
         return NULL;
     }
-    mcp_authz_token_cache_put(r, key, fresh);
+    mcp_authz_token_cache_put(r, token, len, fresh);
     return fresh;
 }
 
