@@ -77,6 +77,8 @@ extern module AP_MODULE_DECLARE_DATA mcp_authz_module;
 #define MCP_AUTHZ_CIMD_CACHE_MIN            60
 #define MCP_AUTHZ_CIMD_CACHE_DEFAULT        3600
 #define MCP_AUTHZ_CIMD_CACHE_MAX            86400
+/** A client's idle expiry is moved when it is this many seconds short. */
+#define MCP_AUTHZ_CLIENT_TOUCH_SLACK        60
 /** Registration: default rate limit per client address. */
 #define MCP_AUTHZ_DEFAULT_REG_RATE          20
 #define MCP_AUTHZ_DEFAULT_REG_WINDOW        60
