@@ -101,8 +101,12 @@ function cleanup() {
   while ([...children].some((c) => c.exitCode === null && c.signalCode === null)
          && Date.now() < until) {
     execFileSync('sleep', ['0.1']);
+    // The event loop is not running here, so exits are not reaped: a
+    // zombie has ended.
     for (const c of children) {
-      try { process.kill(c.pid, 0); } catch { children.delete(c); }
+      let state = 'Z';
+      try { state = fs.readFileSync(`/proc/${c.pid}/stat`, 'utf8').split(') ')[1][0]; } catch { /* gone */ }
+      if (state === 'Z') children.delete(c);
     }
   }
   for (const c of children) {
