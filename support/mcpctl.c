@@ -39,7 +39,8 @@
 
 static const mcpctl_group_t groups[] = {
     { "db", mcpctl_db_cmds },
-    /* Later: clients, consents, tokens, links, keys. */
+    { "client", mcpctl_client_cmds },
+    /* Later: consents, tokens, links, keys. */
     { NULL, NULL }
 };
 
