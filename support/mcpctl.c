@@ -40,7 +40,9 @@
 static const mcpctl_group_t groups[] = {
     { "db", mcpctl_db_cmds },
     { "client", mcpctl_client_cmds },
-    /* Later: consents, tokens, links, keys. */
+    { "consent", mcpctl_consent_cmds },
+    { "token", mcpctl_token_cmds },
+    /* Later: links, keys. */
     { NULL, NULL }
 };
 
