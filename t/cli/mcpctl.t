@@ -440,6 +440,11 @@ sub client_suite {
     ($rc, $out) = $c->(qw(client show evil));
     like($out, qr/^name: \Q$EVIL\E$/m, "$name: --name stored verbatim");
     like($out, qr/^scope: \Q$EVIL\E$/m, "$name: --scope stored verbatim");
+    ($rc, $out, $err) = $c->(qw(client register evil2 --preset claude-code --auth-method), $EVIL);
+    is($rc, 2, "$name: SQL as --auth-method is refused");
+    like($err, qr/token_endpoint_auth_method must be/, "$name: as an unknown method");
+    ($rc, $out, $err) = $c->(qw(client register evil2 --preset claude-code --presets), $EVIL);
+    is($rc, 2, "$name: SQL as --presets is a file that is not there");
 
     # list: a row per client, live refresh tokens counted.
     $s->(qw(refresh acme alice r-acme-1 3600));
@@ -569,6 +574,8 @@ sub client_suite {
     is(($s->(qw(consent-state bob acme https://gw.example.com/mcp)))[1], "present\n", "$name: others' stay");
     ($rc, $out) = $c->('consent', 'list', '--user', $EVIL);
     is($rc, 0, "$name: SQL in --user is just a user name");
+    ($rc, $out) = $c->('consent', 'revoke', '--user', $EVIL);
+    like($out, qr/^Revoked 0 consents of user \Q$EVIL\E;/, "$name: in consent revoke too");
     ($rc, $out, $err) = $c->('consent', 'revoke', '--user', 'bob', '--client', $EVIL);
     is($rc, 2, "$name: consent revoke --client of an unknown client exits 2");
 
