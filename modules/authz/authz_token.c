@@ -439,8 +439,8 @@ int mcp_authz_handle_revoke(request_rec *r, mcp_authz_server_conf *conf)
 {
     token_req_t t;
     const char *token, *hint;
-    mcp_jwt_t *jwt;
-    int bad = 0, n = 0, rc;
+    mcp_jwt_t *jwt = NULL;
+    int bad = 0, n = 0, rc, access_tried = 0;
     apr_status_t rv = MCP_ENOTFOUND;
 
     if ((rc = begin(&t, r, conf, 0)) != OK) {
@@ -451,7 +451,14 @@ int mcp_authz_handle_revoke(request_rec *r, mcp_authz_server_conf *conf)
     if (bad || !token) {
         return bad_request(r, "invalid_request", "token is required (once)");
     }
-    if (!hint || strcmp(hint, "access_token")) {
+    /* RFC 7009 §2.1: the hint says where to look first, not where only;
+     * a token that is not of the hinted type is looked for as the other
+     * one too. */
+    if (hint && !strcmp(hint, "access_token")) {
+        jwt = own_access_token(&t, token);
+        access_tried = 1;
+    }
+    if (!jwt) {
         rv = mcp_store_refresh_revoke(t.st, mcp_oauth_secret_hash(r->pool, token),
                                       t.auth->client->client_id, t.now, &n);
         if (rv == MCP_ESTORE) {
@@ -463,8 +470,10 @@ int mcp_authz_handle_revoke(request_rec *r, mcp_authz_server_conf *conf)
                           "tokens is revoked", t.auth->client->client_id, n);
         }
     }
-    if (rv != APR_SUCCESS && (jwt = own_access_token(&t, token)) != NULL
-        && !strcmp(jwt->client_id, t.auth->client->client_id)) {
+    if (rv != APR_SUCCESS && !access_tried) {
+        jwt = own_access_token(&t, token);
+    }
+    if (jwt && !strcmp(jwt->client_id, t.auth->client->client_id)) {
         mcp_authz_deny_jti(r, conf, t.st, jwt->jti, jwt->exp + MCP_AUTHZ_LEEWAY);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(00838)
                       "client %s revoked access token %s of %s",
