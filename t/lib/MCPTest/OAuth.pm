@@ -227,7 +227,8 @@ sub encode_part {
 }
 
 # An ES256 JWS over $header and $claims (hashes, or strings taken as the
-# JSON text) signed with the PEM key $keyfile.
+# JSON text) signed with the PEM key $keyfile. The signature has a low S,
+# as the module insists (see high_s_twin()).
 sub sign_es256 {
     my ($header, $claims, $keyfile) = @_;
     my $input = encode_part($header) . '.' . encode_part($claims);
@@ -236,7 +237,8 @@ sub sign_es256 {
     close $tmp;
     my $der = `openssl dgst -sha256 -sign '$keyfile' '$tmp' 2>/dev/null`;
     die "openssl dgst -sign failed\n" if $? || !length $der;
-    return $input . '.' . b64u(der_to_raw($der));
+    my $jws = $input . '.' . b64u(der_to_raw($der));
+    return s_is_high($jws) ? high_s_twin($jws) : $jws;
 }
 
 # The same with HMAC-SHA256 and a key of our choosing.
