@@ -490,16 +490,19 @@ int mcp_authz_cors(request_rec *r)
         if (!ok) {
             return DECLINED;
         }
-        apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin", ok);
-        apr_table_setn(r->err_headers_out, "Access-Control-Expose-Headers",
-                       "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version");
-        apr_table_mergen(r->err_headers_out, "Vary", "Origin");
+        /* A preflight gets its headers from preflight() alone: httpd
+         * sends err_headers_out with headers_out, and a browser refuses
+         * an Access-Control-Allow-Origin given twice. */
         if (is_preflight) {
             return preflight(r, ok, "GET, POST, DELETE, OPTIONS",
                              "Authorization, Content-Type, Accept, "
                              "Mcp-Protocol-Version, Mcp-Session-Id, "
                              "Last-Event-ID", 600);
         }
+        apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin", ok);
+        apr_table_setn(r->err_headers_out, "Access-Control-Expose-Headers",
+                       "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version");
+        apr_table_mergen(r->err_headers_out, "Vary", "Origin");
     }
     return DECLINED;
 }
