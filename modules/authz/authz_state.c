@@ -58,7 +58,6 @@ static ap_socache_instance_t *cache;
 static apr_global_mutex_t *cache_mutex;
 static const char *cache_mutex_file;
 static mcp_http_t *http_client;
-static ap_watchdog_t *sweep_watchdog;
 
 static apr_status_t mcp_authz_sweep(int state, void *data, apr_pool_t *pool);
 
@@ -243,7 +242,6 @@ void mcp_authz_state_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
     const char *err = NULL;
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register;
 
     if (cache_mutex) {
         rv = apr_global_mutex_child_init(&cache_mutex, cache_mutex_file, pchild);
@@ -272,11 +270,6 @@ void mcp_authz_state_child_init(apr_pool_t *pchild, server_rec *s)
                          "mod_mcp_authz: no HTTP client for client metadata "
                          "documents: %s", err ? err : "?");
         }
-    }
-    wd_register = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
-    if (sweep_watchdog && wd_register) {
-        wd_register(sweep_watchdog, apr_time_from_sec(MCP_AUTHZ_SWEEP_INTERVAL),
-                    s, mcp_authz_sweep);
     }
 }
 
@@ -589,18 +582,25 @@ int mcp_authz_sweep_post_config(apr_pool_t *pconf, server_rec *s)
 {
     APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get =
         APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register =
+        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    ap_watchdog_t *wd;
 
-    if (!wd_get) {
+    if (!wd_get || !wd_register) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(00860)
                      "mod_watchdog is not loaded: expired codes, tokens and "
                      "consents are not swept from the store (run mcpctl db "
                      "purge from cron instead)");
         return OK;
     }
-    if (wd_get(&sweep_watchdog, "mcp-authz-sweep", 0, 1, pconf) != APR_SUCCESS) {
+    /* Here, not in child_init: mod_watchdog's post_config (which runs
+     * after this one) starts only the child watchdogs that have a
+     * callback by then; the children inherit it. */
+    if (wd_get(&wd, "mcp-authz-sweep", 0, 1, pconf) != APR_SUCCESS
+        || wd_register(wd, apr_time_from_sec(MCP_AUTHZ_SWEEP_INTERVAL), s,
+                       mcp_authz_sweep) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(00861)
                      "cannot get a watchdog for the expiry sweep");
-        sweep_watchdog = NULL;
     }
     return OK;
 }
