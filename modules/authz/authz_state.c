@@ -639,17 +639,24 @@ static apr_status_t mcp_authz_sweep(int state, void *data, apr_pool_t *pool)
             apr_hash_set(done, apr_pmemdup(pool, &dbd->handle,
                                            sizeof(dbd->handle)),
                          sizeof(dbd->handle), sv);
+            /* Logged to the main server: the store usually serves every
+             * virtual host, and sv is merely the first of them in httpd's
+             * list (the last one configured), whose ErrorLog may be its
+             * own. */
             if (mcp_store_purge(st, mcp_authz_now(), &n) != APR_SUCCESS) {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sv, MCPLOGNO(00862)
-                             "expiry sweep of the store failed: %s",
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(00862)
+                             "expiry sweep of the store of %s failed: %s",
+                             mcp_glue_server_desc(pool, sv),
                              mcp_store_error(st));
             }
             else if (n.codes || n.refresh_tokens || n.consents || n.clients
                      || n.revocations) {
-                ap_log_error(APLOG_MARK, APLOG_INFO, 0, sv, MCPLOGNO(00863)
-                             "expiry sweep: %d codes, %d refresh tokens, %d "
-                             "consents, %d clients, %d revocations removed",
-                             n.codes, n.refresh_tokens, n.consents, n.clients,
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, MCPLOGNO(00863)
+                             "expiry sweep of the store of %s: %d codes, %d "
+                             "refresh tokens, %d consents, %d clients, %d "
+                             "revocations removed",
+                             mcp_glue_server_desc(pool, sv), n.codes,
+                             n.refresh_tokens, n.consents, n.clients,
                              n.revocations);
             }
         }
