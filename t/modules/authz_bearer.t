@@ -299,6 +299,12 @@ for my $foreign ('https://evil.example', 'http://localhost:6275', 'null') {
 $res = $as->bearer_get('/mcp', $good->{access_token}, Origin => $origin);
 ok(!defined $res->header('Access-Control-Allow-Origin'), 'CORS: a location without MCPAuthzAllowedOrigins: none');
 
+my @leaks = MCPTest::OAuth::logged_secrets($mark);
+is(scalar @leaks, 0, 'A4.6 no code, token or client secret in a log line of the module')
+    or diag @leaks;
+ok(scalar(keys %MCPTest::OAuth::SEEN) > 0,
+   'A4.6 ... checked against the secrets this test was given');
+
 my @errors = unexpected_errors($mark, $AH01631);
 is(scalar @errors, 0, 'no unexpected errors in error_log (but httpd\'s AH01631 of each 403)') or diag @errors;
 

@@ -33,8 +33,14 @@ my $dir = state_dir() . '/cimd';
 my $REDIRECT = $MCPTest::OAuth::REDIRECT;
 my $json = $MCPTest::OAuth::JSON;
 
+# Every run its own documents, so that a run against a server that ran
+# this test before finds nothing cached or consented.
+my $run = lc MCPTest::OAuth::b64u(MCPTest::random_bytes(6));
+$run =~ tr/-_/xy/;
+
 sub doc {
     my ($name, %over) = @_;
+    $name =~ s/\.json$/-$run.json/;
     my %d = (client_id => "$base/$name", client_name => "CIMD app $name",
              redirect_uris => [ $REDIRECT ], grant_types => [ 'authorization_code', 'refresh_token' ],
              response_types => [ 'code' ], token_endpoint_auth_method => 'none', %over);
@@ -71,12 +77,12 @@ my $good = doc('good.json');
 my $lm = file_mark('mcp_as_cimd_access_log');
 my $a = $cimd->authorize('alice', { client_id => $good }, scope => 'mcp offline_access');
 ok($a->{page}, 'A2.2 a metadata document client: the consent page') or diag $a->{res}->as_string;
-like($a->{page} // '', qr/CIMD app good\.json<\/span> asks/, 'the consent page names the client from its document');
+like($a->{page} // '', qr/CIMD app good-$run\.json<\/span> asks/, 'the consent page names the client from its document');
 like($a->{page} // '', qr/class="warning"/, 'A2.3 loopback-only redirect URIs: the warning');
 unlike($a->{page} // '', qr/given by the application itself/, 'not marked as a self-declared name');
 like($a->{page} // '', qr/<strong>127\.0\.0\.1:53682<\/strong>/, 'A2.3 the redirect host');
 ok($a->{code}, 'Allow: a code');
-is(hits('good.json', $lm), 1, 'the document was fetched once');
+is(hits("good-$run.json", $lm), 1, 'the document was fetched once');
 my ($res, $t) = $cimd->exchange({ client_id => $good }, $a);
 is($res->code, 200, 'the code exchange with the URL as client_id') or diag $res->content;
 my (undef, $c) = MCPTest::OAuth::jwt_parts(($t || {})->{access_token});
@@ -84,10 +90,10 @@ is($c->{client_id}, $good, 'the token names the document URL as client_id');
 is($cimd->bearer_get('/mcp', $t->{access_token})->code, 200, 'the token works');
 ($res) = $cimd->refresh({ client_id => $good }, $t->{refresh_token});
 is($res->code, 200, 'refresh works for it');
-is(hits('good.json', $lm), 1, 'no further fetch for all of that');
+is(hits("good-$run.json", $lm), 1, 'no further fetch for all of that');
 my $row = sql("SELECT kind, token_endpoint_auth_method, client_name, expires_at - updated_at "
               . "FROM mcp_clients WHERE client_id = '$good'");
-is($row, "cimd|none|CIMD app good.json|3600\n",
+is($row, "cimd|none|CIMD app good-$run.json|3600\n",
    'cached as a cimd client for an hour (no Cache-Control)');
 my $other = $cimd->authorize('alice', { client_id => $good }, scope => 'mcp',
                              redirect_uri => 'https://evil.example/cb');
@@ -102,23 +108,23 @@ ok($cimd->authorize('alice', { client_id => $cached }, scope => 'mcp')->{code},
    'a document with max-age=600: works');
 ok($cimd->authorize('alice', { client_id => $cached }, scope => 'mcp')->{code},
    'a second authorization');
-is(hits('cached.json', $lm), 1, 'A2.2 the second authorization within max-age did not fetch it again');
+is(hits("cached-$run.json", $lm), 1, 'A2.2 the second authorization within max-age did not fetch it again');
 is(sql("SELECT expires_at - updated_at FROM mcp_clients WHERE client_id = '$cached'"), "600\n",
    'A2.2 cached for its max-age');
 sql("UPDATE mcp_clients SET expires_at = strftime('%s','now') - 1 WHERE client_id = '$cached'");
 doc('cached.json', client_name => 'Renamed app');
 my $r = $cimd->authorize('alice', { client_id => $cached }, scope => 'mcp', prompt => 'consent');
-is(hits('cached.json', $lm), 2, 'once the cached copy expired: fetched again');
+is(hits("cached-$run.json", $lm), 2, 'once the cached copy expired: fetched again');
 like($r->{page} // '', qr/Renamed app/, '... and the new document is used');
 
 # --- documents that are refused ------------------------------------------------------
 
-my $moved = doc('moved-target.json', client_id => "$base-moved/moved-target.json");
-$moved = "$base-moved/moved-target.json";
+doc('moved-target.json', client_id => "$base-moved/moved-target-$run.json");
+my $moved = "$base-moved/moved-target-$run.json";
 $lm = file_mark('mcp_as_cimd_access_log');
 is_refused_page($cimd, $moved, 'A2.2 a document that redirects', qr/redirects are not followed/);
-is(hits('moved-target.json', $lm), 1, 'the redirect was not followed (one request, to the old URL)');
-is_refused_page($cimd, doc('mismatch.json', client_id => "$base/other.json"),
+is(hits("moved-target-$run.json", $lm), 1, 'the redirect was not followed (one request, to the old URL)');
+is_refused_page($cimd, doc('mismatch.json', client_id => "$base/other-$run.json"),
                 'A2.2 client_id is not the URL', qr/client_id is not the URL/);
 is_refused_page($cimd, doc('noname.json', client_name => undef), 'A2.2 no client_name', qr/client_name/);
 is_refused_page($cimd, doc('noredirect.json', redirect_uris => undef), 'A2.2 no redirect_uris',
@@ -154,11 +160,11 @@ is_refused_page($as, $http_url, 'A2.2 an http document URL without MCPAuthzClien
 (my $https_url = $http_url) =~ s/^http:/https:/;
 is_refused_page($as, $https_url, 'B5.5 an https document on a loopback address without the directive',
                 qr/cannot be fetched/);
-is_refused_page($as, 'https://localhost:' . $cimd->port . '/cimd/elsewhere.json',
+is_refused_page($as, 'https://localhost:' . $cimd->port . "/cimd/elsewhere-$run.json",
                 'B5.5 an https document at localhost', qr/cannot be fetched/);
-is_refused_page($as, 'https://[::1]:' . $cimd->port . '/cimd/elsewhere.json',
+is_refused_page($as, 'https://[::1]:' . $cimd->port . "/cimd/elsewhere-$run.json",
                 'B5.5 an https document at [::1]', qr/cannot be fetched/);
-is(hits('elsewhere.json', $lm), 0, 'none of them reached the document');
+is(hits("elsewhere-$run.json", $lm), 0, 'none of them reached the document');
 # The store is shared: the copy mcp_as_cimd cached of good.json is there,
 # but a server that would not fetch that document does not use it.
 ok(sql("SELECT count(*) FROM mcp_clients WHERE client_id = '$good' AND kind = 'cimd'") == 1,
@@ -181,7 +187,13 @@ my ($oq) = $closed->authorize_params($doc_off, scope => 'mcp');
 $res = $closed->authorize_get('alice', $oq);
 is($res->code, 400, 'MCPAuthzClientMetadataDocuments Off: a document URL is an unknown client');
 like($res->content, qr/not known/, '... says so');
-is(hits('off.json', $lm), 0, '... and is not fetched');
+is(hits("off-$run.json", $lm), 0, '... and is not fetched');
+
+my @leaks = MCPTest::OAuth::logged_secrets($mark);
+is(scalar @leaks, 0, 'A4.6 no code, token or client secret in a log line of the module')
+    or diag @leaks;
+ok(scalar(keys %MCPTest::OAuth::SEEN) > 0,
+   'A4.6 ... checked against the secrets this test was given');
 
 my @errors = unexpected_errors($mark);
 is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;

@@ -298,9 +298,8 @@ my ($exp) = sql("SELECT expires_at FROM mcp_clients WHERE client_id = '$id'") =~
 ok(abs($exp - time - 3600) < 30, 'client-idle 3600: the registration expires in an hour');
 my $t = $short->tokens('alice', $client, scope => 'mcp offline_access');
 ok($t->{refresh_token}, 'a refresh token for the client');
-sql("UPDATE mcp_clients SET expires_at = 1000 WHERE client_id = '$id'");
-($exp) = sql("SELECT expires_at FROM mcp_clients WHERE client_id = '$id'") =~ /(\d+)/;
-is($exp, 1000, 'the registration aged through the store');
+is(sql("UPDATE mcp_clients SET expires_at = 1000 WHERE client_id = '$id'; SELECT changes();"), "1\n",
+   'the registration aged through the store');
 my ($tres, $tdoc) = $short->refresh($client, $t->{refresh_token});
 is($tres->code, 401, 'an expired registration at /token: 401');
 is(($tdoc || {})->{error}, 'invalid_client', 'an expired registration: invalid_client');
@@ -315,6 +314,12 @@ sql("UPDATE mcp_clients SET expires_at = strftime('%s','now') + 100 WHERE client
 $t = $short->tokens('alice', $client, scope => 'mcp');
 ($exp) = sql("SELECT expires_at FROM mcp_clients WHERE client_id = '$id'") =~ /(\d+)/;
 ok(abs($exp - time - 3600) < 30, 'a token request renews the registration for client-idle');
+
+my @leaks = MCPTest::OAuth::logged_secrets($mark);
+is(scalar @leaks, 0, 'A4.6 no code, token or client secret in a log line of the module')
+    or diag @leaks;
+ok(scalar(keys %MCPTest::OAuth::SEEN) > 0,
+   'A4.6 ... checked against the secrets this test was given');
 
 my @errors = unexpected_errors($mark);
 is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;

@@ -46,17 +46,23 @@ my $code = $as->authorize('alice', $old, scope => 'mcp');
 ok($code->{code}, 'an unredeemed code');
 $as->refresh($old, $t->{refresh_token});
 my $idle = $as->register(client_name => 'Sweep: idle client');
-sql("UPDATE mcp_auth_codes SET expires_at = strftime('%s','now') - 5 WHERE client_id = '$oid'");
-sql("UPDATE mcp_refresh_tokens SET expires_at = strftime('%s','now') - 5, "
-    . "revoked_at = strftime('%s','now') - 5 WHERE client_id = '$oid'");
-sql("UPDATE mcp_consents SET expires_at = strftime('%s','now') - 5 WHERE client_id = '$oid'");
-sql("UPDATE mcp_clients SET expires_at = strftime('%s','now') - 5 WHERE client_id = '$idle->{client_id}'");
-sql("INSERT INTO mcp_revocations (kind, value, created_at, expires_at) VALUES "
-    . "('jti', 'sweep-test', strftime('%s','now') - 100, strftime('%s','now') - 5)");
-ok(count("SELECT count(*) FROM mcp_auth_codes WHERE client_id = '$oid'") >= 2, 'expired codes are there');
+# Before they are aged (a sweep may come any moment after).
+ok(count("SELECT count(*) FROM mcp_auth_codes WHERE client_id = '$oid'") >= 2, 'codes are there');
 ok(count("SELECT count(*) FROM mcp_refresh_tokens WHERE client_id = '$oid'") >= 2,
-   'expired (and revoked) refresh tokens are there');
-is(count("SELECT count(*) FROM mcp_consents WHERE client_id = '$oid'"), 1, 'an expired consent is there');
+   'refresh tokens are there');
+is(count("SELECT count(*) FROM mcp_consents WHERE client_id = '$oid'"), 1, 'a consent is there');
+is(count("SELECT count(*) FROM mcp_clients WHERE client_id = '$idle->{client_id}'"), 1,
+   'the client to be idle is there');
+# One sqlite3 run, one transaction.
+sql("BEGIN; "
+    . "UPDATE mcp_auth_codes SET expires_at = strftime('%s','now') - 5 WHERE client_id = '$oid'; "
+    . "UPDATE mcp_refresh_tokens SET expires_at = strftime('%s','now') - 5, "
+    . "revoked_at = strftime('%s','now') - 5 WHERE client_id = '$oid'; "
+    . "UPDATE mcp_consents SET expires_at = strftime('%s','now') - 5 WHERE client_id = '$oid'; "
+    . "UPDATE mcp_clients SET expires_at = strftime('%s','now') - 5 WHERE client_id = '$idle->{client_id}'; "
+    . "INSERT INTO mcp_revocations (kind, value, created_at, expires_at) VALUES "
+    . "('jti', 'sweep-test', strftime('%s','now') - 100, strftime('%s','now') - 5); "
+    . "COMMIT;");
 
 # What must stay: the same things, alive.
 my $live = $as->register(client_name => 'Sweep: live things');
@@ -87,6 +93,12 @@ is(count("SELECT count(*) FROM mcp_refresh_tokens WHERE client_id = '$live->{cli
    'a live refresh token stays');
 is(($as->refresh($live, $lt->{refresh_token}))[0]->code, 200, '... and works');
 is($as->bearer_get('/mcp', $lt->{access_token})->code, 200, 'a live access token works');
+
+my @leaks = MCPTest::OAuth::logged_secrets($mark);
+is(scalar @leaks, 0, 'A4.6 no code, token or client secret in a log line of the module')
+    or diag @leaks;
+ok(scalar(keys %MCPTest::OAuth::SEEN) > 0,
+   'A4.6 ... checked against the secrets this test was given');
 
 my @errors = unexpected_errors($mark);
 is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;

@@ -40,6 +40,32 @@ use MCPTest ();
 
 our $JSON = JSON::PP->new->utf8->canonical;
 
+# Every code, token and client secret the server handed out to this
+# process, for logged_secrets().
+our %SEEN;
+
+sub seen {
+    for my $v (@_) {
+        $SEEN{$v} = 1 if defined $v && length $v >= 16;
+    }
+}
+
+# Lines of the modules (tagged MCPnnnnn) in error_log since $mark that
+# hold one of the secrets seen so far (checklist A4.6). httpd's own trace
+# lines (request headers at LogLevel trace4) are not the modules' doing.
+sub logged_secrets {
+    my $mark = shift;
+    my @bad;
+    open my $fh, '<', MCPTest::error_log_file() or return ();
+    seek $fh, $mark || 0, 0;
+    while (my $line = <$fh>) {
+        next unless $line =~ /\[mcp_\w+:\w+\].*MCP\d{5}:/;
+        push @bad, $line if grep { index($line, $_) >= 0 } keys %SEEN;
+    }
+    close $fh;
+    return @bad;
+}
+
 # The redirect URI of the scripted clients: loopback, any port (RFC 8252).
 our $REDIRECT = 'http://127.0.0.1:53682/callback';
 
@@ -274,7 +300,9 @@ sub s_is_high {
 sub register_raw {
     my ($self, $meta, @headers) = @_;
     my $res = $self->post_json('register', $meta, @headers);
-    return ($res, json($res));
+    my $doc = json($res);
+    seen(map { $doc->{$_} } qw(client_secret)) if ref $doc eq 'HASH';
+    return ($res, $doc);
 }
 
 # A registered client: its registration response (client_id, and
@@ -366,6 +394,7 @@ sub location_params {
     my $res = ref $_[0] eq __PACKAGE__ ? $_[1] : $_[0];
     my $loc = $res->header('Location') // return {};
     my %p = URI->new($loc)->query_form;
+    seen(map { $p{$_} } qw(code));
     return \%p;
 }
 
@@ -397,7 +426,9 @@ sub token_raw {
     my @h = $o{basic} ? (Authorization => basic_header(@{ $o{basic} })) : ();
     push @h, @{ $o{headers} || [] };
     my $res = $self->post_form($o{endpoint} // 'token', $pairs, @h);
-    return ($res, json($res));
+    my $doc = json($res);
+    seen(map { $doc->{$_} } qw(access_token refresh_token)) if ref $doc eq 'HASH';
+    return ($res, $doc);
 }
 
 # Client credentials as form pairs or Basic, per the client's method.
