@@ -176,6 +176,12 @@ static const mcp_jwt_t *verify(request_rec *r, mcp_authz_server_conf *conf,
     mcp_crypto_sha256(key, token, strlen(token));
     t = mcp_authz_token_cache_get(r, key);
     if (t) {
+        /* The cache serves every virtual host of the process: a token
+         * another server verified is this one's only if it issued it. */
+        if (strcmp(t->issuer, conf->issuer)) {
+            *perr = "the token is not from this server's issuer (iss)";
+            return NULL;
+        }
         if (now - MCP_AUTHZ_LEEWAY >= t->exp) {
             *perr = "the token has expired";
             return NULL;
