@@ -194,6 +194,15 @@ my $tt = $tenant->tokens('alice', $tenant->register, scope => 'mcp');
 is_refused($as->bearer_get('/mcp', $tt->{access_token}), 'B3.3 a token of another issuer (same key)');
 my $tforged = forge(iss => $tenant->issuer);
 is_refused($as->bearer_get('/mcp', $tforged), 'B3.3 another issuer, everything else right');
+# The path issuer's /tenant/shared has the resource URL of this /mcp:
+# the audience of this server's tokens fits there, the issuer does not,
+# also once a token is in the verified-token cache of every child (each
+# request a new connection).
+my @codes = map { $as->bearer_get('/mcp', $good->{access_token})->code } 1 .. 12;
+is_deeply(\@codes, [ (200) x 12 ], 'a token works at /mcp (and is cached)');
+@codes = map { $tenant->bearer_get('/tenant/shared', $good->{access_token})->code } 1 .. 12;
+is_deeply(\@codes, [ (401) x 12 ], 'B3.3 at another issuer\'s location for the same resource URL: '
+          . 'refused, cached or not');
 
 # --- Require mcp-scope and insufficient_scope (B3.4, B4) ---------------------------
 
