@@ -180,6 +180,14 @@ static int server_error(token_req_t *t)
 
 /* ---- authorization_code ---- */
 
+/* Virtual hosts that inherit DBDParams share one store: a code or a
+ * refresh token is this server's only if its resource is one of this
+ * server's, so that no server issues tokens on another one's grants. */
+static int own_grant(token_req_t *t, const char *resource)
+{
+    return !resource || mcp_authz_resource_find(t->r->pool, t->conf, resource);
+}
+
 static int grant_code(token_req_t *t)
 {
     request_rec *r = t->r;
@@ -204,7 +212,7 @@ static int grant_code(token_req_t *t)
     }
     hash = mcp_oauth_secret_hash(r->pool, code);
     rv = mcp_store_code_get(t->st, r->pool, hash, &c);
-    if (rv == MCP_ENOTFOUND) {
+    if (rv == MCP_ENOTFOUND || (rv == APR_SUCCESS && !own_grant(t, c->resource))) {
         return bad_request(r, "invalid_grant", "unknown authorization code");
     }
     if (rv != APR_SUCCESS) {
@@ -318,8 +326,9 @@ static int grant_refresh(token_req_t *t)
     hash = mcp_oauth_secret_hash(r->pool, token);
     rv = mcp_store_refresh_get(t->st, r->pool, hash, &old);
     if (rv == MCP_ENOTFOUND
-        || (rv == APR_SUCCESS && strcmp(old->client_id,
-                                        t->auth->client->client_id))) {
+        || (rv == APR_SUCCESS && (strcmp(old->client_id,
+                                         t->auth->client->client_id)
+                                  || !own_grant(t, old->resource)))) {
         return bad_request(r, "invalid_grant", "unknown refresh token");
     }
     if (rv != APR_SUCCESS) {
@@ -526,7 +535,8 @@ int mcp_authz_handle_introspect(request_rec *r, mcp_authz_server_conf *conf)
     else if (mcp_store_refresh_get(t.st, r->pool,
                                    mcp_oauth_secret_hash(r->pool, token), &rt)
              == APR_SUCCESS
-             && !rt->revoked_at && !rt->rotated_at && rt->expires_at > t.now) {
+             && !rt->revoked_at && !rt->rotated_at && rt->expires_at > t.now
+             && own_grant(&t, rt->resource)) {
         mcp_json_set_bool(o, "active", 1);
         mcp_json_set_str(o, "token_type", "refresh_token");
         mcp_json_set_str(o, "scope", rt->scope ? rt->scope : "");

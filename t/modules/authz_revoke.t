@@ -201,6 +201,17 @@ for my $g ([ 'garbage', 'garbage' ], [ 'a JWT-looking string', 'a.b.c' ], [ 'SQL
     ok(exists $i->{active} && !$i->{active}, "$g->[0]: active false");
 }
 
+# mcp_as_short shares the store (and the client) but did not issue these.
+my $short = MCPTest::OAuth->new('mcp_as_short');
+my $live = $as->tokens('alice', $conf, scope => 'mcp offline_access', redirect_uri => 'https://app.example/cb');
+($res, $i) = $short->introspect($conf, $live->{refresh_token});
+is($res->code, 200, 'introspection at another authorization server sharing the store: 200');
+ok(!($i || {})->{active}, '... its refresh token is not active there');
+($res, $i) = $short->introspect($conf, $live->{access_token});
+ok(!($i || {})->{active}, '... nor its access token');
+ok(introspect($live->{refresh_token}, 'the same refresh token at its own server')->{active},
+   '... while its own server says active');
+
 ($res) = $as->introspect($alice, $t->{access_token});
 is_oauth_error($res, 401, 'invalid_client', 'RFC 7662 a public client may not introspect');
 ($res) = $as->token_raw([ token => $t->{access_token} ], endpoint => 'introspect');

@@ -363,6 +363,21 @@ is($res->code, 200, 'after all these the code exchange still works') or diag $re
 my $again = $as->tokens('bob', $as->register, scope => 'mcp');
 ok($again->{access_token}, 'and a new client goes through the whole flow');
 
+# --- grants of another authorization server sharing the store ------------------------
+
+# mcp_as and mcp_as_short share one store (and so the client): neither
+# takes the other's codes or refresh tokens.
+my $shared = $as->register(client_name => 'Shared store');
+$a = $as->authorize('alice', $shared, scope => 'mcp offline_access');
+($res) = $short->exchange($shared, $a);
+is_oauth_error($res, 400, 'invalid_grant', 'a code of another authorization server');
+($res, $t) = $as->exchange($shared, $a);
+is($res->code, 200, '... which its own server still redeems');
+($res) = $short->refresh($shared, ($t || {})->{refresh_token});
+is_oauth_error($res, 400, 'invalid_grant', 'a refresh token of another authorization server');
+($res) = $as->refresh($shared, ($t || {})->{refresh_token});
+is($res->code, 200, '... which its own server still takes');
+
 # --- an issuer with a path ------------------------------------------------------------
 
 my $tenant = MCPTest::OAuth->new('mcp_as_path', path => '/tenant');
