@@ -178,6 +178,12 @@ static const mcp_jwt_t *verify(request_rec *r, mcp_authz_server_conf *conf,
         t = NULL;
     }
     if (t) {
+        /* The cache serves every virtual host of the process: a token
+         * another server verified is this one's only if it issued it. */
+        if (strcmp(t->issuer, conf->issuer)) {
+            *perr = "the token is not from this server's issuer (iss)";
+            return NULL;
+        }
         if (now - MCP_AUTHZ_LEEWAY >= t->exp) {
             *perr = "the token has expired";
             return NULL;
@@ -499,16 +505,19 @@ int mcp_authz_cors(request_rec *r)
         if (!ok) {
             return DECLINED;
         }
-        apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin", ok);
-        apr_table_setn(r->err_headers_out, "Access-Control-Expose-Headers",
-                       "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version");
-        apr_table_mergen(r->err_headers_out, "Vary", "Origin");
+        /* A preflight gets its headers from preflight() alone: httpd
+         * sends err_headers_out with headers_out, and a browser refuses
+         * an Access-Control-Allow-Origin given twice. */
         if (is_preflight) {
             return preflight(r, ok, "GET, POST, DELETE, OPTIONS",
                              "Authorization, Content-Type, Accept, "
                              "Mcp-Protocol-Version, Mcp-Session-Id, "
                              "Last-Event-ID", 600);
         }
+        apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin", ok);
+        apr_table_setn(r->err_headers_out, "Access-Control-Expose-Headers",
+                       "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version");
+        apr_table_mergen(r->err_headers_out, "Vary", "Origin");
     }
     return DECLINED;
 }

@@ -409,8 +409,8 @@ void mcp_authz_token_cache_put(request_rec *r, const char *token,
                                apr_size_t len, const mcp_jwt_t *t);
 /** The HTTP client of this process (CIMD fetches). */
 mcp_http_t *mcp_authz_http(server_rec *s);
-/** Get the watchdog of the expiry sweep (post_config); children register
- * their callback in mcp_authz_state_child_init(). */
+/** Register the expiry sweep with a singleton child watchdog
+ * (post_config: mod_watchdog starts only watchdogs with a callback). */
 int mcp_authz_sweep_post_config(apr_pool_t *pconf, server_rec *s);
 
 #endif /* MCP_AUTHZ_PRIVATE_H */

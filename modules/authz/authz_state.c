@@ -59,7 +59,6 @@ static apr_global_mutex_t *cache_mutex;
 static const char *cache_mutex_file;
 static mcp_http_t *http_client;
 static const char *cimd_ca_file;
-static ap_watchdog_t *sweep_watchdog;
 
 static apr_status_t mcp_authz_sweep(int state, void *data, apr_pool_t *pool);
 
@@ -262,7 +261,6 @@ void mcp_authz_state_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
     const char *err = NULL;
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register;
 
     if (cache_mutex) {
         rv = apr_global_mutex_child_init(&cache_mutex, cache_mutex_file, pchild);
@@ -292,11 +290,6 @@ void mcp_authz_state_child_init(apr_pool_t *pchild, server_rec *s)
                          "mod_mcp_authz: no HTTP client for client metadata "
                          "documents: %s", err ? err : "?");
         }
-    }
-    wd_register = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
-    if (sweep_watchdog && wd_register) {
-        wd_register(sweep_watchdog, apr_time_from_sec(MCP_AUTHZ_SWEEP_INTERVAL),
-                    s, mcp_authz_sweep);
     }
 }
 
@@ -623,18 +616,25 @@ int mcp_authz_sweep_post_config(apr_pool_t *pconf, server_rec *s)
 {
     APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get =
         APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register =
+        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    ap_watchdog_t *wd;
 
-    if (!wd_get) {
+    if (!wd_get || !wd_register) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(00860)
                      "mod_watchdog is not loaded: expired codes, tokens and "
                      "consents are not swept from the store (run mcpctl db "
                      "purge from cron instead)");
         return OK;
     }
-    if (wd_get(&sweep_watchdog, "mcp-authz-sweep", 0, 1, pconf) != APR_SUCCESS) {
+    /* Here, not in child_init: mod_watchdog's post_config (which runs
+     * after this one) starts only the child watchdogs that have a
+     * callback by then; the children inherit it. */
+    if (wd_get(&wd, "mcp-authz-sweep", 0, 1, pconf) != APR_SUCCESS
+        || wd_register(wd, apr_time_from_sec(MCP_AUTHZ_SWEEP_INTERVAL), s,
+                       mcp_authz_sweep) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(00861)
                      "cannot get a watchdog for the expiry sweep");
-        sweep_watchdog = NULL;
     }
     return OK;
 }
@@ -673,17 +673,24 @@ static apr_status_t mcp_authz_sweep(int state, void *data, apr_pool_t *pool)
             apr_hash_set(done, apr_pmemdup(pool, &dbd->handle,
                                            sizeof(dbd->handle)),
                          sizeof(dbd->handle), sv);
+            /* Logged to the main server: the store usually serves every
+             * virtual host, and sv is merely the first of them in httpd's
+             * list (the last one configured), whose ErrorLog may be its
+             * own. */
             if (mcp_store_purge(st, mcp_authz_now(), &n) != APR_SUCCESS) {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sv, MCPLOGNO(00862)
-                             "expiry sweep of the store failed: %s",
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(00862)
+                             "expiry sweep of the store of %s failed: %s",
+                             mcp_glue_server_desc(pool, sv),
                              mcp_store_error(st));
             }
             else if (n.codes || n.refresh_tokens || n.consents || n.clients
                      || n.revocations) {
-                ap_log_error(APLOG_MARK, APLOG_INFO, 0, sv, MCPLOGNO(00863)
-                             "expiry sweep: %d codes, %d refresh tokens, %d "
-                             "consents, %d clients, %d revocations removed",
-                             n.codes, n.refresh_tokens, n.consents, n.clients,
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, MCPLOGNO(00863)
+                             "expiry sweep of the store of %s: %d codes, %d "
+                             "refresh tokens, %d consents, %d clients, %d "
+                             "revocations removed",
+                             mcp_glue_server_desc(pool, sv), n.codes,
+                             n.refresh_tokens, n.consents, n.clients,
                              n.revocations);
             }
         }

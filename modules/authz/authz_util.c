@@ -209,6 +209,14 @@ apr_status_t mcp_authz_client_lookup(request_rec *r, mcp_authz_server_conf *conf
         return mcp_authz_cimd_client(r, conf, st, client_id, pc, perr);
     }
     rv = mcp_store_client_get(st, r->pool, client_id, pc);
+    if (rv == APR_SUCCESS && !strcmp((*pc)->kind, "cimd")) {
+        /* A metadata document another server of this store fetched and
+         * cached: this one does not fetch it (documents are off here, or
+         * the URL is one it refuses, such as http on loopback), so it
+         * does not take the cached copy either. */
+        *pc = NULL;
+        rv = MCP_ENOTFOUND;
+    }
     if (rv == MCP_ENOTFOUND) {
         *perr = "unknown client";
     }
