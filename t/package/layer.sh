@@ -56,7 +56,6 @@ unshare --mount --pid --fork --propagation private true 2>/dev/null \
 command -v git >/dev/null 2>&1 || skip "git is needed to hand the package to run-in-fresh.sh"
 
 # --- build ----------------------------------------------------------------------
-mkdir -p "$SRC/build"
 t0=$(date +%s)
 "$SRC/scripts/package" --deps-only 2>&1 | diag
 as_user=()
@@ -65,15 +64,20 @@ if [ -n "${MCP_CHECK_USER:-}" ] && [ "$MCP_CHECK_USER" != root ]; then
     as_user=(setpriv --reuid="$MCP_CHECK_USER" --regid="$MCP_CHECK_USER" --init-groups --
              env -i HOME="$home" USER="$MCP_CHECK_USER" LOGNAME="$MCP_CHECK_USER"
              PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8)
+    # The build directory is that user's.
+    [ -d "$SRC/build" ] || install -d -o "$MCP_CHECK_USER" -g "$MCP_CHECK_USER" "$SRC/build"
+    [ -d "$OUT" ] || install -d -o "$MCP_CHECK_USER" -g "$MCP_CHECK_USER" "$OUT"
+else
+    mkdir -p "$OUT"
 fi
 # The unit tests are the unit layer's: not run again in the build.
 deb=$("${as_user[@]}" env DEB_BUILD_OPTIONS=nocheck MCP_PACKAGE_DIR="$OUT" \
-      "$SRC/scripts/package" 2>"$OUT.stderr")
+      "$SRC/scripts/package" 2>"$SRC/build/package.stderr")
 rc=$?
 t_build=$(( $(date +%s) - t0 ))
 ok "$rc" "scripts/package builds ${deb:-the package} (${t_build}s)"
 if [ "$rc" != 0 ] || [ ! -f "$deb" ]; then
-    tail -30 "$OUT.stderr" | diag
+    tail -30 "$SRC/build/package.stderr" | diag
     echo "1..$n"
     exit 1
 fi
@@ -82,7 +86,7 @@ tags=$(grep -E '^[EWI]: ' "$OUT/lintian.txt" 2>/dev/null)
 errors=$(printf '%s\n' "$tags" | grep -c '^E: ')
 ok "$([ "$errors" = 0 ]; echo $?)" "lintian: no errors ($(printf '%s\n' "$tags" | grep -c '^W: ') warnings, $(printf '%s\n' "$tags" | grep -c '^I: ') infos)"
 [ -z "$tags" ] || printf '%s\n' "$tags" | diag
-rm -f "$OUT.stderr"
+rm -f "$SRC/build/package.stderr"
 
 # --- the fresh root -------------------------------------------------------------
 # run-in-fresh.sh clones a git repository's HEAD into the fresh root: one
