@@ -14,8 +14,11 @@
 #     the 401 challenge of /mcp, Basic sign-in, a registered client
 #  3. apt-get install --reinstall (an upgrade over itself): store, keys
 #     and clients kept; apache2ctl restart; the same answers
-#  4. apache2ctl stop, a2dissite, apt-get purge: nothing of the package
-#     is left (file system compared with the state before step 2)
+#  4. apache2ctl stop; apt-get remove (modules disabled, store and keys
+#     kept) and install again (with a PostgreSQL store configured: not
+#     enabled again; without: enabled again); a2dissite, apt-get purge:
+#     nothing of the package is left (file system compared with the
+#     state before step 2)
 #
 # Port 80: the fresh root shares the host's network, so apache2's own
 # "Listen 80" is commented out before anything starts.
@@ -238,8 +241,45 @@ t "the client registered before the upgrade is still known" http consent "$BASE"
 t "the JWKS publishes the same key" same_kids
 t "no warning or error of the modules in apache2's error logs" mcp_log_clean
 
-# --- 4. stop, disable the site, purge -------------------------------------------
+# --- 4. remove and install again; stop, disable the site, purge -----------------
 t "apache2ctl stop" apache_stopped
+removed_ok() {
+    local m rc
+    for m in mcp_authz mcp_proxy mcp_idp; do
+        rc=0
+        a2query -m "$m" >/dev/null 2>&1 || rc=$?
+        [ "$rc" = 33 ] || { echo "a2query -m $m: $rc, not 33 (disabled by the package's removal)"; return 1; }
+    done
+    [ ! -e /usr/lib/apache2/modules/mod_mcp_authz.so ] || { echo "the modules are still there"; return 1; }
+    [ -f /var/lib/mod_mcp/mcp.db ] || { echo "the store is gone"; return 1; }
+    same_keys || { echo "the keys changed"; return 1; }
+}
+enabled_again() {
+    local m
+    for m in mcp_authz mcp_proxy mcp_idp; do
+        a2query -m "$m" || return 1
+    done
+}
+not_enabled_again() {
+    grep -q '^libapache2-mod-mcp: a PostgreSQL store is configured (/etc/apache2/conf-enabled/zz-pgsql-store.conf)' "$LOG" \
+        || { echo "no notice naming the PostgreSQL configuration"; return 1; }
+    grep -q '^libapache2-mod-mcp: not enabled again, as a PostgreSQL store is configured: mcp_authz mcp_proxy mcp_idp;' "$LOG" \
+        || { echo "no notice about the modules left disabled"; return 1; }
+    [ ! -e /etc/apache2/mods-enabled/mcp_authz.load ] || { echo "mcp_authz enabled"; return 1; }
+}
+t "apt-get remove $PKG" apt-get remove -y -q "$PKG"
+t "the removal disabled the modules (a2query: by the package) and kept the store and the keys" removed_ok
+# A PostgreSQL store in the configuration: the package leaves its schema,
+# and the modules, to the admin.
+echo 'DBDriver pgsql' > /etc/apache2/conf-enabled/zz-pgsql-store.conf
+t "apt-get install ./$(basename "$DEB") after the removal, with a PostgreSQL store configured" \
+    apt-get install -y -q "./$(basename "$DEB")"
+t "the notice names the PostgreSQL configuration, and the modules are left for a2enmod" not_enabled_again
+rm -f /etc/apache2/conf-enabled/zz-pgsql-store.conf
+reinstall_enabled() {
+    apt-get install -y -q --reinstall "./$(basename "$DEB")" && enabled_again
+}
+t "apt-get install --reinstall without it: the modules the removal disabled are enabled again" reinstall_enabled
 t "a2dissite mcp-gateway, and the site file removed (the admin's, not the package's)" \
     bash -c 'a2dissite mcp-gateway && rm /etc/apache2/sites-available/mcp-gateway.conf'
 t "apt-get purge $PKG" apt-get purge -y -q "$PKG"
