@@ -263,7 +263,7 @@ enabled_again() {
 not_enabled_again() {
     grep -q '^libapache2-mod-mcp: a PostgreSQL store is configured (/etc/apache2/conf-enabled/zz-pgsql-store.conf)' "$LOG" \
         || { echo "no notice naming the PostgreSQL configuration"; return 1; }
-    grep -q '^libapache2-mod-mcp: not enabled again, as a PostgreSQL store is configured: mcp_authz mcp_proxy mcp_idp;' "$LOG" \
+    grep -q '^libapache2-mod-mcp: not enabled again, as a PostgreSQL store is configured: mcp_authz mcp_proxy mcp_idp; enable them again' "$LOG" \
         || { echo "no notice about the modules left disabled"; return 1; }
     [ ! -e /etc/apache2/mods-enabled/mcp_authz.load ] || { echo "mcp_authz enabled"; return 1; }
 }

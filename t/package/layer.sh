@@ -8,10 +8,10 @@
 #
 # It needs root (the fresh root is made with unshare and chroot), so
 # scripts/check runs it before it hands over to its unprivileged user. It
-# is skipped, with the reason, when it cannot run: not root; no
-# run-in-fresh.sh; already inside such a fresh root (CI runs scripts/check
-# in one: a nested one would have to debootstrap its own image); or no
-# namespaces allowed here.
+# is skipped, with the reason, when it cannot run: not root; already
+# inside such a fresh root (CI runs scripts/check in one, and
+# run-in-fresh.sh does not nest: its unshare --propagation private fails
+# where / is no mount point); no run-in-fresh.sh; or no namespaces here.
 #
 # Variables:
 #   MCP_FRESH_DEBIAN        run-in-fresh.sh (default: ../shared/tools/fresh-debian/
@@ -48,11 +48,11 @@ diag() { sed 's/^/#   /'; }
 [ "$(id -u)" = 0 ] \
     || skip "needs root (the fresh Debian 12 root is made with unshare and chroot): run scripts/check as root"
 [ ! -e /etc/newcomer-pristine ] \
-    || skip "already inside a fresh Debian root (/etc/newcomer-pristine): a nested one is not made"
+    || skip "already inside a fresh Debian root (/etc/newcomer-pristine, as on CI): run-in-fresh.sh does not nest (there / is no mount point, unshare --propagation private fails)"
 [ -x "$FRESH" ] \
     || skip "no fresh Debian 12 root tool: $FRESH not found (set MCP_FRESH_DEBIAN to shared/tools/fresh-debian/run-in-fresh.sh)"
 unshare --mount --pid --fork --propagation private true 2>/dev/null \
-    || skip "no namespaces here (unshare --mount --pid fails): cannot make a fresh root"
+    || skip "no namespaces here (unshare --mount --pid --propagation private fails): cannot make a fresh root"
 command -v git >/dev/null 2>&1 || skip "git is needed to hand the package to run-in-fresh.sh"
 
 # --- build ----------------------------------------------------------------------
