@@ -11,12 +11,14 @@
  * limitations under the License.
  */
 
-/* mcpctl db init|upgrade|status: the schema of the store.
+/* mcpctl db init|upgrade|status|purge: the schema of the store, and the
+ * expiry sweep for sites without mod_watchdog.
  *
  * status prints one "key: value" per line (driver, initialized, version,
  * expected, state) and exits 0 when up to date, 1 when the schema needs
  * init or upgrade, 2 when the database is newer than this mcpctl or on
- * errors. */
+ * errors. purge prints how many expired rows of each kind it deleted,
+ * one "key: value" per line. */
 
 #include <string.h>
 
@@ -161,12 +163,37 @@ static int cmd_upgrade(mcpctl_t *ctl, int argc, const char *const *argv)
     return do_upgrade(st);
 }
 
+/* What mod_mcp_authz's watchdog does every few minutes; its startup
+ * warning (MCP00860) names this command for sites without mod_watchdog,
+ * to be run from cron. */
+static int cmd_purge(mcpctl_t *ctl, int argc, const char *const *argv)
+{
+    mcp_store_purge_t n;
+    mcp_store_t *st;
+    int rc;
+
+    if ((rc = mcpctl_open_store(ctl, &st)) != 0) {
+        return rc;
+    }
+    if (mcp_store_purge(st, ctl->now, &n) != APR_SUCCESS) {
+        return mcpctl_store_fail(st);
+    }
+    printf("codes: %d\n", n.codes);
+    printf("refresh tokens: %d\n", n.refresh_tokens);
+    printf("consents: %d\n", n.consents);
+    printf("clients: %d\n", n.clients);
+    printf("revocations: %d\n", n.revocations);
+    return MCPCTL_OK;
+}
+
 const mcpctl_cmd_t mcpctl_db_cmds[] = {
-    { "init",    "", 0, cmd_init,
+    { "init",    "", 0, 0, 0, 0, cmd_init,
       "create the schema in an empty database" },
-    { "upgrade", "", 0, cmd_upgrade,
-      "apply the pending schema migrations (also from empty)" },
-    { "status",  "", 0, cmd_status,
+    { "upgrade", "", 0, 0, 0, 0, cmd_upgrade,
+      "apply the pending migrations (also from empty)" },
+    { "status",  "", 0, 0, 0, 0, cmd_status,
       "show the schema version and state" },
-    { NULL, NULL, 0, NULL, NULL }
+    { "purge",   "", 0, 0, 0, 0, cmd_purge,
+      "delete what has expired (without mod_watchdog)" },
+    { NULL, NULL, 0, 0, 0, 0, NULL, NULL }
 };

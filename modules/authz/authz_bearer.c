@@ -35,11 +35,9 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <util_filter.h>
-#include <apr_lib.h>
 #include <apr_strings.h>
 
 #include "mcp/mcp_common.h"
-#include "mcp/mcp_crypto.h"
 #include "mcp/mcp_jwt.h"
 #include "mcp/mcp_oauth.h"
 #include "mcp/mcp_scope.h"
@@ -121,16 +119,17 @@ static const char *bearer_token(const char *h)
 }
 
 /* b64token (RFC 6750 §2.1): what a JWT is made of. */
+static const char b64token_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=";
+
+/* Every request with a token runs this over the whole token: strspn()
+ * tests a byte with one table lookup, where apr_isalnum() and strchr()
+ * took some 4000 instructions for a token of 600 bytes. */
 static int token_chars_ok(const char *t)
 {
-    apr_size_t n;
+    apr_size_t n = strspn(t, b64token_chars);
 
-    for (n = 0; t[n]; n++) {
-        if (!apr_isalnum(t[n]) && !strchr("-._~+/=", t[n])) {
-            return 0;
-        }
-    }
-    return n > 0 && n <= MAX_TOKEN;
+    return t[n] == '\0' && n > 0 && n <= MAX_TOKEN;
 }
 
 static int query_has_token(request_rec *r)
@@ -166,20 +165,25 @@ static const mcp_jwt_t *verify(request_rec *r, mcp_authz_server_conf *conf,
                                const mcp_authz_resource_t *res,
                                const char *token, const char **perr)
 {
-    unsigned char key[MCP_SHA256_LEN];
+    apr_size_t len = strlen(token);
     apr_int64_t now = mcp_authz_now();
     const mcp_jwt_t *t;
     mcp_jwt_verify_opts_t o;
     mcp_jwt_t *fresh;
     apr_status_t rv;
 
-    mcp_crypto_sha256(key, token, strlen(token));
-    t = mcp_authz_token_cache_get(r, key);
+    t = mcp_authz_token_cache_get(r, token, len);
     if (t && strcmp(t->issuer, conf->issuer)) {
         /* Verified for another virtual host's issuer: judge it afresh. */
         t = NULL;
     }
     if (t) {
+        /* The cache serves every virtual host of the process: a token
+         * another server verified is this one's only if it issued it. */
+        if (strcmp(t->issuer, conf->issuer)) {
+            *perr = "the token is not from this server's issuer (iss)";
+            return NULL;
+        }
         if (now - MCP_AUTHZ_LEEWAY >= t->exp) {
             *perr = "the token has expired";
             return NULL;
@@ -200,7 +204,7 @@ static const mcp_jwt_t *verify(request_rec *r, mcp_authz_server_conf *conf,
     if (rv != APR_SUCCESS) {
         return NULL;
     }
-    mcp_authz_token_cache_put(r, key, fresh);
+    mcp_authz_token_cache_put(r, token, len, fresh);
     return fresh;
 }
 
@@ -501,16 +505,19 @@ int mcp_authz_cors(request_rec *r)
         if (!ok) {
             return DECLINED;
         }
-        apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin", ok);
-        apr_table_setn(r->err_headers_out, "Access-Control-Expose-Headers",
-                       "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version");
-        apr_table_mergen(r->err_headers_out, "Vary", "Origin");
+        /* A preflight gets its headers from preflight() alone: httpd
+         * sends err_headers_out with headers_out, and a browser refuses
+         * an Access-Control-Allow-Origin given twice. */
         if (is_preflight) {
             return preflight(r, ok, "GET, POST, DELETE, OPTIONS",
                              "Authorization, Content-Type, Accept, "
                              "Mcp-Protocol-Version, Mcp-Session-Id, "
                              "Last-Event-ID", 600);
         }
+        apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin", ok);
+        apr_table_setn(r->err_headers_out, "Access-Control-Expose-Headers",
+                       "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version");
+        apr_table_mergen(r->err_headers_out, "Vary", "Origin");
     }
     return DECLINED;
 }

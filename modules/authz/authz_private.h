@@ -77,11 +77,15 @@ extern module AP_MODULE_DECLARE_DATA mcp_authz_module;
 #define MCP_AUTHZ_CIMD_CACHE_MIN            60
 #define MCP_AUTHZ_CIMD_CACHE_DEFAULT        3600
 #define MCP_AUTHZ_CIMD_CACHE_MAX            86400
+/** A client's idle expiry is moved when it is this many seconds short. */
+#define MCP_AUTHZ_CLIENT_TOUCH_SLACK        60
 /** Registration: default rate limit per client address. */
 #define MCP_AUTHZ_DEFAULT_REG_RATE          20
 #define MCP_AUTHZ_DEFAULT_REG_WINDOW        60
 /** Entries of the per-process cache of verified access tokens. */
 #define MCP_AUTHZ_TOKEN_CACHE_SLOTS         4096
+/** Longer tokens are verified every time (bounds the cache's memory). */
+#define MCP_AUTHZ_TOKEN_CACHE_MAX_LEN       4096
 
 /** The endpoints the module serves itself, by path. */
 typedef enum {
@@ -397,15 +401,16 @@ int mcp_authz_token_revoked(request_rec *r, mcp_authz_server_conf *conf,
  */
 int mcp_authz_rate_limited(request_rec *r, mcp_authz_server_conf *conf,
                            const char *key, int max, int window, int *pretry);
-/** The verified-token cache of this process. */
-const mcp_jwt_t *mcp_authz_token_cache_get(request_rec *r,
-                                           const unsigned char key[32]);
-void mcp_authz_token_cache_put(request_rec *r, const unsigned char key[32],
-                               const mcp_jwt_t *t);
+/** The verified-token cache of this process: a hit is the very token
+ * (@a len bytes) verified before. */
+const mcp_jwt_t *mcp_authz_token_cache_get(request_rec *r, const char *token,
+                                           apr_size_t len);
+void mcp_authz_token_cache_put(request_rec *r, const char *token,
+                               apr_size_t len, const mcp_jwt_t *t);
 /** The HTTP client of this process (CIMD fetches). */
 mcp_http_t *mcp_authz_http(server_rec *s);
-/** Get the watchdog of the expiry sweep (post_config); children register
- * their callback in mcp_authz_state_child_init(). */
+/** Register the expiry sweep with a singleton child watchdog
+ * (post_config: mod_watchdog starts only watchdogs with a callback). */
 int mcp_authz_sweep_post_config(apr_pool_t *pconf, server_rec *s);
 
 #endif /* MCP_AUTHZ_PRIVATE_H */

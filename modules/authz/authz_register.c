@@ -123,8 +123,12 @@ int mcp_authz_handle_register(request_rec *r, mcp_authz_server_conf *conf)
         return mcp_authz_send_oauth_error(r, HTTP_UNAUTHORIZED, "invalid_token",
                                           "an initial access token is required");
     }
+    /* One cache serves every virtual host: the key names the issuer, so
+     * that each authorization server counts only its own registrations
+     * against its own MCPAuthzRegistrationRate. */
     if (conf->reg_rate > 0
         && mcp_authz_rate_limited(r, conf, apr_pstrcat(r->pool, "reg:",
+                                                       conf->issuer, " ",
                                                        mcp_authz_client_ip(r),
                                                        NULL),
                                   conf->reg_rate, conf->reg_window, &retry)) {

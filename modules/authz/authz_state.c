@@ -59,18 +59,20 @@ static apr_global_mutex_t *cache_mutex;
 static const char *cache_mutex_file;
 static mcp_http_t *http_client;
 static const char *cimd_ca_file;
-static ap_watchdog_t *sweep_watchdog;
 
 static apr_status_t mcp_authz_sweep(int state, void *data, apr_pool_t *pool);
 
 /* ---- the verified-token cache ---- */
 
-/* One direct-mapped slot: a token hash and a copy of what the bearer
- * check needs, in one malloc'd block. */
+/* One direct-mapped slot: the token itself and a copy of what the bearer
+ * check needs, in one malloc'd block. The token, not a hash of it: a
+ * SHA-256 of a 600-byte token cost more instructions (18000) than the
+ * rest of a cached check and of serving a small file together, and a
+ * hit then needs exact equality, not an equal hash. */
 typedef struct {
-    unsigned char key[MCP_SHA256_LEN];
     apr_int64_t exp, iat, nbf;
-    char *blob;             /* issuer \0 subject \0 client \0 jti \0 scope \0 aud... \0\0 */
+    char *blob;             /* token \0 issuer \0 subject \0 client \0 jti \0 scope \0 aud... \0\0 */
+    apr_size_t token_len;   /* the token's, at the start of blob */
     apr_size_t blob_len;
     int has_scope;
 } slot_t;
@@ -259,7 +261,6 @@ void mcp_authz_state_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
     const char *err = NULL;
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register;
 
     if (cache_mutex) {
         rv = apr_global_mutex_child_init(&cache_mutex, cache_mutex_file, pchild);
@@ -290,11 +291,6 @@ void mcp_authz_state_child_init(apr_pool_t *pchild, server_rec *s)
                          "documents: %s", err ? err : "?");
         }
     }
-    wd_register = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
-    if (sweep_watchdog && wd_register) {
-        wd_register(sweep_watchdog, apr_time_from_sec(MCP_AUTHZ_SWEEP_INTERVAL),
-                    s, mcp_authz_sweep);
-    }
 }
 
 mcp_http_t *mcp_authz_http(server_rec *s)
@@ -306,11 +302,19 @@ mcp_http_t *mcp_authz_http(server_rec *s)
  * Token cache
  * ------------------------------------------------------------------- */
 
-static slot_t *slot_for(const unsigned char key[32])
+/* The slot of a token: FNV-1a of its last 16 bytes, which are part of its
+ * signature. It only spreads tokens over the slots (a hit compares the
+ * whole token): ES256 signatures are random, and nobody who presents a
+ * token can choose those of this server. */
+static slot_t *slot_for(const char *token, apr_size_t len)
 {
-    unsigned idx = ((unsigned)key[0] << 8 | key[1]) % MCP_AUTHZ_TOKEN_CACHE_SLOTS;
+    apr_size_t i = len > 16 ? len - 16 : 0;
+    apr_uint32_t h = 2166136261U;
 
-    return &slots[idx];
+    for (; i < len; i++) {
+        h = (h ^ (unsigned char)token[i]) * 16777619U;
+    }
+    return &slots[h % MCP_AUTHZ_TOKEN_CACHE_SLOTS];
 }
 
 static const char *next_str(const char **pp)
@@ -321,19 +325,23 @@ static const char *next_str(const char **pp)
     return s;
 }
 
-const mcp_jwt_t *mcp_authz_token_cache_get(request_rec *r,
-                                           const unsigned char key[32])
+const mcp_jwt_t *mcp_authz_token_cache_get(request_rec *r, const char *token,
+                                           apr_size_t len)
 {
     mcp_jwt_t *t = NULL;
     slot_t *sl;
 
-    if (!slots) {
+    if (!slots || len > MCP_AUTHZ_TOKEN_CACHE_MAX_LEN) {
         return NULL;
     }
-    sl = slot_for(key);
+    sl = slot_for(token, len);
     apr_thread_mutex_lock(slots_mutex);
-    if (sl->blob && mcp_crypto_equal(sl->key, key, MCP_SHA256_LEN)) {
-        const char *b = apr_pmemdup(r->pool, sl->blob, sl->blob_len), *a;
+    /* In constant time: how much of a cached token a guess matches must
+     * not show. */
+    if (sl->blob && sl->token_len == len
+        && mcp_crypto_equal(sl->blob, token, len)) {
+        const char *b = apr_pmemdup(r->pool, sl->blob + len + 1,
+                                    sl->blob_len - len - 1), *a;
 
         t = apr_pcalloc(r->pool, sizeof(*t));
         t->exp = sl->exp;
@@ -359,8 +367,8 @@ const mcp_jwt_t *mcp_authz_token_cache_get(request_rec *r,
     return t;
 }
 
-void mcp_authz_token_cache_put(request_rec *r, const unsigned char key[32],
-                               const mcp_jwt_t *t)
+void mcp_authz_token_cache_put(request_rec *r, const char *token,
+                               apr_size_t token_len, const mcp_jwt_t *t)
 {
     apr_array_header_t *parts = apr_array_make(r->pool, 8, sizeof(const char *));
     apr_size_t len = 0, n;
@@ -368,9 +376,11 @@ void mcp_authz_token_cache_put(request_rec *r, const unsigned char key[32],
     slot_t *sl;
     int i;
 
-    if (!slots) {
+    if (!slots || token_len > MCP_AUTHZ_TOKEN_CACHE_MAX_LEN
+        || strlen(token) != token_len) {
         return;
     }
+    APR_ARRAY_PUSH(parts, const char *) = token;
     APR_ARRAY_PUSH(parts, const char *) = t->issuer;
     APR_ARRAY_PUSH(parts, const char *) = t->subject;
     APR_ARRAY_PUSH(parts, const char *) = t->client_id;
@@ -392,11 +402,11 @@ void mcp_authz_token_cache_put(request_rec *r, const unsigned char key[32],
         memcpy(o, APR_ARRAY_IDX(parts, i, const char *), n);
         o += n;
     }
-    sl = slot_for(key);
+    sl = slot_for(token, token_len);
     apr_thread_mutex_lock(slots_mutex);
     free(sl->blob);
-    memcpy(sl->key, key, MCP_SHA256_LEN);
     sl->blob = blob;
+    sl->token_len = token_len;
     sl->blob_len = len;
     sl->exp = t->exp;
     sl->iat = t->iat;
@@ -606,18 +616,25 @@ int mcp_authz_sweep_post_config(apr_pool_t *pconf, server_rec *s)
 {
     APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get =
         APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register =
+        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    ap_watchdog_t *wd;
 
-    if (!wd_get) {
+    if (!wd_get || !wd_register) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(00860)
                      "mod_watchdog is not loaded: expired codes, tokens and "
                      "consents are not swept from the store (run mcpctl db "
                      "purge from cron instead)");
         return OK;
     }
-    if (wd_get(&sweep_watchdog, "mcp-authz-sweep", 0, 1, pconf) != APR_SUCCESS) {
+    /* Here, not in child_init: mod_watchdog's post_config (which runs
+     * after this one) starts only the child watchdogs that have a
+     * callback by then; the children inherit it. */
+    if (wd_get(&wd, "mcp-authz-sweep", 0, 1, pconf) != APR_SUCCESS
+        || wd_register(wd, apr_time_from_sec(MCP_AUTHZ_SWEEP_INTERVAL), s,
+                       mcp_authz_sweep) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(00861)
                      "cannot get a watchdog for the expiry sweep");
-        sweep_watchdog = NULL;
     }
     return OK;
 }
@@ -656,17 +673,24 @@ static apr_status_t mcp_authz_sweep(int state, void *data, apr_pool_t *pool)
             apr_hash_set(done, apr_pmemdup(pool, &dbd->handle,
                                            sizeof(dbd->handle)),
                          sizeof(dbd->handle), sv);
+            /* Logged to the main server: the store usually serves every
+             * virtual host, and sv is merely the first of them in httpd's
+             * list (the last one configured), whose ErrorLog may be its
+             * own. */
             if (mcp_store_purge(st, mcp_authz_now(), &n) != APR_SUCCESS) {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sv, MCPLOGNO(00862)
-                             "expiry sweep of the store failed: %s",
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(00862)
+                             "expiry sweep of the store of %s failed: %s",
+                             mcp_glue_server_desc(pool, sv),
                              mcp_store_error(st));
             }
             else if (n.codes || n.refresh_tokens || n.consents || n.clients
                      || n.revocations) {
-                ap_log_error(APLOG_MARK, APLOG_INFO, 0, sv, MCPLOGNO(00863)
-                             "expiry sweep: %d codes, %d refresh tokens, %d "
-                             "consents, %d clients, %d revocations removed",
-                             n.codes, n.refresh_tokens, n.consents, n.clients,
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, MCPLOGNO(00863)
+                             "expiry sweep of the store of %s: %d codes, %d "
+                             "refresh tokens, %d consents, %d clients, %d "
+                             "revocations removed",
+                             mcp_glue_server_desc(pool, sv), n.codes,
+                             n.refresh_tokens, n.consents, n.clients,
                              n.revocations);
             }
         }

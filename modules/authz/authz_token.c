@@ -160,14 +160,18 @@ static int wants_refresh(token_req_t *t)
         && strstr(t->auth->client->grant_types, "refresh_token") != NULL;
 }
 
-/* A registered client in use stays registered. */
+/* A registered client in use stays registered. Its idle expiry moves at
+ * most once a minute: an UPDATE on every grant was one more write
+ * transaction (one more fsync on PostgreSQL) than the grant itself needs,
+ * for an expiry measured in hours or days. */
 static void touch(token_req_t *t)
 {
     mcp_store_client_t *c = t->auth->client;
+    apr_int64_t until = t->now + mcp_authz_client_idle(t->conf);
 
-    if (c->expires_at && strcmp(c->kind, "cimd")) {
-        mcp_store_client_touch(t->st, c->client_id,
-                               t->now + mcp_authz_client_idle(t->conf));
+    if (c->expires_at && strcmp(c->kind, "cimd")
+        && c->expires_at < until - MCP_AUTHZ_CLIENT_TOUCH_SLACK) {
+        mcp_store_client_touch(t->st, c->client_id, until);
     }
 }
 
@@ -179,6 +183,14 @@ static int server_error(token_req_t *t)
 }
 
 /* ---- authorization_code ---- */
+
+/* Virtual hosts that inherit DBDParams share one store: a code or a
+ * refresh token is this server's only if its resource is one of this
+ * server's, so that no server issues tokens on another one's grants. */
+static int own_grant(token_req_t *t, const char *resource)
+{
+    return !resource || mcp_authz_resource_find(t->r->pool, t->conf, resource);
+}
 
 static int grant_code(token_req_t *t)
 {
@@ -204,7 +216,7 @@ static int grant_code(token_req_t *t)
     }
     hash = mcp_oauth_secret_hash(r->pool, code);
     rv = mcp_store_code_get(t->st, r->pool, hash, &c);
-    if (rv == MCP_ENOTFOUND) {
+    if (rv == MCP_ENOTFOUND || (rv == APR_SUCCESS && !own_grant(t, c->resource))) {
         return bad_request(r, "invalid_grant", "unknown authorization code");
     }
     if (rv != APR_SUCCESS) {
@@ -318,8 +330,9 @@ static int grant_refresh(token_req_t *t)
     hash = mcp_oauth_secret_hash(r->pool, token);
     rv = mcp_store_refresh_get(t->st, r->pool, hash, &old);
     if (rv == MCP_ENOTFOUND
-        || (rv == APR_SUCCESS && strcmp(old->client_id,
-                                        t->auth->client->client_id))) {
+        || (rv == APR_SUCCESS && (strcmp(old->client_id,
+                                         t->auth->client->client_id)
+                                  || !own_grant(t, old->resource)))) {
         return bad_request(r, "invalid_grant", "unknown refresh token");
     }
     if (rv != APR_SUCCESS) {
@@ -439,8 +452,8 @@ int mcp_authz_handle_revoke(request_rec *r, mcp_authz_server_conf *conf)
 {
     token_req_t t;
     const char *token, *hint;
-    mcp_jwt_t *jwt;
-    int bad = 0, n = 0, rc;
+    mcp_jwt_t *jwt = NULL;
+    int bad = 0, n = 0, rc, access_tried = 0;
     apr_status_t rv = MCP_ENOTFOUND;
 
     if ((rc = begin(&t, r, conf, 0)) != OK) {
@@ -451,7 +464,14 @@ int mcp_authz_handle_revoke(request_rec *r, mcp_authz_server_conf *conf)
     if (bad || !token) {
         return bad_request(r, "invalid_request", "token is required (once)");
     }
-    if (!hint || strcmp(hint, "access_token")) {
+    /* RFC 7009 §2.1: the hint says where to look first, not where only;
+     * a token that is not of the hinted type is looked for as the other
+     * one too. */
+    if (hint && !strcmp(hint, "access_token")) {
+        jwt = own_access_token(&t, token);
+        access_tried = 1;
+    }
+    if (!jwt) {
         rv = mcp_store_refresh_revoke(t.st, mcp_oauth_secret_hash(r->pool, token),
                                       t.auth->client->client_id, t.now, &n);
         if (rv == MCP_ESTORE) {
@@ -463,8 +483,10 @@ int mcp_authz_handle_revoke(request_rec *r, mcp_authz_server_conf *conf)
                           "tokens is revoked", t.auth->client->client_id, n);
         }
     }
-    if (rv != APR_SUCCESS && (jwt = own_access_token(&t, token)) != NULL
-        && !strcmp(jwt->client_id, t.auth->client->client_id)) {
+    if (rv != APR_SUCCESS && !access_tried) {
+        jwt = own_access_token(&t, token);
+    }
+    if (jwt && !strcmp(jwt->client_id, t.auth->client->client_id)) {
         mcp_authz_deny_jti(r, conf, t.st, jwt->jti, jwt->exp + MCP_AUTHZ_LEEWAY);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(00838)
                       "client %s revoked access token %s of %s",
@@ -517,7 +539,8 @@ int mcp_authz_handle_introspect(request_rec *r, mcp_authz_server_conf *conf)
     else if (mcp_store_refresh_get(t.st, r->pool,
                                    mcp_oauth_secret_hash(r->pool, token), &rt)
              == APR_SUCCESS
-             && !rt->revoked_at && !rt->rotated_at && rt->expires_at > t.now) {
+             && !rt->revoked_at && !rt->rotated_at && rt->expires_at > t.now
+             && own_grant(&t, rt->resource)) {
         mcp_json_set_bool(o, "active", 1);
         mcp_json_set_str(o, "token_type", "refresh_token");
         mcp_json_set_str(o, "scope", rt->scope ? rt->scope : "");

@@ -82,12 +82,17 @@ int mcp_authz_send_html(request_rec *r, int status, const char *html)
 {
     /* Pages people look at can never be framed (clickjacking of the
      * Allow button) and load nothing but inline style and the client's
-     * https logo. */
+     * https logo. Their URL (state, PKCE challenge) goes to no other
+     * origin; not "no-referrer" though: with it browsers send the consent
+     * form with "Origin: null", which the form's same-origin check must
+     * refuse. A redirect to the client keeps the no-referrer it set. */
     apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
     apr_table_setn(r->headers_out, "Content-Security-Policy",
                    "default-src 'none'; style-src 'unsafe-inline'; "
                    "img-src https:; frame-ancestors 'none'; base-uri 'none'");
-    apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");
+    if (!apr_table_get(r->headers_out, "Referrer-Policy")) {
+        apr_table_setn(r->headers_out, "Referrer-Policy", "same-origin");
+    }
     return send_body(r, status, "text/html; charset=utf-8", html);
 }
 
@@ -204,6 +209,14 @@ apr_status_t mcp_authz_client_lookup(request_rec *r, mcp_authz_server_conf *conf
         return mcp_authz_cimd_client(r, conf, st, client_id, pc, perr);
     }
     rv = mcp_store_client_get(st, r->pool, client_id, pc);
+    if (rv == APR_SUCCESS && !strcmp((*pc)->kind, "cimd")) {
+        /* A metadata document another server of this store fetched and
+         * cached: this one does not fetch it (documents are off here, or
+         * the URL is one it refuses, such as http on loopback), so it
+         * does not take the cached copy either. */
+        *pc = NULL;
+        rv = MCP_ENOTFOUND;
+    }
     if (rv == MCP_ENOTFOUND) {
         *perr = "unknown client";
     }

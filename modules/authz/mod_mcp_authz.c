@@ -159,6 +159,19 @@ static int load_template(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                          "MCPAuthzTemplate %s %s: %s", which, file, err);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+        /* Copies of the first built-in consent page set the referrer
+         * policy no-referrer: browsers then send the form with "Origin:
+         * null" and the endpoint refuses every consent. */
+        if (!strcmp(which, "consent")
+            && (ap_strcasestr(t, "\"no-referrer\"")
+                || ap_strcasestr(t, "'no-referrer'"))) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MCPLOGNO(01350)
+                         "MCPAuthzTemplate consent %s: the page sets the "
+                         "referrer policy no-referrer, with which browsers "
+                         "send its form as from another site (Origin: null) "
+                         "and the gateway refuses it: use same-origin",
+                         file);
+        }
     }
     *pout = t;
     return OK;

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -371,9 +372,47 @@ apr_status_t mcp_store_sqlite_setup(mcp_store_t *st)
  * Transactions
  * ------------------------------------------------------------------- */
 
+/* apr_dbd's sqlite3 driver holds one process-wide mutex around every
+ * statement, also while SQLite's busy handler waits for the database's
+ * write lock. When one thread of a process is in a write transaction (it
+ * holds SQLite's write lock between two statements) and a second thread
+ * of the same process starts a write, the second waits for the lock while
+ * holding the driver's mutex, which the first needs for its next
+ * statement: both wait until the busy timeout. So writers of one process
+ * take turns here, before the driver is involved; writers of other
+ * processes wait in SQLite as usual. (A plain pthread mutex: the core
+ * needs APR with threads, which on our platforms are pthreads, and a
+ * static initializer spares the store an init call.) */
+static pthread_mutex_t sqlite_writers = PTHREAD_MUTEX_INITIALIZER;
+
+int mcp_store_write_lock(mcp_store_t *st)
+{
+    if (!st->is_sqlite || st->write_locked) {
+        return 0;
+    }
+    pthread_mutex_lock(&sqlite_writers);
+    st->write_locked = 1;
+    return 1;
+}
+
+void mcp_store_write_unlock(mcp_store_t *st)
+{
+    if (st->write_locked) {
+        st->write_locked = 0;
+        pthread_mutex_unlock(&sqlite_writers);
+    }
+}
+
 apr_status_t mcp_store_tx_begin(mcp_store_t *st)
 {
-    return mcp_store_exec(st, st->is_sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+    apr_status_t rv;
+
+    mcp_store_write_lock(st);
+    rv = mcp_store_exec(st, st->is_sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (rv != APR_SUCCESS) {
+        mcp_store_write_unlock(st);
+    }
+    return rv;
 }
 
 apr_status_t mcp_store_tx_end(mcp_store_t *st, apr_status_t rv)
@@ -383,12 +422,14 @@ apr_status_t mcp_store_tx_end(mcp_store_t *st, apr_status_t rv)
     if (rv == APR_SUCCESS) {
         rv = mcp_store_exec(st, "COMMIT");
         if (rv == APR_SUCCESS) {
+            mcp_store_write_unlock(st);
             return APR_SUCCESS;
         }
     }
     /* The message of the first failure stays; a failed rollback (e.g. on
      * a lost connection) has nothing left to undo. */
     apr_dbd_query(st->driver, st->handle, &nrows, "ROLLBACK");
+    mcp_store_write_unlock(st);
     return rv;
 }
 

@@ -295,15 +295,21 @@ static apr_status_t run(mcp_store_t *st, const char *label, int *pnrows,
     apr_dbd_prepared_t *ps;
     apr_pool_t *tmp;
     apr_status_t rv;
-    int nrows = 0, err, attempt = 0;
+    int nrows = 0, err, attempt = 0, locked;
 
     do {
         if ((rv = stmt_get(st, label, &ps)) != APR_SUCCESS) {
             return rv;
         }
         apr_pool_create(&tmp, st->pool);
+        /* A write outside a transaction takes its turn too (see
+         * mcp_store_write_lock()). */
+        locked = mcp_store_write_lock(st);
         err = apr_dbd_pquery(st->driver, tmp, st->handle, &nrows, ps, nargs,
                              (const char **)args);
+        if (locked) {
+            mcp_store_write_unlock(st);
+        }
         apr_pool_destroy(tmp);
         if (err && attempt++ == 0 && mcp_store_stale(st, err)) {
             mcp_store_forget(st);

@@ -29,6 +29,7 @@ struct mcp_store_t {
     apr_hash_t *prepared;       /* the connection's statements */
     apr_pool_t *conn_pool;      /* the connection's lifetime */
     int is_sqlite;
+    int write_locked;           /* holds the process's SQLite write lock */
     const char *error;
 };
 
@@ -73,6 +74,12 @@ apr_status_t mcp_store_exec(mcp_store_t *st, const char *sql);
  * first error's message; it returns @rv or the commit's failure. Never
  * call the store inside a transaction someone else opened. */
 apr_status_t mcp_store_tx_begin(mcp_store_t *st);
+
+/* SQLite only: one writer per process at a time (see mcp_store.c). lock
+ * returns 1 when it took the lock (unlock it then), 0 when this handle
+ * holds it already (a transaction) or the driver is not SQLite. */
+int mcp_store_write_lock(mcp_store_t *st);
+void mcp_store_write_unlock(mcp_store_t *st);
 apr_status_t mcp_store_tx_end(mcp_store_t *st, apr_status_t rv);
 
 #endif /* MCP_STORE_PRIVATE_H */

@@ -19,8 +19,10 @@ MCP_BUILD_PACKAGES="gcc make autoconf automake libtool pkg-config perl
  libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql libssl-dev openssl
  libjansson-dev libcjose-dev libcurl4-openssl-dev sqlite3 ca-certificates
  procps"
-# And what the tests need besides.
-MCP_TEST_PACKAGES="check libapache2-mod-perl2 postgresql valgrind"
+# And what the tests need besides: mod_auth_openidc signs users in at the
+# authorization endpoint and Chromium is the browser of e2e/openidc.test.mjs.
+MCP_TEST_PACKAGES="check libapache2-mod-perl2 postgresql valgrind
+ libapache2-mod-auth-openidc chromium"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -31,6 +31,8 @@
 # path is too long for a socket), the TCP port a free one chosen at
 # creation (another one if it is taken by then). Trust authentication on
 # loopback: this is a throwaway test cluster. Every wait is bounded.
+# fsync is off (the tests do not need durability), unless PGSQL_FSYNC=on
+# when the cluster starts (the benchmark measures durable commits).
 set -eu
 
 me=$(basename "$0")
@@ -76,6 +78,7 @@ else
 fi
 
 export PGCONNECT_TIMEOUT=10
+case "${PGSQL_FSYNC:-off}" in on|off) ;; *) die "PGSQL_FSYNC must be on or off" ;; esac
 
 line() {
     echo "MCP_TEST_PGSQL=host=127.0.0.1 port=$(cat "$dir/port") user=$pguser dbname=mcp_test"
@@ -102,7 +105,7 @@ server_start() {
     # sun_path holds 107 bytes: "<dir>/.s.PGSQL.<port>" must fit.
     [ ${#dir} -gt 90 ] && sockdir=
     as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$sockdir' -c fsync=off -c max_connections=100" \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$sockdir' -c fsync=${PGSQL_FSYNC:-off} -c max_connections=100" \
         start >/dev/null 2>&1
 }
 

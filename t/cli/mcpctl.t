@@ -25,6 +25,7 @@ use File::Temp qw(tempdir);
 use IPC::Open3;
 use Symbol qw(gensym);
 use POSIX qw(WNOHANG);
+use JSON::PP;
 
 my $mcpctl = $ENV{MCPCTL} or BAIL_OUT('set MCPCTL to the built mcpctl binary');
 -x $mcpctl or BAIL_OUT("$mcpctl is not executable");
@@ -260,6 +261,26 @@ like($err, qr/^usage: mcpctl/m, 'with the usage');
 ($rc, $out) = ctl('--help');
 is($rc, 0, '--help exits 0');
 like($out, qr/db init.*db upgrade.*db status/s, '--help lists the commands');
+{
+    my ($cmds) = $out =~ /^commands:\n((?:  .*\n)+)/m;
+    my %listed = map { /^  (\S+ \S+)\s.*\s{2}\S/ ? ($1 => 1) : () } split /\n/, $cmds // '';
+    is_deeply([sort keys %listed],
+              [sort map { s/^(\S+ \S+).*/$1/r } 'db init', 'db upgrade', 'db status', 'db purge',
+                    map({ "client $_" } qw(register list show update disable enable delete
+                                           revoke-tokens rotate-secret presets)),
+                    'consent list', 'consent revoke', 'token revoke'],
+              '--help lists every command, each with a line of help');
+    like($out, qr/^  --preset NAME\s.*\n(?:.*\n)*^  --user USER\s/m, '--help lists the command options');
+    like($out, qr{default\s+/\S*/mod_mcp/clients/presets\.json\)}, '--help names the installed presets file');
+}
+($rc, $out) = ctl(qw(client register --help));
+is($rc, 0, 'a command with --help exits 0');
+like($out, qr/^usage: mcpctl .*client register NAME \[--preset NAME\] \[--redirect-uri URI\]\.\.\./m,
+     'and shows its usage');
+like($out, qr/^  --allowed-resource URL\s/m, 'and its options');
+unlike($out, qr/^  --user /m, 'only its own');
+($rc, $out) = ctl(qw(client enable --help));
+like($out, qr/old access tokens stay refused/, 'enable says it does not undo the revocation');
 
 ($rc, $out) = ctl('--version');
 is($rc, 0, '--version exits 0');
@@ -285,6 +306,365 @@ SKIP: {
     }
 }
 
+# --- clients, consents, tokens ---------------------------------------------
+#
+# client_suite(NAME, DRIVER, PARAMS, RAW): every client, consent and token
+# command against one freshly initialized database. t/cli/mcpctl_seed
+# puts in what only the gateway makes (codes, refresh tokens, consents)
+# and reads back revocations and secret hashes; RAW->() returns the
+# mcp_clients table as text, to show that no secret is stored in clear.
+my $seed = $ENV{MCPCTL_SEED} or BAIL_OUT('set MCPCTL_SEED to the built t/cli/mcpctl_seed');
+my $src = $ENV{MCP_SRCDIR} // '.';
+my $presets_file = "$src/conf/clients/presets.json";
+my $presets = do {
+    local $/;
+    open(my $fh, '<', $presets_file) or BAIL_OUT("$presets_file: $!");
+    JSON::PP->new->decode(<$fh>)->{presets};
+};
+my $EVIL = q{'; DROP TABLE mcp_clients; --};
+
+sub client_suite {
+    my ($name, $driver, $params, $raw) = @_;
+    my @db = ('--driver', $driver, '--params', $params);
+    my $c = sub { run_cmd({ MCP_PRESETS => $presets_file }, $mcpctl, @db, @_) };
+    my $s = sub { run_cmd({}, $seed, $driver, $params, @_) };
+    my $revocations = sub { my (undef, $o) = $s->('revocations'); $o };
+    my ($rc, $out, $err);
+
+    ($rc) = $c->(qw(db init));
+    is($rc, 0, "$name: a fresh database for the client commands");
+    ($rc, $out) = $c->(qw(client list));
+    is($out, "no OAuth clients\n", "$name: client list on an empty store says so");
+
+    # Every preset registers, with its redirect URIs, method and type.
+    for my $p (sort keys %$presets) {
+        my $e = $presets->{$p};
+        my $public = $e->{token_endpoint_auth_method} eq 'none';
+        ($rc, $out, $err) = $c->('client', 'register', "p-$p", '--preset', $p);
+        is($rc, 0, "$name: --preset $p registers") or diag($err);
+        like($out, $public ? qr/^client_id: p-\Q$p\E$/m : qr/^client_secret: [A-Za-z0-9_-]{43}$/m,
+             "$name: $p is " . ($public ? 'public' : 'confidential, with a secret'));
+        ($rc, $out) = $c->('client', 'show', "p-$p");
+        my @uris = $out =~ /^redirect_uris:\n((?:  .*\n)+)/m ? map { s/^  //r } split /\n/, $1 : ();
+        is_deeply([sort @uris], [sort @{$e->{redirect_uris}}], "$name: $p shows its redirect URIs");
+        like($out, qr/^kind: manual\n(?:.*\n)*token_endpoint_auth_method: \Q$e->{token_endpoint_auth_method}\E$/m,
+             "$name: $p as a manual client with its method");
+        like($out, qr/"application_type": "\Q$e->{application_type}\E"/, "$name: $p is $e->{application_type}");
+        like($out, qr/^secret: @{[$public ? 'none' : 'set']}$/m, "$name: $p says whether it has a secret");
+        like($out, qr/^grant_types: authorization_code refresh_token$/m, "$name: $p grant types");
+        like($out, qr/^expires: never$/m, "$name: $p never expires");
+    }
+    ($rc, $out) = $c->(qw(client presets));
+    is($rc, 0, "$name: client presets");
+    is(scalar(() = $out =~ /^\S+: /mg), scalar(keys %$presets), "$name: lists every preset");
+    ($rc, $out) = $c->(qw(client presets windsurf));
+    like($out, qr/^  source: .*loopback only/mi, "$name: a preset says where its URIs come from");
+
+    # A confidential client: the secret is printed once and stored hashed.
+    ($rc, $out, $err) = $c->(qw(client register acme --redirect-uri https://app.example.com/cb
+                                --name), 'Acme App', qw(--scope), 'mcp offline_access');
+    is($rc, 0, "$name: register a confidential client") or diag($err);
+    my ($secret) = $out =~ /^client_secret: (\S+)$/m;
+    like($out, qr/^client_id: acme$/m, "$name: prints the client id");
+    ok($secret && length($secret) == 43, "$name: and a 43-character secret");
+    like($out, qr/cannot be shown again/, "$name: saying it cannot be shown again");
+    is(($s->('secret-ok', 'acme', $secret))[0], 0, "$name: the printed secret is the stored one");
+    is(($s->('secret-ok', 'acme', "x$secret"))[0], 1, "$name: another is not");
+    my (undef, $hash) = $s->('secret-hash', 'acme');
+    like($hash, qr/^sha256:[A-Za-z0-9_-]{43}$/, "$name: only a hash is stored");
+    unlike($raw->(), qr/\Q$secret\E/, "$name: the database never holds the secret itself");
+    ($rc, $out) = $c->(qw(client show acme));
+    like($out, qr/^secret: set$/m, "$name: show says the secret is set");
+    chomp $hash;
+    unlike($out, qr/\Q$secret\E|\Q$hash\E/, "$name: and shows neither secret nor hash");
+    like($out, qr/^name: Acme App$/m, "$name: --name is kept");
+    like($out, qr/^scope: mcp offline_access$/m, "$name: --scope is kept");
+    like($out, qr/^token_endpoint_auth_method: client_secret_basic$/m,
+         "$name: the default method is client_secret_basic");
+    ($rc, $out, $err) = $c->(qw(client register acme --preset claude-code));
+    is($rc, 2, "$name: registering an existing id exits 2");
+    like($err, qr/OAuth client 'acme' exists already/, "$name: and says so");
+
+    # Names.
+    for my $bad ('Upper', 'under_score', '-lead', 'a' x 65, '', "a b", $EVIL) {
+        ($rc, $out, $err) = $c->(qw(client register --preset claude-code --), $bad);
+        is($rc, 2, "$name: client id '$bad' is refused");
+        like($err, qr/invalid client id|the client id is empty/, "$name: saying why ('$bad')");
+        like($err, qr/^usage: mcpctl .*client register NAME/m, "$name: with the usage ('$bad')");
+    }
+    ($rc) = $c->('client', 'register', 'a' . ('-9' x 31) . 'z', qw(--preset claude-code));
+    is($rc, 0, "$name: a 64-character id with digits and hyphens is fine");
+
+    # Redirect URIs, judged as the gateway's registration judges them.
+    for my $case (['http://example.com/cb', qr/must use https/],
+                  ['javascript:alert(1)', qr/scheme 'javascript' is not allowed/],
+                  ['https://app.example.com/cb#frag', qr/fragment/],
+                  ['data:text/html,x', qr/not allowed/],
+                  ["https://app.example.com/$EVIL", qr/invalid_redirect_uri/]) {
+        my ($uri, $why) = @$case;
+        ($rc, $out, $err) = $c->(qw(client register bad-uri --auth-method none --redirect-uri), $uri);
+        is($rc, 2, "$name: redirect URI $uri is refused");
+        like($err, $why, "$name: saying why ($uri)");
+    }
+    ($rc, $out, $err) = $c->(qw(client register bad-uri --preset claude-ai --redirect-uri http://localhost/cb));
+    is($rc, 2, "$name: a web client cannot have a loopback redirect URI");
+    like($err, qr/web client/, "$name: saying so");
+    ($rc, $out, $err) = $c->(qw(client register bad-uri --redirect-uri cursor://x/cb));
+    is($rc, 2, "$name: a private-use scheme needs a public client");
+    ($rc, $out, $err) = $c->(qw(client show bad-uri));
+    is($rc, 2, "$name: no refused client was stored");
+    like($err, qr/no OAuth client 'bad-uri'/, "$name: unknown client: a clear message");
+
+    # --redirect-uri adds to the preset; --allowed-resource, canonical.
+    ($rc, $out, $err) = $c->(qw(client register gpt --preset chatgpt
+                                --redirect-uri https://chatgpt.com/connector/oauth/AbC123
+                                --allowed-resource HTTPS://GW.example.com:443/mcp/
+                                --allowed-resource http://127.0.0.1:8080/mcp));
+    is($rc, 0, "$name: a preset plus a redirect URI and resources") or diag($err);
+    ($rc, $out) = $c->(qw(client show gpt));
+    like($out, qr{^redirect_uris:\n  https://chatgpt.com/connector/oauth/AbC123\n  https://chatgpt.com/connector_platform_oauth_redirect\n}m,
+         "$name: the preset's URI and the one added");
+    like($out, qr/"allowed_resources": \[\s*"https:\/\/gw.example.com\/mcp",\s*"http:\/\/127.0.0.1:8080\/mcp"\s*\]/,
+         "$name: allowed_resources in the metadata, canonical");
+    for my $bad ('http://gw.example.com/mcp', 'gw.example.com', $EVIL) {
+        ($rc, $out, $err) = $c->(qw(client register res --preset claude-code --allowed-resource), $bad);
+        is($rc, 2, "$name: --allowed-resource '$bad' is refused");
+    }
+    ($rc, $out, $err) = $c->(qw(client register sc --preset claude-code --scope), 'a"b');
+    is($rc, 2, "$name: a malformed --scope is refused");
+    like($err, qr/scope/, "$name: naming the scope");
+
+    # SQL in the strings that are stored: stored verbatim, never run.
+    ($rc, $out, $err) = $c->(qw(client register evil --preset claude-code --name), $EVIL, '--scope', $EVIL);
+    is($rc, 0, "$name: SQL in --name and --scope is just text") or diag($err);
+    ($rc, $out) = $c->(qw(client show evil));
+    like($out, qr/^name: \Q$EVIL\E$/m, "$name: --name stored verbatim");
+    like($out, qr/^scope: \Q$EVIL\E$/m, "$name: --scope stored verbatim");
+    ($rc, $out, $err) = $c->(qw(client register evil2 --preset claude-code --auth-method), $EVIL);
+    is($rc, 2, "$name: SQL as --auth-method is refused");
+    like($err, qr/token_endpoint_auth_method must be/, "$name: as an unknown method");
+    ($rc, $out, $err) = $c->(qw(client register evil2 --preset claude-code --presets), $EVIL);
+    is($rc, 2, "$name: SQL as --presets is a file that is not there");
+
+    # list: a row per client, live refresh tokens counted.
+    $s->(qw(refresh acme alice r-acme-1 3600));
+    $s->(qw(refresh acme bob r-acme-2 3600));
+    $s->(qw(refresh acme bob r-acme-old -10));
+    ($rc, $out) = $c->(qw(client list));
+    is($rc, 0, "$name: client list");
+    like($out, qr/^CLIENT ID\s+KIND\s+NAME\s+AUTH METHOD\s+URIS\s+TOKENS\s+DISABLED\s+EXPIRES$/m, "$name: the header");
+    like($out, qr/^acme\s+manual\s+Acme App\s+client_secret_basic\s+1\s+2\s+no\s+never$/m,
+         "$name: a row: id, kind, name, method, URIs, live refresh tokens, disabled, expiry");
+    like($out, qr/^p-cursor\s+manual\s+Cursor\s+none\s+3\s+0\s+no\s+never$/m, "$name: another row");
+    like($out, qr/^evil\s/m, "$name: the table the SQL named is still there");
+    unlike($out, qr/\Q$secret\E/, "$name: list shows no secret");
+
+    # update
+    ($rc, $out, $err) = $c->(qw(client update acme --redirect-uri https://new.example.com/a
+                                --redirect-uri https://new.example.com/b --name), 'Acme 2', '--scope', '');
+    is($rc, 0, "$name: update") or diag($err);
+    unlike($out, qr/client_secret:/, "$name: an update that keeps the method prints no secret");
+    ($rc, $out) = $c->(qw(client show acme));
+    like($out, qr{^redirect_uris:\n  https://new.example.com/a\n  https://new.example.com/b\nallowed}m,
+         "$name: --redirect-uri replaced the list");
+    like($out, qr/^name: Acme 2$/m, "$name: the new name");
+    like($out, qr/^scope: -$/m, "$name: --scope '' removed the scopes");
+    is(($s->('secret-ok', 'acme', $secret))[0], 0, "$name: the secret is kept");
+    ($rc, $out, $err) = $c->(qw(client update acme --redirect-uri http://example.com/cb));
+    is($rc, 2, "$name: update judges the URIs too");
+    ($rc, $out) = $c->(qw(client update acme --auth-method none));
+    like($out, qr/secret was removed/, "$name: becoming public drops the secret");
+    like(($s->('secret-hash', 'acme'))[1], qr/^none$/, "$name: no hash is left");
+    ($rc, $out) = $c->(qw(client update acme --auth-method client_secret_post));
+    my ($secret2) = $out =~ /^client_secret: (\S+)$/m;
+    ok($secret2, "$name: becoming confidential prints a new secret");
+    is(($s->('secret-ok', 'acme', $secret2))[0], 0, "$name: which works");
+    ($rc, $out, $err) = $c->(qw(client update gpt --allowed-resource), '');
+    ($rc, $out) = $c->(qw(client show gpt));
+    like($out, qr/^allowed_resources: any$/m, "$name: --allowed-resource '' lifts the restriction");
+    ($rc, $out) = $c->(qw(client update p-zed --preset vscode));
+    ($rc, $out) = $c->(qw(client show p-zed));
+    like($out, qr{^redirect_uris:\n(  .*\n){4}allowed}m, "$name: update --preset takes the preset's URIs");
+    ($rc, $out, $err) = $c->(qw(client update acme));
+    is($rc, 2, "$name: update without options exits 2");
+    like($err, qr/nothing to change/, "$name: saying so");
+
+    # disable / enable
+    ($rc, $out) = $c->(qw(client disable acme));
+    is($rc, 0, "$name: disable");
+    like($revocations->(), qr/^client acme (\d+) (\d+)$/m, "$name: disable writes a client revocation");
+    ($rc, $out) = $c->(qw(client show acme));
+    like($out, qr/^disabled: since \d{4}-/m, "$name: show says disabled");
+    ($rc, $out) = $c->(qw(client list));
+    like($out, qr/^acme\s.*\syes\s+never$/m, "$name: list says disabled");
+    ($rc) = $c->(qw(client disable acme));
+    is($rc, 0, "$name: disabling twice is fine");
+    is(($s->(qw(refresh-state r-acme-1)))[1], "live\n", "$name: a disabled client keeps its refresh tokens");
+    ($rc, $out) = $c->(qw(client enable acme));
+    is($rc, 0, "$name: enable");
+    like($out, qr/issued before it was disabled stay refused/, "$name: enable says old tokens stay refused");
+    ($rc, $out) = $c->(qw(client show acme));
+    like($out, qr/^disabled: no$/m, "$name: enabled again");
+    like($revocations->(), qr/^client acme /m, "$name: and the revocation stays");
+    ($rc, $out) = $c->(qw(client enable acme));
+    like($out, qr/enabled already/, "$name: enabling twice is fine");
+
+    # revoke-tokens: exact line, idempotent.
+    ($rc, $out) = $c->(qw(client revoke-tokens acme));
+    is($rc, 0, "$name: revoke-tokens");
+    # Three: the expired one was not revoked yet either.
+    is($out, "Revoked 3 tokens for OAuth client acme\n", "$name: the exact line, with the number revoked");
+    is(($s->(qw(refresh-state r-acme-2)))[1], "revoked\n", "$name: the refresh tokens are revoked");
+    ($rc, $out) = $c->(qw(client revoke-tokens acme));
+    is($rc, 0, "$name: revoke-tokens again exits 0");
+    is($out, "Revoked 0 tokens for OAuth client acme\n", "$name: and revokes nothing more");
+    my ($cr, $ex) = $revocations->() =~ /^client acme (\d+) (\d+)$/m;
+    is($ex - $cr, 86400 + 60, "$name: the revocation lasts the longest access lifetime plus a minute");
+
+    # rotate-secret
+    ($rc, $out, $err) = $c->(qw(client rotate-secret p-cursor));
+    is($rc, 2, "$name: rotate-secret of a public client is refused");
+    like($err, qr/is public .*no secret to rotate/, "$name: saying why");
+    ($rc, $out) = $c->(qw(client rotate-secret acme));
+    my ($secret3) = $out =~ /^client_secret: (\S+)$/m;
+    is($rc, 0, "$name: rotate-secret");
+    like($out, qr/cannot be shown again/, "$name: the new secret is shown once");
+    is(($s->('secret-ok', 'acme', $secret3))[0], 0, "$name: the new secret works");
+    is(($s->('secret-ok', 'acme', $secret2))[0], 1, "$name: the old one no longer does");
+
+    # delete: tokens, codes and consents go with the client.
+    $s->(qw(refresh gpt carol r-gpt-1 3600));
+    $s->(qw(code gpt carol c-gpt-1 30));
+    $s->(qw(consent carol gpt https://gw.example.com/mcp mcp 3600));
+    ($rc, $out) = $c->(qw(client delete gpt));
+    is($rc, 0, "$name: delete");
+    like($out, qr/Deleted OAuth client gpt with its 1 live refresh tokens/, "$name: says what went");
+    is(($s->(qw(refresh-state r-gpt-1)))[1], "absent\n", "$name: its refresh token is gone");
+    is(($s->(qw(code-state c-gpt-1)))[1], "absent\n", "$name: its code is gone");
+    is(($s->(qw(consent-state carol gpt https://gw.example.com/mcp)))[1], "absent\n", "$name: its consent is gone");
+    like($revocations->(), qr/^client gpt \d+ \d+$/m, "$name: delete writes a client revocation");
+    ($rc, $out, $err) = $c->(qw(client delete gpt));
+    is($rc, 2, "$name: deleting it again exits 2");
+    like($err, qr/no OAuth client 'gpt'/, "$name: unknown client");
+
+    # Unknown clients, everywhere.
+    for my $cmd (qw(show update disable enable delete revoke-tokens rotate-secret)) {
+        ($rc, $out, $err) = $c->('client', $cmd, $EVIL, $cmd eq 'update' ? ('--name', 'x') : ());
+        is($rc, 2, "$name: client $cmd of an unknown client exits 2");
+        like($err, qr/no OAuth client '\Q$EVIL\E'/, "$name: client $cmd names it");
+    }
+
+    # consents
+    $s->(qw(consent alice acme https://gw.example.com/mcp), 'mcp tools:read', 3600);
+    $s->(qw(consent alice p-cursor https://gw.example.com/mcp mcp -60));
+    $s->(qw(consent bob acme https://gw.example.com/mcp mcp 3600));
+    ($rc, $out) = $c->(qw(consent list --user alice));
+    is($rc, 0, "$name: consent list");
+    like($out, qr/^CLIENT\s+RESOURCE\s+SCOPES\s+GRANTED\s+EXPIRES$/m, "$name: the header");
+    like($out, qr{^acme\s+https://gw.example.com/mcp\s+mcp tools:read\s+\d{4}-\S+ \S+ UTC\s+\d{4}-\S+ \S+ UTC$}m,
+         "$name: client, resource, scopes, granted, expires");
+    like($out, qr/^p-cursor\s.*\(expired\)$/m, "$name: expired ones are marked");
+    unlike($out, qr/^\S+\s+.*bob/m, "$name: only that user's");
+    ($rc, $out) = $c->(qw(consent revoke --user alice --client p-cursor));
+    like($out, qr/^Revoked 1 consents of user alice for OAuth client p-cursor/, "$name: revoke one client's");
+    ($rc, $out) = $c->(qw(consent revoke --user alice));
+    like($out, qr/^Revoked 1 consents of user alice;/, "$name: revoke the rest");
+    ($rc, $out) = $c->(qw(consent list --user alice));
+    is($out, "no consents of user alice\n", "$name: none left");
+    is(($s->(qw(consent-state bob acme https://gw.example.com/mcp)))[1], "present\n", "$name: others' stay");
+    ($rc, $out) = $c->('consent', 'list', '--user', $EVIL);
+    is($rc, 0, "$name: SQL in --user is just a user name");
+    ($rc, $out) = $c->('consent', 'revoke', '--user', $EVIL);
+    like($out, qr/^Revoked 0 consents of user \Q$EVIL\E;/, "$name: in consent revoke too");
+    ($rc, $out, $err) = $c->('consent', 'revoke', '--user', 'bob', '--client', $EVIL);
+    is($rc, 2, "$name: consent revoke --client of an unknown client exits 2");
+
+    # token revoke
+    $s->(qw(refresh acme dave r-dave-1 3600));
+    $s->(qw(refresh p-cursor dave r-dave-2 3600));
+    ($rc, $out) = $c->(qw(token revoke --user dave --client acme));
+    is($rc, 0, "$name: token revoke --client");
+    like($out, qr/^Revoked 1 refresh tokens of user dave for OAuth client acme\.$/m, "$name: counts them");
+    like($out, qr/access tokens already issued to acme for dave stay valid until they expire/,
+         "$name: and says issued access tokens stay valid");
+    unlike($revocations->(), qr/^subject dave /m, "$name: no subject revocation with --client");
+    is(($s->(qw(refresh-state r-dave-2)))[1], "live\n", "$name: other clients' tokens stay");
+    ($rc, $out) = $c->(qw(token revoke --user dave));
+    like($out, qr/^Revoked 1 refresh tokens of user dave; access tokens already issued to dave are refused/,
+         "$name: token revoke without --client");
+    like($revocations->(), qr/^subject dave \d+ \d+$/m, "$name: writes a subject revocation");
+    ($rc, $out) = $c->(qw(token revoke --user dave));
+    like($out, qr/^Revoked 0 refresh tokens/, "$name: again: nothing more");
+    ($rc, $out) = $c->('token', 'revoke', '--user', $EVIL);
+    is($rc, 0, "$name: SQL in --user is just a user name");
+    like($revocations->(), qr/^subject \Q$EVIL\E \d+/m, "$name: and is stored verbatim");
+    ($rc, $out, $err) = $c->('token', 'revoke', '--user', 'dave', '--client', $EVIL);
+    is($rc, 2, "$name: token revoke --client of an unknown client exits 2");
+    like($err, qr/no OAuth client/, "$name: saying so");
+
+    # db purge
+    $s->(qw(refresh acme erin r-old-1 -100));
+    $s->(qw(code acme erin c-old-1 -100));
+    $s->(qw(consent erin acme https://gw.example.com/mcp mcp -100));
+    ($rc, $out) = $c->(qw(db purge));
+    is($rc, 0, "$name: db purge");
+    like($out, qr/^codes: 1\nrefresh tokens: 2\nconsents: 1\nclients: 0\nrevocations: 0\n$/,
+         "$name: prints what it removed");
+    ($rc, $out) = $c->(qw(db purge));
+    is($out, "codes: 0\nrefresh tokens: 0\nconsents: 0\nclients: 0\nrevocations: 0\n",
+       "$name: a second purge finds nothing");
+
+    # Usage errors.
+    for my $case ([[qw(client show)], qr/'client show' needs NAME/],
+                  [[qw(client show a b)], qr/too many arguments for 'client show'/],
+                  [[qw(client register x)], qr/needs --preset or --redirect-uri/],
+                  [[qw(consent list)], qr/'consent list' needs --user/],
+                  [[qw(token revoke --client acme)], qr/'token revoke' needs --user/],
+                  [[qw(db status --user x)], qr/--user does not apply to 'db status'/],
+                  [[qw(client list --preset cursor)], qr/--preset does not apply to 'client list'/],
+                  [[qw(client register x --name a --name b --preset cursor)], qr/--name given twice/],
+                  [[qw(consent list --user), ''], qr/--user needs a value/],
+                  [[qw(client register x --preset), $EVIL], qr/unknown preset '\Q$EVIL\E'/],
+                  [[qw(client frob)], qr/unknown command 'client frob'/]) {
+        my ($args, $why) = @$case;
+        ($rc, $out, $err) = $c->(@$args);
+        is($rc, 2, "$name: usage error: @$args");
+        like($err, $why, "$name: saying why (@$args)");
+    }
+    ($rc, $out, $err) = $c->(qw(consent list));
+    like($err, qr/^usage: mcpctl .*consent list --user USER$/m, "$name: a usage error shows the command's usage");
+
+    # The presets file: --presets, MCP_PRESETS, a missing one.
+    my $dir = tempdir(CLEANUP => 1);
+    open(my $fh, '>', "$dir/p.json") or die;
+    print $fh '{"presets":{"mine":{"client_name":"Mine","redirect_uris":["http://localhost/mine"],'
+              . '"token_endpoint_auth_method":"none","source":"test"}}}';
+    close($fh);
+    ($rc, $out, $err) = $c->(qw(client register own1 --preset mine --presets), "$dir/p.json");
+    is($rc, 0, "$name: --presets FILE") or diag($err);
+    ($rc, $out, $err) = run_cmd({ MCP_PRESETS => "$dir/p.json" }, $mcpctl, @db,
+                                qw(client register own2 --preset mine));
+    is($rc, 0, "$name: MCP_PRESETS") or diag($err);
+    ($rc, $out, $err) = $c->(qw(client register own3 --preset cursor --presets), "$dir/p.json");
+    like($err, qr/unknown preset 'cursor': \S+ has mine/, "$name: names the presets there are");
+    ($rc, $out, $err) = $c->(qw(client register own3 --preset mine --presets), "$dir/none.json");
+    is($rc, 2, "$name: a missing presets file exits 2");
+    like($err, qr/cannot read the presets file \S+none.json/, "$name: naming it");
+}
+
+my $before = Test::More->builder->current_test;
+client_suite('sqlite', 'sqlite3', "$tmp/clients.db", sub {
+    # The file itself (and its WAL, should one be left): no secret in clear.
+    my $all = '';
+    for my $f (grep { -e } "$tmp/clients.db", "$tmp/clients.db-wal") {
+        local $/;
+        open(my $fh, '<:raw', $f) or die "$f: $!";
+        $all .= <$fh>;
+    }
+    return $all;
+});
+my $client_tests = Test::More->builder->current_test - $before;
+
 # --- PostgreSQL -----------------------------------------------------------
 SKIP: {
     my $pg = $ENV{MCP_TEST_PGSQL};
@@ -292,7 +672,7 @@ SKIP: {
         fail('MCP_TEST_REQUIRE_PGSQL=1 but MCP_TEST_PGSQL is unset: start a server '
              . 'with scripts/lib/pgsql.sh start DIR and export its line')
             if ($ENV{MCP_TEST_REQUIRE_PGSQL} // '') eq '1';
-        skip 'MCP_TEST_PGSQL is not set', 36;
+        skip 'MCP_TEST_PGSQL is not set', 36 + $client_tests;
     }
     my %p = map { /^([^=]+)=(.*)$/ ? ($1 => $2) : () } split ' ', $pg;
     my %psql_env = (PGCONNECT_TIMEOUT => 10, PGOPTIONS => '--client-min-messages=warning');
@@ -304,7 +684,7 @@ SKIP: {
         die "psql: $e" if $c;
     };
     # Schemas of our own in the test database, dropped afterwards.
-    my @schemas = map { "mcp_cli_${$}_$_" } qw(a c);
+    my @schemas = map { "mcp_cli_${$}_$_" } qw(a c k);
     $psql->(join '; ', map { "DROP SCHEMA IF EXISTS $_ CASCADE; CREATE SCHEMA $_" } @schemas);
     my @db = ('--driver', 'pgsql', '--params', "$pg options=-csearch_path=$schemas[0]");
 
@@ -312,6 +692,13 @@ SKIP: {
     older_and_newer('pgsql', sub { $psql->("SET search_path = $schemas[0]; $_[0]") }, @db);
     concurrent_upgrades('pgsql', '--driver', 'pgsql', '--params',
                         "$pg options=-csearch_path=$schemas[1]");
+
+    client_suite('pgsql', 'pgsql', "$pg options=-csearch_path=$schemas[2]", sub {
+        my ($c, $o, $e) = run_cmd(\%psql_env, @psql, "SET search_path = $schemas[2]; "
+                                  . "SELECT * FROM mcp_clients; SELECT * FROM mcp_client_redirect_uris");
+        die "psql: $e" if $c;
+        return $o;
+    });
 
     ($rc, $out, $err) = ctl('--driver', 'pgsql', '--params',
                             'host=127.0.0.1 port=1 dbname=x connect_timeout=3 password=Sup3rSecretPw', qw(db status));

@@ -28,13 +28,24 @@ use Time::HiRes ();
 
 our @EXPORT_OK = qw(srcdir state_dir httpd_run error_log_mark
                     unexpected_errors make_file openssl_key mcp_version
-                    raw_http log_has key_file_perm_tests);
+                    raw_http log_has key_file_perm_tests vhost_port sql
+                    file_mark file_lines wait_until log_file
+                    unexpected_errors_in);
 
 # httpd's own modules the suite loads (mod_so and the rest are built in).
 my @HTTPD_MODULES = (
     [ mpm_event_module  => 'mod_mpm_event.so' ],
     [ authn_core_module => 'mod_authn_core.so' ],
     [ authz_core_module => 'mod_authz_core.so' ],
+    # The authorization endpoint's sign-in in the OAuth scenarios:
+    # Basic against a password file, groups for MCPAuthzScope require=.
+    [ auth_basic_module => 'mod_auth_basic.so' ],
+    [ authn_file_module => 'mod_authn_file.so' ],
+    [ authz_user_module => 'mod_authz_user.so' ],
+    [ authz_groupfile_module => 'mod_authz_groupfile.so' ],
+    # Static Client ID Metadata Documents: Alias, Redirect, Cache-Control.
+    [ alias_module      => 'mod_alias.so' ],
+    [ headers_module    => 'mod_headers.so' ],
     [ mime_module       => 'mod_mime.so' ],
     [ dbd_module        => 'mod_dbd.so' ],
     [ socache_shmcb_module => 'mod_socache_shmcb.so' ],
@@ -142,6 +153,7 @@ sub prepare_state {
     make_file("$dir/vault2.key", random_bytes(32), 0600);
     make_file("$dir/backend.token", "test-backend-token\n", 0600);
     make_file("$dir/provider.secret", "test-client-secret\n", 0600);
+    prepare_oauth_state($dir);
     init_store("$dir/mcp.db");
     if ($> == 0 && $user) {
         # The children open the SQLite file (and its journal) as the
@@ -153,6 +165,50 @@ sub prepare_state {
             map { "$dir/$_" } qw(signing1.pem signing2.pem vault1.key vault2.key)
             if defined $uid;
     }
+}
+
+# The users who sign in at the authorization endpoints (Basic; {SHA}
+# hashes need no htpasswd binary), their groups, the initial access
+# token, page templates, the body of the protected locations, and the
+# static Client ID Metadata Documents the CIMD scenario serves itself.
+# Documents that must name their own URL (and so the port) are written
+# by the tests.
+our %USERS = (alice => 'alice-pw', bob => 'bob-pw');
+our $REGISTRATION_TOKEN = 'initial-access-token-0123456789abcdef';
+
+sub prepare_oauth_state {
+    my $dir = shift;
+    require Digest::SHA;
+    require MIME::Base64;
+
+    make_file("$dir/users", join '', map {
+        "$_:{SHA}" . MIME::Base64::encode_base64(Digest::SHA::sha1($USERS{$_}), '') . "\n"
+    } sort keys %USERS);
+    make_file("$dir/groups", "writers: alice\n");
+    make_file("$dir/registration.token", "$REGISTRATION_TOKEN\n", 0600);
+    make_file("$dir/ok.txt", "ok\n");
+    File::Path::mkpath("$dir/cimd", 0, 0755);
+    # 1 MB of valid JSON: refused for its size, not its syntax.
+    make_file("$dir/cimd/big.json",
+              '{"client_name":"big","padding":"' . ('x' x (1024 * 1024)) . "\"}\n");
+    make_file("$dir/cimd/notjson.json", "this is not JSON\n");
+    make_file("$dir/consent.html", <<'HTML');
+<!doctype html>
+<html><head><title>Custom consent</title></head><body>
+<p id="custom-consent">CUSTOM CONSENT for {{client_name}} as {{user}}</p>
+<ul>{{{scope_list}}}</ul>
+<form method="post" action="{{action}}">
+{{{hidden_fields}}}
+<button type="submit" name="decision" value="allow">Yes</button>
+<button type="submit" name="decision" value="deny">No</button>
+</form></body></html>
+HTML
+    make_file("$dir/error.html", <<'HTML');
+<!doctype html>
+<html><head><title>{{title}}</title></head><body>
+<p id="custom-error">CUSTOM ERROR: {{message}}</p>
+</body></html>
+HTML
 }
 
 sub random_bytes {
@@ -417,9 +473,15 @@ sub error_log_mark {
 # $mark that match none of @allowed (regexes).
 sub unexpected_errors {
     my ($mark, @allowed) = @_;
+    return unexpected_errors_in(error_log_file(), $mark, @allowed);
+}
+
+# The same for another log file (a virtual host's own ErrorLog).
+sub unexpected_errors_in {
+    my ($file, $mark, @allowed) = @_;
     my @bad;
 
-    open my $fh, '<', error_log_file() or return ();
+    open my $fh, '<', $file or return ();
     seek $fh, $mark, 0;
     while (my $line = <$fh>) {
         # Errors, and crashes httpd logs at notice level (a child that
@@ -431,6 +493,81 @@ sub unexpected_errors {
     }
     close $fh;
     return @bad;
+}
+
+# The port Apache::Test gave the <VirtualHost $name> of extra.conf.in.
+sub vhost_port {
+    my $name = shift;
+    require Apache::Test;
+    my $v = Apache::Test::config()->{vhosts}{$name};
+    die "no <VirtualHost $name> in the test configuration\n" unless $v;
+    return $v->{port};
+}
+
+# A log file of the test server (under t/logs/).
+sub log_file {
+    my $name = shift;
+    return File::Spec->catfile(t_dir(), 'logs', $name);
+}
+
+# Where the log file $name ends now, and its lines after such a mark.
+sub file_mark {
+    return -s log_file(shift) || 0;
+}
+
+sub file_lines {
+    my ($name, $mark) = @_;
+    open my $fh, '<', log_file($name) or return ();
+    seek $fh, $mark || 0, 0;
+    my @lines = <$fh>;
+    close $fh;
+    chomp @lines;
+    return @lines;
+}
+
+# Call $cond every $step seconds until it is true or $timeout seconds
+# have passed; returns its last value.
+sub wait_until {
+    my ($cond, $timeout, $step) = @_;
+    my $end = Time::HiRes::time() + $timeout;
+    while (1) {
+        my $v = $cond->();
+        return $v if $v || Time::HiRes::time() >= $end;
+        Time::HiRes::sleep($step || 0.2);
+    }
+}
+
+# Run SQL on the test store with the sqlite3 shell and return its output
+# (rows as "a|b|c" lines). As root it runs as the server's user, so that
+# a journal file it may create stays writable for the server.
+sub sql {
+    my ($statement, $db) = @_;
+    require Apache::Test;
+    $db //= File::Spec->catfile(state_dir(), 'mcp.db');
+    pipe my $r, my $w or die "pipe: $!\n";
+    my $pid = fork;
+    die "fork: $!\n" unless defined $pid;
+    if (!$pid) {
+        close $r;
+        open STDOUT, '>&', $w;
+        open STDERR, '>&', $w;
+        open STDIN, '<', '/dev/null';
+        if ($> == 0) {
+            my $user = Apache::Test::vars('user');
+            my ($uid, $gid) = (getpwnam($user))[2, 3];
+            POSIX::setgid($gid);
+            POSIX::setuid($uid);
+        }
+        { exec 'sqlite3', '-batch', '-cmd', '.timeout 5000', $db, $statement };
+        POSIX::_exit(127);
+    }
+    close $w;
+    local $/;
+    my $out = <$r> // '';
+    close $r;
+    waitpid $pid, 0;
+    die "sqlite3 failed ($statement): $out\n" if $?;
+    return $out;
 }
 
 1;

@@ -202,6 +202,25 @@ key_file_perm_tests(
     config    => sub { $store . $issuer . "MCPAuthzSigningKey \"$_[0]\"\n" },
 );
 
+# --- a consent template with the referrer policy no-referrer: a warning ---
+# (browsers would send its form with "Origin: null", which the endpoint
+# refuses); the shipped template draws none.
+
+my $shipped = MCPTest::srcdir() . "/conf/templates/consent.html";
+my $old_tmpl = MCPTest::slurp($shipped);
+$old_tmpl =~ s/<meta name="referrer" content="same-origin">/<meta name="referrer" content="no-referrer">/
+    or die "$shipped has no same-origin referrer meta\n";
+my $nr = make_file("$state/consent-no-referrer.html", $old_tmpl, 0644);
+$run = httpd_run(name => 'authz-template-no-referrer', modules => ['authz'],
+                 config => $store . $issuer . $key1 . "MCPAuthzTemplate consent \"$nr\"\n");
+ok($run->{started}, 'consent template with no-referrer: httpd starts') or diag $run->{log};
+like($run->{log}, qr/\[mcp_authz:warn\].*MCP01350: MCPAuthzTemplate consent \Q$nr\E: .*no-referrer.*same-origin/,
+     'consent template with no-referrer: a warning naming the file and the fix') or diag $run->{log};
+$run = httpd_run(name => 'authz-template-shipped', modules => ['authz'],
+                 config => $store . $issuer . $key1 . "MCPAuthzTemplate consent \"$shipped\"\n");
+ok($run->{started}, 'the shipped consent template: httpd starts') or diag $run->{log};
+unlike($run->{log}, qr/MCP01350/, 'the shipped consent template: no warning');
+
 my @errors = unexpected_errors($mark);
 is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;
 

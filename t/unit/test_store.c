@@ -25,6 +25,7 @@
 
 #include <apr_strings.h>
 #include <apr_file_io.h>
+#include <apr_thread_proc.h>
 #include <apr_time.h>
 
 #include "mcp_test.h"
@@ -2668,6 +2669,74 @@ START_TEST(null_arguments)
 }
 END_TEST
 
+/* Two threads of one process, each with its own connection, as httpd's
+ * workers with mod_dbd: one holds a write transaction open for a while,
+ * the other writes meanwhile. apr_dbd's sqlite3 driver holds one
+ * process-wide mutex around every statement, also while SQLite waits for
+ * the write lock, so without the store's turn-taking for writers both
+ * would wait until the busy timeout (5 s). */
+typedef struct {
+    apr_status_t rv;
+    apr_interval_time_t took;
+} writer_result_t;
+
+static void *APR_THREAD_FUNC second_writer(apr_thread_t *thd, void *data)
+{
+    writer_result_t *res = data;
+    apr_pool_t *p;
+    mcp_store_t *st;
+    mcp_store_refresh_t r;
+    apr_time_t start;
+
+    apr_pool_create(&p, NULL);
+    st = open_store(p);
+    memset(&r, 0, sizeof(r));
+    r.token_hash = "second";
+    r.family_id = "f2";
+    r.client_id = "c";
+    r.subject = "bob";
+    r.created_at = NOW;
+    r.expires_at = NOW + 100;
+    start = apr_time_now();
+    res->rv = mcp_store_refresh_put(st, &r);
+    res->took = apr_time_now() - start;
+    apr_pool_destroy(p);
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(sqlite_threads_take_turns)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_client_t cl = client("c");
+    mcp_store_refresh_t r = refresh("first", "f1");
+    writer_result_t res = { APR_EGENERAL, 0 };
+    apr_thread_t *thd;
+    apr_status_t trv;
+    mcp_store_refresh_t *got;
+
+    ck_store(st, mcp_store_client_put(st, &cl), APR_SUCCESS);
+    ck_store(st, mcp_store_tx_begin(st), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_put(st, &r), APR_SUCCESS);
+    ck_assert_status(apr_thread_create(&thd, NULL, second_writer, &res, tp),
+                     APR_SUCCESS);
+    /* The second writer starts while this transaction holds the lock. */
+    apr_sleep(apr_time_from_msec(500));
+    ck_store(st, mcp_store_tx_end(st, APR_SUCCESS), APR_SUCCESS);
+    apr_thread_join(&trv, thd);
+    ck_assert_msg(res.rv == APR_SUCCESS, "the second writer failed: %s",
+                  mcp_strerror(tp, res.rv));
+    ck_assert_msg(res.took < apr_time_from_sec(3), "the second writer waited %"
+                  APR_TIME_T_FMT " ms (the busy timeout: a stall)",
+                  apr_time_as_msec(res.took));
+    ck_assert_msg(res.took >= apr_time_from_msec(400), "the second writer did "
+                  "not wait for the transaction (%" APR_TIME_T_FMT " ms)",
+                  apr_time_as_msec(res.took));
+    ck_store(st, mcp_store_refresh_get(st, tp, "first", &got), APR_SUCCESS);
+    ck_store(st, mcp_store_refresh_get(st, tp, "second", &got), APR_SUCCESS);
+}
+END_TEST
+
 START_TEST(pgsql_required)
 {
     ck_abort_msg("MCP_TEST_REQUIRE_PGSQL=1 but MCP_TEST_PGSQL is not set: start a "
@@ -2734,6 +2803,7 @@ static Suite *store_suite(void)
     tcase_set_timeout(tc, 120);
     add_backend_tests(tc);
     tcase_add_test(tc, sqlite_concurrent_writers);
+    tcase_add_test(tc, sqlite_threads_take_turns);
     tcase_add_test(tc, open_errors);
     tcase_add_test(tc, sqlite_file_mode);
     suite_add_tcase(s, tc);
