@@ -31,7 +31,32 @@ pkg_installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q ' installed$'
 }
 
-# install_packages PKG...: apt-get the missing ones (root only).
+# install_debs PKG...: apt-get the missing Debian packages (root only).
+install_debs() {
+    missing=""
+    for p in "$@"; do
+        pkg_installed "$p" || missing="$missing $p"
+    done
+    # shellcheck disable=SC2086
+    apt_get_install $missing
+}
+
+# apt_get_install PKG...: apt-get update (a fresh system has no package
+# lists), then apt-get install; nothing without arguments.
+apt_get_install() {
+    [ $# -gt 0 ] || return 0
+    if [ "$(id -u)" != 0 ]; then
+        die "missing Debian packages: $* (run this script as root once, or: sudo apt-get install $*)"
+    fi
+    say "== installing Debian packages: $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null || apt-get update || die "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "$@" >/dev/null \
+        || apt-get install -y --no-install-recommends "$@" \
+        || die "apt-get install failed"
+}
+
+# install_packages PKG...: the missing Debian packages and Node.js (root only).
 install_packages() {
     missing=""
     for p in "$@"; do
@@ -41,17 +66,8 @@ install_packages() {
     # from Debian when there is none.
     command -v node >/dev/null 2>&1 || missing="$missing nodejs"
     command -v npm >/dev/null 2>&1 || missing="$missing npm"
-    [ -n "$missing" ] || return 0
-    if [ "$(id -u)" != 0 ]; then
-        die "missing Debian packages:$missing (run this script as root once, or: sudo apt-get install$missing)"
-    fi
-    say "== installing Debian packages:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null || apt-get update || die "apt-get update failed"
     # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing >/dev/null \
-        || apt-get install -y --no-install-recommends $missing \
-        || die "apt-get install failed"
+    apt_get_install $missing
 }
 
 # npm_install DIR: npm ci from the lockfile, skipped when node_modules was
