@@ -26,44 +26,20 @@ import {
   chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { NODE, SRC, freePort, portOpen, sleep } from './proc.mjs';
 
-export const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const NODE = process.execPath;
+export { SRC, portOpen };
 const START_MS = 20_000;
 const STOP_MS = 10_000;
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const OPENIDC_MODULE = '/usr/lib/apache2/modules/mod_auth_openidc.so';
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export function portOpen(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    sock.setTimeout(1000);
-    sock.on('connect', () => { sock.destroy(); resolve(true); });
-    sock.on('error', () => resolve(false));
-    sock.on('timeout', () => { sock.destroy(); resolve(false); });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 // Processes whose command line names @dir (httpd's -d, the IdP's argument,
-// Chromium's --user-data-dir), read from /proc.
+// Chromium's --user-data-dir=@dir, with no slash after it), read from
+// /proc: proc.mjs's processesOf() matches only paths below @dir.
 export function processesIn(dir) {
   const found = [];
   for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {

@@ -189,13 +189,6 @@ is($res->code, 400, 'MCPAuthzClientMetadataDocuments Off: a document URL is an u
 like($res->content, qr/not known/, '... says so');
 is(hits("off-$run.json", $lm), 0, '... and is not fetched');
 
-my @leaks = MCPTest::OAuth::logged_secrets($mark);
-is(scalar @leaks, 0, 'A4.6 no code, token or client secret in a log line of the module')
-    or diag @leaks;
-ok(scalar(keys %MCPTest::OAuth::SEEN) > 0,
-   'A4.6 ... checked against the secrets this test was given');
-
-my @errors = unexpected_errors($mark);
-is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;
+MCPTest::OAuth::check_error_log($mark);
 
 done_testing();

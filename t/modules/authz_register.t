@@ -315,13 +315,6 @@ $t = $short->tokens('alice', $client, scope => 'mcp');
 ($exp) = sql("SELECT expires_at FROM mcp_clients WHERE client_id = '$id'") =~ /(\d+)/;
 ok(abs($exp - time - 3600) < 30, 'a token request renews the registration for client-idle');
 
-my @leaks = MCPTest::OAuth::logged_secrets($mark);
-is(scalar @leaks, 0, 'A4.6 no code, token or client secret in a log line of the module')
-    or diag @leaks;
-ok(scalar(keys %MCPTest::OAuth::SEEN) > 0,
-   'A4.6 ... checked against the secrets this test was given');
-
-my @errors = unexpected_errors($mark);
-is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;
+MCPTest::OAuth::check_error_log($mark);
 
 done_testing();

@@ -389,13 +389,6 @@ is(ref $tcl->{aud} ? $tcl->{aud}[0] : $tcl->{aud}, $tenant->origin . '/tenant/mc
 is(works_at($tenant, '/tenant/mcp', $tt->{access_token}), 200, 'path issuer: the token works there');
 is(works_at($as, '/mcp', $tt->{access_token}), 401, 'B3.2 ... and not at another server');
 
-my @leaks = MCPTest::OAuth::logged_secrets($mark);
-is(scalar @leaks, 0, 'A4.6 no code, token or client secret in a log line of the module')
-    or diag @leaks;
-ok(scalar(keys %MCPTest::OAuth::SEEN) > 0,
-   'A4.6 ... checked against the secrets this test was given');
-
-my @errors = unexpected_errors($mark);
-is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;
+MCPTest::OAuth::check_error_log($mark);
 
 done_testing();

@@ -35,6 +35,7 @@ use Math::BigInt ();
 use MIME::Base64 ();
 use URI ();
 use URI::Escape ();
+use Test::More ();
 
 use MCPTest ();
 
@@ -64,6 +65,22 @@ sub logged_secrets {
     }
     close $fh;
     return @bad;
+}
+
+# The last checks of every OAuth test file: no module log line since
+# $mark holds a secret this test was given (A4.6), and error_log has no
+# unexpected errors.
+sub check_error_log {
+    my $mark = shift;
+    my @leaks = logged_secrets($mark);
+    Test::More::is(scalar @leaks, 0,
+                   'A4.6 no code, token or client secret in a log line of the module')
+        or Test::More::diag(@leaks);
+    Test::More::ok(scalar(keys %SEEN) > 0,
+                   'A4.6 ... checked against the secrets this test was given');
+    my @errors = MCPTest::unexpected_errors($mark);
+    Test::More::is(scalar @errors, 0, 'no unexpected errors in error_log')
+        or Test::More::diag(@errors);
 }
 
 # The redirect URI of the scripted clients: loopback, any port (RFC 8252).
