@@ -177,7 +177,9 @@ if ($> != 0) {
                  qr/\Q$f\E/, 'MCPAuthzSigningKey' ];
 }
 else {
-    pass('unreadable files are tested when not running as root');
+  SKIP: {
+        skip("an unreadable key: root reads every file (run as another user)", 2);
+    }
 }
 for my $case (@bad) {
     my ($name, $lines, $re, $directive) = @$case;
