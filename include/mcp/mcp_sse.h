@@ -96,11 +96,11 @@ typedef struct mcp_sse_parser_t mcp_sse_parser_t;
  * @param max_event the most bytes one event may hold while it is read:
  *        its data buffer so far (each data value plus one LF) plus the
  *        line being read, without its line end. A one-line event
- *        "data:" + N bytes therefore fits when N + 5 <= max_event. Must be
- *        at least 1.
+ *        "data:" + N bytes therefore fits when N + 5 <= max_event. From 1
+ *        to APR_SIZE_MAX / 2 - 1.
  * @param on_event called for each event (not NULL)
- * @return APR_SUCCESS with *pp from @a p; APR_EINVAL for a zero
- *         @a max_event or a NULL @a on_event.
+ * @return APR_SUCCESS with *pp from @a p; APR_EINVAL for a
+ *         @a max_event out of range or a NULL @a on_event.
  *
  * The parser allocates from @a p only when a buffer must grow, by
  * doubling up to max_event + 1 bytes; an event stream of any length
@@ -132,7 +132,8 @@ apr_status_t mcp_sse_parser_feed(mcp_sse_parser_t *parser, const char *buf,
  * @return APR_SUCCESS when the stream ended between events; MCP_EPROTO
  *         when it was cut mid-event: an unterminated line, or field lines
  *         (not comments) without the blank line that ends the event; the
- *         earlier failure when feeding had failed.
+ *         earlier failure when feeding had failed; APR_EOF when called
+ *         again.
  */
 apr_status_t mcp_sse_parser_finish(mcp_sse_parser_t *parser);
 

@@ -116,16 +116,40 @@ static const char *parse(const char *s)
     return whole;
 }
 
+/* A stream and the events it gives. */
+typedef struct {
+    const char *stream;
+    const char *events;
+} sse_case_t;
+
+static void parse_cases(const sse_case_t *cases, apr_size_t n)
+{
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        const char *got = parse(cases[i].stream);
+
+        ck_assert_msg(strcmp(got, cases[i].events) == 0,
+                      "case %d: got '%s', expected '%s'", (int)i + 1, got,
+                      cases[i].events);
+    }
+}
+
+#define PARSE_CASES(c) parse_cases((c), sizeof(c) / sizeof((c)[0]))
+
 START_TEST(line_endings)
 {
-    ck_assert_str_eq(parse("data: a\n\n"), "message||-1|a\n");
-    ck_assert_str_eq(parse("data: a\r\n\r\n"), "message||-1|a\n");
-    ck_assert_str_eq(parse("data: a\r\r"), "message||-1|a\n");
-    ck_assert_str_eq(parse("data: a\rdata: b\ndata: c\r\n\r"),
-                     "message||-1|a\\nb\\nc\n");
-    /* CR CR is two line ends, LF CR two, CR LF one. */
-    ck_assert_str_eq(parse("data: a\r\rdata: b\n\rdata: c\r\n\n"),
-                     "message||-1|a\nmessage||-1|b\nmessage||-1|c\n");
+    static const sse_case_t cases[] = {
+        { "data: a\n\n", "message||-1|a\n" },
+        { "data: a\r\n\r\n", "message||-1|a\n" },
+        { "data: a\r\r", "message||-1|a\n" },
+        { "data: a\rdata: b\ndata: c\r\n\r", "message||-1|a\\nb\\nc\n" },
+        /* CR CR is two line ends, LF CR two, CR LF one. */
+        { "data: a\r\rdata: b\n\rdata: c\r\n\n",
+          "message||-1|a\nmessage||-1|b\nmessage||-1|c\n" },
+    };
+
+    PARSE_CASES(cases);
 }
 END_TEST
 
@@ -207,6 +231,8 @@ START_TEST(cr_lf_in_separate_chunks)
     got_t g;
     mcp_sse_parser_t *ps = new_parser(&g, 4096);
 
+    ck_assert_str_eq(mcp_sse_parser_last_event_id(ps), "");
+    ck_assert_int_eq(mcp_sse_parser_retry(ps), -1);
     /* Were the LF a line end of its own, it would dispatch "a" alone. */
     ck_assert_status(mcp_sse_parser_feed(ps, "data: a\r", 8), APR_SUCCESS);
     ck_assert_status(mcp_sse_parser_feed(ps, "\n", 1), APR_SUCCESS);
@@ -228,34 +254,51 @@ END_TEST
 
 START_TEST(multi_line_data)
 {
-    ck_assert_str_eq(parse("data: a\ndata: b\ndata: c\n\n"),
-                     "message||-1|a\\nb\\nc\n");
-    /* Empty data lines are empty lines of the data. */
-    ck_assert_str_eq(parse("data:\ndata: x\ndata:\ndata:\n\n"),
-                     "message||-1|\\nx\\n\\n\n");
-    /* Only the last LF goes. */
-    ck_assert_str_eq(parse("data: x\ndata:\n\n"), "message||-1|x\\n\n");
+    static const sse_case_t cases[] = {
+        { "data: a\ndata: b\ndata: c\n\n", "message||-1|a\\nb\\nc\n" },
+        /* Empty data lines are empty lines of the data. */
+        { "data:\ndata: x\ndata:\ndata:\n\n", "message||-1|\\nx\\n\\n\n" },
+        /* Only the last LF goes. */
+        { "data: x\ndata:\n\n", "message||-1|x\\n\n" },
+    };
+
+    PARSE_CASES(cases);
 }
 END_TEST
 
 START_TEST(empty_data_not_dispatched)
 {
-    /* No data field at all: nothing, and the type is forgotten. */
-    ck_assert_str_eq(parse("event: foo\n\ndata: x\n\n"), "message||-1|x\n");
-    ck_assert_str_eq(parse("id: 4\nretry: 5\n\n"), "");
-    ck_assert_str_eq(parse("\n\n\n"), "");
-    /* A data field with an empty value is an event with empty data. */
-    ck_assert_str_eq(parse("event: e\ndata\n\n"), "e||-1|\n");
-    ck_assert_str_eq(parse("data:\n\n"), "message||-1|\n");
-    /* An empty event field gives "message". */
-    ck_assert_str_eq(parse("event:\ndata: x\n\n"), "message||-1|x\n");
+    static const sse_case_t cases[] = {
+        /* No data field at all: nothing, and the type is forgotten. */
+        { "event: foo\n\ndata: x\n\n", "message||-1|x\n" },
+        { "id: 4\nretry: 5\n\n", "" },
+        { "\n\n\n", "" },
+        /* A data field with an empty value is an event with empty data. */
+        { "event: e\ndata\n\n", "e||-1|\n" },
+        { "data:\n\n", "message||-1|\n" },
+        /* An empty event field gives "message". */
+        { "event:\ndata: x\n\n", "message||-1|x\n" },
+    };
+
+    PARSE_CASES(cases);
 }
 END_TEST
+
+/* A parser that was fed the @a len bytes of @a s, which give @a want. */
+static mcp_sse_parser_t *parsed(got_t *g, const char *s, apr_size_t len,
+                                const char *want)
+{
+    mcp_sse_parser_t *ps = new_parser(g, 4096);
+
+    ck_assert_status(mcp_sse_parser_feed(ps, s, len), APR_SUCCESS);
+    ck_assert_str_eq(g->events, want);
+    return ps;
+}
 
 START_TEST(id_persists)
 {
     got_t g;
-    mcp_sse_parser_t *ps = new_parser(&g, 4096);
+    mcp_sse_parser_t *ps;
     static const char s[] =
         "id: 7\ndata: a\n\n"
         "data: b\n\n"
@@ -265,15 +308,13 @@ START_TEST(id_persists)
         "id\ndata: e\n\n"                /* an empty id resets it */
         "id:  sp\ndata: f\n\n";
 
-    ck_assert_str_eq(mcp_sse_parser_last_event_id(ps), "");
-    ck_assert_status(mcp_sse_parser_feed(ps, s, sizeof(s) - 1), APR_SUCCESS);
-    ck_assert_str_eq(g.events,
-                     "message|7|-1|a\n"
-                     "message|7|-1|b\n"
-                     "message|7|-1|c\n"
-                     "message|9|-1|d\n"
-                     "message||-1|e\n"
-                     "message| sp|-1|f\n");
+    ps = parsed(&g, s, sizeof(s) - 1,
+                "message|7|-1|a\n"
+                "message|7|-1|b\n"
+                "message|7|-1|c\n"
+                "message|9|-1|d\n"
+                "message||-1|e\n"
+                "message| sp|-1|f\n");
     ck_assert_str_eq(mcp_sse_parser_last_event_id(ps), " sp");
     ck_assert_status(mcp_sse_parser_finish(ps), APR_SUCCESS);
 }
@@ -282,7 +323,7 @@ END_TEST
 START_TEST(retry_digits_only)
 {
     got_t g;
-    mcp_sse_parser_t *ps = new_parser(&g, 4096);
+    mcp_sse_parser_t *ps;
     static const char s[] =
         "retry: 1000\ndata: a\n\n"
         "data: b\n\n"                    /* none in this event */
@@ -293,17 +334,15 @@ START_TEST(retry_digits_only)
         "retry: 99999999999999999999\ndata: g\n\n"
         "retry:0\nretry: 42\ndata: h\n\n";
 
-    ck_assert_int_eq(mcp_sse_parser_retry(ps), -1);
-    ck_assert_status(mcp_sse_parser_feed(ps, s, sizeof(s) - 1), APR_SUCCESS);
-    ck_assert_str_eq(g.events,
-                     "message||1000|a\n"
-                     "message||-1|b\n"
-                     "message||-1|c\n"
-                     "message||-1|d\n"
-                     "message||-1|e\n"
-                     "message||-1|f\n"
-                     "message||-1|g\n"
-                     "message||42|h\n");
+    ps = parsed(&g, s, sizeof(s) - 1,
+                "message||1000|a\n"
+                "message||-1|b\n"
+                "message||-1|c\n"
+                "message||-1|d\n"
+                "message||-1|e\n"
+                "message||-1|f\n"
+                "message||-1|g\n"
+                "message||42|h\n");
     ck_assert_int_eq(mcp_sse_parser_retry(ps), 42);
     ck_assert_status(mcp_sse_parser_feed(ps, "retry: 7\n\n", 10),
                      APR_SUCCESS);
@@ -351,38 +390,49 @@ END_TEST
 
 START_TEST(byte_order_mark)
 {
-    ck_assert_str_eq(parse("\xEF\xBB\xBF" "data: a\n\n"), "message||-1|a\n");
-    ck_assert_str_eq(parse("\xEF\xBB\xBF\n" "data: a\n\n"), "message||-1|a\n");
-    /* Only one: a second BOM is part of the first field's name. */
-    ck_assert_str_eq(parse("\xEF\xBB\xBF\xEF\xBB\xBF" "data: a\n\n"), "");
-    /* Only at the start of the stream. */
-    ck_assert_str_eq(parse("data: a\n\n\xEF\xBB\xBF" "data: b\n\n"),
-                     "message||-1|a\n");
-    /* Not a BOM: bytes of a field name (unknown field). */
-    ck_assert_str_eq(parse("\xEF\xBB" "data: a\n\n"), "");
+    static const sse_case_t cases[] = {
+        { "\xEF\xBB\xBF" "data: a\n\n", "message||-1|a\n" },
+        { "\xEF\xBB\xBF\n" "data: a\n\n", "message||-1|a\n" },
+        /* Only one: a second BOM is part of the first field's name. */
+        { "\xEF\xBB\xBF\xEF\xBB\xBF" "data: a\n\n", "" },
+        /* Only at the start of the stream. */
+        { "data: a\n\n\xEF\xBB\xBF" "data: b\n\n", "message||-1|a\n" },
+        /* Not a BOM: bytes of a field name (unknown field). */
+        { "\xEF\xBB" "data: a\n\n", "" },
+    };
+
+    PARSE_CASES(cases);
 }
 END_TEST
 
 START_TEST(field_without_colon)
 {
-    ck_assert_str_eq(parse("data\ndata\n\n"), "message||-1|\\n\n");
-    ck_assert_str_eq(parse("event\ndata: x\n\n"), "message||-1|x\n");
-    ck_assert_str_eq(parse("event: t\ndata: x\nevent\n\n"), "message||-1|x\n");
-    /* Unknown fields, and field names are case-sensitive. */
-    ck_assert_str_eq(parse("Data: x\nfoo\nfoo: bar\ndata : y\n\n"), "");
-    /* The field ends at the first colon. */
-    ck_assert_str_eq(parse("data:a:b\n\n"), "message||-1|a:b\n");
+    static const sse_case_t cases[] = {
+        { "data\ndata\n\n", "message||-1|\\n\n" },
+        { "event\ndata: x\n\n", "message||-1|x\n" },
+        { "event: t\ndata: x\nevent\n\n", "message||-1|x\n" },
+        /* Unknown fields, and field names are case-sensitive. */
+        { "Data: x\nfoo\nfoo: bar\ndata : y\n\n", "" },
+        /* The field ends at the first colon. */
+        { "data:a:b\n\n", "message||-1|a:b\n" },
+    };
+
+    PARSE_CASES(cases);
 }
 END_TEST
 
 START_TEST(one_space_stripped)
 {
-    ck_assert_str_eq(parse("data:x\n\n"), "message||-1|x\n");
-    ck_assert_str_eq(parse("data: x\n\n"), "message||-1|x\n");
-    ck_assert_str_eq(parse("data:  x\n\n"), "message||-1| x\n");
-    ck_assert_str_eq(parse("data: \n\n"), "message||-1|\n");
-    ck_assert_str_eq(parse("data:\tx\n\n"), "message||-1|\tx\n");
-    ck_assert_str_eq(parse("event:  t\ndata: x \n\n"), " t||-1|x \n");
+    static const sse_case_t cases[] = {
+        { "data:x\n\n", "message||-1|x\n" },
+        { "data: x\n\n", "message||-1|x\n" },
+        { "data:  x\n\n", "message||-1| x\n" },
+        { "data: \n\n", "message||-1|\n" },
+        { "data:\tx\n\n", "message||-1|\tx\n" },
+        { "event:  t\ndata: x \n\n", " t||-1|x \n" },
+    };
+
+    PARSE_CASES(cases);
 }
 END_TEST
 
