@@ -270,6 +270,43 @@ for my $case (@bad) {
         or diag $r->{log};
 }
 
+# The checks across lines see MCPProxyBackend in every kind of section
+# and in every virtual host, nested sections included.
+my $two = "MCPProxyBackend a https://h/1 prefix=x_\n"
+        . "MCPProxyBackend b https://h/2 prefix=x_\n";
+my $vhost = "<VirtualHost 127.0.0.1:*>\nServerName v.example\n%s</VirtualHost>\n";
+my @sections = (
+    [ 'files', "<Files \"*.mcp\">\n$two</Files>\n" ],
+    [ 'filesmatch-in-directory', "<Directory \"$state\">\n<FilesMatch \"\\.mcp\$\">\n"
+                               . "$two</FilesMatch>\n</Directory>\n" ],
+    [ 'directorymatch', "<DirectoryMatch \"^/srv/mcp\">\n$two</DirectoryMatch>\n" ],
+    [ 'locationmatch', "<LocationMatch \"^/mcp\">\n$two</LocationMatch>\n" ],
+    [ 'if', "<If \"%{QUERY_STRING} =~ /x/\">\n$two</If>\n" ],
+    [ 'else-in-location', "<Location /mcp>\n<If \"-n %{QUERY_STRING}\">\n</If>\n"
+                        . "<ElseIf \"-n %{HTTP_COOKIE}\">\n</ElseIf>\n"
+                        . "<Else>\n$two</Else>\n</Location>\n" ],
+    [ 'if-in-if', "<Location /mcp>\n<If \"-n %{QUERY_STRING}\">\n"
+                . "<If \"-n %{HTTP_COOKIE}\">\n$two</If>\n</If>\n</Location>\n" ],
+    [ 'if-in-files-in-vhost', sprintf($vhost, "<Files \"*.mcp\">\n<If \"-n %{QUERY_STRING}\">\n"
+                                    . "$two</If>\n</Files>\n") ],
+);
+for my $case (@sections) {
+    my ($name, $config) = @$case;
+    my $r = httpd_run(name => "proxy-section-$name", modules => ['proxy'],
+                      config => $config);
+    ok(!$r->{started} && $r->{exit}, "$name: same prefix twice stops httpd")
+        or diag $r->{log};
+    like($r->{log}, qr/MCPProxyBackend a .*same prefix=x_/,
+         "$name: message names MCPProxyBackend") or diag $r->{log};
+}
+my $r = httpd_run(name => 'proxy-section-if-idp', modules => ['proxy'],
+    config => "<If \"-n %{QUERY_STRING}\">\n"
+            . "MCPProxyBackend a https://h/mcp idp=github\n</If>\n");
+ok(!$r->{started} && $r->{exit}, 'idp= in <If> without mod_mcp_idp stops httpd')
+    or diag $r->{log};
+like($r->{log}, qr/MCPProxyBackend a .*idp=github needs mod_mcp_idp/,
+     '<If>: message names MCPProxyBackend') or diag $r->{log};
+
 # --- no unexpected errors in the server's log ----------------------------
 
 my @errors = unexpected_errors($mark);
