@@ -30,11 +30,11 @@
  * level, each <Location>/<Directory>-style section, and the sections
  * core keeps inside those: <Files>/<FilesMatch> (in the server level or a
  * <Directory>) and <If>/<ElseIf>/<Else> (in any of them, nested too). */
-static const char *check_list(apr_pool_t *ptemp, apr_array_header_t *sections,
-                              int *pbackends);
+static const char *check_list(apr_pool_t *ptemp, server_rec *sv,
+                              apr_array_header_t *sections, int *pbackends);
 
-static const char *check_tree(apr_pool_t *ptemp, ap_conf_vector_t *sec,
-                              int *pbackends)
+static const char *check_tree(apr_pool_t *ptemp, server_rec *sv,
+                              ap_conf_vector_t *sec, int *pbackends)
 {
     const mcp_proxy_dir_conf *conf = ap_get_module_config(sec,
                                                           &mcp_proxy_module);
@@ -45,25 +45,26 @@ static const char *check_tree(apr_pool_t *ptemp, ap_conf_vector_t *sec,
         if (conf->backends && conf->backends->nelts > 0) {
             *pbackends = 1;
         }
-        err = mcp_proxy_check_section(ptemp, conf);
+        err = mcp_proxy_check_section(ptemp, sv, conf);
     }
     if (!err && core) {
-        err = check_list(ptemp, core->sec_file, pbackends);
+        err = check_list(ptemp, sv, core->sec_file, pbackends);
     }
     if (!err && core) {
-        err = check_list(ptemp, core->sec_if, pbackends);
+        err = check_list(ptemp, sv, core->sec_if, pbackends);
     }
     return err;
 }
 
-static const char *check_list(apr_pool_t *ptemp, apr_array_header_t *sections,
-                              int *pbackends)
+static const char *check_list(apr_pool_t *ptemp, server_rec *sv,
+                              apr_array_header_t *sections, int *pbackends)
 {
     const char *err = NULL;
     int i;
 
     for (i = 0; !err && sections && i < sections->nelts; i++) {
-        err = check_tree(ptemp, APR_ARRAY_IDX(sections, i, ap_conf_vector_t *),
+        err = check_tree(ptemp, sv,
+                         APR_ARRAY_IDX(sections, i, ap_conf_vector_t *),
                          pbackends);
     }
     return err;
@@ -75,13 +76,13 @@ static const char *check_server(apr_pool_t *ptemp, server_rec *sv,
                                 int *pbackends)
 {
     core_server_config *core = ap_get_core_module_config(sv->module_config);
-    const char *err = check_tree(ptemp, sv->lookup_defaults, pbackends);
+    const char *err = check_tree(ptemp, sv, sv->lookup_defaults, pbackends);
 
     if (!err) {
-        err = check_list(ptemp, core->sec_url, pbackends);
+        err = check_list(ptemp, sv, core->sec_url, pbackends);
     }
     if (!err) {
-        err = check_list(ptemp, core->sec_dir, pbackends);
+        err = check_list(ptemp, sv, core->sec_dir, pbackends);
     }
     return err;
 }

@@ -240,7 +240,7 @@ my @bad = (
     [ 'same-prefix', "MCPProxyBackend a https://h/1 prefix=x_\n"
                    . "MCPProxyBackend b https://h/2 prefix=x_", qr/same prefix=x_/ ],
     [ 'idp-without-module', 'MCPProxyBackend a https://h/mcp idp=github',
-      qr/idp=github needs mod_mcp_idp/ ],
+      qr/idp=github needs mod_mcp_idp: LoadModule mcp_idp_module \(a2enmod mcp_idp\)/ ],
     [ 'idp-and-bearer', "MCPProxyBackend a https://h/mcp idp=github bearer_file=$state/backend.token",
       qr/not both/, undef, [qw(proxy idp)] ],
     [ 'body-zero', 'MCPProxyMaxBodySize 0', qr/number of bytes/, 'MCPProxyMaxBodySize' ],
@@ -306,6 +306,34 @@ ok(!$r->{started} && $r->{exit}, 'idp= in <If> without mod_mcp_idp stops httpd')
     or diag $r->{log};
 like($r->{log}, qr/MCPProxyBackend a .*idp=github needs mod_mcp_idp/,
      '<If>: message names MCPProxyBackend') or diag $r->{log};
+
+# idp= names a provider mod_mcp_idp declares for the server of the line:
+# its own MCPIdPProvider lines or, without any, the main server's.
+my $idp_store = "DBDriver sqlite3\nDBDParams \"$state/mcp.db\"\n"
+              . "MCPIdPVaultKey \"$state/vault1.key\"\n";
+my $gh = "MCPIdPProvider gh authorize=https://gh.example/a token=https://gh.example/t client_id=x\n";
+my $local = "MCPIdPProvider local authorize=https://l.example/a token=https://l.example/t client_id=y\n";
+$r = httpd_run(name => 'proxy-idp-known', modules => [qw(proxy idp)],
+    config => $idp_store . $gh
+            . "<Location /mcp>\nMCPProxyBackend a https://h/mcp idp=gh\n</Location>\n"
+            . sprintf($vhost, "<Location /v>\nMCPProxyBackend b https://h/v idp=gh\n</Location>\n"));
+ok($r->{started}, 'idp= naming a declared provider (and one inherited by a virtual host): starts')
+    or diag $r->{log};
+$r = httpd_run(name => 'proxy-idp-unknown', modules => [qw(proxy idp)],
+    config => $idp_store . $gh . $local
+            . "<Location /mcp>\nMCPProxyBackend a https://h/mcp idp=nope\n</Location>\n");
+ok(!$r->{started} && $r->{exit}, 'idp= naming an undeclared provider stops httpd')
+    or diag $r->{log};
+like($r->{log}, qr/MCPProxyBackend a \(\S+:\d+\): idp=nope is not an MCPIdPProvider of the main server \(declared there: gh, local\)/,
+     'unknown idp=: message names the directive, line, provider and the known ones')
+    or diag $r->{log};
+$r = httpd_run(name => 'proxy-idp-vhost', modules => [qw(proxy idp)],
+    config => $idp_store . $gh
+            . sprintf($vhost, $local . "<Location /v>\nMCPProxyBackend b https://h/v idp=gh\n</Location>\n"));
+ok(!$r->{started} && $r->{exit}, 'idp= naming a provider the virtual host replaced stops httpd')
+    or diag $r->{log};
+like($r->{log}, qr/MCPProxyBackend b \(\S+:\d+\): idp=gh is not an MCPIdPProvider of virtual host .*\(declared there: local\)/,
+     'unknown idp= in a virtual host: names it and its providers') or diag $r->{log};
 
 # --- no unexpected errors in the server's log ----------------------------
 
