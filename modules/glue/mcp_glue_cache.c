@@ -102,9 +102,6 @@ static apr_status_t socache_post_config(mcp_glue_cache_t *c,
         *perr = err;
         return APR_EGENERAL;
     }
-    c->s = s;
-    apr_pool_cleanup_register(pconf, c, socache_cleanup,
-                              apr_pool_cleanup_null);
     /* The namespace as instance id: instances sharing a mutex type get
      * mutexes of their own. */
     rv = ap_global_mutex_create(&c->mutex, &c->mutex_file,
@@ -118,6 +115,11 @@ static apr_status_t socache_post_config(mcp_glue_cache_t *c,
         *perr = "cannot initialise it";
         return rv;
     }
+    /* Destroyed with the configuration, as mod_authn_socache does, once
+     * initialised. */
+    c->s = s;
+    apr_pool_cleanup_register(pconf, c, socache_cleanup,
+                              apr_pool_cleanup_null);
     return APR_SUCCESS;
 }
 
