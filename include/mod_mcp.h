@@ -76,6 +76,22 @@ APR_DECLARE_OPTIONAL_FN(apr_status_t, mcp_idp_upstream_token,
                          const char **ptoken, mcp_idp_error_t **perr));
 
 /**
+ * Is @a name an MCPIdPProvider of server @a s (provided by mod_mcp_idp)?
+ * The providers of a virtual host are its own MCPIdPProvider lines or,
+ * when it has none, those of the main server: a list is inherited whole,
+ * never mixed. May be called from post_config on (mod_mcp_idp's
+ * configuration is parsed and merged by then), by any module, in any
+ * order of post_config hooks; it reads the configuration only.
+ * @param p         pool for *pdeclared
+ * @param pdeclared when not NULL, set to the names declared for @a s,
+ *                  separated by ", " ("" when there are none), for messages
+ * @return 1 when it is declared, 0 when not.
+ */
+APR_DECLARE_OPTIONAL_FN(int, mcp_idp_provider_known,
+                        (server_rec *s, const char *name, apr_pool_t *p,
+                         const char **pdeclared));
+
+/**
  * Optional hook "token_accepted": run by mod_mcp_authz after it accepted
  * a bearer token (in its check_authn hook, before authorization). A
  * function returns OK or DECLINED to let the request go on, or an HTTP

@@ -16,6 +16,7 @@
 
 #include <httpd.h>
 #include <http_config.h>
+#include <ap_provider.h>
 #include <http_log.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
@@ -23,6 +24,7 @@
 #include "mcp/mcp_scope.h"
 #include "mcp/mcp_url.h"
 #include "mcp_glue.h"
+#include "mcp_glue_cache.h"
 #include "authz_private.h"
 
 APLOG_USE_MODULE(mcp_authz);
@@ -95,14 +97,7 @@ void *mcp_authz_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
         ? add->consent_template_file : base->consent_template_file;
     conf->error_template_file = add->error_template_file
         ? add->error_template_file : base->error_template_file;
-    if (add->cache_provider) {
-        conf->cache_provider = add->cache_provider;
-        conf->cache_args = add->cache_args;
-    }
-    else {
-        conf->cache_provider = base->cache_provider;
-        conf->cache_args = base->cache_args;
-    }
+    conf->cache_spec = add->cache_spec ? add->cache_spec : base->cache_spec;
     /* Protected sections belong to the server that holds them; the rest
      * is filled per server in post_config. */
     conf->resources = add->resources;
@@ -584,19 +579,12 @@ static const char *set_template(cmd_parms *cmd, void *dconf, const char *which,
 static const char *set_cache(cmd_parms *cmd, void *dconf, const char *arg)
 {
     mcp_authz_server_conf *conf = server_conf(cmd);
-    const char *sep = strchr(arg, ':');
-    const char *name = sep ? apr_pstrmemdup(cmd->pool, arg, sep - arg) : arg;
-    const ap_socache_provider_t *prov;
+    const char *err = mcp_glue_cache_check_spec(cmd->temp_pool, arg);
 
-    prov = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
-                              AP_SOCACHE_PROVIDER_VERSION);
-    if (!prov) {
-        return fail(cmd, apr_psprintf(cmd->pool, "unknown socache provider "
-                                      "'%s' (load it first, e.g. a2enmod "
-                                      "socache_%s)", name, name));
+    if (err) {
+        return fail(cmd, err);
     }
-    conf->cache_provider = apr_pstrdup(cmd->pool, name);
-    conf->cache_args = sep ? apr_pstrdup(cmd->pool, sep + 1) : NULL;
+    conf->cache_spec = apr_pstrdup(cmd->pool, arg);
     return NULL;
 }
 

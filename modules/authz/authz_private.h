@@ -32,9 +32,7 @@
 #include <httpd.h>
 #include <http_config.h>
 #include <ap_expr.h>
-#include <ap_socache.h>
 #include <mod_auth.h>
-#include <apr_global_mutex.h>
 #include <apr_tables.h>
 
 #include "mcp/mcp_http.h"
@@ -160,8 +158,8 @@ typedef struct {
     const char *cimd_ca_file;
     /** MCPAuthzTemplate consent|error. */
     const char *consent_template_file, *error_template_file;
-    /** MCPAuthzCache: socache provider and its argument. */
-    const char *cache_provider, *cache_args;
+    /** MCPAuthzCache: "<socache provider>[:<args>]" (mcp_glue_cache.h). */
+    const char *cache_spec;
 
     /* Filled in post_config, per server. */
     mcp_jose_keyset_t *keys;          /**< the signing keys (index 0 signs) */

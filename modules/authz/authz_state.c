@@ -14,10 +14,10 @@
 /* State of mod_mcp_authz beyond the SQL store:
  *
  *  - across processes (and, with a shared provider such as redis, across
- *    nodes), an ap_socache: the deny-list of revoked access token ids
- *    (RFC 7009) and the registration rate limits; the full lifecycle of
- *    mod_authn_socache, with a global mutex for providers that need one
- *    and for our read-modify-write counters;
+ *    nodes), an ap_socache behind the glue's cache (mcp_glue_cache.h,
+ *    which holds the global mutex for providers that need one and for
+ *    the read-modify-write counters): the deny-list of revoked access
+ *    token ids (RFC 7009) and the registration rate limits;
  *  - per process: a bounded cache of verified access tokens (a verified
  *    JWT costs an ECDSA verification; a cached one a hash lookup), the
  *    revocations of the store's mcp_revocations table (written by
@@ -33,7 +33,6 @@
 #include <apr_dbd.h>
 #include <mod_dbd.h>
 #include <mod_watchdog.h>
-#include <util_mutex.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_rwlock.h>
@@ -43,6 +42,7 @@
 #include "mcp/mcp_http.h"
 #include "mcp/mcp_scope.h"
 #include "mcp_glue.h"
+#include "mcp_glue_cache.h"
 #include "authz_private.h"
 
 APLOG_USE_MODULE(mcp_authz);
@@ -53,10 +53,7 @@ APLOG_USE_MODULE(mcp_authz);
 
 /* ---- process-wide, written in post_config / child_init only ---- */
 
-static const ap_socache_provider_t *cache_provider;
-static ap_socache_instance_t *cache;
-static apr_global_mutex_t *cache_mutex;
-static const char *cache_mutex_file;
+static mcp_glue_cache_t *cache;
 static mcp_http_t *http_client;
 static const char *cimd_ca_file;
 
@@ -99,18 +96,9 @@ static apr_pool_t *revs_parent;
  * socache
  * ------------------------------------------------------------------- */
 
-static apr_status_t cache_destroy(void *data)
-{
-    if (cache && cache_provider) {
-        cache_provider->destroy(cache, (server_rec *)data);
-        cache = NULL;
-    }
-    return APR_SUCCESS;
-}
-
 void mcp_authz_state_pre_config(apr_pool_t *pconf)
 {
-    ap_mutex_register(pconf, MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
+    mcp_glue_cache_pre_config(pconf, MUTEX_TYPE);
 }
 
 int mcp_authz_state_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
@@ -118,9 +106,12 @@ int mcp_authz_state_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
 {
     mcp_authz_server_conf *main_conf = ap_get_module_config(s->module_config,
                                                             &mcp_authz_module);
-    struct ap_socache_hints hints = { 64, 64, apr_time_from_sec(3600) };
-    const char *name = main_conf->cache_provider ? main_conf->cache_provider
-                                                 : DEFAULT_CACHE;
+    /* Values are "1" (deny-list) and small counters (rate limits). */
+    static const mcp_glue_cache_options_t opts = {
+        MUTEX_TYPE, CACHE_NAMESPACE, 15, 64, 64, APR_USEC_PER_SEC * 3600
+    };
+    const char *spec = main_conf->cache_spec ? main_conf->cache_spec
+                                             : DEFAULT_CACHE;
     const char *err;
     apr_status_t rv;
     server_rec *sv;
@@ -130,11 +121,8 @@ int mcp_authz_state_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     for (sv = s->next; sv; sv = sv->next) {
         mcp_authz_server_conf *conf = ap_get_module_config(sv->module_config,
                                                            &mcp_authz_module);
-        if (conf->issuer && conf->cache_provider
-            && (strcmp(conf->cache_provider, name)
-                || (conf->cache_args ? 1 : 0) != (main_conf->cache_args ? 1 : 0)
-                || (conf->cache_args && strcmp(conf->cache_args,
-                                               main_conf->cache_args)))) {
+        if (conf->issuer && conf->cache_spec
+            && strcmp(conf->cache_spec, spec)) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, MCPLOGNO(00864)
                          "MCPAuthzCache: %s names another cache than the main "
                          "server; one cache serves all virtual hosts: set it "
@@ -142,9 +130,11 @@ int mcp_authz_state_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
-    cache_provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
-                                        AP_SOCACHE_PROVIDER_VERSION);
-    if (!cache_provider) {
+    cache = NULL;
+    if (mcp_glue_cache_create(&cache, pconf, spec, &opts, &err)
+        != APR_SUCCESS) {
+        const char *name = apr_pstrndup(ptemp, spec, strcspn(spec, ":"));
+
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, MCPLOGNO(00850)
                      "mod_mcp_authz needs a shared object cache for revoked "
                      "tokens and rate limits: load mod_socache_%s (a2enmod "
@@ -152,26 +142,13 @@ int mcp_authz_state_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                      "MCPAuthzCache", name, name);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    err = cache_provider->create(&cache, main_conf->cache_args, ptemp, pconf);
-    if (err) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, MCPLOGNO(00851)
-                     "MCPAuthzCache %s: %s", name, err);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    rv = ap_global_mutex_create(&cache_mutex, &cache_mutex_file, MUTEX_TYPE,
-                                NULL, s, pconf, 0);
+    rv = mcp_glue_cache_post_config(cache, pconf, ptemp, s, &err);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, MCPLOGNO(00852)
-                     "cannot create the mutex of the MCPAuthzCache");
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv == APR_EGENERAL ? 0 : rv, s,
+                     MCPLOGNO(00851) "MCPAuthzCache %s: %s", spec, err);
+        cache = NULL;
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    rv = cache_provider->init(cache, CACHE_NAMESPACE, &hints, s, pconf);
-    if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, MCPLOGNO(00853)
-                     "cannot initialise the MCPAuthzCache (%s)", name);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    apr_pool_cleanup_register(pconf, s, cache_destroy, apr_pool_cleanup_null);
 
     for (sv = s; sv; sv = sv->next) {
         mcp_authz_server_conf *conf = ap_get_module_config(sv->module_config,
@@ -205,24 +182,6 @@ int mcp_authz_state_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         }
     }
     return OK;
-}
-
-/* Run @fn with the cache locked when needed. */
-static int cache_lock(void)
-{
-    return apr_global_mutex_lock(cache_mutex) == APR_SUCCESS;
-}
-
-static void cache_unlock(void)
-{
-    apr_global_mutex_unlock(cache_mutex);
-}
-
-static const unsigned char *cache_key(apr_pool_t *p, const char *key,
-                                      unsigned int *plen)
-{
-    *plen = (unsigned int)strlen(key);
-    return (const unsigned char *)key;
 }
 
 /* ---------------------------------------------------------------------
@@ -262,8 +221,8 @@ void mcp_authz_state_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
     const char *err = NULL;
 
-    if (cache_mutex) {
-        rv = apr_global_mutex_child_init(&cache_mutex, cache_mutex_file, pchild);
+    if (cache) {
+        rv = mcp_glue_cache_child_init(cache, pchild);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, MCPLOGNO(00855)
                          "cannot attach to the MCPAuthzCache mutex");
@@ -421,18 +380,14 @@ void mcp_authz_token_cache_put(request_rec *r, const char *token,
 
 static void deny_cache(request_rec *r, const char *jti, apr_int64_t exp)
 {
-    const char *key = apr_pstrcat(r->pool, "jti:", jti, NULL);
-    unsigned int klen;
-    const unsigned char *k = cache_key(r->pool, key, &klen);
     apr_status_t rv;
 
-    if (!cache || !cache_lock()) {
+    if (!cache) {
         return;
     }
-    rv = cache_provider->store(cache, r->server, k, klen,
-                               apr_time_from_sec(exp), (unsigned char *)"1", 1,
-                               r->pool);
-    cache_unlock();
+    rv = mcp_glue_cache_set(cache, r->server, r->pool,
+                            apr_pstrcat(r->pool, "jti:", jti, NULL), "1",
+                            apr_time_from_sec(exp));
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, MCPLOGNO(00857)
                       "cannot put token %s on the deny-list of the "
@@ -455,28 +410,12 @@ void mcp_authz_deny_jti(request_rec *r, mcp_authz_server_conf *conf,
 
 static int denied_in_cache(request_rec *r, const char *jti)
 {
-    const char *key = apr_pstrcat(r->pool, "jti:", jti, NULL);
-    unsigned char val[8];
-    unsigned int vlen = sizeof(val), klen;
-    const unsigned char *k = cache_key(r->pool, key, &klen);
-    apr_status_t rv;
-    int locked = 0;
+    const char *val;
 
-    if (!cache) {
-        return 0;
-    }
-    if (cache_provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) {
-        if (!cache_lock()) {
-            return 0;
-        }
-        locked = 1;
-    }
-    rv = cache_provider->retrieve(cache, r->server, k, klen, val, &vlen,
-                                  r->pool);
-    if (locked) {
-        cache_unlock();
-    }
-    return rv == APR_SUCCESS;
+    return cache && mcp_glue_cache_get(cache, r->server, r->pool,
+                                       apr_pstrcat(r->pool, "jti:", jti,
+                                                   NULL),
+                                       &val) == APR_SUCCESS;
 }
 
 static void add_rev(apr_hash_t *h, apr_pool_t *p, const char *key,
@@ -584,27 +523,16 @@ int mcp_authz_rate_limited(request_rec *r, mcp_authz_server_conf *conf,
 {
     apr_int64_t now = mcp_authz_now(), slot = now / window;
     const char *k = apr_psprintf(r->pool, "rl:%s:%" APR_INT64_T_FMT, key, slot);
-    unsigned char val[16];
-    unsigned int vlen = sizeof(val) - 1, klen = (unsigned int)strlen(k);
     apr_int64_t count = 0;
-    const char *cv;
 
     *pretry = (int)((slot + 1) * window - now);
-    if (!cache || !cache_lock()) {
+    if (!cache) {
         return 0;
     }
-    if (cache_provider->retrieve(cache, r->server, (const unsigned char *)k,
-                                 klen, val, &vlen, r->pool) == APR_SUCCESS) {
-        val[vlen] = '\0';
-        count = apr_atoi64((const char *)val);
-    }
-    count++;
-    cv = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, count);
-    cache_provider->store(cache, r->server, (const unsigned char *)k, klen,
-                          apr_time_from_sec((slot + 1) * window + 1),
-                          (unsigned char *)cv, (unsigned int)strlen(cv),
-                          r->pool);
-    cache_unlock();
+    /* Without the cache nothing is limited: a failed lock counts 0, a
+     * failed store still counts this request. */
+    mcp_glue_cache_incr(cache, r->server, r->pool, k,
+                        apr_time_from_sec((slot + 1) * window + 1), &count);
     return count > max;
 }
 

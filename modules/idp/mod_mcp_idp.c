@@ -18,8 +18,11 @@
 #include <http_config.h>
 #include <http_log.h>
 
+#include <apr_strings.h>
+
 #include <stdlib.h>
 
+#include "mod_mcp.h"
 #include "mcp/mcp_common.h"
 #include "mcp/mcp_http.h"
 #include "mcp_glue.h"
@@ -108,10 +111,40 @@ static void idp_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+/* The contract's mcp_idp_provider_known() (static: registered, not
+ * exported). The configuration of @s is already merged with the main
+ * server's (httpd does it before post_config), so its list is the one
+ * requests of @s use. */
+static int mcp_idp_provider_known(server_rec *s, const char *name, apr_pool_t *p,
+                          const char **pdeclared)
+{
+    const mcp_idp_server_conf *conf =
+        ap_get_module_config(s->module_config, &mcp_idp_module);
+    const apr_array_header_t *list = conf ? conf->providers : NULL;
+    const char *names = "";
+    int i, known = 0;
+
+    for (i = 0; list && i < list->nelts; i++) {
+        const mcp_idp_provider_t *pv = &APR_ARRAY_IDX(list, i,
+                                                      mcp_idp_provider_t);
+
+        known |= !strcmp(pv->name, name);
+        if (pdeclared) {
+            names = i ? apr_pstrcat(p, names, ", ", pv->name, NULL)
+                      : pv->name;
+        }
+    }
+    if (pdeclared) {
+        *pdeclared = names;
+    }
+    return known;
+}
+
 static void idp_register_hooks(apr_pool_t *p)
 {
     static const char *const after_dbd[] = { "mod_dbd.c", NULL };
 
+    APR_REGISTER_OPTIONAL_FN(mcp_idp_provider_known);
     ap_hook_post_config(idp_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(idp_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
 }

@@ -27,33 +27,62 @@
 #include "proxy_private.h"
 
 /* Check every section that can hold MCPProxyBackend lines: the server
- * level and each <Location>/<Directory>-style section. */
-static const char *check_one(apr_pool_t *ptemp, ap_conf_vector_t *sec,
-                             int *pbackends)
+ * level, each <Location>/<Directory>-style section, and the sections
+ * core keeps inside those: <Files>/<FilesMatch> (in the server level or a
+ * <Directory>) and <If>/<ElseIf>/<Else> (in any of them, nested too). */
+static const char *check_list(apr_pool_t *ptemp, server_rec *sv,
+                              apr_array_header_t *sections, int *pbackends);
+
+static const char *check_tree(apr_pool_t *ptemp, server_rec *sv,
+                              ap_conf_vector_t *sec, int *pbackends)
 {
     const mcp_proxy_dir_conf *conf = ap_get_module_config(sec,
                                                           &mcp_proxy_module);
+    const core_dir_config *core = ap_get_core_module_config(sec);
+    const char *err = NULL;
 
-    if (!conf) {
-        return NULL;
+    if (conf) {
+        if (conf->backends && conf->backends->nelts > 0) {
+            *pbackends = 1;
+        }
+        err = mcp_proxy_check_section(ptemp, sv, conf);
     }
-    if (conf->backends && conf->backends->nelts > 0) {
-        *pbackends = 1;
+    if (!err && core) {
+        err = check_list(ptemp, sv, core->sec_file, pbackends);
     }
-    return mcp_proxy_check_section(ptemp, conf);
+    if (!err && core) {
+        err = check_list(ptemp, sv, core->sec_if, pbackends);
+    }
+    return err;
 }
 
-static const char *check_sections(apr_pool_t *ptemp,
-                                  ap_conf_vector_t *server_level,
-                                  apr_array_header_t *sections,
-                                  int *pbackends)
+static const char *check_list(apr_pool_t *ptemp, server_rec *sv,
+                              apr_array_header_t *sections, int *pbackends)
 {
-    const char *err = check_one(ptemp, server_level, pbackends);
+    const char *err = NULL;
     int i;
 
     for (i = 0; !err && sections && i < sections->nelts; i++) {
-        err = check_one(ptemp, APR_ARRAY_IDX(sections, i, ap_conf_vector_t *),
-                        pbackends);
+        err = check_tree(ptemp, sv,
+                         APR_ARRAY_IDX(sections, i, ap_conf_vector_t *),
+                         pbackends);
+    }
+    return err;
+}
+
+/* A virtual host's lists also hold the main server's sections (core
+ * merges them in), so each is checked in every server it applies to. */
+static const char *check_server(apr_pool_t *ptemp, server_rec *sv,
+                                int *pbackends)
+{
+    core_server_config *core = ap_get_core_module_config(sv->module_config);
+    const char *err = check_tree(ptemp, sv, sv->lookup_defaults, pbackends);
+
+    if (!err) {
+        err = check_list(ptemp, sv, core->sec_url, pbackends);
+    }
+    if (!err) {
+        err = check_list(ptemp, sv, core->sec_dir, pbackends);
     }
     return err;
 }
@@ -72,14 +101,7 @@ static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "mod_mcp_proxy %s configured", MCP_VERSION);
     }
     for (sv = s; sv; sv = sv->next) {
-        core_server_config *core = ap_get_core_module_config(sv->module_config);
-
-        err = check_sections(ptemp, sv->lookup_defaults, core->sec_url,
-                             &backends);
-        if (!err) {
-            err = check_sections(ptemp, sv->lookup_defaults, core->sec_dir,
-                                 &backends);
-        }
+        err = check_server(ptemp, sv, &backends);
         if (err) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, MCPLOGNO(00611)
                          "%s", err);

@@ -19,6 +19,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 
+#include "mod_mcp.h"
 #include "mcp/mcp_scope.h"
 #include "mcp/mcp_url.h"
 #include "mcp_glue.h"
@@ -212,10 +213,36 @@ static const char *set_max_depth(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
-const char *mcp_proxy_check_section(apr_pool_t *p,
+/* idp= names a provider mod_mcp_idp knows for server @s; NULL or a
+ * message. */
+static const char *check_idp(apr_pool_t *p, server_rec *s,
+                             const mcp_proxy_backend_t *a)
+{
+    APR_OPTIONAL_FN_TYPE(mcp_idp_provider_known) *known =
+        APR_RETRIEVE_OPTIONAL_FN(mcp_idp_provider_known);
+    const char *declared;
+
+    if (!known) {
+        return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): idp=%s needs "
+                            "mod_mcp_idp: LoadModule mcp_idp_module "
+                            "(a2enmod mcp_idp)", a->name,
+                            a->defn_name, a->defn_line, a->idp);
+    }
+    if (!known(s, a->idp, p, &declared)) {
+        return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): idp=%s is not an "
+                            "MCPIdPProvider of %s (declared there: %s)",
+                            a->name, a->defn_name, a->defn_line, a->idp,
+                            mcp_glue_server_desc(p, s),
+                            *declared ? declared : "none");
+    }
+    return NULL;
+}
+
+const char *mcp_proxy_check_section(apr_pool_t *p, server_rec *s,
                                     const mcp_proxy_dir_conf *conf)
 {
     const mcp_proxy_backend_t *a, *b;
+    const char *err;
     int i, j;
 
     if (!conf->backends) {
@@ -223,16 +250,13 @@ const char *mcp_proxy_check_section(apr_pool_t *p,
     }
     for (i = 0; i < conf->backends->nelts; i++) {
         a = &APR_ARRAY_IDX(conf->backends, i, mcp_proxy_backend_t);
-        if (a->idp && !ap_find_linked_module("mod_mcp_idp.c")) {
-            return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): idp=%s needs "
-                                "mod_mcp_idp: LoadModule mcp_idp_module "
-                                "(a2enmod mcp_idp)", a->name,
-                                a->defn_name, a->defn_line, a->idp);
-        }
         if (a->idp && a->bearer_file) {
             return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): give idp= or "
                                 "bearer_file=, not both", a->name,
                                 a->defn_name, a->defn_line);
+        }
+        if (a->idp && (err = check_idp(p, s, a))) {
+            return err;
         }
         /* The prefix is what tells two backends' names apart: the same
          * prefix twice in one endpoint is always a mistake. */

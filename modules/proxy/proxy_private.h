@@ -64,11 +64,11 @@ apr_off_t mcp_proxy_max_body(const mcp_proxy_dir_conf *conf);
 int mcp_proxy_max_depth(const mcp_proxy_dir_conf *conf);
 
 /**
- * Checks across the MCPProxyBackend lines of one section (prefixes, idp=),
- * run in post_config.
+ * Checks across the MCPProxyBackend lines of one section (prefixes, idp=
+ * against mod_mcp_idp's providers of server @a s), run in post_config.
  * @return NULL or a message naming the directive.
  */
-const char *mcp_proxy_check_section(apr_pool_t *p,
+const char *mcp_proxy_check_section(apr_pool_t *p, server_rec *s,
                                     const mcp_proxy_dir_conf *conf);
 
 /** The mcp-proxy handler. */

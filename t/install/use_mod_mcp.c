@@ -33,9 +33,12 @@ void use_mod_mcp(apr_pool_t *p)
         APR_RETRIEVE_OPTIONAL_FN(mcp_authz_token_get);
     APR_OPTIONAL_FN_TYPE(mcp_idp_upstream_token) *upstream =
         APR_RETRIEVE_OPTIONAL_FN(mcp_idp_upstream_token);
+    APR_OPTIONAL_FN_TYPE(mcp_idp_provider_known) *provider_known =
+        APR_RETRIEVE_OPTIONAL_FN(mcp_idp_provider_known);
 
     (void)p;
     (void)token_get;
     (void)upstream;
+    (void)provider_known;
     mcp_hook_token_accepted(on_token, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -191,6 +191,30 @@ for my $case (@bad) {
          "$name: message names $directive") or diag $r->{log};
 }
 
+# MCPAuthzCache: the socache behind the deny-list and the rate limits
+# (the glue's cache, mcp_glue_cache.h).
+$run = httpd_run(name => 'authz-cache-path', modules => ['authz'],
+    config => $store . $issuer . $key1
+            . "MCPAuthzCache \"shmcb:$state/authz-cfg.shm(512000)\"\n");
+ok($run->{started}, 'MCPAuthzCache shmcb with a path and size: starts')
+    or diag $run->{log};
+for my $case (
+    [ 'cache-unknown', "MCPAuthzCache nosuch\n",
+      qr/MCPAuthzCache: unknown socache provider 'nosuch' \(load it first, e\.g\. a2enmod socache_nosuch\)/ ],
+    [ 'cache-bad-args', "MCPAuthzCache \"shmcb:$state/x.shm(10)\"\n",
+      qr/MCP00851: MCPAuthzCache shmcb:\S+: .*size/ ],
+    [ 'cache-vhost', "<VirtualHost 127.0.0.1:*>\nServerName v.example\n$issuer"
+                   . "MCPAuthzCache \"shmcb:$state/v.shm(512000)\"\n</VirtualHost>\n",
+      qr/MCP00864: MCPAuthzCache: virtual host .* names another cache/ ],
+) {
+    my ($name, $lines, $re) = @$case;
+    my $r = httpd_run(name => "authz-$name", modules => ['authz'],
+                      config => $store . $issuer . $key1 . $lines);
+    ok(!$r->{started} && $r->{exit}, "$name: httpd refuses to start")
+        or diag $r->{log};
+    like($r->{log}, $re, "$name: message names MCPAuthzCache") or diag $r->{log};
+}
+
 # --- key files others may read: a warning, httpd still starts -------------
 
 key_file_perm_tests(

@@ -240,7 +240,7 @@ my @bad = (
     [ 'same-prefix', "MCPProxyBackend a https://h/1 prefix=x_\n"
                    . "MCPProxyBackend b https://h/2 prefix=x_", qr/same prefix=x_/ ],
     [ 'idp-without-module', 'MCPProxyBackend a https://h/mcp idp=github',
-      qr/idp=github needs mod_mcp_idp/ ],
+      qr/idp=github needs mod_mcp_idp: LoadModule mcp_idp_module \(a2enmod mcp_idp\)/ ],
     [ 'idp-and-bearer', "MCPProxyBackend a https://h/mcp idp=github bearer_file=$state/backend.token",
       qr/not both/, undef, [qw(proxy idp)] ],
     [ 'body-zero', 'MCPProxyMaxBodySize 0', qr/number of bytes/, 'MCPProxyMaxBodySize' ],
@@ -269,6 +269,71 @@ for my $case (@bad) {
     like($r->{log}, qr/\Q$directive\E.*$re|$re.*\Q$directive\E/, "$name: message names $directive")
         or diag $r->{log};
 }
+
+# The checks across lines see MCPProxyBackend in every kind of section
+# and in every virtual host, nested sections included.
+my $two = "MCPProxyBackend a https://h/1 prefix=x_\n"
+        . "MCPProxyBackend b https://h/2 prefix=x_\n";
+my $vhost = "<VirtualHost 127.0.0.1:*>\nServerName v.example\n%s</VirtualHost>\n";
+my @sections = (
+    [ 'files', "<Files \"*.mcp\">\n$two</Files>\n" ],
+    [ 'filesmatch-in-directory', "<Directory \"$state\">\n<FilesMatch \"\\.mcp\$\">\n"
+                               . "$two</FilesMatch>\n</Directory>\n" ],
+    [ 'directorymatch', "<DirectoryMatch \"^/srv/mcp\">\n$two</DirectoryMatch>\n" ],
+    [ 'locationmatch', "<LocationMatch \"^/mcp\">\n$two</LocationMatch>\n" ],
+    [ 'if', "<If \"%{QUERY_STRING} =~ /x/\">\n$two</If>\n" ],
+    [ 'else-in-location', "<Location /mcp>\n<If \"-n %{QUERY_STRING}\">\n</If>\n"
+                        . "<ElseIf \"-n %{HTTP_COOKIE}\">\n</ElseIf>\n"
+                        . "<Else>\n$two</Else>\n</Location>\n" ],
+    [ 'if-in-if', "<Location /mcp>\n<If \"-n %{QUERY_STRING}\">\n"
+                . "<If \"-n %{HTTP_COOKIE}\">\n$two</If>\n</If>\n</Location>\n" ],
+    [ 'if-in-files-in-vhost', sprintf($vhost, "<Files \"*.mcp\">\n<If \"-n %{QUERY_STRING}\">\n"
+                                    . "$two</If>\n</Files>\n") ],
+);
+for my $case (@sections) {
+    my ($name, $config) = @$case;
+    my $r = httpd_run(name => "proxy-section-$name", modules => ['proxy'],
+                      config => $config);
+    ok(!$r->{started} && $r->{exit}, "$name: same prefix twice stops httpd")
+        or diag $r->{log};
+    like($r->{log}, qr/MCPProxyBackend a .*same prefix=x_/,
+         "$name: message names MCPProxyBackend") or diag $r->{log};
+}
+my $r = httpd_run(name => 'proxy-section-if-idp', modules => ['proxy'],
+    config => "<If \"-n %{QUERY_STRING}\">\n"
+            . "MCPProxyBackend a https://h/mcp idp=github\n</If>\n");
+ok(!$r->{started} && $r->{exit}, 'idp= in <If> without mod_mcp_idp stops httpd')
+    or diag $r->{log};
+like($r->{log}, qr/MCPProxyBackend a .*idp=github needs mod_mcp_idp/,
+     '<If>: message names MCPProxyBackend') or diag $r->{log};
+
+# idp= names a provider mod_mcp_idp declares for the server of the line:
+# its own MCPIdPProvider lines or, without any, the main server's.
+my $idp_store = "DBDriver sqlite3\nDBDParams \"$state/mcp.db\"\n"
+              . "MCPIdPVaultKey \"$state/vault1.key\"\n";
+my $gh = "MCPIdPProvider gh authorize=https://gh.example/a token=https://gh.example/t client_id=x\n";
+my $local = "MCPIdPProvider local authorize=https://l.example/a token=https://l.example/t client_id=y\n";
+$r = httpd_run(name => 'proxy-idp-known', modules => [qw(proxy idp)],
+    config => $idp_store . $gh
+            . "<Location /mcp>\nMCPProxyBackend a https://h/mcp idp=gh\n</Location>\n"
+            . sprintf($vhost, "<Location /v>\nMCPProxyBackend b https://h/v idp=gh\n</Location>\n"));
+ok($r->{started}, 'idp= naming a declared provider (and one inherited by a virtual host): starts')
+    or diag $r->{log};
+$r = httpd_run(name => 'proxy-idp-unknown', modules => [qw(proxy idp)],
+    config => $idp_store . $gh . $local
+            . "<Location /mcp>\nMCPProxyBackend a https://h/mcp idp=nope\n</Location>\n");
+ok(!$r->{started} && $r->{exit}, 'idp= naming an undeclared provider stops httpd')
+    or diag $r->{log};
+like($r->{log}, qr/MCPProxyBackend a \(\S+:\d+\): idp=nope is not an MCPIdPProvider of the main server \(declared there: gh, local\)/,
+     'unknown idp=: message names the directive, line, provider and the known ones')
+    or diag $r->{log};
+$r = httpd_run(name => 'proxy-idp-vhost', modules => [qw(proxy idp)],
+    config => $idp_store . $gh
+            . sprintf($vhost, $local . "<Location /v>\nMCPProxyBackend b https://h/v idp=gh\n</Location>\n"));
+ok(!$r->{started} && $r->{exit}, 'idp= naming a provider the virtual host replaced stops httpd')
+    or diag $r->{log};
+like($r->{log}, qr/MCPProxyBackend b \(\S+:\d+\): idp=gh is not an MCPIdPProvider of virtual host .*\(declared there: local\)/,
+     'unknown idp= in a virtual host: names it and its providers') or diag $r->{log};
 
 # --- no unexpected errors in the server's log ----------------------------
 
