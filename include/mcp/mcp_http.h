@@ -33,7 +33,8 @@
  *  - proxy environment variables (http_proxy, HTTPS_PROXY, ...) are ignored;
  *    a proxy is used only when mcp_http_options_t.proxy names one;
  *  - redirects are not followed unless a request allows some;
- *  - every request has a size cap on its response body.
+ *  - every buffered response body has a size cap, and every request a
+ *    total or (a stream, see mcp_http_mode_e) an idle timeout.
  *
  * URL rules (mcp_http_request_t.url_rules, MCP_URL_* flags of mcp_url.h,
  * default MCP_HTTP_DEFAULT_URL_RULES): req->url must pass them
@@ -207,6 +208,46 @@ typedef apr_status_t mcp_http_body_cb(const mcp_http_response_t *resp,
                                       void *baton);
 
 /**
+ * How a request handles its response body (mcp_http_request_t.mode).
+ *
+ * A buffered body is kept in the response (resp->body), within
+ * max_response_size, and the whole request within the total timeout.
+ * A streamed body goes to on_body piece by piece and is never kept.
+ * In MCP_HTTP_MODE_STREAM, and in MCP_HTTP_MODE_AUTO once it has decided
+ * to stream, a stream has stream limits: the total timeout applies only
+ * until the response headers are complete, then only the idle timeout
+ * (no bytes for idle_timeout: MCP_ETIMEOUT), and there is no cap on the
+ * whole stream (max_response_size is ignored: a cap per event is the
+ * business of whoever parses the stream).
+ */
+typedef enum {
+    /** Stream to on_body when it is set, else buffer; the total timeout
+     *  and max_response_size apply to both (the behaviour of old). */
+    MCP_HTTP_MODE_DEFAULT = 0,
+    /** Buffer the body; on_body is not called. */
+    MCP_HTTP_MODE_BUFFER,
+    /** Stream to on_body (which must be set), with stream limits. */
+    MCP_HTTP_MODE_STREAM,
+    /**
+     * Decided once the final response's status line and headers are in:
+     * by on_mode when set, else by the rule "Content-Type
+     * text/event-stream streams, anything else is buffered". on_body
+     * must be set. A buffered answer keeps the buffered limits, counted
+     * from the start of the request.
+     */
+    MCP_HTTP_MODE_AUTO
+} mcp_http_mode_e;
+
+/**
+ * In MCP_HTTP_MODE_AUTO: called once, when the status line and headers of
+ * the final response are complete and before on_headers, to choose
+ * between MCP_HTTP_MODE_BUFFER and MCP_HTTP_MODE_STREAM (any other value
+ * means: apply the rule, see MCP_HTTP_MODE_AUTO).
+ */
+typedef mcp_http_mode_e mcp_http_mode_cb(const mcp_http_response_t *resp,
+                                         void *baton);
+
+/**
  * Optional check called from the loop that runs the request, at least
  * once a second (often more) while it is under way, e.g. to notice that
  * the client a response is relayed to has gone away. Return APR_SUCCESS to
@@ -254,6 +295,9 @@ struct mcp_http_request_t {
      */
     unsigned addr_allow;
 
+    /** Buffer or stream the body; default MCP_HTTP_MODE_DEFAULT. */
+    mcp_http_mode_e mode;
+    mcp_http_mode_cb *on_mode;        /**< optional, MCP_HTTP_MODE_AUTO only */
     mcp_http_headers_cb *on_headers;  /**< optional */
     mcp_http_body_cb *on_body;        /**< optional: stream the body */
     mcp_http_tick_cb *on_tick;        /**< optional: periodic check */
@@ -278,6 +322,11 @@ struct mcp_http_response_t {
      */
     const char *body;
     apr_size_t body_len;
+    /**
+     * 1 when the body went to on_body, 0 when it was buffered (known once
+     * the headers are complete: on_headers may look at it).
+     */
+    int streamed;
     /** Body bytes received, whether kept or streamed. */
     apr_size_t received;
     /** URL of the final response (differs from req->url after redirects). */

@@ -76,6 +76,10 @@ typedef struct {
     int nheaders;
     int active;                 /* added to the multi, not yet finished */
     int redirecting;            /* this response is a redirect we follow */
+    int own_timer;              /* total timeout kept by our loop, not curl */
+    int streaming;              /* the body goes to on_body */
+    int stream_limits;          /* streaming with stream limits (no cap, no
+                                 * total timeout once the headers are in) */
     apr_size_t hop_received;    /* body bytes of that redirect (dropped) */
     apr_status_t abort_rv;      /* why we aborted, when we did */
     const char *abort_msg;
@@ -330,6 +334,36 @@ static void xfer_fail(xfer_t *x, apr_status_t rv, const char *msg)
     x->resp->error = msg;
 }
 
+/* Buffer or stream, once the final response's headers are known. */
+static void xfer_decide_mode(xfer_t *x)
+{
+    mcp_http_request_t *req = x->req;
+    mcp_http_mode_e mode = req->mode;
+
+    if (mode == MCP_HTTP_MODE_AUTO) {
+        mode = req->on_mode ? req->on_mode(x->resp, req->baton)
+                            : MCP_HTTP_MODE_AUTO;
+        if (mode != MCP_HTTP_MODE_BUFFER && mode != MCP_HTTP_MODE_STREAM) {
+            const char *mt = mcp_http_response_media_type(req->pool, x->resp);
+
+            mode = (mt && !strcmp(mt, "text/event-stream"))
+                 ? MCP_HTTP_MODE_STREAM : MCP_HTTP_MODE_BUFFER;
+        }
+    }
+    switch (mode) {
+    case MCP_HTTP_MODE_BUFFER:
+        x->streaming = 0;
+        break;
+    case MCP_HTTP_MODE_STREAM:
+        x->streaming = x->stream_limits = 1;
+        break;
+    default:
+        x->streaming = req->on_body != NULL;
+        break;
+    }
+    x->resp->streamed = x->streaming;
+}
+
 /* The status line and headers of the final response are known: fix the
  * status and tell the caller, once. */
 static apr_status_t xfer_headers_done(xfer_t *x)
@@ -343,6 +377,7 @@ static apr_status_t xfer_headers_done(xfer_t *x)
     x->headers_done = 1;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
     x->resp->status = (int)code;
+    xfer_decide_mode(x);
     if (x->req->on_headers) {
         rv = x->req->on_headers(x->resp, x->req->baton);
         if (rv != APR_SUCCESS) {
@@ -490,13 +525,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *baton)
         return WRITE_FAIL;
     }
     x->resp->received += len;
-    if (req->max_response_size && x->resp->received > req->max_response_size) {
+    if (req->max_response_size && !x->stream_limits
+        && x->resp->received > req->max_response_size) {
         xfer_abort(x, MCP_ETOOLARGE, apr_psprintf(req->pool,
                    "response body exceeds the limit of %" APR_SIZE_T_FMT
                    " bytes", req->max_response_size));
         return WRITE_FAIL;
     }
-    if (req->on_body) {
+    if (x->streaming) {
         rv = req->on_body(x->resp, data, len, req->baton);
         if (rv != APR_SUCCESS) {
             xfer_abort(x, rv, "request aborted by the response body callback");
@@ -644,6 +680,11 @@ static CURLcode set_limits(xfer_t *x)
     /* The total timeout is the request's, whatever its hops: a hop gets
      * what the earlier ones left (xfer_follow() stops at none). */
     x->budget = 0;
+    /* A request that may become a stream keeps its total timeout in our
+     * loop (check_timers()), which drops it once the stream has begun:
+     * curl's could not be lifted mid-transfer. */
+    x->own_timer = req->mode == MCP_HTTP_MODE_STREAM
+                || req->mode == MCP_HTTP_MODE_AUTO;
     if (req->timeout) {
         x->budget = req->timeout - (apr_time_now() - x->start);
         if (x->budget < 1000) {
@@ -654,13 +695,15 @@ static CURLcode set_limits(xfer_t *x)
      * curl's: each hop passes our checks and gets its own headers. */
     if ((rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                                to_ms(req->connect_timeout))) != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(x->budget)))
+        || (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                                  x->own_timer ? 0L : to_ms(x->budget)))
            != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L)) != CURLE_OK) {
         return rc;
     }
-    if (req->max_response_size) {
-        /* Refuses early when Content-Length is known; on_body counts. */
+    if (req->max_response_size && !x->own_timer) {
+        /* Refuses early when Content-Length is known; on_body counts
+         * (alone when the body may turn out a stream, without cap). */
         rc = curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
                               (curl_off_t)req->max_response_size);
     }
@@ -833,6 +876,12 @@ static apr_status_t xfer_setup(xfer_t *x)
         xfer_fail(x, MCP_EINVALID, err);
         return MCP_EINVALID;
     }
+    if ((req->mode == MCP_HTTP_MODE_STREAM || req->mode == MCP_HTTP_MODE_AUTO)
+        && !req->on_body) {
+        xfer_fail(x, MCP_EINVALID, "a request that may stream its body "
+                  "needs a body callback (on_body)");
+        return MCP_EINVALID;
+    }
     if (!(x->easy = curl_easy_init())) {
         xfer_fail(x, APR_ENOMEM, "cannot create a curl handle");
         return APR_ENOMEM;
@@ -999,7 +1048,7 @@ static void xfer_success(xfer_t *x)
     if (url) {
         resp->effective_url = apr_pstrdup(x->req->pool, url);
     }
-    if (!x->req->on_body) {
+    if (!x->streaming) {
         /* The buffer stays owned by the pool cleanup registered in
          * xfer_start(): one owner, freed with the request pool. */
         resp->body = x->buf ? x->buf : "";
@@ -1158,9 +1207,30 @@ static apr_size_t collect_done(CURLM *m)
     return done;
 }
 
-/* Abort transfers silent for longer than their idle timeout; returns how
- * many, and lowers *wait_ms to the nearest idle deadline. */
-static apr_size_t check_idle(CURLM *m, xfer_t **xs, apr_size_t n, long *wait_ms)
+/* The total timeout of a transfer that keeps it in our loop, until its
+ * body streams; 1 when it elapsed, else *wait_ms is lowered to it. */
+static int total_expired(xfer_t *x, apr_time_t now, long *wait_ms)
+{
+    apr_time_t deadline;
+
+    if (!x->own_timer || x->stream_limits || !x->req->timeout) {
+        return 0;
+    }
+    deadline = x->start + x->req->timeout;
+    if (now >= deadline) {
+        return 1;
+    }
+    if (to_ms(deadline - now) < *wait_ms) {
+        *wait_ms = to_ms(deadline - now);
+    }
+    return 0;
+}
+
+/* Abort transfers past their total timeout (when our loop keeps it) or
+ * silent for longer than their idle timeout; returns how many, and
+ * lowers *wait_ms to the nearest deadline. */
+static apr_size_t check_timers(CURLM *m, xfer_t **xs, apr_size_t n,
+                               long *wait_ms)
 {
     apr_time_t now = apr_time_now();
     apr_size_t i, done = 0;
@@ -1169,6 +1239,12 @@ static apr_size_t check_idle(CURLM *m, xfer_t **xs, apr_size_t n, long *wait_ms)
         xfer_t *x = xs[i];
         apr_time_t deadline;
 
+        if (x->active && total_expired(x, now, wait_ms)) {
+            curl_multi_remove_handle(m, x->easy);
+            xfer_finish(x, CURLE_OPERATION_TIMEDOUT);
+            done++;
+            continue;
+        }
         if (!x->active || !x->receiving || !x->req->idle_timeout) {
             continue;
         }
@@ -1235,7 +1311,7 @@ static void run_loop(CURLM *m, xfer_t **xs, apr_size_t n, apr_size_t pending)
         mc = curl_multi_perform(m, &running);
         if (mc == CURLM_OK) {
             pending -= collect_done(m);
-            pending -= check_idle(m, xs, n, &wait_ms);
+            pending -= check_timers(m, xs, n, &wait_ms);
             pending -= check_ticks(m, xs, n);
         }
         if (mc != CURLM_OK) {

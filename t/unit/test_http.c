@@ -635,6 +635,159 @@ START_TEST(abort_by_tick_callback)
 }
 END_TEST
 
+/* ---- buffer or stream, decided after the headers ---- */
+
+typedef struct {
+    int mode_calls;
+    mcp_http_mode_e answer;     /* what on_mode returns */
+    int streamed_at_headers;
+    apr_size_t streamed;        /* bytes seen by on_body */
+    int body_calls;
+} mode_t_;
+
+static mcp_http_mode_e mode_cb(const mcp_http_response_t *resp, void *baton)
+{
+    mode_t_ *m = baton;
+
+    m->mode_calls++;
+    ck_assert_int_ne(resp->status, 0);
+    return m->answer;
+}
+
+static apr_status_t mode_headers(const mcp_http_response_t *resp, void *baton)
+{
+    ((mode_t_ *)baton)->streamed_at_headers = resp->streamed;
+    return APR_SUCCESS;
+}
+
+static apr_status_t mode_body(const mcp_http_response_t *resp, const char *data,
+                              apr_size_t len, void *baton)
+{
+    mode_t_ *m = baton;
+
+    (void)resp;
+    (void)data;
+    m->body_calls++;
+    m->streamed += len;
+    return APR_SUCCESS;
+}
+
+static mcp_http_request_t *mode_req(const char *path, mcp_http_mode_e mode,
+                                    mode_t_ *m)
+{
+    mcp_http_request_t *req = mkreq("GET", url(path));
+
+    memset(m, 0, sizeof(*m));
+    req->mode = mode;
+    req->on_headers = mode_headers;
+    req->on_body = mode_body;
+    req->baton = m;
+    return req;
+}
+
+START_TEST(auto_mode_rule)
+{
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+    mode_t_ m;
+    mcp_http_request_t *req = mode_req("/trickle?n=3&ms=10", MCP_HTTP_MODE_AUTO, &m);
+
+    /* text/event-stream: streamed. */
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->streamed, 1);
+    ck_assert_int_eq(m.streamed_at_headers, 1);
+    ck_assert_ptr_null(resp->body);
+    ck_assert_uint_eq(m.streamed, strlen("data: 0\n\ndata: 1\n\ndata: 2\n\n"));
+
+    /* Anything else: buffered, on_body not called, the cap applies. */
+    req = mode_req("/json", MCP_HTTP_MODE_AUTO, &m);
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->streamed, 0);
+    ck_assert_int_eq(m.body_calls, 0);
+    ck_assert(mcp_json_get_bool(body_json(resp), "ok", 0));
+    req = mode_req("/large?n=5000", MCP_HTTP_MODE_AUTO, &m);
+    req->max_response_size = 1000;
+    fail_with(req, MCP_ETOOLARGE, "limit");
+    ck_assert_int_eq(m.body_calls, 0);
+
+    /* Without a body callback a request that may stream is refused. */
+    req = mode_req("/json", MCP_HTTP_MODE_AUTO, &m);
+    req->on_body = NULL;
+    fail_with(req, MCP_EINVALID, "on_body");
+    ck_assert_uint_eq(http_server_requests(srv), 3);
+}
+END_TEST
+
+START_TEST(auto_mode_callback)
+{
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+    mode_t_ m;
+    mcp_http_request_t *req = mode_req("/json", MCP_HTTP_MODE_AUTO, &m);
+
+    /* The callback streams what the rule would buffer... */
+    m.answer = MCP_HTTP_MODE_STREAM;
+    req->on_mode = mode_cb;
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(m.mode_calls, 1);
+    ck_assert_int_eq(resp->streamed, 1);
+    ck_assert_ptr_null(resp->body);
+    ck_assert_uint_eq(m.streamed, resp->received);
+    ck_assert_uint_gt(m.streamed, 0);
+
+    /* ... and buffers what it would stream. */
+    req = mode_req("/trickle?n=2&ms=10", MCP_HTTP_MODE_AUTO, &m);
+    m.answer = MCP_HTTP_MODE_BUFFER;
+    req->on_mode = mode_cb;
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(m.mode_calls, 1);
+    ck_assert_int_eq(resp->streamed, 0);
+    ck_assert_int_eq(m.body_calls, 0);
+    ck_assert_str_eq(resp->body, "data: 0\n\ndata: 1\n\n");
+}
+END_TEST
+
+START_TEST(stream_limits)
+{
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+    mode_t_ m;
+    /* 10 events 100 ms apart: about 1 s, 5 times the total timeout. */
+    mcp_http_request_t *req = mode_req("/trickle?n=10&ms=100", MCP_HTTP_MODE_STREAM,
+                                       &m);
+
+    /* A stream has no total timeout once it has begun... */
+    req->timeout = apr_time_from_msec(200);
+    req->idle_timeout = apr_time_from_sec(10);
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(resp->streamed, 1);
+    ck_assert_uint_eq(m.streamed, 10 * strlen("data: 0\n\n"));
+
+    /* ... which a buffered body has. */
+    req = mode_req("/trickle?n=10&ms=100", MCP_HTTP_MODE_BUFFER, &m);
+    req->timeout = apr_time_from_msec(200);
+    fail_with(req, MCP_ETIMEOUT, "total timeout");
+
+    /* So does the wait for the headers of a stream. */
+    req = mode_req("/hang", MCP_HTTP_MODE_STREAM, &m);
+    req->timeout = apr_time_from_msec(300);
+    fail_with(req, MCP_ETIMEOUT, "total timeout");
+
+    /* A silent stream ends by its idle timeout. */
+    req = mode_req("/drip", MCP_HTTP_MODE_STREAM, &m);
+    req->timeout = apr_time_from_msec(100);
+    req->idle_timeout = apr_time_from_msec(600);
+    resp = fail_with(req, MCP_ETIMEOUT, "idle timeout");
+    ck_assert_uint_eq(resp->received, 10);
+
+    /* No cap on a whole stream. */
+    req = mode_req("/large?n=50000", MCP_HTTP_MODE_STREAM, &m);
+    req->max_response_size = 1000;
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    ck_assert_uint_eq(m.streamed, 50000);
+}
+END_TEST
+
 /* ---- redirects and schemes ---- */
 
 START_TEST(redirects)
@@ -1718,6 +1871,9 @@ static Suite *http_suite(void)
     tcase_add_test(tc, sse_abort_by_body_callback);
     tcase_add_test(tc, abort_by_headers_callback);
     tcase_add_test(tc, abort_by_tick_callback);
+    tcase_add_test(tc, auto_mode_rule);
+    tcase_add_test(tc, auto_mode_callback);
+    tcase_add_test(tc, stream_limits);
     suite_add_tcase(s, tc);
 
     tc = http_tcase("redirects");
