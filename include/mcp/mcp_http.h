@@ -129,6 +129,10 @@ extern "C" {
 typedef struct mcp_http_t mcp_http_t;
 typedef struct mcp_http_request_t mcp_http_request_t;
 typedef struct mcp_http_response_t mcp_http_response_t;
+/** A fan-out: requests performed together (see mcp_http_batch_create()). */
+typedef struct mcp_http_batch_t mcp_http_batch_t;
+/** The client's own state of a request; not for callers. */
+typedef struct mcp_http_ctl_t mcp_http_ctl_t;
 
 /** Default connect timeout (10 s). */
 #define MCP_HTTP_DEFAULT_CONNECT_TIMEOUT apr_time_from_sec(10)
@@ -249,12 +253,20 @@ typedef mcp_http_mode_e mcp_http_mode_cb(const mcp_http_response_t *resp,
 
 /**
  * Optional check called from the loop that runs the request, at least
- * once a second (often more) while it is under way, e.g. to notice that
+ * ten times a second while it is under way, e.g. to notice that
  * the client a response is relayed to has gone away. Return APR_SUCCESS to
  * go on; any other status aborts the request, which then fails with it.
  */
 typedef apr_status_t mcp_http_tick_cb(const mcp_http_response_t *resp,
                                       void *baton);
+
+/**
+ * Called once per request when it is finished (done, failed, timed out or
+ * cancelled), with its complete response, from the thread that runs it.
+ * The callback may add requests to the running batch
+ * (mcp_http_batch_add()).
+ */
+typedef void mcp_http_done_cb(const mcp_http_response_t *resp, void *baton);
 
 /**
  * One request. Made by mcp_http_request_create(), which fills the limits
@@ -301,7 +313,10 @@ struct mcp_http_request_t {
     mcp_http_headers_cb *on_headers;  /**< optional */
     mcp_http_body_cb *on_body;        /**< optional: stream the body */
     mcp_http_tick_cb *on_tick;        /**< optional: periodic check */
+    mcp_http_done_cb *on_done;        /**< optional: request finished */
     void *baton;                      /**< given to all callbacks */
+    /** The client's own state (cancel flag, ...); do not touch. */
+    mcp_http_ctl_t *ctl;
 };
 
 /** The outcome of one request, allocated from its request's pool. */
@@ -407,6 +422,66 @@ apr_status_t mcp_http_perform(mcp_http_request_t *req,
  */
 apr_status_t mcp_http_perform_all(mcp_http_request_t **reqs, apr_size_t n,
                                   mcp_http_response_t **resps);
+
+/* ---- fan-out and cancellation ---- */
+
+/**
+ * Make an empty batch of requests of client @a http in pool @a p. The
+ * batch lives until @a p is destroyed; the cleanup of @a p (in httpd the
+ * request pool, which goes when the request ends or its client is gone)
+ * cancels whatever of the batch still runs, waits (boundedly) for the
+ * thread that runs it to let go, and releases the transfers. The pools
+ * of its requests must live as long as the batch: @a p itself, a subpool
+ * of it or a longer-lived pool.
+ * mcp_http_perform() and mcp_http_perform_all() are a batch too: their
+ * requests can be cancelled as well.
+ * @return APR_SUCCESS, APR_EINVAL (no client) or APR_ENOMEM.
+ */
+apr_status_t mcp_http_batch_create(mcp_http_batch_t **pbatch, apr_pool_t *p,
+                                   mcp_http_t *http, const char **perr);
+
+/**
+ * Add @a req (a request of the batch's client, not yet performed) to
+ * @a batch, before mcp_http_batch_run() or while it runs, from one of the
+ * batch's callbacks (on_done after a first answer, say); a request added
+ * to a running batch starts at once. *presp (when not NULL) is set to the
+ * request's response, complete once the request is finished.
+ * Only from the thread that runs (or will run) the batch.
+ * @return APR_SUCCESS; APR_EINVAL for a request of another client, one
+ *         already added somewhere, or a batch of MCP_HTTP_MAX_BATCH
+ *         requests already.
+ */
+apr_status_t mcp_http_batch_add(mcp_http_batch_t *batch,
+                                mcp_http_request_t *req,
+                                mcp_http_response_t **presp);
+
+/**
+ * Run @a batch: performs its requests in parallel and returns when every
+ * one, also those added meanwhile, is finished, each by its own limits
+ * (each response has its own rv). The callbacks are called from the
+ * calling thread, one at a time. May be called again after more
+ * requests were added.
+ * @return APR_SUCCESS when the batch ran; APR_EINVAL when it is already
+ *         running; APR_ENOMEM.
+ */
+apr_status_t mcp_http_batch_run(mcp_http_batch_t *batch);
+
+/**
+ * Cancel every request of @a batch not finished yet (also those added
+ * later): each fails with MCP_ECANCELED. Safe from any thread; the thread
+ * running the batch notices within about 100 ms (at once when it waits
+ * for the network: it is woken up).
+ */
+void mcp_http_batch_cancel(mcp_http_batch_t *batch);
+
+/**
+ * Cancel @a req, whether it is performed alone or in a batch, running or
+ * not started yet: it fails with MCP_ECANCELED (unless it finished
+ * first). Safe from any thread while the request's pool lives; noticed as
+ * fast as mcp_http_batch_cancel(). A request cancelled before it is
+ * performed fails at once, without a connection.
+ */
+void mcp_http_cancel(mcp_http_request_t *req);
 
 /* ---- helpers that need no request ---- */
 

@@ -46,8 +46,12 @@
 #define MCP_CURL_MAX_CACHED_CONNS 32L
 /* Response header lines accepted per response. */
 #define MCP_CURL_MAX_HEADERS 256
-/* Longest wait in our loop before looking at the idle timers again. */
-#define MCP_CURL_MAX_WAIT_MS 1000
+/* Longest wait in our loop before looking at the timers and the cancel
+ * flags again (a cancel also wakes the loop at once). */
+#define MCP_CURL_MAX_WAIT_MS 100
+/* A batch's pool cleanup waits up to this many times 10 ms for the thread
+ * running it to let go. */
+#define MCP_CURL_CLEANUP_WAITS 3000
 
 struct mcp_http_t {
     apr_pool_t *pool;
@@ -55,6 +59,8 @@ struct mcp_http_t {
     CURLSH *share;
     apr_thread_mutex_t *share_locks[CURL_LOCK_DATA_LAST];
     apr_thread_mutex_t *idle_lock;
+    apr_thread_mutex_t *run_lock;   /* batches' multi and running, requests'
+                                     * ctl->batch and ctl->xfer */
     CURLM **idle;               /* stack of max_idle multi handles */
     int nidle;
 };
@@ -75,6 +81,8 @@ typedef struct {
     int headers_done;           /* on_headers called / status fixed */
     int nheaders;
     int active;                 /* added to the multi, not yet finished */
+    int started;                /* the first hop was started */
+    int finished;               /* the response is complete */
     int redirecting;            /* this response is a redirect we follow */
     int own_timer;              /* total timeout kept by our loop, not curl */
     int streaming;              /* the body goes to on_body */
@@ -249,6 +257,10 @@ apr_status_t mcp_http_create(mcp_http_t **phttp, apr_pool_t *p,
         }
     }
     rv = apr_thread_mutex_create(&http->idle_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_mutex_create(&http->run_lock, APR_THREAD_MUTEX_DEFAULT,
+                                     p);
+    }
     if (rv != APR_SUCCESS) {
         goto fail;
     }
@@ -1110,6 +1122,11 @@ static int xfer_start(CURLM *m, xfer_t *x)
 {
     CURLMcode mc;
 
+    if (!x->started) {
+        /* Timeouts count from here, not from a wait in the queue. */
+        x->started = 1;
+        x->start = x->last_rx = apr_time_now();
+    }
     if (xfer_setup(x) != APR_SUCCESS) {
         xfer_release(x);
         return 0;
@@ -1182,13 +1199,219 @@ static int xfer_follow(CURLM *m, xfer_t *x, CURLcode rc)
 
 /* Finish the transfers curl reports done, or start their next hop;
  * returns how many finished. */
-static apr_size_t collect_done(CURLM *m)
+/* ---- batches ---- */
+
+struct mcp_http_batch_t {
+    apr_pool_t *pool;           /* NULL for the batch of a perform call */
+    mcp_http_t *http;
+    CURLM *multi;               /* while running; under http->run_lock */
+    int running;                /* under http->run_lock */
+    volatile apr_uint32_t cancel;
+    xfer_t **xs;                /* malloc'd: the batch's pool may be shared */
+    apr_size_t n, cap;
+    apr_size_t next;            /* first transfer not started yet */
+    apr_size_t finished;
+};
+
+static void batch_init(mcp_http_batch_t *b, mcp_http_t *http)
 {
-    apr_size_t done = 0;
+    memset(b, 0, sizeof(*b));
+    b->http = http;
+}
+
+static void batch_free(mcp_http_batch_t *b)
+{
+    apr_size_t i;
+
+    apr_thread_mutex_lock(b->http->run_lock);
+    for (i = 0; i < b->n; i++) {
+        /* Done with: the request may be performed again. */
+        b->xs[i]->req->ctl->batch = NULL;
+        b->xs[i]->req->ctl->xfer = NULL;
+    }
+    apr_thread_mutex_unlock(b->http->run_lock);
+    free(b->xs);
+    b->xs = NULL;
+    b->n = b->cap = 0;
+}
+
+static apr_status_t batch_append(mcp_http_batch_t *b, mcp_http_request_t *req,
+                                 mcp_http_response_t **presp)
+{
+    xfer_t *x;
+
+    if (!req || req->http != b->http || !req->ctl || req->ctl->xfer
+        || b->n >= MCP_HTTP_MAX_BATCH) {
+        return APR_EINVAL;
+    }
+    if (b->n == b->cap) {
+        apr_size_t cap = b->cap ? b->cap * 2 : 8;
+        xfer_t **nxs = realloc(b->xs, cap * sizeof(*nxs));
+
+        if (!nxs) {
+            return APR_ENOMEM;
+        }
+        b->xs = nxs;
+        b->cap = cap;
+    }
+    x = xfer_make(req);
+    apr_thread_mutex_lock(b->http->run_lock);
+    req->ctl->batch = b;
+    req->ctl->xfer = x;
+    apr_thread_mutex_unlock(b->http->run_lock);
+    b->xs[b->n++] = x;
+    if (presp) {
+        *presp = x->resp;
+    }
+    return APR_SUCCESS;
+}
+
+/* Wake the loop of the batch @a req is in, if it runs. */
+static void wake_request(mcp_http_request_t *req)
+{
+    apr_thread_mutex_lock(req->http->run_lock);
+    if (req->ctl->batch && req->ctl->batch->multi) {
+        curl_multi_wakeup(req->ctl->batch->multi);
+    }
+    apr_thread_mutex_unlock(req->http->run_lock);
+}
+
+void mcp_http_cancel(mcp_http_request_t *req)
+{
+    if (req && req->ctl) {
+        apr_atomic_set32(&req->ctl->cancel, 1);
+        wake_request(req);
+    }
+}
+
+void mcp_http_batch_cancel(mcp_http_batch_t *b)
+{
+    if (!b) {
+        return;
+    }
+    apr_atomic_set32(&b->cancel, 1);
+    apr_thread_mutex_lock(b->http->run_lock);
+    if (b->multi) {
+        curl_multi_wakeup(b->multi);
+    }
+    apr_thread_mutex_unlock(b->http->run_lock);
+}
+
+/* Is the batch still run by some thread? */
+static int batch_running(mcp_http_batch_t *b)
+{
+    int running;
+
+    apr_thread_mutex_lock(b->http->run_lock);
+    running = b->running;
+    apr_thread_mutex_unlock(b->http->run_lock);
+    return running;
+}
+
+/* The cleanup of the batch's pool: cancel what runs, wait for the loop
+ * to let go (it notices within MCP_CURL_MAX_WAIT_MS), release. */
+static apr_status_t batch_cleanup(void *baton)
+{
+    mcp_http_batch_t *b = baton;
+    int i;
+
+    mcp_http_batch_cancel(b);
+    for (i = 0; i < MCP_CURL_CLEANUP_WAITS && batch_running(b); i++) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    batch_free(b);
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_http_batch_create(mcp_http_batch_t **pb, apr_pool_t *p,
+                                   mcp_http_t *http, const char **perr)
+{
+    mcp_http_batch_t *b;
+
+    *pb = NULL;
+    if (!http) {
+        if (perr) {
+            *perr = "no HTTP client";
+        }
+        return APR_EINVAL;
+    }
+    b = apr_palloc(p, sizeof(*b));
+    batch_init(b, http);
+    b->pool = p;
+    /* Before the subpools go, which may hold the requests. */
+    apr_pool_pre_cleanup_register(p, b, batch_cleanup);
+    *pb = b;
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_http_batch_add(mcp_http_batch_t *b, mcp_http_request_t *req,
+                                mcp_http_response_t **presp)
+{
+    return b ? batch_append(b, req, presp) : APR_EINVAL;
+}
+
+/* ---- the loop ---- */
+
+/* A transfer is finished: its response is complete; tell the caller. */
+static void batch_finish(mcp_http_batch_t *b, xfer_t *x, CURLcode rc)
+{
+    mcp_http_request_t *req = x->req;
+
+    if (x->active) {
+        curl_multi_remove_handle(b->multi, x->easy);
+    }
+    xfer_finish(x, rc);
+    x->finished = 1;
+    b->finished++;
+    if (req->on_done) {
+        req->on_done(x->resp, req->baton);
+    }
+}
+
+/* End @a x with @a rv and @a msg, whether it runs or waits to start. */
+static void batch_abort(mcp_http_batch_t *b, xfer_t *x, apr_status_t rv,
+                        const char *msg)
+{
+    xfer_abort(x, rv, msg);
+    batch_finish(b, x, CURLE_OK);
+}
+
+static int is_cancelled(mcp_http_batch_t *b, xfer_t *x)
+{
+    return apr_atomic_read32(&b->cancel)
+        || apr_atomic_read32(&x->req->ctl->cancel);
+}
+
+static const char *cancel_message(xfer_t *x)
+{
+    return apr_psprintf(x->req->pool, "request to %s cancelled", host_of(x));
+}
+
+/* Start the transfers added and not started yet. */
+static void start_queued(mcp_http_batch_t *b)
+{
+    while (b->next < b->n) {
+        xfer_t *x = b->xs[b->next++];
+
+        if (x->finished) {
+            continue;
+        }
+        if (is_cancelled(b, x)) {
+            batch_abort(b, x, MCP_ECANCELED, cancel_message(x));
+        }
+        else if (!xfer_start(b->multi, x)) {
+            batch_abort(b, x, x->resp->rv, x->resp->error);
+        }
+    }
+}
+
+/* Finish the transfers curl reports done, or start their next hop. */
+static void collect_done(mcp_http_batch_t *b)
+{
     CURLMsg *msg;
     int left;
 
-    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+    while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
         if (msg->msg == CURLMSG_DONE) {
             CURL *e = msg->easy_handle;
             CURLcode rc = msg->data.result;
@@ -1197,14 +1420,16 @@ static apr_size_t collect_done(CURLM *m)
 
             curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
             x = (xfer_t *)(void *)priv;
-            curl_multi_remove_handle(m, e);
-            if (x && x->active && !xfer_follow(m, x, rc)) {
-                xfer_finish(x, rc);
-                done++;
+            curl_multi_remove_handle(b->multi, e);
+            if (x && x->active) {
+                x->active = 0;
+                if (xfer_follow(b->multi, x, rc)) {
+                    continue;
+                }
+                batch_finish(b, x, rc);
             }
         }
     }
-    return done;
 }
 
 /* The total timeout of a transfer that keeps it in our loop, until its
@@ -1226,125 +1451,177 @@ static int total_expired(xfer_t *x, apr_time_t now, long *wait_ms)
     return 0;
 }
 
-/* Abort transfers past their total timeout (when our loop keeps it) or
- * silent for longer than their idle timeout; returns how many, and
- * lowers *wait_ms to the nearest deadline. */
-static apr_size_t check_timers(CURLM *m, xfer_t **xs, apr_size_t n,
-                               long *wait_ms)
+/* Has @a x been silent for longer than its idle timeout? Else *wait_ms is
+ * lowered to when it would be. */
+static int idle_expired(xfer_t *x, apr_time_t now, long *wait_ms)
+{
+    apr_time_t deadline;
+
+    if (!x->receiving || !x->req->idle_timeout) {
+        return 0;
+    }
+    deadline = x->last_rx + x->req->idle_timeout;
+    if (now >= deadline) {
+        return 1;
+    }
+    if (to_ms(deadline - now) < *wait_ms) {
+        *wait_ms = to_ms(deadline - now);
+    }
+    return 0;
+}
+
+/* Why a transfer that is not finished must end now, or APR_SUCCESS:
+ * cancelled (the batch or the request), or its on_tick said so. */
+static apr_status_t must_end(mcp_http_batch_t *b, xfer_t *x, const char **msg)
+{
+    mcp_http_request_t *req = x->req;
+    apr_status_t rv;
+
+    if (is_cancelled(b, x)) {
+        *msg = cancel_message(x);
+        return MCP_ECANCELED;
+    }
+    if (x->active && req->on_tick
+        && (rv = req->on_tick(x->resp, req->baton)) != APR_SUCCESS) {
+        *msg = "request aborted by the tick callback";
+        return rv;
+    }
+    return APR_SUCCESS;
+}
+
+/* Look at each transfer not finished: cancelled, timed out, idle too
+ * long; lowers *wait_ms to the nearest deadline. Callbacks may add
+ * transfers: b->xs is read again for each. */
+static void check_timers(mcp_http_batch_t *b, long *wait_ms)
 {
     apr_time_t now = apr_time_now();
-    apr_size_t i, done = 0;
+    apr_size_t i;
 
-    for (i = 0; i < n; i++) {
-        xfer_t *x = xs[i];
-        apr_time_t deadline;
-
-        if (x->active && total_expired(x, now, wait_ms)) {
-            curl_multi_remove_handle(m, x->easy);
-            xfer_finish(x, CURLE_OPERATION_TIMEDOUT);
-            done++;
-            continue;
-        }
-        if (!x->active || !x->receiving || !x->req->idle_timeout) {
-            continue;
-        }
-        deadline = x->last_rx + x->req->idle_timeout;
-        if (now >= deadline) {
-            xfer_abort(x, MCP_ETIMEOUT, apr_psprintf(x->req->pool,
-                       "idle timeout (%ld ms): no data from %s",
-                       to_ms(x->req->idle_timeout), host_of(x)));
-            curl_multi_remove_handle(m, x->easy);
-            xfer_finish(x, CURLE_OK);
-            done++;
-        }
-        else if (to_ms(deadline - now) < *wait_ms) {
-            *wait_ms = to_ms(deadline - now);
-        }
-    }
-    return done;
-}
-
-/* Give each running transfer's on_tick its say; returns how many it
- * aborted. */
-static apr_size_t check_ticks(CURLM *m, xfer_t **xs, apr_size_t n)
-{
-    apr_size_t i, done = 0;
-
-    for (i = 0; i < n; i++) {
-        xfer_t *x = xs[i];
+    for (i = 0; i < b->n; i++) {
+        xfer_t *x = b->xs[i];
+        const char *msg = NULL;
         apr_status_t rv;
 
-        if (!x->active || !x->req->on_tick) {
+        if (x->finished) {
             continue;
         }
-        rv = x->req->on_tick(x->resp, x->req->baton);
-        if (rv != APR_SUCCESS) {
-            xfer_abort(x, rv, "request aborted by the tick callback");
-            curl_multi_remove_handle(m, x->easy);
-            xfer_finish(x, CURLE_OK);
-            done++;
+        if ((rv = must_end(b, x, &msg)) != APR_SUCCESS) {
+            batch_abort(b, x, rv, msg);
+        }
+        else if (!x->active) {
+            continue;
+        }
+        else if (total_expired(x, now, wait_ms)) {
+            batch_finish(b, x, CURLE_OPERATION_TIMEDOUT);
+        }
+        else if (idle_expired(x, now, wait_ms)) {
+            batch_abort(b, x, MCP_ETIMEOUT, apr_psprintf(x->req->pool,
+                        "idle timeout (%ld ms): no data from %s",
+                        to_ms(x->req->idle_timeout), host_of(x)));
         }
     }
-    return done;
 }
 
-static void fail_active(CURLM *m, xfer_t **xs, apr_size_t n, const char *msg)
+static void fail_unfinished(mcp_http_batch_t *b, const char *msg)
 {
     apr_size_t i;
 
-    for (i = 0; i < n; i++) {
-        if (xs[i]->active) {
-            curl_multi_remove_handle(m, xs[i]->easy);
-            xfer_abort(xs[i], APR_EGENERAL, msg);
-            xfer_finish(xs[i], CURLE_OK);
+    for (i = 0; i < b->n; i++) {
+        if (!b->xs[i]->finished) {
+            batch_abort(b, b->xs[i], APR_EGENERAL, msg);
         }
     }
 }
 
-static void run_loop(CURLM *m, xfer_t **xs, apr_size_t n, apr_size_t pending)
+static void run_loop(mcp_http_batch_t *b)
 {
-    while (pending > 0) {
+    while (b->finished < b->n) {
         long wait_ms = MCP_CURL_MAX_WAIT_MS;
         int running = 0;
         CURLMcode mc;
 
-        mc = curl_multi_perform(m, &running);
+        start_queued(b);
+        mc = curl_multi_perform(b->multi, &running);
         if (mc == CURLM_OK) {
-            pending -= collect_done(m);
-            pending -= check_timers(m, xs, n, &wait_ms);
-            pending -= check_ticks(m, xs, n);
+            collect_done(b);
+            check_timers(b, &wait_ms);
+            start_queued(b);
         }
         if (mc != CURLM_OK) {
-            fail_active(m, xs, n, curl_multi_strerror(mc));
+            fail_unfinished(b, curl_multi_strerror(mc));
             return;
         }
-        if (pending == 0) {
+        if (b->finished == b->n) {
             break;
         }
-        mc = curl_multi_poll(m, NULL, 0, wait_ms > 0 ? (int)wait_ms : 1, NULL);
+        mc = curl_multi_poll(b->multi, NULL, 0, wait_ms > 0 ? (int)wait_ms : 1,
+                             NULL);
         if (mc != CURLM_OK) {
-            fail_active(m, xs, n, curl_multi_strerror(mc));
+            fail_unfinished(b, curl_multi_strerror(mc));
             return;
         }
     }
 }
 
-static apr_status_t perform(mcp_http_t *http, xfer_t **xs, apr_size_t n)
+/* Claim the batch for this thread, with a multi handle. */
+static apr_status_t batch_begin(mcp_http_batch_t *b)
 {
-    apr_size_t i, pending = 0;
-    CURLM *m = multi_get(http);
+    mcp_http_t *http = b->http;
+    CURLM *m;
 
-    if (!m) {
-        for (i = 0; i < n; i++) {
-            xfer_fail(xs[i], APR_ENOMEM, "cannot create a curl multi handle");
-        }
+    apr_thread_mutex_lock(http->run_lock);
+    if (b->running) {
+        apr_thread_mutex_unlock(http->run_lock);
+        return APR_EINVAL;
+    }
+    b->running = 1;
+    apr_thread_mutex_unlock(http->run_lock);
+    if (!(m = multi_get(http))) {
+        apr_thread_mutex_lock(http->run_lock);
+        b->running = 0;
+        apr_thread_mutex_unlock(http->run_lock);
         return APR_ENOMEM;
     }
-    for (i = 0; i < n; i++) {
-        pending += (apr_size_t)xfer_start(m, xs[i]);
-    }
-    run_loop(m, xs, n, pending);
+    apr_thread_mutex_lock(http->run_lock);
+    b->multi = m;
+    apr_thread_mutex_unlock(http->run_lock);
+    return APR_SUCCESS;
+}
+
+static void batch_end(mcp_http_batch_t *b)
+{
+    mcp_http_t *http = b->http;
+    CURLM *m;
+
+    apr_thread_mutex_lock(http->run_lock);
+    m = b->multi;
+    b->multi = NULL;
+    b->running = 0;
+    apr_thread_mutex_unlock(http->run_lock);
     multi_put(http, m);
+}
+
+apr_status_t mcp_http_batch_run(mcp_http_batch_t *b)
+{
+    apr_status_t rv;
+    apr_size_t i;
+
+    if (!b) {
+        return APR_EINVAL;
+    }
+    if ((rv = batch_begin(b)) != APR_SUCCESS) {
+        if (rv == APR_ENOMEM) {
+            for (i = 0; i < b->n; i++) {
+                if (!b->xs[i]->finished) {
+                    xfer_fail(b->xs[i], APR_ENOMEM,
+                              "cannot create a curl multi handle");
+                }
+            }
+        }
+        return rv;
+    }
+    run_loop(b);
+    batch_end(b);
     return APR_SUCCESS;
 }
 
@@ -1352,48 +1629,49 @@ apr_status_t mcp_http_perform(mcp_http_request_t *req,
                               mcp_http_response_t **presp,
                               const char **perr)
 {
-    xfer_t *x;
+    mcp_http_batch_t b;
+    mcp_http_response_t *resp = NULL;
 
     if (!req || !req->http || !presp) {
         return APR_EINVAL;
     }
-    x = xfer_make(req);
-
-    perform(req->http, &x, 1);
-    *presp = x->resp;
-    if (perr) {
-        *perr = x->resp->error;
+    batch_init(&b, req->http);
+    if (batch_append(&b, req, &resp) != APR_SUCCESS) {
+        batch_free(&b);
+        return APR_EINVAL;
     }
-    return x->resp->rv;
+    mcp_http_batch_run(&b);
+    batch_free(&b);
+    *presp = resp;
+    if (perr) {
+        *perr = resp->error;
+    }
+    return resp->rv;
 }
 
 apr_status_t mcp_http_perform_all(mcp_http_request_t **reqs, apr_size_t n,
                                   mcp_http_response_t **resps)
 {
-    mcp_http_t *http;
-    xfer_t **xs;
+    mcp_http_batch_t b;
     apr_size_t i;
 
     if (!reqs || !resps || n == 0 || n > MCP_HTTP_MAX_BATCH || !reqs[0]) {
         return APR_EINVAL;
     }
-    http = reqs[0]->http;
     for (i = 0; i < n; i++) {
-        if (!reqs[i] || reqs[i]->http != http) {
+        if (!reqs[i] || reqs[i]->http != reqs[0]->http || !reqs[i]->ctl
+            || reqs[i]->ctl->xfer) {
             return APR_EINVAL;
         }
     }
-    /* The array of transfers must not come from a shared pool: malloc it. */
-    if (!(xs = malloc(n * sizeof(*xs)))) {
-        return APR_ENOMEM;
-    }
+    batch_init(&b, reqs[0]->http);
     for (i = 0; i < n; i++) {
-        xs[i] = xfer_make(reqs[i]);
+        if (batch_append(&b, reqs[i], &resps[i]) != APR_SUCCESS) {
+            batch_free(&b);
+            return APR_ENOMEM;
+        }
     }
-    perform(http, xs, n);
-    for (i = 0; i < n; i++) {
-        resps[i] = xs[i]->resp;
-    }
-    free(xs);
+    mcp_http_batch_run(&b);
+    batch_free(&b);
     return APR_SUCCESS;
 }

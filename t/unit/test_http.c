@@ -788,6 +788,149 @@ START_TEST(stream_limits)
 }
 END_TEST
 
+/* ---- cancellation ---- */
+
+typedef struct {
+    mcp_http_request_t *req;    /* cancel this, */
+    mcp_http_batch_t *batch;    /* or this batch, */
+    apr_pool_t *pool;           /* or destroy this pool */
+    int ms;                     /* after this long */
+    apr_time_t at;              /* when it was done */
+} canceller_t;
+
+static void *APR_THREAD_FUNC canceller_main(apr_thread_t *t, void *baton)
+{
+    canceller_t *c = baton;
+
+    (void)t;
+    apr_sleep(apr_time_from_msec(c->ms));
+    c->at = apr_time_now();
+    if (c->req) {
+        mcp_http_cancel(c->req);
+    }
+    else if (c->batch) {
+        mcp_http_batch_cancel(c->batch);
+    }
+    else {
+        apr_pool_destroy(c->pool);
+    }
+    return NULL;
+}
+
+static apr_thread_t *canceller(canceller_t *c)
+{
+    apr_thread_t *t = NULL;
+
+    ck_assert_status(apr_thread_create(&t, NULL, canceller_main, c, tp),
+                     APR_SUCCESS);
+    return t;
+}
+
+START_TEST(cancel_request)
+{
+    canceller_t c;
+    apr_thread_t *t;
+    apr_status_t trv;
+    mcp_http_response_t *resp;
+    mcp_http_request_t *req = mkreq("GET", url("/hang"));
+
+    /* From another thread while it waits for the network. */
+    memset(&c, 0, sizeof(c));
+    c.req = req;
+    c.ms = 300;
+    req->timeout = apr_time_from_sec(30);
+    t = canceller(&c);
+    resp = fail_with(req, MCP_ECANCELED, "cancelled");
+    apr_thread_join(&trv, t);
+    /* Noticed at once (the loop is woken), and in any case well before
+     * any timeout of the request or the server's 5 s. */
+    ck_assert_msg(secs_since(c.at) < 2.5, "cancel took %.2f s", secs_since(c.at));
+    ck_assert_int_eq(resp->status, 0);
+
+    /* Cancelled before it is performed: no connection at all. */
+    req = mkreq("GET", url("/json"));
+    mcp_http_cancel(req);
+    fail_with(req, MCP_ECANCELED, "cancelled");
+    ck_assert_uint_eq(http_server_accepted(srv), 1);
+    /* The client goes on. */
+    ck_assert_int_eq(get_ok("/json")->status, 200);
+}
+END_TEST
+
+START_TEST(cancel_batch)
+{
+    enum { N = 4 };
+    mcp_http_batch_t *b = NULL;
+    mcp_http_response_t *resps[N];
+    canceller_t c;
+    apr_thread_t *t;
+    apr_status_t trv;
+    int i;
+
+    ck_assert_status(mcp_http_batch_create(&b, tp, http, NULL), APR_SUCCESS);
+    for (i = 0; i < N; i++) {
+        mcp_http_request_t *req = mkreq("GET", url(i ? "/hang" : "/json"));
+
+        req->timeout = apr_time_from_sec(30);
+        ck_assert_status(mcp_http_batch_add(b, req, &resps[i]), APR_SUCCESS);
+    }
+    memset(&c, 0, sizeof(c));
+    c.batch = b;
+    c.ms = 300;
+    t = canceller(&c);
+    ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
+    apr_thread_join(&trv, t);
+    ck_assert_msg(secs_since(c.at) < 2.5, "cancel took %.2f s", secs_since(c.at));
+    ck_assert_status(resps[0]->rv, APR_SUCCESS);
+    for (i = 1; i < N; i++) {
+        ck_assert_status(resps[i]->rv, MCP_ECANCELED);
+    }
+}
+END_TEST
+
+START_TEST(cancel_by_pool_cleanup)
+{
+    enum { N = 3 };
+    apr_pool_t *bp;
+    mcp_http_batch_t *b = NULL;
+    mcp_http_response_t *resps[N];
+    canceller_t c;
+    apr_thread_t *t;
+    apr_status_t trv;
+    int i;
+
+    /* The batch in a pool of its own (httpd's request pool), destroyed
+     * by another thread while the batch runs: its cleanup cancels, waits
+     * for the loop to let go and releases everything. */
+    apr_pool_create(&bp, tp);
+    ck_assert_status(mcp_http_batch_create(&b, bp, http, NULL), APR_SUCCESS);
+    for (i = 0; i < N; i++) {
+        mcp_http_request_t *req = mkreq("GET", url("/hang"));
+
+        req->timeout = apr_time_from_sec(30);
+        ck_assert_status(mcp_http_batch_add(b, req, &resps[i]), APR_SUCCESS);
+    }
+    memset(&c, 0, sizeof(c));
+    c.pool = bp;
+    c.ms = 300;
+    t = canceller(&c);
+    ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
+    apr_thread_join(&trv, t);
+    ck_assert_msg(secs_since(c.at) < 2.5, "cancel took %.2f s", secs_since(c.at));
+    for (i = 0; i < N; i++) {
+        ck_assert_status(resps[i]->rv, MCP_ECANCELED);
+    }
+    /* The client goes on, also with a pool cleanup of a batch that is
+     * not running. */
+    apr_pool_create(&bp, tp);
+    ck_assert_status(mcp_http_batch_create(&b, bp, http, NULL), APR_SUCCESS);
+    ck_assert_status(mcp_http_batch_add(b, mkreq("GET", url("/json")), &resps[0]),
+                     APR_SUCCESS);
+    apr_pool_destroy(bp);
+    ck_assert_int_eq(get_ok("/json")->status, 200);
+}
+END_TEST
+
 /* ---- redirects and schemes ---- */
 
 START_TEST(redirects)
@@ -1874,6 +2017,12 @@ static Suite *http_suite(void)
     tcase_add_test(tc, auto_mode_rule);
     tcase_add_test(tc, auto_mode_callback);
     tcase_add_test(tc, stream_limits);
+    suite_add_tcase(s, tc);
+
+    tc = http_tcase("cancel");
+    tcase_add_test(tc, cancel_request);
+    tcase_add_test(tc, cancel_batch);
+    tcase_add_test(tc, cancel_by_pool_cleanup);
     suite_add_tcase(s, tc);
 
     tc = http_tcase("redirects");
