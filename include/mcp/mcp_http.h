@@ -31,7 +31,8 @@
  *  - TLS peers are always verified (a CA file or path may be added for a
  *    private CA; verification cannot be turned off);
  *  - proxy environment variables (http_proxy, HTTPS_PROXY, ...) are ignored;
- *    a proxy is used only when mcp_http_options_t.proxy names one;
+ *    a proxy is used only when mcp_http_options_t.proxy or
+ *    mcp_http_request_t.proxy names one;
  *  - redirects are not followed unless a request allows some;
  *  - every buffered response body has a size cap, and every request a
  *    total or (a stream, see mcp_http_mode_e) an idle timeout.
@@ -78,7 +79,7 @@
  *  - just before the request is sent, the connection's address is checked
  *    again; this covers a connection kept open by an earlier request
  *    (with a laxer guard or none), which is then refused;
- *  - a client with mcp_http_options_t.proxy refuses every guarded request:
+ *  - a request with a proxy (its own or the client's) is refused:
  *    the proxy resolves the target, so its address is never seen here;
  *  - built against a libcurl older than 7.80 (no CURLOPT_PREREQFUNCTION,
  *    so no check of reused connections), guarded requests are refused.
@@ -310,6 +311,24 @@ struct mcp_http_request_t {
     /** Buffer or stream the body; default MCP_HTTP_MODE_DEFAULT. */
     mcp_http_mode_e mode;
     mcp_http_mode_cb *on_mode;        /**< optional, MCP_HTTP_MODE_AUTO only */
+    /**
+     * TLS and proxy settings of this request; NULL = the client's
+     * (mcp_http_options_t), so requests to backends with different
+     * settings can share one batch. Not copied: they must live as long
+     * as the request.
+     */
+    const char *ca_file;         /**< PEM file of CAs; NULL = client's */
+    const char *ca_path;         /**< hashed CA directory; NULL = client's */
+    /** PEM client certificate for mutual TLS; NULL = none. */
+    const char *client_cert;
+    /** PEM private key of client_cert (unencrypted); NULL = in client_cert. */
+    const char *client_key;
+    /**
+     * Proxy URL (http: or https:); NULL = the client's option, "" = no
+     * proxy. The environment is never consulted.
+     */
+    const char *proxy;
+
     mcp_http_headers_cb *on_headers;  /**< optional */
     mcp_http_body_cb *on_body;        /**< optional: stream the body */
     mcp_http_tick_cb *on_tick;        /**< optional: periodic check */
@@ -454,6 +473,17 @@ apr_status_t mcp_http_batch_create(mcp_http_batch_t **pbatch, apr_pool_t *p,
 apr_status_t mcp_http_batch_add(mcp_http_batch_t *batch,
                                 mcp_http_request_t *req,
                                 mcp_http_response_t **presp);
+
+/**
+ * Limits of @a batch, set before it runs: at most @a max_in_flight
+ * requests run at once (0 = no cap), the others wait in the order they
+ * were added; and @a deadline (0 = none) for the whole batch, counted
+ * from the first mcp_http_batch_run(): when it passes, every request not
+ * finished yet, running or waiting, fails with MCP_EDEADLINE (each
+ * request's own timeouts still give MCP_ETIMEOUT).
+ */
+void mcp_http_batch_limits(mcp_http_batch_t *batch, int max_in_flight,
+                           apr_interval_time_t deadline);
 
 /**
  * Run @a batch: performs its requests in parallel and returns when every

@@ -649,11 +649,27 @@ static CURLcode set_protocols(CURL *e)
     return rc;
 }
 
+/* The proxy of the transfer: the request's ("" = none), else the
+ * client's; NULL = direct. */
+static const char *xfer_proxy(const xfer_t *x)
+{
+    const char *proxy = x->req->proxy;
+
+    if (!proxy) {
+        return x->req->http->opts.proxy;
+    }
+    return *proxy ? proxy : NULL;
+}
+
 /* Options that make the client's promises: TLS verified, no proxy from
  * the environment, only http(s), no signals (threads). */
 static CURLcode set_policy(xfer_t *x)
 {
     const mcp_http_options_t *o = &x->req->http->opts;
+    const mcp_http_request_t *req = x->req;
+    const char *proxy = xfer_proxy(x);
+    const char *ca_file = req->ca_file ? req->ca_file : o->ca_file;
+    const char *ca_path = req->ca_path ? req->ca_path : o->ca_path;
     CURL *e = x->easy;
     CURLcode rc;
 
@@ -661,7 +677,8 @@ static CURLcode set_policy(xfer_t *x)
         || (rc = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L)) != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : ""))
+        /* "" rather than NULL: NULL would let curl read the environment. */
+        || (rc = curl_easy_setopt(e, CURLOPT_PROXY, proxy ? proxy : ""))
            != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L))
            != CURLE_OK
@@ -672,12 +689,20 @@ static CURLcode set_policy(xfer_t *x)
         || (rc = curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L)) != CURLE_OK) {
         return rc;
     }
-    if (o->ca_file
-        && (rc = curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file)) != CURLE_OK) {
+    if (ca_file
+        && (rc = curl_easy_setopt(e, CURLOPT_CAINFO, ca_file)) != CURLE_OK) {
         return rc;
     }
-    if (o->ca_path
-        && (rc = curl_easy_setopt(e, CURLOPT_CAPATH, o->ca_path)) != CURLE_OK) {
+    if (ca_path
+        && (rc = curl_easy_setopt(e, CURLOPT_CAPATH, ca_path)) != CURLE_OK) {
+        return rc;
+    }
+    if (req->client_cert
+        && ((rc = curl_easy_setopt(e, CURLOPT_SSLCERT, req->client_cert))
+            != CURLE_OK
+            || (rc = curl_easy_setopt(e, CURLOPT_SSLKEY, req->client_key
+                                      ? req->client_key : req->client_cert))
+               != CURLE_OK)) {
         return rc;
     }
     return CURLE_OK;
@@ -820,7 +845,7 @@ static apr_status_t set_guard(xfer_t *x)
     if (req->addr_allow == MCP_ADDR_ALLOW_ALL) {
         return APR_SUCCESS;
     }
-    if (req->http->opts.proxy) {
+    if (xfer_proxy(x)) {
         /* curl connects to the proxy, which resolves the target: no
          * address of the target is ever seen here. */
         xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "refused to "
@@ -886,6 +911,11 @@ static apr_status_t xfer_setup(xfer_t *x)
     if (mcp_http_url_allowed(req->pool, req, x->hop.url, &err)
         != APR_SUCCESS) {
         xfer_fail(x, MCP_EINVALID, err);
+        return MCP_EINVALID;
+    }
+    if (req->proxy && *req->proxy
+        && mcp_http_url_check(req->pool, req->proxy, &err) != APR_SUCCESS) {
+        xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "proxy: %s", err));
         return MCP_EINVALID;
     }
     if ((req->mode == MCP_HTTP_MODE_STREAM || req->mode == MCP_HTTP_MODE_AUTO)
@@ -1029,6 +1059,10 @@ static void error_result(xfer_t *x, CURLcode rc)
     case CURLE_SSL_CONNECT_ERROR:
         xfer_fail(x, APR_EGENERAL, apr_psprintf(p, "TLS handshake with %s "
                   "failed: %s", host_of(x), curl_reason(x, rc)));
+        break;
+    case CURLE_SSL_CERTPROBLEM:
+        xfer_fail(x, MCP_EINVALID, apr_psprintf(p, "client certificate or "
+                  "key cannot be used: %s", curl_reason(x, rc)));
         break;
     case CURLE_SSL_CACERT_BADFILE:
         xfer_fail(x, MCP_EINVALID, apr_psprintf(p, "CA certificates cannot "
@@ -1211,6 +1245,10 @@ struct mcp_http_batch_t {
     apr_size_t n, cap;
     apr_size_t next;            /* first transfer not started yet */
     apr_size_t finished;
+    apr_size_t in_flight;       /* started, not finished */
+    apr_size_t max_in_flight;   /* 0 = no cap */
+    apr_interval_time_t deadline;   /* 0 = none */
+    apr_time_t deadline_at;     /* set by the first run */
 };
 
 static void batch_init(mcp_http_batch_t *b, mcp_http_t *http)
@@ -1344,6 +1382,15 @@ apr_status_t mcp_http_batch_create(mcp_http_batch_t **pb, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+void mcp_http_batch_limits(mcp_http_batch_t *b, int max_in_flight,
+                           apr_interval_time_t deadline)
+{
+    if (b) {
+        b->max_in_flight = max_in_flight > 0 ? (apr_size_t)max_in_flight : 0;
+        b->deadline = deadline > 0 ? deadline : 0;
+    }
+}
+
 apr_status_t mcp_http_batch_add(mcp_http_batch_t *b, mcp_http_request_t *req,
                                 mcp_http_response_t **presp)
 {
@@ -1363,6 +1410,9 @@ static void batch_finish(mcp_http_batch_t *b, xfer_t *x, CURLcode rc)
     xfer_finish(x, rc);
     x->finished = 1;
     b->finished++;
+    if (x->started) {
+        b->in_flight--;
+    }
     if (req->on_done) {
         req->on_done(x->resp, req->baton);
     }
@@ -1390,7 +1440,8 @@ static const char *cancel_message(xfer_t *x)
 /* Start the transfers added and not started yet. */
 static void start_queued(mcp_http_batch_t *b)
 {
-    while (b->next < b->n) {
+    while (b->next < b->n
+           && (!b->max_in_flight || b->in_flight < b->max_in_flight)) {
         xfer_t *x = b->xs[b->next++];
 
         if (x->finished) {
@@ -1398,8 +1449,10 @@ static void start_queued(mcp_http_batch_t *b)
         }
         if (is_cancelled(b, x)) {
             batch_abort(b, x, MCP_ECANCELED, cancel_message(x));
+            continue;
         }
-        else if (!xfer_start(b->multi, x)) {
+        b->in_flight++;
+        if (!xfer_start(b->multi, x)) {
             batch_abort(b, x, x->resp->rv, x->resp->error);
         }
     }
@@ -1481,6 +1534,12 @@ static apr_status_t must_end(mcp_http_batch_t *b, xfer_t *x, const char **msg)
         *msg = cancel_message(x);
         return MCP_ECANCELED;
     }
+    if (b->deadline_at && apr_time_now() >= b->deadline_at) {
+        *msg = apr_psprintf(req->pool, "the deadline of the batch (%ld ms) "
+                            "passed before the request to %s was done",
+                            to_ms(b->deadline), host_of(x));
+        return MCP_EDEADLINE;
+    }
     if (x->active && req->on_tick
         && (rv = req->on_tick(x->resp, req->baton)) != APR_SUCCESS) {
         *msg = "request aborted by the tick callback";
@@ -1497,6 +1556,10 @@ static void check_timers(mcp_http_batch_t *b, long *wait_ms)
     apr_time_t now = apr_time_now();
     apr_size_t i;
 
+    if (b->deadline_at && b->deadline_at > now
+        && to_ms(b->deadline_at - now) < *wait_ms) {
+        *wait_ms = to_ms(b->deadline_at - now);
+    }
     for (i = 0; i < b->n; i++) {
         xfer_t *x = b->xs[i];
         const char *msg = NULL;
@@ -1585,6 +1648,9 @@ static apr_status_t batch_begin(mcp_http_batch_t *b)
     apr_thread_mutex_lock(http->run_lock);
     b->multi = m;
     apr_thread_mutex_unlock(http->run_lock);
+    if (b->deadline && !b->deadline_at) {
+        b->deadline_at = apr_time_now() + b->deadline;
+    }
     return APR_SUCCESS;
 }
 

@@ -931,6 +931,112 @@ START_TEST(cancel_by_pool_cleanup)
 }
 END_TEST
 
+/* ---- fan-out ---- */
+
+START_TEST(batch_deadline)
+{
+    enum { N = 4 };
+    mcp_http_batch_t *b = NULL;
+    mcp_http_response_t *resps[N];
+    apr_time_t t0;
+    int i;
+
+    ck_assert_status(mcp_http_batch_create(&b, tp, http, NULL), APR_SUCCESS);
+    /* The server's slowest answer is 5 s, the deadline 1 s: 5 times. */
+    mcp_http_batch_limits(b, 0, apr_time_from_sec(1));
+    for (i = 0; i < N; i++) {
+        mcp_http_request_t *req = mkreq("GET", url(i ? "/json" : "/slow?ms=5000"));
+
+        req->timeout = apr_time_from_sec(30);
+        ck_assert_status(mcp_http_batch_add(b, req, &resps[i]), APR_SUCCESS);
+    }
+    t0 = apr_time_now();
+    ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
+    ck_assert_msg(secs_since(t0) < 4.0, "batch took %.2f s", secs_since(t0));
+    ck_assert_status(resps[0]->rv, MCP_EDEADLINE);
+    ck_assert_ptr_nonnull(strstr(resps[0]->error, "deadline"));
+    for (i = 1; i < N; i++) {
+        ck_assert_msg(resps[i]->rv == APR_SUCCESS, "request %d: %s", i,
+                      resps[i]->error);
+        ck_assert_int_eq(resps[i]->status, 200);
+    }
+}
+END_TEST
+
+START_TEST(batch_in_flight_cap)
+{
+    enum { N = 8 };
+    mcp_http_batch_t *b = NULL;
+    mcp_http_response_t *resps[N];
+    int i;
+
+    ck_assert_status(mcp_http_batch_create(&b, tp, http, NULL), APR_SUCCESS);
+    mcp_http_batch_limits(b, 2, 0);
+    for (i = 0; i < N; i++) {
+        ck_assert_status(mcp_http_batch_add(b, mkreq("GET", url("/slow?ms=100")),
+                                            &resps[i]), APR_SUCCESS);
+    }
+    ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
+    for (i = 0; i < N; i++) {
+        ck_assert_msg(resps[i]->rv == APR_SUCCESS, "request %d: %s", i,
+                      resps[i]->error);
+    }
+    /* Never more than 2 at the server, and the queued ones went over the
+     * connections of the finished ones. */
+    ck_assert_uint_le(http_server_max_inflight(srv), 2);
+    ck_assert_uint_ge(http_server_max_inflight(srv), 1);
+    ck_assert_uint_le(http_server_accepted(srv), 2);
+    ck_assert_uint_eq(http_server_requests(srv), N);
+}
+END_TEST
+
+typedef struct {
+    mcp_http_batch_t *batch;
+    mcp_http_response_t *added[2];
+    int done;
+} grow_t;
+
+static void grow_done(const mcp_http_response_t *resp, void *baton)
+{
+    grow_t *g = baton;
+
+    /* After the first answer, two more requests join the batch. */
+    if (g->done++ == 0) {
+        ck_assert_status(resp->rv, APR_SUCCESS);
+        ck_assert_status(mcp_http_batch_add(g->batch, mkreq("GET", url("/json")),
+                                            &g->added[0]), APR_SUCCESS);
+        ck_assert_status(mcp_http_batch_add(g->batch,
+                                            mkreq("POST", url("/echo")),
+                                            &g->added[1]), APR_SUCCESS);
+    }
+}
+
+START_TEST(batch_add_from_callback)
+{
+    mcp_http_batch_t *b = NULL;
+    mcp_http_request_t *req = mkreq("GET", url("/json"));
+    mcp_http_response_t *first = NULL;
+    grow_t g;
+
+    memset(&g, 0, sizeof(g));
+    ck_assert_status(mcp_http_batch_create(&b, tp, http, NULL), APR_SUCCESS);
+    g.batch = b;
+    req->on_done = grow_done;
+    req->baton = &g;
+    ck_assert_status(mcp_http_batch_add(b, req, &first), APR_SUCCESS);
+    ck_assert_status(mcp_http_batch_add(b, req, NULL), APR_EINVAL);
+    ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
+    ck_assert_int_eq(g.done, 1);
+    ck_assert_status(first->rv, APR_SUCCESS);
+    ck_assert_ptr_nonnull(g.added[0]);
+    ck_assert_ptr_nonnull(g.added[1]);
+    ck_assert_msg(g.added[0]->rv == APR_SUCCESS, "%s", g.added[0]->error);
+    ck_assert_msg(g.added[1]->rv == APR_SUCCESS, "%s", g.added[1]->error);
+    ck_assert_str_eq(mcp_json_get_str(tp, body_json(g.added[1]), "method"), "POST");
+    ck_assert_uint_eq(http_server_requests(srv), 3);
+}
+END_TEST
+
 /* ---- redirects and schemes ---- */
 
 START_TEST(redirects)
@@ -1814,6 +1920,8 @@ typedef struct {
     const char *dir;
     const char *key;
     const char *cert;
+    const char *ckey;
+    const char *ccert;
     int running;
 } tls_server_t;
 
@@ -1857,7 +1965,16 @@ static int wait_listening(apr_port_t port)
     return 0;
 }
 
+static void tls_start_opt(tls_server_t *t, int mtls);
+
 static void tls_start(tls_server_t *t)
+{
+    tls_start_opt(t, 0);
+}
+
+/* With @a mtls, s_server requires a client certificate: t->ccert (key
+ * t->ckey), self-signed. */
+static void tls_start_opt(tls_server_t *t, int mtls)
 {
     const char *dir = NULL, *key, *port;
     apr_procattr_t *attr;
@@ -1877,11 +1994,28 @@ static void tls_start(tls_server_t *t)
             "-keyout", key, "-out", t->cert, NULL };
         ck_assert_msg(run_cmd(argv) == 0, "openssl req failed (is openssl installed?)");
     }
+    t->ckey = apr_pstrcat(tp, dir, "/ckey.pem", NULL);
+    t->ccert = apr_pstrcat(tp, dir, "/ccert.pem", NULL);
+    if (mtls) {
+        const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec",
+            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+            "-subj", "/CN=mcp-test-client", "-keyout", t->ckey, "-out",
+            t->ccert, NULL };
+        ck_assert_msg(run_cmd(argv) == 0, "openssl req (client) failed");
+    }
     t->port = http_closed_port(tp);
     port = apr_psprintf(tp, "127.0.0.1:%u", (unsigned)t->port);
     {
         const char *argv[] = { "openssl", "s_server", "-quiet", "-accept", port,
-            "-cert", t->cert, "-key", key, "-www", NULL };
+            "-cert", t->cert, "-key", key, "-www", NULL, NULL, NULL, NULL,
+            NULL };
+
+        if (mtls) {
+            argv[10] = "-Verify";
+            argv[11] = "1";
+            argv[12] = "-CAfile";
+            argv[13] = t->ccert;
+        }
 
         apr_procattr_create(&attr, tp);
         apr_procattr_cmdtype_set(attr, APR_PROGRAM_PATH);
@@ -1906,6 +2040,8 @@ static void tls_stop(tls_server_t *t)
     if (t->dir) {
         apr_file_remove(t->key, tp);
         apr_file_remove(t->cert, tp);
+        apr_file_remove(t->ckey, tp);
+        apr_file_remove(t->ccert, tp);
         apr_dir_remove(t->dir, tp);
         t->dir = NULL;
     }
@@ -1977,6 +2113,60 @@ START_TEST(https_to_plain_server)
 }
 END_TEST
 
+/* Per-request TLS and proxy settings: backends with different ones in
+ * one batch. */
+START_TEST(batch_tls_per_request)
+{
+    enum { N = 5 };
+    tls_server_t t;
+    mcp_http_options_t o;
+    mcp_http_t *h = NULL;
+    mcp_http_batch_t *b = NULL;
+    mcp_http_request_t *reqs[N];
+    mcp_http_response_t *resps[N];
+    const char *u, *err = NULL;
+    int i, ok;
+
+    tls_start_opt(&t, 1);
+    u = apr_psprintf(tp, "https://127.0.0.1:%u/", (unsigned)t.port);
+    /* A client whose own proxy is dead: only requests that say so go
+     * direct or elsewhere. */
+    memset(&o, 0, sizeof(o));
+    o.proxy = apr_psprintf(tp, "http://127.0.0.1:%u",
+                           (unsigned)http_closed_port(tp));
+    ck_assert_status(mcp_http_create(&h, tp, &o, &err), APR_SUCCESS);
+    ck_assert_status(mcp_http_batch_create(&b, tp, h, &err), APR_SUCCESS);
+    for (i = 0; i < N; i++) {
+        ck_assert_status(mcp_http_request_create(&reqs[i], tp, h, "GET", u, &err),
+                         APR_SUCCESS);
+        reqs[i]->proxy = "";
+    }
+    reqs[0]->ca_file = t.cert;              /* mTLS: accepted */
+    reqs[0]->client_cert = t.ccert;
+    reqs[0]->client_key = t.ckey;
+    reqs[1]->ca_file = t.cert;              /* no client certificate */
+    /* reqs[2]: no CA: the server does not verify */
+    reqs[3]->url = "http://upstream.invalid/echo";   /* through the test server */
+    reqs[3]->proxy = http_server_url(srv, tp, "");
+    reqs[4]->url = url("/json");            /* the client's dead proxy */
+    reqs[4]->proxy = NULL;
+    for (i = 0; i < N; i++) {
+        ck_assert_status(mcp_http_batch_add(b, reqs[i], &resps[i]), APR_SUCCESS);
+    }
+    ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
+    tls_stop(&t);
+    ok = resps[0]->rv == APR_SUCCESS && resps[0]->status == 200;
+    ck_assert_msg(ok, "mTLS: %s", resps[0]->error);
+    ck_assert_ptr_nonnull(strstr(resps[0]->body, "s_server"));
+    ck_assert_msg(resps[1]->rv != APR_SUCCESS, "no client certificate accepted");
+    ck_assert_status(resps[2]->rv, MCP_EVERIFY);
+    ck_assert_msg(resps[3]->rv == APR_SUCCESS, "proxied: %s", resps[3]->error);
+    ck_assert_str_eq(mcp_json_get_str(tp, body_json(resps[3]), "target"),
+                     "http://upstream.invalid/echo");
+    ck_assert_status(resps[4]->rv, APR_ECONNREFUSED);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -2025,6 +2215,12 @@ static Suite *http_suite(void)
     tcase_add_test(tc, cancel_by_pool_cleanup);
     suite_add_tcase(s, tc);
 
+    tc = http_tcase("fanout");
+    tcase_add_test(tc, batch_deadline);
+    tcase_add_test(tc, batch_in_flight_cap);
+    tcase_add_test(tc, batch_add_from_callback);
+    suite_add_tcase(s, tc);
+
     tc = http_tcase("redirects");
     tcase_add_test(tc, redirects);
     tcase_add_test(tc, redirect_loop);
@@ -2064,6 +2260,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, proxy_option);
     tcase_add_test(tc, tls_verified);
     tcase_add_test(tc, https_to_plain_server);
+    tcase_add_test(tc, batch_tls_per_request);
     suite_add_tcase(s, tc);
     return s;
 }
