@@ -203,10 +203,22 @@ typedef apr_status_t mcp_http_headers_cb(const mcp_http_response_t *resp,
                                          void *baton);
 
 /**
+ * Returned by a body callback (mcp_http_body_cb): not an error, but "pause
+ * this transfer": the piece given was NOT consumed and is given again,
+ * whole, once mcp_http_resume() is called. Only that transfer pauses; the
+ * others of its batch go on. While paused nothing more is read from the
+ * connection (memory stays bounded: the piece at hand only) and the idle
+ * timeout does not run; in MCP_HTTP_MODE_DEFAULT the total timeout still
+ * does (use MCP_HTTP_MODE_STREAM or MCP_HTTP_MODE_AUTO for long streams).
+ */
+#define MCP_HTTP_PAUSE                   (MCP_ERR_BASE + 100)
+
+/**
  * Streaming body callback: called with each piece of the response body as
  * it arrives (@a len > 0). With this callback set, the body is not kept in
- * the response. Return APR_SUCCESS to go on; any other status aborts the
- * request, which then fails with that status.
+ * the response. Return APR_SUCCESS to go on, MCP_HTTP_PAUSE to pause the
+ * transfer (the piece is given again after mcp_http_resume()); any other
+ * status aborts the request, which then fails with that status.
  */
 typedef apr_status_t mcp_http_body_cb(const mcp_http_response_t *resp,
                                       const char *data, apr_size_t len,
@@ -512,6 +524,16 @@ void mcp_http_batch_cancel(mcp_http_batch_t *batch);
  * performed fails at once, without a connection.
  */
 void mcp_http_cancel(mcp_http_request_t *req);
+
+/**
+ * Resume @a req, paused by its body callback (MCP_HTTP_PAUSE): the loop
+ * running it goes on with it within about 100 ms (at once when called
+ * from one of its batch's callbacks or when it waits for the network: it
+ * is woken up), starting with the piece that was not consumed. Safe from
+ * any thread while the request's pool lives. A resume when the request is
+ * not paused is kept for its next pause, which then ends at once.
+ */
+void mcp_http_resume(mcp_http_request_t *req);
 
 /* ---- helpers that need no request ---- */
 

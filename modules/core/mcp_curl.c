@@ -83,6 +83,7 @@ typedef struct {
     int active;                 /* added to the multi, not yet finished */
     int started;                /* the first hop was started */
     int finished;               /* the response is complete */
+    int paused;                 /* on_body asked for a pause */
     int redirecting;            /* this response is a redirect we follow */
     int own_timer;              /* total timeout kept by our loop, not curl */
     int streaming;              /* the body goes to on_body */
@@ -546,6 +547,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *baton)
     }
     if (x->streaming) {
         rv = req->on_body(x->resp, data, len, req->baton);
+        if (rv == MCP_HTTP_PAUSE) {
+            /* Not consumed: curl keeps it and gives it again on resume,
+             * and reads nothing more meanwhile. */
+            x->resp->received -= len;
+            x->paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
         if (rv != APR_SUCCESS) {
             xfer_abort(x, rv, "request aborted by the response body callback");
             return WRITE_FAIL;
@@ -1322,6 +1330,14 @@ void mcp_http_cancel(mcp_http_request_t *req)
     }
 }
 
+void mcp_http_resume(mcp_http_request_t *req)
+{
+    if (req && req->ctl) {
+        apr_atomic_set32(&req->ctl->resume, 1);
+        wake_request(req);
+    }
+}
+
 void mcp_http_batch_cancel(mcp_http_batch_t *b)
 {
     if (!b) {
@@ -1510,7 +1526,7 @@ static int idle_expired(xfer_t *x, apr_time_t now, long *wait_ms)
 {
     apr_time_t deadline;
 
-    if (!x->receiving || !x->req->idle_timeout) {
+    if (!x->receiving || !x->req->idle_timeout || x->paused) {
         return 0;
     }
     deadline = x->last_rx + x->req->idle_timeout;
@@ -1548,6 +1564,24 @@ static apr_status_t must_end(mcp_http_batch_t *b, xfer_t *x, const char **msg)
     return APR_SUCCESS;
 }
 
+/* Resume @a x when it is paused and mcp_http_resume() was called. curl
+ * gives the kept piece to on_body at once, which may pause again. */
+static void resume_if_asked(mcp_http_batch_t *b, xfer_t *x)
+{
+    CURLcode rc;
+
+    if (!x->paused || !apr_atomic_xchg32(&x->req->ctl->resume, 0)) {
+        return;
+    }
+    x->paused = 0;
+    x->last_rx = apr_time_now();
+    if ((rc = curl_easy_pause(x->easy, CURLPAUSE_CONT)) != CURLE_OK) {
+        batch_abort(b, x, APR_EGENERAL, apr_psprintf(x->req->pool,
+                    "cannot resume the transfer from %s: %s", host_of(x),
+                    curl_easy_strerror(rc)));
+    }
+}
+
 /* Look at each transfer not finished: cancelled, timed out, idle too
  * long; lowers *wait_ms to the nearest deadline. Callbacks may add
  * transfers: b->xs is read again for each. */
@@ -1573,6 +1607,9 @@ static void check_timers(mcp_http_batch_t *b, long *wait_ms)
         }
         else if (!x->active) {
             continue;
+        }
+        else if (x->paused) {
+            resume_if_asked(b, x);
         }
         else if (total_expired(x, now, wait_ms)) {
             batch_finish(b, x, CURLE_OPERATION_TIMEDOUT);

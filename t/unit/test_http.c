@@ -1037,6 +1037,145 @@ START_TEST(batch_add_from_callback)
 }
 END_TEST
 
+/* ---- back-pressure ---- */
+
+typedef struct {
+    mcp_http_request_t *req;
+    mcp_http_request_t *other;  /* resumed when this one is done */
+    int pause_first;            /* pause at the first piece */
+    int pauses;
+    int calls_while_paused;
+    int paused;
+    apr_size_t bytes;
+    apr_size_t bytes_at_other_done;
+    int done;
+    int other_done_while_paused;
+    const char *bad;            /* a piece that was not all 'x' */
+} pstream_t;
+
+static apr_status_t pause_body(const mcp_http_response_t *resp, const char *data,
+                               apr_size_t len, void *baton)
+{
+    pstream_t *p = baton;
+    apr_size_t i;
+
+    (void)resp;
+    if (p->paused) {
+        p->calls_while_paused++;
+    }
+    if (p->pause_first && !p->pauses) {
+        p->pauses++;
+        p->paused = 1;
+        return MCP_HTTP_PAUSE;
+    }
+    p->paused = 0;
+    for (i = 0; i < len; i++) {
+        if (data[i] != 'x') {
+            p->bad = "not x";
+        }
+    }
+    p->bytes += len;
+    return APR_SUCCESS;
+}
+
+static void pause_done(const mcp_http_response_t *resp, void *baton)
+{
+    pstream_t *p = baton;
+
+    (void)resp;
+    p->done = 1;
+    if (p->other) {
+        pstream_t *o = p->other->baton;
+
+        o->other_done_while_paused = o->paused;
+        o->bytes_at_other_done = o->bytes;
+        mcp_http_resume(p->other);
+    }
+}
+
+static mcp_http_request_t *pause_req(pstream_t *p, apr_size_t n)
+{
+    mcp_http_request_t *req = mkreq("GET", url(apr_psprintf(tp,
+                                    "/large-chunked?n=%" APR_SIZE_T_FMT, n)));
+
+    memset(p, 0, sizeof(*p));
+    p->req = req;
+    req->mode = MCP_HTTP_MODE_STREAM;
+    req->on_body = pause_body;
+    req->on_done = pause_done;
+    req->baton = p;
+    return req;
+}
+
+START_TEST(pause_one_stream)
+{
+    enum { N = 300000 };
+    pstream_t a, b;
+    mcp_http_request_t *reqs[2];
+    mcp_http_response_t *resps[2];
+
+    /* a pauses at once; b runs to its end meanwhile and then resumes a,
+     * which gets every byte, the held piece first. */
+    reqs[0] = pause_req(&a, N);
+    reqs[1] = pause_req(&b, N);
+    a.pause_first = 1;
+    b.other = reqs[0];
+    ck_assert_status(mcp_http_perform_all(reqs, 2, resps), APR_SUCCESS);
+    ck_assert_msg(resps[0]->rv == APR_SUCCESS, "paused: %s", resps[0]->error);
+    ck_assert_msg(resps[1]->rv == APR_SUCCESS, "other: %s", resps[1]->error);
+    ck_assert_int_eq(b.done, 1);
+    ck_assert_int_eq(a.other_done_while_paused, 1);
+    ck_assert_uint_eq(a.bytes_at_other_done, 0);
+    ck_assert_int_eq(a.pauses, 1);
+    ck_assert_int_eq(a.calls_while_paused, 1);     /* the held piece, again */
+    ck_assert_uint_eq(a.bytes, N);
+    ck_assert_uint_eq(resps[0]->received, N);
+    ck_assert_uint_eq(b.bytes, N);
+    ck_assert_ptr_null(a.bad);
+}
+END_TEST
+
+typedef struct {
+    mcp_http_request_t *req;
+    int ms;
+} resumer_t;
+
+static void *APR_THREAD_FUNC resumer_main(apr_thread_t *t, void *baton)
+{
+    resumer_t *r = baton;
+
+    (void)t;
+    apr_sleep(apr_time_from_msec(r->ms));
+    mcp_http_resume(r->req);
+    return NULL;
+}
+
+START_TEST(pause_resume_from_thread)
+{
+    enum { N = 100000 };
+    pstream_t a;
+    mcp_http_request_t *req = pause_req(&a, N);
+    mcp_http_response_t *resp = NULL;
+    const char *err = NULL;
+    resumer_t r;
+    apr_thread_t *t;
+    apr_status_t trv;
+
+    /* Paused 5 times as long as the idle timeout: a pause is no silence
+     * of the peer. */
+    a.pause_first = 1;
+    req->idle_timeout = apr_time_from_msec(300);
+    r.req = req;
+    r.ms = 1500;
+    ck_assert_status(apr_thread_create(&t, NULL, resumer_main, &r, tp),
+                     APR_SUCCESS);
+    ck_assert_msg(mcp_http_perform(req, &resp, &err) == APR_SUCCESS, "%s", err);
+    apr_thread_join(&trv, t);
+    ck_assert_uint_eq(a.bytes, N);
+    ck_assert_int_eq(a.pauses, 1);
+}
+END_TEST
+
 /* ---- redirects and schemes ---- */
 
 START_TEST(redirects)
@@ -2219,6 +2358,8 @@ static Suite *http_suite(void)
     tcase_add_test(tc, batch_deadline);
     tcase_add_test(tc, batch_in_flight_cap);
     tcase_add_test(tc, batch_add_from_callback);
+    tcase_add_test(tc, pause_one_stream);
+    tcase_add_test(tc, pause_resume_from_thread);
     suite_add_tcase(s, tc);
 
     tc = http_tcase("redirects");
