@@ -143,8 +143,14 @@ typedef struct mcp_http_ctl_t mcp_http_ctl_t;
 #define MCP_HTTP_DEFAULT_IDLE_TIMEOUT    apr_time_from_sec(30)
 /** Default cap on a response body (16 MiB). */
 #define MCP_HTTP_DEFAULT_MAX_RESPONSE    (16 * 1024 * 1024)
-/** Default number of idle connection sets kept for reuse. */
-#define MCP_HTTP_DEFAULT_MAX_IDLE        16
+/**
+ * Default number of idle connection sets kept for reuse: room for 64
+ * threads (or batches) at once, well above httpd's 25 ThreadsPerChild
+ * plus long streams that keep theirs busy.
+ */
+#define MCP_HTTP_DEFAULT_MAX_IDLE        64
+/** Connections one connection set keeps open for reuse (all hosts). */
+#define MCP_HTTP_MAX_CACHED_CONNS        32
 /** Upper bound on the number of requests in one mcp_http_perform_all(). */
 #define MCP_HTTP_MAX_BATCH               1024
 
@@ -185,9 +191,16 @@ typedef struct {
     /** User-Agent header; NULL = "mod_mcp/<version>". */
     const char *user_agent;
     /**
-     * Idle connection sets (each one a cache of open connections) kept for
-     * reuse between requests; about the number of threads making requests
-     * at once. 0 = default.
+     * Idle connection sets kept for reuse between requests; at least the
+     * number of threads making requests at once. 0 = default.
+     *
+     * A connection set is a cache of up to MCP_HTTP_MAX_CACHED_CONNS open
+     * connections (to any hosts). A request or batch takes the set used
+     * last for its whole run and gives it back at the end, so a thread's
+     * next request finds its warm connections. A long stream keeps its
+     * set busy: the others take other sets (or make new ones), and none
+     * waits for it. Sets beyond max_idle are closed when given back:
+     * with fewer sets than concurrent threads, reuse collapses.
      */
     int max_idle;
 } mcp_http_options_t;

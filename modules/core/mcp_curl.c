@@ -42,8 +42,6 @@
 #error "mod_mcp needs APR with thread support"
 #endif
 
-/* Connections one multi handle keeps open for reuse. */
-#define MCP_CURL_MAX_CACHED_CONNS 32L
 /* Response header lines accepted per response. */
 #define MCP_CURL_MAX_HEADERS 256
 /* Longest wait in our loop before looking at the timers and the cancel
@@ -306,7 +304,8 @@ static CURLM *multi_get(mcp_http_t *http)
     if (!m) {
         m = curl_multi_init();
         if (m) {
-            curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, MCP_CURL_MAX_CACHED_CONNS);
+            curl_multi_setopt(m, CURLMOPT_MAXCONNECTS,
+                              (long)MCP_HTTP_MAX_CACHED_CONNS);
         }
     }
     return m;
