@@ -1500,16 +1500,9 @@ static void collect_done(mcp_http_batch_t *b)
     }
 }
 
-/* The total timeout of a transfer that keeps it in our loop, until its
- * body streams; 1 when it elapsed, else *wait_ms is lowered to it. */
-static int total_expired(xfer_t *x, apr_time_t now, long *wait_ms)
+/* Has @a deadline passed? Else *wait_ms is lowered to it. */
+static int passed(apr_time_t deadline, apr_time_t now, long *wait_ms)
 {
-    apr_time_t deadline;
-
-    if (!x->own_timer || x->stream_limits || !x->req->timeout) {
-        return 0;
-    }
-    deadline = x->start + x->req->timeout;
     if (now >= deadline) {
         return 1;
     }
@@ -1519,23 +1512,20 @@ static int total_expired(xfer_t *x, apr_time_t now, long *wait_ms)
     return 0;
 }
 
-/* Has @a x been silent for longer than its idle timeout? Else *wait_ms is
- * lowered to when it would be. */
+/* The total timeout of a transfer that keeps it in our loop, until its
+ * body streams. */
+static int total_expired(xfer_t *x, apr_time_t now, long *wait_ms)
+{
+    return x->own_timer && !x->stream_limits && x->req->timeout
+        && passed(x->start + x->req->timeout, now, wait_ms);
+}
+
+/* Has @a x been silent for longer than its idle timeout? A pause is our
+ * silence, not the peer's. */
 static int idle_expired(xfer_t *x, apr_time_t now, long *wait_ms)
 {
-    apr_time_t deadline;
-
-    if (!x->receiving || !x->req->idle_timeout || x->paused) {
-        return 0;
-    }
-    deadline = x->last_rx + x->req->idle_timeout;
-    if (now >= deadline) {
-        return 1;
-    }
-    if (to_ms(deadline - now) < *wait_ms) {
-        *wait_ms = to_ms(deadline - now);
-    }
-    return 0;
+    return x->receiving && x->req->idle_timeout && !x->paused
+        && passed(x->last_rx + x->req->idle_timeout, now, wait_ms);
 }
 
 /* Why a transfer that is not finished must end now, or APR_SUCCESS:
@@ -1589,9 +1579,8 @@ static void check_timers(mcp_http_batch_t *b, long *wait_ms)
     apr_time_t now = apr_time_now();
     apr_size_t i;
 
-    if (b->deadline_at && b->deadline_at > now
-        && to_ms(b->deadline_at - now) < *wait_ms) {
-        *wait_ms = to_ms(b->deadline_at - now);
+    if (b->deadline_at) {
+        passed(b->deadline_at, now, wait_ms);
     }
     for (i = 0; i < b->n; i++) {
         xfer_t *x = b->xs[i];

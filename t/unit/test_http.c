@@ -857,69 +857,83 @@ START_TEST(cancel_request)
 }
 END_TEST
 
-START_TEST(cancel_batch)
+/* Add @a n GET requests to @a b, the first to @a first, the others to
+ * @a rest, each with a total timeout of 30 s. */
+static void add_requests(mcp_http_batch_t *b, int n, const char *first,
+                         const char *rest, mcp_http_response_t **resps)
 {
-    enum { N = 4 };
-    mcp_http_batch_t *b = NULL;
-    mcp_http_response_t *resps[N];
-    canceller_t c;
-    apr_thread_t *t;
-    apr_status_t trv;
     int i;
 
-    ck_assert_status(mcp_http_batch_create(&b, tp, http, NULL), APR_SUCCESS);
-    for (i = 0; i < N; i++) {
-        mcp_http_request_t *req = mkreq("GET", url(i ? "/hang" : "/json"));
+    for (i = 0; i < n; i++) {
+        mcp_http_request_t *req = mkreq("GET", url(i ? rest : first));
 
         req->timeout = apr_time_from_sec(30);
         ck_assert_status(mcp_http_batch_add(b, req, &resps[i]), APR_SUCCESS);
     }
-    memset(&c, 0, sizeof(c));
-    c.batch = b;
-    c.ms = 300;
-    t = canceller(&c);
+}
+
+/* Responses @a from to @a n - 1 are successes. */
+static void all_ok(mcp_http_response_t **resps, int from, int n)
+{
+    int i;
+
+    for (i = from; i < n; i++) {
+        ck_assert_msg(resps[i]->rv == APR_SUCCESS, "request %d: %s", i,
+                      resps[i]->error);
+    }
+}
+
+/* Run @a b with @a n requests, the first to @a first, the others to
+ * /hang, while @a c (batch or pool set) cancels after 300 ms. */
+static void run_cancelled(mcp_http_batch_t *b, const char *first, int n,
+                          mcp_http_response_t **resps, canceller_t *c)
+{
+    apr_thread_t *t;
+    apr_status_t trv;
+    int i;
+
+    add_requests(b, n, first, "/hang", resps);
+    c->ms = 300;
+    t = canceller(c);
     ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
     apr_thread_join(&trv, t);
-    ck_assert_msg(secs_since(c.at) < 2.5, "cancel took %.2f s", secs_since(c.at));
-    ck_assert_status(resps[0]->rv, APR_SUCCESS);
-    for (i = 1; i < N; i++) {
+    ck_assert_msg(secs_since(c->at) < 2.5, "cancel took %.2f s",
+                  secs_since(c->at));
+    for (i = 1; i < n; i++) {
         ck_assert_status(resps[i]->rv, MCP_ECANCELED);
     }
+}
+
+START_TEST(cancel_batch)
+{
+    mcp_http_batch_t *b = NULL;
+    mcp_http_response_t *resps[4];
+    canceller_t c;
+
+    ck_assert_status(mcp_http_batch_create(&b, tp, http, NULL), APR_SUCCESS);
+    memset(&c, 0, sizeof(c));
+    c.batch = b;
+    run_cancelled(b, "/json", 4, resps, &c);
+    ck_assert_status(resps[0]->rv, APR_SUCCESS);
 }
 END_TEST
 
 START_TEST(cancel_by_pool_cleanup)
 {
-    enum { N = 3 };
     apr_pool_t *bp;
     mcp_http_batch_t *b = NULL;
-    mcp_http_response_t *resps[N];
+    mcp_http_response_t *resps[3];
     canceller_t c;
-    apr_thread_t *t;
-    apr_status_t trv;
-    int i;
 
     /* The batch in a pool of its own (httpd's request pool), destroyed
      * by another thread while the batch runs: its cleanup cancels, waits
      * for the loop to let go and releases everything. */
     apr_pool_create(&bp, tp);
     ck_assert_status(mcp_http_batch_create(&b, bp, http, NULL), APR_SUCCESS);
-    for (i = 0; i < N; i++) {
-        mcp_http_request_t *req = mkreq("GET", url("/hang"));
-
-        req->timeout = apr_time_from_sec(30);
-        ck_assert_status(mcp_http_batch_add(b, req, &resps[i]), APR_SUCCESS);
-    }
     memset(&c, 0, sizeof(c));
     c.pool = bp;
-    c.ms = 300;
-    t = canceller(&c);
-    ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
-    apr_thread_join(&trv, t);
-    ck_assert_msg(secs_since(c.at) < 2.5, "cancel took %.2f s", secs_since(c.at));
-    for (i = 0; i < N; i++) {
-        ck_assert_status(resps[i]->rv, MCP_ECANCELED);
-    }
+    run_cancelled(b, "/hang", 3, resps, &c);
+    ck_assert_status(resps[0]->rv, MCP_ECANCELED);
     /* The client goes on, also with a pool cleanup of a batch that is
      * not running. */
     apr_pool_create(&bp, tp);
@@ -944,20 +958,14 @@ START_TEST(batch_deadline)
     ck_assert_status(mcp_http_batch_create(&b, tp, http, NULL), APR_SUCCESS);
     /* The server's slowest answer is 5 s, the deadline 1 s: 5 times. */
     mcp_http_batch_limits(b, 0, apr_time_from_sec(1));
-    for (i = 0; i < N; i++) {
-        mcp_http_request_t *req = mkreq("GET", url(i ? "/json" : "/slow?ms=5000"));
-
-        req->timeout = apr_time_from_sec(30);
-        ck_assert_status(mcp_http_batch_add(b, req, &resps[i]), APR_SUCCESS);
-    }
+    add_requests(b, N, "/slow?ms=5000", "/json", resps);
     t0 = apr_time_now();
     ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
     ck_assert_msg(secs_since(t0) < 4.0, "batch took %.2f s", secs_since(t0));
     ck_assert_status(resps[0]->rv, MCP_EDEADLINE);
     ck_assert_ptr_nonnull(strstr(resps[0]->error, "deadline"));
+    all_ok(resps, 1, N);
     for (i = 1; i < N; i++) {
-        ck_assert_msg(resps[i]->rv == APR_SUCCESS, "request %d: %s", i,
-                      resps[i]->error);
         ck_assert_int_eq(resps[i]->status, 200);
     }
 }
@@ -968,19 +976,12 @@ START_TEST(batch_in_flight_cap)
     enum { N = 8 };
     mcp_http_batch_t *b = NULL;
     mcp_http_response_t *resps[N];
-    int i;
 
     ck_assert_status(mcp_http_batch_create(&b, tp, http, NULL), APR_SUCCESS);
     mcp_http_batch_limits(b, 2, 0);
-    for (i = 0; i < N; i++) {
-        ck_assert_status(mcp_http_batch_add(b, mkreq("GET", url("/slow?ms=100")),
-                                            &resps[i]), APR_SUCCESS);
-    }
+    add_requests(b, N, "/slow?ms=100", "/slow?ms=100", resps);
     ck_assert_status(mcp_http_batch_run(b), APR_SUCCESS);
-    for (i = 0; i < N; i++) {
-        ck_assert_msg(resps[i]->rv == APR_SUCCESS, "request %d: %s", i,
-                      resps[i]->error);
-    }
+    all_ok(resps, 0, N);
     /* Never more than 2 at the server, and the queued ones went over the
      * connections of the finished ones. */
     ck_assert_uint_le(http_server_max_inflight(srv), 2);
