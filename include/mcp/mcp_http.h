@@ -23,7 +23,12 @@
  * A request (mcp_http_request_t) lives in a pool of the caller (usually the
  * request pool); its response is allocated from the same pool. A request is
  * performed alone with mcp_http_perform() or together with others, in
- * parallel, with mcp_http_perform_all() (the fan-out of tools/list).
+ * parallel, with mcp_http_perform_all() (the fan-out of tools/list), or
+ * in a batch (mcp_http_batch_create()) that can grow while it runs, caps
+ * the transfers in flight, has a deadline and is cancelled by its pool's
+ * cleanup. Any request can be cancelled (mcp_http_cancel()) and a
+ * streamed one paused by its body callback (MCP_HTTP_PAUSE) and resumed
+ * (mcp_http_resume()), from any thread.
  *
  * Rules the client enforces, whatever the caller asks:
  *  - only http: and https: URLs, for the request and for every redirect;
