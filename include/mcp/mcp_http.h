@@ -140,6 +140,30 @@ typedef struct mcp_http_batch_t mcp_http_batch_t;
 /** The client's own state of a request; not for callers. */
 typedef struct mcp_http_ctl_t mcp_http_ctl_t;
 
+/**
+ * A transport in place of the network (mcp_http_options_t.transport),
+ * mod_md's habit: the logic above the client (fan-out, merging, routing,
+ * buffer-or-stream decisions) then runs in tests without sockets.
+ */
+typedef struct mcp_http_transport_t {
+    const char *name;
+    /**
+     * Answer @a req as a server would: set resp->status, add to
+     * resp->headers, point resp->body / body_len at the body (allocated
+     * from req->pool); or return a failure status, with resp->error, as
+     * the network would fail. Called from the thread that runs the batch,
+     * in the order the requests were added (also those added meanwhile).
+     * The client then does the rest as for a real exchange: URL rules
+     * (before the call), mode decision, on_headers, the size cap of a
+     * buffered body, on_body (the whole body in one piece; MCP_HTTP_PAUSE
+     * means go on), on_done, cancellation and the batch deadline.
+     * Redirects are not followed, and there are no timeouts.
+     */
+    apr_status_t (*exchange)(const mcp_http_request_t *req,
+                             mcp_http_response_t *resp, void *baton);
+    void *baton;
+} mcp_http_transport_t;
+
 /** Default connect timeout (10 s). */
 #define MCP_HTTP_DEFAULT_CONNECT_TIMEOUT apr_time_from_sec(10)
 /** Default total timeout of one request (60 s). */
@@ -208,6 +232,11 @@ typedef struct {
      * with fewer sets than concurrent threads, reuse collapses.
      */
     int max_idle;
+    /**
+     * NULL (the default): the network, through libcurl. Else every request
+     * goes to this transport instead (tests); not copied.
+     */
+    const mcp_http_transport_t *transport;
 } mcp_http_options_t;
 
 /**

@@ -1414,15 +1414,11 @@ apr_status_t mcp_http_batch_add(mcp_http_batch_t *b, mcp_http_request_t *req,
 
 /* ---- the loop ---- */
 
-/* A transfer is finished: its response is complete; tell the caller. */
-static void batch_finish(mcp_http_batch_t *b, xfer_t *x, CURLcode rc)
+/* The response of @a x is complete: count it, tell the caller. */
+static void batch_done(mcp_http_batch_t *b, xfer_t *x)
 {
     mcp_http_request_t *req = x->req;
 
-    if (x->active) {
-        curl_multi_remove_handle(b->multi, x->easy);
-    }
-    xfer_finish(x, rc);
     x->finished = 1;
     b->finished++;
     if (x->started) {
@@ -1431,6 +1427,16 @@ static void batch_finish(mcp_http_batch_t *b, xfer_t *x, CURLcode rc)
     if (req->on_done) {
         req->on_done(x->resp, req->baton);
     }
+}
+
+/* A transfer is finished: make its response, tell the caller. */
+static void batch_finish(mcp_http_batch_t *b, xfer_t *x, CURLcode rc)
+{
+    if (x->active) {
+        curl_multi_remove_handle(b->multi, x->easy);
+    }
+    xfer_finish(x, rc);
+    batch_done(b, x);
 }
 
 /* End @a x with @a rv and @a msg, whether it runs or waits to start. */
@@ -1651,6 +1657,96 @@ static void run_loop(mcp_http_batch_t *b)
     }
 }
 
+/* ---- a transport in place of curl ---- */
+
+/* What the client does with the answer of a transport, as with one from
+ * the network; abort_rv says when it fails. */
+static void transport_answer(xfer_t *x, const char *body, apr_size_t len)
+{
+    mcp_http_request_t *req = x->req;
+    mcp_http_response_t *resp = x->resp;
+    apr_status_t rv;
+
+    xfer_decide_mode(x);
+    x->headers_done = 1;
+    if (req->on_headers && (rv = req->on_headers(resp, req->baton))
+        != APR_SUCCESS) {
+        xfer_abort(x, rv, "request aborted by the response headers callback");
+    }
+    else if (!x->stream_limits && req->max_response_size
+             && len > req->max_response_size) {
+        xfer_abort(x, MCP_ETOOLARGE, apr_psprintf(req->pool,
+                   "response body exceeds the limit of %" APR_SIZE_T_FMT
+                   " bytes", req->max_response_size));
+    }
+    else if (!x->streaming) {
+        resp->body = body;
+        resp->body_len = resp->received = len;
+    }
+    else if (len && (rv = req->on_body(resp, body, len, req->baton))
+             != APR_SUCCESS && rv != MCP_HTTP_PAUSE) {
+        xfer_abort(x, rv, "request aborted by the response body callback");
+    }
+    else {
+        resp->received = len;
+    }
+}
+
+static void transport_exchange(mcp_http_batch_t *b, xfer_t *x)
+{
+    const mcp_http_transport_t *t = b->http->opts.transport;
+    mcp_http_request_t *req = x->req;
+    mcp_http_response_t *resp = x->resp;
+    const char *err = NULL, *body;
+    apr_size_t len;
+    apr_status_t rv;
+
+    if ((rv = mcp_http_url_allowed(req->pool, req, req->url, &err))
+        != APR_SUCCESS) {
+        xfer_abort(x, rv, err);
+    }
+    else if ((rv = t->exchange(req, resp, t->baton)) != APR_SUCCESS) {
+        xfer_abort(x, rv, resp->error ? resp->error : apr_psprintf(req->pool,
+                   "transport %s failed", t->name ? t->name : "?"));
+    }
+    else {
+        body = resp->body ? resp->body : "";
+        len = resp->body ? resp->body_len : 0;
+        resp->body = NULL;
+        resp->body_len = 0;
+        resp->effective_url = req->url;
+        transport_answer(x, body, len);
+    }
+    if (x->abort_rv != APR_SUCCESS) {
+        resp->body = NULL;
+        resp->body_len = 0;
+        xfer_fail(x, x->abort_rv, x->abort_msg);
+    }
+    batch_done(b, x);
+}
+
+/* The requests of @a b one after another, also those added meanwhile. */
+static void transport_loop(mcp_http_batch_t *b)
+{
+    while (b->next < b->n) {
+        xfer_t *x = b->xs[b->next++];
+        const char *msg = NULL;
+        apr_status_t rv;
+
+        if (x->finished) {
+            continue;
+        }
+        x->started = 1;
+        b->in_flight++;
+        if ((rv = must_end(b, x, &msg)) != APR_SUCCESS) {
+            xfer_fail(x, rv, msg);
+            batch_done(b, x);
+            continue;
+        }
+        transport_exchange(b, x);
+    }
+}
+
 /* Claim the batch for this thread, with a multi handle. */
 static apr_status_t batch_begin(mcp_http_batch_t *b)
 {
@@ -1664,6 +1760,12 @@ static apr_status_t batch_begin(mcp_http_batch_t *b)
     }
     b->running = 1;
     apr_thread_mutex_unlock(http->run_lock);
+    if (b->deadline && !b->deadline_at) {
+        b->deadline_at = apr_time_now() + b->deadline;
+    }
+    if (http->opts.transport) {
+        return APR_SUCCESS;
+    }
     if (!(m = multi_get(http))) {
         apr_thread_mutex_lock(http->run_lock);
         b->running = 0;
@@ -1673,9 +1775,6 @@ static apr_status_t batch_begin(mcp_http_batch_t *b)
     apr_thread_mutex_lock(http->run_lock);
     b->multi = m;
     apr_thread_mutex_unlock(http->run_lock);
-    if (b->deadline && !b->deadline_at) {
-        b->deadline_at = apr_time_now() + b->deadline;
-    }
     return APR_SUCCESS;
 }
 
@@ -1689,7 +1788,9 @@ static void batch_end(mcp_http_batch_t *b)
     b->multi = NULL;
     b->running = 0;
     apr_thread_mutex_unlock(http->run_lock);
-    multi_put(http, m);
+    if (m) {
+        multi_put(http, m);
+    }
 }
 
 apr_status_t mcp_http_batch_run(mcp_http_batch_t *b)
@@ -1711,7 +1812,12 @@ apr_status_t mcp_http_batch_run(mcp_http_batch_t *b)
         }
         return rv;
     }
-    run_loop(b);
+    if (b->http->opts.transport) {
+        transport_loop(b);
+    }
+    else {
+        run_loop(b);
+    }
     batch_end(b);
     return APR_SUCCESS;
 }

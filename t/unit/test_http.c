@@ -1848,6 +1848,126 @@ START_TEST(threads_share_client)
 }
 END_TEST
 
+/* ---- a transport in place of the network ---- */
+
+typedef struct {
+    int calls;
+    const char *last_path;
+} fake_t;
+
+/* Answers by path: /tools/a and /tools/b JSON, /events an event stream,
+ * /down a refused connection. */
+static apr_status_t fake_exchange(const mcp_http_request_t *req,
+                                  mcp_http_response_t *resp, void *baton)
+{
+    fake_t *f = baton;
+    const char *path = strchr(req->url + strlen("http://"), '/');
+
+    f->calls++;
+    f->last_path = path;
+    if (!strcmp(path, "/down")) {
+        resp->error = "connection refused by the fake";
+        return APR_ECONNREFUSED;
+    }
+    resp->status = 200;
+    if (!strcmp(path, "/events")) {
+        apr_table_set(resp->headers, "Content-Type", "text/event-stream");
+        resp->body = "data: 1\n\n";
+    }
+    else {
+        apr_table_set(resp->headers, "Content-Type", "application/json");
+        resp->body = apr_psprintf(req->pool, "{\"tool\":\"%s\"}", path + 7);
+    }
+    resp->body_len = strlen(resp->body);
+    return APR_SUCCESS;
+}
+
+typedef struct {
+    mcp_http_batch_t *batch;
+    mcp_http_t *h;
+    mcp_http_response_t *added;
+    mode_t_ m;
+} fake_run_t;
+
+static void fake_done(const mcp_http_response_t *resp, void *baton)
+{
+    fake_run_t *r = baton;
+    mcp_http_request_t *req = NULL;
+
+    /* The first answer names a second backend: ask it too. */
+    if (!r->added && resp->rv == APR_SUCCESS) {
+        ck_assert_status(mcp_http_request_create(&req, tp, r->h, "GET",
+                                                 "http://b.example/tools/b",
+                                                 NULL), APR_SUCCESS);
+        ck_assert_status(mcp_http_batch_add(r->batch, req, &r->added),
+                         APR_SUCCESS);
+    }
+}
+
+START_TEST(transport_table)
+{
+    static const char *urls[] = { "http://a.example/tools/a",
+        "http://a.example/events", "http://c.example/down",
+        "ftp://a.example/x", "http://a.example/tools/big" };
+    enum { N = 5 };
+    fake_t f;
+    mcp_http_transport_t t = { "fake", fake_exchange, &f };
+    mcp_http_options_t o;
+    mcp_http_t *h = NULL;
+    mcp_http_request_t *reqs[N];
+    mcp_http_response_t *resps[N];
+    fake_run_t r;
+    int i;
+
+    memset(&f, 0, sizeof(f));
+    memset(&o, 0, sizeof(o));
+    memset(&r, 0, sizeof(r));
+    o.transport = &t;
+    ck_assert_status(mcp_http_create(&h, tp, &o, NULL), APR_SUCCESS);
+    ck_assert_status(mcp_http_batch_create(&r.batch, tp, h, NULL), APR_SUCCESS);
+    r.h = h;
+    for (i = 0; i < N; i++) {
+        ck_assert_status(mcp_http_request_create(&reqs[i], tp, h, "GET",
+                                                 i == 3 ? urls[0] : urls[i],
+                                                 NULL), APR_SUCCESS);
+    }
+    reqs[0]->on_done = fake_done;
+    reqs[0]->baton = &r;
+    reqs[1]->mode = MCP_HTTP_MODE_AUTO;      /* an event stream: streamed */
+    reqs[1]->on_body = mode_body;
+    reqs[1]->baton = &r.m;
+    reqs[3]->url = urls[3];                  /* refused by the URL rules */
+    reqs[4]->max_response_size = 5;          /* over the cap */
+    for (i = 0; i < N; i++) {
+        ck_assert_status(mcp_http_batch_add(r.batch, reqs[i], &resps[i]),
+                         APR_SUCCESS);
+    }
+    ck_assert_status(mcp_http_batch_run(r.batch), APR_SUCCESS);
+    ck_assert_msg(resps[0]->rv == APR_SUCCESS, "%s", resps[0]->error);
+    ck_assert_str_eq(mcp_json_get_str(tp, body_json(resps[0]), "tool"), "a");
+    ck_assert_int_eq(resps[1]->streamed, 1);
+    ck_assert_ptr_null(resps[1]->body);
+    ck_assert_uint_eq(r.m.streamed, strlen("data: 1\n\n"));
+    ck_assert_status(resps[2]->rv, APR_ECONNREFUSED);
+    ck_assert_str_eq(resps[2]->error, "connection refused by the fake");
+    ck_assert_status(resps[3]->rv, MCP_EINVALID);
+    ck_assert_status(resps[4]->rv, MCP_ETOOLARGE);
+    ck_assert_ptr_nonnull(r.added);
+    ck_assert_str_eq(mcp_json_get_str(tp, body_json(r.added), "tool"), "b");
+    /* 4 answered (the ftp one never reached the transport), the added
+     * one last; no socket. */
+    ck_assert_int_eq(f.calls, N);
+    ck_assert_str_eq(f.last_path, "/tools/b");
+    ck_assert_uint_eq(http_server_accepted(srv), 0);
+    /* Cancelled before it runs: the transport is not asked. */
+    ck_assert_status(mcp_http_request_create(&reqs[0], tp, h, "GET", urls[0],
+                                             NULL), APR_SUCCESS);
+    mcp_http_cancel(reqs[0]);
+    ck_assert_status(mcp_http_perform(reqs[0], &resps[0], NULL), MCP_ECANCELED);
+    ck_assert_int_eq(f.calls, N);
+}
+END_TEST
+
 /* ---- connection reuse under load ---- */
 
 enum { LOAD = 32 };
@@ -2481,6 +2601,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, threads_share_client);
     tcase_add_test(tc, reuse_batch_of_32);
     tcase_add_test(tc, reuse_32_threads);
+    tcase_add_test(tc, transport_table);
     suite_add_tcase(s, tc);
 
     tc = http_tcase("guard");
