@@ -69,6 +69,10 @@ extern "C" {
 #define MCP_ESCHEMA         (MCP_ERR_BASE + 10)
 /** The store (database) is unreachable or failed. */
 #define MCP_ESTORE          (MCP_ERR_BASE + 11)
+/** The operation was cancelled (by the caller, or its pool went away). */
+#define MCP_ECANCELED       (MCP_ERR_BASE + 12)
+/** The deadline of a whole batch of operations passed. */
+#define MCP_EDEADLINE       (MCP_ERR_BASE + 13)
 
 /**
  * Short name of one of our status codes ("MCP_EPARSE"), or NULL when @a rv

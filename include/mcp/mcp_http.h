@@ -23,7 +23,12 @@
  * A request (mcp_http_request_t) lives in a pool of the caller (usually the
  * request pool); its response is allocated from the same pool. A request is
  * performed alone with mcp_http_perform() or together with others, in
- * parallel, with mcp_http_perform_all() (the fan-out of tools/list).
+ * parallel, with mcp_http_perform_all() (the fan-out of tools/list), or
+ * in a batch (mcp_http_batch_create()) that can grow while it runs, caps
+ * the transfers in flight, has a deadline and is cancelled by its pool's
+ * cleanup. Any request can be cancelled (mcp_http_cancel()) and a
+ * streamed one paused by its body callback (MCP_HTTP_PAUSE) and resumed
+ * (mcp_http_resume()), from any thread.
  *
  * Rules the client enforces, whatever the caller asks:
  *  - only http: and https: URLs, for the request and for every redirect;
@@ -31,9 +36,11 @@
  *  - TLS peers are always verified (a CA file or path may be added for a
  *    private CA; verification cannot be turned off);
  *  - proxy environment variables (http_proxy, HTTPS_PROXY, ...) are ignored;
- *    a proxy is used only when mcp_http_options_t.proxy names one;
+ *    a proxy is used only when mcp_http_options_t.proxy or
+ *    mcp_http_request_t.proxy names one;
  *  - redirects are not followed unless a request allows some;
- *  - every request has a size cap on its response body.
+ *  - every buffered response body has a size cap, and every request a
+ *    total or (a stream, see mcp_http_mode_e) an idle timeout.
  *
  * URL rules (mcp_http_request_t.url_rules, MCP_URL_* flags of mcp_url.h,
  * default MCP_HTTP_DEFAULT_URL_RULES): req->url must pass them
@@ -77,7 +84,7 @@
  *  - just before the request is sent, the connection's address is checked
  *    again; this covers a connection kept open by an earlier request
  *    (with a laxer guard or none), which is then refused;
- *  - a client with mcp_http_options_t.proxy refuses every guarded request:
+ *  - a request with a proxy (its own or the client's) is refused:
  *    the proxy resolves the target, so its address is never seen here;
  *  - built against a libcurl older than 7.80 (no CURLOPT_PREREQFUNCTION,
  *    so no check of reused connections), guarded requests are refused.
@@ -128,6 +135,34 @@ extern "C" {
 typedef struct mcp_http_t mcp_http_t;
 typedef struct mcp_http_request_t mcp_http_request_t;
 typedef struct mcp_http_response_t mcp_http_response_t;
+/** A fan-out: requests performed together (see mcp_http_batch_create()). */
+typedef struct mcp_http_batch_t mcp_http_batch_t;
+/** The client's own state of a request; not for callers. */
+typedef struct mcp_http_ctl_t mcp_http_ctl_t;
+
+/**
+ * A transport in place of the network (mcp_http_options_t.transport),
+ * mod_md's habit: the logic above the client (fan-out, merging, routing,
+ * buffer-or-stream decisions) then runs in tests without sockets.
+ */
+typedef struct mcp_http_transport_t {
+    const char *name;
+    /**
+     * Answer @a req as a server would: set resp->status, add to
+     * resp->headers, point resp->body / body_len at the body (allocated
+     * from req->pool); or return a failure status, with resp->error, as
+     * the network would fail. Called from the thread that runs the batch,
+     * in the order the requests were added (also those added meanwhile).
+     * The client then does the rest as for a real exchange: URL rules
+     * (before the call), mode decision, on_headers, the size cap of a
+     * buffered body, on_body (the whole body in one piece; MCP_HTTP_PAUSE
+     * means go on), on_done, cancellation and the batch deadline.
+     * Redirects are not followed, and there are no timeouts.
+     */
+    apr_status_t (*exchange)(const mcp_http_request_t *req,
+                             mcp_http_response_t *resp, void *baton);
+    void *baton;
+} mcp_http_transport_t;
 
 /** Default connect timeout (10 s). */
 #define MCP_HTTP_DEFAULT_CONNECT_TIMEOUT apr_time_from_sec(10)
@@ -137,8 +172,14 @@ typedef struct mcp_http_response_t mcp_http_response_t;
 #define MCP_HTTP_DEFAULT_IDLE_TIMEOUT    apr_time_from_sec(30)
 /** Default cap on a response body (16 MiB). */
 #define MCP_HTTP_DEFAULT_MAX_RESPONSE    (16 * 1024 * 1024)
-/** Default number of idle connection sets kept for reuse. */
-#define MCP_HTTP_DEFAULT_MAX_IDLE        16
+/**
+ * Default number of idle connection sets kept for reuse: room for 64
+ * threads (or batches) at once, well above httpd's 25 ThreadsPerChild
+ * plus long streams that keep theirs busy.
+ */
+#define MCP_HTTP_DEFAULT_MAX_IDLE        64
+/** Connections one connection set keeps open for reuse (all hosts). */
+#define MCP_HTTP_MAX_CACHED_CONNS        32
 /** Upper bound on the number of requests in one mcp_http_perform_all(). */
 #define MCP_HTTP_MAX_BATCH               1024
 
@@ -179,11 +220,23 @@ typedef struct {
     /** User-Agent header; NULL = "mod_mcp/<version>". */
     const char *user_agent;
     /**
-     * Idle connection sets (each one a cache of open connections) kept for
-     * reuse between requests; about the number of threads making requests
-     * at once. 0 = default.
+     * Idle connection sets kept for reuse between requests; at least the
+     * number of threads making requests at once. 0 = default.
+     *
+     * A connection set is a cache of up to MCP_HTTP_MAX_CACHED_CONNS open
+     * connections (to any hosts). A request or batch takes the set used
+     * last for its whole run and gives it back at the end, so a thread's
+     * next request finds its warm connections. A long stream keeps its
+     * set busy: the others take other sets (or make new ones), and none
+     * waits for it. Sets beyond max_idle are closed when given back:
+     * with fewer sets than concurrent threads, reuse collapses.
      */
     int max_idle;
+    /**
+     * NULL (the default): the network, through libcurl. Else every request
+     * goes to this transport instead (tests); not copied.
+     */
+    const mcp_http_transport_t *transport;
 } mcp_http_options_t;
 
 /**
@@ -197,23 +250,83 @@ typedef apr_status_t mcp_http_headers_cb(const mcp_http_response_t *resp,
                                          void *baton);
 
 /**
+ * Returned by a body callback (mcp_http_body_cb): not an error, but "pause
+ * this transfer": the piece given was NOT consumed and is given again,
+ * whole, once mcp_http_resume() is called. Only that transfer pauses; the
+ * others of its batch go on. While paused nothing more is read from the
+ * connection (memory stays bounded: the piece at hand only) and the idle
+ * timeout does not run; in MCP_HTTP_MODE_DEFAULT the total timeout still
+ * does (use MCP_HTTP_MODE_STREAM or MCP_HTTP_MODE_AUTO for long streams).
+ */
+#define MCP_HTTP_PAUSE                   (MCP_ERR_BASE + 100)
+
+/**
  * Streaming body callback: called with each piece of the response body as
  * it arrives (@a len > 0). With this callback set, the body is not kept in
- * the response. Return APR_SUCCESS to go on; any other status aborts the
- * request, which then fails with that status.
+ * the response. Return APR_SUCCESS to go on, MCP_HTTP_PAUSE to pause the
+ * transfer (the piece is given again after mcp_http_resume()); any other
+ * status aborts the request, which then fails with that status.
  */
 typedef apr_status_t mcp_http_body_cb(const mcp_http_response_t *resp,
                                       const char *data, apr_size_t len,
                                       void *baton);
 
 /**
+ * How a request handles its response body (mcp_http_request_t.mode).
+ *
+ * A buffered body is kept in the response (resp->body), within
+ * max_response_size, and the whole request within the total timeout.
+ * A streamed body goes to on_body piece by piece and is never kept.
+ * In MCP_HTTP_MODE_STREAM, and in MCP_HTTP_MODE_AUTO once it has decided
+ * to stream, a stream has stream limits: the total timeout applies only
+ * until the response headers are complete, then only the idle timeout
+ * (no bytes for idle_timeout: MCP_ETIMEOUT), and there is no cap on the
+ * whole stream (max_response_size is ignored: a cap per event is the
+ * business of whoever parses the stream).
+ */
+typedef enum {
+    /** Stream to on_body when it is set, else buffer; the total timeout
+     *  and max_response_size apply to both (the behaviour of old). */
+    MCP_HTTP_MODE_DEFAULT = 0,
+    /** Buffer the body; on_body is not called. */
+    MCP_HTTP_MODE_BUFFER,
+    /** Stream to on_body (which must be set), with stream limits. */
+    MCP_HTTP_MODE_STREAM,
+    /**
+     * Decided once the final response's status line and headers are in:
+     * by on_mode when set, else by the rule "Content-Type
+     * text/event-stream streams, anything else is buffered". on_body
+     * must be set. A buffered answer keeps the buffered limits, counted
+     * from the start of the request.
+     */
+    MCP_HTTP_MODE_AUTO
+} mcp_http_mode_e;
+
+/**
+ * In MCP_HTTP_MODE_AUTO: called once, when the status line and headers of
+ * the final response are complete and before on_headers, to choose
+ * between MCP_HTTP_MODE_BUFFER and MCP_HTTP_MODE_STREAM (any other value
+ * means: apply the rule, see MCP_HTTP_MODE_AUTO).
+ */
+typedef mcp_http_mode_e mcp_http_mode_cb(const mcp_http_response_t *resp,
+                                         void *baton);
+
+/**
  * Optional check called from the loop that runs the request, at least
- * once a second (often more) while it is under way, e.g. to notice that
+ * ten times a second while it is under way, e.g. to notice that
  * the client a response is relayed to has gone away. Return APR_SUCCESS to
  * go on; any other status aborts the request, which then fails with it.
  */
 typedef apr_status_t mcp_http_tick_cb(const mcp_http_response_t *resp,
                                       void *baton);
+
+/**
+ * Called once per request when it is finished (done, failed, timed out or
+ * cancelled), with its complete response, from the thread that runs it.
+ * The callback may add requests to the running batch
+ * (mcp_http_batch_add()).
+ */
+typedef void mcp_http_done_cb(const mcp_http_response_t *resp, void *baton);
 
 /**
  * One request. Made by mcp_http_request_create(), which fills the limits
@@ -254,10 +367,34 @@ struct mcp_http_request_t {
      */
     unsigned addr_allow;
 
+    /** Buffer or stream the body; default MCP_HTTP_MODE_DEFAULT. */
+    mcp_http_mode_e mode;
+    mcp_http_mode_cb *on_mode;        /**< optional, MCP_HTTP_MODE_AUTO only */
+    /**
+     * TLS and proxy settings of this request; NULL = the client's
+     * (mcp_http_options_t), so requests to backends with different
+     * settings can share one batch. Not copied: they must live as long
+     * as the request.
+     */
+    const char *ca_file;         /**< PEM file of CAs; NULL = client's */
+    const char *ca_path;         /**< hashed CA directory; NULL = client's */
+    /** PEM client certificate for mutual TLS; NULL = none. */
+    const char *client_cert;
+    /** PEM private key of client_cert (unencrypted); NULL = in client_cert. */
+    const char *client_key;
+    /**
+     * Proxy URL (http: or https:); NULL = the client's option, "" = no
+     * proxy. The environment is never consulted.
+     */
+    const char *proxy;
+
     mcp_http_headers_cb *on_headers;  /**< optional */
     mcp_http_body_cb *on_body;        /**< optional: stream the body */
     mcp_http_tick_cb *on_tick;        /**< optional: periodic check */
+    mcp_http_done_cb *on_done;        /**< optional: request finished */
     void *baton;                      /**< given to all callbacks */
+    /** The client's own state (cancel flag, ...); do not touch. */
+    mcp_http_ctl_t *ctl;
 };
 
 /** The outcome of one request, allocated from its request's pool. */
@@ -278,6 +415,11 @@ struct mcp_http_response_t {
      */
     const char *body;
     apr_size_t body_len;
+    /**
+     * 1 when the body went to on_body, 0 when it was buffered (known once
+     * the headers are complete: on_headers may look at it).
+     */
+    int streamed;
     /** Body bytes received, whether kept or streamed. */
     apr_size_t received;
     /** URL of the final response (differs from req->url after redirects). */
@@ -358,6 +500,87 @@ apr_status_t mcp_http_perform(mcp_http_request_t *req,
  */
 apr_status_t mcp_http_perform_all(mcp_http_request_t **reqs, apr_size_t n,
                                   mcp_http_response_t **resps);
+
+/* ---- fan-out and cancellation ---- */
+
+/**
+ * Make an empty batch of requests of client @a http in pool @a p. The
+ * batch lives until @a p is destroyed; the cleanup of @a p (in httpd the
+ * request pool, which goes when the request ends or its client is gone)
+ * cancels whatever of the batch still runs, waits (boundedly) for the
+ * thread that runs it to let go, and releases the transfers. The pools
+ * of its requests must live as long as the batch: @a p itself, a subpool
+ * of it or a longer-lived pool.
+ * mcp_http_perform() and mcp_http_perform_all() are a batch too: their
+ * requests can be cancelled as well.
+ * @return APR_SUCCESS, APR_EINVAL (no client) or APR_ENOMEM.
+ */
+apr_status_t mcp_http_batch_create(mcp_http_batch_t **pbatch, apr_pool_t *p,
+                                   mcp_http_t *http, const char **perr);
+
+/**
+ * Add @a req (a request of the batch's client, not yet performed) to
+ * @a batch, before mcp_http_batch_run() or while it runs, from one of the
+ * batch's callbacks (on_done after a first answer, say); a request added
+ * to a running batch starts at once. *presp (when not NULL) is set to the
+ * request's response, complete once the request is finished.
+ * Only from the thread that runs (or will run) the batch.
+ * @return APR_SUCCESS; APR_EINVAL for a request of another client, one
+ *         already added somewhere, or a batch of MCP_HTTP_MAX_BATCH
+ *         requests already.
+ */
+apr_status_t mcp_http_batch_add(mcp_http_batch_t *batch,
+                                mcp_http_request_t *req,
+                                mcp_http_response_t **presp);
+
+/**
+ * Limits of @a batch, set before it runs: at most @a max_in_flight
+ * requests run at once (0 = no cap), the others wait in the order they
+ * were added; and @a deadline (0 = none) for the whole batch, counted
+ * from the first mcp_http_batch_run(): when it passes, every request not
+ * finished yet, running or waiting, fails with MCP_EDEADLINE (each
+ * request's own timeouts still give MCP_ETIMEOUT).
+ */
+void mcp_http_batch_limits(mcp_http_batch_t *batch, int max_in_flight,
+                           apr_interval_time_t deadline);
+
+/**
+ * Run @a batch: performs its requests in parallel and returns when every
+ * one, also those added meanwhile, is finished, each by its own limits
+ * (each response has its own rv). The callbacks are called from the
+ * calling thread, one at a time. May be called again after more
+ * requests were added.
+ * @return APR_SUCCESS when the batch ran; APR_EINVAL when it is already
+ *         running; APR_ENOMEM.
+ */
+apr_status_t mcp_http_batch_run(mcp_http_batch_t *batch);
+
+/**
+ * Cancel every request of @a batch not finished yet (also those added
+ * later): each fails with MCP_ECANCELED. Safe from any thread; the thread
+ * running the batch notices within about 100 ms (at once when it waits
+ * for the network: it is woken up).
+ */
+void mcp_http_batch_cancel(mcp_http_batch_t *batch);
+
+/**
+ * Cancel @a req, whether it is performed alone or in a batch, running or
+ * not started yet: it fails with MCP_ECANCELED (unless it finished
+ * first). Safe from any thread while the request's pool lives; noticed as
+ * fast as mcp_http_batch_cancel(). A request cancelled before it is
+ * performed fails at once, without a connection.
+ */
+void mcp_http_cancel(mcp_http_request_t *req);
+
+/**
+ * Resume @a req, paused by its body callback (MCP_HTTP_PAUSE): the loop
+ * running it goes on with it within about 100 ms (at once when called
+ * from one of its batch's callbacks or when it waits for the network: it
+ * is woken up), starting with the piece that was not consumed. Safe from
+ * any thread while the request's pool lives. A resume when the request is
+ * not paused is kept for its next pause, which then ends at once.
+ */
+void mcp_http_resume(mcp_http_request_t *req);
 
 /* ---- helpers that need no request ---- */
 

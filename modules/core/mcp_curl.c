@@ -42,12 +42,14 @@
 #error "mod_mcp needs APR with thread support"
 #endif
 
-/* Connections one multi handle keeps open for reuse. */
-#define MCP_CURL_MAX_CACHED_CONNS 32L
 /* Response header lines accepted per response. */
 #define MCP_CURL_MAX_HEADERS 256
-/* Longest wait in our loop before looking at the idle timers again. */
-#define MCP_CURL_MAX_WAIT_MS 1000
+/* Longest wait in our loop before looking at the timers and the cancel
+ * flags again (a cancel also wakes the loop at once). */
+#define MCP_CURL_MAX_WAIT_MS 100
+/* A batch's pool cleanup waits up to this many times 10 ms for the thread
+ * running it to let go. */
+#define MCP_CURL_CLEANUP_WAITS 3000
 
 struct mcp_http_t {
     apr_pool_t *pool;
@@ -55,6 +57,8 @@ struct mcp_http_t {
     CURLSH *share;
     apr_thread_mutex_t *share_locks[CURL_LOCK_DATA_LAST];
     apr_thread_mutex_t *idle_lock;
+    apr_thread_mutex_t *run_lock;   /* batches' multi and running, requests'
+                                     * ctl->batch and ctl->xfer */
     CURLM **idle;               /* stack of max_idle multi handles */
     int nidle;
 };
@@ -75,7 +79,14 @@ typedef struct {
     int headers_done;           /* on_headers called / status fixed */
     int nheaders;
     int active;                 /* added to the multi, not yet finished */
+    int started;                /* the first hop was started */
+    int finished;               /* the response is complete */
+    int paused;                 /* on_body asked for a pause */
     int redirecting;            /* this response is a redirect we follow */
+    int own_timer;              /* total timeout kept by our loop, not curl */
+    int streaming;              /* the body goes to on_body */
+    int stream_limits;          /* streaming with stream limits (no cap, no
+                                 * total timeout once the headers are in) */
     apr_size_t hop_received;    /* body bytes of that redirect (dropped) */
     apr_status_t abort_rv;      /* why we aborted, when we did */
     const char *abort_msg;
@@ -245,6 +256,10 @@ apr_status_t mcp_http_create(mcp_http_t **phttp, apr_pool_t *p,
         }
     }
     rv = apr_thread_mutex_create(&http->idle_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_mutex_create(&http->run_lock, APR_THREAD_MUTEX_DEFAULT,
+                                     p);
+    }
     if (rv != APR_SUCCESS) {
         goto fail;
     }
@@ -289,7 +304,8 @@ static CURLM *multi_get(mcp_http_t *http)
     if (!m) {
         m = curl_multi_init();
         if (m) {
-            curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, MCP_CURL_MAX_CACHED_CONNS);
+            curl_multi_setopt(m, CURLMOPT_MAXCONNECTS,
+                              (long)MCP_HTTP_MAX_CACHED_CONNS);
         }
     }
     return m;
@@ -330,6 +346,36 @@ static void xfer_fail(xfer_t *x, apr_status_t rv, const char *msg)
     x->resp->error = msg;
 }
 
+/* Buffer or stream, once the final response's headers are known. */
+static void xfer_decide_mode(xfer_t *x)
+{
+    mcp_http_request_t *req = x->req;
+    mcp_http_mode_e mode = req->mode;
+
+    if (mode == MCP_HTTP_MODE_AUTO) {
+        mode = req->on_mode ? req->on_mode(x->resp, req->baton)
+                            : MCP_HTTP_MODE_AUTO;
+        if (mode != MCP_HTTP_MODE_BUFFER && mode != MCP_HTTP_MODE_STREAM) {
+            const char *mt = mcp_http_response_media_type(req->pool, x->resp);
+
+            mode = (mt && !strcmp(mt, "text/event-stream"))
+                 ? MCP_HTTP_MODE_STREAM : MCP_HTTP_MODE_BUFFER;
+        }
+    }
+    switch (mode) {
+    case MCP_HTTP_MODE_BUFFER:
+        x->streaming = 0;
+        break;
+    case MCP_HTTP_MODE_STREAM:
+        x->streaming = x->stream_limits = 1;
+        break;
+    default:
+        x->streaming = req->on_body != NULL;
+        break;
+    }
+    x->resp->streamed = x->streaming;
+}
+
 /* The status line and headers of the final response are known: fix the
  * status and tell the caller, once. */
 static apr_status_t xfer_headers_done(xfer_t *x)
@@ -343,6 +389,7 @@ static apr_status_t xfer_headers_done(xfer_t *x)
     x->headers_done = 1;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
     x->resp->status = (int)code;
+    xfer_decide_mode(x);
     if (x->req->on_headers) {
         rv = x->req->on_headers(x->resp, x->req->baton);
         if (rv != APR_SUCCESS) {
@@ -490,14 +537,22 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *baton)
         return WRITE_FAIL;
     }
     x->resp->received += len;
-    if (req->max_response_size && x->resp->received > req->max_response_size) {
+    if (req->max_response_size && !x->stream_limits
+        && x->resp->received > req->max_response_size) {
         xfer_abort(x, MCP_ETOOLARGE, apr_psprintf(req->pool,
                    "response body exceeds the limit of %" APR_SIZE_T_FMT
                    " bytes", req->max_response_size));
         return WRITE_FAIL;
     }
-    if (req->on_body) {
+    if (x->streaming) {
         rv = req->on_body(x->resp, data, len, req->baton);
+        if (rv == MCP_HTTP_PAUSE) {
+            /* Not consumed: curl keeps it and gives it again on resume,
+             * and reads nothing more meanwhile. */
+            x->resp->received -= len;
+            x->paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
         if (rv != APR_SUCCESS) {
             xfer_abort(x, rv, "request aborted by the response body callback");
             return WRITE_FAIL;
@@ -601,11 +656,27 @@ static CURLcode set_protocols(CURL *e)
     return rc;
 }
 
+/* The proxy of the transfer: the request's ("" = none), else the
+ * client's; NULL = direct. */
+static const char *xfer_proxy(const xfer_t *x)
+{
+    const char *proxy = x->req->proxy;
+
+    if (!proxy) {
+        return x->req->http->opts.proxy;
+    }
+    return *proxy ? proxy : NULL;
+}
+
 /* Options that make the client's promises: TLS verified, no proxy from
  * the environment, only http(s), no signals (threads). */
 static CURLcode set_policy(xfer_t *x)
 {
     const mcp_http_options_t *o = &x->req->http->opts;
+    const mcp_http_request_t *req = x->req;
+    const char *proxy = xfer_proxy(x);
+    const char *ca_file = req->ca_file ? req->ca_file : o->ca_file;
+    const char *ca_path = req->ca_path ? req->ca_path : o->ca_path;
     CURL *e = x->easy;
     CURLcode rc;
 
@@ -613,7 +684,8 @@ static CURLcode set_policy(xfer_t *x)
         || (rc = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L)) != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L)) != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : ""))
+        /* "" rather than NULL: NULL would let curl read the environment. */
+        || (rc = curl_easy_setopt(e, CURLOPT_PROXY, proxy ? proxy : ""))
            != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L))
            != CURLE_OK
@@ -624,12 +696,20 @@ static CURLcode set_policy(xfer_t *x)
         || (rc = curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L)) != CURLE_OK) {
         return rc;
     }
-    if (o->ca_file
-        && (rc = curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file)) != CURLE_OK) {
+    if (ca_file
+        && (rc = curl_easy_setopt(e, CURLOPT_CAINFO, ca_file)) != CURLE_OK) {
         return rc;
     }
-    if (o->ca_path
-        && (rc = curl_easy_setopt(e, CURLOPT_CAPATH, o->ca_path)) != CURLE_OK) {
+    if (ca_path
+        && (rc = curl_easy_setopt(e, CURLOPT_CAPATH, ca_path)) != CURLE_OK) {
+        return rc;
+    }
+    if (req->client_cert
+        && ((rc = curl_easy_setopt(e, CURLOPT_SSLCERT, req->client_cert))
+            != CURLE_OK
+            || (rc = curl_easy_setopt(e, CURLOPT_SSLKEY, req->client_key
+                                      ? req->client_key : req->client_cert))
+               != CURLE_OK)) {
         return rc;
     }
     return CURLE_OK;
@@ -644,6 +724,11 @@ static CURLcode set_limits(xfer_t *x)
     /* The total timeout is the request's, whatever its hops: a hop gets
      * what the earlier ones left (xfer_follow() stops at none). */
     x->budget = 0;
+    /* A request that may become a stream keeps its total timeout in our
+     * loop (check_timers()), which drops it once the stream has begun:
+     * curl's could not be lifted mid-transfer. */
+    x->own_timer = req->mode == MCP_HTTP_MODE_STREAM
+                || req->mode == MCP_HTTP_MODE_AUTO;
     if (req->timeout) {
         x->budget = req->timeout - (apr_time_now() - x->start);
         if (x->budget < 1000) {
@@ -654,13 +739,15 @@ static CURLcode set_limits(xfer_t *x)
      * curl's: each hop passes our checks and gets its own headers. */
     if ((rc = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                                to_ms(req->connect_timeout))) != CURLE_OK
-        || (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(x->budget)))
+        || (rc = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                                  x->own_timer ? 0L : to_ms(x->budget)))
            != CURLE_OK
         || (rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L)) != CURLE_OK) {
         return rc;
     }
-    if (req->max_response_size) {
-        /* Refuses early when Content-Length is known; on_body counts. */
+    if (req->max_response_size && !x->own_timer) {
+        /* Refuses early when Content-Length is known; on_body counts
+         * (alone when the body may turn out a stream, without cap). */
         rc = curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
                               (curl_off_t)req->max_response_size);
     }
@@ -765,7 +852,7 @@ static apr_status_t set_guard(xfer_t *x)
     if (req->addr_allow == MCP_ADDR_ALLOW_ALL) {
         return APR_SUCCESS;
     }
-    if (req->http->opts.proxy) {
+    if (xfer_proxy(x)) {
         /* curl connects to the proxy, which resolves the target: no
          * address of the target is ever seen here. */
         xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "refused to "
@@ -831,6 +918,17 @@ static apr_status_t xfer_setup(xfer_t *x)
     if (mcp_http_url_allowed(req->pool, req, x->hop.url, &err)
         != APR_SUCCESS) {
         xfer_fail(x, MCP_EINVALID, err);
+        return MCP_EINVALID;
+    }
+    if (req->proxy && *req->proxy
+        && mcp_http_url_check(req->pool, req->proxy, &err) != APR_SUCCESS) {
+        xfer_fail(x, MCP_EINVALID, apr_psprintf(req->pool, "proxy: %s", err));
+        return MCP_EINVALID;
+    }
+    if ((req->mode == MCP_HTTP_MODE_STREAM || req->mode == MCP_HTTP_MODE_AUTO)
+        && !req->on_body) {
+        xfer_fail(x, MCP_EINVALID, "a request that may stream its body "
+                  "needs a body callback (on_body)");
         return MCP_EINVALID;
     }
     if (!(x->easy = curl_easy_init())) {
@@ -969,6 +1067,10 @@ static void error_result(xfer_t *x, CURLcode rc)
         xfer_fail(x, APR_EGENERAL, apr_psprintf(p, "TLS handshake with %s "
                   "failed: %s", host_of(x), curl_reason(x, rc)));
         break;
+    case CURLE_SSL_CERTPROBLEM:
+        xfer_fail(x, MCP_EINVALID, apr_psprintf(p, "client certificate or "
+                  "key cannot be used: %s", curl_reason(x, rc)));
+        break;
     case CURLE_SSL_CACERT_BADFILE:
         xfer_fail(x, MCP_EINVALID, apr_psprintf(p, "CA certificates cannot "
                   "be loaded: %s", curl_reason(x, rc)));
@@ -999,7 +1101,7 @@ static void xfer_success(xfer_t *x)
     if (url) {
         resp->effective_url = apr_pstrdup(x->req->pool, url);
     }
-    if (!x->req->on_body) {
+    if (!x->streaming) {
         /* The buffer stays owned by the pool cleanup registered in
          * xfer_start(): one owner, freed with the request pool. */
         resp->body = x->buf ? x->buf : "";
@@ -1061,6 +1163,11 @@ static int xfer_start(CURLM *m, xfer_t *x)
 {
     CURLMcode mc;
 
+    if (!x->started) {
+        /* Timeouts count from here, not from a wait in the queue. */
+        x->started = 1;
+        x->start = x->last_rx = apr_time_now();
+    }
     if (xfer_setup(x) != APR_SUCCESS) {
         xfer_release(x);
         return 0;
@@ -1133,13 +1240,252 @@ static int xfer_follow(CURLM *m, xfer_t *x, CURLcode rc)
 
 /* Finish the transfers curl reports done, or start their next hop;
  * returns how many finished. */
-static apr_size_t collect_done(CURLM *m)
+/* ---- batches ---- */
+
+struct mcp_http_batch_t {
+    apr_pool_t *pool;           /* NULL for the batch of a perform call */
+    mcp_http_t *http;
+    CURLM *multi;               /* while running; under http->run_lock */
+    int running;                /* under http->run_lock */
+    volatile apr_uint32_t cancel;
+    xfer_t **xs;                /* malloc'd: the batch's pool may be shared */
+    apr_size_t n, cap;
+    apr_size_t next;            /* first transfer not started yet */
+    apr_size_t finished;
+    apr_size_t in_flight;       /* started, not finished */
+    apr_size_t max_in_flight;   /* 0 = no cap */
+    apr_interval_time_t deadline;   /* 0 = none */
+    apr_time_t deadline_at;     /* set by the first run */
+};
+
+static void batch_init(mcp_http_batch_t *b, mcp_http_t *http)
 {
-    apr_size_t done = 0;
+    memset(b, 0, sizeof(*b));
+    b->http = http;
+}
+
+static void batch_free(mcp_http_batch_t *b)
+{
+    apr_size_t i;
+
+    apr_thread_mutex_lock(b->http->run_lock);
+    for (i = 0; i < b->n; i++) {
+        /* Done with: the request may be performed again. */
+        b->xs[i]->req->ctl->batch = NULL;
+        b->xs[i]->req->ctl->xfer = NULL;
+    }
+    apr_thread_mutex_unlock(b->http->run_lock);
+    free(b->xs);
+    b->xs = NULL;
+    b->n = b->cap = 0;
+}
+
+static apr_status_t batch_append(mcp_http_batch_t *b, mcp_http_request_t *req,
+                                 mcp_http_response_t **presp)
+{
+    xfer_t *x;
+
+    if (!req || req->http != b->http || !req->ctl || req->ctl->xfer
+        || b->n >= MCP_HTTP_MAX_BATCH) {
+        return APR_EINVAL;
+    }
+    if (b->n == b->cap) {
+        apr_size_t cap = b->cap ? b->cap * 2 : 8;
+        xfer_t **nxs = realloc(b->xs, cap * sizeof(*nxs));
+
+        if (!nxs) {
+            return APR_ENOMEM;
+        }
+        b->xs = nxs;
+        b->cap = cap;
+    }
+    x = xfer_make(req);
+    apr_thread_mutex_lock(b->http->run_lock);
+    req->ctl->batch = b;
+    req->ctl->xfer = x;
+    apr_thread_mutex_unlock(b->http->run_lock);
+    b->xs[b->n++] = x;
+    if (presp) {
+        *presp = x->resp;
+    }
+    return APR_SUCCESS;
+}
+
+/* Wake the loop of the batch @a req is in, if it runs. */
+static void wake_request(mcp_http_request_t *req)
+{
+    apr_thread_mutex_lock(req->http->run_lock);
+    if (req->ctl->batch && req->ctl->batch->multi) {
+        curl_multi_wakeup(req->ctl->batch->multi);
+    }
+    apr_thread_mutex_unlock(req->http->run_lock);
+}
+
+void mcp_http_cancel(mcp_http_request_t *req)
+{
+    if (req && req->ctl) {
+        apr_atomic_set32(&req->ctl->cancel, 1);
+        wake_request(req);
+    }
+}
+
+void mcp_http_resume(mcp_http_request_t *req)
+{
+    if (req && req->ctl) {
+        apr_atomic_set32(&req->ctl->resume, 1);
+        wake_request(req);
+    }
+}
+
+void mcp_http_batch_cancel(mcp_http_batch_t *b)
+{
+    if (!b) {
+        return;
+    }
+    apr_atomic_set32(&b->cancel, 1);
+    apr_thread_mutex_lock(b->http->run_lock);
+    if (b->multi) {
+        curl_multi_wakeup(b->multi);
+    }
+    apr_thread_mutex_unlock(b->http->run_lock);
+}
+
+/* Is the batch still run by some thread? */
+static int batch_running(mcp_http_batch_t *b)
+{
+    int running;
+
+    apr_thread_mutex_lock(b->http->run_lock);
+    running = b->running;
+    apr_thread_mutex_unlock(b->http->run_lock);
+    return running;
+}
+
+/* The cleanup of the batch's pool: cancel what runs, wait for the loop
+ * to let go (it notices within MCP_CURL_MAX_WAIT_MS), release. */
+static apr_status_t batch_cleanup(void *baton)
+{
+    mcp_http_batch_t *b = baton;
+    int i;
+
+    mcp_http_batch_cancel(b);
+    for (i = 0; i < MCP_CURL_CLEANUP_WAITS && batch_running(b); i++) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    batch_free(b);
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_http_batch_create(mcp_http_batch_t **pb, apr_pool_t *p,
+                                   mcp_http_t *http, const char **perr)
+{
+    mcp_http_batch_t *b;
+
+    *pb = NULL;
+    if (!http) {
+        if (perr) {
+            *perr = "no HTTP client";
+        }
+        return APR_EINVAL;
+    }
+    b = apr_palloc(p, sizeof(*b));
+    batch_init(b, http);
+    b->pool = p;
+    /* Before the subpools go, which may hold the requests. */
+    apr_pool_pre_cleanup_register(p, b, batch_cleanup);
+    *pb = b;
+    return APR_SUCCESS;
+}
+
+void mcp_http_batch_limits(mcp_http_batch_t *b, int max_in_flight,
+                           apr_interval_time_t deadline)
+{
+    if (b) {
+        b->max_in_flight = max_in_flight > 0 ? (apr_size_t)max_in_flight : 0;
+        b->deadline = deadline > 0 ? deadline : 0;
+    }
+}
+
+apr_status_t mcp_http_batch_add(mcp_http_batch_t *b, mcp_http_request_t *req,
+                                mcp_http_response_t **presp)
+{
+    return b ? batch_append(b, req, presp) : APR_EINVAL;
+}
+
+/* ---- the loop ---- */
+
+/* The response of @a x is complete: count it, tell the caller. */
+static void batch_done(mcp_http_batch_t *b, xfer_t *x)
+{
+    mcp_http_request_t *req = x->req;
+
+    x->finished = 1;
+    b->finished++;
+    if (x->started) {
+        b->in_flight--;
+    }
+    if (req->on_done) {
+        req->on_done(x->resp, req->baton);
+    }
+}
+
+/* A transfer is finished: make its response, tell the caller. */
+static void batch_finish(mcp_http_batch_t *b, xfer_t *x, CURLcode rc)
+{
+    if (x->active) {
+        curl_multi_remove_handle(b->multi, x->easy);
+    }
+    xfer_finish(x, rc);
+    batch_done(b, x);
+}
+
+/* End @a x with @a rv and @a msg, whether it runs or waits to start. */
+static void batch_abort(mcp_http_batch_t *b, xfer_t *x, apr_status_t rv,
+                        const char *msg)
+{
+    xfer_abort(x, rv, msg);
+    batch_finish(b, x, CURLE_OK);
+}
+
+static int is_cancelled(mcp_http_batch_t *b, xfer_t *x)
+{
+    return apr_atomic_read32(&b->cancel)
+        || apr_atomic_read32(&x->req->ctl->cancel);
+}
+
+static const char *cancel_message(xfer_t *x)
+{
+    return apr_psprintf(x->req->pool, "request to %s cancelled", host_of(x));
+}
+
+/* Start the transfers added and not started yet. */
+static void start_queued(mcp_http_batch_t *b)
+{
+    while (b->next < b->n
+           && (!b->max_in_flight || b->in_flight < b->max_in_flight)) {
+        xfer_t *x = b->xs[b->next++];
+
+        if (x->finished) {
+            continue;
+        }
+        if (is_cancelled(b, x)) {
+            batch_abort(b, x, MCP_ECANCELED, cancel_message(x));
+            continue;
+        }
+        b->in_flight++;
+        if (!xfer_start(b->multi, x)) {
+            batch_abort(b, x, x->resp->rv, x->resp->error);
+        }
+    }
+}
+
+/* Finish the transfers curl reports done, or start their next hop. */
+static void collect_done(mcp_http_batch_t *b)
+{
     CURLMsg *msg;
     int left;
 
-    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+    while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
         if (msg->msg == CURLMSG_DONE) {
             CURL *e = msg->easy_handle;
             CURLcode rc = msg->data.result;
@@ -1148,127 +1494,331 @@ static apr_size_t collect_done(CURLM *m)
 
             curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
             x = (xfer_t *)(void *)priv;
-            curl_multi_remove_handle(m, e);
-            if (x && x->active && !xfer_follow(m, x, rc)) {
-                xfer_finish(x, rc);
-                done++;
+            curl_multi_remove_handle(b->multi, e);
+            if (x && x->active) {
+                x->active = 0;
+                if (xfer_follow(b->multi, x, rc)) {
+                    continue;
+                }
+                batch_finish(b, x, rc);
             }
         }
     }
-    return done;
 }
 
-/* Abort transfers silent for longer than their idle timeout; returns how
- * many, and lowers *wait_ms to the nearest idle deadline. */
-static apr_size_t check_idle(CURLM *m, xfer_t **xs, apr_size_t n, long *wait_ms)
+/* Has @a deadline passed? Else *wait_ms is lowered to it. */
+static int passed(apr_time_t deadline, apr_time_t now, long *wait_ms)
+{
+    if (now >= deadline) {
+        return 1;
+    }
+    if (to_ms(deadline - now) < *wait_ms) {
+        *wait_ms = to_ms(deadline - now);
+    }
+    return 0;
+}
+
+/* The total timeout of a transfer that keeps it in our loop, until its
+ * body streams. */
+static int total_expired(xfer_t *x, apr_time_t now, long *wait_ms)
+{
+    return x->own_timer && !x->stream_limits && x->req->timeout
+        && passed(x->start + x->req->timeout, now, wait_ms);
+}
+
+/* Has @a x been silent for longer than its idle timeout? A pause is our
+ * silence, not the peer's. */
+static int idle_expired(xfer_t *x, apr_time_t now, long *wait_ms)
+{
+    return x->receiving && x->req->idle_timeout && !x->paused
+        && passed(x->last_rx + x->req->idle_timeout, now, wait_ms);
+}
+
+/* Why a transfer that is not finished must end now, or APR_SUCCESS:
+ * cancelled (the batch or the request), or its on_tick said so. */
+static apr_status_t must_end(mcp_http_batch_t *b, xfer_t *x, const char **msg)
+{
+    mcp_http_request_t *req = x->req;
+    apr_status_t rv;
+
+    if (is_cancelled(b, x)) {
+        *msg = cancel_message(x);
+        return MCP_ECANCELED;
+    }
+    if (b->deadline_at && apr_time_now() >= b->deadline_at) {
+        *msg = apr_psprintf(req->pool, "the deadline of the batch (%ld ms) "
+                            "passed before the request to %s was done",
+                            to_ms(b->deadline), host_of(x));
+        return MCP_EDEADLINE;
+    }
+    if (x->active && req->on_tick
+        && (rv = req->on_tick(x->resp, req->baton)) != APR_SUCCESS) {
+        *msg = "request aborted by the tick callback";
+        return rv;
+    }
+    return APR_SUCCESS;
+}
+
+/* Resume @a x when it is paused and mcp_http_resume() was called. curl
+ * gives the kept piece to on_body at once, which may pause again. */
+static void resume_if_asked(mcp_http_batch_t *b, xfer_t *x)
+{
+    CURLcode rc;
+
+    if (!x->paused || !apr_atomic_xchg32(&x->req->ctl->resume, 0)) {
+        return;
+    }
+    x->paused = 0;
+    x->last_rx = apr_time_now();
+    if ((rc = curl_easy_pause(x->easy, CURLPAUSE_CONT)) != CURLE_OK) {
+        batch_abort(b, x, APR_EGENERAL, apr_psprintf(x->req->pool,
+                    "cannot resume the transfer from %s: %s", host_of(x),
+                    curl_easy_strerror(rc)));
+    }
+}
+
+/* Look at each transfer not finished: cancelled, timed out, idle too
+ * long; lowers *wait_ms to the nearest deadline. Callbacks may add
+ * transfers: b->xs is read again for each. */
+static void check_timers(mcp_http_batch_t *b, long *wait_ms)
 {
     apr_time_t now = apr_time_now();
-    apr_size_t i, done = 0;
+    apr_size_t i;
 
-    for (i = 0; i < n; i++) {
-        xfer_t *x = xs[i];
-        apr_time_t deadline;
-
-        if (!x->active || !x->receiving || !x->req->idle_timeout) {
-            continue;
-        }
-        deadline = x->last_rx + x->req->idle_timeout;
-        if (now >= deadline) {
-            xfer_abort(x, MCP_ETIMEOUT, apr_psprintf(x->req->pool,
-                       "idle timeout (%ld ms): no data from %s",
-                       to_ms(x->req->idle_timeout), host_of(x)));
-            curl_multi_remove_handle(m, x->easy);
-            xfer_finish(x, CURLE_OK);
-            done++;
-        }
-        else if (to_ms(deadline - now) < *wait_ms) {
-            *wait_ms = to_ms(deadline - now);
-        }
+    if (b->deadline_at) {
+        passed(b->deadline_at, now, wait_ms);
     }
-    return done;
-}
-
-/* Give each running transfer's on_tick its say; returns how many it
- * aborted. */
-static apr_size_t check_ticks(CURLM *m, xfer_t **xs, apr_size_t n)
-{
-    apr_size_t i, done = 0;
-
-    for (i = 0; i < n; i++) {
-        xfer_t *x = xs[i];
+    for (i = 0; i < b->n; i++) {
+        xfer_t *x = b->xs[i];
+        const char *msg = NULL;
         apr_status_t rv;
 
-        if (!x->active || !x->req->on_tick) {
+        if (x->finished) {
             continue;
         }
-        rv = x->req->on_tick(x->resp, x->req->baton);
-        if (rv != APR_SUCCESS) {
-            xfer_abort(x, rv, "request aborted by the tick callback");
-            curl_multi_remove_handle(m, x->easy);
-            xfer_finish(x, CURLE_OK);
-            done++;
+        if ((rv = must_end(b, x, &msg)) != APR_SUCCESS) {
+            batch_abort(b, x, rv, msg);
+        }
+        else if (!x->active) {
+            continue;
+        }
+        else if (x->paused) {
+            resume_if_asked(b, x);
+        }
+        else if (total_expired(x, now, wait_ms)) {
+            batch_finish(b, x, CURLE_OPERATION_TIMEDOUT);
+        }
+        else if (idle_expired(x, now, wait_ms)) {
+            batch_abort(b, x, MCP_ETIMEOUT, apr_psprintf(x->req->pool,
+                        "idle timeout (%ld ms): no data from %s",
+                        to_ms(x->req->idle_timeout), host_of(x)));
         }
     }
-    return done;
 }
 
-static void fail_active(CURLM *m, xfer_t **xs, apr_size_t n, const char *msg)
+static void fail_unfinished(mcp_http_batch_t *b, const char *msg)
 {
     apr_size_t i;
 
-    for (i = 0; i < n; i++) {
-        if (xs[i]->active) {
-            curl_multi_remove_handle(m, xs[i]->easy);
-            xfer_abort(xs[i], APR_EGENERAL, msg);
-            xfer_finish(xs[i], CURLE_OK);
+    for (i = 0; i < b->n; i++) {
+        if (!b->xs[i]->finished) {
+            batch_abort(b, b->xs[i], APR_EGENERAL, msg);
         }
     }
 }
 
-static void run_loop(CURLM *m, xfer_t **xs, apr_size_t n, apr_size_t pending)
+static void run_loop(mcp_http_batch_t *b)
 {
-    while (pending > 0) {
+    while (b->finished < b->n) {
         long wait_ms = MCP_CURL_MAX_WAIT_MS;
         int running = 0;
         CURLMcode mc;
 
-        mc = curl_multi_perform(m, &running);
+        start_queued(b);
+        mc = curl_multi_perform(b->multi, &running);
         if (mc == CURLM_OK) {
-            pending -= collect_done(m);
-            pending -= check_idle(m, xs, n, &wait_ms);
-            pending -= check_ticks(m, xs, n);
+            collect_done(b);
+            check_timers(b, &wait_ms);
+            start_queued(b);
         }
         if (mc != CURLM_OK) {
-            fail_active(m, xs, n, curl_multi_strerror(mc));
+            fail_unfinished(b, curl_multi_strerror(mc));
             return;
         }
-        if (pending == 0) {
+        if (b->finished == b->n) {
             break;
         }
-        mc = curl_multi_poll(m, NULL, 0, wait_ms > 0 ? (int)wait_ms : 1, NULL);
+        mc = curl_multi_poll(b->multi, NULL, 0, wait_ms > 0 ? (int)wait_ms : 1,
+                             NULL);
         if (mc != CURLM_OK) {
-            fail_active(m, xs, n, curl_multi_strerror(mc));
+            fail_unfinished(b, curl_multi_strerror(mc));
             return;
         }
     }
 }
 
-static apr_status_t perform(mcp_http_t *http, xfer_t **xs, apr_size_t n)
-{
-    apr_size_t i, pending = 0;
-    CURLM *m = multi_get(http);
+/* ---- a transport in place of curl ---- */
 
-    if (!m) {
-        for (i = 0; i < n; i++) {
-            xfer_fail(xs[i], APR_ENOMEM, "cannot create a curl multi handle");
+/* What the client does with the answer of a transport, as with one from
+ * the network; abort_rv says when it fails. */
+static void transport_answer(xfer_t *x, const char *body, apr_size_t len)
+{
+    mcp_http_request_t *req = x->req;
+    mcp_http_response_t *resp = x->resp;
+    apr_status_t rv;
+
+    xfer_decide_mode(x);
+    x->headers_done = 1;
+    if (req->on_headers && (rv = req->on_headers(resp, req->baton))
+        != APR_SUCCESS) {
+        xfer_abort(x, rv, "request aborted by the response headers callback");
+    }
+    else if (!x->stream_limits && req->max_response_size
+             && len > req->max_response_size) {
+        xfer_abort(x, MCP_ETOOLARGE, apr_psprintf(req->pool,
+                   "response body exceeds the limit of %" APR_SIZE_T_FMT
+                   " bytes", req->max_response_size));
+    }
+    else if (!x->streaming) {
+        resp->body = body;
+        resp->body_len = resp->received = len;
+    }
+    else if (len && (rv = req->on_body(resp, body, len, req->baton))
+             != APR_SUCCESS && rv != MCP_HTTP_PAUSE) {
+        xfer_abort(x, rv, "request aborted by the response body callback");
+    }
+    else {
+        resp->received = len;
+    }
+}
+
+static void transport_exchange(mcp_http_batch_t *b, xfer_t *x)
+{
+    const mcp_http_transport_t *t = b->http->opts.transport;
+    mcp_http_request_t *req = x->req;
+    mcp_http_response_t *resp = x->resp;
+    const char *err = NULL, *body;
+    apr_size_t len;
+    apr_status_t rv;
+
+    if ((rv = mcp_http_url_allowed(req->pool, req, req->url, &err))
+        != APR_SUCCESS) {
+        xfer_abort(x, rv, err);
+    }
+    else if ((rv = t->exchange(req, resp, t->baton)) != APR_SUCCESS) {
+        xfer_abort(x, rv, resp->error ? resp->error : apr_psprintf(req->pool,
+                   "transport %s failed", t->name ? t->name : "?"));
+    }
+    else {
+        body = resp->body ? resp->body : "";
+        len = resp->body ? resp->body_len : 0;
+        resp->body = NULL;
+        resp->body_len = 0;
+        resp->effective_url = req->url;
+        transport_answer(x, body, len);
+    }
+    if (x->abort_rv != APR_SUCCESS) {
+        resp->body = NULL;
+        resp->body_len = 0;
+        xfer_fail(x, x->abort_rv, x->abort_msg);
+    }
+    batch_done(b, x);
+}
+
+/* The requests of @a b one after another, also those added meanwhile. */
+static void transport_loop(mcp_http_batch_t *b)
+{
+    while (b->next < b->n) {
+        xfer_t *x = b->xs[b->next++];
+        const char *msg = NULL;
+        apr_status_t rv;
+
+        if (x->finished) {
+            continue;
         }
+        x->started = 1;
+        b->in_flight++;
+        if ((rv = must_end(b, x, &msg)) != APR_SUCCESS) {
+            xfer_fail(x, rv, msg);
+            batch_done(b, x);
+            continue;
+        }
+        transport_exchange(b, x);
+    }
+}
+
+/* Claim the batch for this thread, with a multi handle. */
+static apr_status_t batch_begin(mcp_http_batch_t *b)
+{
+    mcp_http_t *http = b->http;
+    CURLM *m;
+
+    apr_thread_mutex_lock(http->run_lock);
+    if (b->running) {
+        apr_thread_mutex_unlock(http->run_lock);
+        return APR_EINVAL;
+    }
+    b->running = 1;
+    apr_thread_mutex_unlock(http->run_lock);
+    if (b->deadline && !b->deadline_at) {
+        b->deadline_at = apr_time_now() + b->deadline;
+    }
+    if (http->opts.transport) {
+        return APR_SUCCESS;
+    }
+    if (!(m = multi_get(http))) {
+        apr_thread_mutex_lock(http->run_lock);
+        b->running = 0;
+        apr_thread_mutex_unlock(http->run_lock);
         return APR_ENOMEM;
     }
-    for (i = 0; i < n; i++) {
-        pending += (apr_size_t)xfer_start(m, xs[i]);
+    apr_thread_mutex_lock(http->run_lock);
+    b->multi = m;
+    apr_thread_mutex_unlock(http->run_lock);
+    return APR_SUCCESS;
+}
+
+static void batch_end(mcp_http_batch_t *b)
+{
+    mcp_http_t *http = b->http;
+    CURLM *m;
+
+    apr_thread_mutex_lock(http->run_lock);
+    m = b->multi;
+    b->multi = NULL;
+    b->running = 0;
+    apr_thread_mutex_unlock(http->run_lock);
+    if (m) {
+        multi_put(http, m);
     }
-    run_loop(m, xs, n, pending);
-    multi_put(http, m);
+}
+
+apr_status_t mcp_http_batch_run(mcp_http_batch_t *b)
+{
+    apr_status_t rv;
+    apr_size_t i;
+
+    if (!b) {
+        return APR_EINVAL;
+    }
+    if ((rv = batch_begin(b)) != APR_SUCCESS) {
+        if (rv == APR_ENOMEM) {
+            for (i = 0; i < b->n; i++) {
+                if (!b->xs[i]->finished) {
+                    xfer_fail(b->xs[i], APR_ENOMEM,
+                              "cannot create a curl multi handle");
+                }
+            }
+        }
+        return rv;
+    }
+    if (b->http->opts.transport) {
+        transport_loop(b);
+    }
+    else {
+        run_loop(b);
+    }
+    batch_end(b);
     return APR_SUCCESS;
 }
 
@@ -1276,48 +1826,49 @@ apr_status_t mcp_http_perform(mcp_http_request_t *req,
                               mcp_http_response_t **presp,
                               const char **perr)
 {
-    xfer_t *x;
+    mcp_http_batch_t b;
+    mcp_http_response_t *resp = NULL;
 
     if (!req || !req->http || !presp) {
         return APR_EINVAL;
     }
-    x = xfer_make(req);
-
-    perform(req->http, &x, 1);
-    *presp = x->resp;
-    if (perr) {
-        *perr = x->resp->error;
+    batch_init(&b, req->http);
+    if (batch_append(&b, req, &resp) != APR_SUCCESS) {
+        batch_free(&b);
+        return APR_EINVAL;
     }
-    return x->resp->rv;
+    mcp_http_batch_run(&b);
+    batch_free(&b);
+    *presp = resp;
+    if (perr) {
+        *perr = resp->error;
+    }
+    return resp->rv;
 }
 
 apr_status_t mcp_http_perform_all(mcp_http_request_t **reqs, apr_size_t n,
                                   mcp_http_response_t **resps)
 {
-    mcp_http_t *http;
-    xfer_t **xs;
+    mcp_http_batch_t b;
     apr_size_t i;
 
     if (!reqs || !resps || n == 0 || n > MCP_HTTP_MAX_BATCH || !reqs[0]) {
         return APR_EINVAL;
     }
-    http = reqs[0]->http;
     for (i = 0; i < n; i++) {
-        if (!reqs[i] || reqs[i]->http != http) {
+        if (!reqs[i] || reqs[i]->http != reqs[0]->http || !reqs[i]->ctl
+            || reqs[i]->ctl->xfer) {
             return APR_EINVAL;
         }
     }
-    /* The array of transfers must not come from a shared pool: malloc it. */
-    if (!(xs = malloc(n * sizeof(*xs)))) {
-        return APR_ENOMEM;
-    }
+    batch_init(&b, reqs[0]->http);
     for (i = 0; i < n; i++) {
-        xs[i] = xfer_make(reqs[i]);
+        if (batch_append(&b, reqs[i], &resps[i]) != APR_SUCCESS) {
+            batch_free(&b);
+            return APR_ENOMEM;
+        }
     }
-    perform(http, xs, n);
-    for (i = 0; i < n; i++) {
-        resps[i] = xs[i]->resp;
-    }
-    free(xs);
+    mcp_http_batch_run(&b);
+    batch_free(&b);
     return APR_SUCCESS;
 }

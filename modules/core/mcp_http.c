@@ -111,6 +111,7 @@ apr_status_t mcp_http_request_create(mcp_http_request_t **preq,
     req->max_redirects = o->max_redirects;
     req->url_rules = MCP_HTTP_DEFAULT_URL_RULES;
     req->addr_allow = MCP_ADDR_ALLOW_ALL;
+    req->ctl = apr_pcalloc(p, sizeof(*req->ctl));
     *preq = req;
     return APR_SUCCESS;
 }

@@ -20,6 +20,19 @@
 
 #include "mcp/mcp_http.h"
 
+#include <apr_atomic.h>
+
+/* The part of a request that other threads may touch (mcp_http_cancel());
+ * made with the request. */
+struct mcp_http_ctl_t {
+    volatile apr_uint32_t cancel;   /* mcp_http_cancel() was called */
+    volatile apr_uint32_t resume;   /* mcp_http_resume() was called */
+    /* The batch the request was added to, and its transfer, set and
+     * cleared under the client's run lock (mcp_curl.c). */
+    mcp_http_batch_t *batch;
+    void *xfer;
+};
+
 /* What one hop sends. The first is the request itself; each followed
  * redirect makes the next one. Allocated from the request's pool. */
 typedef struct {

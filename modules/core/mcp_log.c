@@ -82,6 +82,8 @@ static const struct {
     { MCP_EPROTO,    "MCP_EPROTO",    "protocol error from the peer" },
     { MCP_ESCHEMA,   "MCP_ESCHEMA",   "store schema missing or outdated" },
     { MCP_ESTORE,    "MCP_ESTORE",    "store unavailable or failed" },
+    { MCP_ECANCELED, "MCP_ECANCELED", "cancelled" },
+    { MCP_EDEADLINE, "MCP_EDEADLINE", "the deadline of the batch passed" },
 };
 
 const char *mcp_status_name(apr_status_t rv)

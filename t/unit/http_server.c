@@ -434,6 +434,28 @@ static int h_sse(conn_t *c, req_t *r)
     return send_str(c, "0\r\n\r\n");
 }
 
+static int h_trickle(conn_t *c, req_t *r)
+{
+    long n = query_num(r, "n", 10), ms = query_num(r, "ms", 100), i;
+
+    if (n < 0 || n > 1000 || ms < 0 || ms > SRV_STALL_LIMIT) {
+        return respond(c, r, 400, "text/plain", "bad n or ms", 11, NULL);
+    }
+    if (!send_str(c, "HTTP/1.1 200 Test\r\nContent-Type: text/event-stream\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n")) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        const char *ev = apr_psprintf(r->pool, "data: %ld\n\n", i);
+
+        if (!send_chunk(c, r->pool, ev, strlen(ev))
+            || (i + 1 < n && !srv_sleep(c->srv, (int)ms))) {
+            return 0;
+        }
+    }
+    return send_str(c, "0\r\n\r\n");
+}
+
 static int h_redirect(conn_t *c, req_t *r)
 {
     const char *to = query_str(r, "to");
@@ -528,6 +550,7 @@ static const struct {
     { "/cutchunk", h_cutchunk },
     { "/badchunk", h_badchunk },
     { "/sse", h_sse },
+    { "/trickle", h_trickle },
     { "/redirect", h_redirect },
     { "/loop", h_loop },
     { "/status", h_status },

@@ -27,6 +27,8 @@
  *   /sse                   chunked text/event-stream: one event, then waits
  *                          (at most 5 s) for http_server_release() before
  *                          the next events; "data: late" if not released
+ *   /trickle?n=N&ms=M      chunked text/event-stream: N events "data: i",
+ *                          M ms apart (defaults 10 and 100)
  *   /redirect?to=URL       302 to URL (Location: URL as given)
  *   /redirect?code=N&ms=M&to=URL  status N (default 302) after M ms
  *                          (default 0) to URL; "to" always comes last
