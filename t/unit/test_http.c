@@ -1043,6 +1043,9 @@ END_TEST
 typedef struct {
     mcp_http_request_t *req;
     mcp_http_request_t *other;  /* resumed when this one is done */
+    mcp_http_batch_t *batch;    /* with start: where start is added */
+    mcp_http_request_t *start;  /* added to the batch once this one paused */
+    mcp_http_response_t *start_resp;
     int pause_first;            /* pause at the first piece */
     int pauses;
     int calls_while_paused;
@@ -1067,6 +1070,10 @@ static apr_status_t pause_body(const mcp_http_response_t *resp, const char *data
     if (p->pause_first && !p->pauses) {
         p->pauses++;
         p->paused = 1;
+        if (p->start && mcp_http_batch_add(p->batch, p->start, &p->start_resp)
+                        != APR_SUCCESS) {
+            p->bad = "could not start the other stream";
+        }
         return MCP_HTTP_PAUSE;
     }
     p->paused = 0;
@@ -1112,27 +1119,36 @@ START_TEST(pause_one_stream)
 {
     enum { N = 300000 };
     pstream_t a, b;
-    mcp_http_request_t *reqs[2];
-    mcp_http_response_t *resps[2];
+    mcp_http_batch_t *batch = NULL;
+    mcp_http_request_t *ra, *rb;
+    mcp_http_response_t *resp_a = NULL;
 
-    /* a pauses at once; b runs to its end meanwhile and then resumes a,
-     * which gets every byte, the held piece first. */
-    reqs[0] = pause_req(&a, N);
-    reqs[1] = pause_req(&b, N);
+    /* a pauses at once and only then starts b (so that b cannot end
+     * before a paused, however slow the machine); b runs to its end
+     * meanwhile and then resumes a, which gets every byte, the held
+     * piece first. */
+    ra = pause_req(&a, N);
+    rb = pause_req(&b, N);
+    ck_assert_status(mcp_http_batch_create(&batch, tp, http, NULL), APR_SUCCESS);
     a.pause_first = 1;
-    b.other = reqs[0];
-    ck_assert_status(mcp_http_perform_all(reqs, 2, resps), APR_SUCCESS);
-    ck_assert_msg(resps[0]->rv == APR_SUCCESS, "paused: %s", resps[0]->error);
-    ck_assert_msg(resps[1]->rv == APR_SUCCESS, "other: %s", resps[1]->error);
+    a.batch = batch;
+    a.start = rb;
+    b.other = ra;
+    ck_assert_status(mcp_http_batch_add(batch, ra, &resp_a), APR_SUCCESS);
+    ck_assert_status(mcp_http_batch_run(batch), APR_SUCCESS);
+    ck_assert_ptr_null(a.bad);
+    ck_assert_ptr_nonnull(a.start_resp);
+    ck_assert_msg(resp_a->rv == APR_SUCCESS, "paused: %s", resp_a->error);
+    ck_assert_msg(a.start_resp->rv == APR_SUCCESS, "other: %s", a.start_resp->error);
     ck_assert_int_eq(b.done, 1);
     ck_assert_int_eq(a.other_done_while_paused, 1);
     ck_assert_uint_eq(a.bytes_at_other_done, 0);
     ck_assert_int_eq(a.pauses, 1);
     ck_assert_int_eq(a.calls_while_paused, 1);     /* the held piece, again */
     ck_assert_uint_eq(a.bytes, N);
-    ck_assert_uint_eq(resps[0]->received, N);
+    ck_assert_uint_eq(resp_a->received, N);
     ck_assert_uint_eq(b.bytes, N);
-    ck_assert_ptr_null(a.bad);
+    ck_assert_ptr_null(b.bad);
 }
 END_TEST
 
