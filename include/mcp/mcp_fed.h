@@ -213,6 +213,130 @@ apr_status_t mcp_fed_from_gateway(int *pi, const char **poriginal,
                                   const mcp_fed_catalog_t *cat,
                                   const char **perr);
 
+/* ---------------------------------------------------------------------
+ * Merged lists and gateway cursors
+ * ------------------------------------------------------------------- */
+
+/** Longest nextCursor a backend may hand out (longer: its paging ends). */
+#define MCP_FED_MAX_BACKEND_CURSOR 1024
+/** Longest gateway cursor accepted or minted. */
+#define MCP_FED_MAX_CURSOR 32768
+
+/** The list method of @a kind ("tools/list", ...). */
+const char *mcp_fed_list_method(mcp_fed_kind_e kind);
+
+/** The kind whose list method is @a method; -1 for another method. */
+int mcp_fed_kind_of_method(const char *method);
+
+/** Where a listing stands for one backend. */
+typedef struct {
+    int backend;         /**< index of the backend */
+    const char *cursor;  /**< its own cursor; NULL: its first page */
+} mcp_fed_pos_t;
+
+/**
+ * What to ask for one list request.
+ *
+ * Paging: a request without a cursor asks every backend the token may see
+ * for its first page (in parallel) and merges them. Each backend that
+ * answered with a nextCursor stays pending, in configuration order. A
+ * request with a gateway cursor asks the first pending backend only, for
+ * its next page; while it keeps answering with a nextCursor it stays
+ * first, then the next pending backend follows, until nothing is pending
+ * and the merged result has no nextCursor. The token's scopes are checked
+ * again on every page: a cursor never shows a backend the token may not
+ * see (such positions are dropped).
+ */
+typedef struct {
+    mcp_fed_kind_e kind;
+    apr_array_header_t *fetch;  /**< mcp_fed_pos_t: ask these now */
+    apr_array_header_t *rest;   /**< mcp_fed_pos_t: pending after them */
+} mcp_fed_plan_t;
+
+/**
+ * Plan one list request of @a kind for a token with scope set @a granted.
+ * @param cursor the request's params.cursor, or NULL for the first page
+ * @return APR_SUCCESS with *pplan (plan->fetch may be empty); for a cursor
+ *         that does not verify (forged, truncated, cut, minted under
+ *         another key, not a gateway cursor) MCP_EVERIFY; for an authentic
+ *         cursor of another list method or naming a backend this endpoint
+ *         no longer has, MCP_EINVALID. The handler answers either with
+ *         JSON-RPC -32602.
+ */
+apr_status_t mcp_fed_list_plan(mcp_fed_plan_t **pplan, apr_pool_t *p,
+                               const mcp_fed_t *fed, mcp_fed_kind_e kind,
+                               const char *cursor,
+                               const apr_array_header_t *granted,
+                               const char **perr);
+
+/** Something the caller should log about one backend's answer. */
+typedef struct {
+    const char *backend;   /**< its name */
+    apr_status_t status;   /**< MCP_EPROTO (failed), MCP_EINVALID (bad
+                                shape or name), MCP_ETOOLARGE (too many
+                                items, too long a cursor), MCP_ECONFLICT
+                                (a name collision) */
+    const char *message;   /**< names the backend(s) and the item */
+} mcp_fed_problem_t;
+
+/**
+ * Merge the backends' answers to @a plan into the gateway's list result.
+ *
+ * Each item is a copy of the backend's, every member kept as it was
+ * (icons, _meta, annotations, inputSchema, outputSchema, unknown ones),
+ * with only the name (tools, prompts) or uri / uriTemplate (resources,
+ * templates) in gateway form. Items the token's @a granted scopes do not
+ * cover (mcp_fed_needed()) are left out silently. Left out and reported:
+ * items that are not objects or lack a string key member, names that
+ * break the tool-name rule once prefixed, names of unprefixed backends
+ * that collide with another backend's (both left out, both named) or that
+ * another backend's prefix or the reserved prefix would shadow, and every
+ * item of a backend whose items would take the list beyond max_items.
+ * Backend members other than the item array and nextCursor are dropped.
+ *
+ * @param results per plan->fetch entry: the backend's result object, or
+ *        NULL when it failed (then @a errors' entry says why and goes into
+ *        the problems; NULL error too: skipped without a report, e.g. for
+ *        a backend without that capability). @a errors may be NULL.
+ * @param cat NULL, or the session's catalog to record names in
+ * @param pproblems gets an array of mcp_fed_problem_t (maybe empty)
+ * @return APR_SUCCESS with *presult, also when backends failed (partial
+ *         result); MCP_ETOOLARGE when the next cursor would be longer than
+ *         MCP_FED_MAX_CURSOR.
+ */
+apr_status_t mcp_fed_list_merge(mcp_json_t **presult,
+                                apr_array_header_t **pproblems,
+                                apr_pool_t *p, const mcp_fed_t *fed,
+                                const mcp_fed_plan_t *plan,
+                                const mcp_json_t *const *results,
+                                const char *const *errors,
+                                const apr_array_header_t *granted,
+                                mcp_fed_catalog_t *cat, const char **perr);
+
+/**
+ * Mint the gateway cursor for @a pending (mcp_fed_pos_t, at least one) of
+ * list @a kind: base64url(JSON {"m":method,"p":[[backend name, cursor or
+ * null], ...]}) "." base64url(HMAC-SHA-256(key, "mcp-fed-cursor:" + the
+ * first part)), no padding. Backends are named, not numbered, so a cursor
+ * from before a configuration change fails clearly instead of pointing
+ * at another backend. mcp_fed_list_merge() calls it; exposed for tests.
+ * @return APR_SUCCESS, MCP_EINVALID (empty @a pending), MCP_ETOOLARGE.
+ */
+apr_status_t mcp_fed_cursor_encode(const char **pcursor, apr_pool_t *p,
+                                   const mcp_fed_t *fed, mcp_fed_kind_e kind,
+                                   const apr_array_header_t *pending,
+                                   const char **perr);
+
+/**
+ * Verify (HMAC compared in constant time) and decode a gateway cursor of
+ * list @a kind into *ppending (mcp_fed_pos_t).
+ * @return as mcp_fed_list_plan(): APR_SUCCESS, MCP_EVERIFY, MCP_EINVALID.
+ */
+apr_status_t mcp_fed_cursor_decode(apr_array_header_t **ppending,
+                                   apr_pool_t *p, const mcp_fed_t *fed,
+                                   mcp_fed_kind_e kind, const char *cursor,
+                                   const char **perr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,8 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 
+#include "mcp/mcp_b64.h"
+#include "mcp/mcp_crypto.h"
 #include "mcp/mcp_fed.h"
 #include "mcp/mcp_scope.h"
 
@@ -468,4 +470,484 @@ apr_status_t mcp_fed_from_gateway(int *pi, const char **poriginal,
         *poriginal = gwname;
     }
     return rv;
+}
+
+/* ---------------------------------------------------------------------
+ * Merged lists and gateway cursors
+ * ------------------------------------------------------------------- */
+
+static const struct {
+    const char *method;
+    const char *member;   /* the item array of the result */
+    const char *key;      /* the item member that names it */
+    const char *what;     /* for messages */
+} kinds[MCP_FED_NKINDS] = {
+    { "tools/list", "tools", "name", "tool" },
+    { "prompts/list", "prompts", "name", "prompt" },
+    { "resources/list", "resources", "uri", "resource" },
+    { "resources/templates/list", "resourceTemplates", "uriTemplate",
+      "resource template" }
+};
+
+#define CURSOR_MAC_LABEL "mcp-fed-cursor:"
+/* base64url of a 32-byte MAC, unpadded */
+#define CURSOR_MAC_CHARS 43
+
+const char *mcp_fed_list_method(mcp_fed_kind_e kind)
+{
+    return kind < MCP_FED_NKINDS ? kinds[kind].method : NULL;
+}
+
+int mcp_fed_kind_of_method(const char *method)
+{
+    int k;
+
+    for (k = 0; method && k < MCP_FED_NKINDS; k++) {
+        if (!strcmp(method, kinds[k].method)) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+static int backend_index(const mcp_fed_t *fed, const char *name)
+{
+    int i;
+
+    for (i = 0; name && i < fed->backends->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(fed->backends, i, mcp_fed_backend_t).name,
+                    name)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static int visible(const mcp_fed_t *fed, int i,
+                   const apr_array_header_t *granted)
+{
+    return mcp_scope_covers_all(granted, mcp_fed_backend(fed, i)->scopes);
+}
+
+static void cursor_mac(unsigned char mac[MCP_SHA256_LEN], apr_pool_t *p,
+                       const mcp_fed_t *fed, const char *payload,
+                       apr_size_t len)
+{
+    char *msg = apr_pstrcat(p, CURSOR_MAC_LABEL,
+                            apr_pstrmemdup(p, payload, len), NULL);
+
+    mcp_crypto_hmac_sha256(mac, fed->key, fed->keylen, msg, strlen(msg));
+}
+
+apr_status_t mcp_fed_cursor_encode(const char **pcursor, apr_pool_t *p,
+                                   const mcp_fed_t *fed, mcp_fed_kind_e kind,
+                                   const apr_array_header_t *pending,
+                                   const char **perr)
+{
+    mcp_json_t *obj = mcp_json_object(p), *list = mcp_json_array(p);
+    unsigned char mac[MCP_SHA256_LEN];
+    const char *json, *payload, *cursor;
+    apr_size_t len;
+    int i;
+
+    *pcursor = NULL;
+    if (!pending || !pending->nelts || kind >= MCP_FED_NKINDS) {
+        return fail(perr, p, MCP_EINVALID, "nothing to page through");
+    }
+    for (i = 0; i < pending->nelts; i++) {
+        const mcp_fed_pos_t *pos = &APR_ARRAY_IDX(pending, i, mcp_fed_pos_t);
+        const mcp_fed_backend_t *b = mcp_fed_backend(fed, pos->backend);
+        mcp_json_t *e = mcp_json_array(p);
+
+        if (!b) {
+            return fail(perr, p, MCP_EINVALID, "no backend %d", pos->backend);
+        }
+        mcp_json_append_str(e, b->name);
+        mcp_json_append(e, mcp_json_string(p, pos->cursor));
+        mcp_json_append(list, e);
+    }
+    mcp_json_set_str(obj, "m", kinds[kind].method);
+    mcp_json_set(obj, "p", list);
+    json = mcp_json_dump(p, obj, MCP_JSON_FMT_COMPACT, &len);
+    payload = mcp_b64url_encode(p, json, len);
+    cursor_mac(mac, p, fed, payload, strlen(payload));
+    cursor = apr_pstrcat(p, payload, ".", mcp_b64url_encode(p, mac, sizeof(mac)),
+                         NULL);
+    if (strlen(cursor) > MCP_FED_MAX_CURSOR) {
+        return fail(perr, p, MCP_ETOOLARGE, "the next cursor would be %"
+                    APR_SIZE_T_FMT " bytes, more than %d", strlen(cursor),
+                    MCP_FED_MAX_CURSOR);
+    }
+    *pcursor = cursor;
+    return APR_SUCCESS;
+}
+
+/* Check the MAC of @a cursor; on success *ppayload is the decoded JSON. */
+static apr_status_t cursor_verify(mcp_json_t **ppayload, apr_pool_t *p,
+                                  const mcp_fed_t *fed, const char *cursor,
+                                  const char **perr)
+{
+    unsigned char want[MCP_SHA256_LEN], *got, *json;
+    apr_size_t len, gotlen, jsonlen;
+    mcp_json_limits_t lim;
+    const char *dot;
+
+    len = cursor ? strlen(cursor) : 0;
+    dot = cursor ? strrchr(cursor, '.') : NULL;
+    if (!dot || len > MCP_FED_MAX_CURSOR
+        || strlen(dot + 1) != CURSOR_MAC_CHARS
+        || mcp_b64url_decode(&got, &gotlen, p, dot + 1, CURSOR_MAC_CHARS)
+           != APR_SUCCESS || gotlen != sizeof(want)) {
+        return fail(perr, p, MCP_EVERIFY, "not a cursor of this gateway");
+    }
+    cursor_mac(want, p, fed, cursor, (apr_size_t)(dot - cursor));
+    if (!mcp_crypto_equal(want, got, sizeof(want))) {
+        return fail(perr, p, MCP_EVERIFY, "the cursor does not verify");
+    }
+    memset(&lim, 0, sizeof(lim));
+    lim.max_bytes = MCP_FED_MAX_CURSOR;
+    lim.max_depth = 4;
+    if (mcp_b64url_decode(&json, &jsonlen, p, cursor,
+                          (apr_size_t)(dot - cursor)) != APR_SUCCESS
+        || mcp_json_parse(ppayload, p, (const char *)json, jsonlen, &lim,
+                          NULL) != APR_SUCCESS) {
+        return fail(perr, p, MCP_EVERIFY, "the cursor is not readable");
+    }
+    return APR_SUCCESS;
+}
+
+/* One [name, cursor|null] entry of a verified cursor. */
+static apr_status_t cursor_entry(mcp_fed_pos_t *pos, apr_pool_t *p,
+                                 const mcp_fed_t *fed, const mcp_json_t *e,
+                                 const char **perr)
+{
+    mcp_json_t *name = mcp_json_array_get(p, e, 0);
+    mcp_json_t *c = mcp_json_array_get(p, e, 1);
+
+    if (!mcp_json_is_array(e) || mcp_json_size(e) != 2
+        || !mcp_json_is_string(name)
+        || !(mcp_json_is_string(c) || mcp_json_is_null(c))) {
+        return fail(perr, p, MCP_EVERIFY, "the cursor is not readable");
+    }
+    pos->backend = backend_index(fed, mcp_json_str(name));
+    if (pos->backend < 0) {
+        return fail(perr, p, MCP_EINVALID, "the cursor names backend '%s', "
+                    "which this endpoint does not have (any more)",
+                    esc(p, mcp_json_str(name)));
+    }
+    pos->cursor = mcp_json_is_string(c) ? apr_pstrdup(p, mcp_json_str(c))
+                                        : NULL;
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_fed_cursor_decode(apr_array_header_t **ppending,
+                                   apr_pool_t *p, const mcp_fed_t *fed,
+                                   mcp_fed_kind_e kind, const char *cursor,
+                                   const char **perr)
+{
+    mcp_json_t *payload = NULL, *list;
+    const char *method;
+    apr_array_header_t *pending;
+    apr_status_t rv;
+    apr_size_t i;
+
+    *ppending = NULL;
+    if ((rv = cursor_verify(&payload, p, fed, cursor, perr)) != APR_SUCCESS) {
+        return rv;
+    }
+    method = mcp_json_get_str(p, payload, "m");
+    list = mcp_json_get(p, payload, "p");
+    if (!method || !mcp_json_is_array(list) || !mcp_json_size(list)) {
+        return fail(perr, p, MCP_EVERIFY, "the cursor is not readable");
+    }
+    if (kind >= MCP_FED_NKINDS || strcmp(method, kinds[kind].method)) {
+        return fail(perr, p, MCP_EINVALID, "the cursor belongs to %s, not %s",
+                    esc(p, method), mcp_fed_list_method(kind));
+    }
+    pending = apr_array_make(p, (int)mcp_json_size(list),
+                             sizeof(mcp_fed_pos_t));
+    for (i = 0; i < mcp_json_size(list); i++) {
+        rv = cursor_entry(apr_array_push(pending), p, fed,
+                          mcp_json_array_get(p, list, i), perr);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    *ppending = pending;
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_fed_list_plan(mcp_fed_plan_t **pplan, apr_pool_t *p,
+                               const mcp_fed_t *fed, mcp_fed_kind_e kind,
+                               const char *cursor,
+                               const apr_array_header_t *granted,
+                               const char **perr)
+{
+    mcp_fed_plan_t *plan;
+    apr_array_header_t *pending = NULL;
+    apr_status_t rv;
+    int i;
+
+    *pplan = NULL;
+    if (kind >= MCP_FED_NKINDS) {
+        return fail(perr, p, MCP_EINVALID, "not a list method");
+    }
+    plan = apr_pcalloc(p, sizeof(*plan));
+    plan->kind = kind;
+    plan->fetch = apr_array_make(p, 4, sizeof(mcp_fed_pos_t));
+    plan->rest = apr_array_make(p, 4, sizeof(mcp_fed_pos_t));
+    if (!cursor) {
+        for (i = 0; i < fed->backends->nelts; i++) {
+            if (visible(fed, i, granted)) {
+                mcp_fed_pos_t *pos = apr_array_push(plan->fetch);
+
+                pos->backend = i;
+                pos->cursor = NULL;
+            }
+        }
+        *pplan = plan;
+        return APR_SUCCESS;
+    }
+    rv = mcp_fed_cursor_decode(&pending, p, fed, kind, cursor, perr);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    for (i = 0; i < pending->nelts; i++) {
+        const mcp_fed_pos_t *pos = &APR_ARRAY_IDX(pending, i, mcp_fed_pos_t);
+
+        if (visible(fed, pos->backend, granted)) {
+            *(mcp_fed_pos_t *)apr_array_push(plan->fetch->nelts
+                                             ? plan->rest : plan->fetch) = *pos;
+        }
+    }
+    *pplan = plan;
+    return APR_SUCCESS;
+}
+
+/* One item on its way into a merged list. */
+typedef struct {
+    const char *gw;
+    int backend;
+    mcp_json_t *item;
+} merge_entry_t;
+
+typedef struct {
+    apr_pool_t *p;
+    const mcp_fed_t *fed;
+    mcp_fed_kind_e kind;
+    const apr_array_header_t *granted;
+    mcp_fed_catalog_t *cat;
+    apr_array_header_t *entries;    /* merge_entry_t */
+    apr_array_header_t *problems;   /* mcp_fed_problem_t */
+    apr_array_header_t *pending;    /* mcp_fed_pos_t */
+    apr_size_t count;               /* items of all backends so far */
+} merge_t;
+
+static void problem(merge_t *m, int i, apr_status_t status, const char *msg)
+{
+    mcp_fed_problem_t *pr = apr_array_push(m->problems);
+
+    pr->backend = mcp_fed_backend(m->fed, i)->name;
+    pr->status = status;
+    pr->message = msg;
+}
+
+static int catalog_conflict(const mcp_fed_catalog_t *cat, mcp_fed_kind_e kind,
+                            const char *gw)
+{
+    const int *owner = apr_hash_get(space(cat, kind), gw,
+                                    APR_HASH_KEY_STRING);
+
+    return owner && owner[1] < 0;
+}
+
+/* An unprefixed backend's name that a prefix would take from it: the
+ * message, or NULL when it is safe. */
+static const char *shadowed(merge_t *m, int i, const char *gw)
+{
+    const char *what = kinds[m->kind].what;
+    int o;
+
+    if (!is_uri_kind(m->kind) && mcp_fed_is_builtin(gw)) {
+        return apr_psprintf(m->p, "backend %s: %s '%s' uses the prefix "
+                            "reserved for the gateway; left out",
+                            mcp_fed_backend(m->fed, i)->name, what,
+                            esc(m->p, gw));
+    }
+    o = prefix_owner(m->fed, m->kind, gw);
+    if (o < 0) {
+        return NULL;
+    }
+    return apr_psprintf(m->p, "backend %s: %s '%s' would be taken for one of "
+                        "backend %s (prefix '%s'); left out",
+                        mcp_fed_backend(m->fed, i)->name, what, esc(m->p, gw),
+                        mcp_fed_backend(m->fed, o)->name,
+                        mcp_fed_backend(m->fed, o)->prefix);
+}
+
+/* Check one item; NULL when taken (or filtered by scopes), else why not. */
+static const char *merge_item(merge_t *m, int i, const mcp_json_t *item)
+{
+    const mcp_fed_backend_t *b = mcp_fed_backend(m->fed, i);
+    const char *key = kinds[m->kind].key, *orig, *gw, *err = NULL;
+    merge_entry_t *e;
+    int other = -1;
+
+    orig = mcp_json_get_str(m->p, item, key);
+    if (!mcp_json_is_object(item) || !orig) {
+        return apr_psprintf(m->p, "backend %s: a %s that is %s without a "
+                            "string '%s'", b->name, kinds[m->kind].what,
+                            mcp_json_is_object(item) ? "an object"
+                            : mcp_json_type_name(item), key);
+    }
+    if (mcp_fed_to_gateway(&gw, m->p, m->fed, i, m->kind, orig, &err)
+        != APR_SUCCESS) {
+        return err;
+    }
+    if (!b->prefix) {
+        if ((err = shadowed(m, i, gw)) != NULL) {
+            problem(m, i, MCP_ECONFLICT, err);
+            return NULL;
+        }
+        if (mcp_fed_catalog_add(m->cat, m->kind, gw, i, &other)
+            == MCP_ECONFLICT) {
+            problem(m, i, MCP_ECONFLICT, apr_psprintf(m->p, "%s '%s' is "
+                    "published by backends %s and %s; left out from both",
+                    kinds[m->kind].what, esc(m->p, gw),
+                    mcp_fed_backend(m->fed, other)->name, b->name));
+        }
+    }
+    if (!mcp_scope_covers_all(m->granted, mcp_fed_needed(m->p, m->fed, i,
+                                                         m->kind, orig))) {
+        return NULL;
+    }
+    e = apr_array_push(m->entries);
+    e->gw = gw;
+    e->backend = i;
+    e->item = mcp_json_copy(m->p, item);
+    mcp_json_set_str(e->item, key, gw);
+    return NULL;
+}
+
+/* The backend's nextCursor kept pending, when it gave a usable one. */
+static void merge_next(merge_t *m, int i, const mcp_json_t *result)
+{
+    mcp_json_t *next = mcp_json_get(m->p, result, "nextCursor");
+    mcp_fed_pos_t *pos;
+
+    if (!next || mcp_json_is_null(next)) {
+        return;
+    }
+    if (!mcp_json_is_string(next) || !mcp_json_strlen(next)
+        || mcp_json_strlen(next) > MCP_FED_MAX_BACKEND_CURSOR) {
+        problem(m, i, mcp_json_is_string(next) ? MCP_ETOOLARGE : MCP_EINVALID,
+                apr_psprintf(m->p, "backend %s: nextCursor is not a string "
+                             "of 1-%d bytes; its later pages are left out",
+                             mcp_fed_backend(m->fed, i)->name,
+                             MCP_FED_MAX_BACKEND_CURSOR));
+        return;
+    }
+    pos = apr_array_push(m->pending);
+    pos->backend = i;
+    pos->cursor = mcp_json_str(next);
+}
+
+static void merge_backend(merge_t *m, int i, const mcp_json_t *result,
+                          const char *error)
+{
+    const char *name = mcp_fed_backend(m->fed, i)->name, *member, *first = NULL;
+    mcp_json_t *items;
+    apr_size_t k, n, bad = 0;
+
+    if (!result) {
+        if (error) {
+            problem(m, i, MCP_EPROTO, apr_psprintf(m->p, "backend %s failed: "
+                                                   "%s", name, error));
+        }
+        return;
+    }
+    member = kinds[m->kind].member;
+    items = mcp_json_get(m->p, result, member);
+    if (!mcp_json_is_array(items)) {
+        problem(m, i, MCP_EINVALID, apr_psprintf(m->p, "backend %s: the "
+                "result is %s without an array '%s'", name,
+                mcp_json_is_object(result) ? "an object"
+                : mcp_json_type_name(result), member));
+        return;
+    }
+    n = mcp_json_size(items);
+    if (n > m->fed->max_items - m->count) {
+        problem(m, i, MCP_ETOOLARGE, apr_psprintf(m->p, "backend %s: %"
+                APR_SIZE_T_FMT " %ss would take the list beyond %"
+                APR_SIZE_T_FMT " items; all left out", name, n,
+                kinds[m->kind].what, m->fed->max_items));
+        return;
+    }
+    m->count += n;
+    for (k = 0; k < n; k++) {
+        const char *why = merge_item(m, i, mcp_json_array_get(m->p, items, k));
+
+        if (why && !bad++) {
+            first = why;
+        }
+    }
+    if (bad) {
+        problem(m, i, MCP_EINVALID, apr_psprintf(m->p, "%" APR_SIZE_T_FMT
+                " %s(s) left out, the first: %s", bad, kinds[m->kind].what,
+                first));
+    }
+    merge_next(m, i, result);
+}
+
+apr_status_t mcp_fed_list_merge(mcp_json_t **presult,
+                                apr_array_header_t **pproblems,
+                                apr_pool_t *p, const mcp_fed_t *fed,
+                                const mcp_fed_plan_t *plan,
+                                const mcp_json_t *const *results,
+                                const char *const *errors,
+                                const apr_array_header_t *granted,
+                                mcp_fed_catalog_t *cat, const char **perr)
+{
+    merge_t m;
+    mcp_json_t *out, *items;
+    const char *cursor;
+    apr_status_t rv;
+    int j;
+
+    *presult = NULL;
+    memset(&m, 0, sizeof(m));
+    m.p = p;
+    m.fed = fed;
+    m.kind = plan->kind;
+    m.granted = granted;
+    m.cat = cat ? cat : mcp_fed_catalog_make(p);
+    m.entries = apr_array_make(p, 16, sizeof(merge_entry_t));
+    m.problems = apr_array_make(p, 2, sizeof(mcp_fed_problem_t));
+    m.pending = apr_array_make(p, 4, sizeof(mcp_fed_pos_t));
+    *pproblems = m.problems;
+    for (j = 0; j < plan->fetch->nelts; j++) {
+        merge_backend(&m, APR_ARRAY_IDX(plan->fetch, j, mcp_fed_pos_t).backend,
+                      results ? results[j] : NULL, errors ? errors[j] : NULL);
+    }
+    out = mcp_json_object(p);
+    items = mcp_json_array(p);
+    for (j = 0; j < m.entries->nelts; j++) {
+        const merge_entry_t *e = &APR_ARRAY_IDX(m.entries, j, merge_entry_t);
+
+        if (mcp_fed_backend(fed, e->backend)->prefix
+            || !catalog_conflict(m.cat, m.kind, e->gw)) {
+            mcp_json_append(items, e->item);
+        }
+    }
+    mcp_json_set(out, kinds[m.kind].member, items);
+    apr_array_cat(m.pending, plan->rest);
+    if (m.pending->nelts) {
+        rv = mcp_fed_cursor_encode(&cursor, p, fed, m.kind, m.pending, perr);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        mcp_json_set_str(out, "nextCursor", cursor);
+    }
+    *presult = out;
+    return APR_SUCCESS;
 }

@@ -17,6 +17,7 @@
 #include <apr_strings.h>
 
 #include "mcp_test.h"
+#include "mcp/mcp_b64.h"
 #include "mcp/mcp_fed.h"
 #include "mcp/mcp_json.h"
 #include "mcp/mcp_scope.h"
@@ -31,6 +32,28 @@ static apr_array_header_t *set_of(const char *list)
     ck_assert_msg(mcp_scope_parse(&set, tp, list, &err) == APR_SUCCESS,
                   "'%s': %s", list, err);
     return set;
+}
+
+static const unsigned char key2[MCP_FED_MIN_KEY] = "fedcba9876543210fedcba9876543210";
+
+static mcp_json_t *js(const char *text)
+{
+    mcp_json_t *j = NULL;
+    const char *err = NULL;
+
+    ck_assert_msg(mcp_json_parse(&j, tp, text, strlen(text), NULL, &err)
+                  == APR_SUCCESS, "bad test JSON %s: %s", text, err);
+    return j;
+}
+
+static const char *b64s(const char *s)
+{
+    return mcp_b64url_encode(tp, s, strlen(s));
+}
+
+static const char *dump(const mcp_json_t *j)
+{
+    return mcp_json_dump(tp, j, MCP_JSON_FMT_COMPACT, NULL);
 }
 
 static void add_backend(apr_array_header_t *arr, const char *name,
@@ -319,6 +342,482 @@ START_TEST(unprefixed_catalog)
 }
 END_TEST
 
+/* Plan and merge one list request; results[i] for plan->fetch[i]. */
+static mcp_json_t *merge(const mcp_fed_t *fed, const mcp_fed_plan_t *plan,
+                         const mcp_json_t *const *results,
+                         const char *const *errors, const char *granted,
+                         apr_array_header_t **pproblems)
+{
+    mcp_json_t *out = NULL;
+    apr_array_header_t *problems = NULL;
+    const char *err = NULL;
+
+    ck_assert_status(mcp_fed_list_merge(&out, &problems, tp, fed, plan,
+                                        results, errors, set_of(granted),
+                                        NULL, &err), APR_SUCCESS);
+    ck_assert_ptr_nonnull(out);
+    if (pproblems) {
+        *pproblems = problems;
+    }
+    return out;
+}
+
+static mcp_fed_plan_t *plan_of(const mcp_fed_t *fed, mcp_fed_kind_e kind,
+                               const char *cursor, const char *granted)
+{
+    mcp_fed_plan_t *plan = NULL;
+    const char *err = NULL;
+
+    ck_assert_msg(mcp_fed_list_plan(&plan, tp, fed, kind, cursor,
+                                    set_of(granted), &err) == APR_SUCCESS,
+                  "plan refused: %s", err);
+    return plan;
+}
+
+static int problem_has(const apr_array_header_t *problems, const char *backend,
+                       apr_status_t status, const char *text)
+{
+    int i;
+
+    for (i = 0; i < problems->nelts; i++) {
+        const mcp_fed_problem_t *pr = &APR_ARRAY_IDX(problems, i,
+                                                     mcp_fed_problem_t);
+
+        if (!strcmp(pr->backend, backend) && pr->status == status
+            && strstr(pr->message, text)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+START_TEST(merge_keeps_members)
+{
+    static const char *gh_tool =
+        "{\"name\":\"search\",\"title\":\"Search\",\"description\":\"d\","
+        "\"icons\":[{\"src\":\"https://x/i.png\",\"mimeType\":\"image/png\","
+        "\"sizes\":[\"48x48\"]}],\"_meta\":{\"a/b\":[1,2.5,null,true]},"
+        "\"annotations\":{\"readOnlyHint\":true},\"inputSchema\":{\"type\":"
+        "\"object\",\"properties\":{\"q\":{\"type\":\"string\"}},"
+        "\"required\":[\"q\"]},\"outputSchema\":{\"type\":\"object\"},"
+        "\"x-unknown\":{\"deep\":{\"er\":[\"\\u00e9\",1e300]}}}";
+    mcp_fed_t *fed = three();
+    mcp_fed_plan_t *plan = plan_of(fed, MCP_FED_TOOLS, NULL, "github:read");
+    const mcp_json_t *results[3];
+    mcp_json_t *out, *want, *tools;
+    apr_array_header_t *problems;
+
+    ck_assert_int_eq(plan->fetch->nelts, 3);
+    results[0] = js(apr_psprintf(tp, "{\"tools\":[%s],\"_meta\":{}}",
+                                 gh_tool));
+    results[1] = js("{\"tools\":[{\"name\":\"run\",\"inputSchema\":"
+                    "{\"type\":\"object\"}}]}");
+    results[2] = js("{\"tools\":[{\"name\":\"echo\",\"inputSchema\":"
+                    "{\"type\":\"object\"}}]}");
+    out = merge(fed, plan, results, NULL, "github:read", &problems);
+    ck_assert_int_eq(problems->nelts, 0);
+    tools = mcp_json_get(tp, out, "tools");
+    ck_assert_uint_eq(mcp_json_size(tools), 3);
+    ck_assert(!mcp_json_has(out, "nextCursor"));
+    /* Only the name changed, every other member byte for byte. */
+    want = js(gh_tool);
+    mcp_json_set_str(want, "name", "github_search");
+    ck_assert_str_eq(dump(mcp_json_array_get(tp, tools, 0)), dump(want));
+    ck_assert_str_eq(mcp_json_get_str(tp, mcp_json_array_get(tp, tools, 1),
+                                      "name"), "tools_run");
+    ck_assert_str_eq(mcp_json_get_str(tp, mcp_json_array_get(tp, tools, 2),
+                                      "name"), "echo");
+    /* The backend's own value is untouched (copied, not shared). */
+    ck_assert_str_eq(mcp_json_get_str(tp, mcp_json_array_get(tp,
+                     mcp_json_get(tp, results[0], "tools"), 0), "name"),
+                     "search");
+}
+END_TEST
+
+START_TEST(merge_resources_and_templates)
+{
+    mcp_fed_t *fed = three();
+    mcp_fed_plan_t *plan = plan_of(fed, MCP_FED_TEMPLATES, NULL,
+                                   "github:read");
+    const mcp_json_t *results[3] = { NULL, NULL, NULL };
+    mcp_json_t *out, *item;
+
+    results[0] = js("{\"resourceTemplates\":[{\"uriTemplate\":"
+                    "\"repo://{owner}/{name}\",\"name\":\"repo\","
+                    "\"mimeType\":\"text/plain\"}]}");
+    out = merge(fed, plan, results, NULL, "github:read", NULL);
+    item = mcp_json_array_get(tp, mcp_json_get(tp, out, "resourceTemplates"),
+                              0);
+    ck_assert_str_eq(dump(item), "{\"uriTemplate\":\"github-repo://{owner}/"
+                     "{name}\",\"name\":\"repo\",\"mimeType\":\"text/plain\"}");
+    plan = plan_of(fed, MCP_FED_RESOURCES, NULL, "github:read");
+    results[0] = js("{\"resources\":[{\"uri\":\"repo://a/b\",\"name\":\"b\"}]}");
+    results[2] = js("{\"resources\":[{\"uri\":\"file:///x\",\"name\":\"x\"}]}");
+    out = merge(fed, plan, results, NULL, "github:read", NULL);
+    ck_assert_str_eq(dump(out), "{\"resources\":[{\"uri\":\"github-repo://a/b\","
+                     "\"name\":\"b\"},{\"uri\":\"file:///x\",\"name\":\"x\"}]}");
+}
+END_TEST
+
+START_TEST(merge_scope_filter)
+{
+    apr_array_header_t *arr = backends();
+    mcp_fed_t *fed;
+    mcp_fed_plan_t *plan;
+    const mcp_json_t *results[2];
+    mcp_json_t *out;
+
+    add_backend(arr, "github", "gh_", "github:read");
+    add_rule(arr, MCP_FED_RULE_TOOLS, "create_*", "github:write");
+    add_rule(arr, MCP_FED_RULE_TOOLS, "*_admin", "github:admin");
+    add_backend(arr, "tools", "t_", NULL);
+    fed = fed_of(arr);
+    results[0] = js("{\"tools\":[{\"name\":\"search\"},{\"name\":"
+                    "\"create_issue\"},{\"name\":\"create_admin\"}]}");
+    results[1] = js("{\"tools\":[{\"name\":\"create_x\"}]}");
+
+    /* Token A: read only. create_* filtered; the rule is github's only. */
+    plan = plan_of(fed, MCP_FED_TOOLS, NULL, "github:read");
+    out = merge(fed, plan, results, NULL, "github:read", NULL);
+    ck_assert_str_eq(dump(out), "{\"tools\":[{\"name\":\"gh_search\"},"
+                     "{\"name\":\"t_create_x\"}]}");
+    /* Token B: read + write: create_issue, but create_admin needs both
+     * matching rules. */
+    out = merge(fed, plan, results, NULL, "github:read github:write", NULL);
+    ck_assert_str_eq(dump(out), "{\"tools\":[{\"name\":\"gh_search\"},"
+                     "{\"name\":\"gh_create_issue\"},{\"name\":\"t_create_x\"}]}");
+    /* The wildcard grant covers all three. */
+    out = merge(fed, plan, results, NULL, "github:*", NULL);
+    ck_assert_uint_eq(mcp_json_size(mcp_json_get(tp, out, "tools")), 4);
+    /* Without github:read the backend is not even asked. */
+    plan = plan_of(fed, MCP_FED_TOOLS, NULL, "github:write");
+    ck_assert_int_eq(plan->fetch->nelts, 1);
+    ck_assert_int_eq(APR_ARRAY_IDX(plan->fetch, 0, mcp_fed_pos_t).backend, 1);
+    ck_assert_str_eq(mcp_scope_join(tp, mcp_fed_needed(tp, fed, 0,
+                     MCP_FED_TOOLS, "create_admin")),
+                     "github:admin github:read github:write");
+    /* Rules of one kind do not apply to another. */
+    ck_assert_str_eq(mcp_scope_join(tp, mcp_fed_needed(tp, fed, 0,
+                     MCP_FED_PROMPTS, "create_admin")), "github:read");
+}
+END_TEST
+
+START_TEST(merge_partial)
+{
+    mcp_fed_t *fed = three();
+    mcp_fed_plan_t *plan = plan_of(fed, MCP_FED_PROMPTS, NULL, "github:read");
+    const mcp_json_t *results[3];
+    const char *errors[3] = { NULL, "connect: refused", NULL };
+    apr_array_header_t *problems;
+    mcp_json_t *out;
+
+    results[0] = js("{\"prompts\":[{\"name\":\"review\"}]}");
+    results[1] = NULL;
+    results[2] = js("{\"prompts\":[{\"name\":\"hello\",\"arguments\":[]}]}");
+    out = merge(fed, plan, results, errors, "github:read", &problems);
+    ck_assert_str_eq(dump(out), "{\"prompts\":[{\"name\":\"github_review\"},"
+                     "{\"name\":\"hello\",\"arguments\":[]}]}");
+    ck_assert_int_eq(problems->nelts, 1);
+    ck_assert(problem_has(problems, "tools", MCP_EPROTO, "connect: refused"));
+    /* NULL without an error: skipped, no report. */
+    errors[1] = NULL;
+    out = merge(fed, plan, results, errors, "github:read", &problems);
+    ck_assert_int_eq(problems->nelts, 0);
+    /* All failed: an empty list, not an error. */
+    results[0] = results[2] = NULL;
+    out = merge(fed, plan, results, NULL, "github:read", &problems);
+    ck_assert_str_eq(dump(out), "{\"prompts\":[]}");
+}
+END_TEST
+
+START_TEST(merge_collisions)
+{
+    apr_array_header_t *arr = backends();
+    mcp_fed_t *fed;
+    mcp_fed_plan_t *plan;
+    mcp_fed_catalog_t *cat = mcp_fed_catalog_make(tp);
+    const mcp_json_t *results[3];
+    apr_array_header_t *problems = NULL;
+    mcp_json_t *out = NULL;
+    const char *err = NULL, *orig;
+    int i;
+
+    add_backend(arr, "alpha", NULL, NULL);
+    add_backend(arr, "beta", NULL, NULL);
+    add_backend(arr, "github", "github_", NULL);
+    fed = fed_of(arr);
+    plan = plan_of(fed, MCP_FED_TOOLS, NULL, "");
+    results[0] = js("{\"tools\":[{\"name\":\"echo\"},{\"name\":\"a1\"},"
+                    "{\"name\":\"github_x\"},{\"name\":\"gateway_x\"}]}");
+    results[1] = js("{\"tools\":[{\"name\":\"b1\"},{\"name\":\"echo\"}]}");
+    results[2] = js("{\"tools\":[{\"name\":\"x\"}]}");
+    ck_assert_status(mcp_fed_list_merge(&out, &problems, tp, fed, plan,
+                                        results, NULL, set_of(""), cat, &err),
+                     APR_SUCCESS);
+    /* echo from neither; github_x is github's, not alpha's; gateway_ is
+     * the gateway's. */
+    ck_assert_str_eq(dump(out), "{\"tools\":[{\"name\":\"a1\"},"
+                     "{\"name\":\"b1\"},{\"name\":\"github_x\"}]}");
+    ck_assert(problem_has(problems, "beta", MCP_ECONFLICT,
+                          "'echo' is published by backends alpha and beta"));
+    ck_assert(problem_has(problems, "alpha", MCP_ECONFLICT, "backend github"));
+    ck_assert(problem_has(problems, "alpha", MCP_ECONFLICT, "reserved"));
+    ck_assert_int_eq(problems->nelts, 3);
+    /* Routing: by the catalog, and never to either side of a conflict. */
+    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
+                                          "b1", cat, &err), APR_SUCCESS);
+    ck_assert_int_eq(i, 1);
+    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
+                                          "echo", cat, &err), MCP_ECONFLICT);
+    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
+                                          "github_x", cat, &err), APR_SUCCESS);
+    ck_assert_int_eq(i, 2);
+    ck_assert_str_eq(orig, "x");
+}
+END_TEST
+
+/* Walk a paginated tools/list across three backends: github has two
+ * pages, tools one, local two. */
+static const char *page_of(int backend, const char *cursor)
+{
+    if (backend == 0) {
+        return !cursor ? "{\"tools\":[{\"name\":\"g1\"}],\"nextCursor\":\"G2\"}"
+                       : "{\"tools\":[{\"name\":\"g2\"}]}";
+    }
+    if (backend == 1) {
+        return "{\"tools\":[{\"name\":\"t1\"}]}";
+    }
+    return !cursor ? "{\"tools\":[{\"name\":\"l1\"}],\"nextCursor\":\"L2\"}"
+                   : !strcmp(cursor, "L2")
+                   ? "{\"tools\":[{\"name\":\"l2\"}],\"nextCursor\":\"L3\"}"
+                   : "{\"tools\":[{\"name\":\"l3\"}],\"nextCursor\":null}";
+}
+
+static mcp_json_t *one_page(const mcp_fed_t *fed, const char *cursor,
+                            const char *granted, const char **pnames)
+{
+    mcp_fed_plan_t *plan = plan_of(fed, MCP_FED_TOOLS, cursor, granted);
+    const mcp_json_t **results = apr_pcalloc(tp, sizeof(*results) * 4);
+    mcp_json_t *out, *tools;
+    const char *names = "";
+    apr_size_t k;
+    int j;
+
+    if (cursor) {
+        ck_assert_int_le(plan->fetch->nelts, 1);
+    }
+    for (j = 0; j < plan->fetch->nelts; j++) {
+        const mcp_fed_pos_t *pos = &APR_ARRAY_IDX(plan->fetch, j,
+                                                  mcp_fed_pos_t);
+
+        results[j] = js(page_of(pos->backend, pos->cursor));
+    }
+    out = merge(fed, plan, results, NULL, granted, NULL);
+    tools = mcp_json_get(tp, out, "tools");
+    for (k = 0; k < mcp_json_size(tools); k++) {
+        names = apr_pstrcat(tp, names, k ? " " : "", mcp_json_get_str(tp,
+                            mcp_json_array_get(tp, tools, k), "name"), NULL);
+    }
+    *pnames = names;
+    return out;
+}
+
+START_TEST(cursor_pagination)
+{
+    mcp_fed_t *fed = three();
+    const char *names, *cursor, *pages[8];
+    mcp_json_t *out;
+    int n = 0;
+
+    out = one_page(fed, NULL, "github:read", &names);
+    pages[n++] = names;
+    while ((cursor = mcp_json_get_str(tp, out, "nextCursor")) != NULL) {
+        ck_assert_int_lt(n, 8);
+        /* Opaque base64url, no padding. */
+        ck_assert_uint_eq(strspn(cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
+                                 "klmnopqrstuvwxyz0123456789-_."),
+                          strlen(cursor));
+        out = one_page(fed, cursor, "github:read", &names);
+        pages[n++] = names;
+    }
+    /* First page: every backend's first page; then github to its end,
+     * then local to its end. */
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(pages[0], "github_g1 tools_t1 l1");
+    ck_assert_str_eq(pages[1], "github_g2");
+    ck_assert_str_eq(pages[2], "l2");
+    ck_assert_str_eq(pages[3], "l3");
+
+    /* A token that lost github:read between pages never sees github's
+     * next page through the old cursor. */
+    out = one_page(fed, NULL, "github:read", &names);
+    cursor = mcp_json_get_str(tp, out, "nextCursor");
+    out = one_page(fed, cursor, "", &names);
+    ck_assert_str_eq(names, "l2");
+}
+END_TEST
+
+START_TEST(cursor_refused)
+{
+    mcp_fed_t *fed = three(), *other = NULL;
+    apr_array_header_t *pending = apr_array_make(tp, 2, sizeof(mcp_fed_pos_t));
+    apr_array_header_t *arr = backends(), *got = NULL;
+    mcp_fed_pos_t *pos;
+    mcp_fed_plan_t *plan = NULL;
+    const char *cursor = NULL, *err = NULL, *forged;
+    char *bad;
+    apr_size_t len, k;
+
+    pos = apr_array_push(pending);
+    pos->backend = 2;
+    pos->cursor = "L2";
+    pos = apr_array_push(pending);
+    pos->backend = 0;
+    pos->cursor = NULL;
+    ck_assert_status(mcp_fed_cursor_encode(&cursor, tp, fed, MCP_FED_TOOLS,
+                                           pending, &err), APR_SUCCESS);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
+                                           cursor, &err), APR_SUCCESS);
+    ck_assert_int_eq(got->nelts, 2);
+    ck_assert_int_eq(APR_ARRAY_IDX(got, 0, mcp_fed_pos_t).backend, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(got, 0, mcp_fed_pos_t).cursor, "L2");
+    ck_assert_ptr_null(APR_ARRAY_IDX(got, 1, mcp_fed_pos_t).cursor);
+    ck_assert_ptr_null(strchr(cursor, '='));
+    len = strlen(cursor);
+
+    /* Every single-character change and every truncation fails. */
+    for (k = 0; k < len; k++) {
+        bad = apr_pstrdup(tp, cursor);
+        bad[k] = bad[k] == 'A' ? 'B' : 'A';
+        ck_assert_status(mcp_fed_list_plan(&plan, tp, fed, MCP_FED_TOOLS, bad,
+                                           set_of("github:read"), &err),
+                         MCP_EVERIFY);
+        ck_assert_ptr_null(plan);
+        ck_assert_status(mcp_fed_list_plan(&plan, tp, fed, MCP_FED_TOOLS,
+                                           apr_pstrndup(tp, cursor, k),
+                                           set_of("github:read"), &err),
+                         MCP_EVERIFY);
+    }
+    /* A forged payload with a MAC from another cursor. */
+    forged = apr_pstrcat(tp, b64s("{\"m\":\"tools/list\",\"p\":"
+                                  "[[\"github\",null]]}"),
+                         strrchr(cursor, '.'), NULL);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
+                                           forged, &err), MCP_EVERIFY);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
+                                           "", &err), MCP_EVERIFY);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
+                                           "G2", &err), MCP_EVERIFY);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
+                                           apr_pstrcat(tp, cursor, "x", NULL),
+                                           &err), MCP_EVERIFY);
+    /* Authentic, but for another list method. */
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_PROMPTS,
+                                           cursor, &err), MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(err, "tools/list"));
+    /* The same backends under another key. */
+    add_backend(arr, "github", "github_", "github:read");
+    add_backend(arr, "tools", "tools_", NULL);
+    add_backend(arr, "local", NULL, NULL);
+    ck_assert_status(make_fed(&other, arr, key2, 0, &err), APR_SUCCESS);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, other, MCP_FED_TOOLS,
+                                           cursor, &err), MCP_EVERIFY);
+    /* The same key, but "local" is gone from the configuration. */
+    arr = backends();
+    add_backend(arr, "github", "github_", "github:read");
+    ck_assert_status(make_fed(&other, arr, key1, 0, &err), APR_SUCCESS);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, other, MCP_FED_TOOLS,
+                                           cursor, &err), MCP_EINVALID);
+    ck_assert_ptr_nonnull(strstr(err, "local"));
+    /* Nothing to encode. */
+    ck_assert_status(mcp_fed_cursor_encode(&cursor, tp, fed, MCP_FED_TOOLS,
+                     apr_array_make(tp, 1, sizeof(mcp_fed_pos_t)), &err),
+                     MCP_EINVALID);
+}
+END_TEST
+
+START_TEST(merge_hostile)
+{
+    apr_array_header_t *arr = backends();
+    mcp_fed_t *fed;
+    mcp_fed_plan_t *plan;
+    const mcp_json_t *results[2];
+    apr_array_header_t *problems;
+    mcp_json_t *out, *big, *nul = NULL;
+    const char *err = NULL;
+    char name[300];
+    int k;
+
+    add_backend(arr, "a", "a_", NULL);
+    add_backend(arr, "b", "b_", NULL);
+    ck_assert_status(make_fed(&fed, arr, key1, 100, &err), APR_SUCCESS);
+    plan = plan_of(fed, MCP_FED_TOOLS, NULL, "");
+    results[1] = js("{\"tools\":[{\"name\":\"ok\"}]}");
+
+    results[0] = js("[1,2]");
+    out = merge(fed, plan, results, NULL, "", &problems);
+    ck_assert(problem_has(problems, "a", MCP_EINVALID, "array without"));
+    ck_assert_str_eq(dump(out), "{\"tools\":[{\"name\":\"b_ok\"}]}");
+    results[0] = js("\"tools\"");
+    out = merge(fed, plan, results, NULL, "", &problems);
+    ck_assert(problem_has(problems, "a", MCP_EINVALID, "string"));
+    results[0] = js("{\"tools\":{\"name\":\"x\"}}");
+    out = merge(fed, plan, results, NULL, "", &problems);
+    ck_assert(problem_has(problems, "a", MCP_EINVALID, "array 'tools'"));
+    results[0] = js("{\"tools\":null,\"nextCursor\":\"c\"}");
+    out = merge(fed, plan, results, NULL, "", &problems);
+    ck_assert(!mcp_json_has(out, "nextCursor"));
+
+    /* Bad items are left out, counted once per backend. */
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    results[0] = js(apr_psprintf(tp, "{\"tools\":[1,null,[],{},{\"name\":5},"
+                    "{\"name\":\"\"},{\"name\":\"sp ace\"},{\"name\":\"%s\"},"
+                    "{\"name\":\"fine\"}],\"nextCursor\":7}", name));
+    out = merge(fed, plan, results, NULL, "", &problems);
+    ck_assert_str_eq(dump(out), "{\"tools\":[{\"name\":\"a_fine\"},"
+                     "{\"name\":\"b_ok\"}]}");
+    ck_assert(problem_has(problems, "a", MCP_EINVALID, "8 tool(s) left out"));
+    ck_assert(problem_has(problems, "a", MCP_EINVALID, "nextCursor"));
+    ck_assert_int_eq(problems->nelts, 2);
+
+    /* NUL in a name never gets here: the JSON parser refuses it, and the
+     * handler passes the backend on as failed. */
+    ck_assert_status(mcp_json_parse(&nul, tp, "{\"tools\":[{\"name\":"
+                     "\"a\\u0000b\"}]}", 31, NULL, &err), MCP_EPARSE);
+    results[0] = NULL;
+    out = merge(fed, plan, results, (const char *[]){ "bad JSON", NULL }, "",
+                &problems);
+    ck_assert_int_eq(problems->nelts, 1);
+
+    /* More items than max_items: that backend is left out as a whole. */
+    big = mcp_json_object(tp);
+    mcp_json_set(big, "tools", mcp_json_array(tp));
+    for (k = 0; k < 100; k++) {
+        mcp_json_t *t = mcp_json_object(tp);
+
+        mcp_json_set_str(t, "name", apr_psprintf(tp, "t%d", k));
+        mcp_json_append(mcp_json_get(tp, big, "tools"), t);
+    }
+    results[0] = big;
+    out = merge(fed, plan, results, NULL, "", &problems);
+    /* 100 fit exactly, so b's one item makes 101. */
+    ck_assert_uint_eq(mcp_json_size(mcp_json_get(tp, out, "tools")), 100);
+    ck_assert(problem_has(problems, "b", MCP_ETOOLARGE, "beyond 100"));
+    mcp_json_append(mcp_json_get(tp, big, "tools"), mcp_json_object(tp));
+    out = merge(fed, plan, results, NULL, "", &problems);
+    ck_assert_str_eq(dump(out), "{\"tools\":[{\"name\":\"b_ok\"}]}");
+    ck_assert(problem_has(problems, "a", MCP_ETOOLARGE, "101 tools"));
+
+    /* Too long a backend cursor ends that backend's paging. */
+    results[0] = js(apr_psprintf(tp, "{\"tools\":[],\"nextCursor\":\"%s\"}",
+                                 apr_pstrcat(tp, name, name, name, name, NULL)));
+    out = merge(fed, plan, results, NULL, "", &problems);
+    ck_assert(!mcp_json_has(out, "nextCursor"));
+    ck_assert(problem_has(problems, "a", MCP_ETOOLARGE, "nextCursor"));
+}
+END_TEST
+
 static Suite *fed_suite(void)
 {
     Suite *s = suite_create("fed");
@@ -330,6 +829,18 @@ static Suite *fed_suite(void)
     tcase_add_test(tc, name_characters);
     tcase_add_test(tc, create_refuses);
     tcase_add_test(tc, unprefixed_catalog);
+    suite_add_tcase(s, tc);
+    tc = mcp_tcase("merge");
+    tcase_add_test(tc, merge_keeps_members);
+    tcase_add_test(tc, merge_resources_and_templates);
+    tcase_add_test(tc, merge_scope_filter);
+    tcase_add_test(tc, merge_partial);
+    tcase_add_test(tc, merge_collisions);
+    tcase_add_test(tc, merge_hostile);
+    suite_add_tcase(s, tc);
+    tc = mcp_tcase("cursor");
+    tcase_add_test(tc, cursor_pagination);
+    tcase_add_test(tc, cursor_refused);
     suite_add_tcase(s, tc);
     return s;
 }
