@@ -337,6 +337,49 @@ apr_status_t mcp_fed_cursor_decode(apr_array_header_t **ppending,
                                    mcp_fed_kind_e kind, const char *cursor,
                                    const char **perr);
 
+/* ---------------------------------------------------------------------
+ * Routing one request to its backend
+ * ------------------------------------------------------------------- */
+
+/** Where a request goes, and as what. */
+typedef struct {
+    int backend;                    /**< index of the owning backend */
+    mcp_fed_kind_e kind;            /**< the name space that was looked up */
+    const char *gwname;             /**< the name or URI the client sent */
+    const char *original;           /**< the backend's own name or URI */
+    /** A copy of params with the name, uri or ref rewritten to the
+     *  backend's form; every other member (arguments, _meta with its
+     *  progressToken, ...) as it came. NULL when not allowed. */
+    mcp_json_t *params;
+    apr_array_header_t *needed;     /**< scopes the item needs */
+    apr_array_header_t *missing;    /**< of those, what the token lacks */
+    /** For the 403 challenge: granted + needed, so a client that replaces
+     *  its scopes with the challenge's loses none (checklist B4.2). */
+    apr_array_header_t *challenge;
+} mcp_fed_route_t;
+
+/**
+ * Find the backend of a request and rewrite its params. Routed methods:
+ * tools/call and prompts/get (params.name), resources/read,
+ * resources/subscribe and resources/unsubscribe (params.uri), and
+ * completion/complete (params.ref: "ref/prompt" by name, "ref/resource" by
+ * uri, a URI template).
+ * @param cat NULL or the session's catalog (see mcp_fed_from_gateway())
+ * @return APR_SUCCESS with *proute; APR_EACCES when the token's scopes do
+ *         not cover what the item needs, *proute then set too with
+ *         needed, missing and challenge (params NULL) for a 403
+ *         insufficient_scope; MCP_ENOTFOUND for a name or URI no backend
+ *         owns and MCP_ECONFLICT for one two unprefixed backends publish
+ *         (-32602; resources/read may prefer -32002); MCP_EINVALID for
+ *         params without the member a method needs (-32602);
+ *         APR_ENOTIMPL for a method this function does not route.
+ */
+apr_status_t mcp_fed_route(mcp_fed_route_t **proute, apr_pool_t *p,
+                           const mcp_fed_t *fed, const char *method,
+                           const mcp_json_t *params,
+                           const apr_array_header_t *granted,
+                           const mcp_fed_catalog_t *cat, const char **perr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -951,3 +951,110 @@ apr_status_t mcp_fed_list_merge(mcp_json_t **presult,
     *presult = out;
     return APR_SUCCESS;
 }
+
+/* ---------------------------------------------------------------------
+ * Routing one request to its backend
+ * ------------------------------------------------------------------- */
+
+/* Where the name sits in a routed method's params. */
+typedef struct {
+    mcp_json_t *holder;     /* params, or params.ref */
+    const char *member;     /* "name" or "uri" */
+    mcp_fed_kind_e kind;
+} route_key_t;
+
+static apr_status_t completion_key(route_key_t *rk, apr_pool_t *p,
+                                   mcp_json_t *params, const char **perr)
+{
+    mcp_json_t *ref = mcp_json_get(p, params, "ref");
+    const char *type = mcp_json_get_str(p, ref, "type");
+
+    if (type && !strcmp(type, "ref/prompt")) {
+        rk->member = "name";
+        rk->kind = MCP_FED_PROMPTS;
+    }
+    else if (type && !strcmp(type, "ref/resource")) {
+        rk->member = "uri";
+        rk->kind = MCP_FED_TEMPLATES;
+    }
+    else {
+        return fail(perr, p, MCP_EINVALID, "completion/complete needs a ref "
+                    "of type ref/prompt or ref/resource");
+    }
+    rk->holder = ref;
+    return APR_SUCCESS;
+}
+
+static apr_status_t route_key(route_key_t *rk, apr_pool_t *p,
+                              const char *method, mcp_json_t *params,
+                              const char **perr)
+{
+    if (!method) {
+        return fail(perr, p, APR_ENOTIMPL, "no method");
+    }
+    rk->holder = params;
+    if (!strcmp(method, "tools/call") || !strcmp(method, "prompts/get")) {
+        rk->member = "name";
+        rk->kind = method[0] == 't' ? MCP_FED_TOOLS : MCP_FED_PROMPTS;
+    }
+    else if (!strcmp(method, "resources/read")
+             || !strcmp(method, "resources/subscribe")
+             || !strcmp(method, "resources/unsubscribe")) {
+        rk->member = "uri";
+        rk->kind = MCP_FED_RESOURCES;
+    }
+    else if (!strcmp(method, "completion/complete")) {
+        if (!mcp_json_is_object(params)) {
+            return fail(perr, p, MCP_EINVALID, "%s needs params", method);
+        }
+        return completion_key(rk, p, params, perr);
+    }
+    else {
+        return fail(perr, p, APR_ENOTIMPL, "%s is not routed by name",
+                    esc(p, method));
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_fed_route(mcp_fed_route_t **proute, apr_pool_t *p,
+                           const mcp_fed_t *fed, const char *method,
+                           const mcp_json_t *params,
+                           const apr_array_header_t *granted,
+                           const mcp_fed_catalog_t *cat, const char **perr)
+{
+    mcp_fed_route_t *r;
+    mcp_json_t *copy = params ? mcp_json_copy(p, params) : NULL;
+    route_key_t rk;
+    apr_status_t rv;
+
+    *proute = NULL;
+    memset(&rk, 0, sizeof(rk));
+    if ((rv = route_key(&rk, p, method, copy, perr)) != APR_SUCCESS) {
+        return rv;
+    }
+    r = apr_pcalloc(p, sizeof(*r));
+    r->kind = rk.kind;
+    r->gwname = mcp_json_get_str(p, rk.holder, rk.member);
+    if (!r->gwname) {
+        return fail(perr, p, MCP_EINVALID, "%s needs a string '%s'", method,
+                    rk.member);
+    }
+    rv = mcp_fed_from_gateway(&r->backend, &r->original, p, fed, rk.kind,
+                              r->gwname, cat, perr);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    r->needed = mcp_fed_needed(p, fed, r->backend, rk.kind, r->original);
+    r->missing = mcp_scope_minus(p, r->needed, granted);
+    r->challenge = mcp_scope_union(p, granted, r->needed);
+    *proute = r;
+    if (r->missing->nelts) {
+        return fail(perr, p, APR_EACCES, "%s '%s' of backend %s needs scope "
+                    "%s", kinds[rk.kind].what, esc(p, r->gwname),
+                    mcp_fed_backend(fed, r->backend)->name,
+                    mcp_scope_join(p, r->missing));
+    }
+    mcp_json_set_str(rk.holder, rk.member, r->original);
+    r->params = copy;
+    return APR_SUCCESS;
+}

@@ -818,6 +818,141 @@ START_TEST(merge_hostile)
 }
 END_TEST
 
+static mcp_fed_route_t *route_ok(const mcp_fed_t *fed, const char *method,
+                                 const char *params, const char *granted,
+                                 int backend, const char *want_params)
+{
+    mcp_fed_route_t *r = NULL;
+    const char *err = NULL;
+
+    ck_assert_msg(mcp_fed_route(&r, tp, fed, method, js(params),
+                                set_of(granted), NULL, &err) == APR_SUCCESS,
+                  "%s %s refused: %s", method, params, err);
+    ck_assert_int_eq(r->backend, backend);
+    ck_assert_str_eq(dump(r->params), want_params);
+    return r;
+}
+
+START_TEST(route_methods)
+{
+    mcp_fed_t *fed = three();
+    mcp_fed_route_t *r;
+
+    r = route_ok(fed, "tools/call", "{\"name\":\"github_search\",\"arguments\":"
+                 "{\"q\":\"x\"},\"_meta\":{\"progressToken\":7}}",
+                 "github:read", 0, "{\"name\":\"search\",\"arguments\":"
+                 "{\"q\":\"x\"},\"_meta\":{\"progressToken\":7}}");
+    ck_assert_str_eq(r->gwname, "github_search");
+    ck_assert_str_eq(r->original, "search");
+    ck_assert_int_eq(r->kind, MCP_FED_TOOLS);
+    route_ok(fed, "tools/call", "{\"name\":\"echo\"}", "", 2,
+             "{\"name\":\"echo\"}");
+    route_ok(fed, "prompts/get", "{\"name\":\"tools_review\",\"arguments\":"
+             "{\"a\":\"b\"}}", "", 1,
+             "{\"name\":\"review\",\"arguments\":{\"a\":\"b\"}}");
+    route_ok(fed, "resources/read", "{\"uri\":\"github-repo://a/b\"}",
+             "github:read", 0, "{\"uri\":\"repo://a/b\"}");
+    route_ok(fed, "resources/subscribe", "{\"uri\":\"tools-log://x\"}", "", 1,
+             "{\"uri\":\"log://x\"}");
+    route_ok(fed, "resources/unsubscribe", "{\"uri\":\"file:///x\"}", "", 2,
+             "{\"uri\":\"file:///x\"}");
+    route_ok(fed, "completion/complete", "{\"ref\":{\"type\":\"ref/prompt\","
+             "\"name\":\"github_review\"},\"argument\":{\"name\":\"lang\","
+             "\"value\":\"py\"}}", "github:read", 0,
+             "{\"ref\":{\"type\":\"ref/prompt\",\"name\":\"review\"},"
+             "\"argument\":{\"name\":\"lang\",\"value\":\"py\"}}");
+    r = route_ok(fed, "completion/complete", "{\"ref\":{\"type\":"
+                 "\"ref/resource\",\"uri\":\"tools-repo://{owner}\"},"
+                 "\"argument\":{\"name\":\"owner\",\"value\":\"a\"}}", "", 1,
+                 "{\"ref\":{\"type\":\"ref/resource\",\"uri\":\"repo://"
+                 "{owner}\"},\"argument\":{\"name\":\"owner\",\"value\":\"a\"}}");
+    ck_assert_int_eq(r->kind, MCP_FED_TEMPLATES);
+}
+END_TEST
+
+START_TEST(route_refused)
+{
+    mcp_fed_t *fed = three();
+    mcp_fed_route_t *r = NULL;
+    const char *err = NULL;
+    mcp_json_t *params = js("{\"name\":\"github_create_issue\"}");
+
+    /* Not allowed: the scopes it needs, what is missing, the challenge. */
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "tools/call", params,
+                                   set_of("mcp github:read"), NULL, &err),
+                     APR_EACCES);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->backend, 0);
+    ck_assert_ptr_null(r->params);
+    ck_assert_str_eq(mcp_scope_join(tp, r->needed), "github:read github:write");
+    ck_assert_str_eq(mcp_scope_join(tp, r->missing), "github:write");
+    ck_assert_str_eq(mcp_scope_join(tp, r->challenge),
+                     "github:read github:write mcp");
+    ck_assert_ptr_nonnull(strstr(err, "github:write"));
+    /* The backend's own scope counts for every item. */
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "tools/call",
+                                   js("{\"name\":\"github_search\"}"),
+                                   set_of("mcp"), NULL, &err), APR_EACCES);
+    ck_assert_str_eq(mcp_scope_join(tp, r->missing), "github:read");
+    /* A wildcard grant covers both. */
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "tools/call", params,
+                                   set_of("github:*"), NULL, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(r->missing->nelts, 0);
+
+    /* Unknown names: distinct from not allowed. */
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "tools/call",
+                                   js("{\"name\":\"gateway_x\"}"),
+                                   set_of(""), NULL, &err), MCP_ENOTFOUND);
+    ck_assert_ptr_null(r);
+    /* Bad params. */
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "tools/call",
+                                   js("{\"name\":5}"), set_of(""), NULL, &err),
+                     MCP_EINVALID);
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "tools/call", NULL,
+                                   set_of(""), NULL, &err), MCP_EINVALID);
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "tools/call", js("[]"),
+                                   set_of(""), NULL, &err), MCP_EINVALID);
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "resources/read",
+                                   js("{\"name\":\"x\"}"), set_of(""), NULL,
+                                   &err), MCP_EINVALID);
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "completion/complete",
+                                   js("{\"ref\":{\"type\":\"ref/tool\","
+                                      "\"name\":\"x\"}}"), set_of(""), NULL,
+                                   &err), MCP_EINVALID);
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "completion/complete",
+                                   js("{\"ref\":\"ref/prompt\"}"), set_of(""),
+                                   NULL, &err), MCP_EINVALID);
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "completion/complete",
+                                   js("7"), set_of(""), NULL, &err),
+                     MCP_EINVALID);
+    /* Methods that are not routed by name. */
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "tools/list", js("{}"),
+                                   set_of(""), NULL, &err), APR_ENOTIMPL);
+    ck_assert_status(mcp_fed_route(&r, tp, fed, NULL, js("{}"), set_of(""),
+                                   NULL, &err), APR_ENOTIMPL);
+}
+END_TEST
+
+START_TEST(route_unknown_without_unprefixed)
+{
+    apr_array_header_t *arr = backends();
+    mcp_fed_t *fed;
+    mcp_fed_route_t *r = NULL;
+    const char *err = NULL;
+
+    add_backend(arr, "github", "github_", NULL);
+    fed = fed_of(arr);
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "tools/call",
+                                   js("{\"name\":\"search\"}"), set_of(""),
+                                   NULL, &err), MCP_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(err, "search"));
+    ck_assert_status(mcp_fed_route(&r, tp, fed, "resources/read",
+                                   js("{\"uri\":\"github_repo://x\"}"),
+                                   set_of(""), NULL, &err), MCP_ENOTFOUND);
+}
+END_TEST
+
 static Suite *fed_suite(void)
 {
     Suite *s = suite_create("fed");
@@ -841,6 +976,11 @@ static Suite *fed_suite(void)
     tc = mcp_tcase("cursor");
     tcase_add_test(tc, cursor_pagination);
     tcase_add_test(tc, cursor_refused);
+    suite_add_tcase(s, tc);
+    tc = mcp_tcase("route");
+    tcase_add_test(tc, route_methods);
+    tcase_add_test(tc, route_refused);
+    tcase_add_test(tc, route_unknown_without_unprefixed);
     suite_add_tcase(s, tc);
     return s;
 }
