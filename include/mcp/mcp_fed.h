@@ -380,6 +380,50 @@ apr_status_t mcp_fed_route(mcp_fed_route_t **proute, apr_pool_t *p,
                            const apr_array_header_t *granted,
                            const mcp_fed_catalog_t *cat, const char **perr);
 
+/* ---------------------------------------------------------------------
+ * initialize: protocol version and merged capabilities
+ * ------------------------------------------------------------------- */
+
+/** The newest protocol version the gateway speaks. */
+#define MCP_FED_LATEST_VERSION "2025-11-25"
+
+/** Is @a version one the gateway speaks (2025-03-26, 2025-06-18, 2025-11-25)? */
+int mcp_fed_version_supported(const char *version);
+
+/**
+ * The version to answer a client's initialize with: @a requested when the
+ * gateway speaks it, else MCP_FED_LATEST_VERSION (the client then decides
+ * whether it can go on). NULL @a requested gives the latest.
+ */
+const char *mcp_fed_negotiate_version(const char *requested);
+
+/**
+ * The gateway's InitializeResult from its backends' ones.
+ *
+ * capabilities: tools, prompts, resources, logging and completions are
+ * present when any backend has them; tools/prompts/resources.listChanged
+ * and resources.subscribe are true when any backend's is. experimental is
+ * the union of the backends' keys, the first backend's value winning when
+ * two differ (reported). Anything else (tasks, unknown members) is left
+ * out, since the gateway cannot promise to pass it through. instructions
+ * are the backends' own, each as "<backend name>: <text>", joined by a
+ * blank line; absent when no backend has any. serverInfo is
+ * @a server_info, the gateway's own.
+ *
+ * @param results per backend index (mcp_fed_count() entries): its
+ *        InitializeResult, or NULL when the token may not see it or it
+ *        failed
+ * @param pproblems gets an array of mcp_fed_problem_t for results of a
+ *        wrong shape (skipped wholly or in part) and experimental clashes
+ * @return APR_SUCCESS with *presult
+ */
+apr_status_t mcp_fed_initialize_merge(mcp_json_t **presult,
+                                      apr_array_header_t **pproblems,
+                                      apr_pool_t *p, const mcp_fed_t *fed,
+                                      const char *requested_version,
+                                      const mcp_json_t *const *results,
+                                      const mcp_json_t *server_info);
+
 #ifdef __cplusplus
 }
 #endif

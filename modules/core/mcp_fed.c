@@ -743,13 +743,19 @@ typedef struct {
     apr_size_t count;               /* items of all backends so far */
 } merge_t;
 
-static void problem(merge_t *m, int i, apr_status_t status, const char *msg)
+static void report(apr_array_header_t *problems, const mcp_fed_t *fed, int i,
+                   apr_status_t status, const char *msg)
 {
-    mcp_fed_problem_t *pr = apr_array_push(m->problems);
+    mcp_fed_problem_t *pr = apr_array_push(problems);
 
-    pr->backend = mcp_fed_backend(m->fed, i)->name;
+    pr->backend = mcp_fed_backend(fed, i)->name;
     pr->status = status;
     pr->message = msg;
+}
+
+static void problem(merge_t *m, int i, apr_status_t status, const char *msg)
+{
+    report(m->problems, m->fed, i, status, msg);
 }
 
 static int catalog_conflict(const mcp_fed_catalog_t *cat, mcp_fed_kind_e kind,
@@ -1056,5 +1062,199 @@ apr_status_t mcp_fed_route(mcp_fed_route_t **proute, apr_pool_t *p,
     }
     mcp_json_set_str(rk.holder, rk.member, r->original);
     r->params = copy;
+    return APR_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------
+ * initialize: protocol version and merged capabilities
+ * ------------------------------------------------------------------- */
+
+static const char *const versions[] = {
+    "2025-03-26", "2025-06-18", MCP_FED_LATEST_VERSION
+};
+
+int mcp_fed_version_supported(const char *version)
+{
+    apr_size_t i;
+
+    for (i = 0; version && i < sizeof(versions) / sizeof(versions[0]); i++) {
+        if (!strcmp(version, versions[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *mcp_fed_negotiate_version(const char *requested)
+{
+    return mcp_fed_version_supported(requested) ? requested
+                                                : MCP_FED_LATEST_VERSION;
+}
+
+/* The capabilities the gateway merges, and the flags of each it ORs. */
+static const struct {
+    const char *name;
+    const char *flags[2];
+} merged_caps[] = {
+    { "tools", { "listChanged", NULL } },
+    { "prompts", { "listChanged", NULL } },
+    { "resources", { "subscribe", "listChanged" } },
+    { "logging", { NULL, NULL } },
+    { "completions", { NULL, NULL } }
+};
+
+typedef struct {
+    apr_pool_t *p;
+    const mcp_fed_t *fed;
+    mcp_json_t *caps;
+    apr_hash_t *exp_from;           /* key -> int * (first backend) */
+    apr_array_header_t *problems;
+} init_t;
+
+static void init_problem(init_t *in, int i, apr_status_t status,
+                         const char *msg)
+{
+    report(in->problems, in->fed, i, status, msg);
+}
+
+static void merge_cap(init_t *in, int i, int c, const mcp_json_t *have)
+{
+    const char *name = merged_caps[c].name;
+    mcp_json_t *out = mcp_json_get(in->p, in->caps, name);
+    int f;
+
+    if (!mcp_json_is_object(have)) {
+        init_problem(in, i, MCP_EINVALID, apr_psprintf(in->p, "backend %s: "
+                     "capabilities.%s is %s, not an object; left out",
+                     mcp_fed_backend(in->fed, i)->name, name,
+                     mcp_json_type_name(have)));
+        return;
+    }
+    if (!out) {
+        out = mcp_json_object(in->p);
+        mcp_json_set(in->caps, name, out);
+    }
+    for (f = 0; f < 2 && merged_caps[c].flags[f]; f++) {
+        if (mcp_json_get_bool(have, merged_caps[c].flags[f], 0)) {
+            mcp_json_set_bool(out, merged_caps[c].flags[f], 1);
+        }
+    }
+}
+
+static void merge_experimental(init_t *in, int i, const mcp_json_t *have)
+{
+    apr_array_header_t *keys;
+    mcp_json_t *out;
+    int k;
+
+    if (!mcp_json_is_object(have)) {
+        init_problem(in, i, MCP_EINVALID, apr_psprintf(in->p, "backend %s: "
+                     "capabilities.experimental is not an object; left out",
+                     mcp_fed_backend(in->fed, i)->name));
+        return;
+    }
+    out = mcp_json_get(in->p, in->caps, "experimental");
+    if (!out) {
+        out = mcp_json_object(in->p);
+        mcp_json_set(in->caps, "experimental", out);
+    }
+    keys = mcp_json_keys(in->p, have);
+    for (k = 0; k < keys->nelts; k++) {
+        const char *key = APR_ARRAY_IDX(keys, k, const char *);
+        mcp_json_t *val = mcp_json_get(in->p, have, key);
+        mcp_json_t *kept = mcp_json_get(in->p, out, key);
+        int *from;
+
+        if (!kept) {
+            from = apr_palloc(in->p, sizeof(*from));
+            *from = i;
+            apr_hash_set(in->exp_from, key, APR_HASH_KEY_STRING, from);
+            mcp_json_set(out, key, mcp_json_copy(in->p, val));
+        }
+        else if (!mcp_json_equal(kept, val)) {
+            from = apr_hash_get(in->exp_from, key, APR_HASH_KEY_STRING);
+            init_problem(in, i, MCP_ECONFLICT, apr_psprintf(in->p,
+                         "capabilities.experimental.%s of backends %s and %s "
+                         "differ; %s's kept", esc(in->p, key),
+                         mcp_fed_backend(in->fed, *from)->name,
+                         mcp_fed_backend(in->fed, i)->name,
+                         mcp_fed_backend(in->fed, *from)->name));
+        }
+    }
+}
+
+/* Merge one backend's result; its instructions (or NULL) returned. */
+static const char *init_backend(init_t *in, int i, const mcp_json_t *res)
+{
+    const char *name = mcp_fed_backend(in->fed, i)->name;
+    mcp_json_t *caps, *have, *instr;
+    apr_size_t c;
+
+    if (!mcp_json_is_object(res)) {
+        init_problem(in, i, MCP_EINVALID, apr_psprintf(in->p, "backend %s: "
+                     "the initialize result is %s, not an object", name,
+                     mcp_json_type_name(res)));
+        return NULL;
+    }
+    caps = mcp_json_get(in->p, res, "capabilities");
+    if (caps && !mcp_json_is_object(caps)) {
+        init_problem(in, i, MCP_EINVALID, apr_psprintf(in->p, "backend %s: "
+                     "capabilities is not an object", name));
+        caps = NULL;
+    }
+    for (c = 0; caps && c < sizeof(merged_caps) / sizeof(merged_caps[0]); c++) {
+        if ((have = mcp_json_get(in->p, caps, merged_caps[c].name)) != NULL) {
+            merge_cap(in, i, (int)c, have);
+        }
+    }
+    if (caps && (have = mcp_json_get(in->p, caps, "experimental")) != NULL) {
+        merge_experimental(in, i, have);
+    }
+    instr = mcp_json_get(in->p, res, "instructions");
+    if (instr && !mcp_json_is_string(instr)) {
+        init_problem(in, i, MCP_EINVALID, apr_psprintf(in->p, "backend %s: "
+                     "instructions is not a string; left out", name));
+    }
+    if (!mcp_json_is_string(instr) || !mcp_json_strlen(instr)) {
+        return NULL;
+    }
+    return apr_pstrcat(in->p, name, ": ", mcp_json_str(instr), NULL);
+}
+
+apr_status_t mcp_fed_initialize_merge(mcp_json_t **presult,
+                                      apr_array_header_t **pproblems,
+                                      apr_pool_t *p, const mcp_fed_t *fed,
+                                      const char *requested_version,
+                                      const mcp_json_t *const *results,
+                                      const mcp_json_t *server_info)
+{
+    mcp_json_t *out = mcp_json_object(p);
+    const char *instructions = NULL, *one;
+    init_t in;
+    int i;
+
+    memset(&in, 0, sizeof(in));
+    in.p = p;
+    in.fed = fed;
+    in.caps = mcp_json_object(p);
+    in.exp_from = apr_hash_make(p);
+    in.problems = apr_array_make(p, 2, sizeof(mcp_fed_problem_t));
+    for (i = 0; results && i < fed->backends->nelts; i++) {
+        if (results[i] && (one = init_backend(&in, i, results[i])) != NULL) {
+            instructions = instructions
+                ? apr_pstrcat(p, instructions, "\n\n", one, NULL) : one;
+        }
+    }
+    mcp_json_set_str(out, "protocolVersion",
+                     mcp_fed_negotiate_version(requested_version));
+    mcp_json_set(out, "capabilities", in.caps);
+    if (server_info) {
+        mcp_json_set(out, "serverInfo", mcp_json_copy(p, server_info));
+    }
+    if (instructions) {
+        mcp_json_set_str(out, "instructions", instructions);
+    }
+    *presult = out;
+    *pproblems = in.problems;
     return APR_SUCCESS;
 }

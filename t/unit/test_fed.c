@@ -953,6 +953,101 @@ START_TEST(route_unknown_without_unprefixed)
 }
 END_TEST
 
+START_TEST(init_capabilities)
+{
+    mcp_fed_t *fed = three();
+    const mcp_json_t *results[3];
+    apr_array_header_t *problems = NULL;
+    mcp_json_t *out = NULL;
+
+    results[0] = js("{\"protocolVersion\":\"2025-06-18\",\"capabilities\":"
+                    "{\"tools\":{\"listChanged\":true},\"resources\":"
+                    "{\"subscribe\":true},\"experimental\":{\"x\":{\"a\":1}},"
+                    "\"tasks\":{\"list\":{}}},\"serverInfo\":{\"name\":\"gh\","
+                    "\"version\":\"1\"},\"instructions\":\"Use search.\"}");
+    results[1] = NULL;   /* not visible, or failed */
+    results[2] = js("{\"protocolVersion\":\"2025-11-25\",\"capabilities\":"
+                    "{\"tools\":{},\"prompts\":{\"listChanged\":false},"
+                    "\"resources\":{\"listChanged\":true},\"logging\":{},"
+                    "\"completions\":{},\"experimental\":{\"x\":{\"a\":1},"
+                    "\"y\":true}},\"instructions\":\"Say hi.\"}");
+    ck_assert_status(mcp_fed_initialize_merge(&out, &problems, tp, fed,
+                     "2025-06-18", results,
+                     js("{\"name\":\"mod_mcp\",\"version\":\"0.1.0\"}")),
+                     APR_SUCCESS);
+    ck_assert_int_eq(problems->nelts, 0);
+    ck_assert_str_eq(dump(out), "{\"protocolVersion\":\"2025-06-18\","
+                     "\"capabilities\":{\"tools\":{\"listChanged\":true},"
+                     "\"resources\":{\"subscribe\":true,\"listChanged\":true},"
+                     "\"experimental\":{\"x\":{\"a\":1},\"y\":true},"
+                     "\"prompts\":{},\"logging\":{},\"completions\":{}},"
+                     "\"serverInfo\":{\"name\":\"mod_mcp\",\"version\":"
+                     "\"0.1.0\"},\"instructions\":\"github: Use search.\\n\\n"
+                     "local: Say hi.\"}");
+
+    /* A clash in experimental: the first backend's value, reported. */
+    results[2] = js("{\"capabilities\":{\"experimental\":{\"x\":{\"a\":2}}}}");
+    ck_assert_status(mcp_fed_initialize_merge(&out, &problems, tp, fed, NULL,
+                                              results, NULL), APR_SUCCESS);
+    ck_assert_int_eq(problems->nelts, 1);
+    ck_assert(problem_has(problems, "local", MCP_ECONFLICT,
+                          "backends github and local differ"));
+    ck_assert_str_eq(dump(mcp_json_getp(tp, out, "capabilities",
+                                        "experimental", NULL)),
+                     "{\"x\":{\"a\":1}}");
+    ck_assert(!mcp_json_has(out, "serverInfo"));
+}
+END_TEST
+
+START_TEST(init_versions)
+{
+    mcp_fed_t *fed = three();
+    const mcp_json_t *none[3] = { NULL, NULL, NULL };
+    apr_array_header_t *problems = NULL;
+    mcp_json_t *out = NULL;
+
+    ck_assert_str_eq(mcp_fed_negotiate_version("2025-03-26"), "2025-03-26");
+    ck_assert_str_eq(mcp_fed_negotiate_version("2025-06-18"), "2025-06-18");
+    ck_assert_str_eq(mcp_fed_negotiate_version("2025-11-25"), "2025-11-25");
+    ck_assert_str_eq(mcp_fed_negotiate_version("2024-11-05"), "2025-11-25");
+    ck_assert_str_eq(mcp_fed_negotiate_version("2026-07-28"), "2025-11-25");
+    ck_assert_str_eq(mcp_fed_negotiate_version(""), "2025-11-25");
+    ck_assert_str_eq(mcp_fed_negotiate_version(NULL), "2025-11-25");
+    ck_assert(!mcp_fed_version_supported("2025-06-18 "));
+    /* No backend visible: an initialize result with no capabilities. */
+    ck_assert_status(mcp_fed_initialize_merge(&out, &problems, tp, fed,
+                     "2025-03-26", none, NULL), APR_SUCCESS);
+    ck_assert_str_eq(dump(out), "{\"protocolVersion\":\"2025-03-26\","
+                     "\"capabilities\":{}}");
+}
+END_TEST
+
+START_TEST(init_hostile)
+{
+    mcp_fed_t *fed = three();
+    const mcp_json_t *results[3];
+    apr_array_header_t *problems = NULL;
+    mcp_json_t *out = NULL;
+
+    results[0] = js("[\"not\",\"an\",\"object\"]");
+    results[1] = js("{\"capabilities\":{\"tools\":true,\"prompts\":"
+                    "{\"listChanged\":\"yes\"},\"experimental\":[1]},"
+                    "\"instructions\":{\"text\":\"x\"}}");
+    results[2] = js("{\"capabilities\":7,\"instructions\":\"\"}");
+    ck_assert_status(mcp_fed_initialize_merge(&out, &problems, tp, fed,
+                     "2025-11-25", results, NULL), APR_SUCCESS);
+    ck_assert(problem_has(problems, "github", MCP_EINVALID, "array"));
+    ck_assert(problem_has(problems, "tools", MCP_EINVALID, "capabilities.tools"));
+    ck_assert(problem_has(problems, "tools", MCP_EINVALID, "experimental"));
+    ck_assert(problem_has(problems, "tools", MCP_EINVALID, "instructions"));
+    ck_assert(problem_has(problems, "local", MCP_EINVALID, "capabilities"));
+    ck_assert_int_eq(problems->nelts, 5);
+    /* A non-boolean flag is no promise. */
+    ck_assert_str_eq(dump(out), "{\"protocolVersion\":\"2025-11-25\","
+                     "\"capabilities\":{\"prompts\":{}}}");
+}
+END_TEST
+
 static Suite *fed_suite(void)
 {
     Suite *s = suite_create("fed");
@@ -981,6 +1076,11 @@ static Suite *fed_suite(void)
     tcase_add_test(tc, route_methods);
     tcase_add_test(tc, route_refused);
     tcase_add_test(tc, route_unknown_without_unprefixed);
+    suite_add_tcase(s, tc);
+    tc = mcp_tcase("initialize");
+    tcase_add_test(tc, init_capabilities);
+    tcase_add_test(tc, init_versions);
+    tcase_add_test(tc, init_hostile);
     suite_add_tcase(s, tc);
     return s;
 }
