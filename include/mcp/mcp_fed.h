@@ -73,6 +73,7 @@
 
 #include "mcp/mcp_common.h"
 #include "mcp/mcp_json.h"
+#include "mcp/mcp_jsonrpc.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -423,6 +424,39 @@ apr_status_t mcp_fed_initialize_merge(mcp_json_t **presult,
                                       const char *requested_version,
                                       const mcp_json_t *const *results,
                                       const mcp_json_t *server_info);
+
+/* ---------------------------------------------------------------------
+ * JSON-RPC ids of server-to-client requests
+ * ------------------------------------------------------------------- */
+
+/**
+ * The id under which the gateway relays backend @a i's server-to-client
+ * request (sampling, elicitation, roots, ping) to the client: the string
+ * "fed:" + backend name + ":" + mcp_jsonrpc_id_key(@a id), e.g.
+ * "fed:github:i:7" or "fed:github:s:abc". The mapping is kept in the id
+ * itself rather than in a table: the client's response may be POSTed to
+ * any process or node, and nothing has to expire. Ids of two backends
+ * never collide (names differ), and ids of one backend are unique as long
+ * as that backend does not reuse ids within its session, which JSON-RPC
+ * and MCP require. A backend session that is re-initialized may start
+ * its ids again; the handler then drops responses for the old session.
+ * @return APR_SUCCESS with *gwid (a string id in @a p), or MCP_EINVALID
+ *         for an absent or null @a id or a bad backend index.
+ */
+apr_status_t mcp_fed_id_to_gateway(mcp_jsonrpc_id_t *gwid, apr_pool_t *p,
+                                   const mcp_fed_t *fed, int i,
+                                   const mcp_jsonrpc_id_t *id);
+
+/**
+ * The backend and its original id for the id of a client's response,
+ * restored exactly (string "7" stays a string, integer 7 an integer).
+ * @return APR_SUCCESS with *pi and *id; MCP_ENOTFOUND when @a gwid is not
+ *         one the gateway minted (not a "fed:" string, unknown backend);
+ *         MCP_EINVALID when it is malformed after the backend name.
+ */
+apr_status_t mcp_fed_id_from_gateway(int *pi, mcp_jsonrpc_id_t *id,
+                                     apr_pool_t *p, const mcp_fed_t *fed,
+                                     const mcp_jsonrpc_id_t *gwid);
 
 #ifdef __cplusplus
 }

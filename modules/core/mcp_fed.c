@@ -14,6 +14,7 @@
 /* Federation of upstream MCP servers: names, merged lists, cursors,
  * routing and initialize, on mcp_json_t values only. */
 
+#include <errno.h>
 #include <string.h>
 
 #include <apr_lib.h>
@@ -1257,4 +1258,76 @@ apr_status_t mcp_fed_initialize_merge(mcp_json_t **presult,
     *presult = out;
     *pproblems = in.problems;
     return APR_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------
+ * JSON-RPC ids of server-to-client requests
+ * ------------------------------------------------------------------- */
+
+#define ID_PREFIX "fed:"
+
+apr_status_t mcp_fed_id_to_gateway(mcp_jsonrpc_id_t *gwid, apr_pool_t *p,
+                                   const mcp_fed_t *fed, int i,
+                                   const mcp_jsonrpc_id_t *id)
+{
+    const mcp_fed_backend_t *b = mcp_fed_backend(fed, i);
+
+    memset(gwid, 0, sizeof(*gwid));
+    if (!b || !id || (id->type != MCP_JSONRPC_ID_STRING
+                      && id->type != MCP_JSONRPC_ID_INT)) {
+        return MCP_EINVALID;
+    }
+    mcp_jsonrpc_id_from_str(gwid, apr_pstrcat(p, ID_PREFIX, b->name, ":",
+                                              mcp_jsonrpc_id_key(p, id),
+                                              NULL));
+    return APR_SUCCESS;
+}
+
+/* An integer exactly as mcp_jsonrpc_id_key() writes it. */
+static int parse_int_id(const char *s, apr_int64_t *pv)
+{
+    char *end = NULL;
+
+    if (!*s || (s[0] == '0' && s[1]) || (s[0] == '-' && s[1] == '0')
+        || (!apr_isdigit(*s) && *s != '-')) {
+        return 0;
+    }
+    errno = 0;
+    *pv = apr_strtoi64(s, &end, 10);
+    return errno == 0 && end && !*end && end != s && (*s != '-' || s[1]);
+}
+
+apr_status_t mcp_fed_id_from_gateway(int *pi, mcp_jsonrpc_id_t *id,
+                                     apr_pool_t *p, const mcp_fed_t *fed,
+                                     const mcp_jsonrpc_id_t *gwid)
+{
+    const char *name, *key;
+    apr_int64_t v;
+
+    *pi = -1;
+    memset(id, 0, sizeof(*id));
+    if (!gwid || gwid->type != MCP_JSONRPC_ID_STRING || !gwid->str
+        || !starts_with(gwid->str, ID_PREFIX)) {
+        return MCP_ENOTFOUND;
+    }
+    name = gwid->str + strlen(ID_PREFIX);
+    key = strchr(name, ':');
+    if (!key) {
+        return MCP_ENOTFOUND;
+    }
+    *pi = backend_index(fed, apr_pstrmemdup(p, name, (apr_size_t)(key - name)));
+    if (*pi < 0) {
+        return MCP_ENOTFOUND;
+    }
+    key++;
+    if (starts_with(key, "s:")) {
+        mcp_jsonrpc_id_from_str(id, apr_pstrdup(p, key + 2));
+        return APR_SUCCESS;
+    }
+    if (starts_with(key, "i:") && parse_int_id(key + 2, &v)) {
+        mcp_jsonrpc_id_from_int(id, v);
+        return APR_SUCCESS;
+    }
+    *pi = -1;
+    return MCP_EINVALID;
 }

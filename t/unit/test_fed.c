@@ -20,6 +20,7 @@
 #include "mcp/mcp_b64.h"
 #include "mcp/mcp_fed.h"
 #include "mcp/mcp_json.h"
+#include "mcp/mcp_jsonrpc.h"
 #include "mcp/mcp_scope.h"
 
 static const unsigned char key1[MCP_FED_MIN_KEY] = "0123456789abcdef0123456789abcdef";
@@ -1048,6 +1049,85 @@ START_TEST(init_hostile)
 }
 END_TEST
 
+static void id_round_trip(const mcp_fed_t *fed, int backend,
+                          const mcp_jsonrpc_id_t *id, const char *want)
+{
+    mcp_jsonrpc_id_t gw, back;
+    int i = -1;
+
+    ck_assert_status(mcp_fed_id_to_gateway(&gw, tp, fed, backend, id),
+                     APR_SUCCESS);
+    ck_assert_int_eq(gw.type, MCP_JSONRPC_ID_STRING);
+    ck_assert_str_eq(gw.str, want);
+    ck_assert_status(mcp_fed_id_from_gateway(&i, &back, tp, fed, &gw),
+                     APR_SUCCESS);
+    ck_assert_int_eq(i, backend);
+    ck_assert_msg(mcp_jsonrpc_id_equal(&back, id), "%s came back as %s", want,
+                  mcp_jsonrpc_id_log(tp, &back));
+}
+
+START_TEST(ids_round_trip)
+{
+    mcp_fed_t *fed = three();
+    mcp_jsonrpc_id_t id;
+
+    mcp_jsonrpc_id_from_int(&id, 7);
+    id_round_trip(fed, 0, &id, "fed:github:i:7");
+    id_round_trip(fed, 2, &id, "fed:local:i:7");
+    mcp_jsonrpc_id_from_str(&id, "7");
+    id_round_trip(fed, 0, &id, "fed:github:s:7");
+    mcp_jsonrpc_id_from_int(&id, 0);
+    id_round_trip(fed, 1, &id, "fed:tools:i:0");
+    mcp_jsonrpc_id_from_int(&id, APR_INT64_MIN);
+    id_round_trip(fed, 1, &id, "fed:tools:i:-9223372036854775808");
+    mcp_jsonrpc_id_from_int(&id, APR_INT64_MAX);
+    id_round_trip(fed, 1, &id, "fed:tools:i:9223372036854775807");
+    mcp_jsonrpc_id_from_str(&id, "");
+    id_round_trip(fed, 1, &id, "fed:tools:s:");
+    mcp_jsonrpc_id_from_str(&id, "fed:github:i:7 \xc3\xa9");
+    id_round_trip(fed, 2, &id, "fed:local:s:fed:github:i:7 \xc3\xa9");
+}
+END_TEST
+
+START_TEST(ids_refused)
+{
+    static const char *foreign[] = { "7", "fed:", "fed:nobody:i:1",
+                                     "fed:github", "FED:github:i:1" };
+    static const char *malformed[] = { "fed:github:", "fed:github:x:1",
+        "fed:github:i:", "fed:github:i:01", "fed:github:i:-0",
+        "fed:github:i:1x", "fed:github:i: 1", "fed:github:i:+1",
+        "fed:github:i:9223372036854775808", "fed:github:i:-" };
+    mcp_fed_t *fed = three();
+    mcp_jsonrpc_id_t gw, id;
+    apr_size_t k;
+    int i;
+
+    for (k = 0; k < sizeof(foreign) / sizeof(foreign[0]); k++) {
+        mcp_jsonrpc_id_from_str(&gw, foreign[k]);
+        ck_assert_msg(mcp_fed_id_from_gateway(&i, &id, tp, fed, &gw)
+                      == MCP_ENOTFOUND, "%s", foreign[k]);
+    }
+    for (k = 0; k < sizeof(malformed) / sizeof(malformed[0]); k++) {
+        mcp_jsonrpc_id_from_str(&gw, malformed[k]);
+        ck_assert_msg(mcp_fed_id_from_gateway(&i, &id, tp, fed, &gw)
+                      == MCP_EINVALID, "%s", malformed[k]);
+        ck_assert_int_eq(i, -1);
+    }
+    mcp_jsonrpc_id_from_int(&gw, 1);
+    ck_assert_status(mcp_fed_id_from_gateway(&i, &id, tp, fed, &gw),
+                     MCP_ENOTFOUND);
+    memset(&id, 0, sizeof(id));
+    ck_assert_status(mcp_fed_id_to_gateway(&gw, tp, fed, 0, &id),
+                     MCP_EINVALID);
+    id.type = MCP_JSONRPC_ID_NULL;
+    ck_assert_status(mcp_fed_id_to_gateway(&gw, tp, fed, 0, &id),
+                     MCP_EINVALID);
+    mcp_jsonrpc_id_from_int(&id, 1);
+    ck_assert_status(mcp_fed_id_to_gateway(&gw, tp, fed, 3, &id),
+                     MCP_EINVALID);
+}
+END_TEST
+
 static Suite *fed_suite(void)
 {
     Suite *s = suite_create("fed");
@@ -1081,6 +1161,10 @@ static Suite *fed_suite(void)
     tcase_add_test(tc, init_capabilities);
     tcase_add_test(tc, init_versions);
     tcase_add_test(tc, init_hostile);
+    suite_add_tcase(s, tc);
+    tc = mcp_tcase("ids");
+    tcase_add_test(tc, ids_round_trip);
+    tcase_add_test(tc, ids_refused);
     suite_add_tcase(s, tc);
     return s;
 }
