@@ -19,6 +19,14 @@
  * Pure logic on mcp_json_t values, without sockets or httpd: the proxy
  * handler fetches from the backends and hands the answers here.
  *
+ * **Handler flow.** Configuration: mcp_fed_create() once per endpoint.
+ * initialize: ask the visible backends, mcp_fed_initialize_merge(). A
+ * list method: mcp_fed_list_plan(), ask plan->fetch in parallel,
+ * mcp_fed_list_merge(), log the problems. tools/call and the other routed
+ * methods: mcp_fed_route(), send route->params to route->backend (or a
+ * 403 with route->challenge). Server-to-client requests and the client's
+ * responses: mcp_fed_id_to_gateway() and mcp_fed_id_from_gateway().
+ *
  * **Backends.** An mcp_fed_t holds the backends of one endpoint in
  * configuration order; a backend is named by its index into that list.
  *

@@ -124,6 +124,20 @@ static mcp_fed_t *three(void)
     return fed_of(arr);
 }
 
+/* The reverse lookup of @a gw must give backend @a want and @a orig. */
+static void reverse_ok(const mcp_fed_t *fed, mcp_fed_kind_e kind,
+                       const char *gw, const mcp_fed_catalog_t *cat,
+                       int want, const char *orig)
+{
+    const char *got = NULL, *err = NULL;
+    int i = -1;
+
+    ck_assert_msg(mcp_fed_from_gateway(&i, &got, tp, fed, kind, gw, cat, &err)
+                  == APR_SUCCESS, "%s refused: %s", gw, err);
+    ck_assert_int_eq(i, want);
+    ck_assert_str_eq(got, orig);
+}
+
 START_TEST(prefix_and_reverse)
 {
     mcp_fed_t *fed = three();
@@ -149,32 +163,15 @@ START_TEST(prefix_and_reverse)
                      APR_SUCCESS);
     ck_assert_str_eq(gw, "github-repo://{owner}/{name}");
 
-    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
-                                          "github_search", NULL, &err),
-                     APR_SUCCESS);
-    ck_assert_int_eq(i, 0);
-    ck_assert_str_eq(orig, "search");
-    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed,
-                                          MCP_FED_RESOURCES,
-                                          "github-repo://a/b", NULL, &err),
-                     APR_SUCCESS);
-    ck_assert_int_eq(i, 0);
-    ck_assert_str_eq(orig, "repo://a/b");
-    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed,
-                                          MCP_FED_PROMPTS,
-                                          "tools_review code", NULL, &err),
-                     APR_SUCCESS);
-    ck_assert_int_eq(i, 1);
-    ck_assert_str_eq(orig, "review code");
+    reverse_ok(fed, MCP_FED_TOOLS, "github_search", NULL, 0, "search");
+    reverse_ok(fed, MCP_FED_RESOURCES, "github-repo://a/b", NULL, 0,
+               "repo://a/b");
+    reverse_ok(fed, MCP_FED_PROMPTS, "tools_review code", NULL, 1,
+               "review code");
     /* No prefix matches: the single unprefixed backend owns it. */
-    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
-                                          "echo", NULL, &err), APR_SUCCESS);
-    ck_assert_int_eq(i, 2);
-    ck_assert_str_eq(orig, "echo");
+    reverse_ok(fed, MCP_FED_TOOLS, "echo", NULL, 2, "echo");
     /* The prefix alone is no name of the backend. */
-    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
-                                          "github_", NULL, &err), APR_SUCCESS);
-    ck_assert_int_eq(i, 2);
+    reverse_ok(fed, MCP_FED_TOOLS, "github_", NULL, 2, "github_");
     ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
                                           "", NULL, &err), MCP_ENOTFOUND);
     ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
@@ -323,9 +320,7 @@ START_TEST(unprefixed_catalog)
                                          &other), APR_SUCCESS);
     ck_assert_status(mcp_fed_catalog_add(cat, MCP_FED_TOOLS, "echo", 1,
                                          &other), APR_SUCCESS);
-    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
-                                          "echo", cat, &err), APR_SUCCESS);
-    ck_assert_int_eq(i, 1);
+    reverse_ok(fed, MCP_FED_TOOLS, "echo", cat, 1, "echo");
     /* Kinds are separate name spaces. */
     ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed,
                                           MCP_FED_PROMPTS, "echo", cat, &err),
@@ -565,15 +560,10 @@ START_TEST(merge_collisions)
     ck_assert(problem_has(problems, "alpha", MCP_ECONFLICT, "reserved"));
     ck_assert_int_eq(problems->nelts, 3);
     /* Routing: by the catalog, and never to either side of a conflict. */
-    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
-                                          "b1", cat, &err), APR_SUCCESS);
-    ck_assert_int_eq(i, 1);
+    reverse_ok(fed, MCP_FED_TOOLS, "b1", cat, 1, "b1");
     ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
                                           "echo", cat, &err), MCP_ECONFLICT);
-    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
-                                          "github_x", cat, &err), APR_SUCCESS);
-    ck_assert_int_eq(i, 2);
-    ck_assert_str_eq(orig, "x");
+    reverse_ok(fed, MCP_FED_TOOLS, "github_x", cat, 2, "x");
 }
 END_TEST
 
