@@ -29,6 +29,8 @@
  *
  * **Backends.** An mcp_fed_t holds the backends of one endpoint in
  * configuration order; a backend is named by its index into that list.
+ * It does not change after mcp_fed_create(), so threads may share it; a
+ * catalog is mutable and belongs to one session (one thread at a time).
  *
  * **Tool and prompt names.** A backend with a prefix publishes every tool
  * and prompt as prefix + name ("github_" + "search" = "github_search").
@@ -56,7 +58,9 @@
  * publish is a conflict: left out of lists from both, reported naming both
  * backends, and refused by routing. An unprefixed backend's name that
  * starts with another backend's prefix would be shadowed by it: also
- * left out and reported.
+ * left out and reported. The catalog knows only names and URIs that were
+ * listed: with several unprefixed backends, a URI expanded from one of
+ * their templates cannot be routed (give those backends prefixes).
  *
  * **Reserved prefix.** Tool and prompt names starting with
  * MCP_FED_RESERVED_PREFIX ("gateway_") are the gateway's own builtins. No
