@@ -400,7 +400,7 @@ apr_status_t mcp_fed_route(mcp_fed_route_t **proute, apr_pool_t *p,
 /** The newest protocol version the gateway speaks. */
 #define MCP_FED_LATEST_VERSION "2025-11-25"
 
-/** Is @a version one the gateway speaks (2025-03-26, 2025-06-18, 2025-11-25)? */
+/** Does the gateway speak @a version (2025-03-26, 2025-06-18, 2025-11-25)? */
 int mcp_fed_version_supported(const char *version);
 
 /**

@@ -39,9 +39,15 @@ struct mcp_fed_t {
     apr_size_t max_items;
 };
 
+/* Who publishes one gateway name: a conflict once second >= 0. */
+typedef struct {
+    int first;
+    int second;
+} owner_t;
+
 struct mcp_fed_catalog_t {
     apr_pool_t *pool;
-    apr_hash_t *owner[MCP_FED_NKINDS];  /* gateway name -> int * (-1: conflict) */
+    apr_hash_t *owner[MCP_FED_NKINDS];  /* gateway name -> owner_t */
 };
 
 /* Printable, cut form of a foreign string for messages. */
@@ -374,24 +380,26 @@ apr_status_t mcp_fed_catalog_add(mcp_fed_catalog_t *cat, mcp_fed_kind_e kind,
                                  const char *gwname, int i, int *pother)
 {
     apr_hash_t *h = space(cat, kind);
-    int *owner = apr_hash_get(h, gwname, APR_HASH_KEY_STRING);
+    owner_t *owner = apr_hash_get(h, gwname, APR_HASH_KEY_STRING);
 
     if (!owner) {
-        owner = apr_palloc(cat->pool, sizeof(*owner) * 2);
-        owner[0] = owner[1] = i;
+        owner = apr_palloc(cat->pool, sizeof(*owner));
+        owner->first = i;
+        owner->second = -1;
         apr_hash_set(h, apr_pstrdup(cat->pool, gwname), APR_HASH_KEY_STRING,
                      owner);
         return APR_SUCCESS;
     }
-    if (owner[0] == i && owner[1] == i) {
+    if (owner->first == i && owner->second < 0) {
         return APR_SUCCESS;
     }
-    /* owner[0] stays the first owner for messages; owner[1] = -1 marks the
-     * conflict for good. */
-    if (pother) {
-        *pother = owner[0] == i ? owner[1] : owner[0];
+    /* A conflict stays one, whoever publishes the name again. */
+    if (owner->second < 0) {
+        owner->second = i;
     }
-    owner[1] = -1;
+    if (pother) {
+        *pother = owner->first == i ? owner->second : owner->first;
+    }
     return MCP_ECONFLICT;
 }
 
@@ -419,16 +427,17 @@ static apr_status_t unprefixed_owner(int *pi, apr_pool_t *p,
                                      const mcp_fed_catalog_t *cat,
                                      const char **perr)
 {
-    const int *owner = cat ? apr_hash_get(space(cat, kind), gwname,
-                                          APR_HASH_KEY_STRING) : NULL;
+    const owner_t *owner = cat ? apr_hash_get(space(cat, kind), gwname,
+                                              APR_HASH_KEY_STRING) : NULL;
 
-    if (owner && owner[1] < 0) {
-        return fail(perr, p, MCP_ECONFLICT, "'%s' is published by backend "
-                    "%s and another backend without a prefix", esc(p, gwname),
-                    mcp_fed_backend(fed, owner[0])->name);
+    if (owner && owner->second >= 0) {
+        return fail(perr, p, MCP_ECONFLICT, "'%s' is published by backends "
+                    "%s and %s", esc(p, gwname),
+                    mcp_fed_backend(fed, owner->first)->name,
+                    mcp_fed_backend(fed, owner->second)->name);
     }
-    if (owner && !mcp_fed_backend(fed, owner[0])->prefix) {
-        *pi = owner[0];
+    if (owner && !mcp_fed_backend(fed, owner->first)->prefix) {
+        *pi = owner->first;
         return APR_SUCCESS;
     }
     if (fed->sole_unprefixed >= 0) {
@@ -572,8 +581,8 @@ apr_status_t mcp_fed_cursor_encode(const char **pcursor, apr_pool_t *p,
     json = mcp_json_dump(p, obj, MCP_JSON_FMT_COMPACT, &len);
     payload = mcp_b64url_encode(p, json, len);
     cursor_mac(mac, p, fed, payload, strlen(payload));
-    cursor = apr_pstrcat(p, payload, ".", mcp_b64url_encode(p, mac, sizeof(mac)),
-                         NULL);
+    cursor = apr_pstrcat(p, payload, ".",
+                         mcp_b64url_encode(p, mac, sizeof(mac)), NULL);
     if (strlen(cursor) > MCP_FED_MAX_CURSOR) {
         return fail(perr, p, MCP_ETOOLARGE, "the next cursor would be %"
                     APR_SIZE_T_FMT " bytes, more than %d", strlen(cursor),
@@ -762,10 +771,10 @@ static void problem(merge_t *m, int i, apr_status_t status, const char *msg)
 static int catalog_conflict(const mcp_fed_catalog_t *cat, mcp_fed_kind_e kind,
                             const char *gw)
 {
-    const int *owner = apr_hash_get(space(cat, kind), gw,
-                                    APR_HASH_KEY_STRING);
+    const owner_t *owner = apr_hash_get(space(cat, kind), gw,
+                                        APR_HASH_KEY_STRING);
 
-    return owner && owner[1] < 0;
+    return owner && owner->second >= 0;
 }
 
 /* An unprefixed backend's name that a prefix would take from it: the

@@ -329,11 +329,18 @@ START_TEST(unprefixed_catalog)
     ck_assert_status(mcp_fed_catalog_add(cat, MCP_FED_TOOLS, "echo", 0,
                                          &other), MCP_ECONFLICT);
     ck_assert_int_eq(other, 1);
+    /* Either side publishing it again hears of the other. */
+    other = -1;
     ck_assert_status(mcp_fed_catalog_add(cat, MCP_FED_TOOLS, "echo", 1,
                                          &other), MCP_ECONFLICT);
+    ck_assert_int_eq(other, 0);
+    other = -1;
+    ck_assert_status(mcp_fed_catalog_add(cat, MCP_FED_TOOLS, "echo", 0,
+                                         &other), MCP_ECONFLICT);
+    ck_assert_int_eq(other, 1);
     ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
                                           "echo", cat, &err), MCP_ECONFLICT);
-    ck_assert_ptr_nonnull(strstr(err, "beta"));
+    ck_assert_ptr_nonnull(strstr(err, "backends beta and alpha"));
     ck_assert_int_eq(i, -1);
 }
 END_TEST
@@ -545,7 +552,8 @@ START_TEST(merge_collisions)
     plan = plan_of(fed, MCP_FED_TOOLS, NULL, "");
     results[0] = js("{\"tools\":[{\"name\":\"echo\"},{\"name\":\"a1\"},"
                     "{\"name\":\"github_x\"},{\"name\":\"gateway_x\"}]}");
-    results[1] = js("{\"tools\":[{\"name\":\"b1\"},{\"name\":\"echo\"}]}");
+    results[1] = js("{\"tools\":[{\"name\":\"b1\"},{\"name\":\"echo\"},"
+                    "{\"name\":\"echo\"}]}");
     results[2] = js("{\"tools\":[{\"name\":\"x\"}]}");
     ck_assert_status(mcp_fed_list_merge(&out, &problems, tp, fed, plan,
                                         results, NULL, set_of(""), cat, &err),
@@ -558,12 +566,22 @@ START_TEST(merge_collisions)
                           "'echo' is published by backends alpha and beta"));
     ck_assert(problem_has(problems, "alpha", MCP_ECONFLICT, "backend github"));
     ck_assert(problem_has(problems, "alpha", MCP_ECONFLICT, "reserved"));
-    ck_assert_int_eq(problems->nelts, 3);
+    ck_assert_int_eq(problems->nelts, 4);
     /* Routing: by the catalog, and never to either side of a conflict. */
     reverse_ok(fed, MCP_FED_TOOLS, "b1", cat, 1, "b1");
     ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed, MCP_FED_TOOLS,
                                           "echo", cat, &err), MCP_ECONFLICT);
     reverse_ok(fed, MCP_FED_TOOLS, "github_x", cat, 2, "x");
+    /* The session's catalog remembers: alpha alone on the next listing
+     * still may not publish echo. */
+    plan = plan_of(fed, MCP_FED_TOOLS, NULL, "");
+    results[1] = results[2] = NULL;
+    ck_assert_status(mcp_fed_list_merge(&out, &problems, tp, fed, plan,
+                                        results, NULL, set_of(""), cat, &err),
+                     APR_SUCCESS);
+    ck_assert_str_eq(dump(out), "{\"tools\":[{\"name\":\"a1\"}]}");
+    ck_assert(problem_has(problems, "alpha", MCP_ECONFLICT,
+                          "'echo' is published by backends beta and alpha"));
 }
 END_TEST
 
