@@ -206,8 +206,9 @@ mcp_fed_catalog_t *mcp_fed_catalog_make(apr_pool_t *p);
 /**
  * Record that backend @a i publishes @a gwname of @a kind. A name another
  * backend already has becomes a conflict (and stays one).
- * @return APR_SUCCESS, or MCP_ECONFLICT with *pother set to the index of
- *         the first owner.
+ * @param i a backend index of the federation the catalog is used with
+ * @return APR_SUCCESS; MCP_ECONFLICT with *pother set to the index of
+ *         the other owner; APR_EINVAL for a bad kind or index.
  */
 apr_status_t mcp_fed_catalog_add(mcp_fed_catalog_t *cat, mcp_fed_kind_e kind,
                                  const char *gwname, int i, int *pother);

@@ -332,7 +332,8 @@ apr_status_t mcp_fed_to_gateway(const char **pout, apr_pool_t *p,
     apr_size_t len;
 
     *pout = NULL;
-    if (!b || !original || !*original) {
+    if (!b || !original || !*original
+        || (unsigned)kind >= MCP_FED_NKINDS) {
         return fail(perr, p, MCP_EINVALID, "backend %s: empty name",
                     b ? b->name : "(none)");
     }
@@ -379,9 +380,14 @@ static apr_hash_t *space(const mcp_fed_catalog_t *cat, mcp_fed_kind_e kind)
 apr_status_t mcp_fed_catalog_add(mcp_fed_catalog_t *cat, mcp_fed_kind_e kind,
                                  const char *gwname, int i, int *pother)
 {
-    apr_hash_t *h = space(cat, kind);
-    owner_t *owner = apr_hash_get(h, gwname, APR_HASH_KEY_STRING);
+    apr_hash_t *h;
+    owner_t *owner;
 
+    if ((unsigned)kind >= MCP_FED_NKINDS || i < 0 || !gwname) {
+        return APR_EINVAL;
+    }
+    h = space(cat, kind);
+    owner = apr_hash_get(h, gwname, APR_HASH_KEY_STRING);
     if (!owner) {
         owner = apr_palloc(cat->pool, sizeof(*owner));
         owner->first = i;
@@ -459,7 +465,7 @@ apr_status_t mcp_fed_from_gateway(int *pi, const char **poriginal,
 
     *pi = -1;
     *poriginal = NULL;
-    if (!gwname || !*gwname) {
+    if (!gwname || !*gwname || (unsigned)kind >= MCP_FED_NKINDS) {
         return fail(perr, p, MCP_ENOTFOUND, "empty name");
     }
     if (!is_uri_kind(kind) && mcp_fed_is_builtin(gwname)) {
@@ -505,7 +511,7 @@ static const struct {
 
 const char *mcp_fed_list_method(mcp_fed_kind_e kind)
 {
-    return kind < MCP_FED_NKINDS ? kinds[kind].method : NULL;
+    return (unsigned)kind < MCP_FED_NKINDS ? kinds[kind].method : NULL;
 }
 
 int mcp_fed_kind_of_method(const char *method)
@@ -561,7 +567,7 @@ apr_status_t mcp_fed_cursor_encode(const char **pcursor, apr_pool_t *p,
     int i;
 
     *pcursor = NULL;
-    if (!pending || !pending->nelts || kind >= MCP_FED_NKINDS) {
+    if (!pending || !pending->nelts || (unsigned)kind >= MCP_FED_NKINDS) {
         return fail(perr, p, MCP_EINVALID, "nothing to page through");
     }
     for (i = 0; i < pending->nelts; i++) {
@@ -670,7 +676,8 @@ apr_status_t mcp_fed_cursor_decode(apr_array_header_t **ppending,
     if (!method || !mcp_json_is_array(list) || !mcp_json_size(list)) {
         return fail(perr, p, MCP_EVERIFY, "the cursor is not readable");
     }
-    if (kind >= MCP_FED_NKINDS || strcmp(method, kinds[kind].method)) {
+    if ((unsigned)kind >= MCP_FED_NKINDS
+        || strcmp(method, kinds[kind].method)) {
         return fail(perr, p, MCP_EINVALID, "the cursor belongs to %s, not %s",
                     esc(p, method), mcp_fed_list_method(kind));
     }
@@ -699,7 +706,7 @@ apr_status_t mcp_fed_list_plan(mcp_fed_plan_t **pplan, apr_pool_t *p,
     int i;
 
     *pplan = NULL;
-    if (kind >= MCP_FED_NKINDS) {
+    if ((unsigned)kind >= MCP_FED_NKINDS) {
         return fail(perr, p, MCP_EINVALID, "not a list method");
     }
     plan = apr_pcalloc(p, sizeof(*plan));

@@ -342,6 +342,18 @@ START_TEST(unprefixed_catalog)
                                           "echo", cat, &err), MCP_ECONFLICT);
     ck_assert_ptr_nonnull(strstr(err, "backends beta and alpha"));
     ck_assert_int_eq(i, -1);
+    /* Out-of-range kinds and indexes are refused, not looked up. */
+    ck_assert_status(mcp_fed_catalog_add(cat, (mcp_fed_kind_e)MCP_FED_NKINDS,
+                                         "echo", 0, &other), APR_EINVAL);
+    ck_assert_status(mcp_fed_catalog_add(cat, MCP_FED_TOOLS, "echo", -1,
+                                         &other), APR_EINVAL);
+    ck_assert_status(mcp_fed_from_gateway(&i, &orig, tp, fed,
+                                          (mcp_fed_kind_e)7, "echo", cat,
+                                          &err), MCP_ENOTFOUND);
+    ck_assert_ptr_null(mcp_fed_list_method((mcp_fed_kind_e)9));
+    ck_assert_int_eq(mcp_fed_kind_of_method("tools/call"), -1);
+    ck_assert_int_eq(mcp_fed_kind_of_method("resources/templates/list"),
+                     MCP_FED_TEMPLATES);
 }
 END_TEST
 
