@@ -20,6 +20,8 @@
 #include <apr_strings.h>
 
 #include "mod_mcp.h"
+#include "mcp/mcp_crypto.h"
+#include "mcp/mcp_fed.h"
 #include "mcp/mcp_scope.h"
 #include "mcp/mcp_url.h"
 #include "mcp_glue.h"
@@ -238,6 +240,50 @@ static const char *check_idp(apr_pool_t *p, server_rec *s,
     return NULL;
 }
 
+/* The endpoint's backends as the federation will hold them: its checks
+ * (a prefix reserved for the gateway's own tools, prefixes of which one
+ * begins the other) stop httpd now rather than at the first request. */
+static const char *check_federation(apr_pool_t *p,
+                                    const apr_array_header_t *backends)
+{
+    const mcp_proxy_backend_t *first = &APR_ARRAY_IDX(backends, 0,
+                                                      mcp_proxy_backend_t);
+    apr_array_header_t *fb = apr_array_make(p, backends->nelts,
+                                            sizeof(mcp_fed_backend_t));
+    unsigned char key[MCP_FED_MIN_KEY];
+    mcp_fed_options_t opts = { key, sizeof(key), 0 };
+    mcp_fed_t *fed;
+    const char *err = NULL;
+    int i;
+
+    for (i = 0; i < backends->nelts; i++) {
+        const mcp_proxy_backend_t *a = &APR_ARRAY_IDX(backends, i,
+                                                      mcp_proxy_backend_t);
+        mcp_fed_backend_t *b = apr_array_push(fb);
+
+        memset(b, 0, sizeof(*b));
+        b->name = a->name;
+        b->prefix = a->prefix;
+        if (a->scope && mcp_scope_parse(&b->scopes, p, a->scope, &err)
+                        != APR_SUCCESS) {
+            return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): scope=%s: %s",
+                                a->name, a->defn_name, a->defn_line,
+                                a->scope, err);
+        }
+    }
+    /* The federation is only checked here and then dropped; the key of
+     * its cursors is still a random one, like every key. */
+    if (mcp_crypto_random(key, sizeof(key)) != APR_SUCCESS) {
+        return "MCPProxyBackend: no random bytes for the federation's checks";
+    }
+    if (mcp_fed_create(&fed, p, fb, &opts, &err) != APR_SUCCESS) {
+        return apr_psprintf(p, "MCPProxyBackend lines of the endpoint "
+                            "starting at %s:%u: %s", first->defn_name,
+                            first->defn_line, err ? err : "refused");
+    }
+    return NULL;
+}
+
 const char *mcp_proxy_check_section(apr_pool_t *p, server_rec *s,
                                     const mcp_proxy_dir_conf *conf)
 {
@@ -271,7 +317,7 @@ const char *mcp_proxy_check_section(apr_pool_t *p, server_rec *s,
             }
         }
     }
-    return NULL;
+    return conf->backends->nelts ? check_federation(p, conf->backends) : NULL;
 }
 
 const command_rec mcp_proxy_cmds[] = {

@@ -239,6 +239,11 @@ my @bad = (
     [ 'quote', 'MCPProxyBackend a https://h/mcp "prefix=x', qr/unbalanced/ ],
     [ 'same-prefix', "MCPProxyBackend a https://h/1 prefix=x_\n"
                    . "MCPProxyBackend b https://h/2 prefix=x_", qr/same prefix=x_/ ],
+    [ 'reserved-prefix', 'MCPProxyBackend a https://h/mcp prefix=gateway_',
+      qr/backend a: prefix 'gateway_' overlaps 'gateway_', which is reserved for the gateway's own tools/ ],
+    [ 'overlapping-prefix', "MCPProxyBackend a https://h/1 prefix=gh_\n"
+                          . "MCPProxyBackend b https://h/2 prefix=gh_x_",
+      qr/endpoint starting at \S+:\d+: backends a \(prefix 'gh_'\) and b \(prefix 'gh_x_'\): one prefix begins the other/ ],
     [ 'idp-without-module', 'MCPProxyBackend a https://h/mcp idp=github',
       qr/idp=github needs mod_mcp_idp: LoadModule mcp_idp_module \(a2enmod mcp_idp\)/ ],
     [ 'idp-and-bearer', "MCPProxyBackend a https://h/mcp idp=github bearer_file=$state/backend.token",
@@ -334,6 +339,16 @@ ok(!$r->{started} && $r->{exit}, 'idp= naming a provider the virtual host replac
     or diag $r->{log};
 like($r->{log}, qr/MCPProxyBackend b \(\S+:\d+\): idp=gh is not an MCPIdPProvider of virtual host .*\(declared there: local\)/,
      'unknown idp= in a virtual host: names it and its providers') or diag $r->{log};
+
+# Prefixes that tell every name apart, with and without a backend that
+# has none, and a backend scope: what the federation accepts starts.
+$r = httpd_run(name => 'proxy-prefixes-good', modules => ['proxy'],
+    config => "<Location /mcp>\n"
+            . "MCPProxyBackend a https://h/1 prefix=gh_ scope=github:read\n"
+            . "MCPProxyBackend b https://h/2 prefix=jira_\n"
+            . "MCPProxyBackend c https://h/3\n</Location>\n");
+ok($r->{started}, 'backends with distinct prefixes (and one without): httpd starts')
+    or diag $r->{log};
 
 # --- no unexpected errors in the server's log ----------------------------
 
