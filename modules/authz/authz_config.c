@@ -620,19 +620,11 @@ static const char *set_resource(cmd_parms *cmd, void *dconf, const char *arg)
 static const char *add_origin(cmd_parms *cmd, void *dconf, const char *arg)
 {
     mcp_authz_dir_conf *d = dconf;
-    mcp_url_t *u;
     const char *err = NULL;
 
-    if (strcmp(arg, "*")) {
-        if (mcp_url_parse(&u, cmd->temp_pool, arg, MCP_URL_ANY_HTTP
-                          | MCP_URL_NO_QUERY, &err) != APR_SUCCESS) {
-            return fail(cmd, err);
-        }
-        if (*u->path && strcmp(u->path, "/")) {
-            return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not an origin "
-                                          "(scheme://host[:port])", arg));
-        }
-        arg = mcp_url_origin(cmd->pool, u);
+    if (strcmp(arg, "*") && mcp_url_origin_parse(&arg, cmd->pool, arg, &err)
+                            != APR_SUCCESS) {
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s': %s", arg, err));
     }
     if (!d->origins) {
         d->origins = apr_array_make(cmd->pool, 4, sizeof(const char *));

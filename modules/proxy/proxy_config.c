@@ -34,6 +34,7 @@ void *mcp_proxy_create_dir_conf(apr_pool_t *p, char *dir)
     conf->backends = NULL;
     conf->max_body = -1;
     conf->max_depth = -1;
+    conf->origins = NULL;
     return conf;
 }
 
@@ -47,6 +48,7 @@ void *mcp_proxy_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->backends = add->backends ? add->backends : base->backends;
     conf->max_body = add->max_body >= 0 ? add->max_body : base->max_body;
     conf->max_depth = add->max_depth >= 0 ? add->max_depth : base->max_depth;
+    conf->origins = add->origins ? add->origins : base->origins;
     return conf;
 }
 
@@ -215,6 +217,23 @@ static const char *set_max_depth(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *add_origin(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    mcp_proxy_dir_conf *conf = dconf;
+    const char *err = NULL;
+
+    if (strcmp(arg, "*") && mcp_url_origin_parse(&arg, cmd->pool, arg, &err)
+                            != APR_SUCCESS) {
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s': %s", arg, err));
+    }
+    if (!conf->origins) {
+        conf->origins = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    }
+    *(const char **)apr_array_push(conf->origins) = apr_pstrdup(cmd->pool,
+                                                                arg);
+    return NULL;
+}
+
 /* idp= names a provider mod_mcp_idp knows for server @s; NULL or a
  * message. */
 static const char *check_idp(apr_pool_t *p, server_rec *s,
@@ -333,5 +352,9 @@ const command_rec mcp_proxy_cmds[] = {
     AP_INIT_TAKE1("MCPProxyMaxDepth", set_max_depth, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "Deepest JSON nesting accepted in a request (default 64)"),
+    AP_INIT_ITERATE("MCPProxyAllowedOrigins", add_origin, NULL, ACCESS_CONF,
+                    "Origins (scheme://host[:port], or *) whose browser "
+                    "pages may use this endpoint besides its own origin "
+                    "and the MCPAuthzAllowedOrigins of the location"),
     { NULL }
 };

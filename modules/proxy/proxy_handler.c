@@ -206,11 +206,17 @@ static int handle_post(request_rec *r, const mcp_proxy_dir_conf *conf)
 int mcp_proxy_handler(request_rec *r)
 {
     mcp_proxy_dir_conf *conf;
+    const char *msg = NULL;
+    int status;
 
     if (!r->handler || strcmp(r->handler, MCP_PROXY_HANDLER)) {
         return DECLINED;
     }
     conf = ap_get_module_config(r->per_dir_config, &mcp_proxy_module);
+    status = mcp_proxy_check_transport(r, conf, &msg);
+    if (status != OK) {
+        return send_error(r, status, PROXY_TRANSPORT_ERROR, msg);
+    }
     if (r->method_number != M_POST) {
         /* Written here rather than returned as HTTP_METHOD_NOT_ALLOWED,
          * which would make httpd compute its own Allow list. */

@@ -1,0 +1,96 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The Streamable HTTP transport's rules toward the client that do not
+ * depend on the message: where a request may come from (Origin, and Host
+ * on a loopback server: DNS-rebinding protection). */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <apr_strings.h>
+
+#include "mod_mcp.h"
+#include "mcp/mcp_common.h"
+#include "mcp/mcp_url.h"
+#include "proxy_private.h"
+
+APLOG_USE_MODULE(mcp_proxy);
+
+/* Written in post_config only, read by requests. */
+static APR_OPTIONAL_FN_TYPE(mcp_authz_origin_allowed) *authz_origin_allowed;
+
+void mcp_proxy_transport_init(void)
+{
+    authz_origin_allowed = APR_RETRIEVE_OPTIONAL_FN(mcp_authz_origin_allowed);
+}
+
+/* The origin the request itself was sent to: its scheme and Host. */
+static const char *own_origin(request_rec *r)
+{
+    const char *host = apr_table_get(r->headers_in, "Host"), *origin, *err;
+
+    if (!host || mcp_url_origin_parse(&origin, r->pool,
+                                      apr_pstrcat(r->pool, ap_http_scheme(r),
+                                                  "://", host, NULL),
+                                      &err) != APR_SUCCESS) {
+        return NULL;
+    }
+    return origin;
+}
+
+static int listed(const apr_array_header_t *origins, const char *origin)
+{
+    int i;
+
+    for (i = 0; origins && i < origins->nelts; i++) {
+        const char *o = APR_ARRAY_IDX(origins, i, const char *);
+
+        if (!strcmp(o, "*") || !strcmp(o, origin)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* No Origin: a server-to-server client, not a browser page. */
+static int origin_ok(request_rec *r, const mcp_proxy_dir_conf *conf)
+{
+    const char *raw = apr_table_get(r->headers_in, "Origin");
+    const char *origin, *mine, *err;
+
+    if (!raw) {
+        return 1;
+    }
+    if (mcp_url_origin_parse(&origin, r->pool, raw, &err) != APR_SUCCESS) {
+        return 0;   /* "null" (sandboxed or privacy-sensitive pages) too */
+    }
+    mine = own_origin(r);
+    return (mine && !strcmp(origin, mine)) || listed(conf->origins, origin)
+        || (authz_origin_allowed && authz_origin_allowed(r, origin));
+}
+
+int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
+                              const char **pmsg)
+{
+    if (!origin_ok(r, conf)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(01650)
+                      "refused a request from a browser page of another "
+                      "origin (not in MCPProxyAllowedOrigins or "
+                      "MCPAuthzAllowedOrigins)");
+        *pmsg = "Forbidden: Origin is not allowed";
+        return HTTP_FORBIDDEN;
+    }
+    return OK;
+}

@@ -1,0 +1,136 @@
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+# mod_mcp_proxy: the Streamable HTTP transport's rules toward the client
+# (checklist section C): Origin, Host on loopback, Accept, methods,
+# MCP-Protocol-Version, and the audit variables.
+
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
+use JSON::PP ();
+
+use MCPTest qw(error_log_mark unexpected_errors raw_http httpd_run);
+use MCPTest::OAuth ();
+
+my $mark = error_log_mark();
+my $json = JSON::PP->new->utf8->canonical;
+my $ping = '{"jsonrpc":"2.0","id":1,"method":"ping"}';
+my @accept = (Accept => 'application/json, text/event-stream');
+
+Apache::TestRequest::module('mcp_proxy');
+my $hostport = Apache::TestRequest::hostport();
+my ($host, $port) = $hostport =~ /^(.*):(\d+)$/;
+
+sub post {
+    my ($path, %hdr) = @_;
+    my $body = delete $hdr{_body} // $ping;
+    $hdr{'Content-Type'} //= 'application/json';
+    return Apache::TestRequest::POST($path, @accept, %hdr, content => $body);
+}
+
+# A refusal of the transport: the status and a JSON-RPC error, id null.
+sub is_refusal {
+    my ($res, $status, $re, $name) = @_;
+    is($res->code, $status, "$name: HTTP $status");
+    my $m = eval { $json->decode($res->content) } || {};
+    is($m->{error} && $m->{error}{code}, -32000, "$name: JSON-RPC -32000");
+    ok(exists $m->{id} && !defined $m->{id}, "$name: id null");
+    like($m->{error} && $m->{error}{message} // '', $re, "$name: says why");
+}
+
+# --- C1.2 Origin ------------------------------------------------------------
+
+is(post('/mcp')->code, 200, 'no Origin (server-to-server client): served');
+is(post('/mcp', Origin => "http://$hostport")->code, 200, 'same origin: served');
+is(post('/mcp', Origin => 'http://' . uc($host) . ":$port")->code, 200,
+   'same origin, host in upper case: served');
+is_refusal(post('/mcp', Origin => 'http://evil.example'), 403,
+           qr/Origin is not allowed/, 'another origin');
+is_refusal(post('/mcp', Origin => "http://$host:" . ($port + 1)), 403,
+           qr/Origin is not allowed/, 'same host, another port');
+is_refusal(post('/mcp', Origin => "https://$hostport"), 403,
+           qr/Origin is not allowed/, 'same host and port, https');
+is_refusal(post('/mcp', Origin => 'null'), 403, qr/Origin is not allowed/,
+           'Origin: null');
+is_refusal(post('/mcp', Origin => 'https://app.example'), 403,
+           qr/Origin is not allowed/, 'an origin listed for another location');
+is_refusal(Apache::TestRequest::GET('/mcp', Origin => 'http://evil.example',
+                                    Accept => 'text/event-stream'),
+           403, qr/Origin is not allowed/, 'another origin, GET');
+
+is(post('/mcp-origins', Origin => 'https://app.example')->code, 200,
+   'MCPProxyAllowedOrigins: listed origin served');
+is(post('/mcp-origins', Origin => 'https://APP.example:443')->code, 200,
+   'listed origin with the default port and other case: served');
+is(post('/mcp-origins', Origin => 'http://tools.example:8443')->code, 200,
+   'listed origin with a port (configured in upper case): served');
+is_refusal(post('/mcp-origins', Origin => 'http://tools.example'), 403,
+           qr/Origin is not allowed/, 'listed host without its port');
+is_refusal(post('/mcp-origins', Origin => 'http://app.example'), 403,
+           qr/Origin is not allowed/, 'listed host with another scheme');
+is(post('/mcp-origins', Origin => "http://$hostport")->code, 200,
+   'MCPProxyAllowedOrigins: own origin still served');
+is(post('/mcp-any-origin', Origin => 'http://evil.example')->code, 200,
+   'MCPProxyAllowedOrigins *: any origin served');
+
+# Under AuthType mcp: MCPAuthzAllowedOrigins counts too (through
+# mcp_authz_origin_allowed), as does MCPProxyAllowedOrigins.
+my $as = MCPTest::OAuth->new('mcp_proxy_as');
+my $client = $as->register(client_name => 'Transport tests');
+my $tok = $as->tokens('alice', $client, scope => 'mcp')->{access_token};
+sub as_post {
+    my (@hdr) = @_;
+    return $as->request(POST => '/mcp', [ Authorization => "Bearer $tok",
+                                          'Content-Type' => 'application/json',
+                                          @accept, @hdr ], $ping);
+}
+ok($tok, 'a token for the endpoint under AuthType mcp');
+is(as_post()->code, 200, 'AuthType mcp, no Origin: served');
+my $res = as_post(Origin => 'http://localhost:6274');
+is($res->code, 200, 'listed only in MCPAuthzAllowedOrigins: served');
+is($res->header('Access-Control-Allow-Origin'), 'http://localhost:6274',
+   'and its CORS header');
+is(as_post(Origin => 'https://app.example')->code, 200,
+   'listed only in MCPProxyAllowedOrigins: served');
+is(as_post(Origin => $as->origin)->code, 200, 'AuthType mcp, same origin: served');
+is_refusal(as_post(Origin => 'http://localhost:6275'), 403,
+           qr/Origin is not allowed/, 'AuthType mcp, a listed host on another port');
+is_refusal(as_post(Origin => 'http://evil.example'), 403,
+           qr/Origin is not allowed/, 'AuthType mcp, another origin');
+# The CORS preflight is still mod_mcp_authz's.
+$res = $as->request(OPTIONS => '/mcp', [ Origin => 'http://localhost:6274',
+                                         'Access-Control-Request-Method' => 'POST' ]);
+is($res->code, 204, 'preflight from a listed origin: 204 from mod_mcp_authz');
+is($res->header('Access-Control-Allow-Origin'), 'http://localhost:6274',
+   'preflight: Access-Control-Allow-Origin');
+
+for my $bad ('https://app.example/path', 'ftp://app.example', 'app.example') {
+    my $r = httpd_run(name => 'proxy-origins-bad', modules => ['proxy'],
+        config => "<Location /mcp>\nMCPProxyAllowedOrigins $bad\n</Location>\n");
+    ok(!$r->{started} && $r->{exit}, "MCPProxyAllowedOrigins $bad: httpd refuses to start")
+        or diag $r->{log};
+    like($r->{log}, qr/MCPProxyAllowedOrigins: '\Q$bad\E'/, "$bad: the message names the directive")
+        or diag $r->{log};
+}
+
+# --- no unexpected errors in the server's log ----------------------------
+
+my @errors = unexpected_errors($mark);
+is(scalar @errors, 0, 'no unexpected errors in error_log') or diag @errors;
+
+done_testing();
