@@ -22,6 +22,7 @@
 #include <apr_strings.h>
 
 #include "mod_mcp.h"
+#include "mcp/mcp_addr.h"
 #include "mcp/mcp_common.h"
 #include "mcp/mcp_url.h"
 #include "proxy_private.h"
@@ -81,6 +82,19 @@ static int origin_ok(request_rec *r, const mcp_proxy_dir_conf *conf)
         || (authz_origin_allowed && authz_origin_allowed(r, origin));
 }
 
+/* A server reached on a loopback address is a local one: a browser page
+ * that names it by another host name got there through DNS rebinding.
+ * No Host at all (HTTP/1.0) comes from no browser. */
+static int host_ok(request_rec *r)
+{
+    const apr_sockaddr_t *local = r->connection->local_addr;
+
+    if (!local || !mcp_addr_is_loopback(local->family, local->ipaddr_ptr)) {
+        return 1;
+    }
+    return !r->hostname || mcp_url_is_loopback_host(r->hostname);
+}
+
 int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
                               const char **pmsg)
 {
@@ -90,6 +104,13 @@ int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
                       "origin (not in MCPProxyAllowedOrigins or "
                       "MCPAuthzAllowedOrigins)");
         *pmsg = "Forbidden: Origin is not allowed";
+        return HTTP_FORBIDDEN;
+    }
+    if (!host_ok(r)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(01651)
+                      "refused a request to a loopback address that names "
+                      "another host in its Host header");
+        *pmsg = "Forbidden: Host must name this loopback server";
         return HTTP_FORBIDDEN;
     }
     return OK;

@@ -119,6 +119,33 @@ is($res->code, 204, 'preflight from a listed origin: 204 from mod_mcp_authz');
 is($res->header('Access-Control-Allow-Origin'), 'http://localhost:6274',
    'preflight: Access-Control-Allow-Origin');
 
+# --- Host on a loopback server ----------------------------------------------
+
+# The test server is reached on 127.0.0.1: a local server, whose Host
+# must name a loopback host (any port).
+sub raw_post {
+    my ($hosthdr, @more) = @_;
+    return raw_http($hostport,
+        "POST /mcp HTTP/1.1\r\nHost: $hosthdr\r\nContent-Type: application/json\r\n"
+      . "Accept: application/json, text/event-stream\r\n"
+      . join('', map { "$_\r\n" } @more)
+      . "Content-Length: " . length($ping) . "\r\nConnection: close\r\n\r\n$ping");
+}
+for my $h ("localhost:$port", 'LocalHost', "127.0.0.1:$port", '127.0.0.2:1', "[::1]:$port") {
+    like(raw_post($h), qr{^HTTP/1\.1 200 }, "Host: $h is loopback: served");
+}
+for my $h ('evil.example.com', "evil.example.com:$port", '127.0.0.1.evil.example',
+           'foo.localhost', '10.0.0.1', '[::2]') {
+    my $raw = raw_post($h);
+    like($raw, qr{^HTTP/1\.1 403 }, "Host: $h on a loopback server: 403");
+    like($raw, qr/"code":-32000.*Host must name this loopback server|Host must name this loopback server.*"code":-32000/,
+         "Host: $h: JSON-RPC error naming Host");
+}
+like(raw_http($hostport, "POST /mcp HTTP/1.0\r\nContent-Type: application/json\r\n"
+                       . "Accept: application/json, text/event-stream\r\n"
+                       . "Content-Length: " . length($ping) . "\r\n\r\n$ping"),
+     qr{^HTTP/1\.1 200 }, 'HTTP/1.0 without Host: served');
+
 for my $bad ('https://app.example/path', 'ftp://app.example', 'app.example') {
     my $r = httpd_run(name => 'proxy-origins-bad', modules => ['proxy'],
         config => "<Location /mcp>\nMCPProxyAllowedOrigins $bad\n</Location>\n");
