@@ -13,13 +13,16 @@
 
 /* The Streamable HTTP transport's rules toward the client that do not
  * depend on the message: where a request may come from (Origin, and Host
- * on a loopback server: DNS-rebinding protection). */
+ * on a loopback server: DNS-rebinding protection), and what it accepts
+ * in return. */
 
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
+#include <stdlib.h>
 
 #include "mod_mcp.h"
 #include "mcp/mcp_addr.h"
@@ -95,6 +98,84 @@ static int host_ok(request_rec *r)
     return !r->hostname || mcp_url_is_loopback_host(r->hostname);
 }
 
+/* The q of one media range's parameters, in thousandths (1000 without
+ * q=); a q that is no number counts as 0. */
+static int range_q(char *params)
+{
+    char *last, *param;
+
+    for (param = apr_strtok(params, ";", &last); param;
+         param = apr_strtok(NULL, ";", &last)) {
+        while (apr_isspace(*param)) {
+            param++;
+        }
+        if ((param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+            double q = strtod(param + 2, NULL);
+
+            return q > 0 ? (int)(q * 1000 + 0.5) : 0;
+        }
+    }
+    return 1000;
+}
+
+/* Does @accept take @type (lower case "type/subtype")? The most specific
+ * range that covers it decides (RFC 9110 §12.5.1): "a/b", then "a/x",
+ * then x/x; a q of 0 means "not acceptable". */
+static int accepts(apr_pool_t *p, const char *accept, const char *type)
+{
+    apr_size_t major = strchr(type, '/') - type;
+    char *copy = apr_pstrdup(p, accept), *last, *range, *params, *end;
+    int best = 0, q = 0, rank;
+
+    for (range = apr_strtok(copy, ",", &last); range;
+         range = apr_strtok(NULL, ",", &last)) {
+        params = strchr(range, ';');
+        if (params) {
+            *params++ = '\0';
+        }
+        while (apr_isspace(*range)) {
+            range++;
+        }
+        for (end = range + strlen(range); end > range && apr_isspace(end[-1]);
+             end--) {
+            *(end - 1) = '\0';
+        }
+        if (!strcasecmp(range, type)) {
+            rank = 3;
+        }
+        else if (!strncasecmp(range, type, major + 1)
+                 && !strcmp(range + major + 1, "*")) {
+            rank = 2;
+        }
+        else {
+            rank = !strcmp(range, "*/*") ? 1 : 0;
+        }
+        if (rank > best) {
+            best = rank;
+            q = params ? range_q(params) : 1000;
+        }
+    }
+    return q > 0;
+}
+
+/* POST answers in JSON or as an SSE stream, so the client takes both
+ * (the TypeScript SDK's servers also answer 406 otherwise); the GET
+ * stream is SSE. No Accept header is not "anything": the transport makes
+ * clients send it. */
+static int accept_ok(request_rec *r)
+{
+    const char *accept = apr_table_get(r->headers_in, "Accept");
+
+    if (r->method_number == M_POST) {
+        return accept && accepts(r->pool, accept, "application/json")
+            && accepts(r->pool, accept, "text/event-stream");
+    }
+    if (r->method_number == M_GET) {
+        return accept && accepts(r->pool, accept, "text/event-stream");
+    }
+    return 1;
+}
+
 int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
                               const char **pmsg)
 {
@@ -112,6 +193,13 @@ int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
                       "another host in its Host header");
         *pmsg = "Forbidden: Host must name this loopback server";
         return HTTP_FORBIDDEN;
+    }
+    if (!accept_ok(r)) {
+        *pmsg = r->method_number == M_POST
+            ? "Not Acceptable: the client must accept both application/json "
+              "and text/event-stream"
+            : "Not Acceptable: the client must accept text/event-stream";
+        return HTTP_NOT_ACCEPTABLE;
     }
     return OK;
 }

@@ -40,7 +40,8 @@ sub post {
     my ($path, %hdr) = @_;
     my $body = delete $hdr{_body} // $ping;
     $hdr{'Content-Type'} //= 'application/json';
-    return Apache::TestRequest::POST($path, @accept, %hdr, content => $body);
+    $hdr{Accept} //= $accept[1];
+    return Apache::TestRequest::POST($path, %hdr, content => $body);
 }
 
 # A refusal of the transport: the status and a JSON-RPC error, id null.
@@ -145,6 +146,50 @@ like(raw_http($hostport, "POST /mcp HTTP/1.0\r\nContent-Type: application/json\r
                        . "Accept: application/json, text/event-stream\r\n"
                        . "Content-Length: " . length($ping) . "\r\n\r\n$ping"),
      qr{^HTTP/1\.1 200 }, 'HTTP/1.0 without Host: served');
+
+# --- C2.1 Accept -------------------------------------------------------------
+
+for my $a ('application/json, text/event-stream', 'text/event-stream,application/json',
+           'APPLICATION/JSON;q=0.5, Text/Event-Stream;q=0.1', '*/*',
+           'application/*, text/*', 'application/json, text/*;q=0.2',
+           'text/html, */*;q=0.8', 'application/json;charset=utf-8, text/event-stream',
+           'application/json , text/event-stream ; q=1.0') {
+    is(post('/mcp', Accept => $a)->code, 200, "POST, Accept: $a: served");
+}
+for my $a ('application/json', 'text/event-stream', 'text/*', 'application/*',
+           'application/json, text/event-stream;q=0', 'application/json;q=0, text/event-stream',
+           '*/*, application/json;q=0', 'text/event-stream, application/*;q=0.0',
+           'text/html', 'application/jsonx, text/event-streamx', 'application/json, text/event-stream;q=x') {
+    is_refusal(post('/mcp', Accept => $a), 406, qr/accept both application\/json and text\/event-stream/,
+               "POST, Accept: $a");
+}
+my $raw = raw_http($hostport,
+    "POST /mcp HTTP/1.1\r\nHost: $hostport\r\nContent-Type: application/json\r\n"
+  . "Content-Length: " . length($ping) . "\r\nConnection: close\r\n\r\n$ping");
+like($raw, qr{^HTTP/1\.1 406 }, 'POST without Accept: 406');
+like($raw, qr/"code":-32000/, 'POST without Accept: JSON-RPC -32000');
+
+# --- C3.1/C5.4 GET and DELETE: 405 with Allow ----------------------------------
+
+sub req {
+    my ($method, @hdr) = @_;
+    return Apache::TestRequest::user_agent()->request(
+        HTTP::Request->new($method => Apache::TestRequest::resolve_url('/mcp'), [ @hdr ]));
+}
+for my $a ('text/event-stream', '*/*', 'text/*', 'application/json, text/event-stream') {
+    $res = req(GET => Accept => $a);
+    is_refusal($res, 405, qr/takes POST/, "GET, Accept: $a (no GET stream)");
+    is($res->header('Allow'), 'POST', "GET, Accept: $a: Allow: POST");
+}
+for my $a ('application/json', 'text/event-stream;q=0', undef) {
+    is_refusal(req(GET => defined $a ? (Accept => $a) : ()), 406,
+               qr/accept text\/event-stream/, 'GET, Accept: ' . ($a // 'none'));
+}
+for my $m (qw(DELETE PUT PATCH OPTIONS)) {
+    $res = req($m => 'Mcp-Session-Id' => 'abc');
+    is_refusal($res, 405, qr/takes POST/, "$m (no sessions)");
+    is($res->header('Allow'), 'POST', "$m: Allow: POST");
+}
 
 for my $bad ('https://app.example/path', 'ftp://app.example', 'app.example') {
     my $r = httpd_run(name => 'proxy-origins-bad', modules => ['proxy'],
