@@ -79,7 +79,8 @@ void mcp_proxy_transport_init(void);
 /**
  * The transport's checks of a request to the endpoint that come before
  * its method and body: the Origin header, and the Host header on a
- * loopback address (DNS rebinding); the Accept header.
+ * loopback address (DNS rebinding); the Accept header; the
+ * MCP-Protocol-Version of a POST.
  * @return OK, or the HTTP status of a refusal with *pmsg set.
  */
 int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,

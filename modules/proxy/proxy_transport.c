@@ -14,7 +14,7 @@
 /* The Streamable HTTP transport's rules toward the client that do not
  * depend on the message: where a request may come from (Origin, and Host
  * on a loopback server: DNS-rebinding protection), and what it accepts
- * in return. */
+ * in return, and the protocol revision it names. */
 
 #include <httpd.h>
 #include <http_config.h>
@@ -176,6 +176,27 @@ static int accept_ok(request_rec *r)
     return 1;
 }
 
+/* The revisions of the Streamable HTTP transport the endpoint speaks. */
+static const char *const versions[] = {
+    "2025-03-26", "2025-06-18", "2025-11-25", NULL
+};
+#define VERSIONS_TEXT "2025-03-26, 2025-06-18, 2025-11-25"
+
+/* No header: a 2025-03-26 client, which had none (the transport says to
+ * assume that revision). */
+static int version_ok(request_rec *r)
+{
+    const char *v = apr_table_get(r->headers_in, "MCP-Protocol-Version");
+    int i;
+
+    for (i = 0; v && versions[i]; i++) {
+        if (!strcmp(v, versions[i])) {
+            return 1;
+        }
+    }
+    return !v;
+}
+
 int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
                               const char **pmsg)
 {
@@ -200,6 +221,11 @@ int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
               "and text/event-stream"
             : "Not Acceptable: the client must accept text/event-stream";
         return HTTP_NOT_ACCEPTABLE;
+    }
+    if (r->method_number == M_POST && !version_ok(r)) {
+        *pmsg = "Bad Request: unsupported MCP-Protocol-Version (supported "
+                "versions: " VERSIONS_TEXT ")";
+        return HTTP_BAD_REQUEST;
     }
     return OK;
 }

@@ -191,6 +191,31 @@ for my $m (qw(DELETE PUT PATCH OPTIONS)) {
     is($res->header('Allow'), 'POST', "$m: Allow: POST");
 }
 
+# --- C6.1 MCP-Protocol-Version --------------------------------------------------
+
+for my $v ('2025-03-26', '2025-06-18', '2025-11-25') {
+    is(post('/mcp', 'MCP-Protocol-Version' => $v)->code, 200, "MCP-Protocol-Version $v: served");
+}
+for my $v ('2024-11-05', '2026-07-28', '2025-06-18x', 'garbage', '2025-11-25, 2025-06-18') {
+    is_refusal(post('/mcp', 'MCP-Protocol-Version' => $v), 400,
+               qr/unsupported MCP-Protocol-Version.*2025-03-26, 2025-06-18, 2025-11-25/,
+               "MCP-Protocol-Version $v");
+}
+# No header: 2025-03-26, the only revision with batches.
+my $batch = '[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"}]';
+$res = post('/mcp', _body => $batch);
+is($res->code, 200, 'batch without MCP-Protocol-Version (2025-03-26 assumed): 200');
+my $answers = eval { $json->decode($res->content) } || [];
+is(scalar @$answers, 2, 'batch: both answered');
+is(post('/mcp', _body => $batch, 'MCP-Protocol-Version' => '2025-03-26')->code, 200,
+   'batch with 2025-03-26: 200');
+for my $v ('2025-06-18', '2025-11-25') {
+    $res = post('/mcp', _body => $batch, 'MCP-Protocol-Version' => $v);
+    is($res->code, 400, "batch with $v: 400");
+    like($res->content, qr/batches are only supported with MCP protocol version 2025-03-26/,
+         "batch with $v: says why");
+}
+
 for my $bad ('https://app.example/path', 'ftp://app.example', 'app.example') {
     my $r = httpd_run(name => 'proxy-origins-bad', modules => ['proxy'],
         config => "<Location /mcp>\nMCPProxyAllowedOrigins $bad\n</Location>\n");
