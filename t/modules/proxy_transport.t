@@ -24,7 +24,8 @@ use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
 use JSON::PP ();
 
-use MCPTest qw(error_log_mark unexpected_errors raw_http httpd_run);
+use MCPTest qw(error_log_mark unexpected_errors raw_http httpd_run file_mark file_lines
+               wait_until);
 use MCPTest::OAuth ();
 
 my $mark = error_log_mark();
@@ -214,6 +215,28 @@ for my $v ('2025-06-18', '2025-11-25') {
     is($res->code, 400, "batch with $v: 400");
     like($res->content, qr/batches are only supported with MCP protocol version 2025-03-26/,
          "batch with $v: says why");
+}
+
+# --- audit variables: MCP_METHOD, MCP_TOOL ----------------------------------
+
+my @logged = (
+    [ '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"gh_search","arguments":{}}}',
+      '/mcp', 'tools/call|gh_search|/mcp|200', 'tools/call: method and tool' ],
+    [ '{"jsonrpc":"2.0","id":2,"method":"tools/list"}', '/mcp-origins',
+      'tools/list|-|/mcp-origins|200', 'tools/list: the method, no tool' ],
+    [ '{"jsonrpc":"2.0","method":"notifications/initialized"}', '/mcp-any-origin',
+      'notifications/initialized|-|/mcp-any-origin|202', 'a notification' ],
+    [ '[{"jsonrpc":"2.0","id":1,"method":"ping"}]', '/mcp-small',
+      'batch|-|/mcp-small|200', 'a batch' ],
+    [ '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":7}}', '/mcp',
+      'tools/call|-|/mcp|200', 'tools/call with a name that is no string: no tool' ],
+);
+for my $case (@logged) {
+    my ($body, $path, $want, $name) = @$case;
+    my $lmark = file_mark('mcp_proxy_env_log');
+    post($path, _body => $body);
+    my ($line) = wait_until(sub { (grep { m{\|\Q$path\E\|} } file_lines('mcp_proxy_env_log', $lmark))[0] }, 5);
+    is($line, $want, "access log: $name");
 }
 
 for my $bad ('https://app.example/path', 'ftp://app.example', 'app.example') {
