@@ -220,18 +220,9 @@ static const char *set_max_depth(cmd_parms *cmd, void *dconf, const char *arg)
 static const char *add_origin(cmd_parms *cmd, void *dconf, const char *arg)
 {
     mcp_proxy_dir_conf *conf = dconf;
-    const char *err = NULL;
+    const char *err = mcp_glue_add_origin(cmd->pool, &conf->origins, arg);
 
-    if (strcmp(arg, "*") && mcp_url_origin_parse(&arg, cmd->pool, arg, &err)
-                            != APR_SUCCESS) {
-        return fail(cmd, apr_psprintf(cmd->pool, "'%s': %s", arg, err));
-    }
-    if (!conf->origins) {
-        conf->origins = apr_array_make(cmd->pool, 4, sizeof(const char *));
-    }
-    *(const char **)apr_array_push(conf->origins) = apr_pstrdup(cmd->pool,
-                                                                arg);
-    return NULL;
+    return err ? fail(cmd, err) : NULL;
 }
 
 /* idp= names a provider mod_mcp_idp knows for server @s; NULL or a
