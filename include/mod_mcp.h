@@ -59,6 +59,20 @@ typedef struct {
 APR_DECLARE_OPTIONAL_FN(const mcp_token_info_t *, mcp_authz_token_get,
                         (request_rec *r));
 
+/**
+ * Does the location of @a r let browser pages of @a origin use it: is
+ * @a origin, or "*", among its MCPAuthzAllowedOrigins (provided by
+ * mod_mcp_authz)? mod_mcp_proxy asks it to validate the Origin header of
+ * its endpoint, so an origin is listed once for CORS and for the
+ * endpoint's DNS-rebinding check.
+ * @param origin "scheme://host[:port]" in the canonical form of
+ *        mcp_url_origin() (lower case, no default port)
+ * @return 1 when it is allowed; 0 when not, or when the location lists
+ *         no origin.
+ */
+APR_DECLARE_OPTIONAL_FN(int, mcp_authz_origin_allowed,
+                        (request_rec *r, const char *origin));
+
 /** Why mcp_idp_upstream_token() gave no token. */
 typedef struct {
     int needs_authorization;  /**< the user has not linked this provider yet */

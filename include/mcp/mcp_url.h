@@ -123,6 +123,17 @@ int mcp_url_is_loopback_host(const char *host);
 const char *mcp_url_origin(apr_pool_t *p, const mcp_url_t *u);
 
 /**
+ * Parse an origin as configuration or an Origin header gives it:
+ * "scheme://host[:port]" with an http or https scheme, no query, and no
+ * path other than "/".
+ * @param porigin set to its mcp_url_origin() form, from @a p, so that
+ *        two spellings of one origin compare equal with strcmp()
+ * @return APR_SUCCESS, or MCP_EINVALID with *perr (from @a p).
+ */
+apr_status_t mcp_url_origin_parse(const char **porigin, apr_pool_t *p,
+                                  const char *s, const char **perr);
+
+/**
  * The form in which resource indicators (RFC 8707) are compared: the
  * origin, then the path without one trailing '/' (so "/" is dropped
  * altogether) and with %XX escapes normalised (RFC 3986 §6.2.2: escaped

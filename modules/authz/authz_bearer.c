@@ -471,6 +471,16 @@ static const char *allowed_origin(request_rec *r, const mcp_authz_dir_conf *d,
     return NULL;
 }
 
+/* The contract's answer: the location lists @origin (canonical, as
+ * MCPAuthzAllowedOrigins keeps its entries) or "*". */
+static int mcp_authz_origin_allowed(request_rec *r, const char *origin)
+{
+    const mcp_authz_dir_conf *d = ap_get_module_config(r->per_dir_config,
+                                                       &mcp_authz_module);
+
+    return d && origin && allowed_origin(r, d, origin) != NULL;
+}
+
 static int preflight(request_rec *r, const char *origin, const char *methods,
                      const char *headers, int max_age)
 {
@@ -551,4 +561,5 @@ void mcp_authz_bearer_register(apr_pool_t *p)
     ap_register_output_filter(CHALLENGE_FILTER, challenge_filter, NULL,
                               AP_FTYPE_CONTENT_SET);
     APR_REGISTER_OPTIONAL_FN(mcp_authz_token_get);
+    APR_REGISTER_OPTIONAL_FN(mcp_authz_origin_allowed);
 }

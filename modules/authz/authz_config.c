@@ -620,25 +620,9 @@ static const char *set_resource(cmd_parms *cmd, void *dconf, const char *arg)
 static const char *add_origin(cmd_parms *cmd, void *dconf, const char *arg)
 {
     mcp_authz_dir_conf *d = dconf;
-    mcp_url_t *u;
-    const char *err = NULL;
+    const char *err = mcp_glue_add_origin(cmd->pool, &d->origins, arg);
 
-    if (strcmp(arg, "*")) {
-        if (mcp_url_parse(&u, cmd->temp_pool, arg, MCP_URL_ANY_HTTP
-                          | MCP_URL_NO_QUERY, &err) != APR_SUCCESS) {
-            return fail(cmd, err);
-        }
-        if (*u->path && strcmp(u->path, "/")) {
-            return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not an origin "
-                                          "(scheme://host[:port])", arg));
-        }
-        arg = mcp_url_origin(cmd->pool, u);
-    }
-    if (!d->origins) {
-        d->origins = apr_array_make(cmd->pool, 4, sizeof(const char *));
-    }
-    *(const char **)apr_array_push(d->origins) = apr_pstrdup(cmd->pool, arg);
-    return NULL;
+    return err ? fail(cmd, err) : NULL;
 }
 
 /* Called by mod_authz_core for every "Require mcp-scope ..." line while the

@@ -372,6 +372,24 @@ const char *mcp_url_origin(apr_pool_t *p, const mcp_url_t *u)
     return apr_pstrcat(p, u->scheme, "://", origin_host(p, u), NULL);
 }
 
+apr_status_t mcp_url_origin_parse(const char **porigin, apr_pool_t *p,
+                                  const char *s, const char **perr)
+{
+    mcp_url_t *u;
+    apr_status_t rv;
+
+    rv = mcp_url_parse(&u, p, s, MCP_URL_ANY_HTTP | MCP_URL_NO_QUERY, perr);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (u->fragment || (*u->path && strcmp(u->path, "/"))) {
+        *perr = "not an origin (scheme://host[:port])";
+        return MCP_EINVALID;
+    }
+    *porigin = mcp_url_origin(p, u);
+    return APR_SUCCESS;
+}
+
 /* RFC 3986 §6.2.2.2: escaped unreserved characters are the characters;
  * the hex digits of other escapes are upper case. */
 static char *normalize_escapes(apr_pool_t *p, const char *s, apr_size_t len)

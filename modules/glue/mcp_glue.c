@@ -34,6 +34,7 @@
 
 #include "mcp/mcp_common.h"
 #include "mcp/mcp_store.h"
+#include "mcp/mcp_url.h"
 #include "mcp_glue.h"
 
 /* Bound on reads that return neither data nor end of body. */
@@ -281,6 +282,22 @@ int mcp_glue_split_option(apr_pool_t *p, const char *word,
     *pkey = apr_pstrmemdup(p, word, eq - word);
     *pval = eq + 1;
     return 1;
+}
+
+const char *mcp_glue_add_origin(apr_pool_t *p, apr_array_header_t **porigins,
+                                const char *arg)
+{
+    const char *origin = "*", *err = NULL;
+
+    if (strcmp(arg, "*")
+        && mcp_url_origin_parse(&origin, p, arg, &err) != APR_SUCCESS) {
+        return apr_psprintf(p, "'%s': %s", arg, err);
+    }
+    if (!*porigins) {
+        *porigins = apr_array_make(p, 4, sizeof(const char *));
+    }
+    *(const char **)apr_array_push(*porigins) = origin;
+    return NULL;
 }
 
 int mcp_glue_parse_int(const char *s, apr_int64_t max, apr_int64_t *pv)

@@ -109,6 +109,16 @@ int mcp_glue_split_option(apr_pool_t *p, const char *word,
 int mcp_glue_parse_int(const char *s, apr_int64_t max, apr_int64_t *pv);
 
 /**
+ * Add one origin argument of a directive (MCPAuthzAllowedOrigins,
+ * MCPProxyAllowedOrigins) to *@a porigins (const char *, created from
+ * @a p when NULL): "*", or "scheme://host[:port]" kept in its canonical
+ * form (mcp_url_origin_parse()), so that lookups compare with strcmp().
+ * @return NULL, or a message (without the directive's name).
+ */
+const char *mcp_glue_add_origin(apr_pool_t *p, apr_array_header_t **porigins,
+                                const char *arg);
+
+/**
  * Is mod_dbd loaded (its optional functions are registered)? Call in
  * post_config or later.
  */

@@ -96,6 +96,7 @@ static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_status_t rv;
 
     mcp_glue_log_install(pconf, s, APLOG_MODULE_INDEX);
+    mcp_proxy_transport_init();
     if (mcp_glue_is_final_config()) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, MCPLOGNO(00610)
                      "mod_mcp_proxy %s configured", MCP_VERSION);

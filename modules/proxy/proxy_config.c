@@ -34,6 +34,7 @@ void *mcp_proxy_create_dir_conf(apr_pool_t *p, char *dir)
     conf->backends = NULL;
     conf->max_body = -1;
     conf->max_depth = -1;
+    conf->origins = NULL;
     return conf;
 }
 
@@ -47,6 +48,7 @@ void *mcp_proxy_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->backends = add->backends ? add->backends : base->backends;
     conf->max_body = add->max_body >= 0 ? add->max_body : base->max_body;
     conf->max_depth = add->max_depth >= 0 ? add->max_depth : base->max_depth;
+    conf->origins = add->origins ? add->origins : base->origins;
     return conf;
 }
 
@@ -215,6 +217,14 @@ static const char *set_max_depth(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *add_origin(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    mcp_proxy_dir_conf *conf = dconf;
+    const char *err = mcp_glue_add_origin(cmd->pool, &conf->origins, arg);
+
+    return err ? fail(cmd, err) : NULL;
+}
+
 /* idp= names a provider mod_mcp_idp knows for server @s; NULL or a
  * message. */
 static const char *check_idp(apr_pool_t *p, server_rec *s,
@@ -333,5 +343,9 @@ const command_rec mcp_proxy_cmds[] = {
     AP_INIT_TAKE1("MCPProxyMaxDepth", set_max_depth, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "Deepest JSON nesting accepted in a request (default 64)"),
+    AP_INIT_ITERATE("MCPProxyAllowedOrigins", add_origin, NULL, ACCESS_CONF,
+                    "Origins (scheme://host[:port], or *) whose browser "
+                    "pages may use this endpoint besides its own origin "
+                    "and the MCPAuthzAllowedOrigins of the location"),
     { NULL }
 };

@@ -163,6 +163,26 @@ static int answer_batch(request_rec *r, const mcp_jsonrpc_msg_t *batch)
     return send_msg(r, HTTP_OK, msg);
 }
 
+/* What the request asks, for access logs (%{MCP_METHOD}e, %{MCP_TOOL}e)
+ * and other modules; a response from the client sets nothing. */
+static void set_audit_env(request_rec *r, const mcp_jsonrpc_msg_t *msg)
+{
+    const char *tool;
+
+    if (msg->kind == MCP_JSONRPC_BATCH) {
+        apr_table_setn(r->subprocess_env, "MCP_METHOD", "batch");
+        return;
+    }
+    if (!msg->method) {
+        return;
+    }
+    apr_table_setn(r->subprocess_env, "MCP_METHOD", msg->method);
+    if (!strcmp(msg->method, "tools/call") && msg->params
+        && (tool = mcp_json_get_str(r->pool, msg->params, "name"))) {
+        apr_table_setn(r->subprocess_env, "MCP_TOOL", tool);
+    }
+}
+
 static int handle_post(request_rec *r, const mcp_proxy_dir_conf *conf)
 {
     mcp_jsonrpc_limits_t lim;
@@ -196,6 +216,7 @@ static int handle_post(request_rec *r, const mcp_proxy_dir_conf *conf)
         return send_msg(r, rv == MCP_ETOOLARGE ? HTTP_REQUEST_ENTITY_TOO_LARGE
                                                : HTTP_BAD_REQUEST, err);
     }
+    set_audit_env(r, msg);
     if (msg->kind == MCP_JSONRPC_BATCH) {
         return answer_batch(r, msg);
     }
@@ -206,11 +227,17 @@ static int handle_post(request_rec *r, const mcp_proxy_dir_conf *conf)
 int mcp_proxy_handler(request_rec *r)
 {
     mcp_proxy_dir_conf *conf;
+    const char *msg = NULL;
+    int status;
 
     if (!r->handler || strcmp(r->handler, MCP_PROXY_HANDLER)) {
         return DECLINED;
     }
     conf = ap_get_module_config(r->per_dir_config, &mcp_proxy_module);
+    status = mcp_proxy_check_transport(r, conf, &msg);
+    if (status != OK) {
+        return send_error(r, status, PROXY_TRANSPORT_ERROR, msg);
+    }
     if (r->method_number != M_POST) {
         /* Written here rather than returned as HTTP_METHOD_NOT_ALLOWED,
          * which would make httpd compute its own Allow list. */

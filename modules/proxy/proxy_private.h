@@ -52,6 +52,8 @@ typedef struct {
     apr_off_t max_body;
     /** MCPProxyMaxDepth */
     int max_depth;
+    /** MCPProxyAllowedOrigins (canonical origins or "*"); NULL = unset. */
+    apr_array_header_t *origins;
 } mcp_proxy_dir_conf;
 
 extern const command_rec mcp_proxy_cmds[];
@@ -70,6 +72,19 @@ int mcp_proxy_max_depth(const mcp_proxy_dir_conf *conf);
  */
 const char *mcp_proxy_check_section(apr_pool_t *p, server_rec *s,
                                     const mcp_proxy_dir_conf *conf);
+
+/** Find the optional functions of other modules (post_config). */
+void mcp_proxy_transport_init(void);
+
+/**
+ * The transport's checks of a request to the endpoint that come before
+ * its method and body: the Origin header, and the Host header on a
+ * loopback address (DNS rebinding); the Accept header; the
+ * MCP-Protocol-Version of a POST.
+ * @return OK, or the HTTP status of a refusal with *pmsg set.
+ */
+int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
+                              const char **pmsg);
 
 /** The mcp-proxy handler. */
 int mcp_proxy_handler(request_rec *r);

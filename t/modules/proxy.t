@@ -33,10 +33,13 @@ my $version = mcp_version();
 
 Apache::TestRequest::module('mcp_proxy');
 my $hostport = Apache::TestRequest::hostport();
+# What every Streamable HTTP client sends with a POST.
+my $accept = 'application/json, text/event-stream';
 
 sub post {
     my ($path, $body, %hdr) = @_;
     $hdr{'Content-Type'} //= 'application/json';
+    $hdr{Accept} //= $accept;
     return Apache::TestRequest::POST($path, %hdr, content => $body);
 }
 
@@ -151,7 +154,8 @@ is($res->code, 200, 'same body under the default limit: 200');
 my $chunk = ('y' x 1500);
 my $raw = raw_http($hostport,
     "POST /mcp-small HTTP/1.1\r\nHost: $hostport\r\n"
-  . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+  . "Content-Type: application/json\r\nAccept: $accept\r\n"
+  . "Transfer-Encoding: chunked\r\n"
   . "Connection: close\r\n\r\n"
   . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $chunk, $chunk));
 like($raw, qr{^HTTP/1\.1 413 }, 'chunked body over the limit: 413');
@@ -160,7 +164,8 @@ like($raw, qr/"code":-32600/, 'chunked 413: JSON-RPC -32600');
 # Content-Length over the limit: answered before the body is sent.
 $raw = raw_http($hostport,
     "POST /mcp-small HTTP/1.1\r\nHost: $hostport\r\n"
-  . "Content-Type: application/json\r\nContent-Length: 999999999\r\n"
+  . "Content-Type: application/json\r\nAccept: $accept\r\n"
+  . "Content-Length: 999999999\r\n"
   . "Connection: close\r\n\r\n{");
 like($raw, qr{^HTTP/1\.1 413 }, 'huge Content-Length: 413 without reading');
 like($raw, qr/"code":-32600/, 'huge Content-Length: JSON-RPC -32600');
@@ -177,20 +182,21 @@ ok($res->code == 413 || $res->code == 400, 'hostile nesting refused (' . $res->c
 
 # --- content type and methods --------------------------------------------
 
-$res = Apache::TestRequest::POST('/mcp', 'Content-Type' => 'text/plain',
+$res = Apache::TestRequest::POST('/mcp', 'Content-Type' => 'text/plain', Accept => $accept,
                                  content => '{"jsonrpc":"2.0","id":1,"method":"ping"}');
 is($res->code, 415, 'text/plain: 415');
-$res = Apache::TestRequest::POST('/mcp', 'Content-Type' => 'application/jsonx',
+$res = Apache::TestRequest::POST('/mcp', 'Content-Type' => 'application/jsonx', Accept => $accept,
                                  content => '{}');
 is($res->code, 415, 'application/jsonx: 415');
 $raw = raw_http($hostport,
-    "POST /mcp HTTP/1.1\r\nHost: $hostport\r\nContent-Length: 2\r\n"
+    "POST /mcp HTTP/1.1\r\nHost: $hostport\r\nAccept: $accept\r\nContent-Length: 2\r\n"
   . "Connection: close\r\n\r\n{}");
 like($raw, qr{^HTTP/1\.1 415 }, 'no Content-Type: 415');
 
 for my $method (qw(GET DELETE PUT)) {
     my $r = Apache::TestRequest::user_agent()->request(
-        HTTP::Request->new($method => Apache::TestRequest::resolve_url('/mcp')));
+        HTTP::Request->new($method => Apache::TestRequest::resolve_url('/mcp'),
+                           [ Accept => 'text/event-stream' ]));
     is($r->code, 405, "$method: 405");
     is($r->header('Allow'), 'POST', "$method: Allow: POST");
 }

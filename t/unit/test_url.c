@@ -359,6 +359,41 @@ START_TEST(origin_and_canonical)
 }
 END_TEST
 
+START_TEST(origin_parsing)
+{
+    static const char *const good[][2] = {
+        { "https://App.Example", "https://app.example" },
+        { "https://app.example:443/", "https://app.example" },
+        { "HTTP://Tools.Example:8443", "http://tools.example:8443" },
+        { "http://localhost:6274", "http://localhost:6274" },
+        { "http://[0::1]:80", "http://[::1]" },
+        { "http://127.1:8080", "http://127.0.0.1:8080" },
+    };
+    static const char *const bad[] = {
+        "null", "app.example", "https://app.example/path", "https://a/?q",
+        "https://a/#f", "ftp://app.example", "https://u@app.example",
+        "https://app.example:0", "", "https://",
+    };
+    const char *origin, *err;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        origin = NULL;
+        ck_assert_int_eq(mcp_url_origin_parse(&origin, tp, good[i][0], &err),
+                         APR_SUCCESS);
+        ck_assert_str_eq(origin, good[i][1]);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        origin = NULL;
+        err = NULL;
+        ck_assert_int_eq(mcp_url_origin_parse(&origin, tp, bad[i], &err),
+                         MCP_EINVALID);
+        ck_assert_ptr_null(origin);
+        ck_assert_ptr_nonnull(err);
+    }
+}
+END_TEST
+
 START_TEST(same_resource_and_origin)
 {
     ck_assert(mcp_url_same_resource(tp, "https://GW/mcp/", "https://gw/mcp"));
@@ -673,6 +708,7 @@ static Suite *url_suite(void)
     suite_add_tcase(s, tc);
     tc = mcp_tcase("canonical");
     tcase_add_test(tc, origin_and_canonical);
+    tcase_add_test(tc, origin_parsing);
     tcase_add_test(tc, same_resource_and_origin);
     tcase_add_test(tc, for_log);
     suite_add_tcase(s, tc);
