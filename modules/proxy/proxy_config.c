@@ -35,6 +35,7 @@ void *mcp_proxy_create_dir_conf(apr_pool_t *p, char *dir)
     conf->max_body = -1;
     conf->max_depth = -1;
     conf->origins = NULL;
+    conf->hosts = NULL;
     return conf;
 }
 
@@ -49,6 +50,7 @@ void *mcp_proxy_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->max_body = add->max_body >= 0 ? add->max_body : base->max_body;
     conf->max_depth = add->max_depth >= 0 ? add->max_depth : base->max_depth;
     conf->origins = add->origins ? add->origins : base->origins;
+    conf->hosts = add->hosts ? add->hosts : base->hosts;
     return conf;
 }
 
@@ -225,6 +227,29 @@ static const char *add_origin(cmd_parms *cmd, void *dconf, const char *arg)
     return err ? fail(cmd, err) : NULL;
 }
 
+/* MCPProxyAllowedHosts <host>...: names a loopback listener also
+ * answers to (a reverse proxy on the same machine forwarding its Host). */
+static const char *add_host(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    mcp_proxy_dir_conf *conf = dconf;
+    char *host;
+
+    if (strchr(arg, ':') || strchr(arg, '/') || strchr(arg, '@')
+        || mcp_url_check(cmd->temp_pool,
+                         apr_pstrcat(cmd->temp_pool, "http://", arg, "/",
+                                     NULL), MCP_URL_ANY_HTTP, NULL) != APR_SUCCESS) {
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a host name "
+                                      "(no scheme, port or path)", arg));
+    }
+    if (!conf->hosts) {
+        conf->hosts = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    host = apr_pstrdup(cmd->pool, arg);
+    ap_str_tolower(host);
+    APR_ARRAY_PUSH(conf->hosts, const char *) = host;
+    return NULL;
+}
+
 /* idp= names a provider mod_mcp_idp knows for server @s; NULL or a
  * message. */
 static const char *check_idp(apr_pool_t *p, server_rec *s,
@@ -347,5 +372,9 @@ const command_rec mcp_proxy_cmds[] = {
                     "Origins (scheme://host[:port], or *) whose browser "
                     "pages may use this endpoint besides its own origin "
                     "and the MCPAuthzAllowedOrigins of the location"),
+    AP_INIT_ITERATE("MCPProxyAllowedHosts", add_host, NULL, ACCESS_CONF,
+                    "Host names besides the loopback ones that an endpoint "
+                    "on a loopback address answers to (behind a reverse "
+                    "proxy on the same machine)"),
     { NULL }
 };

@@ -54,6 +54,8 @@ typedef struct {
     int max_depth;
     /** MCPProxyAllowedOrigins (canonical origins or "*"); NULL = unset. */
     apr_array_header_t *origins;
+    /** MCPProxyAllowedHosts (lower-case host names); NULL = unset. */
+    apr_array_header_t *hosts;
 } mcp_proxy_dir_conf;
 
 extern const command_rec mcp_proxy_cmds[];

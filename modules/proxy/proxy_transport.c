@@ -88,14 +88,26 @@ static int origin_ok(request_rec *r, const mcp_proxy_dir_conf *conf)
 /* A server reached on a loopback address is a local one: a browser page
  * that names it by another host name got there through DNS rebinding.
  * No Host at all (HTTP/1.0) comes from no browser. */
-static int host_ok(request_rec *r)
+static int host_ok(request_rec *r, const mcp_proxy_dir_conf *conf)
 {
     const apr_sockaddr_t *local = r->connection->local_addr;
+    int i;
 
     if (!local || !mcp_addr_is_loopback(local->family, local->ipaddr_ptr)) {
         return 1;
     }
-    return !r->hostname || mcp_url_is_loopback_host(r->hostname);
+    if (!r->hostname || mcp_url_is_loopback_host(r->hostname)) {
+        return 1;
+    }
+    /* The names an admin gave: a reverse proxy on the same machine that
+     * forwards the public Host. */
+    for (i = 0; conf->hosts && i < conf->hosts->nelts; i++) {
+        if (!strcasecmp(r->hostname, APR_ARRAY_IDX(conf->hosts, i,
+                                                   const char *))) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* The q of one media range's parameters, in thousandths (1000 without
@@ -208,7 +220,7 @@ int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
         *pmsg = "Forbidden: Origin is not allowed";
         return HTTP_FORBIDDEN;
     }
-    if (!host_ok(r)) {
+    if (!host_ok(r, conf)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(01651)
                       "refused a request to a loopback address that names "
                       "another host in its Host header");

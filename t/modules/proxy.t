@@ -245,6 +245,10 @@ my @bad = (
     [ 'quote', 'MCPProxyBackend a https://h/mcp "prefix=x', qr/unbalanced/ ],
     [ 'same-prefix', "MCPProxyBackend a https://h/1 prefix=x_\n"
                    . "MCPProxyBackend b https://h/2 prefix=x_", qr/same prefix=x_/ ],
+    [ 'hosts-url', 'MCPProxyAllowedHosts https://gw.example.com', qr/not a host name/,
+      'MCPProxyAllowedHosts' ],
+    [ 'hosts-port', 'MCPProxyAllowedHosts gw.example.com:443', qr/not a host name/,
+      'MCPProxyAllowedHosts' ],
     [ 'reserved-prefix', 'MCPProxyBackend a https://h/mcp prefix=gateway_',
       qr/backend a: prefix 'gateway_' overlaps 'gateway_', which is reserved for the gateway's own tools/ ],
     [ 'overlapping-prefix', "MCPProxyBackend a https://h/1 prefix=gh_\n"

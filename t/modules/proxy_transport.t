@@ -125,14 +125,15 @@ is($res->header('Access-Control-Allow-Origin'), 'http://localhost:6274',
 
 # The test server is reached on 127.0.0.1: a local server, whose Host
 # must name a loopback host (any port).
-sub raw_post {
-    my ($hosthdr, @more) = @_;
+sub raw_post_to {
+    my ($path, $hosthdr, @more) = @_;
     return raw_http($hostport,
-        "POST /mcp HTTP/1.1\r\nHost: $hosthdr\r\nContent-Type: application/json\r\n"
+        "POST $path HTTP/1.1\r\nHost: $hosthdr\r\nContent-Type: application/json\r\n"
       . "Accept: application/json, text/event-stream\r\n"
       . join('', map { "$_\r\n" } @more)
       . "Content-Length: " . length($ping) . "\r\nConnection: close\r\n\r\n$ping");
 }
+sub raw_post { return raw_post_to('/mcp', @_) }
 for my $h ("localhost:$port", 'LocalHost', "127.0.0.1:$port", '127.0.0.2:1', "[::1]:$port") {
     like(raw_post($h), qr{^HTTP/1\.1 200 }, "Host: $h is loopback: served");
 }
@@ -147,6 +148,19 @@ like(raw_http($hostport, "POST /mcp HTTP/1.0\r\nContent-Type: application/json\r
                        . "Accept: application/json, text/event-stream\r\n"
                        . "Content-Length: " . length($ping) . "\r\n\r\n$ping"),
      qr{^HTTP/1\.1 200 }, 'HTTP/1.0 without Host: served');
+
+# MCPProxyAllowedHosts: the names a reverse proxy on the same machine
+# forwards, in any case and with any port; only where it is set.
+for my $h ('gw.example.com', 'GW.EXAMPLE.COM:443', 'gw2.example.com', "localhost:$port") {
+    like(raw_post_to('/mcp-hosts', $h), qr{^HTTP/1\.1 200 },
+         "MCPProxyAllowedHosts: Host: $h served");
+}
+for my $h ('evil.example.com', 'gw.example.com.evil', 'example.com') {
+    like(raw_post_to('/mcp-hosts', $h), qr{^HTTP/1\.1 403 },
+         "MCPProxyAllowedHosts: Host: $h still 403");
+}
+like(raw_post('gw.example.com'), qr{^HTTP/1\.1 403 },
+     'a host allowed at another location only: 403');
 
 # --- C2.1 Accept -------------------------------------------------------------
 
