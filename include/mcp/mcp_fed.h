@@ -404,6 +404,10 @@ apr_status_t mcp_fed_route(mcp_fed_route_t **proute, apr_pool_t *p,
 /** Does the gateway speak @a version (2025-03-26, 2025-06-18, 2025-11-25)? */
 int mcp_fed_version_supported(const char *version);
 
+/** The versions the gateway speaks, oldest first, joined by ", " (for
+ * messages), in @a p. */
+const char *mcp_fed_versions_text(apr_pool_t *p);
+
 /**
  * The version to answer a client's initialize with: @a requested when the
  * gateway speaks it, else MCP_FED_LATEST_VERSION (the client then decides

@@ -1102,6 +1102,17 @@ int mcp_fed_version_supported(const char *version)
     return 0;
 }
 
+const char *mcp_fed_versions_text(apr_pool_t *p)
+{
+    const char *text = versions[0];
+    apr_size_t i;
+
+    for (i = 1; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        text = apr_pstrcat(p, text, ", ", versions[i], NULL);
+    }
+    return text;
+}
+
 const char *mcp_fed_negotiate_version(const char *requested)
 {
     return mcp_fed_version_supported(requested) ? requested

@@ -27,6 +27,7 @@
 #include "mod_mcp.h"
 #include "mcp/mcp_addr.h"
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_fed.h"
 #include "mcp/mcp_url.h"
 #include "proxy_private.h"
 
@@ -188,25 +189,13 @@ static int accept_ok(request_rec *r)
     return 1;
 }
 
-/* The revisions of the Streamable HTTP transport the endpoint speaks. */
-static const char *const versions[] = {
-    "2025-03-26", "2025-06-18", "2025-11-25", NULL
-};
-#define VERSIONS_TEXT "2025-03-26, 2025-06-18, 2025-11-25"
-
 /* No header: a 2025-03-26 client, which had none (the transport says to
- * assume that revision). */
+ * assume that revision). The revisions spoken are mcp_fed's. */
 static int version_ok(request_rec *r)
 {
     const char *v = apr_table_get(r->headers_in, "MCP-Protocol-Version");
-    int i;
 
-    for (i = 0; v && versions[i]; i++) {
-        if (!strcmp(v, versions[i])) {
-            return 1;
-        }
-    }
-    return !v;
+    return !v || mcp_fed_version_supported(v);
 }
 
 int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
@@ -235,8 +224,9 @@ int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
         return HTTP_NOT_ACCEPTABLE;
     }
     if (r->method_number == M_POST && !version_ok(r)) {
-        *pmsg = "Bad Request: unsupported MCP-Protocol-Version (supported "
-                "versions: " VERSIONS_TEXT ")";
+        *pmsg = apr_pstrcat(r->pool, "Bad Request: unsupported "
+                            "MCP-Protocol-Version (supported versions: ",
+                            mcp_fed_versions_text(r->pool), ")", NULL);
         return HTTP_BAD_REQUEST;
     }
     return OK;

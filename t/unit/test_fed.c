@@ -1035,6 +1035,7 @@ START_TEST(init_versions)
     ck_assert_str_eq(mcp_fed_negotiate_version(""), "2025-11-25");
     ck_assert_str_eq(mcp_fed_negotiate_version(NULL), "2025-11-25");
     ck_assert(!mcp_fed_version_supported("2025-06-18 "));
+    ck_assert_str_eq(mcp_fed_versions_text(tp), "2025-03-26, 2025-06-18, 2025-11-25");
     /* No backend visible: an initialize result with no capabilities. */
     ck_assert_status(mcp_fed_initialize_merge(&out, &problems, tp, fed,
                      "2025-03-26", none, NULL), APR_SUCCESS);
