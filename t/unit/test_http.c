@@ -2068,10 +2068,15 @@ START_TEST(reuse_32_threads)
             after_first = http_server_accepted(srv);
         }
     }
+    /* Both rounds together on about one round's connections. Not "the
+     * second round opens none": when the first ran less concurrently
+     * (valgrind serialises threads), it left fewer connections than the
+     * second needs at once. Without reuse the two rounds take 2 * LOAD;
+     * the collapse this guards against opened 16 more in the second. */
     ck_assert_uint_le(after_first, LOAD);
-    ck_assert_msg(http_server_accepted(srv) - after_first <= 4,
-                  "second round opened %u new connections (first: %u)",
-                  http_server_accepted(srv) - after_first, after_first);
+    ck_assert_msg(http_server_accepted(srv) <= LOAD + 4,
+                  "the two rounds opened %u connections (first: %u)",
+                  http_server_accepted(srv), after_first);
 }
 END_TEST
 
