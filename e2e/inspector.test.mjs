@@ -22,12 +22,14 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGateway } from './lib/gateway.mjs';
 import { TestProvider, approve, rpcWithAuth } from './lib/oauth.mjs';
-import { NODE, SRC, freePort, leftAfterStop, spawnTagged, waitFor } from './lib/proc.mjs';
+import {
+  NODE, SRC, freePort, leftAfterStop, spawnTagged, stubBrowser, waitFor,
+} from './lib/proc.mjs';
 
 const INSPECTOR = path.join(SRC, 'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js');
 const NOT_FEDERATED = 'Method not found: federation of upstream MCP servers is not implemented yet';
@@ -37,13 +39,7 @@ let gw, dir, stub;
 before(async () => {
   gw = await startGateway();
   dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-insp-'));
-  stub = path.join(dir, 'bin');
-  mkdirSync(stub);
-  for (const name of ['browser', 'xdg-open', 'gio', 'x-www-browser', 'sensible-browser', 'www-browser']) {
-    const f = path.join(stub, name);
-    writeFileSync(f, `#!/bin/sh\nprintf '%s %s\\n' "${name}" "$*" >> "${dir}/opened"\nexit 0\n`);
-    chmodSync(f, 0o755);
-  }
+  stub = stubBrowser(dir);
 });
 
 after(async () => {

@@ -28,13 +28,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
-  writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGateway } from './lib/gateway.mjs';
 import { approve, jwtClaims } from './lib/oauth.mjs';
-import { NODE, SRC, freePort, leftAfterStop, spawnTagged, waitFor } from './lib/proc.mjs';
+import {
+  NODE, SRC, freePort, leftAfterStop, spawnTagged, stubBrowser, waitFor,
+} from './lib/proc.mjs';
 
 const PROXY = path.join(SRC, 'node_modules/mcp-remote/dist/proxy.js');
 const MCP_REMOTE_VERSION = JSON.parse(readFileSync(path.join(SRC, 'node_modules/mcp-remote/package.json'), 'utf8')).version;
@@ -47,13 +48,7 @@ before(async () => {
   configDir = path.join(dir, 'mcp-auth');
   // The "browser": records the URL, opens nothing. Also shadows the
   // openers mcp-remote falls back to on Linux.
-  stub = path.join(dir, 'bin');
-  mkdirSync(stub);
-  for (const name of ['browser', 'xdg-open', 'gio', 'x-www-browser', 'sensible-browser', 'www-browser']) {
-    const f = path.join(stub, name);
-    writeFileSync(f, `#!/bin/sh\nprintf '%s %s\\n' "${name}" "$*" >> "${dir}/opened"\nexit 0\n`);
-    chmodSync(f, 0o755);
-  }
+  stub = stubBrowser(dir);
 });
 
 after(async () => {

@@ -16,7 +16,7 @@
 // /proc scan that shows nothing a test started is left.
 
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -157,4 +157,19 @@ export async function leftAfterStop(filter, ms = 5000) {
     // reported by the caller
   }
   return processesOf(filter);
+}
+
+// A "browser" for clients that open the authorization URL: @dir/bin gets
+// BROWSER's and the Linux openers' names (xdg-open, gio, ...), each
+// appending "<name> <arguments>" to @dir/opened and opening nothing.
+// Returns the bin directory, for PATH and BROWSER.
+export function stubBrowser(dir) {
+  const bin = path.join(dir, 'bin');
+  mkdirSync(bin);
+  for (const name of ['browser', 'xdg-open', 'gio', 'x-www-browser', 'sensible-browser', 'www-browser']) {
+    const f = path.join(bin, name);
+    writeFileSync(f, `#!/bin/sh\nprintf '%s %s\\n' "${name}" "$*" >> "${dir}/opened"\nexit 0\n`);
+    chmodSync(f, 0o755);
+  }
+  return bin;
 }
