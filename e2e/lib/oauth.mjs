@@ -219,3 +219,45 @@ export function recordingFetch(log) {
 export function jwtClaims(token) {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
 }
+
+// An access token for /mcp of @gw, for @user with @scope (a space-separated
+// list), through the gateway's own endpoints as a public client does it:
+// dynamic registration, the authorization request (PKCE S256, resource,
+// state) answered by approve(), the code exchange. Returns the token
+// response (access_token, scope, ...).
+export async function issueToken(gw, { user, password = gw.password, scope = 'mcp',
+  redirectUrl = 'http://127.0.0.1:53682/callback', clientName = 'mod_mcp e2e token' } = {}) {
+  const { createHash, randomBytes } = await import('node:crypto');
+  const meta = await (await fetch(`${gw.origin}/.well-known/oauth-authorization-server`)).json();
+  const reg = await fetch(meta.registration_endpoint, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ client_name: clientName, redirect_uris: [redirectUrl],
+      grant_types: ['authorization_code'], response_types: ['code'],
+      token_endpoint_auth_method: 'none', scope }),
+  });
+  if (reg.status !== 201) {
+    throw new Error(`registration answered ${reg.status}: ${await reg.text()}`);
+  }
+  const { client_id: clientId } = await reg.json();
+  const verifier = randomBytes(32).toString('base64url');
+  const state = randomBytes(8).toString('hex');
+  const az = new URL(meta.authorization_endpoint);
+  az.search = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: redirectUrl,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256', scope, resource: gw.mcpUrl, state }).toString();
+  const { params } = await approve(az.toString(), user, password);
+  if (!params.code || params.state !== state) {
+    throw new Error(`the authorization gave no code: ${JSON.stringify(params)}`);
+  }
+  const tok = await fetch(meta.token_endpoint, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: params.code, redirect_uri: redirectUrl,
+      client_id: clientId, code_verifier: verifier, resource: gw.mcpUrl }),
+  });
+  if (tok.status !== 200) {
+    throw new Error(`the token endpoint answered ${tok.status}: ${await tok.text()}`);
+  }
+  return { ...(await tok.json()), client_id: clientId };
+}

@@ -1,0 +1,520 @@
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//     http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// The federating handler of mod_mcp_proxy end to end: two real upstreams
+// (@modelcontextprotocol/server-everything over Streamable HTTP on
+// 127.0.0.1) behind the gateway's /mcp,
+//
+//   MCPProxyBackend everything1 <up1> prefix=ev1_
+//   MCPProxyBackend everything2 <up2> prefix=ev2_ scope=ev2
+//   MCPProxyScopeRule everything1 get-env ev1:write
+//
+// and @modelcontextprotocol/sdk's Client talking to the gateway only, with
+// bearer tokens the gateway issued to the test users (demo may be granted
+// ev2 and ev1:write, demo2 only mcp): initialize, the merged and prefixed
+// lists, routed calls, progress, sampling and elicitation relayed from an
+// upstream to the client and back, cancellation, list_changed and
+// resources/updated on the GET stream, paging, scope filtering and
+// step-up, gateway_whoami, the session's end. The only direct connection
+// to an upstream is the one in before() that counts what it offers.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  CreateMessageRequestSchema, ElicitRequestSchema, ResourceListChangedNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import { DEFAULT_SCOPES, startGateway } from './lib/gateway.mjs';
+import { issueToken } from './lib/oauth.mjs';
+import { SRC, leftAfterStop, sleep, waitFor, within } from './lib/proc.mjs';
+import { EVERYTHING_VERSION, startEverything } from './lib/upstream.mjs';
+
+const SDK_VERSION = JSON.parse(readFileSync(path.join(SRC, 'node_modules/@modelcontextprotocol/sdk/package.json'), 'utf8')).version;
+// What the clients declare: server-everything registers its sampling and
+// elicitation tools only for a session whose client declared them.
+const CAPABILITIES = { sampling: {}, elicitation: {} };
+const CALL = { timeout: 20_000 };     // the SDK's bound on one request
+const T = { timeout: 90_000 };        // node:test's bound on one test
+
+// Marks the upstreams' processes (proc.mjs), one pair per run.
+const TAG1 = `mcp-e2e-federation-ev1-${process.pid}`;
+const TAG2 = `mcp-e2e-federation-ev2-${process.pid}`;
+
+let gw, ev1, ev2, direct;
+let demoTok, demo2Tok, adminTok;      // mcp ev2 (demo), mcp (demo2), mcp ev1:write (demo)
+const clients = [];
+
+before(async () => {
+  ev1 = await startEverything({ tag: TAG1 });
+  ev2 = await startEverything({ tag: TAG2 });
+  // The one direct look at an upstream: what a client with the same
+  // capabilities is offered, to compare the gateway's merged lists with.
+  direct = await directInventory(ev1.url);
+  gw = await startGateway({
+    scopes: [...DEFAULT_SCOPES,
+      'MCPAuthzScope ev2 "Use the second demo upstream" require="group demo-admins"'],
+    location: [
+      `MCPProxyBackend everything1 ${ev1.url} prefix=ev1_`,
+      `MCPProxyBackend everything2 ${ev2.url} prefix=ev2_ scope=ev2`,
+      'MCPProxyScopeRule everything1 get-env ev1:write',
+    ].join('\n'),
+  });
+  demoTok = await issueToken(gw, { user: 'demo', scope: 'mcp ev2' });
+  demo2Tok = await issueToken(gw, { user: 'demo2', scope: 'mcp' });
+  adminTok = await issueToken(gw, { user: 'demo', scope: 'mcp ev1:write' });
+});
+
+after(async () => {
+  for (const c of clients) {
+    await within(c.close().catch(() => {}), 5000);
+  }
+  await gw?.stop();
+  await ev1?.stop();
+  await ev2?.stop();
+});
+
+// Everything a list method returns, following nextCursor (at most @max pages).
+async function listAll(request, key, max = 50) {
+  const items = [];
+  let cursor, pages = 0;
+  do {
+    const page = await request(cursor ? { cursor } : {});
+    items.push(...page[key]);
+    cursor = page.nextCursor;
+    pages++;
+  } while (cursor && pages < max);
+  assert.ok(!cursor, `more than ${max} pages of ${key}`);
+  return { items, pages };
+}
+
+async function directInventory(url) {
+  const c = new Client({ name: 'e2e direct count', version: '1' }, { capabilities: CAPABILITIES });
+  c.setRequestHandler(CreateMessageRequestSchema, async () => ({ model: 'x', role: 'assistant', content: { type: 'text', text: 'x' } }));
+  c.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }));
+  await c.connect(new StreamableHTTPClientTransport(new URL(url)));
+  try {
+    return {
+      tools: (await listAll((p) => c.listTools(p), 'tools')).items.map((t) => t.name),
+      prompts: (await listAll((p) => c.listPrompts(p), 'prompts')).items.map((x) => x.name),
+      resources: (await listAll((p) => c.listResources(p), 'resources')).items.map((r) => r.uri),
+      templates: (await listAll((p) => c.listResourceTemplates(p), 'resourceTemplates')).items.map((r) => r.uriTemplate),
+    };
+  } finally {
+    await c.close();
+  }
+}
+
+// An SDK client connected to the gateway's /mcp with @token. `log` gets
+// "METHOD status" of every HTTP request the transport makes. Options:
+// `capabilities`, `sampling` and `elicitation` (request handlers).
+async function connect(token, { capabilities = CAPABILITIES, sampling, elicitation } = {}) {
+  const log = [];
+  const recording = async (url, init = {}) => {
+    const res = await fetch(url, init);
+    log.push(`${init.method ?? 'GET'} ${res.status}`);
+    return res;
+  };
+  const transport = new StreamableHTTPClientTransport(new URL(gw.mcpUrl), {
+    requestInit: { headers: { Authorization: `Bearer ${token.access_token}` } },
+    fetch: recording,
+  });
+  const client = new Client({ name: 'mod_mcp e2e federation', version: '1.0.0' }, { capabilities });
+  client.setRequestHandler(CreateMessageRequestSchema, sampling
+    ?? (async () => { throw new Error('no sampling expected'); }));
+  client.setRequestHandler(ElicitRequestSchema, elicitation ?? (async () => ({ action: 'decline' })));
+  const errors = [];
+  client.onerror = (e) => errors.push(e);
+  await within(client.connect(transport), 20_000);
+  assert.ok(transport.sessionId, 'connected (a session id)');
+  clients.push(client);
+  return { client, transport, log, errors };
+}
+
+// POST @message to /mcp with @token and @session (raw HTTP, as a client
+// that does not use the SDK); the status, headers, text, and the JSON-RPC
+// message of the answer (a JSON body, or the event of an SSE body that
+// answers @message's id).
+async function post(message, { token, session, version = '2025-11-25', timeoutMs = 20_000 } = {}) {
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+    'MCP-Protocol-Version': version };
+  if (token) headers.Authorization = `Bearer ${token.access_token}`;
+  if (session) headers['Mcp-Session-Id'] = session;
+  const res = await fetch(gw.mcpUrl, { method: 'POST', headers, body: JSON.stringify(message),
+    signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  let json;
+  const type = res.headers.get('content-type') ?? '';
+  if (type.startsWith('application/json') && text) {
+    json = JSON.parse(text);
+  } else if (type.startsWith('text/event-stream')) {
+    for (const ev of text.split(/\r?\n\r?\n/)) {
+      const data = ev.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      if (!data) continue;
+      const m = JSON.parse(data);
+      if (m.id === message.id && ('result' in m || 'error' in m)) {
+        json = m;
+      }
+    }
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+// A gateway session opened with raw HTTP (initialize, then initialized).
+async function rawSession(token) {
+  const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {
+    protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'e2e raw', version: '1' } } }, { token });
+  assert.equal(init.status, 200, `initialize: ${init.status} ${init.text}`);
+  const session = init.headers.get('mcp-session-id');
+  assert.ok(session, 'a session id');
+  const version = init.json.result.protocolVersion;
+  const done = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { token, session, version });
+  assert.equal(done.status, 202, `notifications/initialized: ${done.status} ${done.text}`);
+  return { session, version, init };
+}
+
+const text = (result) => result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+const prefixed = (prefix, names) => names.map((n) => `${prefix}${n}`);
+
+test(`upstreams: server-everything ${EVERYTHING_VERSION} offers the tools the tests use (direct count)`, () => {
+  for (const name of ['echo', 'get-sum', 'get-env', 'trigger-long-running-operation', 'trigger-sampling-request',
+    'trigger-elicitation-request', 'gzip-file-as-resource', 'toggle-subscriber-updates']) {
+    assert.ok(direct.tools.includes(name), `${name} in ${direct.tools.join(', ')}`);
+  }
+  assert.ok(direct.resources.length > 0);
+});
+
+test(`initialize through the gateway (SDK ${SDK_VERSION}): the gateway's serverInfo, a session id, merged capabilities`, T, async () => {
+  const { client, transport, log } = await connect(demoTok);
+  assert.equal(client.getServerVersion().name, 'mod_mcp');
+  assert.ok(client.getServerVersion().version, 'a version');
+  assert.match(transport.sessionId, /^[A-Za-z0-9_-]{43}$/, 'a 43-character base64url session id');
+  const caps = client.getServerCapabilities();
+  assert.ok(caps.tools, `tools capability: ${JSON.stringify(caps)}`);
+  assert.ok(caps.resources, `resources capability: ${JSON.stringify(caps)}`);
+  assert.ok(caps.prompts, `prompts capability: ${JSON.stringify(caps)}`);
+  assert.deepEqual(log.slice(0, 2), ['POST 200', 'POST 202'], `initialize, initialized: ${log.join(', ')}`);
+  assert.deepEqual(await client.ping(), {});
+
+  // The same with raw HTTP: the header, and a JSON answer.
+  const raw = await rawSession(demoTok);
+  assert.match(raw.init.headers.get('content-type'), /^application\/json/);
+  assert.equal(raw.init.json.result.serverInfo.name, 'mod_mcp');
+  assert.match(raw.session, /^[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(raw.session, transport.sessionId, 'each initialize a session of its own');
+});
+
+test('tools/list: gateway_whoami first, then both upstreams\' tools with their prefixes; prompts and templates prefixed too', T, async () => {
+  const { client } = await connect(demoTok);
+  const { items: tools } = await listAll((p) => client.listTools(p, CALL), 'tools');
+  const names = tools.map((t) => t.name);
+  assert.equal(names[0], 'gateway_whoami', `first: ${names.join(', ')}`);
+  assert.deepEqual([...names].sort(),
+    ['gateway_whoami', ...prefixed('ev1_', direct.tools), ...prefixed('ev2_', direct.tools)].sort());
+  const echo = tools.find((t) => t.name === 'ev1_echo');
+  assert.ok(echo.inputSchema?.properties?.message, 'the upstream\'s input schema is kept');
+
+  const { items: prompts } = await listAll((p) => client.listPrompts(p, CALL), 'prompts');
+  assert.deepEqual(prompts.map((p) => p.name).sort(),
+    [...prefixed('ev1_', direct.prompts), ...prefixed('ev2_', direct.prompts)].sort());
+  const { items: templates } = await listAll((p) => client.listResourceTemplates(p, CALL), 'resourceTemplates');
+  assert.deepEqual(templates.map((t) => t.uriTemplate).sort(),
+    [...prefixed('ev1-', direct.templates), ...prefixed('ev2-', direct.templates)].sort());
+});
+
+test('tools/call is routed by prefix: ev1_echo, ev2_get-sum, and ev2_get-env runs in the second upstream', T, async () => {
+  const { client } = await connect(demoTok);
+  const echo = await client.callTool({ name: 'ev1_echo', arguments: { message: 'hello federation' } }, undefined, CALL);
+  assert.equal(echo.isError ?? false, false);
+  assert.equal(text(echo), 'Echo: hello federation');
+  const sum = await client.callTool({ name: 'ev2_get-sum', arguments: { a: 2, b: 3 } }, undefined, CALL);
+  assert.equal(text(sum), 'The sum of 2 and 3 is 5.');
+  const env = JSON.parse(text(await client.callTool({ name: 'ev2_get-env', arguments: {} }, undefined, CALL)));
+  assert.equal(env.PORT, String(ev2.port), 'the prefix ev2_ reached everything2');
+  assert.equal(env.MCP_E2E_TAG, TAG2);
+  assert.equal(env.HTTP_AUTHORIZATION, undefined);
+});
+
+test('an unknown tool is a JSON-RPC -32602 error', T, async () => {
+  const { session, version } = await rawSession(demoTok);
+  const r = await post({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'ev1_no-such-tool', arguments: {} } },
+    { token: demoTok, session, version });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json?.error?.code, -32602, r.text);
+  const r2 = await post({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'nobody_echo', arguments: {} } },
+    { token: demoTok, session, version });
+  assert.equal(r2.json?.error?.code, -32602, r2.text);
+});
+
+test('progress: notifications/progress of trigger-long-running-operation reach the client while the call runs', T, async () => {
+  const { client } = await connect(demoTok);
+  const seen = [];
+  const result = await client.callTool({ name: 'ev1_trigger-long-running-operation', arguments: { duration: 2, steps: 4 } },
+    undefined, { ...CALL, onprogress: (p) => seen.push({ ...p, at: Date.now() }) });
+  const done = Date.now();
+  assert.match(text(result), /Long running operation completed\. Duration: 2 seconds, Steps: 4\./);
+  assert.ok(seen.length >= 2, `onprogress called ${seen.length} times: ${JSON.stringify(seen)}`);
+  assert.deepEqual(seen.map((p) => p.progress), [1, 2, 3, 4].slice(0, seen.length));
+  assert.ok(seen.every((p) => p.total === 4));
+  assert.ok(seen[0].at < done - 700, 'the first progress arrived before the answer (relayed event by event, not buffered)');
+});
+
+test('sampling: the upstream\'s sampling/createMessage reaches the client (id fed:everything1:...), its answer goes back', T, async () => {
+  const asked = [];
+  const { client } = await connect(demoTok, {
+    sampling: async (req, extra) => {
+      asked.push({ req, id: extra.requestId });
+      return { model: 'e2e-model', role: 'assistant', content: { type: 'text', text: 'sampled by the e2e client' } };
+    },
+  });
+  const result = await client.callTool({ name: 'ev1_trigger-sampling-request', arguments: { prompt: 'federated hello', maxTokens: 20 } },
+    undefined, CALL);
+  assert.equal(asked.length, 1, 'one sampling request');
+  assert.match(asked[0].req.params.messages[0].content.text, /federated hello/);
+  assert.equal(asked[0].req.params.maxTokens, 20);
+  assert.match(String(asked[0].id), /^fed:everything1:/, 'the gateway\'s id for the upstream\'s request');
+  assert.match(text(result), /LLM sampling result:/);
+  assert.match(text(result), /sampled by the e2e client/);
+  assert.match(text(result), /e2e-model/);
+});
+
+test('elicitation: the upstream\'s elicitation/create reaches the client, the accepted content goes back', T, async () => {
+  const asked = [];
+  const { client } = await connect(demoTok, {
+    elicitation: async (req, extra) => {
+      asked.push({ req, id: extra.requestId });
+      return { action: 'accept', content: { name: 'E2E Tester', check: true, integer: 7 } };
+    },
+  });
+  const result = await client.callTool({ name: 'ev2_trigger-elicitation-request', arguments: {} }, undefined, CALL);
+  assert.equal(asked.length, 1);
+  assert.equal(asked[0].req.params.requestedSchema.type, 'object');
+  assert.match(String(asked[0].id), /^fed:everything2:/);
+  assert.match(text(result), /User provided the requested information/);
+  assert.match(text(result), /- Name: E2E Tester/);
+  assert.match(text(result), /- Favorite Integer: 7/);
+});
+
+test('cancellation: aborting a long call rejects it at once, and the session goes on', T, async () => {
+  const { client } = await connect(demoTok);
+  const ac = new AbortController();
+  const seen = [];
+  const call = client.callTool({ name: 'ev1_trigger-long-running-operation', arguments: { duration: 30, steps: 30 } },
+    undefined, { timeout: 60_000, signal: ac.signal, onprogress: (p) => seen.push(p) });
+  call.catch(() => {});
+  await waitFor('the first progress of the long call', () => seen.length > 0, 15_000);
+  const t0 = Date.now();
+  ac.abort(new Error('e2e cancel'));
+  const outcome = await within(call.then((r) => ({ resolved: r }), (e) => ({ rejected: e })), 5000);
+  assert.ok(outcome, 'the call settled within 5 s of the abort');
+  assert.ok(outcome.rejected, `the call rejected: ${JSON.stringify(outcome)}`);
+  assert.ok(Date.now() - t0 < 5000);
+  const echo = await client.callTool({ name: 'ev1_echo', arguments: { message: 'after cancel' } }, undefined, { timeout: 10_000 });
+  assert.equal(text(echo), 'Echo: after cancel');
+  const sum = await client.callTool({ name: 'ev1_get-sum', arguments: { a: 1, b: 1 } }, undefined, { timeout: 10_000 });
+  assert.equal(text(sum), 'The sum of 1 and 1 is 2.');
+});
+
+test('list_changed: a resource an upstream adds (gzip-file-as-resource) is announced on the GET stream and listed with its prefix', T, async () => {
+  const { client, log } = await connect(demoTok);
+  let changed = 0;
+  client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { changed++; });
+  // The upstream announces it on its GET stream, which the gateway opens
+  // when the client opens its own: until that is up a notification is
+  // lost, so add a new resource each second until one is announced.
+  const names = [];
+  await waitFor('notifications/resources/list_changed', async () => {
+    if (changed) return true;
+    const name = `e2e-${names.length}.gz`;
+    names.push(name);
+    const r = await client.callTool({ name: 'ev1_gzip-file-as-resource', arguments: {
+      name, data: 'data:text/plain;base64,aGVsbG8gZmVkZXJhdGlvbg==', outputType: 'resourceLink' } }, undefined, CALL);
+    assert.equal(r.content[0].type, 'resource_link', JSON.stringify(r));
+    await sleep(1000);
+    return changed > 0;
+  }, 20_000, 0);
+  assert.ok(log.includes('GET 200'), `the client's GET stream is open: ${log.join(', ')}`);
+  const { items } = await listAll((p) => client.listResources(p, CALL), 'resources');
+  const uris = items.map((r) => r.uri);
+  for (const name of names) {
+    assert.ok(uris.includes(`ev1-demo://resource/session/${name}`), `ev1-demo://resource/session/${name} in ${uris.join(' ')}`);
+  }
+  const read = await client.readResource({ uri: `ev1-demo://resource/session/${names[0]}` }, CALL);
+  assert.equal(read.contents[0].mimeType, 'application/gzip');
+  assert.equal(read.contents[0].uri, `ev1-demo://resource/session/${names[0]}`, 'the URI in the contents is prefixed too');
+});
+
+test('resources/subscribe with a prefixed URI: notifications/resources/updated arrive with the prefixed URI', T, async () => {
+  const { client } = await connect(demoTok);
+  const updated = [];
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { updated.push(n.params.uri); });
+  const uri = `ev2-${direct.resources[0]}`;
+  assert.deepEqual(await client.subscribeResource({ uri }, CALL), {});
+  const on = await client.callTool({ name: 'ev2_toggle-subscriber-updates', arguments: {} }, undefined, CALL);
+  assert.match(text(on), /Started simulated resource updated notifications/);
+  try {
+    // At once, then every 5 s: the first may come before the GET stream.
+    await waitFor(`notifications/resources/updated for ${uri}`, () => updated.length > 0, 15_000);
+    assert.deepEqual([...new Set(updated)], [uri]);
+  } finally {
+    const off = await client.callTool({ name: 'ev2_toggle-subscriber-updates', arguments: {} }, undefined, CALL);
+    assert.match(text(off), /Stopped simulated resource updates/);
+    await client.unsubscribeResource({ uri }, CALL);
+  }
+});
+
+test('paging: resources/list through the gateway, page by page, has every resource of both upstreams once; a forged cursor is -32602', T, async (t) => {
+  const { client } = await connect(demoTok);
+  const { items, pages } = await listAll((p) => client.listResources(p, CALL), 'resources');
+  t.diagnostic(`${items.length} resources in ${pages} page(s); ${direct.resources.length} per upstream (direct count)`);
+  const uris = items.map((r) => r.uri);
+  assert.equal(new Set(uris).size, uris.length, 'no resource twice');
+  assert.deepEqual([...uris].sort(),
+    [...prefixed('ev1-', direct.resources), ...prefixed('ev2-', direct.resources)].sort());
+
+  const { session, version } = await rawSession(demoTok);
+  for (const cursor of ['forged', 'eyJtIjoicmVzb3VyY2VzL2xpc3QiLCJwIjpbXX0.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']) {
+    const r = await post({ jsonrpc: '2.0', id: 3, method: 'resources/list', params: { cursor } }, { token: demoTok, session, version });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json?.error?.code, -32602, `cursor ${cursor}: ${r.text}`);
+  }
+});
+
+test('scopes: demo2 (no ev2) sees none of everything2, and calling an ev2_ tool is HTTP 403 insufficient_scope', T, async () => {
+  const { client } = await connect(demo2Tok);
+  const names = (await listAll((p) => client.listTools(p, CALL), 'tools')).items.map((t) => t.name);
+  assert.ok(names.includes('gateway_whoami'));
+  assert.ok(names.includes('ev1_echo'), `ev1 is visible: ${names.join(', ')}`);
+  assert.deepEqual(names.filter((n) => n.startsWith('ev2_')), [], 'no ev2_ tool');
+  const uris = (await listAll((p) => client.listResources(p, CALL), 'resources')).items.map((r) => r.uri);
+  assert.deepEqual(uris.filter((u) => u.startsWith('ev2-')), [], 'no ev2- resource');
+  const prompts = (await listAll((p) => client.listPrompts(p, CALL), 'prompts')).items.map((p) => p.name);
+  assert.deepEqual(prompts.filter((n) => n.startsWith('ev2_')), [], 'no ev2_ prompt');
+  assert.equal(text(await client.callTool({ name: 'ev1_echo', arguments: { message: 'demo2' } }, undefined, CALL)), 'Echo: demo2');
+  await assert.rejects(client.callTool({ name: 'ev2_echo', arguments: { message: 'x' } }, undefined, CALL),
+    /403/, 'the SDK reports the 403');
+
+  const { session, version } = await rawSession(demo2Tok);
+  const r = await post({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'ev2_echo', arguments: { message: 'x' } } },
+    { token: demo2Tok, session, version });
+  assert.equal(r.status, 403, `${r.status} ${r.text}`);
+  const challenge = r.headers.get('www-authenticate') ?? '';
+  assert.match(challenge, /^Bearer /);
+  assert.match(challenge, /error="insufficient_scope"/);
+  assert.match(challenge, /scope="[^"]*\bev2\b[^"]*"/, challenge);
+  assert.match(challenge, new RegExp(`resource_metadata="${gw.origin}/\\.well-known/oauth-protected-resource/mcp"`), challenge);
+  assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
+  assert.ok(JSON.parse(r.text), 'a JSON body');
+});
+
+test('step-up: ev1_get-env (MCPProxyScopeRule ... ev1:write) is 403 with scope ev1:write for a token without it, and works with one that has it', T, async (t) => {
+  const { session, version } = await rawSession(demoTok);
+  const call = { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'ev1_get-env', arguments: {} } };
+  const r = await post(call, { token: demoTok, session, version });
+  assert.equal(r.status, 403, `${r.status} ${r.text}`);
+  const challenge = r.headers.get('www-authenticate') ?? '';
+  assert.match(challenge, /error="insufficient_scope"/, challenge);
+  const scope = challenge.match(/scope="([^"]*)"/)?.[1]?.split(' ') ?? [];
+  assert.ok(scope.includes('ev1:write'), `the challenge names ev1:write: ${challenge}`);
+  assert.ok(scope.includes('mcp'), `and keeps what was granted: ${challenge}`);
+  assert.ok(JSON.parse(r.text));
+  // What tools/list shows the token without ev1:write (not asserted).
+  const listed = await post({ jsonrpc: '2.0', id: 10, method: 'tools/list' }, { token: demoTok, session, version });
+  t.diagnostic(`ev1_get-env listed for a token without ev1:write: ${listed.json?.result?.tools?.some((x) => x.name === 'ev1_get-env')}`);
+
+  assert.equal(adminTok.scope.split(' ').sort().join(' '), 'ev1:write mcp', 'demo may be granted ev1:write');
+  const { client } = await connect(adminTok);
+  const env = JSON.parse(text(await client.callTool({ name: 'ev1_get-env', arguments: {} }, undefined, CALL)));
+  assert.equal(env.PORT, String(ev1.port));
+});
+
+test('gateway_whoami names the subject, the client, the scopes and the backends (text and structuredContent)', T, async () => {
+  const { client } = await connect(demoTok);
+  const r = await client.callTool({ name: 'gateway_whoami', arguments: {} }, undefined, CALL);
+  const who = JSON.parse(text(r));
+  assert.equal(who.subject, 'demo');
+  assert.equal(who.client_id, demoTok.client_id);
+  assert.deepEqual([...who.scopes].sort(), ['ev2', 'mcp']);
+  const backends = Object.fromEntries(who.backends.map((b) => [b.name, b]));
+  assert.equal(backends.everything1?.prefix, 'ev1_', JSON.stringify(who.backends));
+  assert.equal(backends.everything2?.prefix, 'ev2_', JSON.stringify(who.backends));
+  assert.ok(backends.everything1.health, 'a health word');
+  assert.deepEqual(r.structuredContent, who, 'the same as structuredContent');
+
+  const { client: c2 } = await connect(demo2Tok);
+  const who2 = JSON.parse(text(await c2.callTool({ name: 'gateway_whoami', arguments: {} }, undefined, CALL)));
+  assert.equal(who2.subject, 'demo2');
+  assert.deepEqual(who2.scopes, ['mcp']);
+});
+
+test('sessions: DELETE ends one (204, then 404); an unknown id is 404, none is 400, another user\'s is 404', T, async () => {
+  const { client, transport } = await connect(demoTok);
+  const session = transport.sessionId;
+  const version = transport.protocolVersion ?? '2025-11-25';
+  assert.equal((await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { token: demoTok, session, version })).status, 200);
+  // demo2 cannot use demo's session.
+  const other = await post({ jsonrpc: '2.0', id: 2, method: 'ping' }, { token: demo2Tok, session, version });
+  assert.equal(other.status, 404, `${other.status} ${other.text}`);
+  assert.equal(other.json?.error?.code, -32001, other.text);
+
+  const log = [];
+  const del = await fetch(gw.mcpUrl, { method: 'DELETE', headers: { Authorization: `Bearer ${demoTok.access_token}`,
+    'Mcp-Session-Id': session, 'MCP-Protocol-Version': version }, signal: AbortSignal.timeout(15_000) });
+  log.push(del.status);
+  assert.equal(del.status, 204, await del.text());
+  const after = await post({ jsonrpc: '2.0', id: 3, method: 'tools/list' }, { token: demoTok, session, version });
+  assert.equal(after.status, 404, `${after.status} ${after.text}`);
+  assert.equal(after.json?.error?.code, -32001, after.text);
+  assert.equal(after.json?.error?.message, 'Session not found');
+  await assert.rejects(client.listTools(undefined, CALL), /404|Session not found/);
+
+  const unknown = await post({ jsonrpc: '2.0', id: 4, method: 'ping' },
+    { token: demoTok, session: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', version });
+  assert.equal(unknown.status, 404, `${unknown.status} ${unknown.text}`);
+  assert.equal(unknown.json?.error?.code, -32001, unknown.text);
+
+  const none = await post({ jsonrpc: '2.0', id: 5, method: 'tools/list' }, { token: demoTok, version });
+  assert.equal(none.status, 400, `${none.status} ${none.text}`);
+  assert.equal(none.json?.error?.code, -32000, none.text);
+  assert.match(none.json?.error?.message ?? '', /Mcp-Session-Id header is required/);
+});
+
+test('the SDK\'s terminateSession() (DELETE) ends the session for the gateway', T, async () => {
+  const { client, transport } = await connect(demoTok);
+  const session = transport.sessionId;
+  const version = transport.protocolVersion ?? '2025-11-25';
+  await within(transport.terminateSession(), 15_000);
+  assert.equal(transport.sessionId, undefined, 'the SDK dropped it after a 2xx');
+  const r = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { token: demoTok, session, version });
+  assert.equal(r.status, 404, `${r.status} ${r.text}`);
+  await client.close();
+});
+
+test('stopping the gateway and the upstreams leaves no process behind', async () => {
+  for (const c of clients.splice(0)) {
+    await within(c.close().catch(() => {}), 5000);
+  }
+  const { dir } = gw;
+  const left = await gw.stop();
+  gw = null;
+  assert.deepEqual(left, []);
+  assert.deepEqual(await leftAfterStop({ dir }), []);
+  await ev1.stop();
+  await ev2.stop();
+  for (const tag of [TAG1, TAG2]) {
+    assert.deepEqual(await leftAfterStop({ tag }), []);
+  }
+  ev1 = ev2 = null;
+});
