@@ -15,10 +15,10 @@
 // v2) against the gateway: its own OAuth flow without a TTY
 // (MCP_AUTO_OPEN_ENABLED=true, the "browser" a stub that records the URL,
 // the callback on a free 127.0.0.1 port given with --callback-url), and a
-// bearer token given with --header. The CLI has no ping method: every
-// method connects first, so what it reports today is the gateway's answer
-// to initialize (-32601, federation comes later), or to server/discover
-// for the 2026-07-28 era.
+// bearer token given with --header. /mcp federates two server-everything
+// upstreams (prefixes ev1_ and ev2_, as in scripts/demo): the CLI lists
+// their tools and calls ev1_echo through the gateway. In the 2026-07-28
+// era (server/discover) it reports the gateway's refusal.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,24 +26,30 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGateway } from './lib/gateway.mjs';
+import { startEverything } from './lib/upstream.mjs';
 import { TestProvider, approve, rpcWithAuth } from './lib/oauth.mjs';
 import {
   NODE, SRC, freePort, leftAfterStop, spawnTagged, stubBrowser, waitFor,
 } from './lib/proc.mjs';
 
 const INSPECTOR = path.join(SRC, 'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js');
-const NOT_FEDERATED = 'Method not found: federation of upstream MCP servers is not implemented yet';
-
-let gw, dir, stub;
+let gw, dir, stub, ev1, ev2;
 
 before(async () => {
-  gw = await startGateway();
+  ev1 = await startEverything({ tag: `mcp-e2e-insp-ev1-${process.pid}` });
+  ev2 = await startEverything({ tag: `mcp-e2e-insp-ev2-${process.pid}` });
+  gw = await startGateway({ location: [
+    `MCPProxyBackend everything1 ${ev1.url} prefix=ev1_`,
+    `MCPProxyBackend everything2 ${ev2.url} prefix=ev2_`,
+  ].join('\n') });
   dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-insp-'));
   stub = stubBrowser(dir);
 });
 
 after(async () => {
   await gw?.stop();
+  await ev1?.stop();
+  await ev2?.stop();
   if (dir) {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -74,7 +80,19 @@ async function finished(run, ms = 60_000) {
 
 const lastLine = (s) => s.trim().split('\n').at(-1);
 
-test('the Inspector CLI signs the demo user in by itself (DCR, PKCE, loopback callback) and reaches /mcp with its token', async () => {
+// The tools of a successful `--method tools/list` run (its stdout is the
+// result as JSON).
+function listedTools(run) {
+  assert.equal(run.code, 0, `tools/list through the gateway: exit ${run.code}\n${run.stderr}`);
+  const names = JSON.parse(run.stdout).tools.map((t) => t.name);
+  assert.equal(names[0], 'gateway_whoami', names.join(', '));
+  for (const n of ['ev1_echo', 'ev2_echo', 'ev1_get-sum', 'ev2_get-sum']) {
+    assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+  }
+  return names;
+}
+
+test('the Inspector CLI signs the demo user in by itself (DCR, PKCE, loopback callback) and lists the federated tools with its token', async () => {
   const cbPort = await freePort();
   const tag = `${dir}/oauth`;
   const run = inspector(['--method', 'tools/list', '--callback-url', `http://127.0.0.1:${cbPort}/oauth/callback`],
@@ -107,12 +125,11 @@ test('the Inspector CLI signs the demo user in by itself (DCR, PKCE, loopback ca
     assert.equal(cb.status, 200);
     assert.match(await cb.text(), /OAuth complete/);
 
-    const { code, stderr } = await finished(run);
-    assert.match(stderr, /Authorization complete\./);
-    assert.equal(code, 1);
-    assert.deepEqual(JSON.parse(lastLine(stderr)), { error: { code: 'error', message: NOT_FEDERATED } });
-    // Its token was accepted: the JSON-RPC error came with HTTP 200 for
-    // the user demo and the client it registered.
+    const done = await finished(run);
+    assert.match(done.stderr, /Authorization complete\./);
+    listedTools(done);
+    // Its token was accepted: HTTP 200 for the user demo and the client
+    // it registered.
     assert.match(gw.accessLog(), new RegExp(` - demo \\[[^\\]]+\\] "POST /mcp HTTP/1\\.1" 200 \\d+ \\d+ ${q.client_id}\\n`));
   } finally {
     await run.stop();
@@ -120,15 +137,19 @@ test('the Inspector CLI signs the demo user in by itself (DCR, PKCE, loopback ca
   assert.deepEqual(await leftAfterStop({ tag }), [], 'the CLI left no process (callback server included)');
 });
 
-test('the Inspector CLI with a bearer token (--header) reports the gateway\'s answer to initialize, and to server/discover in the 2026-07-28 era', async () => {
+test('the Inspector CLI with a bearer token (--header) lists the federated tools and calls ev1_echo; in the 2026-07-28 era it reports the gateway\'s answer to server/discover', async () => {
   const p = new TestProvider({ user: 'demo', password: gw.password });
   assert.deepEqual(await rpcWithAuth(gw.mcpUrl, p, { jsonrpc: '2.0', id: 1, method: 'ping' }),
     { jsonrpc: '2.0', id: 1, result: {} });
   const header = `Authorization: Bearer ${p.tokens().access_token}`;
 
   const legacy = await finished(inspector(['--method', 'tools/list', '--header', header], { tag: `${dir}/legacy` }));
-  assert.equal(legacy.code, 1);
-  assert.deepEqual(JSON.parse(lastLine(legacy.stderr)), { error: { code: 'error', message: NOT_FEDERATED } });
+  listedTools(legacy);
+
+  const call = await finished(inspector(['--method', 'tools/call', '--tool-name', 'ev1_echo', '--tool-arg', 'message=hi',
+    '--header', header], { tag: `${dir}/call` }));
+  assert.equal(call.code, 0, `tools/call ev1_echo: exit ${call.code}\n${call.stderr}`);
+  assert.deepEqual(JSON.parse(call.stdout).content, [{ type: 'text', text: 'Echo: hi' }], call.stdout);
 
   const modern = await finished(inspector(['--method', 'tools/list', '--protocol-era', 'modern', '--header', header],
     { tag: `${dir}/modern` }));
@@ -140,15 +161,21 @@ test('the Inspector CLI with a bearer token (--header) reports the gateway\'s an
   const anon = await finished(inspector(['--method', 'tools/list', '--stored-auth-only'], { tag: `${dir}/anon` }));
   assert.equal(anon.code, 3);
   assert.equal(JSON.parse(lastLine(anon.stderr)).error.code, 'auth_required');
-  for (const t of ['legacy', 'modern', 'anon']) {
+  for (const t of ['legacy', 'call', 'modern', 'anon']) {
     assert.deepEqual(await leftAfterStop({ tag: `${dir}/${t}` }), []);
   }
 });
 
-test('stopping the gateway leaves no process behind', async () => {
+test('stopping the gateway and the upstreams leaves no process behind', async () => {
   const { dir: gwDir } = gw;
   const left = await gw.stop();
   gw = null;
   assert.deepEqual(left, []);
   assert.deepEqual(await leftAfterStop({ dir: gwDir }), []);
+  await ev1.stop();
+  await ev2.stop();
+  ev1 = ev2 = null;
+  for (const n of ['ev1', 'ev2']) {
+    assert.deepEqual(await leftAfterStop({ tag: `mcp-e2e-insp-${n}-${process.pid}` }), []);
+  }
 });

@@ -18,12 +18,11 @@
 // redirect to mcp-remote's callback server, and mcp-remote exchanges the
 // code and keeps the tokens in MCP_REMOTE_CONFIG_DIR.
 //
-// Then mcp-remote connects for real, with `initialize`. The gateway does
-// not federate that yet (it answers -32601), and mcp-remote 0.15.1 ends
-// there, before it serves its stdio. So this test checks the failure is
-// exactly that answer, and that mcp-remote's tokens are accepted by /mcp
-// (ping). Once the gateway answers initialize, the same test sends a ping
-// through mcp-remote's stdio instead and requires {} back.
+// Then mcp-remote connects for real, with `initialize`, through the
+// gateway's federation of two server-everything upstreams (prefixes ev1_
+// and ev2_, as in scripts/demo), and serves its stdio: the test speaks
+// MCP over it (initialize, tools/list, tools/call ev1_echo, ping) and
+// every answer comes from the gateway through mcp-remote.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,6 +31,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGateway } from './lib/gateway.mjs';
+import { startEverything } from './lib/upstream.mjs';
 import { approve, jwtClaims } from './lib/oauth.mjs';
 import {
   NODE, SRC, freePort, leftAfterStop, spawnTagged, stubBrowser, waitFor,
@@ -40,10 +40,15 @@ import {
 const PROXY = path.join(SRC, 'node_modules/mcp-remote/dist/proxy.js');
 const MCP_REMOTE_VERSION = JSON.parse(readFileSync(path.join(SRC, 'node_modules/mcp-remote/package.json'), 'utf8')).version;
 
-let gw, dir, stub, configDir;
+let gw, dir, stub, configDir, ev1, ev2;
 
 before(async () => {
-  gw = await startGateway();
+  ev1 = await startEverything({ tag: `mcp-e2e-remote-ev1-${process.pid}` });
+  ev2 = await startEverything({ tag: `mcp-e2e-remote-ev2-${process.pid}` });
+  gw = await startGateway({ location: [
+    `MCPProxyBackend everything1 ${ev1.url} prefix=ev1_`,
+    `MCPProxyBackend everything2 ${ev2.url} prefix=ev2_`,
+  ].join('\n') });
   dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-remote-'));
   configDir = path.join(dir, 'mcp-auth');
   // The "browser": records the URL, opens nothing. Also shadows the
@@ -53,6 +58,8 @@ before(async () => {
 
 after(async () => {
   await gw?.stop();
+  await ev1?.stop();
+  await ev2?.stop();
   if (dir) {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -143,29 +150,46 @@ test(`mcp-remote ${MCP_REMOTE_VERSION} registers, signs the demo user in through
     assert.equal(claims.client_id, q.client_id);
     assert.equal(claims.scope, 'mcp offline_access');
 
-    // mcp-remote now connects with initialize.
+    // mcp-remote now connects with initialize, through the federation.
     const outcome = await waitFor('mcp-remote to connect or end', () => (
       /Proxy established successfully/.test(remote.stderr()) ? 'proxy'
         : remote.child.exitCode !== null ? 'exited' : null), 30_000);
-    if (outcome === 'proxy') {
-      remote.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' })}\n`);
-      const line = await waitFor('the answer on mcp-remote\'s stdout', () => stdout.split('\n').find((l) => l.includes('"id":1')), 15_000);
-      assert.deepEqual(JSON.parse(line), { jsonrpc: '2.0', id: 1, result: {} });
-    } else {
-      assert.equal(remote.child.exitCode, 1, `mcp-remote's exit:\n${remote.stderr()}`);
-      assert.match(remote.stderr(), /Connection error: \w+: Method not found: federation of upstream MCP servers is not implemented yet\n[\s\S]*?code: -32601,/,
-        'it stopped at the gateway\'s answer to initialize, nothing else');
-      assert.doesNotMatch(remote.stderr(), /invalid_token|returned 401|rejected a .*token/, 'its token was accepted');
-      // mcp-remote's tokens work at /mcp.
-      const res = await fetch(gw.mcpUrl, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
-          Authorization: `Bearer ${tokens.access_token}` },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
-      });
-      assert.equal(res.status, 200);
-      assert.deepEqual(await res.json(), { jsonrpc: '2.0', id: 1, result: {} });
+    assert.equal(outcome, 'proxy', `mcp-remote connected to the gateway and serves its stdio:\n${remote.stderr()}`);
+    assert.doesNotMatch(remote.stderr(), /invalid_token|returned 401|rejected a .*token/, 'its token was accepted');
+
+    // An MCP client on mcp-remote's stdio: one JSON-RPC message a line.
+    const answer = (id) => waitFor(`the answer ${id} on mcp-remote's stdout`, () => {
+      for (const line of stdout.split('\n')) {
+        try {
+          const m = JSON.parse(line);
+          if (m.id === id && ('result' in m || 'error' in m)) return m;
+        } catch {
+          // not a whole line yet
+        }
+      }
+      if (remote.child.exitCode !== null) {
+        throw new Error(`mcp-remote exited (${remote.child.exitCode}):\n${remote.stderr()}`);
+      }
+      return null;
+    }, 20_000);
+    const send = (m) => remote.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...m })}\n`);
+    send({ id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {},
+      clientInfo: { name: 'mod_mcp e2e stdio', version: '1.0.0' } } });
+    const init = await answer(1);
+    assert.equal(init.result?.serverInfo?.name, 'mod_mcp', JSON.stringify(init));
+    send({ method: 'notifications/initialized' });
+    send({ id: 2, method: 'tools/list' });
+    const list = await answer(2);
+    const names = (list.result?.tools ?? []).map((t) => t.name);
+    assert.equal(names[0], 'gateway_whoami', JSON.stringify(list).slice(0, 500));
+    for (const n of ['ev1_echo', 'ev2_echo', 'ev1_get-sum']) {
+      assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
     }
+    send({ id: 3, method: 'tools/call', params: { name: 'ev1_echo', arguments: { message: 'hi from mcp-remote' } } });
+    const call = await answer(3);
+    assert.deepEqual(call.result?.content, [{ type: 'text', text: 'Echo: hi from mcp-remote' }], JSON.stringify(call));
+    send({ id: 4, method: 'ping' });
+    assert.deepEqual(await answer(4), { jsonrpc: '2.0', id: 4, result: {} });
     // The gateway saw one sign-in and one code exchange by this client.
     assert.match(gw.errorLog(), new RegExp(`tokens issued to client ${q.client_id} for demo`));
   } finally {
@@ -174,10 +198,16 @@ test(`mcp-remote ${MCP_REMOTE_VERSION} registers, signs the demo user in through
   assert.deepEqual(await leftAfterStop({ tag }), [], 'mcp-remote left no process (callback server included)');
 });
 
-test('stopping the gateway leaves no process behind', async () => {
+test('stopping the gateway and the upstreams leaves no process behind', async () => {
   const { dir: gwDir } = gw;
   const left = await gw.stop();
   gw = null;
   assert.deepEqual(left, []);
   assert.deepEqual(await leftAfterStop({ dir: gwDir }), []);
+  await ev1.stop();
+  await ev2.stop();
+  ev1 = ev2 = null;
+  for (const n of ['ev1', 'ev2']) {
+    assert.deepEqual(await leftAfterStop({ tag: `mcp-e2e-remote-${n}-${process.pid}` }), []);
+  }
 });
