@@ -39,8 +39,8 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_SCOPES, startGateway } from './lib/gateway.mjs';
 import { issueToken } from './lib/oauth.mjs';
-import { SRC, leftAfterStop, sleep, waitFor, within } from './lib/proc.mjs';
-import { EVERYTHING_VERSION, startEverything } from './lib/upstream.mjs';
+import { SRC, freePort, leftAfterStop, sleep, waitFor, within } from './lib/proc.mjs';
+import { EVERYTHING_VERSION, startEverything, startPagingUpstream } from './lib/upstream.mjs';
 
 const SDK_VERSION = JSON.parse(readFileSync(path.join(SRC, 'node_modules/@modelcontextprotocol/sdk/package.json'), 'utf8')).version;
 // What the clients declare: server-everything registers its sampling and
@@ -55,6 +55,9 @@ const TAG2 = `mcp-e2e-federation-ev2-${process.pid}`;
 
 let gw, ev1, ev2, direct;
 let demoTok, demo2Tok, adminTok;      // mcp ev2 (demo), mcp (demo2), mcp ev1:write (demo)
+// A second gateway: everything1, an upstream that pages its lists, and
+// one nothing listens for.
+let gw2, paged, gw2Tok;
 const clients = [];
 
 before(async () => {
@@ -75,6 +78,17 @@ before(async () => {
   demoTok = await issueToken(gw, { user: 'demo', scope: 'mcp ev2' });
   demo2Tok = await issueToken(gw, { user: 'demo2', scope: 'mcp' });
   adminTok = await issueToken(gw, { user: 'demo', scope: 'mcp ev1:write' });
+
+  paged = await startPagingUpstream();
+  const deadPort = await freePort();
+  gw2 = await startGateway({
+    location: [
+      `MCPProxyBackend everything1 ${ev1.url} prefix=ev1_`,
+      `MCPProxyBackend paged ${paged.url} prefix=pg_ timeout=5`,
+      `MCPProxyBackend dead http://127.0.0.1:${deadPort}/mcp prefix=dead_ timeout=3`,
+    ].join('\n'),
+  });
+  gw2Tok = await issueToken(gw2, { user: 'demo', scope: 'mcp' });
 });
 
 after(async () => {
@@ -82,6 +96,8 @@ after(async () => {
     await within(c.close().catch(() => {}), 5000);
   }
   await gw?.stop();
+  await gw2?.stop();
+  await paged?.stop();
   await ev1?.stop();
   await ev2?.stop();
 });
@@ -120,14 +136,14 @@ async function directInventory(url) {
 // An SDK client connected to the gateway's /mcp with @token. `log` gets
 // "METHOD status" of every HTTP request the transport makes. Options:
 // `capabilities`, `sampling` and `elicitation` (request handlers).
-async function connect(token, { capabilities = CAPABILITIES, sampling, elicitation } = {}) {
+async function connect(token, { capabilities = CAPABILITIES, sampling, elicitation, url = gw.mcpUrl } = {}) {
   const log = [];
   const recording = async (url, init = {}) => {
     const res = await fetch(url, init);
     log.push(`${init.method ?? 'GET'} ${res.status}`);
     return res;
   };
-  const transport = new StreamableHTTPClientTransport(new URL(gw.mcpUrl), {
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
     requestInit: { headers: { Authorization: `Bearer ${token.access_token}` } },
     fetch: recording,
   });
@@ -147,12 +163,12 @@ async function connect(token, { capabilities = CAPABILITIES, sampling, elicitati
 // that does not use the SDK); the status, headers, text, and the JSON-RPC
 // message of the answer (a JSON body, or the event of an SSE body that
 // answers @message's id).
-async function post(message, { token, session, version = '2025-11-25', timeoutMs = 20_000 } = {}) {
+async function post(message, { token, session, version = '2025-11-25', timeoutMs = 20_000, url = gw.mcpUrl } = {}) {
   const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
     'MCP-Protocol-Version': version };
   if (token) headers.Authorization = `Bearer ${token.access_token}`;
   if (session) headers['Mcp-Session-Id'] = session;
-  const res = await fetch(gw.mcpUrl, { method: 'POST', headers, body: JSON.stringify(message),
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(message),
     signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
   let json;
@@ -173,14 +189,14 @@ async function post(message, { token, session, version = '2025-11-25', timeoutMs
 }
 
 // A gateway session opened with raw HTTP (initialize, then initialized).
-async function rawSession(token) {
+async function rawSession(token, { url = gw.mcpUrl } = {}) {
   const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {
-    protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'e2e raw', version: '1' } } }, { token });
+    protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'e2e raw', version: '1' } } }, { token, url });
   assert.equal(init.status, 200, `initialize: ${init.status} ${init.text}`);
   const session = init.headers.get('mcp-session-id');
   assert.ok(session, 'a session id');
   const version = init.json.result.protocolVersion;
-  const done = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { token, session, version });
+  const done = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { token, session, version, url });
   assert.equal(done.status, 202, `notifications/initialized: ${done.status} ${done.text}`);
   return { session, version, init };
 }
@@ -502,15 +518,83 @@ test('the SDK\'s terminateSession() (DELETE) ends the session for the gateway', 
   await client.close();
 });
 
-test('stopping the gateway and the upstreams leaves no process behind', async () => {
+test('paging: an upstream that pages (8 tools in pages of 3, 23 resources in pages of 5) is paged through with the gateway\'s cursors', T, async (t) => {
+  const { client } = await connect(gw2Tok, { url: gw2.mcpUrl });
+  const before = { ...paged.requests };
+  const cursors = [];
+  const tools = await listAll(async (p) => {
+    const r = await client.listTools(p, CALL);
+    if (r.nextCursor) cursors.push(r.nextCursor);
+    return r;
+  }, 'tools');
+  const names = tools.items.map((x) => x.name);
+  assert.equal(new Set(names).size, names.length, 'no tool twice');
+  assert.deepEqual([...names].sort(),
+    ['gateway_whoami', ...prefixed('ev1_', direct.tools), ...prefixed('pg_', paged.tools)].sort());
+  assert.ok((paged.requests['tools/list'] ?? 0) - (before['tools/list'] ?? 0) >= 3,
+    `every page of the upstream was asked for: ${JSON.stringify(paged.requests)}`);
+  const resources = await listAll(async (p) => {
+    const r = await client.listResources(p, CALL);
+    if (r.nextCursor) cursors.push(r.nextCursor);
+    return r;
+  }, 'resources');
+  const uris = resources.items.map((r) => r.uri);
+  assert.equal(new Set(uris).size, uris.length, 'no resource twice');
+  assert.deepEqual([...uris].sort(),
+    [...prefixed('ev1-', direct.resources), ...prefixed('pg-', paged.resources)].sort());
+  t.diagnostic(`the gateway answered tools/list in ${tools.pages} page(s), resources/list in ${resources.pages}`);
+  for (const c of cursors) {
+    assert.doesNotMatch(c, /^\d+$/, 'a gateway cursor, not the upstream\'s');
+  }
+  const read = await client.readResource({ uri: 'pg-paged://item/17' }, CALL);
+  assert.equal(read.contents[0].text, 'content of paged://item/17', 'the prefix is removed on the way up');
+  assert.equal(read.contents[0].uri, 'pg-paged://item/17', 'and put back on the way down');
+});
+
+test('a backend nothing listens for is left out: initialize and the lists work with the others', T, async (t) => {
+  const { client } = await connect(gw2Tok, { url: gw2.mcpUrl });
+  assert.equal(client.getServerVersion().name, 'mod_mcp');
+  const names = (await listAll((p) => client.listTools(p, CALL), 'tools')).items.map((x) => x.name);
+  assert.deepEqual(names.filter((n) => n.startsWith('dead_')), []);
+  assert.ok(names.includes('ev1_echo') && names.includes('pg_page-tool-1'), names.join(', '));
+  const who = JSON.parse(text(await client.callTool({ name: 'gateway_whoami', arguments: {} }, undefined, CALL)));
+  t.diagnostic(`whoami backends: ${JSON.stringify(who.backends)}`);
+  assert.deepEqual(who.backends.map((b) => b.name).sort(), ['dead', 'everything1', 'paged']);
+  const health = Object.fromEntries(who.backends.map((b) => [b.name, b.health]));
+  assert.notEqual(health.dead, health.everything1, 'the unreachable backend\'s health is not the healthy one\'s');
+});
+
+test('a routed call to a backend that went away: HTTP 200, -32603 "Backend paged failed: ...", reason unreachable, within its timeout', T, async () => {
+  const { session, version } = await rawSession(gw2Tok, { url: gw2.mcpUrl });
+  const call = (id) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'pg_page-tool-2', arguments: { message: 'hi' } } });
+  const ok = await post(call(2), { token: gw2Tok, session, version, url: gw2.mcpUrl });
+  assert.equal(ok.status, 200, ok.text);
+  assert.deepEqual(ok.json?.result?.content, [{ type: 'text', text: 'page-tool-2 got hi' }], ok.text);
+  assert.match(ok.headers.get('content-type') ?? '', /^application\/json/, 'a JSON answer from the upstream stays JSON');
+  await paged.stop();
+  const t0 = Date.now();
+  const r = await post(call(3), { token: gw2Tok, session, version, url: gw2.mcpUrl });
+  assert.ok(Date.now() - t0 < 6500, `answered in ${Date.now() - t0} ms (timeout=5)`);
+  assert.equal(r.status, 200, `${r.status} ${r.text}`);
+  assert.equal(r.json?.error?.code, -32603, r.text);
+  assert.match(r.json.error.message, /^Backend paged failed: /);
+  assert.deepEqual(r.json.error.data, { backend: 'paged', reason: 'unreachable' });
+  // The session goes on with the others.
+  const echo = await post({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'ev1_echo', arguments: { message: 'still here' } } },
+    { token: gw2Tok, session, version, url: gw2.mcpUrl });
+  assert.equal(echo.json?.result?.content?.[0]?.text, 'Echo: still here', echo.text);
+});
+
+test('stopping the gateways and the upstreams leaves no process behind', async () => {
   for (const c of clients.splice(0)) {
     await within(c.close().catch(() => {}), 5000);
   }
-  const { dir } = gw;
-  const left = await gw.stop();
-  gw = null;
-  assert.deepEqual(left, []);
-  assert.deepEqual(await leftAfterStop({ dir }), []);
+  for (const g of [gw, gw2]) {
+    const { dir } = g;
+    assert.deepEqual(await g.stop(), []);
+    assert.deepEqual(await leftAfterStop({ dir }), []);
+  }
+  gw = gw2 = null;
   await ev1.stop();
   await ev2.stop();
   for (const tag of [TAG1, TAG2]) {

@@ -65,3 +65,92 @@ export async function startEverything({ tag } = {}) {
     return { port, url: `http://127.0.0.1:${port}/mcp`, output, stop, child: proc.child };
   }
 }
+
+// A small upstream of the test process itself that pages its lists (the
+// reference server answers every list in one page): @tools tools
+// "page-tool-<n>" (each answers "page-tool-<n> got <message>") in pages of
+// @toolPage, @resources resources "paged://item/<n>" in pages of
+// @resourcePage; stateless Streamable HTTP with JSON answers (no session,
+// no GET stream: GET and DELETE are 405). Returns { port, url, requests,
+// stop() }; `requests` counts the POSTs by JSON-RPC method.
+export async function startPagingUpstream({ tools = 8, toolPage = 3, resources = 23, resourcePage = 5 } = {}) {
+  const http = await import('node:http');
+  const { Server } = await import('@modelcontextprotocol/sdk/server/index.js');
+  const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+  const {
+    CallToolRequestSchema, ListResourcesRequestSchema, ListToolsRequestSchema, ReadResourceRequestSchema,
+  } = await import('@modelcontextprotocol/sdk/types.js');
+  const allTools = Array.from({ length: tools }, (_, i) => ({
+    name: `page-tool-${i + 1}`,
+    description: `Paged tool ${i + 1}`,
+    inputSchema: { type: 'object', properties: { message: { type: 'string' } } },
+  }));
+  const allResources = Array.from({ length: resources }, (_, i) => ({
+    uri: `paged://item/${i + 1}`, name: `item ${i + 1}`, mimeType: 'text/plain',
+  }));
+  const page = (all, size, cursor) => {
+    const from = cursor === undefined ? 0 : Number(cursor);
+    if (!Number.isInteger(from) || from < 0 || from >= all.length) {
+      throw Object.assign(new Error(`bad cursor ${cursor}`), { code: -32602 });
+    }
+    const next = from + size < all.length ? String(from + size) : undefined;
+    return { items: all.slice(from, from + size), ...(next ? { nextCursor: next } : {}) };
+  };
+  const requests = {};
+  const newServer = () => {
+    const s = new Server({ name: 'e2e-paging-upstream', version: '1.0.0' },
+      { capabilities: { tools: {}, resources: {} } });
+    s.setRequestHandler(ListToolsRequestSchema, async (r) => {
+      const { items, nextCursor } = page(allTools, toolPage, r.params?.cursor);
+      return { tools: items, ...(nextCursor ? { nextCursor } : {}) };
+    });
+    s.setRequestHandler(ListResourcesRequestSchema, async (r) => {
+      const { items, nextCursor } = page(allResources, resourcePage, r.params?.cursor);
+      return { resources: items, ...(nextCursor ? { nextCursor } : {}) };
+    });
+    s.setRequestHandler(ReadResourceRequestSchema, async (r) => ({
+      contents: [{ uri: r.params.uri, mimeType: 'text/plain', text: `content of ${r.params.uri}` }],
+    }));
+    s.setRequestHandler(CallToolRequestSchema, async (r) => ({
+      content: [{ type: 'text', text: `${r.params.name} got ${r.params.arguments?.message ?? ''}` }],
+    }));
+    return s;
+  };
+  const server = http.createServer(async (req, res) => {
+    if (req.method !== 'POST') {
+      res.writeHead(405, { Allow: 'POST', 'Content-Type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed.' }, id: null }));
+      return;
+    }
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    let parsed;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    for (const m of [parsed].flat()) {
+      if (m?.method) requests[m.method] = (requests[m.method] ?? 0) + 1;
+    }
+    const s = newServer();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => { transport.close(); s.close(); });
+    await s.connect(transport);
+    await transport.handleRequest(req, res, parsed);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  return {
+    port,
+    url: `http://127.0.0.1:${port}/mcp`,
+    requests,
+    tools: allTools.map((t) => t.name),
+    resources: allResources.map((r) => r.uri),
+    async stop() {
+      server.closeAllConnections?.();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
