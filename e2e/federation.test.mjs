@@ -86,6 +86,7 @@ before(async () => {
       `MCPProxyBackend everything1 ${ev1.url} prefix=ev1_`,
       `MCPProxyBackend paged ${paged.url} prefix=pg_ timeout=5`,
       `MCPProxyBackend dead http://127.0.0.1:${deadPort}/mcp prefix=dead_ timeout=3`,
+      'MCPProxyKeepAlive 1',
     ].join('\n'),
   });
   gw2Tok = await issueToken(gw2, { user: 'demo', scope: 'mcp' });
@@ -199,6 +200,51 @@ async function rawSession(token, { url = gw.mcpUrl } = {}) {
   const done = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { token, session, version, url });
   assert.equal(done.status, 202, `notifications/initialized: ${done.status} ${done.text}`);
   return { session, version, init };
+}
+
+// Open the GET stream of @session (raw HTTP). Returns { status, headers,
+// events (each { id, event, data, comment }), until(pred, ms), close() }.
+async function openStream(token, session, version, { url = gw.mcpUrl } = {}) {
+  const ac = new AbortController();
+  const res = await fetch(url, { method: 'GET', signal: ac.signal, headers: {
+    Accept: 'text/event-stream', Authorization: `Bearer ${token.access_token}`,
+    'Mcp-Session-Id': session, 'MCP-Protocol-Version': version } });
+  const events = [];
+  let buf = '';
+  const reading = (async () => {
+    if (!res.body) return;
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of res.body) {
+        buf += dec.decode(chunk, { stream: true });
+        let i;
+        while ((i = buf.search(/\r?\n\r?\n/)) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i).replace(/^\r?\n\r?\n/, '');
+          const ev = { id: undefined, event: undefined, data: '', comment: '' };
+          for (const line of block.split(/\r?\n/)) {
+            if (line.startsWith(':')) ev.comment += line;
+            else if (line.startsWith('id:')) ev.id = line.slice(3).trimStart();
+            else if (line.startsWith('event:')) ev.event = line.slice(6).trimStart();
+            else if (line.startsWith('data:')) ev.data += line.slice(5).trimStart();
+          }
+          events.push(ev);
+        }
+      }
+    } catch {
+      // closed
+    }
+  })();
+  return {
+    status: res.status,
+    headers: res.headers,
+    events,
+    until: (pred, ms, what = 'an event') => waitFor(`${what} on the GET stream`, () => events.find(pred), ms),
+    async close() {
+      ac.abort();
+      await within(reading, 2000);
+    },
+  };
 }
 
 const text = (result) => result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
@@ -393,6 +439,60 @@ test('resources/subscribe with a prefixed URI: notifications/resources/updated a
     const off = await client.callTool({ name: 'ev2_toggle-subscriber-updates', arguments: {} }, undefined, CALL);
     assert.match(text(off), /Stopped simulated resource updates/);
     await client.unsubscribeResource({ uri }, CALL);
+  }
+});
+
+test('the GET stream (raw): text/event-stream, no-cache, resources/updated with the prefixed URI and an event id "everything2:..."', T, async () => {
+  const { session, version } = await rawSession(demoTok);
+  const opts = { token: demoTok, session, version };
+  const uri = `ev2-${direct.resources[1]}`;
+  const sub = await post({ jsonrpc: '2.0', id: 2, method: 'resources/subscribe', params: { uri } }, opts);
+  assert.deepEqual(sub.json, { jsonrpc: '2.0', id: 2, result: {} }, sub.text);
+  const stream = await openStream(demoTok, session, version);
+  try {
+    assert.equal(stream.status, 200);
+    assert.match(stream.headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.match(stream.headers.get('cache-control') ?? '', /no-cache/);
+    const toggle = { jsonrpc: '2.0', method: 'tools/call', params: { name: 'ev2_toggle-subscriber-updates', arguments: {} } };
+    const on = await post({ ...toggle, id: 3 }, opts);
+    assert.match(JSON.stringify(on.json?.result), /Started simulated/, on.text);
+    try {
+      const ev = await stream.until((e) => e.data.includes('notifications/resources/updated'), 15_000, 'resources/updated');
+      assert.deepEqual(JSON.parse(ev.data), { jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
+      assert.match(ev.id ?? '', /^everything2:./, `the event id names the backend: ${ev.id}`);
+    } finally {
+      const off = await post({ ...toggle, id: 4 }, opts);
+      assert.match(JSON.stringify(off.json?.result), /Stopped simulated/, off.text);
+    }
+  } finally {
+    await stream.close();
+  }
+});
+
+test('a relayed SSE answer (raw): progress events with ids "everything1:...", then the result; the POST is text/event-stream', T, async () => {
+  const { session, version } = await rawSession(demoTok);
+  const r = await post({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'ev1_trigger-long-running-operation',
+    arguments: { duration: 1, steps: 2 }, _meta: { progressToken: 'e2e-progress' } } }, { token: demoTok, session, version });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers.get('content-type') ?? '', /^text\/event-stream/);
+  assert.match(r.json?.result?.content?.[0]?.text ?? '', /Long running operation completed/, r.text);
+  const progress = r.text.split(/\r?\n\r?\n/).filter((b) => b.includes('notifications/progress'));
+  assert.equal(progress.length, 2, r.text);
+  for (const b of progress) {
+    assert.match(b, /^id: ?everything1:./m, `event id of ${b}`);
+    const data = JSON.parse(b.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5)).join(''));
+    assert.equal(data.params.progressToken, 'e2e-progress', 'the client\'s progress token comes back as it was');
+  }
+});
+
+test('keep-alive: the GET stream carries ": keep-alive" comments every MCPProxyKeepAlive seconds (1 on the second gateway)', T, async () => {
+  const { session, version } = await rawSession(gw2Tok, { url: gw2.mcpUrl });
+  const stream = await openStream(gw2Tok, session, version, { url: gw2.mcpUrl });
+  try {
+    assert.equal(stream.status, 200);
+    await stream.until((e) => /^: ?keep-alive/.test(e.comment), 5000, 'a keep-alive comment');
+  } finally {
+    await stream.close();
   }
 });
 
