@@ -951,6 +951,12 @@ static int handle_post(mcp_proxy_ctx_t *ctx)
     if (msg->kind == MCP_JSONRPC_INVALID) {
         return send_msg(r, HTTP_BAD_REQUEST, msg->error_response);
     }
+    if (msg->kind == MCP_JSONRPC_REQUEST && !strcmp(msg->method, "ping")
+        && !apr_table_get(r->headers_in, "Mcp-Session-Id")) {
+        /* A liveness check needs no session: nothing is routed. */
+        a = dispatch(ctx, msg, 0);
+        return send_answer(ctx, &a, msg);
+    }
     rc = need_session(ctx, &text);
     if (rc != OK) {
         return send_error(r, rc, rc == HTTP_NOT_FOUND
