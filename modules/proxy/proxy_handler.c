@@ -588,25 +588,6 @@ static answer_t do_routed(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
         return a;              /* streamed to the client already */
     }
     a.msg = c->reason ? mcp_proxy_call_error(c, &m->id) : c->answer;
-    if (a.msg && a.msg->kind == MCP_JSONRPC_RESULT
-        && !strcmp(m->method, "resources/read")) {
-        /* The contents name their URIs: give them in gateway form. */
-        mcp_json_t *res = mcp_json_copy(r->pool, a.msg->result);
-        mcp_json_t *contents = mcp_json_get(r->pool, res, "contents");
-        apr_size_t i, n = contents ? mcp_json_size(contents) : 0;
-
-        for (i = 0; i < n; i++) {
-            mcp_json_t *item = mcp_json_array_get(r->pool, contents, i);
-            const char *uri = mcp_json_get_str(r->pool, item, "uri"), *gw;
-
-            if (uri && mcp_fed_to_gateway(&gw, r->pool, ctx->ep->fed,
-                                          route->backend, MCP_FED_RESOURCES,
-                                          uri, NULL) == APR_SUCCESS) {
-                mcp_json_set_str(item, "uri", gw);
-            }
-        }
-        a.msg = rpc_result(ctx, &m->id, res);
-    }
     return a;
 }
 
