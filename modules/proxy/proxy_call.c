@@ -31,10 +31,14 @@
 
 #include <httpd.h>
 #include <http_config.h>
+#include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
 #include <apr_strings.h>
+#include <apr_portable.h>
+
+#include <poll.h>
 
 #include "mod_mcp.h"
 #include "mcp/mcp_common.h"
@@ -230,6 +234,68 @@ static mcp_jsonrpc_msg_t *rebuild(apr_pool_t *p, mcp_jsonrpc_msg_t *m)
     return out;
 }
 
+/* The URI of @a item's member @a key in gateway form. */
+static void map_uri(mcp_proxy_call_t *c, apr_pool_t *p, mcp_json_t *item,
+                    const char *key)
+{
+    const char *uri = item ? mcp_json_get_str(p, item, key) : NULL, *gw;
+
+    if (uri && mcp_fed_to_gateway(&gw, p, c->ctx->ep->fed, c->b,
+                                  MCP_FED_RESOURCES, uri, NULL)
+               == APR_SUCCESS) {
+        mcp_json_set_str(item, key, gw);
+    }
+}
+
+/* Results that name resources (resource links and embedded resources of
+ * a tool result, the contents of resources/read) name them in gateway
+ * form, so that the client can read them through the gateway.
+ * @return the answer to send: @a m itself or a rebuilt copy. */
+static mcp_jsonrpc_msg_t *map_result(mcp_proxy_call_t *c, apr_pool_t *p,
+                                     mcp_jsonrpc_msg_t *m)
+{
+    const char *member = NULL;
+    int read = 0;
+    mcp_json_t *res, *items;
+    mcp_jsonrpc_msg_t *out = NULL;
+    apr_size_t i, n;
+
+    if (m->kind != MCP_JSONRPC_RESULT || !c->method
+        || !mcp_fed_backend(c->ctx->ep->fed, c->b)->prefix) {
+        return m;
+    }
+    if (!strcmp(c->method, "tools/call")) {
+        member = "content";
+    }
+    else if (!strcmp(c->method, "resources/read")) {
+        member = "contents";
+        read = 1;
+    }
+    else {
+        return m;
+    }
+    res = mcp_json_copy(p, m->result);
+    items = mcp_json_get(p, res, member);
+    for (i = 0, n = items ? mcp_json_size(items) : 0; i < n; i++) {
+        mcp_json_t *item = mcp_json_array_get(p, items, i);
+        const char *type = mcp_json_get_str(p, item, "type");
+
+        if (read) {
+            map_uri(c, p, item, "uri");
+        }
+        else if (type && !strcmp(type, "resource_link")) {
+            map_uri(c, p, item, "uri");
+        }
+        else if (type && !strcmp(type, "resource")) {
+            map_uri(c, p, mcp_json_get(p, item, "resource"), "uri");
+        }
+    }
+    if (mcp_jsonrpc_result_create(&out, p, &m->id, res) != APR_SUCCESS) {
+        return m;
+    }
+    return out;
+}
+
 /* One message from the backend (a JSON body or an event's data). */
 static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
                                apr_size_t len, const char *event_id,
@@ -270,9 +336,14 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
     case MCP_JSONRPC_ERROR:
         if (c->expect && mcp_jsonrpc_id_equal(&m->id, &c->id)) {
             /* Kept in the call's pool: the caller reads it. */
-            mcp_jsonrpc_parse(&c->answer, p, data, len, NULL, NULL);
-            if (c->relay && ctx->streaming) {
-                rv = mcp_proxy_client_event(ctx, gid, data, len, retry);
+            if (mcp_jsonrpc_parse(&m, p, data, len, NULL, NULL)
+                != APR_SUCCESS) {
+                break;
+            }
+            c->answer = map_result(c, p, m);
+            if (c->relay && ctx->streaming
+                && (body = dump(tp, c->answer, &blen))) {
+                rv = mcp_proxy_client_event(ctx, gid, body, blen, retry);
                 c->answered = (rv == APR_SUCCESS);
             }
         }
@@ -346,11 +417,46 @@ static apr_status_t on_headers(const mcp_http_response_t *resp, void *baton)
     return APR_SUCCESS;
 }
 
+/* Has the client closed its connection? Looked at while a backend is
+ * slow to answer, so that a client that went away cancels the backend
+ * request at once instead of when its answer cannot be written. The peer
+ * half-closing (POLLRDHUP) counts; bytes waiting to be read (a pipelined
+ * request, a TLS alert) do not. At most four times a second. */
+static int client_closed(mcp_proxy_ctx_t *ctx)
+{
+    apr_socket_t *sock = ap_get_conn_socket(ctx->r->connection);
+    apr_time_t now = apr_time_now();
+    apr_os_sock_t fd;
+    struct pollfd pfd;
+
+    if (now - ctx->checked < APR_USEC_PER_SEC / 4) {
+        return 0;
+    }
+    ctx->checked = now;
+    if (!sock || apr_os_sock_get(&fd, sock) != APR_SUCCESS) {
+        return 0;
+    }
+    pfd.fd = fd;
+    pfd.events = POLLRDHUP;
+    pfd.revents = 0;
+    return poll(&pfd, 1, 0) == 1
+        && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static apr_status_t on_tick(const mcp_http_response_t *resp, void *baton)
 {
     mcp_proxy_call_t *c = baton;
 
     if (c->ctx->client_gone || c->ctx->r->connection->aborted) {
+        return MCP_ECANCELED;
+    }
+    if (client_closed(c->ctx)) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, c->ctx->r, MCPLOGNO(01815)
+                      "the client closed its connection; cancelling the "
+                      "request to backend %s",
+                      c->ctx->ep->backends[c->b].conf->name);
+        c->ctx->client_gone = 1;
+        c->ctx->r->connection->aborted = 1;
         return MCP_ECANCELED;
     }
     if (c->relay) {
@@ -368,6 +474,7 @@ mcp_proxy_call_t *mcp_proxy_call_make(mcp_proxy_ctx_t *ctx, int b,
     c->b = b;
     c->http_method = "POST";
     if (msg) {
+        c->method = msg->method;
         c->body = dump(ctx->r->pool, msg, &c->len);
         if (msg->kind == MCP_JSONRPC_REQUEST) {
             c->expect = 1;

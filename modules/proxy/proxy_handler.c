@@ -588,25 +588,6 @@ static answer_t do_routed(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
         return a;              /* streamed to the client already */
     }
     a.msg = c->reason ? mcp_proxy_call_error(c, &m->id) : c->answer;
-    if (a.msg && a.msg->kind == MCP_JSONRPC_RESULT
-        && !strcmp(m->method, "resources/read")) {
-        /* The contents name their URIs: give them in gateway form. */
-        mcp_json_t *res = mcp_json_copy(r->pool, a.msg->result);
-        mcp_json_t *contents = mcp_json_get(r->pool, res, "contents");
-        apr_size_t i, n = contents ? mcp_json_size(contents) : 0;
-
-        for (i = 0; i < n; i++) {
-            mcp_json_t *item = mcp_json_array_get(r->pool, contents, i);
-            const char *uri = mcp_json_get_str(r->pool, item, "uri"), *gw;
-
-            if (uri && mcp_fed_to_gateway(&gw, r->pool, ctx->ep->fed,
-                                          route->backend, MCP_FED_RESOURCES,
-                                          uri, NULL) == APR_SUCCESS) {
-                mcp_json_set_str(item, "uri", gw);
-            }
-        }
-        a.msg = rpc_result(ctx, &m->id, res);
-    }
     return a;
 }
 
@@ -950,6 +931,12 @@ static int handle_post(mcp_proxy_ctx_t *ctx)
     }
     if (msg->kind == MCP_JSONRPC_INVALID) {
         return send_msg(r, HTTP_BAD_REQUEST, msg->error_response);
+    }
+    if (msg->kind == MCP_JSONRPC_REQUEST && !strcmp(msg->method, "ping")
+        && !apr_table_get(r->headers_in, "Mcp-Session-Id")) {
+        /* A liveness check needs no session: nothing is routed. */
+        a = dispatch(ctx, msg, 0);
+        return send_answer(ctx, &a, msg);
     }
     rc = need_session(ctx, &text);
     if (rc != OK) {

@@ -208,6 +208,7 @@ typedef struct {
     int streaming;                   /**< the client's SSE answer began */
     int client_gone;                 /**< writing to the client failed */
     apr_time_t last_write;
+    apr_time_t checked;              /**< last look at the client socket */
     apr_interval_time_t keepalive;
     apr_time_t list_changed[MCP_FED_NKINDS]; /**< last one relayed */
     apr_pool_t *evpool;              /**< cleared after each event */
@@ -219,6 +220,7 @@ typedef struct {
     int b;                       /**< backend index */
     const char *http_method;     /**< "POST" (default), "GET", "DELETE" */
     const char *body;            /**< the JSON-RPC message (POST) */
+    const char *method;          /**< its method, when it has one */
     apr_size_t len;
     int expect;                  /**< an answer with id @a id is awaited */
     mcp_jsonrpc_id_t id;

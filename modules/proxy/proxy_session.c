@@ -162,6 +162,16 @@ apr_status_t mcp_proxy_session_new(mcp_proxy_session_t **ps, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+/* What names the endpoint a session belongs to, the same in every
+ * process and node: the virtual host and the path of the request. */
+static const char *endpoint_name(request_rec *r)
+{
+    return apr_pstrcat(r->pool, r->server->server_hostname
+                       ? r->server->server_hostname : "", " ",
+                       r->parsed_uri.path ? r->parsed_uri.path : r->uri,
+                       NULL);
+}
+
 /* Ids the gateway mints: 43 characters of base64url. */
 static int id_valid(const char *id)
 {
@@ -198,6 +208,11 @@ apr_status_t mcp_proxy_session_load(mcp_proxy_session_t **ps, request_rec *r,
         return MCP_ENOTFOUND;
     }
     sub = mcp_json_get_str(r->pool, j, "sub");
+    value = mcp_json_get_str(r->pool, j, "ep");
+    if (!value || strcmp(value, endpoint_name(r))) {
+        /* A session of another endpoint: its backends are not these. */
+        return MCP_ENOTFOUND;
+    }
     if (!sub || !mcp_crypto_str_equal(sub, subject)) {
         /* Another subject's session is as unknown as a made-up one. */
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(01805)
@@ -254,6 +269,7 @@ apr_status_t mcp_proxy_session_save(request_rec *r,
         return APR_EINIT;
     }
     ep = mcp_proxy_endpoint(conf);
+    mcp_json_set_str(j, "ep", endpoint_name(r));
     mcp_json_set_str(j, "sub", s->subject);
     mcp_json_set_str(j, "cid", s->client_id);
     mcp_json_set_str(j, "v", s->version);
