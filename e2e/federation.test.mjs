@@ -412,6 +412,7 @@ test('list_changed: a resource an upstream adds (gzip-file-as-resource) is annou
     const r = await client.callTool({ name: 'ev1_gzip-file-as-resource', arguments: {
       name, data: 'data:text/plain;base64,aGVsbG8gZmVkZXJhdGlvbg==', outputType: 'resourceLink' } }, undefined, CALL);
     assert.equal(r.content[0].type, 'resource_link', JSON.stringify(r));
+    assert.equal(r.content[0].uri, `ev1-demo://resource/session/${name}`, 'the resource link names the gateway URI');
     await sleep(1000);
     return changed > 0;
   }, 20_000, 0);

@@ -138,7 +138,7 @@ test('the Inspector CLI signs the demo user in by itself (DCR, PKCE, loopback ca
 });
 
 test('the Inspector CLI with a bearer token (--header) lists the federated tools and calls ev1_echo; in the 2026-07-28 era it reports the gateway\'s answer to server/discover', async () => {
-  // A token the gateway issued to demo (a ping needs a session now).
+  // A token the gateway issued to demo.
   const header = `Authorization: Bearer ${(await issueToken(gw, { user: 'demo', scope: 'mcp' })).access_token}`;
 
   const legacy = await finished(inspector(['--method', 'tools/list', '--header', header], { tag: `${dir}/legacy` }));
