@@ -24,8 +24,13 @@
 // lists, routed calls, progress, sampling and elicitation relayed from an
 // upstream to the client and back, cancellation, list_changed and
 // resources/updated on the GET stream, paging, scope filtering and
-// step-up, gateway_whoami, the session's end. The only direct connection
-// to an upstream is the one in before() that counts what it offers.
+// step-up, gateway_whoami, the session's end. A second gateway federates
+// everything1, an upstream of the test process that pages its lists and
+// records what reaches it (lib/upstream.mjs startPagingUpstream), and a
+// backend nothing listens for: paging with the gateway's cursors, partial
+// lists, cancellation reaching the upstream, a backend that goes away,
+// keep-alive comments. The only direct connection to an upstream is the
+// one in before() that counts what server-everything offers.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -641,7 +646,7 @@ test('the SDK\'s terminateSession() (DELETE) ends the session for the gateway', 
   await client.close();
 });
 
-test('paging: an upstream that pages (8 tools in pages of 3, 23 resources in pages of 5) is paged through with the gateway\'s cursors', T, async (t) => {
+test('paging: an upstream that pages (9 tools in pages of 3, 23 resources in pages of 5) is paged through with the gateway\'s cursors', T, async (t) => {
   const { client } = await connect(gw2Tok, { url: gw2.mcpUrl });
   const before = { ...paged.requests };
   const cursors = [];
@@ -685,6 +690,23 @@ test('a backend nothing listens for is left out: initialize and the lists work w
   assert.deepEqual(who.backends.map((b) => b.name).sort(), ['dead', 'everything1', 'paged']);
   const health = Object.fromEntries(who.backends.map((b) => [b.name, b.health]));
   assert.notEqual(health.dead, health.everything1, 'the unreachable backend\'s health is not the healthy one\'s');
+});
+
+test('cancellation reaches the upstream: notifications/cancelled names the id the upstream saw for the call', T, async () => {
+  const { client } = await connect(gw2Tok, { url: gw2.mcpUrl });
+  const ac = new AbortController();
+  const call = client.callTool({ name: 'pg_slow', arguments: { ms: 20_000 } }, undefined, { timeout: 60_000, signal: ac.signal });
+  call.catch(() => {});
+  const seen = await waitFor('the call at the upstream',
+    () => paged.messages.find((m) => m.method === 'tools/call' && m.params?.name === 'slow'), 10_000);
+  ac.abort(new Error('e2e cancel'));
+  const outcome = await within(call.then((r) => ({ resolved: r }), (e) => ({ rejected: e })), 5000);
+  assert.ok(outcome?.rejected, `the call rejected: ${JSON.stringify(outcome)}`);
+  const cancel = await waitFor('notifications/cancelled at the upstream',
+    () => paged.messages.find((m) => m.method === 'notifications/cancelled'), 5000);
+  assert.deepEqual(cancel.params?.requestId, seen.id, `the upstream's id of the call: ${JSON.stringify(cancel)}`);
+  assert.equal(text(await client.callTool({ name: 'pg_page-tool-1', arguments: { message: 'after' } }, undefined, CALL)),
+    'page-tool-1 got after');
 });
 
 test('a routed call to a backend that went away: HTTP 200, -32603 "Backend paged failed: ...", reason unreachable, within its timeout', T, async () => {

@@ -71,8 +71,10 @@ export async function startEverything({ tag } = {}) {
 // "page-tool-<n>" (each answers "page-tool-<n> got <message>") in pages of
 // @toolPage, @resources resources "paged://item/<n>" in pages of
 // @resourcePage; stateless Streamable HTTP with JSON answers (no session,
-// no GET stream: GET and DELETE are 405). Returns { port, url, requests,
-// stop() }; `requests` counts the POSTs by JSON-RPC method.
+// no GET stream: GET and DELETE are 405). One more tool, "slow", answers
+// after `ms` milliseconds (default 10000). Returns { port, url, requests,
+// messages, tools, resources, stop() }: `requests` counts the POSTed
+// JSON-RPC messages by method, `messages` keeps them (method, id, params).
 export async function startPagingUpstream({ tools = 8, toolPage = 3, resources = 23, resourcePage = 5 } = {}) {
   const http = await import('node:http');
   const { Server } = await import('@modelcontextprotocol/sdk/server/index.js');
@@ -85,6 +87,8 @@ export async function startPagingUpstream({ tools = 8, toolPage = 3, resources =
     description: `Paged tool ${i + 1}`,
     inputSchema: { type: 'object', properties: { message: { type: 'string' } } },
   }));
+  allTools.push({ name: 'slow', description: 'Answers after ms milliseconds',
+    inputSchema: { type: 'object', properties: { ms: { type: 'number' } } } });
   const allResources = Array.from({ length: resources }, (_, i) => ({
     uri: `paged://item/${i + 1}`, name: `item ${i + 1}`, mimeType: 'text/plain',
   }));
@@ -97,6 +101,8 @@ export async function startPagingUpstream({ tools = 8, toolPage = 3, resources =
     return { items: all.slice(from, from + size), ...(next ? { nextCursor: next } : {}) };
   };
   const requests = {};
+  const messages = [];
+  const timers = new Set();
   const newServer = () => {
     const s = new Server({ name: 'e2e-paging-upstream', version: '1.0.0' },
       { capabilities: { tools: {}, resources: {} } });
@@ -111,9 +117,13 @@ export async function startPagingUpstream({ tools = 8, toolPage = 3, resources =
     s.setRequestHandler(ReadResourceRequestSchema, async (r) => ({
       contents: [{ uri: r.params.uri, mimeType: 'text/plain', text: `content of ${r.params.uri}` }],
     }));
-    s.setRequestHandler(CallToolRequestSchema, async (r) => ({
-      content: [{ type: 'text', text: `${r.params.name} got ${r.params.arguments?.message ?? ''}` }],
-    }));
+    s.setRequestHandler(CallToolRequestSchema, async (r) => {
+      if (r.params.name === 'slow') {
+        await new Promise((resolve) => { timers.add(setTimeout(resolve, r.params.arguments?.ms ?? 10_000)); });
+        return { content: [{ type: 'text', text: 'slow done' }] };
+      }
+      return { content: [{ type: 'text', text: `${r.params.name} got ${r.params.arguments?.message ?? ''}` }] };
+    });
     return s;
   };
   const server = http.createServer(async (req, res) => {
@@ -132,7 +142,10 @@ export async function startPagingUpstream({ tools = 8, toolPage = 3, resources =
       return;
     }
     for (const m of [parsed].flat()) {
-      if (m?.method) requests[m.method] = (requests[m.method] ?? 0) + 1;
+      if (m?.method) {
+        requests[m.method] = (requests[m.method] ?? 0) + 1;
+        messages.push({ method: m.method, id: m.id, params: m.params });
+      }
     }
     const s = newServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
@@ -146,9 +159,11 @@ export async function startPagingUpstream({ tools = 8, toolPage = 3, resources =
     port,
     url: `http://127.0.0.1:${port}/mcp`,
     requests,
+    messages,
     tools: allTools.map((t) => t.name),
     resources: allResources.map((r) => r.uri),
     async stop() {
+      for (const t of timers) clearTimeout(t);
       server.closeAllConnections?.();
       await new Promise((r) => server.close(r));
     },
