@@ -34,12 +34,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
-  CreateMessageRequestSchema, ElicitRequestSchema, ResourceListChangedNotificationSchema,
+  CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, ResourceListChangedNotificationSchema,
   ResourceUpdatedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_SCOPES, startGateway } from './lib/gateway.mjs';
@@ -62,7 +63,11 @@ let gw, ev1, ev2, direct;
 let demoTok, demo2Tok, adminTok;      // mcp ev2 (demo), mcp (demo2), mcp ev1:write (demo)
 // A second gateway: everything1, an upstream that pages its lists, and
 // one nothing listens for.
-let gw2, paged, gw2Tok;
+let gw2, paged, gw2Tok, secretsDir;
+// What everything sent to the paging upstream: the token of its
+// bearer_file, and the signed-in user's name in this header.
+const BACKEND_TOKEN = `e2e-backend-token-${process.pid}`;
+const IDENTITY_HEADER = 'X-E2E-User';
 const clients = [];
 
 before(async () => {
@@ -86,10 +91,14 @@ before(async () => {
 
   paged = await startPagingUpstream();
   const deadPort = await freePort();
+  secretsDir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-fed-'));
+  const bearerFile = path.join(secretsDir, 'paged.token');
+  writeFileSync(bearerFile, `${BACKEND_TOKEN}\n`, { mode: 0o644 });
   gw2 = await startGateway({
     location: [
       `MCPProxyBackend everything1 ${ev1.url} prefix=ev1_`,
-      `MCPProxyBackend paged ${paged.url} prefix=pg_ timeout=5`,
+      `MCPProxyBackend paged ${paged.url} prefix=pg_ timeout=5 bearer_file=${bearerFile}`,
+      `MCPProxyIdentityHeader ${IDENTITY_HEADER}`,
       `MCPProxyBackend dead http://127.0.0.1:${deadPort}/mcp prefix=dead_ timeout=3`,
       'MCPProxyKeepAlive 1',
     ].join('\n'),
@@ -106,6 +115,9 @@ after(async () => {
   await paged?.stop();
   await ev1?.stop();
   await ev2?.stop();
+  if (secretsDir) {
+    rmSync(secretsDir, { recursive: true, force: true });
+  }
 });
 
 // Everything a list method returns, following nextCursor (at most @max pages).
@@ -142,7 +154,7 @@ async function directInventory(url) {
 // An SDK client connected to the gateway's /mcp with @token. `log` gets
 // "METHOD status" of every HTTP request the transport makes. Options:
 // `capabilities`, `sampling` and `elicitation` (request handlers).
-async function connect(token, { capabilities = CAPABILITIES, sampling, elicitation, url = gw.mcpUrl } = {}) {
+async function connect(token, { capabilities = CAPABILITIES, sampling, elicitation, roots, url = gw.mcpUrl } = {}) {
   const log = [];
   const recording = async (url, init = {}) => {
     const res = await fetch(url, init);
@@ -157,6 +169,9 @@ async function connect(token, { capabilities = CAPABILITIES, sampling, elicitati
   client.setRequestHandler(CreateMessageRequestSchema, sampling
     ?? (async () => { throw new Error('no sampling expected'); }));
   client.setRequestHandler(ElicitRequestSchema, elicitation ?? (async () => ({ action: 'decline' })));
+  if (roots) {
+    client.setRequestHandler(ListRootsRequestSchema, roots);
+  }
   const errors = [];
   client.onerror = (e) => errors.push(e);
   await within(client.connect(transport), 20_000);
@@ -169,9 +184,9 @@ async function connect(token, { capabilities = CAPABILITIES, sampling, elicitati
 // that does not use the SDK); the status, headers, text, and the JSON-RPC
 // message of the answer (a JSON body, or the event of an SSE body that
 // answers @message's id).
-async function post(message, { token, session, version = '2025-11-25', timeoutMs = 20_000, url = gw.mcpUrl } = {}) {
+async function post(message, { token, session, version = '2025-11-25', timeoutMs = 20_000, url = gw.mcpUrl, extra = {} } = {}) {
   const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
-    'MCP-Protocol-Version': version };
+    'MCP-Protocol-Version': version, ...extra };
   if (token) headers.Authorization = `Bearer ${token.access_token}`;
   if (session) headers['Mcp-Session-Id'] = session;
   const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(message),
@@ -461,6 +476,35 @@ test('resources/subscribe with a prefixed URI: notifications/resources/updated a
   }
 });
 
+test('roots: the upstream\'s roots/list on the GET stream reaches the client, the answer goes back; roots/list_changed makes it ask again', T, async () => {
+  let current = [{ uri: 'file:///tmp/e2e-root-one', name: 'e2e root one' }];
+  const asked = [];
+  const { client, log } = await connect(demoTok, {
+    capabilities: { ...CAPABILITIES, roots: { listChanged: true } },
+    roots: async (req, extra) => { asked.push(extra.requestId); return { roots: current }; },
+  });
+  await waitFor('the client\'s GET stream', () => log.includes('GET 200'), 10_000);
+  const first = await client.callTool({ name: 'ev1_get-roots-list', arguments: {} }, undefined, CALL);
+  assert.match(text(first), /URI: file:\/\/\/tmp\/e2e-root-one/, text(first));
+  assert.ok(asked.length >= 1 && asked.every((id) => /^fed:everything1:/.test(String(id))), JSON.stringify(asked));
+  current = [{ uri: 'file:///tmp/e2e-root-two', name: 'e2e root two' }];
+  await client.sendRootsListChanged();
+  await waitFor('the roots the upstream holds to change', async () => {
+    const r = await client.callTool({ name: 'ev1_get-roots-list', arguments: {} }, undefined, CALL);
+    return /e2e-root-two/.test(text(r));
+  }, 15_000, 500);
+});
+
+test('prompts/get and completion/complete are routed by prefix', T, async () => {
+  const { client } = await connect(demoTok);
+  const p = await client.getPrompt({ name: 'ev2_args-prompt', arguments: { city: 'Lisbon' } }, CALL);
+  assert.match(JSON.stringify(p.messages), /Lisbon/);
+  const c = await client.complete({ ref: { type: 'ref/prompt', name: 'ev1_completable-prompt' },
+    argument: { name: 'department', value: 'S' } }, CALL);
+  assert.deepEqual([...c.completion.values].sort(), ['Sales', 'Support']);
+  assert.deepEqual(await client.setLoggingLevel('warning', CALL), {}, 'logging/setLevel: {}');
+});
+
 test('the GET stream (raw): text/event-stream, no-cache, resources/updated with the prefixed URI and an event id "everything2:..."', T, async () => {
   const { session, version } = await rawSession(demoTok);
   const opts = { token: demoTok, session, version };
@@ -690,6 +734,27 @@ test('a backend nothing listens for is left out: initialize and the lists work w
   assert.deepEqual(who.backends.map((b) => b.name).sort(), ['dead', 'everything1', 'paged']);
   const health = Object.fromEntries(who.backends.map((b) => [b.name, b.health]));
   assert.notEqual(health.dead, health.everything1, 'the unreachable backend\'s health is not the healthy one\'s');
+});
+
+test('what reaches an upstream: its bearer_file token and the identity header, never the client\'s Authorization or cookies', T, async () => {
+  const { session, version } = await rawSession(gw2Tok, { url: gw2.mcpUrl });
+  const from = paged.messages.length;
+  const r = await post({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'pg_page-tool-3', arguments: { message: 'headers' } } },
+    { token: gw2Tok, session, version, url: gw2.mcpUrl, extra: { Cookie: 'e2e-cookie=client-secret' } });
+  assert.equal(r.json?.result?.content?.[0]?.text, 'page-tool-3 got headers', r.text);
+  const got = paged.messages.slice(from).find((m) => m.method === 'tools/call');
+  assert.ok(got, 'the call reached the upstream');
+  assert.equal(got.headers.authorization, `Bearer ${BACKEND_TOKEN}`);
+  assert.equal(got.headers.cookie, undefined, 'no cookie');
+  assert.equal(got.headers[IDENTITY_HEADER.toLowerCase()], 'demo');
+  assert.ok(!JSON.stringify(got.headers).includes(gw2Tok.access_token), 'the client\'s token is nowhere in the headers');
+  // The client's roots/list_changed goes to every backend session.
+  const { client } = await connect(gw2Tok, { url: gw2.mcpUrl, capabilities: { ...CAPABILITIES, roots: { listChanged: true } },
+    roots: async () => ({ roots: [] }) });
+  const before = paged.requests['notifications/roots/list_changed'] ?? 0;
+  await client.sendRootsListChanged();
+  await waitFor('notifications/roots/list_changed at the upstream',
+    () => (paged.requests['notifications/roots/list_changed'] ?? 0) > before, 5000);
 });
 
 test('cancellation reaches the upstream: notifications/cancelled names the id the upstream saw for the call', T, async () => {

@@ -74,7 +74,8 @@ export async function startEverything({ tag } = {}) {
 // no GET stream: GET and DELETE are 405). One more tool, "slow", answers
 // after `ms` milliseconds (default 10000). Returns { port, url, requests,
 // messages, tools, resources, stop() }: `requests` counts the POSTed
-// JSON-RPC messages by method, `messages` keeps them (method, id, params).
+// JSON-RPC messages by method, `messages` keeps them (method, id, params,
+// and the request's headers).
 export async function startPagingUpstream({ tools = 8, toolPage = 3, resources = 23, resourcePage = 5 } = {}) {
   const http = await import('node:http');
   const { Server } = await import('@modelcontextprotocol/sdk/server/index.js');
@@ -144,7 +145,7 @@ export async function startPagingUpstream({ tools = 8, toolPage = 3, resources =
     for (const m of [parsed].flat()) {
       if (m?.method) {
         requests[m.method] = (requests[m.method] ?? 0) + 1;
-        messages.push({ method: m.method, id: m.id, params: m.params });
+        messages.push({ method: m.method, id: m.id, params: m.params, headers: { ...req.headers } });
       }
     }
     const s = newServer();
