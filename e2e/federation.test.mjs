@@ -795,18 +795,53 @@ test('a routed call to a backend that went away: HTTP 200, -32603 "Backend paged
   assert.equal(echo.json?.result?.content?.[0]?.text, 'Echo: still here', echo.text);
 });
 
-test('stopping the gateways and the upstreams leaves no process behind', async () => {
+test('stopping httpd while a client holds its GET stream: the children end on SIGTERM, without the parent\'s SIGKILL', T, async () => {
+  const g = await startGateway({ location: `MCPProxyBackend everything1 ${ev1.url} prefix=ev1_` });
+  let stopped = false;
+  try {
+    const tok = await issueToken(g, { user: 'demo', scope: 'mcp' });
+    const { client, log } = await connect(tok, { url: g.mcpUrl });
+    await waitFor('the client\'s GET stream', () => log.includes('GET 200'), 10_000);
+    assert.equal(text(await client.callTool({ name: 'ev1_echo', arguments: { message: 'before stop' } }, undefined, CALL)),
+      'Echo: before stop');
+    const t0 = Date.now();
+    const left = await g.stop({ keep: true });
+    stopped = true;
+    const ms = Date.now() - t0;
+    const killed = g.errorLog().split('\n').filter((l) => /AH0004[56]/.test(l));
+    assert.deepEqual(left, []);
+    assert.deepEqual(killed, [], `httpd had to signal its children again (stop took ${ms} ms)`);
+    assert.ok(ms < 5000, `stopped in ${ms} ms`);
+  } finally {
+    if (!stopped) await g.stop({ keep: true });
+    rmSync(g.dir, { recursive: true, force: true });
+  }
+});
+
+test('stopping the gateways and the upstreams leaves no process behind', async (t) => {
+  let t0 = Date.now();
   for (const c of clients.splice(0)) {
     await within(c.close().catch(() => {}), 5000);
   }
+  t.diagnostic(`clients closed in ${Date.now() - t0} ms`);
   for (const g of [gw, gw2]) {
     const { dir } = g;
-    assert.deepEqual(await g.stop(), []);
+    t0 = Date.now();
+    const left = await g.stop({ keep: true });
+    const ms = Date.now() - t0;
+    t.diagnostic(`gateway on port ${g.port} stopped in ${ms} ms`);
+    if (ms > 3000) {
+      t.diagnostic(`its error log ends with:\n${g.errorLog().split('\n').filter((l) => !/mcp_authz:debug/.test(l)).slice(-12).join('\n')}`);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(left, []);
     assert.deepEqual(await leftAfterStop({ dir }), []);
   }
   gw = gw2 = null;
+  t0 = Date.now();
   await ev1.stop();
   await ev2.stop();
+  t.diagnostic(`upstreams stopped in ${Date.now() - t0} ms`);
   for (const tag of [TAG1, TAG2]) {
     assert.deepEqual(await leftAfterStop({ tag }), []);
   }
