@@ -46,7 +46,7 @@ import {
 import { DEFAULT_SCOPES, startGateway } from './lib/gateway.mjs';
 import { issueToken } from './lib/oauth.mjs';
 import { SRC, freePort, leftAfterStop, sleep, waitFor, within } from './lib/proc.mjs';
-import { EVERYTHING_VERSION, startEverything, startPagingUpstream } from './lib/upstream.mjs';
+import { EVERYTHING_VERSION, startEverything, startPagingUpstream, startSessionUpstream } from './lib/upstream.mjs';
 
 const SDK_VERSION = JSON.parse(readFileSync(path.join(SRC, 'node_modules/@modelcontextprotocol/sdk/package.json'), 'utf8')).version;
 // What the clients declare: server-everything registers its sampling and
@@ -793,6 +793,26 @@ test('a routed call to a backend that went away: HTTP 200, -32603 "Backend paged
   const echo = await post({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'ev1_echo', arguments: { message: 'still here' } } },
     { token: gw2Tok, session, version, url: gw2.mcpUrl });
   assert.equal(echo.json?.result?.content?.[0]?.text, 'Echo: still here', echo.text);
+});
+
+test('an upstream that forgot the session (404, as after a restart): the gateway initializes it again and retries the call once', T, async () => {
+  const solo = await startSessionUpstream();
+  const g = await startGateway({ location: `MCPProxyBackend solo ${solo.url} prefix=solo_` });
+  try {
+    const tok = await issueToken(g, { user: 'demo', scope: 'mcp' });
+    const { client } = await connect(tok, { url: g.mcpUrl });
+    assert.equal(text(await client.callTool({ name: 'solo_echo', arguments: { message: 'one' } }, undefined, CALL)), 'Echo: one');
+    const before = solo.initializes;
+    await solo.forget();
+    const again = await client.callTool({ name: 'solo_echo', arguments: { message: 'two' } }, undefined, CALL);
+    assert.equal(text(again), 'Echo: two', JSON.stringify(again));
+    assert.equal(solo.initializes, before + 1, 'one new upstream session');
+    assert.equal(text(await client.callTool({ name: 'solo_echo', arguments: { message: 'three' } }, undefined, CALL)), 'Echo: three');
+    assert.equal(solo.initializes, before + 1, 'and it is kept');
+  } finally {
+    await g.stop();
+    await solo.stop();
+  }
 });
 
 test('stopping httpd while a client holds its GET stream: the children end on SIGTERM, without the parent\'s SIGKILL', T, async () => {

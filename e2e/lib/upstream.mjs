@@ -31,11 +31,12 @@ export const EVERYTHING_VERSION = JSON.parse(readFileSync(
 const BIND_LOCAL = path.join(SRC, 'scripts/lib/bind-local.cjs');
 const START_TIMEOUT_MS = 30_000;
 
-// Start one server-everything on a free port of 127.0.0.1; @tag marks its
-// processes (see proc.mjs). Returns { port, url, output(), stop() }.
-export async function startEverything({ tag } = {}) {
+// Start one server-everything on a free port of 127.0.0.1 (or on @port,
+// e.g. to restart one); @tag marks its processes (see proc.mjs). Returns
+// { port, url, output(), stop() }.
+export async function startEverything({ tag, port: wanted } = {}) {
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = wanted ?? await freePort();
     const home = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-up-'));
     const proc = spawnTagged(NODE, ['-r', BIND_LOCAL, EVERYTHING, 'streamableHttp'], {
       tag: tag ?? `mcp-e2e-everything-${port}`,
@@ -57,7 +58,7 @@ export async function startEverything({ tag } = {}) {
       }, START_TIMEOUT_MS);
     } catch (e) {
       await stop();
-      if (/already in use/.test(output()) && attempt < 3) {
+      if (/already in use/.test(output()) && attempt < 3 && !wanted) {
         continue;
       }
       throw e;
@@ -165,6 +166,80 @@ export async function startPagingUpstream({ tools = 8, toolPage = 3, resources =
     resources: allResources.map((r) => r.uri),
     async stop() {
       for (const t of timers) clearTimeout(t);
+      server.closeAllConnections?.();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+// A stateful upstream of the test process with sessions as the MCP spec
+// has them (an unknown Mcp-Session-Id is 404), one tool "echo", and
+// forget(): it drops every session, as an upstream that restarted.
+// Returns { port, url, initializes (a count), forget(), stop() }.
+export async function startSessionUpstream() {
+  const http = await import('node:http');
+  const { randomUUID } = await import('node:crypto');
+  const { Server } = await import('@modelcontextprotocol/sdk/server/index.js');
+  const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+  const { CallToolRequestSchema, ListToolsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+  const sessions = new Map();
+  const state = { initializes: 0 };
+  const newServer = () => {
+    const s = new Server({ name: 'e2e-session-upstream', version: '1.0.0' }, { capabilities: { tools: {} } });
+    s.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [{ name: 'echo',
+      inputSchema: { type: 'object', properties: { message: { type: 'string' } } } }] }));
+    s.setRequestHandler(CallToolRequestSchema, async (r) => ({
+      content: [{ type: 'text', text: `Echo: ${r.params.arguments?.message ?? ''}` }] }));
+    return s;
+  };
+  const server = http.createServer(async (req, res) => {
+    const sid = req.headers['mcp-session-id'];
+    let body;
+    if (req.method === 'POST') {
+      let raw = '';
+      for await (const chunk of req) raw += chunk;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+    }
+    if (sid) {
+      const t = sessions.get(sid);
+      if (!t) {
+        res.writeHead(404, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }));
+        return;
+      }
+      await t.handleRequest(req, res, body);
+      return;
+    }
+    if (req.method !== 'POST' || body?.method !== 'initialize') {
+      res.writeHead(400, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: Mcp-Session-Id header is required' }, id: null }));
+      return;
+    }
+    state.initializes++;
+    const s = newServer();
+    const t = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), enableJsonResponse: true,
+      onsessioninitialized: (id) => { sessions.set(id, t); } });
+    await s.connect(t);
+    await t.handleRequest(req, res, body);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  return {
+    port,
+    url: `http://127.0.0.1:${port}/mcp`,
+    get initializes() { return state.initializes; },
+    async forget() {
+      const all = [...sessions.values()];
+      sessions.clear();
+      for (const t of all) await t.close().catch(() => {});
+    },
+    async stop() {
+      await this.forget();
       server.closeAllConnections?.();
       await new Promise((r) => server.close(r));
     },
