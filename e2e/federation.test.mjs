@@ -21,16 +21,22 @@
 // and @modelcontextprotocol/sdk's Client talking to the gateway only, with
 // bearer tokens the gateway issued to the test users (demo may be granted
 // ev2 and ev1:write, demo2 only mcp): initialize, the merged and prefixed
-// lists, routed calls, progress, sampling and elicitation relayed from an
-// upstream to the client and back, cancellation, list_changed and
-// resources/updated on the GET stream, paging, scope filtering and
-// step-up, gateway_whoami, the session's end. A second gateway federates
-// everything1, an upstream of the test process that pages its lists and
-// records what reaches it (lib/upstream.mjs startPagingUpstream), and a
-// backend nothing listens for: paging with the gateway's cursors, partial
-// lists, cancellation reaching the upstream, a backend that goes away,
-// keep-alive comments. The only direct connection to an upstream is the
-// one in before() that counts what server-everything offers.
+// lists, routed calls, progress, sampling, elicitation and roots/list
+// relayed from an upstream to the client and back, cancellation,
+// list_changed and resources/updated on the GET stream, paging, scope
+// filtering and step-up, gateway_whoami, the session's end; some of it
+// also read as raw HTTP (event ids, headers, status codes).
+//
+// A second gateway federates everything1, an upstream of the test process
+// that pages its lists and records what reaches it (lib/upstream.mjs
+// startPagingUpstream), and a backend nothing listens for: paging with the
+// gateway's cursors, partial lists, what headers reach an upstream,
+// cancellation reaching it, a backend that goes away, keep-alive comments.
+// Gateways of their own: an upstream that forgets its session
+// (startSessionUpstream), and stopping httpd with a GET stream open.
+//
+// The only direct connection to an upstream is the one in before() that
+// counts what server-everything offers.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
