@@ -230,11 +230,12 @@ async function rawSession(token, { url = gw.mcpUrl } = {}) {
 
 // Open the GET stream of @session (raw HTTP). Returns { status, headers,
 // events (each { id, event, data, comment }), until(pred, ms), close() }.
-async function openStream(token, session, version, { url = gw.mcpUrl } = {}) {
+async function openStream(token, session, version, { url = gw.mcpUrl, lastEventId } = {}) {
   const ac = new AbortController();
   const res = await fetch(url, { method: 'GET', signal: ac.signal, headers: {
     Accept: 'text/event-stream', Authorization: `Bearer ${token.access_token}`,
-    'Mcp-Session-Id': session, 'MCP-Protocol-Version': version } });
+    'Mcp-Session-Id': session, 'MCP-Protocol-Version': version,
+    ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) } });
   const events = [];
   let buf = '';
   const reading = (async () => {
@@ -534,6 +535,35 @@ test('the GET stream (raw): text/event-stream, no-cache, resources/updated with 
       assert.match(JSON.stringify(off.json?.result), /Stopped simulated/, off.text);
     }
   } finally {
+    await stream.close();
+  }
+});
+
+test('resuming the GET stream with Last-Event-ID "everything2:...": what everything2 sent meanwhile is replayed', T, async () => {
+  const { session, version } = await rawSession(demoTok);
+  const opts = { token: demoTok, session, version };
+  const uri = `ev2-${direct.resources[3]}`;
+  assert.equal((await post({ jsonrpc: '2.0', id: 2, method: 'resources/subscribe', params: { uri } }, opts)).status, 200);
+  const toggle = { jsonrpc: '2.0', method: 'tools/call', params: { name: 'ev2_toggle-subscriber-updates', arguments: {} } };
+  let stream = await openStream(demoTok, session, version);
+  let on = true;
+  try {
+    assert.match(JSON.stringify((await post({ ...toggle, id: 3 }, opts)).json?.result), /Started simulated/);
+    const first = await stream.until((e) => e.data.includes('notifications/resources/updated'), 15_000, 'resources/updated');
+    assert.match(first.id ?? '', /^everything2:./, `an event id to resume from: ${first.id}`);
+    await stream.close();
+    // Updates every 5 s: at least one while no stream is open.
+    await sleep(6000);
+    assert.match(JSON.stringify((await post({ ...toggle, id: 4 }, opts)).json?.result), /Stopped simulated/);
+    on = false;
+    stream = await openStream(demoTok, session, version, { lastEventId: first.id });
+    assert.equal(stream.status, 200);
+    const replayed = await stream.until((e) => e.data.includes('notifications/resources/updated') && e.id !== first.id,
+      5000, 'a replayed resources/updated');
+    assert.match(replayed.id, /^everything2:./);
+    assert.deepEqual(JSON.parse(replayed.data).params, { uri });
+  } finally {
+    if (on) await post({ ...toggle, id: 5 }, opts);
     await stream.close();
   }
 });
