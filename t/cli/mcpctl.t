@@ -608,10 +608,10 @@ sub client_suite {
     $s->(qw(consent erin acme https://gw.example.com/mcp mcp -100));
     ($rc, $out) = $c->(qw(db purge));
     is($rc, 0, "$name: db purge");
-    like($out, qr/^codes: 1\nrefresh tokens: 2\nconsents: 1\nclients: 0\nrevocations: 0\n$/,
+    like($out, qr/^codes: 1\nrefresh tokens: 2\nconsents: 1\nclients: 0\nrevocations: 0\npending authorizations: 0\n$/,
          "$name: prints what it removed");
     ($rc, $out) = $c->(qw(db purge));
-    is($out, "codes: 0\nrefresh tokens: 0\nconsents: 0\nclients: 0\nrevocations: 0\n",
+    is($out, "codes: 0\nrefresh tokens: 0\nconsents: 0\nclients: 0\nrevocations: 0\npending authorizations: 0\n",
        "$name: a second purge finds nothing");
 
     # Usage errors.
