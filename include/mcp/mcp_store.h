@@ -29,7 +29,8 @@
  *
  * Times are Unix seconds; 0 in a record means "none" (SQL NULL). Secrets
  * are stored as the caller gives them: callers pass hashes (codes, refresh
- * tokens, client secrets) and sealed envelopes (upstream tokens).
+ * tokens, client secrets, the state of a pending upstream authorization)
+ * and sealed envelopes (upstream tokens, PKCE verifiers).
  *
  * Failures return a status and leave a message in mcp_store_error() that
  * never contains a secret, hash or sealed value (it may name a client id,

@@ -2659,6 +2659,29 @@ START_TEST(odd_values_everywhere)
         ck_store(st, mcp_store_upstream_get(st, tp, v, id, &gu), APR_SUCCESS);
         ck_assert_str_eq(gu->sealed, v);
         ck_assert_str_eq(gu->key_id, v);
+        ck_store(st, mcp_store_upstream_lease(st, v, id, v, NOW, NOW + 5, NULL),
+                 APR_SUCCESS);
+        ck_store(st, mcp_store_upstream_lease(st, v, id, id, NOW, NOW + 5, NULL),
+                 MCP_ECONFLICT);
+        ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), APR_SUCCESS);
+        ck_store(st, mcp_store_upstream_get(st, tp, v, id, &gu), APR_SUCCESS);
+        ck_assert_int_eq(gu->version, 2);
+        ck_store(st, mcp_store_upstream_lease(st, v, id, id, NOW, NOW + 5, NULL),
+                 APR_SUCCESS);
+        ck_store(st, mcp_store_upstream_release(st, v, id, id), APR_SUCCESS);
+        {
+            mcp_store_pending_t a, *ga;
+
+            memset(&a, 0, sizeof(a));
+            a.state_hash = id; a.subject = v; a.provider = v; a.verifier_sealed = v;
+            a.scope = v; a.return_to = v; a.created_at = NOW; a.expires_at = NOW + 60;
+            ck_store(st, mcp_store_pending_put(st, &a), APR_SUCCESS);
+            ck_store(st, mcp_store_pending_take(st, tp, id, NOW, &ga), APR_SUCCESS);
+            ck_assert_str_eq(ga->subject, v);
+            ck_assert_str_eq(ga->verifier_sealed, v);
+            ck_assert_str_eq(ga->return_to, v);
+            ck_store(st, mcp_store_pending_take(st, tp, id, NOW, &ga), MCP_ENOTFOUND);
+        }
     }
     /* Nothing was taken for SQL: every table is still there, every row. */
     {
@@ -3108,6 +3131,36 @@ START_TEST(null_arguments)
     ck_invalid(st, mcp_store_upstream_list(st, NULL, "a", &list));
     ck_invalid(st, mcp_store_upstream_list(st, tp, NULL, &list));
     ck_invalid(st, mcp_store_upstream_list(st, tp, "a", NULL));
+    ck_invalid(st, mcp_store_upstream_update_cas(st, NULL, 1));
+    u.key_id = "k";
+    ck_invalid(st, mcp_store_upstream_update_cas(st, &u, -1));
+    u.sealed = NULL;
+    ck_invalid(st, mcp_store_upstream_update_cas(st, &u, 1));
+    ck_invalid(st, mcp_store_upstream_lease(st, NULL, "p", "h", NOW, NOW + 1, NULL));
+    ck_invalid(st, mcp_store_upstream_lease(st, "a", NULL, "h", NOW, NOW + 1, NULL));
+    ck_invalid(st, mcp_store_upstream_lease(st, "a", "p", NULL, NOW, NOW + 1, NULL));
+    ck_invalid(st, mcp_store_upstream_release(st, NULL, "p", "h"));
+    ck_invalid(st, mcp_store_upstream_release(st, "a", NULL, "h"));
+    ck_invalid(st, mcp_store_upstream_release(st, "a", "p", NULL));
+    {
+        mcp_store_pending_t a, *ga;
+
+        memset(&a, 0, sizeof(a));
+        a.state_hash = "s"; a.subject = "a"; a.provider = "p"; a.verifier_sealed = "v1";
+        a.created_at = NOW; a.expires_at = NOW + 1;
+        ck_invalid(st, mcp_store_pending_put(st, NULL));
+        a.state_hash = NULL;
+        ck_invalid(st, mcp_store_pending_put(st, &a));
+        a.state_hash = "s"; a.subject = NULL;
+        ck_invalid(st, mcp_store_pending_put(st, &a));
+        a.subject = "a"; a.provider = NULL;
+        ck_invalid(st, mcp_store_pending_put(st, &a));
+        a.provider = "p"; a.verifier_sealed = NULL;
+        ck_invalid(st, mcp_store_pending_put(st, &a));
+        ck_invalid(st, mcp_store_pending_take(st, NULL, "s", NOW, &ga));
+        ck_invalid(st, mcp_store_pending_take(st, tp, NULL, NOW, &ga));
+        ck_invalid(st, mcp_store_pending_take(st, tp, "s", NOW, NULL));
+    }
 
     ck_invalid(st, mcp_store_revocation_put(st, NULL, "v", NOW, NOW + 1));
     ck_invalid(st, mcp_store_revocation_put(st, "jti", NULL, NOW, NOW + 1));
