@@ -694,8 +694,11 @@ typedef struct {
 } mcp_store_purge_t;
 
 /** Delete rows that expired before @a now (pending upstream
- * authorizations too); @a counts (may be NULL) gets how many of each. A redeemed code is kept until it expires, so that a
- * replay within its lifetime is recognized. */
+ * authorizations too); @a counts (may be NULL) gets how many of each. A
+ * redeemed code is kept until it expires, so that a replay within its
+ * lifetime is recognized. Upstream tokens are not purged (an expired
+ * access token is refreshed), nor leases (a lease that ended is taken
+ * over). */
 apr_status_t mcp_store_purge(mcp_store_t *st, apr_int64_t now,
                              mcp_store_purge_t *counts);
 

@@ -1757,7 +1757,8 @@ apr_status_t mcp_store_purge(mcp_store_t *st, apr_int64_t now,
         && (rv = run(st, "mcp_purge_refresh", &counts->refresh_tokens, 1, &t)) == APR_SUCCESS
         && (rv = run(st, "mcp_purge_consents", &counts->consents, 1, &t)) == APR_SUCCESS
         && (rv = run(st, "mcp_purge_clients", &counts->clients, 2, tt)) == APR_SUCCESS
-        && (rv = run(st, "mcp_purge_revocations", &counts->revocations, 1, &t)) == APR_SUCCESS) {
+        && (rv = run(st, "mcp_purge_revocations", &counts->revocations, 1,
+                     &t)) == APR_SUCCESS) {
         rv = run(st, "mcp_purge_pending", &counts->pending, 1, &t);
     }
     return rv;
