@@ -340,31 +340,46 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
     const mcp_json_t **results = apr_pcalloc(r->pool,
                                              sizeof(*results) * (n + 1));
     const char **errors = apr_pcalloc(r->pool, sizeof(*errors) * (n + 1));
+    mcp_proxy_call_t **run = apr_pcalloc(r->pool, sizeof(*run) * (n + 1));
     apr_array_header_t *problems = NULL;
     const char *err = NULL;
     apr_status_t rv;
+    int nrun = 0;
 
     for (i = 0; i < n; i++) {
         const mcp_fed_pos_t *pos = &APR_ARRAY_IDX(plan->fetch, i,
                                                   mcp_fed_pos_t);
-        mcp_json_t *params = m->params ? mcp_json_copy(r->pool, m->params)
-                                       : mcp_json_object(r->pool);
+        mcp_json_t *params;
         mcp_jsonrpc_msg_t *q;
+        const char *health = NULL;
 
+        if (mcp_proxy_health_get(r->server, r->pool,
+                                 &ctx->ep->backends[pos->backend], &health)
+            == APR_SUCCESS && !strncmp(health, "down", 4)) {
+            /* Found down by the last health check: not waited for. */
+            errors[i] = apr_pstrcat(r->pool, "the health check found it ",
+                                    health, NULL);
+            continue;
+        }
+        params = m->params ? mcp_json_copy(r->pool, m->params)
+                           : mcp_json_object(r->pool);
         mcp_json_del(params, "cursor");
         if (pos->cursor) {
             mcp_json_set_str(params, "cursor", pos->cursor);
         }
         mcp_jsonrpc_request_create(&q, r->pool, &m->id,
                                    mcp_fed_list_method(kind), params);
-        calls[i] = mcp_proxy_call_make(ctx, pos->backend, q);
+        calls[i] = run[nrun++] = mcp_proxy_call_make(ctx, pos->backend, q);
     }
-    if (n) {
-        mcp_proxy_calls_run(ctx, calls, n);
+    if (nrun) {
+        mcp_proxy_calls_run(ctx, run, nrun);
     }
     for (i = 0; i < n; i++) {
         mcp_proxy_call_t *c = calls[i];
 
+        if (!c) {
+            continue;
+        }
         if (c->reason) {
             errors[i] = apr_psprintf(r->pool, "%s (%s)", c->reason_text,
                                      c->reason);
@@ -481,6 +496,7 @@ static answer_t do_whoami(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m)
     mcp_json_t *who = mcp_json_object(p), *scopes = mcp_json_array(p);
     mcp_json_t *backends = mcp_json_array(p), *res = mcp_json_object(p);
     mcp_json_t *content = mcp_json_array(p), *text = mcp_json_object(p);
+    const char *health;
     int i;
 
     mcp_json_set_str(who, "subject", ctx->subject);
@@ -502,8 +518,12 @@ static answer_t do_whoami(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m)
         if (ctx->ep->backends[i].conf->prefix) {
             mcp_json_set_str(b, "prefix", ctx->ep->backends[i].conf->prefix);
         }
-        mcp_json_set_str(b, "health",
-                         !ctx->sess->bsid[i] ? "not connected" : "connected");
+        if (mcp_proxy_health_get(ctx->r->server, p, &ctx->ep->backends[i],
+                                 &health) != APR_SUCCESS) {
+            health = "unknown";
+        }
+        mcp_json_set_str(b, "health", health);
+        mcp_json_set_bool(b, "connected", ctx->sess->bsid[i] != NULL);
         mcp_json_append(backends, b);
     }
     mcp_json_set(who, "backends", backends);

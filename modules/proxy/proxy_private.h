@@ -73,6 +73,8 @@ typedef struct {
 /** Per-server configuration. */
 typedef struct {
     const char *cache_spec;   /**< MCPProxySessionCache; NULL = default */
+    int health_interval;      /**< MCPProxyHealthCheck seconds, 0 = off;
+                                   -1 = unset */
 } mcp_proxy_server_conf;
 
 #define MCP_PROXY_DEFAULT_TIMEOUT    30
@@ -80,6 +82,7 @@ typedef struct {
 #define MCP_PROXY_DEFAULT_SESSION    3600
 #define MCP_PROXY_MAX_SESSION        (7 * 86400)
 #define MCP_PROXY_DEFAULT_CACHE      "shmcb"
+#define MCP_PROXY_DEFAULT_HEALTH     30
 
 /** What the handler needs of one backend at run time. */
 typedef struct {
@@ -114,6 +117,23 @@ const mcp_proxy_endpoint_t *mcp_proxy_endpoint(const mcp_proxy_dir_conf *conf);
 
 /** Forget the endpoints (a new configuration is being read). */
 void mcp_proxy_endpoints_reset(apr_pool_t *pconf);
+
+/** Every endpoint (const mcp_proxy_endpoint_t *), in @a p. */
+apr_array_header_t *mcp_proxy_endpoints_all(apr_pool_t *p);
+
+/* ---- health checks (proxy_health.c) ---- */
+
+int mcp_proxy_health_interval(const mcp_proxy_server_conf *conf);
+int mcp_proxy_health_post_config(apr_pool_t *pconf, server_rec *s);
+
+/** The last health check's verdict of @a b ("up", "down: ..."), or
+ * APR_NOTFOUND when none is known. */
+apr_status_t mcp_proxy_health_get(server_rec *s, apr_pool_t *p,
+                                  const mcp_proxy_rt_backend_t *b,
+                                  const char **pverdict);
+void mcp_proxy_health_set(server_rec *s, apr_pool_t *p,
+                          const mcp_proxy_rt_backend_t *b,
+                          const char *verdict, int ttl);
 
 /* ---- sessions (proxy_session.c) ---- */
 

@@ -323,3 +323,29 @@ void mcp_proxy_session_remove(request_rec *r, const char *id)
                               apr_pstrcat(r->pool, "s:", id, NULL));
     }
 }
+
+/* Health verdicts live in the same cache: "h:<backend>@<URL>". */
+static const char *health_key(apr_pool_t *p, const mcp_proxy_rt_backend_t *b)
+{
+    return apr_pstrcat(p, "h:", b->conf->name, "@", b->conf->url, NULL);
+}
+
+apr_status_t mcp_proxy_health_get(server_rec *s, apr_pool_t *p,
+                                  const mcp_proxy_rt_backend_t *b,
+                                  const char **pverdict)
+{
+    if (!cache) {
+        return APR_NOTFOUND;
+    }
+    return mcp_glue_cache_get(cache, s, p, health_key(p, b), pverdict);
+}
+
+void mcp_proxy_health_set(server_rec *s, apr_pool_t *p,
+                          const mcp_proxy_rt_backend_t *b,
+                          const char *verdict, int ttl)
+{
+    if (cache) {
+        mcp_glue_cache_set(cache, s, p, health_key(p, b), verdict,
+                           apr_time_now() + apr_time_from_sec(ttl));
+    }
+}
