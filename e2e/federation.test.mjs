@@ -108,6 +108,7 @@ before(async () => {
       `MCPProxyBackend dead http://127.0.0.1:${deadPort}/mcp prefix=dead_ timeout=3`,
       'MCPProxyKeepAlive 1',
     ].join('\n'),
+    config: 'MCPProxyHealthCheck 5',
   });
   gw2Tok = await issueToken(gw2, { user: 'demo', scope: 'mcp' });
 });
@@ -768,8 +769,19 @@ test('a backend nothing listens for is left out: initialize and the lists work w
   const who = JSON.parse(text(await client.callTool({ name: 'gateway_whoami', arguments: {} }, undefined, CALL)));
   t.diagnostic(`whoami backends: ${JSON.stringify(who.backends)}`);
   assert.deepEqual(who.backends.map((b) => b.name).sort(), ['dead', 'everything1', 'paged']);
-  const health = Object.fromEntries(who.backends.map((b) => [b.name, b.health]));
-  assert.notEqual(health.dead, health.everything1, 'the unreachable backend\'s health is not the healthy one\'s');
+  // The health checks (MCPProxyHealthCheck 5 on this gateway) find it down.
+  const health = await waitFor('the health check to find dead down', async () => {
+    const w = JSON.parse(text(await client.callTool({ name: 'gateway_whoami', arguments: {} }, undefined, CALL)));
+    const h = Object.fromEntries(w.backends.map((b) => [b.name, b.health]));
+    return /^down/.test(h.dead) && h.everything1 === 'up' && h.paged === 'up' ? h : null;
+  }, 15_000, 500);
+  t.diagnostic(`health: ${JSON.stringify(health)}`);
+  // Found down: a new session does not wait for it (timeout=3).
+  const t0 = Date.now();
+  const { client: c2 } = await connect(gw2Tok, { url: gw2.mcpUrl });
+  assert.ok(Date.now() - t0 < 2500, `initialize took ${Date.now() - t0} ms`);
+  const names2 = (await listAll((p) => c2.listTools(p, CALL), 'tools')).items.map((x) => x.name);
+  assert.ok(names2.includes('ev1_echo') && !names2.some((n) => n.startsWith('dead_')), names2.join(', '));
 });
 
 test('what reaches an upstream: its bearer_file token and the identity header, never the client\'s Authorization or cookies', T, async () => {
@@ -833,7 +845,8 @@ test('a routed call to a backend that went away: HTTP 200, -32603 "Backend paged
 
 test('an upstream that forgot the session (404, as after a restart): the gateway initializes it again and retries the call once', T, async () => {
   const solo = await startSessionUpstream();
-  const g = await startGateway({ location: `MCPProxyBackend solo ${solo.url} prefix=solo_` });
+  // No health checks: they would initialize sessions of their own.
+  const g = await startGateway({ location: `MCPProxyBackend solo ${solo.url} prefix=solo_`, config: 'MCPProxyHealthCheck Off' });
   try {
     const tok = await issueToken(g, { user: 'demo', scope: 'mcp' });
     const { client } = await connect(tok, { url: g.mcpUrl });
