@@ -232,6 +232,9 @@ typedef struct {
     apr_interval_time_t keepalive;
     apr_time_t list_changed[MCP_FED_NKINDS]; /**< last one relayed */
     apr_pool_t *evpool;              /**< cleared after each event */
+    const char **init_reason;        /**< per backend: why initialize
+                                          failed (word, text) */
+    const char **init_text;
 } mcp_proxy_ctx_t;
 
 /** One message (or GET stream) to one backend. */
