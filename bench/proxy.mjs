@@ -665,8 +665,12 @@ async function streamPhase(g, label, p, prepare) {
   // Bounded wait for httpd to see them go.
   const until = Date.now() + 15000;
   while (established(g.port) > before.clients + 2 && Date.now() < until) await sleep(200);
+  // Whether the workers let go once the clients are gone (the upstream
+  // still sends nothing).
+  await sleep(2000);
+  const after = { status: await serverStatus(g) };
   const r = {
-    label, before, during, held: o.held, stillOpen, openSeconds, statuses: o.statuses,
+    label, before, during, after, held: o.held, stillOpen, openSeconds, statuses: o.statuses,
     rssGrowthKB: during.mem.rss - before.mem.rss,
     pssGrowthKB: during.mem.pss - before.mem.pss,
   };
@@ -674,7 +678,7 @@ async function streamPhase(g, label, p, prepare) {
   r.pssPerStreamKB = stillOpen ? r.pssGrowthKB / stillOpen : undefined;
   say(`   ${label}: during: RSS ${(during.mem.rss / 1024).toFixed(1)} MB in ${during.mem.processes} processes, `
       + `BusyWorkers ${during.status.busy}, ${stillOpen} still open, ${during.clients} client connections `
-      + `and ${during.upstream} upstream connections ESTABLISHED`);
+      + `and ${during.upstream} upstream connections ESTABLISHED; BusyWorkers 2 s after the clients closed: ${after.status.busy}`);
   return r;
 }
 
@@ -859,6 +863,8 @@ function report({ version, results, fan, streams, notes, errors }) {
         + `${v.bad || v.errors ? `   (${[v.bad ? `${v.bad} not ok` : '', v.errors ? `${v.errors} socket errors` : ''].filter(Boolean).join(', ')})` : ''}`);
     }
   }
+  L.push('  socket errors: wrk\'s count; read errors are connections httpd closed between requests, e.g. keep-alive');
+  L.push('  connections the event MPM closes when all workers of a child are busy (wrk reconnects)');
   L.push('');
   L.push('targets and ratios');
   const cmax = CONNECTIONS.includes(64) ? 64 : Math.max(...CONNECTIONS);
@@ -882,7 +888,7 @@ function report({ version, results, fan, streams, notes, errors }) {
   L.push(`    p99 ratio ${x(f1.p99_us && f10.p99_us ? f10.p99_us / f1.p99_us : undefined)}, mean ratio ${x(f1.mean_us && f10.mean_us ? f10.mean_us / f1.mean_us : undefined)}`);
   L.push('');
   L.push(`${STREAMS} idle SSE streams (GET, Accept: text/event-stream; (c) on ${STREAM_SESSIONS === 'one' ? 'one initialized session' : 'a session each'}), held ${HOLD} s`);
-  L.push('                                   held  still open  ESTAB client/upstream  BusyWorkers  processes  RSS before  RSS during  RSS/stream  PSS/stream');
+  L.push('                                   held  still open  ESTAB client/upstream  BusyWorkers before->during->after  processes  RSS before  RSS during  RSS/stream  PSS/stream');
   const mb = (kb) => (kb === undefined ? '-' : `${(kb / 1024).toFixed(1)} MB`);
   const kb = (v) => (v === undefined || Number.isNaN(v) ? '-' : `${v.toFixed(1)} kB`);
   for (const k of ['b', 'c']) {
@@ -893,7 +899,7 @@ function report({ version, results, fan, streams, notes, errors }) {
       continue;
     }
     L.push(`${label.padEnd(34)}${col(s.held, 5)}${col(s.stillOpen, 12)}${col(`${s.during.clients}/${s.during.upstream}`, 23)}`
-      + `${col(`${s.before.status.busy ?? '?'}->${s.during.status.busy ?? '?'}`, 13)}`
+      + `${col(`${s.before.status.busy ?? '?'}->${s.during.status.busy ?? '?'}->${s.after.status.busy ?? '?'}`, 35)}`
       + `${col(`${s.before.mem.processes}->${s.during.mem.processes}`, 11)}${col(mb(s.before.mem.rss), 12)}${col(mb(s.during.mem.rss), 12)}`
       + `${col(kb(s.rssPerStreamKB), 12)}${col(kb(s.pssPerStreamKB), 12)}`);
     if (Object.keys(s.statuses).some((c) => c !== '200')) L.push(`      answers: ${JSON.stringify(s.statuses)}`);
@@ -907,6 +913,7 @@ function report({ version, results, fan, streams, notes, errors }) {
   L.push(`  RSS growth per stream (c)/(b): ${x(g)}   target <= 1.20x: ${verdict(g === undefined ? undefined : g <= 1.2)}`);
   const pg = streams.c && streams.b && streams.b.pssPerStreamKB > 0 ? streams.c.pssPerStreamKB / streams.b.pssPerStreamKB : undefined;
   L.push(`    PSS growth per stream (c)/(b): ${x(pg)} (RSS sums count shared pages once per process)`);
+  L.push('  "after": BusyWorkers 2 s after the clients closed their streams (the upstream still silent)');
   if (notes.length || errors.length) L.push('');
   for (const n of notes) L.push(`note: ${n}`);
   if (errors.length) {
