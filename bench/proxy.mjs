@@ -235,13 +235,15 @@ function tree(pid) {
   return pids;
 }
 
-// CPU time (user + system, clock ticks) of processes' trees.
+// CPU time (user + system, clock ticks) of processes' trees. The MPM
+// stops idle children during a run: their time is then in the parent's
+// cutime and cstime (f[13], f[14]), counted with the parent's own.
 function cpuTicks(pids) {
   let total = 0;
   for (const pid of pids) {
     for (const p of tree(pid)) {
       const f = procStat(p);
-      if (f) total += Number(f[11]) + Number(f[12]);
+      if (f) total += Number(f[11]) + Number(f[12]) + (p === pid ? Number(f[13]) + Number(f[14]) : 0);
     }
   }
   return total;
