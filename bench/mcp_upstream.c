@@ -24,6 +24,8 @@
  * tool name); ping -> {}; another request -> -32601. A notification or a
  * response -> 202. GET -> an SSE stream (chunked) that sends one comment
  * and then nothing, held until the client closes it. DELETE -> 204.
+ * GET /bench-stats -> {"accepted":N,"posts":M}: the connections accepted
+ * and the POSTs answered so far (does a proxy reuse its connections?).
  *
  * "delay_ms=N" anywhere in the request target (e.g. /mcp?delay_ms=50)
  * delays the answer to every POSTed request by N milliseconds (at most
@@ -68,6 +70,7 @@ typedef struct conn {
 static int ep;
 static conn_t *delayed;     /* connections with a delayed answer */
 static unsigned long session_counter;
+static unsigned long accepted, posts;
 
 static long long now_ms(void)
 {
@@ -348,6 +351,7 @@ static void handle_post(conn_t *c, const char *target, const char *body,
     if (delay > 60000) {
         delay = 60000;
     }
+    posts++;
     extra[0] = '\0';
     if (!scan_message(body, body + body_len, &m) || !m.id || !m.method) {
         /* Notifications, responses (and batches, not used here). */
@@ -542,7 +546,16 @@ static int process(conn_t *c)
                 handle_post(c, target, c->in + body_off, (size_t)body_len);
             }
         }
-        if (!strcmp(method, "GET")) {
+        if (!strcmp(method, "GET") && !strcmp(target, "/bench-stats")) {
+            char body[128], *buf;
+            size_t len;
+            int bn = snprintf(body, sizeof(body), "{\"accepted\":%lu,\"posts\":%lu}",
+                              accepted, posts);
+
+            answer(c, &buf, &len, "200 OK", NULL, body, (size_t)bn);
+            queue_answer(c, 0, buf, len);
+        }
+        else if (!strcmp(method, "GET")) {
             handle_get(c);
         }
         else if (!strcmp(method, "DELETE")) {
@@ -714,6 +727,7 @@ int main(int argc, char **argv)
                         continue;
                     }
                     c->fd = fd;
+                    accepted++;
                     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                     ev.events = EPOLLIN | EPOLLRDHUP;
                     ev.data.ptr = c;

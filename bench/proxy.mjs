@@ -505,6 +505,7 @@ async function wrk(g, target, p, connections, seconds, body, headers) {
   const argv = ['-t', String(THREADS), '-c', String(connections), '-d', `${seconds}s`,
     '--timeout', '10s', '-s', LUA, target, '--', p, body, ...hdr];
   const servers = [g.proc.pid, g.upstreamProc.pid];
+  const up0 = await upstreamStats(g);
   const cpu0 = cpuTicks(servers);
   const c = spawn(PIN ? 'taskset' : 'wrk', PIN ? ['-c', String(CLIENT_CPU), 'wrk', ...argv] : argv,
     { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -525,6 +526,10 @@ async function wrk(g, target, p, connections, seconds, body, headers) {
   const r = JSON.parse(line);
   r.sample = (stdout.match(/^first answer not ok: (.*)$/m) || [])[1];
   r.cpu_us = r.ok ? ((cpuTicks(servers) - cpu0) * 1e6) / CLK_TCK / r.ok : undefined;
+  const up1 = await upstreamStats(g);
+  // Less the counters' own connection.
+  r.up_conns = r.ok ? ((up1.accepted - up0.accepted - 1) * 1000) / r.ok : undefined;
+  r.up_posts = r.ok ? (up1.posts - up0.posts) / r.ok : undefined;
   return r;
 }
 
@@ -533,6 +538,7 @@ function show(what, r) {
   if (r.bad) extra.push(`${r.bad} not ok`);
   if (r.errors) extra.push(`${r.errors} socket errors`);
   if (r.cpu_us) extra.push(`server CPU ${r.cpu_us.toFixed(0)} us/call`);
+  if (r.up_conns !== undefined) extra.push(`${r.up_conns.toFixed(1)} upstream connections/1000 calls`);
   say(`   ${what.padEnd(34)} ${r.rate.toFixed(0).padStart(7)}/s  p50 ${us(r.p50_us)}  p99 ${us(r.p99_us)}`
       + `${extra.length ? `  (${extra.join(', ')})` : ''}`);
   if (r.sample) say(`      first answer not ok: ${r.sample}`);
@@ -558,6 +564,8 @@ function summarize(runs) {
     p99_us: lat('p99_us'),
     mean_us: lat('mean_us'),
     cpu_us: median(runs.map((r) => r.cpu_us)),
+    up_conns: median(runs.map((r) => r.up_conns)),
+    up_posts: median(runs.map((r) => r.up_posts)),
     bad: runs.reduce((a, r) => a + r.bad, 0),
     errors: runs.reduce((a, r) => a + r.errors, 0),
   };
@@ -625,22 +633,38 @@ async function openStreams(g, p, headersFor, n, seconds) {
   return { sockets, statuses, held };
 }
 
-// mod_status's machine-readable page, over a connection of its own
-// (HTTP/1.0: no pooled keep-alive connection that httpd may have closed).
-function serverStatus(g) {
+// A GET over a connection of its own (HTTP/1.0: no pooled keep-alive
+// connection that the server may have closed); the body, or null.
+function rawGet(port, p) {
   return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port: g.port });
+    const s = net.connect({ host: '127.0.0.1', port });
     let t = '';
-    const fail = (e) => { s.destroy(); resolve({ error: String(e) }); };
-    s.setTimeout(10000, () => fail('timeout'));
-    s.on('connect', () => s.write(`GET /server-status?auto HTTP/1.0\r\nHost: 127.0.0.1:${g.port}\r\n\r\n`));
+    s.setTimeout(10000, () => { s.destroy(); resolve(null); });
+    s.on('connect', () => s.write(`GET ${p} HTTP/1.0\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`));
     s.on('data', (d) => { t += d; });
-    s.on('error', fail);
+    s.on('error', () => resolve(null));
     s.on('close', () => {
-      const f = (k) => Number((t.match(new RegExp(`^${k}: (\\d+)`, 'm')) || [])[1]);
-      resolve({ busy: f('BusyWorkers'), idle: f('IdleWorkers'), processes: f('Processes'), conns: f('ConnsTotal') });
+      const i = t.indexOf('\r\n\r\n');
+      resolve(i < 0 ? null : t.slice(i + 4));
     });
   });
+}
+
+// mod_status's machine-readable page.
+async function serverStatus(g) {
+  const t = await rawGet(g.port, '/server-status?auto');
+  if (t === null) return { error: 'no answer' };
+  const f = (k) => Number((t.match(new RegExp(`^${k}: (\\d+)`, 'm')) || [])[1]);
+  return { busy: f('BusyWorkers'), idle: f('IdleWorkers'), processes: f('Processes'), conns: f('ConnsTotal') };
+}
+
+// The upstream's counters: connections accepted, POSTs answered.
+async function upstreamStats(g) {
+  try {
+    return JSON.parse(await rawGet(g.upstream, '/bench-stats')) ?? { accepted: NaN, posts: NaN };
+  } catch {
+    return { accepted: NaN, posts: NaN };
+  }
 }
 
 // One stream measurement on a freshly started httpd: before, during.
@@ -853,7 +877,7 @@ function report({ version, results, fan, streams, notes, errors }) {
   L.push(`  load average at the start ${loadStart}, at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine disturbs the figures)`);
   L.push(`  wrk -t${THREADS}, ${ROUNDS} alternating rounds of ${SECONDS} s per figure (medians); only answers with a JSON-RPC result count`);
   L.push('');
-  L.push('tools/call                          conns     req/s      p50      p99  +p50 vs (a)  +p99 vs (a)  server CPU/call');
+  L.push('tools/call                          conns     req/s      p50      p99  +p50 vs (a)  +p99 vs (a)  server CPU/call  upstream conns/1k calls');
   for (const c of CONNECTIONS) {
     const r = results[c];
     for (const k of ['a', 'b', 'c']) {
@@ -862,9 +886,12 @@ function report({ version, results, fan, streams, notes, errors }) {
       L.push(`  ${label.padEnd(32)}${col(c, 6)}${col(n0(v.rate))}${col(us(v.p50_us), 9)}${col(us(v.p99_us), 9)}`
         + `${col(k === 'a' ? '' : us(diff(v.p50_us, r.a.p50_us)), 13)}${col(k === 'a' ? '' : us(diff(v.p99_us, r.a.p99_us)), 13)}`
         + `${col(v.cpu_us === undefined ? '-' : `${v.cpu_us.toFixed(0)} us`, 17)}`
+        + `${col(v.up_conns === undefined || Number.isNaN(v.up_conns) ? '-' : v.up_conns.toFixed(1), 25)}`
         + `${v.bad || v.errors ? `   (${[v.bad ? `${v.bad} not ok` : '', v.errors ? `${v.errors} socket errors` : ''].filter(Boolean).join(', ')})` : ''}`);
     }
   }
+  L.push('  upstream conns/1k calls: connections the upstream accepted per 1000 answered calls (for (a) those of wrk)');
+  L.push(`  upstream POSTs per call: ${CONNECTIONS.map((c) => `${c} conns (b) ${results[c].b.up_posts?.toFixed(2) ?? '-'}, (c) ${results[c].c.up_posts?.toFixed(2) ?? '-'}`).join('; ')}`);
   L.push('  socket errors: wrk\'s count; read errors are connections httpd closed between requests, e.g. keep-alive');
   L.push('  connections the event MPM closes when all workers of a child are busy (wrk reconnects)');
   L.push('');
