@@ -655,7 +655,11 @@ async function serverStatus(g) {
   const t = await rawGet(g.port, '/server-status?auto');
   if (t === null) return { error: 'no answer' };
   const f = (k) => Number((t.match(new RegExp(`^${k}: (\\d+)`, 'm')) || [])[1]);
-  return { busy: f('BusyWorkers'), idle: f('IdleWorkers'), processes: f('Processes'), conns: f('ConnsTotal') };
+  // A child the MPM stops (more idle threads than MaxSpareThreads) keeps
+  // its streams: its workers are 'G' in the scoreboard, not BusyWorkers.
+  const sb = (t.match(/^Scoreboard: (.*)$/m) || [])[1] || '';
+  return { busy: f('BusyWorkers'), graceful: sb.split('G').length - 1, idle: f('IdleWorkers'),
+    processes: f('Processes'), stopping: f('Stopping'), conns: f('ConnsTotal') };
 }
 
 // The upstream's counters: connections accepted, POSTs answered.
@@ -703,8 +707,8 @@ async function streamPhase(g, label, p, prepare) {
   r.rssPerStreamKB = stillOpen ? r.rssGrowthKB / stillOpen : undefined;
   r.pssPerStreamKB = stillOpen ? r.pssGrowthKB / stillOpen : undefined;
   say(`   ${label}: during: RSS ${(during.mem.rss / 1024).toFixed(1)} MB in ${during.mem.processes} processes, `
-      + `BusyWorkers ${during.status.busy}, ${stillOpen} still open, ${during.clients} client connections `
-      + `and ${during.upstream} upstream connections ESTABLISHED; BusyWorkers 2 s after the clients closed: ${after.status.busy}`);
+      + `BusyWorkers ${workers(during.status)}, ${stillOpen} still open, ${during.clients} client connections `
+      + `and ${during.upstream} upstream connections ESTABLISHED; BusyWorkers 2 s after the clients closed: ${workers(after.status)}`);
   return r;
 }
 
@@ -859,6 +863,11 @@ async function main() {
   if (env.BENCH_KEEP === '1') say(`work directory kept: ${WORK}`);
 }
 
+function workers(st) {
+  if (st.busy === undefined || Number.isNaN(st.busy)) return '?';
+  return st.graceful ? `${st.busy}+${st.graceful}` : String(st.busy);
+}
+
 function report({ version, results, fan, streams, notes, errors }) {
   const L = [];
   const verdict = (pass) => (pass === undefined ? 'MISSED (no figure)' : pass ? 'met' : 'MISSED');
@@ -928,7 +937,7 @@ function report({ version, results, fan, streams, notes, errors }) {
       continue;
     }
     L.push(`${label.padEnd(34)}${col(s.held, 5)}${col(s.stillOpen, 12)}${col(`${s.during.clients}/${s.during.upstream}`, 23)}`
-      + `${col(`${s.before.status.busy ?? '?'}->${s.during.status.busy ?? '?'}->${s.after.status.busy ?? '?'}`, 35)}`
+      + `${col([s.before, s.during, s.after].map((m) => workers(m.status)).join('->'), 35)}`
       + `${col(`${s.before.mem.processes}->${s.during.mem.processes}`, 11)}${col(mb(s.before.mem.rss), 12)}${col(mb(s.during.mem.rss), 12)}`
       + `${col(kb(s.rssPerStreamKB), 12)}${col(kb(s.pssPerStreamKB), 12)}`);
     if (Object.keys(s.statuses).some((c) => c !== '200')) L.push(`      answers: ${JSON.stringify(s.statuses)}`);
@@ -942,7 +951,9 @@ function report({ version, results, fan, streams, notes, errors }) {
   L.push(`  RSS growth per stream (c)/(b): ${x(g)}   target <= 1.20x: ${verdict(g === undefined ? undefined : g <= 1.2)}`);
   const pg = streams.c && streams.b && streams.b.pssPerStreamKB > 0 ? streams.c.pssPerStreamKB / streams.b.pssPerStreamKB : undefined;
   L.push(`    PSS growth per stream (c)/(b): ${x(pg)} (RSS sums count shared pages once per process)`);
-  L.push('  "after": BusyWorkers 2 s after the clients closed their streams (the upstream still silent)');
+  L.push('  "after": BusyWorkers 2 s after the clients closed their streams (the upstream still silent);');
+  L.push('  "+N": workers still serving in children the MPM is stopping (\'G\' in the scoreboard; it stops a child');
+  L.push('  when more threads than MaxSpareThreads are idle, and the child keeps its streams until they end)');
   if (notes.length || errors.length) L.push('');
   for (const n of notes) L.push(`note: ${n}`);
   if (errors.length) {
