@@ -17,7 +17,7 @@
 # build's, wrk; npm packages from package-lock.json), builds build/demo
 # as scripts/demo does, and runs bench/proxy.mjs, which builds the C
 # upstream bench/mcp_upstream.c, starts and stops everything on 127.0.0.1
-# and prints the figures, the ratios and their targets. Takes about four
+# and prints the figures, the ratios and their targets. Takes about three
 # minutes with the defaults.
 #
 # The servers (httpd, the upstream) run on one CPU and the load generator
@@ -52,7 +52,11 @@ if [ "${MCP_BENCH_SKIP_INSTALL:-0}" != 1 ]; then
         command -v "$c" >/dev/null 2>&1 \
             || die "$c is missing (run this as root once, or apt-get install wrk apache2-dev apache2-utils openssl gcc util-linux)"
     done
-    npm_install "$SRC"
+    # A node_modules shared with another checkout (a symlink, as in a git
+    # worktree) is that checkout's to install: npm ci here would replace it.
+    if [ ! -L "$SRC/node_modules" ]; then
+        npm_install "$SRC"
+    fi
 fi
 if [ -z "${BENCH_BUILD:-}" ]; then
     build build/demo
