@@ -34,6 +34,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGateway, basicAuthorize } from './lib/gateway.mjs';
 import { startRecordingUpstream } from './lib/recording-upstream.mjs';
+import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
 import { SRC, freePort, portOpen, sleep, spawnTagged, waitFor, within } from './lib/proc.mjs';
 
 const EVERYTHING = path.join(SRC, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -52,6 +53,8 @@ before(async () => {
   ev.child.stdout.resume();
   await waitFor('server-everything', () => portOpen(evPort), 30_000);
   gw = await startGateway({
+    modules: '<IfModule !deflate_module>\nLoadModule deflate_module /usr/lib/apache2/modules/mod_deflate.so\n</IfModule>\n'
+      + '<IfModule !filter_module>\nLoadModule filter_module /usr/lib/apache2/modules/mod_filter.so\n</IfModule>',
     config: ({ dir, data }) => {
       writeFileSync(path.join(dir, 'alpha.token'), 'static-alpha-token\n', { mode: 0o644 });
       return `MCPProxyHealthCheck 5
@@ -64,6 +67,11 @@ ${basicAuthorize(data)}
     MCPProxyBackend dead http://127.0.0.1:9/mcp prefix=dead_ timeout=3
     MCPProxyIdentityHeader X-Gateway-User
     MCPProxyKeepAlive 1
+    # SSE must never be compressed (events would wait for the buffer).
+    AddOutputFilterByType DEFLATE application/json text/event-stream
+</Location>
+<Location /mcp>
+    MCPProxyBackend beta ${upB.url} prefix=b_
 </Location>`;
     },
   });
@@ -277,4 +285,74 @@ test('DELETE ends the gateway session and every backend session', async () => {
   assert.equal(upA.requests.filter((q) => q.method === 'DELETE').length, delA + 1);
   const after = await post({ jsonrpc: '2.0', id: 18, method: 'tools/list' }, { sid });
   assert.equal(after.status, 404);
+});
+
+// Reads an event stream into .text until stop().
+function readStream(res) {
+  const st = { text: '' };
+  const reader = res.body.getReader();
+  st.done = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        st.text += Buffer.from(value).toString();
+      }
+    } catch { /* aborted */ }
+  })();
+  return st;
+}
+
+test('DELETE of a session ends its open GET stream', async () => {
+  const { sid } = await initialize();
+  const res = await fetch(url, { headers: { ...headers(), 'Mcp-Session-Id': sid, Accept: 'text/event-stream' } });
+  assert.equal(res.status, 200);
+  const st = readStream(res);
+  await waitFor('the GET stream to the backends', () => upB.getStreams.some((g) => !g.lastEventId), 10_000);
+  const del = await fetch(url, { method: 'DELETE', headers: { ...headers(), 'Mcp-Session-Id': sid } });
+  assert.equal(del.status, 204);
+  await within(st.done, 8_000);
+});
+
+test('event streams are not compressed, whatever the output filters', async () => {
+  const { sid } = await initialize();
+  const res = await fetch(url, { method: 'POST', headers: { ...headers(), 'Mcp-Session-Id': sid,
+    'Accept-Encoding': 'gzip' }, body: JSON.stringify({ jsonrpc: '2.0', id: 30, method: 'tools/call',
+    params: { name: 'ev_echo', arguments: { message: 'plain' } } }) });
+  assert.match(res.headers.get('content-type'), /^text\/event-stream/, 'server-everything answers with SSE');
+  assert.equal(res.headers.get('content-encoding'), null);
+  assert.equal(res.headers.get('x-accel-buffering'), 'no');
+  assert.match(await res.text(), /Echo: plain/);
+});
+
+test('a token with other scopes on the session: its GET stream hears list_changed', async () => {
+  const mcp = gw.mcpUrl;
+  const narrow = new TestProvider({ user: 'demo', password: gw.password, scope: 'mcp' });
+  const wide = new TestProvider({ user: 'demo', password: gw.password, scope: 'mcp ev1:write' });
+  await rpcWithAuth(mcp, narrow, { jsonrpc: '2.0', id: 1, method: 'ping' });
+  // /mcp/admin (the same resource) challenges for ev1:write too.
+  await rpcWithAuth(`${mcp}/admin`, wide, { jsonrpc: '2.0', id: 1, method: 'ping' });
+  assert.match(wide.tokens().scope, /ev1:write/);
+  assert.doesNotMatch(narrow.tokens().scope, /ev1:write/);
+  const h = (p) => ({ 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+    Authorization: `Bearer ${p.tokens().access_token}`, 'MCP-Protocol-Version': '2025-11-25' });
+  const init = await fetch(mcp, { method: 'POST', headers: h(narrow), body: JSON.stringify({ jsonrpc: '2.0', id: 1,
+    method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'e2e', version: '1' } } }) });
+  assert.equal(init.status, 200);
+  const sid = init.headers.get('mcp-session-id');
+  const ac = new AbortController();
+  const get = await fetch(mcp, { headers: { ...h(narrow), Accept: 'text/event-stream', 'Mcp-Session-Id': sid }, signal: ac.signal });
+  assert.equal(get.status, 200);
+  const st = readStream(get);
+  try {
+    await sleep(500);
+    assert.doesNotMatch(st.text, /list_changed/);
+    const list = await fetch(mcp, { method: 'POST', headers: { ...h(wide), 'Mcp-Session-Id': sid },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+    assert.equal(list.status, 200, 'the same user\'s other token serves the session');
+    await waitFor('list_changed on the GET stream', () => /notifications\/tools\/list_changed/.test(st.text), 8_000);
+  } finally {
+    ac.abort();
+    await st.done;
+  }
 });

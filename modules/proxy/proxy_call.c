@@ -510,6 +510,50 @@ static int client_closed(mcp_proxy_ctx_t *ctx)
         && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* A GET stream looks at its session every few seconds: when it is gone
+ * (deleted, expired, maybe by another process or node) the stream ends;
+ * when what the client may see changed (other scopes), the client hears
+ * list_changed for all three lists. */
+#define PEEK_INTERVAL apr_time_from_sec(2)
+
+static apr_status_t watch_session(mcp_proxy_ctx_t *ctx)
+{
+    static const char *const methods[] = {
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/resources/list_changed"
+    };
+    apr_time_t now = apr_time_now();
+    apr_int64_t changes = 0;
+    apr_size_t i;
+
+    if (!ctx->sess || now - ctx->peeked < PEEK_INTERVAL) {
+        return APR_SUCCESS;
+    }
+    ctx->peeked = now;
+    if (mcp_proxy_session_peek(ctx->r, ctx->sess->id, &changes)
+        != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ctx->r, MCPLOGNO(01816)
+                      "the session of this stream is gone; ending it");
+        return MCP_ECANCELED;
+    }
+    if (changes <= ctx->sess->changes) {
+        return APR_SUCCESS;
+    }
+    ctx->sess->changes = changes;
+    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        const char *ev = apr_psprintf(ctx->r->pool, "{\"jsonrpc\":\"2.0\","
+                                      "\"method\":\"%s\"}", methods[i]);
+
+        ctx->list_changed[i] = now;
+        if (mcp_proxy_client_event(ctx, NULL, ev, strlen(ev), -1)
+            != APR_SUCCESS) {
+            return MCP_ECANCELED;
+        }
+    }
+    return APR_SUCCESS;
+}
+
 static apr_status_t on_tick(const mcp_http_response_t *resp, void *baton)
 {
     mcp_proxy_call_t *c = baton;
@@ -525,6 +569,13 @@ static apr_status_t on_tick(const mcp_http_response_t *resp, void *baton)
         c->ctx->client_gone = 1;
         c->ctx->r->connection->aborted = 1;
         return MCP_ECANCELED;
+    }
+    if (c->relay && c->stream) {
+        apr_status_t rv = watch_session(c->ctx);
+
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
     }
     if (c->relay) {
         return mcp_proxy_client_keepalive(c->ctx);

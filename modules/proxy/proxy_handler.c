@@ -301,6 +301,7 @@ static answer_t do_initialize(mcp_proxy_ctx_t *ctx,
     ctx->sess->subject = ctx->subject;
     ctx->sess->client_id = ctx->token ? ctx->token->client_id : "";
     ctx->sess->version = mcp_fed_negotiate_version(requested);
+    ctx->sess->scope = ctx->token ? ctx->token->scope : "";
     if (m->params) {
         ctx->sess->client_caps = mcp_json_get(r->pool, m->params,
                                               "capabilities");
@@ -937,23 +938,41 @@ static int need_session(mcp_proxy_ctx_t *ctx, const char **pmsg)
     }
     apr_table_setn(r->subprocess_env, "MCP_SESSION",
                    session_hash(r->pool, id));
+    /* A token with other scopes than the last one (step-up, a narrower
+     * token): what the client may see changed; GET streams say so. */
+    if (ctx->token && ctx->sess->scope
+        && strcmp(ctx->sess->scope, ctx->token->scope)) {
+        ctx->sess->scope = ctx->token->scope;
+        ctx->sess->changes++;
+        ctx->sess_dirty = 1;
+    }
     return OK;
 }
 
 static void session_done(mcp_proxy_ctx_t *ctx)
 {
     int timeout = mcp_proxy_session_timeout(ctx->conf);
+    apr_int64_t changes;
 
     if (!ctx->sess) {
         return;
     }
-    if (ctx->sess_dirty) {
-        mcp_proxy_session_save(ctx->r, ctx->sess, timeout);
-        ctx->sess_dirty = 0;
+    if (!ctx->sess_dirty && apr_time_now() - ctx->sess->touched
+                            <= apr_time_from_sec(timeout) / 10) {
+        return;
     }
-    else {
-        mcp_proxy_session_touch(ctx->r, ctx->sess, timeout);
+    /* A session deleted meanwhile (a DELETE during a long call, maybe on
+     * another process) stays deleted. */
+    if (mcp_proxy_session_peek(ctx->r, ctx->sess->id, &changes)
+        != APR_SUCCESS) {
+        return;
     }
+    if (changes > ctx->sess->changes) {
+        ctx->sess->changes = changes;
+    }
+    mcp_proxy_session_save(ctx->r, ctx->sess, timeout);
+    ctx->sess->touched = apr_time_now();
+    ctx->sess_dirty = 0;
 }
 
 static int answer_batch(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *batch)
@@ -1166,10 +1185,11 @@ static int handle_get(mcp_proxy_ctx_t *ctx)
         calls[i]->last_event_id = last ? strchr(last, ':') + 1 : NULL;
     }
     ctx->keepalive = apr_time_from_sec(mcp_proxy_keepalive(ctx->conf));
+    session_done(ctx);
+    ctx->peeked = apr_time_now();
     if (n) {
         mcp_proxy_calls_run(ctx, calls, n);
     }
-    session_done(ctx);
     if (!ctx->streaming) {
         apr_table_setn(r->headers_out, "Allow", "POST, DELETE");
         return send_error(r, HTTP_METHOD_NOT_ALLOWED, PROXY_TRANSPORT_ERROR,
