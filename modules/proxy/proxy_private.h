@@ -156,6 +156,10 @@ typedef struct {
     const char **bversion;
     int nbackends;
     apr_time_t touched;
+    const char *scope;         /**< the token's scope at the last request */
+    apr_int64_t changes;       /**< counts changes of what the client may
+                                    see (scopes): GET streams announce
+                                    them as list_changed */
 } mcp_proxy_session_t;
 
 /** A new session (not stored yet) for @a ep with a fresh random id. */
@@ -175,9 +179,12 @@ apr_status_t mcp_proxy_session_save(request_rec *r,
                                     const mcp_proxy_session_t *s,
                                     int timeout);
 
-/** Store @a s again when its entry is older than a tenth of @a timeout. */
-void mcp_proxy_session_touch(request_rec *r, mcp_proxy_session_t *s,
-                             int timeout);
+/**
+ * Look at session @a id without taking it over: its change counter.
+ * @return APR_SUCCESS, or APR_NOTFOUND when it is gone (deleted, expired).
+ */
+apr_status_t mcp_proxy_session_peek(request_rec *r, const char *id,
+                                    apr_int64_t *pchanges);
 
 /** Remove session @a id. */
 void mcp_proxy_session_remove(request_rec *r, const char *id);
@@ -229,9 +236,13 @@ typedef struct {
     int client_gone;                 /**< writing to the client failed */
     apr_time_t last_write;
     apr_time_t checked;              /**< last look at the client socket */
+    apr_time_t peeked;               /**< last look at the session (GET) */
     apr_interval_time_t keepalive;
     apr_time_t list_changed[MCP_FED_NKINDS]; /**< last one relayed */
     apr_pool_t *evpool;              /**< cleared after each event */
+    const char **init_reason;        /**< per backend: why initialize
+                                          failed (word, text) */
+    const char **init_text;
 } mcp_proxy_ctx_t;
 
 /** One message (or GET stream) to one backend. */

@@ -231,6 +231,8 @@ apr_status_t mcp_proxy_session_load(mcp_proxy_session_t **ps, request_rec *r,
     s->client_info = mcp_json_get(r->pool, j, "ci");
     mcp_json_get_int(j, "t", &t);
     s->touched = apr_time_from_sec(t);
+    s->scope = mcp_json_get_str(r->pool, j, "sc");
+    mcp_json_get_int(j, "lc", &s->changes);
     if (!s->client_id) {
         s->client_id = "";
     }
@@ -273,6 +275,8 @@ apr_status_t mcp_proxy_session_save(request_rec *r,
     mcp_json_set_str(j, "sub", s->subject);
     mcp_json_set_str(j, "cid", s->client_id);
     mcp_json_set_str(j, "v", s->version);
+    mcp_json_set_str(j, "sc", s->scope ? s->scope : "");
+    mcp_json_set_int(j, "lc", s->changes);
     if (s->client_caps) {
         mcp_json_set(j, "caps", s->client_caps);
     }
@@ -307,13 +311,29 @@ apr_status_t mcp_proxy_session_save(request_rec *r,
     return rv;
 }
 
-void mcp_proxy_session_touch(request_rec *r, mcp_proxy_session_t *s,
-                             int timeout)
+apr_status_t mcp_proxy_session_peek(request_rec *r, const char *id,
+                                    apr_int64_t *pchanges)
 {
-    if (apr_time_now() - s->touched > apr_time_from_sec(timeout) / 10) {
-        mcp_proxy_session_save(r, s, timeout);
-        s->touched = apr_time_now();
+    const char *value;
+    mcp_json_t *j;
+    apr_pool_t *tp;
+    apr_status_t rv = APR_NOTFOUND;
+
+    *pchanges = 0;
+    if (!cache) {
+        return APR_SUCCESS;     /* cannot tell: assume it lives */
     }
+    apr_pool_create(&tp, r->pool);
+    if (mcp_glue_cache_get(cache, r->server, tp,
+                           apr_pstrcat(tp, "s:", id, NULL), &value)
+        == APR_SUCCESS
+        && mcp_json_parse(&j, tp, value, strlen(value), NULL, NULL)
+           == APR_SUCCESS) {
+        mcp_json_get_int(j, "lc", pchanges);
+        rv = APR_SUCCESS;
+    }
+    apr_pool_destroy(tp);
+    return rv;
 }
 
 void mcp_proxy_session_remove(request_rec *r, const char *id)
