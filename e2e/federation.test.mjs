@@ -40,6 +40,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -108,7 +109,10 @@ before(async () => {
       `MCPProxyBackend dead http://127.0.0.1:${deadPort}/mcp prefix=dead_ timeout=3`,
       'MCPProxyKeepAlive 1',
     ].join('\n'),
-    config: 'MCPProxyHealthCheck 5',
+    // A log of what each request asked and how it ended.
+    config: ({ dir }) => ['MCPProxyHealthCheck 5',
+      'LogFormat "%{MCP_METHOD}e|%{MCP_TOOL}e|%{MCP_BACKEND}e|%{MCP_SESSION}e|%{MCP_STATUS}e|%>s" e2efed',
+      `CustomLog "${dir}/logs/fed_log" e2efed`].join('\n'),
   });
   gw2Tok = await issueToken(gw2, { user: 'demo', scope: 'mcp' });
 });
@@ -803,6 +807,32 @@ test('what reaches an upstream: its bearer_file token and the identity header, n
   await client.sendRootsListChanged();
   await waitFor('notifications/roots/list_changed at the upstream',
     () => (paged.requests['notifications/roots/list_changed'] ?? 0) > before, 5000);
+});
+
+test('the access log knows each request: MCP_METHOD, MCP_TOOL, MCP_BACKEND, MCP_SESSION, MCP_STATUS', T, async () => {
+  const { session, version } = await rawSession(gw2Tok, { url: gw2.mcpUrl });
+  const opts = { token: gw2Tok, session, version, url: gw2.mcpUrl };
+  const ok = await post({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'pg_page-tool-4', arguments: { message: 'log' } } }, opts);
+  assert.equal(ok.json?.result?.content?.[0]?.text, 'page-tool-4 got log', ok.text);
+  const bad = await post({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'nobody_x', arguments: {} } }, opts);
+  assert.equal(bad.json?.error?.code, -32602, bad.text);
+  // MCP_SESSION names the session without being its id (a bearer of
+  // sorts): the beginning of its SHA-256, base64url.
+  const tag = createHash('sha256').update(session).digest('base64url').slice(0, 16);
+  const logged = (l) => l.split('|')[3] ?? '';
+  const lines = () => readFileSync(path.join(gw2.dir, 'logs/fed_log'), 'utf8').split('\n')
+    .filter((l) => logged(l) === tag);
+  const found = await waitFor('both calls in the log', () => {
+    const l = lines();
+    const a = l.find((x) => /^tools\/call\|(pg_)?page-tool-4\|/.test(x));
+    const b = l.find((x) => /^tools\/call\|(nobody_)?x\|/.test(x));
+    return a && b ? { a, b } : null;
+  }, 5000).catch((e) => {
+    const log = readFileSync(path.join(gw2.dir, 'logs/fed_log'), 'utf8').trim().split('\n').slice(-8).join('\n');
+    throw new Error(`${e.message}; session ${session}; the log ends with:\n${log}`);
+  });
+  assert.match(found.a, /^tools\/call\|(pg_)?page-tool-4\|paged\|[^|]+\|ok\|200$/, found.a);
+  assert.match(found.b, /^tools\/call\|(nobody_)?x\|[^|]*\|[^|]+\|-32602\|200$/, found.b);
 });
 
 test('cancellation reaches the upstream: notifications/cancelled names the id the upstream saw for the call', T, async () => {
