@@ -708,6 +708,10 @@ static void classify(mcp_proxy_call_t *c)
         fail(c, "unreachable", "it could not be asked");
         return;
     }
+    if (c->answer) {
+        /* The answer came; how the stream ended after it is no matter. */
+        return;
+    }
     switch (resp->rv) {
     case APR_SUCCESS:
         break;
@@ -758,9 +762,10 @@ static void classify(mcp_proxy_call_t *c)
     if (!resp->streamed && resp->status == HTTP_OK && c->expect) {
         const char *mt = mcp_http_response_media_type(p, resp);
 
-        if (!mt || strcmp(mt, "application/json") || !resp->body
-            || (on_message(c, resp->body, resp->body_len, NULL, -1), 0)
-            || !c->answer) {
+        if (mt && !strcmp(mt, "application/json") && resp->body) {
+            on_message(c, resp->body, resp->body_len, NULL, -1);
+        }
+        if (!c->answer) {
             fail(c, "bad_response", "its answer is not the JSON-RPC "
                  "response the gateway asked for");
             return;
