@@ -77,6 +77,12 @@ typedef struct {
                                    -1 = unset */
 } mcp_proxy_server_conf;
 
+/** JSON-RPC code of "link this upstream first" (data.type
+ * OAuthConnectionRequired or OAuthTokenExpired). */
+#define MCP_PROXY_LINK_REQUIRED      (-32003)
+/** MCP 2025-11-25's URLElicitationRequiredError. */
+#define MCP_PROXY_URL_ELICITATION    (-32042)
+
 #define MCP_PROXY_DEFAULT_TIMEOUT    30
 #define MCP_PROXY_DEFAULT_KEEPALIVE  15
 #define MCP_PROXY_DEFAULT_SESSION    3600
@@ -266,6 +272,10 @@ typedef struct {
     mcp_jsonrpc_msg_t *answer;   /**< the answer, when one came */
     int answered;                /**< the answer went to the client */
     int retried;
+    int rejected;                /**< the backend refused the user's
+                                      upstream credential: ask for a
+                                      refreshed one */
+    mcp_idp_error_t *idp_error;  /**< why mod_mcp_idp gave none */
     const char *reason;          /**< failure: one word (see the README) */
     const char *reason_text;     /**< and in plain words */
 } mcp_proxy_call_t;
