@@ -655,6 +655,7 @@ static answer_t do_routed(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
     c->relay = relay;
     mcp_proxy_calls_run(ctx, &c, 1);
     if (c->answered) {
+        set_status_env(ctx, c->answer);
         return a;              /* streamed to the client already */
     }
     a.msg = c->reason ? mcp_proxy_call_error(c, &m->id) : c->answer;
@@ -699,6 +700,7 @@ static answer_t do_task(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
     c->relay = relay;
     mcp_proxy_calls_run(ctx, &c, 1);
     if (c->answered) {
+        set_status_env(ctx, c->answer);
         return a;
     }
     a.msg = c->reason ? mcp_proxy_call_error(c, &m->id) : c->answer;
