@@ -816,23 +816,29 @@ test('the access log knows each request: MCP_METHOD, MCP_TOOL, MCP_BACKEND, MCP_
   assert.equal(ok.json?.result?.content?.[0]?.text, 'page-tool-4 got log', ok.text);
   const bad = await post({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'nobody_x', arguments: {} } }, opts);
   assert.equal(bad.json?.error?.code, -32602, bad.text);
+  // An answer relayed as events (server-everything answers in SSE).
+  const sse = await post({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'ev1_echo', arguments: { message: 'log' } } }, opts);
+  assert.match(sse.headers.get('content-type') ?? '', /^text\/event-stream/);
+  assert.equal(sse.json?.result?.content?.[0]?.text, 'Echo: log', sse.text);
   // MCP_SESSION names the session without being its id (a bearer of
   // sorts): the beginning of its SHA-256, base64url.
   const tag = createHash('sha256').update(session).digest('base64url').slice(0, 16);
   const logged = (l) => l.split('|')[3] ?? '';
   const lines = () => readFileSync(path.join(gw2.dir, 'logs/fed_log'), 'utf8').split('\n')
     .filter((l) => logged(l) === tag);
-  const found = await waitFor('both calls in the log', () => {
+  const found = await waitFor('the three calls in the log', () => {
     const l = lines();
     const a = l.find((x) => /^tools\/call\|(pg_)?page-tool-4\|/.test(x));
     const b = l.find((x) => /^tools\/call\|(nobody_)?x\|/.test(x));
-    return a && b ? { a, b } : null;
+    const c = l.find((x) => /^tools\/call\|(ev1_)?echo\|/.test(x));
+    return a && b && c ? { a, b, c } : null;
   }, 5000).catch((e) => {
     const log = readFileSync(path.join(gw2.dir, 'logs/fed_log'), 'utf8').trim().split('\n').slice(-8).join('\n');
     throw new Error(`${e.message}; session ${session}; the log ends with:\n${log}`);
   });
   assert.match(found.a, /^tools\/call\|(pg_)?page-tool-4\|paged\|[^|]+\|ok\|200$/, found.a);
   assert.match(found.b, /^tools\/call\|(nobody_)?x\|[^|]*\|[^|]+\|-32602\|200$/, found.b);
+  assert.match(found.c, /^tools\/call\|(ev1_)?echo\|everything1\|[^|]+\|ok\|200$/, found.c);
 });
 
 test('cancellation reaches the upstream: notifications/cancelled names the id the upstream saw for the call', T, async () => {
