@@ -113,27 +113,54 @@ sub start_upstream {
 }
 
 # The recorder: JSON-RPC over plain HTTP, one connection at a time.
+# Its session is rec-session-<n>; the tool "forget" makes it forget
+# that session (n + 1), as a restarted server would, so that requests
+# with the old id get 404. Tools fail_401, fail_500, garbage and sleep
+# answer 401, 500, a body that is no JSON, and after 4 seconds.
+my $rec_session = 1;
 sub recorder_answer {
-    my ($method, $body, $seen) = @_;
+    my ($method, $body, $seen, $h) = @_;
+    my $sid = $h->{'mcp-session-id'};
     return (405, [], '') if $method eq 'GET';
+    return (404, [], '') if defined $sid && $sid ne "rec-session-$rec_session";
     return (204, [], '') if $method eq 'DELETE';
     my $m = eval { $json->decode($body) };
     return (400, [], '') unless ref $m eq 'HASH';
     return (202, [], '') unless defined $m->{method} && exists $m->{id};
+    return (400, [], '') if !defined $sid && $m->{method} ne 'initialize';
     my $result;
+    my $tool = $m->{method} eq 'tools/call' ? $m->{params}{name} // '' : '';
     if ($m->{method} eq 'initialize') {
         $result = { protocolVersion => $m->{params}{protocolVersion},
                     capabilities => { tools => {} },
                     serverInfo => { name => 'recorder', version => '1' } };
         my $out = $json->encode({ jsonrpc => '2.0', id => $m->{id}, result => $result });
-        return (200, [ 'Mcp-Session-Id' => 'rec-session-1' ], $out);
+        return (200, [ 'Mcp-Session-Id' => "rec-session-$rec_session" ], $out);
     }
     if ($m->{method} eq 'tools/list') {
-        $result = { tools => [ { name => 'seen', inputSchema => { type => 'object' } } ] };
+        $result = { tools => [ map { { name => $_, inputSchema => { type => 'object' } } }
+                               qw(seen forget fail_401 fail_500 garbage sleep) ] };
     }
-    elsif ($m->{method} eq 'tools/call' && ($m->{params}{name} // '') eq 'seen') {
+    elsif ($tool eq 'seen') {
         my @all = splice @$seen;
         $result = { content => [ { type => 'text', text => $json->encode(\@all) } ] };
+    }
+    elsif ($tool eq 'forget') {
+        $rec_session++;
+        $result = { content => [ { type => 'text', text => 'forgotten' } ] };
+    }
+    elsif ($tool eq 'fail_401') {
+        return (401, [ 'WWW-Authenticate' => 'Bearer' ], '');
+    }
+    elsif ($tool eq 'fail_500') {
+        return (500, [], '');
+    }
+    elsif ($tool eq 'garbage') {
+        return (200, [], 'this is not JSON');
+    }
+    elsif ($tool eq 'sleep') {
+        sleep 4;
+        $result = { content => [ { type => 'text', text => 'late' } ] };
     }
     else {
         return (200, [], $json->encode({ jsonrpc => '2.0', id => $m->{id},
@@ -155,6 +182,8 @@ sub start_recorder {
     }
     my @seen;
     $SIG{TERM} = sub { POSIX::_exit(0) };
+    # The gateway may have given up on an answer (timeout=).
+    $SIG{PIPE} = 'IGNORE';
     while (1) {
         my $c = $srv->accept or next;
         binmode $c;
@@ -188,7 +217,7 @@ sub start_recorder {
         my $m = eval { $json->decode($body) };
         push @seen, { method => $method, path => $path, headers => \%h,
                       rpc => ref $m eq 'HASH' ? ($m->{method} // 'response') : undef };
-        my ($status, $hdr, $out) = recorder_answer($method, $body, \@seen);
+        my ($status, $hdr, $out) = recorder_answer($method, $body, \@seen, \%h);
         my $resp = "HTTP/1.1 $status X\r\nConnection: close\r\n";
         while (my ($k, $v) = splice @$hdr, 0, 2) {
             $resp .= "$k: $v\r\n";
@@ -636,7 +665,8 @@ SKIP: {
         is($res->code, 200, "$path: initialize 200");
         my $sid = $res->header('Mcp-Session-Id');
         my ($r, $a) = rpc($path, $sid, 2, 'tools/list', undef, @alice, Cookie => $cookie);
-        ok((grep { $_ eq 'rec_seen' } @{ tool_names($a) }), "$path: the recorder's tool listed");
+        ok((grep { $_ eq 'rec_seen' } @{ tool_names($a) }), "$path: the recorder's tool listed")
+            or diag $r->content;
         ($r, $a) = rpc($path, $sid, 3, 'tools/call', { name => 'rec_seen', arguments => {} },
                        @alice, Cookie => $cookie);
         my $seen = eval { $json->decode($a->{result}{content}[0]{text}) } || [];
@@ -681,6 +711,72 @@ SKIP: {
         ok($del, "$path: the backend got a DELETE") or diag explain $seen;
         is($del && $del->{headers}{'mcp-session-id'}, 'rec-session-1', "$path: of its session");
     }
+}
+
+# --- backend failures, and a backend that forgot its session ----------------
+
+SKIP: {
+    skip("the recorder backend: $no_recorder", 1) unless $recorder;
+
+    my @alice = basic('alice');
+    my $res = post('/hdr-plain', init_body('2025-11-25', 1), @alice);
+    my $sid = $res->header('Mcp-Session-Id');
+    my ($r, $a) = rpc('/hdr-plain', $sid, 2, 'tools/call', { name => 'rec_seen', arguments => {} },
+                      @alice);
+    ok($a && $a->{result}, 'a session with the recorder');
+
+    # The backend forgets its session: the gateway makes a new one and
+    # asks again, once, without the client noticing.
+    ($r, $a) = rpc('/hdr-plain', $sid, 3, 'tools/call', { name => 'rec_forget', arguments => {} },
+                   @alice);
+    is($a && $a->{result} && $a->{result}{content}[0]{text}, 'forgotten', 'the backend forgets its session');
+    ($r, $a) = rpc('/hdr-plain', $sid, 4, 'tools/call', { name => 'rec_seen', arguments => {} },
+                   @alice);
+    is($r->code, 200, 'the next call: 200');
+    my $seen = eval { $json->decode($a->{result}{content}[0]{text}) } || [];
+    is_deeply([ map { [ $_->{rpc} // $_->{method}, $_->{headers}{'mcp-session-id'} // '' ] } @$seen ],
+              [ [ 'tools/call', 'rec-session-1' ],          # forget
+                [ 'tools/call', 'rec-session-1' ],          # refused: 404
+                [ 'initialize', '' ],
+                [ 'notifications/initialized', 'rec-session-2' ],
+                [ 'tools/call', 'rec-session-2' ] ],
+              'the gateway re-initialized the backend and retried the call with the new session')
+        or diag explain $seen;
+    ($r, $a) = rpc('/hdr-plain', $sid, 5, 'tools/call', { name => 'rec_seen', arguments => {} },
+                   @alice);
+    $seen = eval { $json->decode($a->{result}{content}[0]{text}) } || [];
+    is_deeply([ map { $_->{headers}{'mcp-session-id'} // '' } @$seen ], ['rec-session-2'],
+              'the new backend session is kept in the gateway session');
+
+    # What went wrong, in a word.
+    for my $case ([ fail_401 => 'unauthorized', qr/HTTP 401/ ],
+                  [ fail_500 => 'http_error', qr/HTTP 500/ ],
+                  [ garbage => 'bad_response', qr/./ ]) {
+        my ($tool, $reason, $re) = @$case;
+        ($r, $a) = rpc('/hdr-plain', $sid, 6, 'tools/call', { name => "rec_$tool", arguments => {} },
+                       @alice);
+        is($r->code, 200, "$tool: HTTP 200");
+        is($a && $a->{error} && $a->{error}{code}, -32603, "$tool: -32603");
+        is($a && $a->{error} && $a->{error}{data} && $a->{error}{data}{reason}, $reason,
+           "$tool: data.reason $reason");
+        is($a && $a->{error} && $a->{error}{data} && $a->{error}{data}{backend}, 'rec',
+           "$tool: data.backend");
+        like($a && $a->{error} && $a->{error}{message} // '', qr/^Backend rec failed: .*$re/,
+             "$tool: the message");
+    }
+    # timeout=2: the answer comes within the timeout (+1 s).
+    my $t0 = Time::HiRes::time();
+    ($r, $a) = rpc('/hdr-plain', $sid, 7, 'tools/call', { name => 'rec_sleep', arguments => {} },
+                   @alice);
+    my $took = Time::HiRes::time() - $t0;
+    is($a && $a->{error} && $a->{error}{data} && $a->{error}{data}{reason}, 'timeout',
+       'a backend slower than its timeout=: data.reason timeout');
+    cmp_ok($took, '<', 2 + 1, sprintf('timeout: answered within timeout=2 +1 s (%.1f s)', $took));
+    # The recorder is busy until its sleep ends; then the session goes on.
+    sleep 3;
+    ($r, $a) = rpc('/hdr-plain', $sid, 8, 'tools/call', { name => 'rec_seen', arguments => {} },
+                   @alice);
+    ok($a && $a->{result}, 'after the failures the session still works') or diag $r->content;
 }
 
 # --- no unexpected errors in the server's log ----------------------------
