@@ -67,7 +67,7 @@ my $recorder_port = defined_port('MCP_RECORDER_PORT');
 my (@children, @pipes);
 my $parent = $$;
 END {
-    if ($$ == $parent) {
+    if (defined $parent && $$ == $parent) {
         for my $pid (@children) {
             kill 'TERM', $pid;
         }
@@ -440,6 +440,29 @@ SKIP: {
         is($a && $a->{result}{contents}[0]{uri}, $static, 'resources/read: contents name the gateway URI');
     }
 
+    # Prompts, resource templates, completion, logging/setLevel.
+    ($r, $a) = rpc('/fed', $sid, 18, 'prompts/list', undef, @alice);
+    my @prompts = map { $_->{name} } @{ ($a && $a->{result}{prompts}) || [] };
+    ok((grep { $_ eq 'ev_test_simple_prompt' } @prompts), 'prompts/list: prefixed')
+        or diag explain \@prompts;
+    is_deeply([ grep { !/^ev_/ } @prompts ], [], 'prompts/list: every name prefixed');
+    ($r, $a) = rpc('/fed', $sid, 19, 'prompts/get', { name => 'ev_test_simple_prompt' }, @alice);
+    is($a && $a->{result} && $a->{result}{messages}[0]{content}{text},
+       'This is a simple prompt for testing.', 'prompts/get: routed without the prefix');
+    ($r, $a) = rpc('/fed', $sid, 20, 'resources/templates/list', undef, @alice);
+    my @tmpl = map { $_->{uriTemplate} } @{ ($a && $a->{result}{resourceTemplates}) || [] };
+    ok((grep { m{template/\{id\}/data\z} && !m{^test://} } @tmpl),
+       'resources/templates/list: the template in gateway form') or diag explain \@tmpl;
+    ($r, $a) = rpc('/fed', $sid, 21, 'logging/setLevel', { level => 'info' }, @alice);
+    is($r->code, 200, 'logging/setLevel: 200');
+    is_deeply($a && $a->{result}, {}, 'logging/setLevel: an empty result');
+    ($r, $a) = rpc('/fed', $sid, 22, 'prompts/get', { name => 'down_x' }, @alice);
+    is($a && $a->{error} && $a->{error}{data} && $a->{error}{data}{reason}, 'unreachable',
+       'prompts/get to the down backend: unreachable');
+    is_refusal(Apache::TestRequest::GET('/fed', Accept => 'text/event-stream',
+                                        'Mcp-Session-Id' => $sid, 'Last-Event-ID' => 'nope:1', @alice),
+               400, -32000, qr/Last-Event-ID names no stream/, 'GET with a Last-Event-ID of no backend');
+
     # gateway_whoami.
     ($r, $a) = rpc('/fed', $sid, 11, 'tools/call', { name => 'gateway_whoami', arguments => {} },
                    @alice);
@@ -600,6 +623,7 @@ SKIP: {
         $sid{$who} = $res->header('Mcp-Session-Id');
     }
 
+    my $as_mark = file_mark('mcp_proxy_fed_as_log');
     my ($r, $a) = as_rpc($as, $tok{alice}, $sid{alice}, 2, 'tools/list');
     my $names = tool_names($a);
     is($names->[0], 'gateway_whoami', 'scope mcp: gateway_whoami listed (needs no scope)');
@@ -618,6 +642,12 @@ SKIP: {
     like($www, qr/scope="[^"]*\bmcp\b[^"]*"/, '403: with the scope granted');
     like($www, qr/resource_metadata="/, '403: resource_metadata');
     like($r->header('Content-Type') // '', qr{^application/json}, '403: a JSON body');
+    # (The backend it was meant for may or may not be named.)
+    my $alice_hash = session_hash($sid{alice});
+    like(wait_until(sub { (grep { m{^tools/call\|ev_test_simple_text\|} }
+                           file_lines('mcp_proxy_fed_as_log', $as_mark))[0] }, 5) // '',
+         qr{^tools/call\|ev_test_simple_text\|(?:ev|-)\|\Q$alice_hash\E\|insufficient_scope\|403\z},
+         'audit: the refused call, MCP_STATUS insufficient_scope');
 
     ($r, $a) = as_rpc($as, $tok{writer}, $sid{writer}, 4, 'tools/list');
     ok((grep { $_ eq 'ev_test_simple_text' } @{ tool_names($a) }),
