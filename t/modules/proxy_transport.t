@@ -23,6 +23,7 @@ use lib "$FindBin::Bin/../lib";
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
 use JSON::PP ();
+use Time::HiRes ();
 
 use MCPTest qw(error_log_mark unexpected_errors raw_http httpd_run file_mark file_lines
                wait_until);
@@ -343,9 +344,23 @@ my @logged = (
     [ '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":7}}', '/mcp',
       'tools/call|-|/mcp|200', 'tools/call with a name that is no string: no tool' ],
 );
+# httpd writes a request's log line after its answer: wait until the
+# lines of the requests before are written, so that the mark is after
+# them.
+sub settled_mark {
+    my $name = shift;
+    my $size = file_mark($name);
+    for (1 .. 25) {
+        Time::HiRes::sleep(0.2);
+        my $now = file_mark($name);
+        return $now if $now == $size;
+        $size = $now;
+    }
+    return $size;
+}
 for my $case (@logged) {
     my ($body, $path, $want, $name, $session) = @$case;
-    my $lmark = file_mark('mcp_proxy_env_log');
+    my $lmark = settled_mark('mcp_proxy_env_log');
     post($path, _body => $body,
          defined $session ? (length $session ? ('Mcp-Session-Id' => $session) : (_nosession => 1)) : ());
     my ($line) = wait_until(sub { (grep { m{\|\Q$path\E\|} } file_lines('mcp_proxy_env_log', $lmark))[0] }, 5);
