@@ -544,6 +544,59 @@ SKIP: {
         like($got, qr{\n: ?keep-alive}, 'GET: a keep-alive comment within MCPProxyKeepAlive');
     }
 
+    # A request of the backend toward the client (sampling) is relayed on
+    # the call's stream with a gateway id; the client's answer to that
+    # id, POSTed in the session, goes back to the backend (202), whose
+    # answer to the call then ends the stream.
+    {
+        my $init = init_body('2025-11-25', 1);
+        $init->{params}{capabilities} = { sampling => {} };
+        my $ssid = post('/fed', $init, @alice)->header('Mcp-Session-Id');
+        my $body = $json->encode({ jsonrpc => '2.0', id => 30, method => 'tools/call',
+                                   params => { name => 'ev_test_sampling',
+                                               arguments => { prompt => 'Say hi' } } });
+        my $auth = (basic('alice'))[1];
+        my $s = IO::Socket::INET->new(PeerAddr => $hostport, Proto => 'tcp', Timeout => 10);
+        print $s "POST /fed HTTP/1.0\r\nHost: $hostport\r\nContent-Type: application/json\r\n"
+               . "Accept: application/json, text/event-stream\r\nAuthorization: $auth\r\n"
+               . "Mcp-Session-Id: $ssid\r\nContent-Length: " . length($body) . "\r\n\r\n$body";
+        my $sel = IO::Select->new($s);
+        my $got = '';
+        my $read_until = sub {
+            my ($re, $secs) = @_;
+            my $end = Time::HiRes::time() + $secs;
+            while ($got !~ $re && Time::HiRes::time() < $end) {
+                last unless $sel->can_read($end - Time::HiRes::time());
+                my $n = sysread $s, my $buf, 65536;
+                last unless $n;
+                $got .= $buf;
+            }
+            return $got =~ $re;
+        };
+        ok($read_until->(qr/sampling\/createMessage.*\n\n/s, 10),
+           'sampling: the backend\'s request relayed on the stream') or diag $got;
+        my ($req) = grep { ($_->{method} // '') eq 'sampling/createMessage' }
+                    map { my $d = $_; eval { $json->decode($d) } || () }
+                    $got =~ /^data: ?(.*)$/mg;
+        like($req && $req->{id} // '', qr/^fed:ev:/, 'sampling: its id names the backend (fed:ev:...)');
+        is($req && $req->{params}{messages}[0]{content}{text}, 'Say hi', 'sampling: its params');
+        $res = post('/fed', { jsonrpc => '2.0', id => $req ? $req->{id} : 'none',
+                              result => { role => 'assistant', model => 'test-model',
+                                          stopReason => 'endTurn',
+                                          content => { type => 'text', text => 'Hello from the test' } } },
+                    'Mcp-Session-Id' => $ssid, @alice);
+        is($res->code, 202, "sampling: the client's answer accepted (202)");
+        $read_until->(qr/"id":30\b.*\n\n/s, 10);
+        close $s;
+        like($got, qr{^HTTP/1\.1 200 }, 'sampling: the call answered 200');
+        like($got, qr{\r\nContent-Type: text/event-stream}i, 'sampling: in an event stream');
+        my ($final) = grep { defined $_->{id} && $_->{id} eq '30' }
+                      map { my $d = $_; eval { $json->decode($d) } || () }
+                      $got =~ /^data: ?(.*)$/mg;
+        is($final && $final->{result} && $final->{result}{content}[0]{text},
+           'LLM response: Hello from the test', "sampling: the backend got the client's answer");
+    }
+
     # DELETE: 204, then the session is gone.
     $res = Apache::TestRequest::user_agent()->request(HTTP::Request->new(
         DELETE => Apache::TestRequest::resolve_url('/fed'), [ 'Mcp-Session-Id' => $sid, @bob ]));
