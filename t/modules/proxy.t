@@ -111,6 +111,16 @@ isnt($s11, $s03, 'two initializes: two sessions');
 my %s11 = ('Mcp-Session-Id' => $s11);
 my %s03 = ('Mcp-Session-Id' => $s03);
 
+# Anonymous (no AuthType): only the backends without scope= are the
+# session's.
+$res = post('/mcp', '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"gateway_whoami","arguments":{}}}',
+            %s11);
+my $who = decode($res);
+$who = $who && $who->{result} && $who->{result}{structuredContent};
+is($who && $who->{subject}, '', 'anonymous: gateway_whoami has an empty subject');
+is_deeply([ map { $_->{name} } @{ ($who && $who->{backends}) || [] } ], ['docs'],
+          'anonymous: only the backend without scope= (docs, not tools)');
+
 # --- ping and unknown methods ---------------------------------------------
 
 $res = post('/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}', %s11);

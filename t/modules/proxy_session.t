@@ -340,6 +340,9 @@ SKIP: {
     ok($init && ref $init->{result}{capabilities}{tools} eq 'HASH', 'initialize: capabilities.tools');
     ok($init && ref $init->{result}{capabilities}{resources} eq 'HASH',
        "initialize: capabilities.resources (the backend's)");
+    $res = post('/fed', init_body('1999-01-01', 1), @alice);
+    is(answer($res, 1) && answer($res, 1)->{result}{protocolVersion}, '2025-11-25',
+       'initialize with an unknown version: the latest one offered');
     my $res2 = post('/fed', init_body('2025-11-25', 1), @alice);
     isnt($res2->header('Mcp-Session-Id') // '', $sid, 'a second initialize: another session');
 
@@ -472,6 +475,8 @@ SKIP: {
               'gateway_whoami: the backends');
     is_deeply([ map { $_->{prefix} } @{ ($who && $who->{backends}) || [] } ], [qw(ev_ down_)],
               'gateway_whoami: their prefixes');
+    is_deeply([ map { $_->{health} } @{ ($who && $who->{backends}) || [] } ],
+              [ 'connected', 'not connected' ], 'gateway_whoami: their health');
     my $text = $a && $a->{result}{content}[0]{text};
     is_deeply(eval { $json->decode($text) }, $who, 'gateway_whoami: the text is the same JSON');
 
@@ -830,6 +835,20 @@ SKIP: {
     $seen = eval { $json->decode($a->{result}{content}[0]{text}) } || [];
     is_deeply([ map { $_->{headers}{'mcp-session-id'} // '' } @$seen ], ['rec-session-2'],
               'the new backend session is kept in the gateway session');
+
+    # The client's notifications reach the backend session.
+    for my $method ('notifications/cancelled', 'notifications/roots/list_changed') {
+        $res = post('/hdr-plain', { jsonrpc => '2.0', method => $method,
+                                    $method =~ /cancelled/ ? (params => { requestId => 77 }) : () },
+                    'Mcp-Session-Id' => $sid, @alice);
+        is($res->code, 202, "$method: 202");
+    }
+    ($r, $a) = rpc('/hdr-plain', $sid, 9, 'tools/call', { name => 'rec_seen', arguments => {} },
+                   @alice);
+    $seen = eval { $json->decode($a->{result}{content}[0]{text}) } || [];
+    is_deeply([ map { $_->{rpc} } @$seen ],
+              [ 'notifications/cancelled', 'notifications/roots/list_changed', 'tools/call' ],
+              "the client's notifications were sent to the backend") or diag explain $seen;
 
     # What went wrong, in a word.
     for my $case ([ fail_401 => 'unauthorized', qr/HTTP 401/ ],
