@@ -445,6 +445,15 @@ $r = httpd_run(name => 'proxy-cache-good', modules => ['proxy'],
 ok($r->{started}, 'every federation directive with a good value: httpd starts')
     or diag $r->{log};
 
+# Loaded with no MCPProxyBackend anywhere (endpoints that answer ping
+# only): it starts, and its children log no errors.
+$r = httpd_run(name => 'proxy-no-backends', modules => ['proxy'],
+    config => "<Location /mcp>\nSetHandler mcp-proxy\n</Location>\n");
+ok($r->{started}, 'without any MCPProxyBackend: httpd starts') or diag $r->{log};
+my @bad_lines = grep { /\[mcp_proxy:(?:error|crit|alert|emerg)\]/ } split /\n/, $r->{log};
+is(scalar @bad_lines, 0, 'without any MCPProxyBackend: no error lines from mod_mcp_proxy')
+    or diag join "\n", @bad_lines;
+
 # The checks across lines see MCPProxyBackend in every kind of section
 # and in every virtual host, nested sections included.
 my $two = "MCPProxyBackend a https://h/1 prefix=x_\n"

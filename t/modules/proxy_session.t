@@ -411,6 +411,9 @@ SKIP: {
               "with progress: the client's progress token");
     ok(@msgs && exists $msgs[-1]{result} && $msgs[-1]{id} == 17, 'with progress: the answer last');
     is($a && $a->{result}{content}[0]{text}, 'pt-1', 'with progress: the result');
+    is(audit_line($lmark, qr{^tools/call\|ev_test_tool_with_progress\|}),
+       "tools/call|ev_test_tool_with_progress|ev|$h|ok|alice|/fed|200",
+       'audit: a call answered in a relayed event stream has its backend and status too');
 
     # Names the gateway routes nowhere: -32602.
     for my $name ('nope', 'gateway_nope', 'zz_test_simple_text') {
@@ -879,6 +882,29 @@ SKIP: {
     ($r, $a) = rpc('/hdr-plain', $sid, 8, 'tools/call', { name => 'rec_seen', arguments => {} },
                    @alice);
     ok($a && $a->{result}, 'after the failures the session still works') or diag $r->content;
+}
+
+# --- a session belongs to the endpoint that made it ---------------------------
+
+# Another endpoint (other backends), even for the same user, does not
+# know it; using it there must not change it for its own endpoint. Last,
+# as it may do both.
+SKIP: {
+    skip("the upstream SDK server: $no_upstream", 1) unless $upstream;
+    skip("the recorder backend: $no_recorder", 1) unless $recorder;
+
+    my @alice = basic('alice');
+    my $sid = post('/fed', init_body('2025-11-25', 1), @alice)->header('Mcp-Session-Id');
+    is_refusal(post('/hdr', { jsonrpc => '2.0', id => 2, method => 'tools/list' },
+                    'Mcp-Session-Id' => $sid, @alice),
+               404, -32001, qr/Session not found/, "a /fed session at /hdr (alice's both)");
+    my ($r, $a) = rpc('/fed', $sid, 3, 'tools/call', { name => 'gateway_whoami', arguments => {} },
+                      @alice);
+    my $who = $a && $a->{result} && $a->{result}{structuredContent};
+    is_deeply([ map { "$_->{name}=$_->{health}" } @{ ($who && $who->{backends}) || [] } ],
+              [ 'ev=connected', 'down=not connected' ],
+              'the /fed session keeps its backend sessions after being shown to /hdr')
+        or diag explain $who;
 }
 
 # --- no unexpected errors in the server's log ----------------------------
