@@ -879,6 +879,27 @@ test('a routed call to a backend that went away: HTTP 200, -32603 "Backend paged
   assert.equal(echo.json?.result?.content?.[0]?.text, 'Echo: still here', echo.text);
 });
 
+test('GET is 405 when no backend has a GET stream (a stateless upstream only); the SDK client works without one', T, async () => {
+  const only = await startPagingUpstream({ tools: 2 });
+  const g = await startGateway({ location: `MCPProxyBackend only ${only.url} prefix=only_`, config: 'MCPProxyHealthCheck Off' });
+  try {
+    const tok = await issueToken(g, { user: 'demo', scope: 'mcp' });
+    const { session, version } = await rawSession(tok, { url: g.mcpUrl });
+    const stream = await openStream(tok, session, version, { url: g.mcpUrl });
+    await stream.close();
+    assert.equal(stream.status, 405);
+    const { client, log } = await connect(tok, { url: g.mcpUrl });
+    assert.equal(text(await client.callTool({ name: 'only_page-tool-2', arguments: { message: 'no GET' } }, undefined, CALL)),
+      'page-tool-2 got no GET');
+    await waitFor('the SDK\'s GET', () => log.some((l) => l.startsWith('GET')), 5000);
+    assert.ok(log.includes('GET 405'), log.join(', '));
+    await client.close();
+  } finally {
+    await g.stop();
+    await only.stop();
+  }
+});
+
 test('an upstream that forgot the session (404, as after a restart): the gateway initializes it again and retries the call once', T, async () => {
   const solo = await startSessionUpstream();
   // No health checks: they would initialize sessions of their own.
