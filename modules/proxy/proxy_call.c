@@ -634,10 +634,10 @@ static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
     req->on_tick = on_tick;
     req->baton = c;
     req->timeout = be->timeout;
-    req->idle_timeout = c->stream ? 0 : be->timeout;
-    if (c->stream) {
-        req->timeout = be->timeout;
+    if (c->short_wait && req->timeout > MCP_PROXY_DOWN_WAIT) {
+        req->timeout = MCP_PROXY_DOWN_WAIT;
     }
+    req->idle_timeout = c->stream ? 0 : req->timeout;
     if (!strcmp(c->http_method, "GET")) {
         mcp_http_request_header(req, "Accept", "text/event-stream", NULL);
     }

@@ -84,6 +84,8 @@ typedef struct {
 #define MCP_PROXY_URL_ELICITATION    (-32042)
 
 #define MCP_PROXY_DEFAULT_TIMEOUT    30
+/** How long a list waits for a backend the health check found down. */
+#define MCP_PROXY_DOWN_WAIT          apr_time_from_sec(2)
 #define MCP_PROXY_DEFAULT_KEEPALIVE  15
 #define MCP_PROXY_DEFAULT_SESSION    3600
 #define MCP_PROXY_MAX_SESSION        (7 * 86400)
@@ -264,6 +266,8 @@ typedef struct {
     int relay;                   /**< relay the backend's other messages
                                       (and the answer) to the client */
     int stream;                  /**< a GET stream: no idle timeout */
+    int short_wait;              /**< the backend was found down: wait
+                                      MCP_PROXY_DOWN_WAIT at most */
     const char *last_event_id;   /**< the backend's own, for a GET */
     /* outcome */
     mcp_http_request_t *req;

@@ -92,11 +92,16 @@ sub open_session {
     return $sid;
 }
 
-# Requests other than initialize need a session.
+# Requests other than initialize and ping need a session: ping is a
+# liveness check the gateway answers itself.
 my $res = post('/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}');
-my $m = is_rpc_error($res, 400, -32000, undef, 'ping without Mcp-Session-Id');
+is($res->code, 200, 'ping without Mcp-Session-Id: 200');
+is_deeply(eval { $json->decode($res->content) }, { jsonrpc => '2.0', id => 1, result => {} },
+          'ping without a session: answered by the gateway');
+my $m = is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'),
+                     400, -32000, undef, 'tools/list without Mcp-Session-Id');
 like($m && $m->{error}{message}, qr/Mcp-Session-Id header is required/,
-     'ping without a session: says the header is required');
+     'tools/list without a session: says the header is required');
 $m = is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}',
                        'Mcp-Session-Id' => 'A' x 43),
                   404, -32001, undef, 'ping with an unknown session');
