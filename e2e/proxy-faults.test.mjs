@@ -169,6 +169,7 @@ for (const f of FAULTS) {
   test(`${f.mode}: tools/list is the healthy backend's tools within ${TIMEOUT}+2 s`, async () => {
     const s = await session(f.mode);
     const a = await s.request('tools/list', {}, { timeoutMs: BOUND_MS + 10_000 });
+    console.log(`${f.mode}: tools/list: HTTP ${a.status} ${a.type} after ${a.elapsed} ms, ${toolNames(a).length} tools`);
     assert.equal(a.status, 200, describe(a));
     assert.ok(a.elapsed <= BOUND_MS, `within ${BOUND_MS} ms: ${describe(a)}`);
     const names = toolNames(a);
@@ -181,6 +182,7 @@ for (const f of FAULTS) {
     const s = await session(f.mode);
     const a = await s.request('tools/call', { name: `${f.prefix}boom`, arguments: {} },
       { timeoutMs: BOUND_MS + 10_000 });
+    console.log(`${f.mode}: tools/call: ${describe(a)}`);
     assertBackendError(a, f);
   });
 
@@ -223,6 +225,8 @@ test('all faults at once: each faulty tool, called concurrently, is its -32603 w
 test('slow-sse: a client that goes away mid-stream: the backend\'s connection is closed within 5 s', async () => {
   const s = await session(SLOW.mode);
   const srv = servers[SLOW.mode];
+  const list = await s.request('tools/list', {}, { timeoutMs: 10_000 });
+  assert.ok(toolNames(list).includes('slow_slow'), `slow_slow listed: ${describe(list)}`);
   const before = srv.requests.length;
   const ctl = new AbortController();
   let firstEventAt = null;
