@@ -73,6 +73,21 @@ APR_DECLARE_OPTIONAL_FN(const mcp_token_info_t *, mcp_authz_token_get,
 APR_DECLARE_OPTIONAL_FN(int, mcp_authz_origin_allowed,
                         (request_rec *r, const char *origin));
 
+/**
+ * Make @a r's answer a 403 insufficient_scope challenge of its protected
+ * resource (provided by mod_mcp_authz): sets WWW-Authenticate on
+ * r->headers_out with error="insufficient_scope", resource_metadata and a
+ * scope of what the token has plus @a needed (RFC 6750 §3.1; the MCP
+ * step-up rule: a client that replaces its scopes with it loses none).
+ * The caller sends the 403 and its body. mod_mcp_proxy asks it when a
+ * call needs scopes the token lacks, before it streams anything.
+ * @param needed a scope set (mcp_scope.h)
+ * @return 1 when the header was set; 0 when @a r carries no mod_mcp
+ *         token (the caller then answers a plain 403).
+ */
+APR_DECLARE_OPTIONAL_FN(int, mcp_authz_insufficient_scope,
+                        (request_rec *r, const apr_array_header_t *needed));
+
 /** Why mcp_idp_upstream_token() gave no token. */
 typedef struct {
     int needs_authorization;  /**< the user has not linked this provider yet */

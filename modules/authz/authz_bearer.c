@@ -383,6 +383,30 @@ static void set_challenge(request_rec *r, apr_table_t *headers,
                                join(r->pool, parts, ", "), NULL));
 }
 
+static int mcp_authz_insufficient_scope(request_rec *r,
+                                        const apr_array_header_t *needed)
+{
+    request_rec *top = r;
+    bearer_t *b;
+
+    while (top->main) {
+        top = top->main;
+    }
+    while (top->prev) {
+        top = top->prev;
+    }
+    b = bearer_of(top, 0);
+    if (!b || !b->info) {
+        return 0;
+    }
+    b->error = "insufficient_scope";
+    b->description = "the token lacks a scope this call needs";
+    b->needed = mcp_scope_union(r->pool, b->needed ? b->needed
+                                : mcp_scope_set_make(r->pool), needed);
+    set_challenge(r, r->headers_out, b);
+    return 1;
+}
+
 static int note_failure(request_rec *r, const char *auth_type)
 {
     bearer_t *b;
@@ -562,4 +586,5 @@ void mcp_authz_bearer_register(apr_pool_t *p)
                               AP_FTYPE_CONTENT_SET);
     APR_REGISTER_OPTIONAL_FN(mcp_authz_token_get);
     APR_REGISTER_OPTIONAL_FN(mcp_authz_origin_allowed);
+    APR_REGISTER_OPTIONAL_FN(mcp_authz_insufficient_scope);
 }

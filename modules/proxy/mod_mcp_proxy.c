@@ -33,6 +33,9 @@
 static const char *check_list(apr_pool_t *ptemp, server_rec *sv,
                               apr_array_header_t *sections, int *pbackends);
 
+/* The pool the endpoints are built in (pconf), during post_config. */
+static apr_pool_t *build_pool;
+
 static const char *check_tree(apr_pool_t *ptemp, server_rec *sv,
                               ap_conf_vector_t *sec, int *pbackends)
 {
@@ -45,7 +48,7 @@ static const char *check_tree(apr_pool_t *ptemp, server_rec *sv,
         if (conf->backends && conf->backends->nelts > 0) {
             *pbackends = 1;
         }
-        err = mcp_proxy_check_section(ptemp, sv, conf);
+        err = mcp_proxy_check_section(build_pool, ptemp, sv, conf);
     }
     if (!err && core) {
         err = check_list(ptemp, sv, core->sec_file, pbackends);
@@ -97,6 +100,8 @@ static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
     mcp_glue_log_install(pconf, s, APLOG_MODULE_INDEX);
     mcp_proxy_transport_init();
+    mcp_proxy_endpoints_reset(pconf);
+    build_pool = pconf;
     if (mcp_glue_is_final_config()) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, MCPLOGNO(00610)
                      "mod_mcp_proxy %s configured", MCP_VERSION);
@@ -111,6 +116,9 @@ static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     /* The HTTP library is set up here, before any thread exists. */
     if (backends) {
+        if (mcp_proxy_session_post_config(pconf, ptemp, s) != OK) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
         rv = mcp_http_global_init(pconf, &err);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, mcp_glue_log_status(rv), s,
@@ -123,8 +131,22 @@ static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+static int proxy_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp)
+{
+    mcp_proxy_session_pre_config(pconf);
+    return OK;
+}
+
+static void proxy_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    mcp_proxy_session_child_init(pchild, s);
+}
+
 static void proxy_register_hooks(apr_pool_t *p)
 {
+    ap_hook_pre_config(proxy_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(proxy_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(proxy_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(mcp_proxy_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
@@ -133,8 +155,8 @@ AP_DECLARE_MODULE(mcp_proxy) = {
     STANDARD20_MODULE_STUFF,
     mcp_proxy_create_dir_conf,  /* per-directory config */
     mcp_proxy_merge_dir_conf,   /* merge per-directory */
-    NULL,                       /* per-server config */
-    NULL,                       /* merge per-server */
+    mcp_proxy_create_server_conf, /* per-server config */
+    mcp_proxy_merge_server_conf,  /* merge per-server */
     mcp_proxy_cmds,
     proxy_register_hooks
 };

@@ -25,6 +25,7 @@
 #include "mcp/mcp_scope.h"
 #include "mcp/mcp_url.h"
 #include "mcp_glue.h"
+#include "mcp_glue_cache.h"
 #include "proxy_private.h"
 
 void *mcp_proxy_create_dir_conf(apr_pool_t *p, char *dir)
@@ -36,6 +37,23 @@ void *mcp_proxy_create_dir_conf(apr_pool_t *p, char *dir)
     conf->max_depth = -1;
     conf->origins = NULL;
     conf->hosts = NULL;
+    conf->identity_header = NULL;
+    conf->keepalive = -1;
+    conf->session_timeout = -1;
+    return conf;
+}
+
+void *mcp_proxy_create_server_conf(apr_pool_t *p, server_rec *s)
+{
+    return apr_pcalloc(p, sizeof(mcp_proxy_server_conf));
+}
+
+void *mcp_proxy_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    mcp_proxy_server_conf *base = basev, *add = addv;
+    mcp_proxy_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->cache_spec = add->cache_spec ? add->cache_spec : base->cache_spec;
     return conf;
 }
 
@@ -51,6 +69,11 @@ void *mcp_proxy_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->max_depth = add->max_depth >= 0 ? add->max_depth : base->max_depth;
     conf->origins = add->origins ? add->origins : base->origins;
     conf->hosts = add->hosts ? add->hosts : base->hosts;
+    conf->identity_header = add->identity_header ? add->identity_header
+                                                 : base->identity_header;
+    conf->keepalive = add->keepalive >= 0 ? add->keepalive : base->keepalive;
+    conf->session_timeout = add->session_timeout >= 0 ? add->session_timeout
+                                                      : base->session_timeout;
     return conf;
 }
 
@@ -63,6 +86,18 @@ int mcp_proxy_max_depth(const mcp_proxy_dir_conf *conf)
 {
     return conf->max_depth >= 0 ? conf->max_depth
                                 : MCP_PROXY_DEFAULT_MAX_DEPTH;
+}
+
+int mcp_proxy_keepalive(const mcp_proxy_dir_conf *conf)
+{
+    return conf->keepalive >= 0 ? conf->keepalive
+                                : MCP_PROXY_DEFAULT_KEEPALIVE;
+}
+
+int mcp_proxy_session_timeout(const mcp_proxy_dir_conf *conf)
+{
+    return conf->session_timeout >= 0 ? conf->session_timeout
+                                      : MCP_PROXY_DEFAULT_SESSION;
 }
 
 /* A prefix joins tool names, so it uses the tool-name alphabet. */
@@ -275,19 +310,13 @@ static const char *check_idp(apr_pool_t *p, server_rec *s,
     return NULL;
 }
 
-/* The endpoint's backends as the federation will hold them: its checks
- * (a prefix reserved for the gateway's own tools, prefixes of which one
- * begins the other) stop httpd now rather than at the first request. */
-static const char *check_federation(apr_pool_t *p,
-                                    const apr_array_header_t *backends)
+/* The endpoint's backends as the federation holds them. */
+static const char *fed_backends(apr_pool_t *p,
+                                const apr_array_header_t *backends,
+                                apr_array_header_t **pfb)
 {
-    const mcp_proxy_backend_t *first = &APR_ARRAY_IDX(backends, 0,
-                                                      mcp_proxy_backend_t);
     apr_array_header_t *fb = apr_array_make(p, backends->nelts,
                                             sizeof(mcp_fed_backend_t));
-    unsigned char key[MCP_FED_MIN_KEY];
-    mcp_fed_options_t opts = { key, sizeof(key), 0 };
-    mcp_fed_t *fed;
     const char *err = NULL;
     int i;
 
@@ -299,6 +328,7 @@ static const char *check_federation(apr_pool_t *p,
         memset(b, 0, sizeof(*b));
         b->name = a->name;
         b->prefix = a->prefix;
+        b->rules = a->rules;
         if (a->scope && mcp_scope_parse(&b->scopes, p, a->scope, &err)
                         != APR_SUCCESS) {
             return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): scope=%s: %s",
@@ -306,20 +336,127 @@ static const char *check_federation(apr_pool_t *p,
                                 a->scope, err);
         }
     }
-    /* The federation is only checked here and then dropped; the key of
-     * its cursors is still a random one, like every key. */
-    if (mcp_crypto_random(key, sizeof(key)) != APR_SUCCESS) {
-        return "MCPProxyBackend: no random bytes for the federation's checks";
-    }
-    if (mcp_fed_create(&fed, p, fb, &opts, &err) != APR_SUCCESS) {
-        return apr_psprintf(p, "MCPProxyBackend lines of the endpoint "
-                            "starting at %s:%u: %s", first->defn_name,
-                            first->defn_line, err ? err : "refused");
-    }
+    *pfb = fb;
     return NULL;
 }
 
-const char *mcp_proxy_check_section(apr_pool_t *p, server_rec *s,
+/* The endpoints built in post_config, by the address of their backend
+ * list (merged sections share it). */
+static apr_hash_t *endpoints;
+
+void mcp_proxy_endpoints_reset(apr_pool_t *pconf)
+{
+    endpoints = apr_hash_make(pconf);
+}
+
+const mcp_proxy_endpoint_t *mcp_proxy_endpoint(const mcp_proxy_dir_conf *conf)
+{
+    if (!endpoints || !conf->backends) {
+        return NULL;
+    }
+    return apr_hash_get(endpoints, &conf->backends, sizeof(void *));
+}
+
+/* The token of bearer_file: the file's first line, without its line end
+ * and surrounding blanks. */
+static const char *read_bearer(apr_pool_t *p, const mcp_proxy_backend_t *a,
+                               const char **ptoken)
+{
+    apr_file_t *f;
+    char buf[8193];
+    apr_size_t n = sizeof(buf) - 1;
+    apr_status_t rv;
+    char *t, *e;
+
+    rv = apr_file_open(&f, a->bearer_file, APR_FOPEN_READ, 0, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_read_full(f, buf, n, &n);
+        apr_file_close(f);
+        if (rv == APR_EOF) {
+            rv = APR_SUCCESS;
+        }
+    }
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): bearer_file %s: "
+                            "%pm", a->name, a->defn_name, a->defn_line,
+                            a->bearer_file, &rv);
+    }
+    buf[n] = '\0';
+    t = buf + strspn(buf, " \t");
+    t[strcspn(t, "\r\n")] = '\0';
+    for (e = t + strlen(t); e > t && (e[-1] == ' ' || e[-1] == '\t'); e--) {
+        e[-1] = '\0';
+    }
+    if (!*t || strlen(t) >= sizeof(buf) - 1) {
+        mcp_crypto_wipe(buf, sizeof(buf));
+        return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): bearer_file %s "
+                            "holds no token on its first line (or one over "
+                            "8 KiB)", a->name, a->defn_name, a->defn_line,
+                            a->bearer_file);
+    }
+    *ptoken = apr_pstrdup(p, t);
+    mcp_crypto_wipe(buf, sizeof(buf));
+    return NULL;
+}
+
+static const char *build_endpoint(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                  const mcp_proxy_dir_conf *conf)
+{
+    const apr_array_header_t *backends = conf->backends;
+    const mcp_proxy_backend_t *first = &APR_ARRAY_IDX(backends, 0,
+                                                      mcp_proxy_backend_t);
+    unsigned char key[MCP_FED_MIN_KEY];
+    mcp_fed_options_t opts = { key, sizeof(key), 0 };
+    mcp_proxy_endpoint_t *ep;
+    apr_array_header_t *fb = NULL;
+    const char *err = NULL;
+    int i;
+
+    if (!endpoints) {
+        mcp_proxy_endpoints_reset(pconf);
+    }
+    if (apr_hash_get(endpoints, &conf->backends, sizeof(void *))) {
+        return NULL;
+    }
+    err = fed_backends(pconf, backends, &fb);
+    if (err) {
+        return err;
+    }
+    /* The key of the gateway cursors: made in the parent, so every child
+     * process shares it; a restart makes a new one (old cursors then get
+     * -32602 and the client lists again). */
+    if (mcp_crypto_random(key, sizeof(key)) != APR_SUCCESS) {
+        return "MCPProxyBackend: no random bytes for the cursor key";
+    }
+    ep = apr_pcalloc(pconf, sizeof(*ep));
+    if (mcp_fed_create(&ep->fed, pconf, fb, &opts, &err) != APR_SUCCESS) {
+        mcp_crypto_wipe(key, sizeof(key));
+        return apr_psprintf(ptemp, "MCPProxyBackend lines of the endpoint "
+                            "starting at %s:%u: %s", first->defn_name,
+                            first->defn_line, err ? err : "refused");
+    }
+    mcp_crypto_wipe(key, sizeof(key));
+    ep->nbackends = backends->nelts;
+    ep->backends = apr_pcalloc(pconf, sizeof(*ep->backends) * ep->nbackends);
+    for (i = 0; i < backends->nelts; i++) {
+        const mcp_proxy_backend_t *a = &APR_ARRAY_IDX(backends, i,
+                                                      mcp_proxy_backend_t);
+        mcp_proxy_rt_backend_t *b = &ep->backends[i];
+
+        b->conf = a;
+        b->timeout = apr_time_from_sec(a->timeout ? a->timeout
+                                                  : MCP_PROXY_DEFAULT_TIMEOUT);
+        if (a->bearer_file && (err = read_bearer(pconf, a, &b->bearer))) {
+            return err;
+        }
+    }
+    apr_hash_set(endpoints, apr_pmemdup(pconf, &conf->backends, sizeof(void *)),
+                 sizeof(void *), ep);
+    return NULL;
+}
+
+const char *mcp_proxy_check_section(apr_pool_t *pconf, apr_pool_t *p,
+                                    server_rec *s,
                                     const mcp_proxy_dir_conf *conf)
 {
     const mcp_proxy_backend_t *a, *b;
@@ -352,7 +489,157 @@ const char *mcp_proxy_check_section(apr_pool_t *p, server_rec *s,
             }
         }
     }
-    return conf->backends->nelts ? check_federation(p, conf->backends) : NULL;
+    return conf->backends->nelts ? build_endpoint(pconf, p, conf) : NULL;
+}
+
+/* MCPProxyScopeRule <backend> <glob> <scope>... [kinds=tools,prompts,
+ * resources]: after the backend's MCPProxyBackend line, in its section. */
+static const char *add_rule(cmd_parms *cmd, void *dconf, const char *raw)
+{
+    mcp_proxy_dir_conf *conf = dconf;
+    mcp_proxy_backend_t *b = NULL;
+    apr_array_header_t *words;
+    mcp_fed_rule_t *rule;
+    const char **w, *err, *key, *val;
+    char *list, *kind, *last;
+    int i;
+
+    err = mcp_glue_split_words(cmd->temp_pool, raw, &words);
+    if (err) {
+        return fail(cmd, err);
+    }
+    if (words->nelts < 3) {
+        return fail(cmd, "needs a backend name, a name pattern and at least "
+                    "one scope");
+    }
+    w = (const char **)words->elts;
+    for (i = 0; conf->backends && i < conf->backends->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(conf->backends, i,
+                                  mcp_proxy_backend_t).name, w[0])) {
+            b = &APR_ARRAY_IDX(conf->backends, i, mcp_proxy_backend_t);
+        }
+    }
+    if (!b) {
+        return fail(cmd, apr_psprintf(cmd->pool, "no MCPProxyBackend %s "
+                                      "before this line in this section",
+                                      w[0]));
+    }
+    rule = apr_pcalloc(cmd->pool, sizeof(*rule));
+    rule->pattern = apr_pstrdup(cmd->pool, w[1]);
+    rule->scopes = mcp_scope_set_make(cmd->pool);
+    for (i = 2; i < words->nelts; i++) {
+        if (mcp_glue_split_option(cmd->temp_pool, w[i], &key, &val)) {
+            if (strcmp(key, "kinds")) {
+                return fail(cmd, apr_psprintf(cmd->pool, "unknown option "
+                                              "'%s' (known: kinds)", key));
+            }
+            list = apr_pstrdup(cmd->temp_pool, val);
+            for (kind = apr_strtok(list, ",", &last); kind;
+                 kind = apr_strtok(NULL, ",", &last)) {
+                if (!strcmp(kind, "tools")) {
+                    rule->kinds |= MCP_FED_RULE_TOOLS;
+                }
+                else if (!strcmp(kind, "prompts")) {
+                    rule->kinds |= MCP_FED_RULE_PROMPTS;
+                }
+                else if (!strcmp(kind, "resources")) {
+                    rule->kinds |= MCP_FED_RULE_RESOURCES;
+                }
+                else {
+                    return fail(cmd, apr_psprintf(cmd->pool, "kinds: '%s' is "
+                                                  "not tools, prompts or "
+                                                  "resources", kind));
+                }
+            }
+            continue;
+        }
+        if (!mcp_scope_token_valid(w[i])) {
+            return fail(cmd, apr_psprintf(cmd->pool, "scope '%s' is not a "
+                                          "single OAuth scope token", w[i]));
+        }
+        mcp_scope_set_add(rule->scopes, apr_pstrdup(cmd->pool, w[i]));
+    }
+    if (!rule->scopes->nelts) {
+        return fail(cmd, "needs at least one scope");
+    }
+    if (!rule->kinds) {
+        rule->kinds = MCP_FED_RULE_TOOLS;
+    }
+    if (!b->rules) {
+        b->rules = apr_array_make(cmd->pool, 2, sizeof(mcp_fed_rule_t));
+    }
+    *(mcp_fed_rule_t *)apr_array_push(b->rules) = *rule;
+    return NULL;
+}
+
+static const char *set_identity_header(cmd_parms *cmd, void *dconf,
+                                       const char *arg)
+{
+    mcp_proxy_dir_conf *conf = dconf;
+    const char *c;
+
+    if (!strcasecmp(arg, "off")) {
+        conf->identity_header = "";
+        return NULL;
+    }
+    for (c = arg; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '-' && *c != '_') {
+            return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a header "
+                                          "name ([A-Za-z0-9_-]+) or Off",
+                                          arg));
+        }
+    }
+    if (!strcasecmp(arg, "Authorization") || !strcasecmp(arg, "Cookie")
+        || !strcasecmp(arg, "Host") || !strcasecmp(arg, "Mcp-Session-Id")
+        || !strcasecmp(arg, "MCP-Protocol-Version")
+        || !strcasecmp(arg, "Content-Type") || !strcasecmp(arg, "Accept")) {
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' is a header the "
+                                      "gateway sets itself", arg));
+    }
+    conf->identity_header = apr_pstrdup(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *set_seconds(cmd_parms *cmd, int *dst, const char *arg,
+                               int min, int max)
+{
+    apr_int64_t n;
+
+    if (!mcp_glue_parse_int(arg, max, &n) || n < min) {
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' must be a number of "
+                                      "seconds from %d to %d", arg, min,
+                                      max));
+    }
+    *dst = (int)n;
+    return NULL;
+}
+
+static const char *set_keepalive(cmd_parms *cmd, void *dconf,
+                                 const char *arg)
+{
+    return set_seconds(cmd, &((mcp_proxy_dir_conf *)dconf)->keepalive, arg,
+                       1, 3600);
+}
+
+static const char *set_session_timeout(cmd_parms *cmd, void *dconf,
+                                       const char *arg)
+{
+    return set_seconds(cmd, &((mcp_proxy_dir_conf *)dconf)->session_timeout,
+                       arg, 60, MCP_PROXY_MAX_SESSION);
+}
+
+static const char *set_session_cache(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    mcp_proxy_server_conf *conf = ap_get_module_config(cmd->server->module_config,
+                                                       &mcp_proxy_module);
+    const char *err = mcp_glue_cache_check_spec(cmd->temp_pool, arg);
+
+    if (err) {
+        return fail(cmd, err);
+    }
+    conf->cache_spec = apr_pstrdup(cmd->pool, arg);
+    return NULL;
 }
 
 const command_rec mcp_proxy_cmds[] = {
@@ -376,5 +663,27 @@ const command_rec mcp_proxy_cmds[] = {
                     "Host names besides the loopback ones that an endpoint "
                     "on a loopback address answers to (behind a reverse "
                     "proxy on the same machine)"),
+    AP_INIT_RAW_ARGS("MCPProxyScopeRule", add_rule, NULL,
+                     RSRC_CONF | ACCESS_CONF,
+                     "<backend> <name pattern> <scope>... "
+                     "[kinds=tools,prompts,resources]: scopes a token also "
+                     "needs for the backend's items whose name matches "
+                     "(default kinds=tools)"),
+    AP_INIT_TAKE1("MCPProxyIdentityHeader", set_identity_header, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Request header that tells backends the signed-in user "
+                  "(default Off)"),
+    AP_INIT_TAKE1("MCPProxyKeepAlive", set_keepalive, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Seconds between keep-alive comments on idle event "
+                  "streams (default 15)"),
+    AP_INIT_TAKE1("MCPProxySessionTimeout", set_session_timeout, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Seconds an unused gateway session is kept (default "
+                  "3600)"),
+    AP_INIT_TAKE1("MCPProxySessionCache", set_session_cache, NULL, RSRC_CONF,
+                  "The ap_socache provider[:args] that holds gateway "
+                  "sessions (default shmcb; memcache or redis for several "
+                  "nodes)"),
     { NULL }
 };

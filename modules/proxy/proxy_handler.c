@@ -11,10 +11,22 @@
  * limitations under the License.
  */
 
-/* The mcp-proxy handler: the Streamable HTTP endpoint. For now it reads
- * and validates one JSON-RPC message (or a 2025-03-26 batch), answers
- * ping itself and says "not implemented" for everything else; the
- * federation issue routes requests to the backends. */
+/* The mcp-proxy handler: the Streamable HTTP endpoint that federates the
+ * backends of its section. It reads and validates one JSON-RPC message
+ * (or a 2025-03-26 batch) and:
+ *  - answers initialize itself, from the backends' answers (mcp_fed),
+ *    making a gateway session (proxy_session.c) and the backend sessions;
+ *  - fans the four list methods out to the backends the token may see and
+ *    merges their pages (mcp_fed_list_plan/list_merge);
+ *  - routes tools/call, prompts/get, resources/read|subscribe|unsubscribe
+ *    and completion/complete to the owning backend (mcp_fed_route), after
+ *    the scope check: a call the token may not make is a 403 challenge
+ *    before anything is streamed;
+ *  - relays the backend's event stream (progress, log messages, requests
+ *    toward the client) and routes the client's answers back;
+ *  - serves GET (the merged GET streams of the backends) and DELETE;
+ *  - answers ping and its builtin tool gateway_whoami itself.
+ * Nothing of a session is kept in the process between requests. */
 
 #include <httpd.h>
 #include <http_config.h>
@@ -24,20 +36,34 @@
 #include <util_filter.h>
 #include <apr_strings.h>
 
+#include "mod_mcp.h"
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_crypto.h"
+#include "mcp/mcp_fed.h"
 #include "mcp/mcp_json.h"
 #include "mcp/mcp_jsonrpc.h"
+#include "mcp/mcp_scope.h"
 #include "mcp_glue.h"
 #include "proxy_private.h"
 
 APLOG_USE_MODULE(mcp_proxy);
 
 /* Implementation-defined JSON-RPC code for transport-level refusals, as
- * the MCP SDKs use it (405, 415). */
+ * the MCP SDKs use it (400, 405, 415). */
 #define PROXY_TRANSPORT_ERROR (-32000)
+/* The SDKs' code for an unknown session (with HTTP 404). */
+#define PROXY_SESSION_NOT_FOUND (-32001)
+/* MCP's code for an unknown resource. */
+#define PROXY_RESOURCE_NOT_FOUND (-32002)
 
 /* The only protocol revision that allowed JSON-RPC batches. */
 #define PROXY_BATCH_VERSION "2025-03-26"
+
+#define WHOAMI MCP_FED_RESERVED_PREFIX "whoami"
+
+/* Most pages a catalog fill follows per list (several unprefixed
+ * backends only). */
+#define MAX_CATALOG_PAGES 32
 
 static int send_msg(request_rec *r, int status, const mcp_jsonrpc_msg_t *msg)
 {
@@ -105,64 +131,6 @@ static int send_too_large(request_rec *r, apr_off_t max)
                                    "%" APR_OFF_T_FMT " bytes", max));
 }
 
-/* The answer to one message, or NULL when it gets none. */
-static mcp_jsonrpc_msg_t *answer(request_rec *r, const mcp_jsonrpc_msg_t *m)
-{
-    mcp_jsonrpc_msg_t *out = NULL;
-
-    switch (m->kind) {
-    case MCP_JSONRPC_REQUEST:
-        if (!strcmp(m->method, "ping")) {
-            mcp_jsonrpc_result_create(&out, r->pool, &m->id,
-                                      mcp_json_object(r->pool));
-        }
-        else {
-            mcp_jsonrpc_error_create(&out, r->pool, &m->id,
-                                     MCP_JSONRPC_METHOD_NOT_FOUND,
-                                     "Method not found: federation of "
-                                     "upstream MCP servers is not "
-                                     "implemented yet", NULL);
-        }
-        return out;
-    case MCP_JSONRPC_INVALID:
-        return m->error_response;
-    default:
-        /* Notifications and responses are accepted without an answer. */
-        return NULL;
-    }
-}
-
-static int answer_batch(request_rec *r, const mcp_jsonrpc_msg_t *batch)
-{
-    const char *version = apr_table_get(r->headers_in, "MCP-Protocol-Version");
-    apr_array_header_t *out;
-    mcp_jsonrpc_msg_t *msg;
-    int i;
-
-    /* Batches exist in 2025-03-26 only (removed in 2025-06-18); a client
-     * that names no version is taken to speak 2025-03-26. */
-    if (version && strcmp(version, PROXY_BATCH_VERSION)) {
-        return send_error(r, HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
-                          "JSON-RPC batches are only supported with MCP "
-                          "protocol version " PROXY_BATCH_VERSION);
-    }
-    out = apr_array_make(r->pool, batch->batch->nelts,
-                         sizeof(mcp_jsonrpc_msg_t *));
-    for (i = 0; i < batch->batch->nelts; i++) {
-        msg = answer(r, APR_ARRAY_IDX(batch->batch, i, mcp_jsonrpc_msg_t *));
-        if (msg) {
-            APR_ARRAY_PUSH(out, mcp_jsonrpc_msg_t *) = msg;
-        }
-    }
-    if (out->nelts == 0) {
-        return send_accepted(r);
-    }
-    if (mcp_jsonrpc_batch_create(&msg, r->pool, out) != APR_SUCCESS) {
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    return send_msg(r, HTTP_OK, msg);
-}
-
 /* What the request asks, for access logs (%{MCP_METHOD}e, %{MCP_TOOL}e)
  * and other modules; a response from the client sets nothing. */
 static void set_audit_env(request_rec *r, const mcp_jsonrpc_msg_t *msg)
@@ -183,16 +151,771 @@ static void set_audit_env(request_rec *r, const mcp_jsonrpc_msg_t *msg)
     }
 }
 
-static int handle_post(request_rec *r, const mcp_proxy_dir_conf *conf)
+/* An answer: a message for the client, or an HTTP refusal. */
+typedef struct {
+    mcp_jsonrpc_msg_t *msg;   /**< NULL: nothing (more) to send */
+    int status;               /**< HTTP status of a refusal, or 0 */
+    const char *text;         /**< its message */
+} answer_t;
+
+static void set_status_env(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m)
 {
+    apr_table_t *env = ctx->r->subprocess_env;
+
+    if (!m) {
+        return;
+    }
+    if (m->kind == MCP_JSONRPC_ERROR) {
+        apr_table_setn(env, "MCP_STATUS",
+                       apr_psprintf(ctx->r->pool, "%" APR_INT64_T_FMT,
+                                    m->error_code));
+    }
+    else if (m->kind == MCP_JSONRPC_RESULT) {
+        apr_table_setn(env, "MCP_STATUS", "ok");
+    }
+}
+
+static mcp_jsonrpc_msg_t *rpc_error(mcp_proxy_ctx_t *ctx,
+                                    const mcp_jsonrpc_id_t *id,
+                                    apr_int64_t code, const char *message)
+{
+    mcp_jsonrpc_msg_t *out = NULL;
+
+    mcp_jsonrpc_error_create(&out, ctx->r->pool, id, code, message, NULL);
+    return out;
+}
+
+static mcp_jsonrpc_msg_t *rpc_result(mcp_proxy_ctx_t *ctx,
+                                     const mcp_jsonrpc_id_t *id,
+                                     mcp_json_t *result)
+{
+    mcp_jsonrpc_msg_t *out = NULL;
+
+    mcp_jsonrpc_result_create(&out, ctx->r->pool, id,
+                              result ? result : mcp_json_object(ctx->r->pool));
+    return out;
+}
+
+/* The backends of the session that have a backend session, visible to
+ * the token; *pn gets their number. */
+static int *session_backends(mcp_proxy_ctx_t *ctx, int *pn)
+{
+    int *which = apr_pcalloc(ctx->r->pool, sizeof(int)
+                             * (ctx->ep->nbackends + 1));
+    int i, n = 0;
+
+    for (i = 0; i < ctx->ep->nbackends; i++) {
+        if (ctx->sess->bsid[i] && mcp_proxy_visible(ctx, i)) {
+            which[n++] = i;
+        }
+    }
+    *pn = n;
+    return which;
+}
+
+static const char *session_hash(apr_pool_t *p, const char *id)
+{
+    return apr_pstrndup(p, mcp_crypto_sha256_b64url(p, id, strlen(id)), 16);
+}
+
+/* ---- initialize ---- */
+
+static mcp_json_t *server_info(apr_pool_t *p)
+{
+    mcp_json_t *info = mcp_json_object(p);
+
+    mcp_json_set_str(info, "name", "mod_mcp");
+    mcp_json_set_str(info, "title", "mod_mcp gateway");
+    mcp_json_set_str(info, "version", MCP_VERSION);
+    return info;
+}
+
+static answer_t do_initialize(mcp_proxy_ctx_t *ctx,
+                              const mcp_jsonrpc_msg_t *m)
+{
+    request_rec *r = ctx->r;
+    answer_t a = { NULL, 0, NULL };
+    mcp_json_t **results, *res, *caps;
+    apr_array_header_t *problems = NULL;
+    const char *requested = m->params
+        ? mcp_json_get_str(r->pool, m->params, "protocolVersion") : NULL;
+    int *which, i, n = 0;
+
+    if (apr_table_get(r->headers_in, "Mcp-Session-Id")) {
+        a.status = HTTP_BAD_REQUEST;
+        a.text = "Bad Request: initialize starts a session; send it without "
+                 "Mcp-Session-Id";
+        return a;
+    }
+    if (mcp_proxy_session_new(&ctx->sess, r->pool, ctx->ep) != APR_SUCCESS) {
+        a.status = HTTP_INTERNAL_SERVER_ERROR;
+        a.text = "no random bytes for a session id";
+        return a;
+    }
+    ctx->sess->subject = ctx->subject;
+    ctx->sess->client_id = ctx->token ? ctx->token->client_id : "";
+    ctx->sess->version = mcp_fed_negotiate_version(requested);
+    if (m->params) {
+        ctx->sess->client_caps = mcp_json_get(r->pool, m->params,
+                                              "capabilities");
+        ctx->sess->client_info = mcp_json_get(r->pool, m->params,
+                                              "clientInfo");
+    }
+    which = apr_pcalloc(r->pool, sizeof(int) * (ctx->ep->nbackends + 1));
+    for (i = 0; i < ctx->ep->nbackends; i++) {
+        if (mcp_proxy_visible(ctx, i)) {
+            which[n++] = i;
+        }
+    }
+    results = apr_pcalloc(r->pool, sizeof(*results) * (ctx->ep->nbackends + 1));
+    if (n) {
+        mcp_proxy_backends_init(ctx, which, n, results);
+    }
+    if (mcp_fed_initialize_merge(&res, &problems, r->pool, ctx->ep->fed,
+                                 ctx->sess->version,
+                                 (const mcp_json_t *const *)results,
+                                 server_info(r->pool)) != APR_SUCCESS) {
+        a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INTERNAL_ERROR,
+                          "the backends' capabilities cannot be merged");
+        return a;
+    }
+    for (i = 0; problems && i < problems->nelts; i++) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(01820) "%s",
+                      APR_ARRAY_IDX(problems, i, mcp_fed_problem_t).message);
+    }
+    /* The gateway's own tool is always there. */
+    caps = mcp_json_get(r->pool, res, "capabilities");
+    if (caps && !mcp_json_has(caps, "tools")) {
+        mcp_json_set(caps, "tools", mcp_json_object(r->pool));
+    }
+    if (mcp_proxy_session_save(r, ctx->sess,
+                               mcp_proxy_session_timeout(ctx->conf))
+        != APR_SUCCESS) {
+        a.status = HTTP_SERVICE_UNAVAILABLE;
+        a.text = "Service Unavailable: the session cannot be stored";
+        return a;
+    }
+    ctx->sess_dirty = 0;
+    apr_table_setn(r->headers_out, "Mcp-Session-Id", ctx->sess->id);
+    apr_table_setn(r->subprocess_env, "MCP_SESSION",
+                   session_hash(r->pool, ctx->sess->id));
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, MCPLOGNO(01821)
+                  "session %s for \"%s\": %d of %d backends, version %s",
+                  session_hash(r->pool, ctx->sess->id), ctx->subject, n,
+                  ctx->ep->nbackends, ctx->sess->version);
+    a.msg = rpc_result(ctx, &m->id, res);
+    return a;
+}
+
+/* ---- lists ---- */
+
+static mcp_json_t *whoami_tool(apr_pool_t *p)
+{
+    mcp_json_t *t = mcp_json_object(p), *schema = mcp_json_object(p);
+    mcp_json_t *ann = mcp_json_object(p);
+
+    mcp_json_set_str(t, "name", WHOAMI);
+    mcp_json_set_str(t, "title", "Who am I (gateway)");
+    mcp_json_set_str(t, "description", "The gateway's view of this session: "
+                     "the signed-in user, the client, the granted scopes and "
+                     "the upstream servers this token may use.");
+    mcp_json_set_str(schema, "type", "object");
+    mcp_json_set(schema, "properties", mcp_json_object(p));
+    mcp_json_set(t, "inputSchema", schema);
+    mcp_json_set_bool(ann, "readOnlyHint", 1);
+    mcp_json_set_bool(ann, "openWorldHint", 0);
+    mcp_json_set(t, "annotations", ann);
+    return t;
+}
+
+/* Ask the backends of @a plan for their page of @a kind and merge. */
+static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
+                              const mcp_jsonrpc_msg_t *m, mcp_fed_kind_e kind,
+                              mcp_fed_plan_t *plan, mcp_fed_catalog_t *cat,
+                              mcp_json_t **presult)
+{
+    request_rec *r = ctx->r;
+    int n = plan->fetch->nelts, i;
+    mcp_proxy_call_t **calls = apr_pcalloc(r->pool, sizeof(*calls) * (n + 1));
+    const mcp_json_t **results = apr_pcalloc(r->pool,
+                                             sizeof(*results) * (n + 1));
+    const char **errors = apr_pcalloc(r->pool, sizeof(*errors) * (n + 1));
+    apr_array_header_t *problems = NULL;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    for (i = 0; i < n; i++) {
+        const mcp_fed_pos_t *pos = &APR_ARRAY_IDX(plan->fetch, i,
+                                                  mcp_fed_pos_t);
+        mcp_json_t *params = m->params ? mcp_json_copy(r->pool, m->params)
+                                       : mcp_json_object(r->pool);
+        mcp_jsonrpc_msg_t *q;
+
+        mcp_json_del(params, "cursor");
+        if (pos->cursor) {
+            mcp_json_set_str(params, "cursor", pos->cursor);
+        }
+        mcp_jsonrpc_request_create(&q, r->pool, &m->id,
+                                   mcp_fed_list_method(kind), params);
+        calls[i] = mcp_proxy_call_make(ctx, pos->backend, q);
+    }
+    if (n) {
+        mcp_proxy_calls_run(ctx, calls, n);
+    }
+    for (i = 0; i < n; i++) {
+        mcp_proxy_call_t *c = calls[i];
+
+        if (c->reason) {
+            errors[i] = apr_psprintf(r->pool, "%s (%s)", c->reason_text,
+                                     c->reason);
+        }
+        else if (c->answer->kind == MCP_JSONRPC_RESULT) {
+            results[i] = c->answer->result;
+        }
+        else if (c->answer->error_code != MCP_JSONRPC_METHOD_NOT_FOUND) {
+            /* -32601: the backend has no such list; skipped quietly. */
+            errors[i] = apr_psprintf(r->pool, "error %" APR_INT64_T_FMT
+                                     ": %s", c->answer->error_code,
+                                     c->answer->error_message);
+        }
+    }
+    rv = mcp_fed_list_merge(presult, &problems, r->pool, ctx->ep->fed, plan,
+                            results, errors, ctx->granted, cat, &err);
+    for (i = 0; problems && i < problems->nelts; i++) {
+        const mcp_fed_problem_t *pr = &APR_ARRAY_IDX(problems, i,
+                                                     mcp_fed_problem_t);
+
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, MCPLOGNO(01822)
+                      "%s: %s", mcp_fed_list_method(kind), pr->message);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, MCPLOGNO(01823)
+                      "%s: %s", mcp_fed_list_method(kind),
+                      err ? err : "cannot merge");
+    }
+    return rv;
+}
+
+static answer_t do_list(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
+                        mcp_fed_kind_e kind)
+{
+    request_rec *r = ctx->r;
+    answer_t a = { NULL, 0, NULL };
+    const char *cursor = m->params
+        ? mcp_json_get_str(r->pool, m->params, "cursor") : NULL;
+    mcp_fed_plan_t *plan;
+    mcp_json_t *result, *items;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    rv = mcp_fed_list_plan(&plan, r->pool, ctx->ep->fed, kind, cursor,
+                           ctx->granted, &err);
+    if (rv != APR_SUCCESS) {
+        a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INVALID_PARAMS,
+                          apr_psprintf(r->pool, "Invalid cursor: %s",
+                                       err ? err : "not a gateway cursor"));
+        return a;
+    }
+    if (list_once(ctx, m, kind, plan, NULL, &result) != APR_SUCCESS) {
+        a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INTERNAL_ERROR,
+                          "the backends' lists cannot be merged");
+        return a;
+    }
+    if (kind == MCP_FED_TOOLS && !cursor) {
+        mcp_json_t *all = mcp_json_array(r->pool);
+        apr_size_t i, k;
+
+        items = mcp_json_get(r->pool, result, "tools");
+        mcp_json_append(all, whoami_tool(r->pool));
+        for (i = 0, k = items ? mcp_json_size(items) : 0; i < k; i++) {
+            mcp_json_append(all, mcp_json_array_get(r->pool, items, i));
+        }
+        mcp_json_set(result, "tools", all);
+    }
+    a.msg = rpc_result(ctx, &m->id, result);
+    return a;
+}
+
+/* Several backends without a prefix: who owns a name is known only from
+ * their lists. Fill @a cat with every page of @a kind. */
+static void fill_catalog(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
+                         mcp_fed_kind_e kind, mcp_fed_catalog_t *cat)
+{
+    request_rec *r = ctx->r;
+    const char *cursor = NULL;
+    mcp_fed_plan_t *plan;
+    mcp_json_t *result;
+    mcp_jsonrpc_msg_t *q;
+    int page;
+
+    for (page = 0; page < MAX_CATALOG_PAGES; page++) {
+        if (mcp_fed_list_plan(&plan, r->pool, ctx->ep->fed, kind, cursor,
+                              ctx->granted, NULL) != APR_SUCCESS) {
+            return;
+        }
+        mcp_jsonrpc_request_create(&q, r->pool, &m->id,
+                                   mcp_fed_list_method(kind), NULL);
+        if (list_once(ctx, q, kind, plan, cat, &result) != APR_SUCCESS
+            || !(cursor = mcp_json_get_str(r->pool, result, "nextCursor"))) {
+            return;
+        }
+    }
+}
+
+static int unprefixed_backends(const mcp_proxy_ctx_t *ctx)
+{
+    int i, n = 0;
+
+    for (i = 0; i < ctx->ep->nbackends; i++) {
+        n += !mcp_fed_backend(ctx->ep->fed, i)->prefix;
+    }
+    return n;
+}
+
+/* ---- routed calls ---- */
+
+static answer_t do_whoami(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m)
+{
+    apr_pool_t *p = ctx->r->pool;
+    answer_t a = { NULL, 0, NULL };
+    mcp_json_t *who = mcp_json_object(p), *scopes = mcp_json_array(p);
+    mcp_json_t *backends = mcp_json_array(p), *res = mcp_json_object(p);
+    mcp_json_t *content = mcp_json_array(p), *text = mcp_json_object(p);
+    int i;
+
+    mcp_json_set_str(who, "subject", ctx->subject);
+    mcp_json_set_str(who, "client_id", ctx->token ? ctx->token->client_id
+                                                  : "");
+    for (i = 0; ctx->granted && i < ctx->granted->nelts; i++) {
+        mcp_json_append_str(scopes, APR_ARRAY_IDX(ctx->granted, i,
+                                                  const char *));
+    }
+    mcp_json_set(who, "scopes", scopes);
+    for (i = 0; i < ctx->ep->nbackends; i++) {
+        mcp_json_t *b;
+
+        if (!mcp_proxy_visible(ctx, i)) {
+            continue;
+        }
+        b = mcp_json_object(p);
+        mcp_json_set_str(b, "name", ctx->ep->backends[i].conf->name);
+        if (ctx->ep->backends[i].conf->prefix) {
+            mcp_json_set_str(b, "prefix", ctx->ep->backends[i].conf->prefix);
+        }
+        mcp_json_set_str(b, "health",
+                         !ctx->sess->bsid[i] ? "not connected" : "connected");
+        mcp_json_append(backends, b);
+    }
+    mcp_json_set(who, "backends", backends);
+    mcp_json_set_str(text, "type", "text");
+    mcp_json_set_str(text, "text", mcp_json_dump(p, who, MCP_JSON_FMT_INDENT,
+                                                 NULL));
+    mcp_json_append(content, text);
+    mcp_json_set(res, "content", content);
+    mcp_json_set(res, "structuredContent", who);
+    a.msg = rpc_result(ctx, &m->id, res);
+    return a;
+}
+
+static answer_t refuse_scope(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
+                             const mcp_fed_route_t *route)
+{
+    request_rec *r = ctx->r;
+    APR_OPTIONAL_FN_TYPE(mcp_authz_insufficient_scope) *challenge =
+        APR_RETRIEVE_OPTIONAL_FN(mcp_authz_insufficient_scope);
+    answer_t a = { NULL, HTTP_FORBIDDEN, NULL };
+
+    if (challenge) {
+        challenge(r, route->needed);
+    }
+    apr_table_setn(r->subprocess_env, "MCP_STATUS", "insufficient_scope");
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(01824)
+                  "%s %s refused to \"%s\": needs scope \"%s\"", m->method,
+                  route->gwname, ctx->subject,
+                  mcp_scope_join(r->pool, route->missing));
+    a.text = apr_psprintf(r->pool, "Forbidden: insufficient_scope: %s needs "
+                          "scope \"%s\"", route->gwname,
+                          mcp_scope_join(r->pool, route->missing));
+    return a;
+}
+
+static answer_t do_routed(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
+                          int relay)
+{
+    request_rec *r = ctx->r;
+    answer_t a = { NULL, 0, NULL };
+    mcp_fed_route_t *route = NULL;
+    mcp_fed_catalog_t *cat = NULL;
+    mcp_jsonrpc_msg_t *q;
+    mcp_proxy_call_t *c;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    rv = mcp_fed_route(&route, r->pool, ctx->ep->fed, m->method, m->params,
+                       ctx->granted, NULL, &err);
+    if (rv == MCP_ENOTFOUND && unprefixed_backends(ctx) > 1) {
+        int kind = !strcmp(m->method, "tools/call") ? MCP_FED_TOOLS
+                 : !strcmp(m->method, "prompts/get") ? MCP_FED_PROMPTS
+                 : MCP_FED_RESOURCES;
+
+        cat = mcp_fed_catalog_make(r->pool);
+        fill_catalog(ctx, m, kind, cat);
+        rv = mcp_fed_route(&route, r->pool, ctx->ep->fed, m->method,
+                           m->params, ctx->granted, cat, &err);
+    }
+    if (rv == APR_EACCES) {
+        return refuse_scope(ctx, m, route);
+    }
+    if (rv == APR_SUCCESS && !mcp_proxy_visible(ctx, route->backend)) {
+        rv = MCP_ENOTFOUND;
+    }
+    if (rv != APR_SUCCESS) {
+        a.msg = rpc_error(ctx, &m->id,
+                          rv == MCP_ENOTFOUND
+                          && !strcmp(m->method, "resources/read")
+                          ? PROXY_RESOURCE_NOT_FOUND
+                          : MCP_JSONRPC_INVALID_PARAMS,
+                          err ? err : "Invalid params");
+        return a;
+    }
+    apr_table_setn(r->subprocess_env, "MCP_BACKEND",
+                   ctx->ep->backends[route->backend].conf->name);
+    mcp_jsonrpc_request_create(&q, r->pool, &m->id, m->method, route->params);
+    c = mcp_proxy_call_make(ctx, route->backend, q);
+    c->relay = relay;
+    mcp_proxy_calls_run(ctx, &c, 1);
+    if (c->answered) {
+        return a;              /* streamed to the client already */
+    }
+    a.msg = c->reason ? mcp_proxy_call_error(c, &m->id) : c->answer;
+    if (a.msg && a.msg->kind == MCP_JSONRPC_RESULT
+        && !strcmp(m->method, "resources/read")) {
+        /* The contents name their URIs: give them in gateway form. */
+        mcp_json_t *res = mcp_json_copy(r->pool, a.msg->result);
+        mcp_json_t *contents = mcp_json_get(r->pool, res, "contents");
+        apr_size_t i, n = contents ? mcp_json_size(contents) : 0;
+
+        for (i = 0; i < n; i++) {
+            mcp_json_t *item = mcp_json_array_get(r->pool, contents, i);
+            const char *uri = mcp_json_get_str(r->pool, item, "uri"), *gw;
+
+            if (uri && mcp_fed_to_gateway(&gw, r->pool, ctx->ep->fed,
+                                          route->backend, MCP_FED_RESOURCES,
+                                          uri, NULL) == APR_SUCCESS) {
+                mcp_json_set_str(item, "uri", gw);
+            }
+        }
+        a.msg = rpc_result(ctx, &m->id, res);
+    }
+    return a;
+}
+
+/* logging/setLevel: every backend of the session hears it. */
+static answer_t do_fanout_request(mcp_proxy_ctx_t *ctx,
+                                  const mcp_jsonrpc_msg_t *m)
+{
+    answer_t a = { NULL, 0, NULL };
+    int n, i, *which = session_backends(ctx, &n);
+    mcp_proxy_call_t **calls = apr_pcalloc(ctx->r->pool,
+                                           sizeof(*calls) * (n + 1));
+
+    for (i = 0; i < n; i++) {
+        calls[i] = mcp_proxy_call_make(ctx, which[i], m);
+    }
+    if (n) {
+        mcp_proxy_calls_run(ctx, calls, n);
+    }
+    a.msg = rpc_result(ctx, &m->id, NULL);
+    return a;
+}
+
+static answer_t dispatch(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
+                         int relay)
+{
+    answer_t a = { NULL, 0, NULL };
+    const char *name;
+    int kind;
+
+    if (!strcmp(m->method, "ping")) {
+        a.msg = rpc_result(ctx, &m->id, NULL);
+        return a;
+    }
+    if (!strcmp(m->method, "initialize")) {
+        a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INVALID_REQUEST,
+                          "the session is initialized already");
+        return a;
+    }
+    if ((kind = mcp_fed_kind_of_method(m->method)) >= 0) {
+        return do_list(ctx, m, (mcp_fed_kind_e)kind);
+    }
+    if (!strcmp(m->method, "tools/call") && m->params
+        && (name = mcp_json_get_str(ctx->r->pool, m->params, "name"))
+        && mcp_fed_is_builtin(name)) {
+        if (!strcmp(name, WHOAMI)) {
+            return do_whoami(ctx, m);
+        }
+        a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INVALID_PARAMS,
+                          apr_psprintf(ctx->r->pool, "Unknown tool: %s",
+                                       name));
+        return a;
+    }
+    if (!strcmp(m->method, "tools/call") || !strcmp(m->method, "prompts/get")
+        || !strcmp(m->method, "resources/read")
+        || !strcmp(m->method, "resources/subscribe")
+        || !strcmp(m->method, "resources/unsubscribe")
+        || !strcmp(m->method, "completion/complete")) {
+        return do_routed(ctx, m, relay);
+    }
+    if (!strcmp(m->method, "logging/setLevel")) {
+        return do_fanout_request(ctx, m);
+    }
+    a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_METHOD_NOT_FOUND,
+                      apr_psprintf(ctx->r->pool, "Method not found: %s",
+                                   m->method));
+    return a;
+}
+
+/* A notification of the client: to every backend of the session, but a
+ * cancellation of a request a backend sent goes to that backend only. */
+static void client_notification(mcp_proxy_ctx_t *ctx,
+                                const mcp_jsonrpc_msg_t *m)
+{
+    apr_pool_t *p = ctx->r->pool;
+    mcp_proxy_call_t **calls;
+    mcp_jsonrpc_msg_t *out = NULL;
+    mcp_jsonrpc_id_t gw, id;
+    mcp_json_t *rid, *params;
+    int n, i, b, *which;
+
+    if (!strcmp(m->method, "notifications/initialized")) {
+        return;                 /* the gateway told the backends itself */
+    }
+    if (!strcmp(m->method, "notifications/cancelled") && m->params
+        && (rid = mcp_json_get(p, m->params, "requestId"))
+        && mcp_json_is_string(rid)) {
+        mcp_jsonrpc_id_from_str(&gw, mcp_json_str(rid));
+        if (mcp_fed_id_from_gateway(&b, &id, p, ctx->ep->fed, &gw)
+            == APR_SUCCESS) {
+            if (!ctx->sess->bsid[b]) {
+                return;
+            }
+            params = mcp_json_copy(p, m->params);
+            if (id.type == MCP_JSONRPC_ID_INT) {
+                mcp_json_set_int(params, "requestId", id.num);
+            }
+            else {
+                mcp_json_set_str(params, "requestId", id.str);
+            }
+            mcp_jsonrpc_notification_create(&out, p, m->method, params);
+            calls = apr_pcalloc(p, sizeof(*calls));
+            calls[0] = mcp_proxy_call_make(ctx, b, out);
+            mcp_proxy_calls_run(ctx, calls, 1);
+            return;
+        }
+    }
+    which = session_backends(ctx, &n);
+    calls = apr_pcalloc(p, sizeof(*calls) * (n + 1));
+    for (i = 0; i < n; i++) {
+        calls[i] = mcp_proxy_call_make(ctx, which[i], m);
+    }
+    if (n) {
+        mcp_proxy_calls_run(ctx, calls, n);
+    }
+}
+
+/* The client's answer to a request a backend sent it. */
+static void client_response(mcp_proxy_ctx_t *ctx, mcp_jsonrpc_msg_t *m)
+{
+    apr_pool_t *p = ctx->r->pool;
+    mcp_proxy_call_t *c;
+    mcp_jsonrpc_id_t id;
+    int b;
+
+    if (mcp_fed_id_from_gateway(&b, &id, p, ctx->ep->fed, &m->id)
+        != APR_SUCCESS || !ctx->sess->bsid[b]) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ctx->r, MCPLOGNO(01825)
+                      "a response with id %s answers no backend request; "
+                      "dropped", mcp_jsonrpc_id_log(p, &m->id));
+        return;
+    }
+    if (mcp_jsonrpc_set_id(m, &id) != APR_SUCCESS) {
+        return;
+    }
+    c = mcp_proxy_call_make(ctx, b, m);
+    c->expect = 0;
+    mcp_proxy_calls_run(ctx, &c, 1);
+}
+
+/* ---- POST ---- */
+
+static int send_answer(mcp_proxy_ctx_t *ctx, const answer_t *ans,
+                       const mcp_jsonrpc_msg_t *m)
+{
+    request_rec *r = ctx->r;
+    answer_t copy = *ans, *a = &copy;
+    const char *body;
+    apr_size_t len;
+
+    if (a->status) {
+        if (!ctx->streaming) {
+            return send_error(r, a->status, PROXY_TRANSPORT_ERROR, a->text);
+        }
+        mcp_jsonrpc_error_create(&a->msg, r->pool, &m->id,
+                                 PROXY_TRANSPORT_ERROR, a->text, NULL);
+    }
+    set_status_env(ctx, a->msg);
+    if (!a->msg) {
+        if (!ctx->streaming) {
+            /* A call whose stream ended without the answer, say. */
+            return send_error(r, HTTP_BAD_GATEWAY, MCP_JSONRPC_INTERNAL_ERROR,
+                              "the backend gave no answer");
+        }
+        return OK;
+    }
+    if (ctx->streaming) {
+        body = mcp_jsonrpc_dump(r->pool, a->msg, &len);
+        if (body) {
+            mcp_proxy_client_event(ctx, NULL, body, len, -1);
+        }
+        return OK;
+    }
+    return send_msg(r, HTTP_OK, a->msg);
+}
+
+/* The session of a request other than initialize; an HTTP status when
+ * there is none. */
+static int need_session(mcp_proxy_ctx_t *ctx, const char **pmsg)
+{
+    request_rec *r = ctx->r;
+    const char *id = apr_table_get(r->headers_in, "Mcp-Session-Id");
+
+    if (!id) {
+        *pmsg = "Bad Request: Mcp-Session-Id header is required";
+        return HTTP_BAD_REQUEST;
+    }
+    if (mcp_proxy_session_load(&ctx->sess, r, ctx->ep, id, ctx->subject)
+        != APR_SUCCESS) {
+        *pmsg = "Session not found";
+        return HTTP_NOT_FOUND;
+    }
+    apr_table_setn(r->subprocess_env, "MCP_SESSION",
+                   session_hash(r->pool, id));
+    return OK;
+}
+
+static void session_done(mcp_proxy_ctx_t *ctx)
+{
+    int timeout = mcp_proxy_session_timeout(ctx->conf);
+
+    if (!ctx->sess) {
+        return;
+    }
+    if (ctx->sess_dirty) {
+        mcp_proxy_session_save(ctx->r, ctx->sess, timeout);
+        ctx->sess_dirty = 0;
+    }
+    else {
+        mcp_proxy_session_touch(ctx->r, ctx->sess, timeout);
+    }
+}
+
+static int answer_batch(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *batch)
+{
+    request_rec *r = ctx->r;
+    apr_array_header_t *out;
+    mcp_jsonrpc_msg_t *msg, *m;
+    answer_t a;
+    int i;
+
+    /* Batches exist in 2025-03-26 only (removed in 2025-06-18). */
+    if (strcmp(ctx->sess->version, PROXY_BATCH_VERSION)) {
+        return send_error(r, HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
+                          "JSON-RPC batches are only supported with MCP "
+                          "protocol version " PROXY_BATCH_VERSION);
+    }
+    out = apr_array_make(r->pool, batch->batch->nelts,
+                         sizeof(mcp_jsonrpc_msg_t *));
+    for (i = 0; i < batch->batch->nelts; i++) {
+        m = APR_ARRAY_IDX(batch->batch, i, mcp_jsonrpc_msg_t *);
+        switch (m->kind) {
+        case MCP_JSONRPC_REQUEST:
+            a = dispatch(ctx, m, 0);
+            msg = a.msg;
+            if (a.status) {
+                msg = rpc_error(ctx, &m->id, PROXY_TRANSPORT_ERROR, a.text);
+            }
+            if (msg) {
+                APR_ARRAY_PUSH(out, mcp_jsonrpc_msg_t *) = msg;
+            }
+            break;
+        case MCP_JSONRPC_INVALID:
+            APR_ARRAY_PUSH(out, mcp_jsonrpc_msg_t *) = m->error_response;
+            break;
+        case MCP_JSONRPC_NOTIFICATION:
+            client_notification(ctx, m);
+            break;
+        default:
+            client_response(ctx, m);
+            break;
+        }
+    }
+    session_done(ctx);
+    if (out->nelts == 0) {
+        return send_accepted(r);
+    }
+    if (mcp_jsonrpc_batch_create(&msg, r->pool, out) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return send_msg(r, HTTP_OK, msg);
+}
+
+/* Without backends (a section that has no MCPProxyBackend): ping only. */
+static int answer_alone(request_rec *r, const mcp_jsonrpc_msg_t *m)
+{
+    mcp_jsonrpc_msg_t *out = NULL;
+
+    switch (m->kind) {
+    case MCP_JSONRPC_REQUEST:
+        if (!strcmp(m->method, "ping")) {
+            mcp_jsonrpc_result_create(&out, r->pool, &m->id,
+                                      mcp_json_object(r->pool));
+        }
+        else {
+            mcp_jsonrpc_error_create(&out, r->pool, &m->id,
+                                     MCP_JSONRPC_METHOD_NOT_FOUND,
+                                     "Method not found: this endpoint has "
+                                     "no MCPProxyBackend", NULL);
+        }
+        return send_msg(r, HTTP_OK, out);
+    case MCP_JSONRPC_INVALID:
+        return send_msg(r, HTTP_BAD_REQUEST, m->error_response);
+    case MCP_JSONRPC_BATCH:
+        return send_error(r, HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
+                          "this endpoint has no MCPProxyBackend");
+    default:
+        return send_accepted(r);
+    }
+}
+
+static int handle_post(mcp_proxy_ctx_t *ctx)
+{
+    request_rec *r = ctx->r;
     mcp_jsonrpc_limits_t lim;
-    mcp_jsonrpc_msg_t *msg, *err = NULL, *out;
-    apr_off_t max = mcp_proxy_max_body(conf);
+    mcp_jsonrpc_msg_t *msg, *err = NULL;
+    apr_off_t max = mcp_proxy_max_body(ctx->conf);
+    const char *text = NULL;
     char *body = NULL;
     apr_size_t len = 0;
     apr_status_t rv;
+    answer_t a;
     int rc;
 
+    if (!is_json_type(r)) {
+        return send_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                          PROXY_TRANSPORT_ERROR,
+                          "Unsupported Media Type: Content-Type must be "
+                          "application/json");
+    }
     rv = mcp_glue_read_body(r, max, &body, &len, &rc);
     if (rv == MCP_ETOOLARGE) {
         return send_too_large(r, max);
@@ -202,7 +925,7 @@ static int handle_post(request_rec *r, const mcp_proxy_dir_conf *conf)
     }
     memset(&lim, 0, sizeof(lim));
     lim.max_body = (apr_size_t)max;
-    lim.max_depth = mcp_proxy_max_depth(conf);
+    lim.max_depth = mcp_proxy_max_depth(ctx->conf);
     rv = mcp_jsonrpc_parse(&msg, r->pool, body ? body : "", len, &lim, &err);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, mcp_glue_log_status(rv), r,
@@ -217,16 +940,142 @@ static int handle_post(request_rec *r, const mcp_proxy_dir_conf *conf)
                                                : HTTP_BAD_REQUEST, err);
     }
     set_audit_env(r, msg);
-    if (msg->kind == MCP_JSONRPC_BATCH) {
-        return answer_batch(r, msg);
+    if (!ctx->ep) {
+        return answer_alone(r, msg);
     }
-    out = answer(r, msg);
-    return out ? send_msg(r, HTTP_OK, out) : send_accepted(r);
+    if (msg->kind == MCP_JSONRPC_REQUEST && !strcmp(msg->method,
+                                                    "initialize")) {
+        a = do_initialize(ctx, msg);
+        return send_answer(ctx, &a, msg);
+    }
+    if (msg->kind == MCP_JSONRPC_INVALID) {
+        return send_msg(r, HTTP_BAD_REQUEST, msg->error_response);
+    }
+    rc = need_session(ctx, &text);
+    if (rc != OK) {
+        return send_error(r, rc, rc == HTTP_NOT_FOUND
+                                 ? PROXY_SESSION_NOT_FOUND
+                                 : PROXY_TRANSPORT_ERROR, text);
+    }
+    switch (msg->kind) {
+    case MCP_JSONRPC_BATCH:
+        return answer_batch(ctx, msg);
+    case MCP_JSONRPC_REQUEST:
+        a = dispatch(ctx, msg, 1);
+        session_done(ctx);
+        return send_answer(ctx, &a, msg);
+    case MCP_JSONRPC_NOTIFICATION:
+        client_notification(ctx, msg);
+        session_done(ctx);
+        return send_accepted(r);
+    default:
+        client_response(ctx, msg);
+        session_done(ctx);
+        return send_accepted(r);
+    }
+}
+
+/* ---- GET and DELETE ---- */
+
+static int handle_get(mcp_proxy_ctx_t *ctx)
+{
+    request_rec *r = ctx->r;
+    const char *last = apr_table_get(r->headers_in, "Last-Event-ID");
+    const char *text = NULL;
+    mcp_proxy_call_t **calls;
+    int rc, n = 0, i, *which;
+
+    rc = need_session(ctx, &text);
+    if (rc != OK) {
+        return send_error(r, rc, rc == HTTP_NOT_FOUND
+                                 ? PROXY_SESSION_NOT_FOUND
+                                 : PROXY_TRANSPORT_ERROR, text);
+    }
+    which = session_backends(ctx, &n);
+    calls = apr_pcalloc(r->pool, sizeof(*calls) * (n + 1));
+    if (last) {
+        /* Gateway event ids are "<backend>:<its event id>": resume that
+         * backend's stream only (never replay another stream). */
+        const char *colon = strchr(last, ':');
+        int b = -1;
+
+        for (i = 0; colon && i < n; i++) {
+            const char *name = ctx->ep->backends[which[i]].conf->name;
+
+            if (strlen(name) == (apr_size_t)(colon - last)
+                && !strncmp(name, last, colon - last)) {
+                b = which[i];
+            }
+        }
+        if (b < 0) {
+            return send_error(r, HTTP_BAD_REQUEST, PROXY_TRANSPORT_ERROR,
+                              "Bad Request: Last-Event-ID names no stream "
+                              "of this session");
+        }
+        which[0] = b;
+        n = 1;
+    }
+    for (i = 0; i < n; i++) {
+        calls[i] = mcp_proxy_call_make(ctx, which[i], NULL);
+        calls[i]->http_method = "GET";
+        calls[i]->stream = 1;
+        calls[i]->relay = 1;
+        calls[i]->last_event_id = last ? strchr(last, ':') + 1 : NULL;
+    }
+    ctx->keepalive = apr_time_from_sec(mcp_proxy_keepalive(ctx->conf));
+    if (n) {
+        mcp_proxy_calls_run(ctx, calls, n);
+    }
+    session_done(ctx);
+    if (!ctx->streaming) {
+        apr_table_setn(r->headers_out, "Allow", "POST, DELETE");
+        return send_error(r, HTTP_METHOD_NOT_ALLOWED, PROXY_TRANSPORT_ERROR,
+                          "Method not allowed: no backend of this session "
+                          "offers a stream for server messages");
+    }
+    return OK;
+}
+
+static int handle_delete(mcp_proxy_ctx_t *ctx)
+{
+    request_rec *r = ctx->r;
+    const char *text = NULL;
+    mcp_proxy_call_t **calls;
+    int rc, n = 0, i, *which;
+
+    rc = need_session(ctx, &text);
+    if (rc != OK) {
+        return send_error(r, rc, rc == HTTP_NOT_FOUND
+                                 ? PROXY_SESSION_NOT_FOUND
+                                 : PROXY_TRANSPORT_ERROR, text);
+    }
+    /* The gateway session goes first: whatever the backends say, the
+     * client's id is dead now. */
+    mcp_proxy_session_remove(r, ctx->sess->id);
+    which = session_backends(ctx, &n);
+    calls = apr_pcalloc(r->pool, sizeof(*calls) * (n + 1));
+    for (i = 0, rc = 0; i < n; i++) {
+        if (!*ctx->sess->bsid[which[i]]) {
+            continue;           /* a backend without sessions */
+        }
+        calls[rc] = mcp_proxy_call_make(ctx, which[i], NULL);
+        calls[rc]->http_method = "DELETE";
+        calls[rc]->retried = 1;
+        rc++;
+    }
+    if (rc) {
+        mcp_proxy_calls_run(ctx, calls, rc);
+    }
+    ctx->sess = NULL;
+    r->status = HTTP_NO_CONTENT;
+    return OK;
 }
 
 int mcp_proxy_handler(request_rec *r)
 {
+    APR_OPTIONAL_FN_TYPE(mcp_authz_token_get) *token_get;
     mcp_proxy_dir_conf *conf;
+    mcp_proxy_ctx_t *ctx;
     const char *msg = NULL;
     int status;
 
@@ -238,18 +1087,29 @@ int mcp_proxy_handler(request_rec *r)
     if (status != OK) {
         return send_error(r, status, PROXY_TRANSPORT_ERROR, msg);
     }
+    ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    ctx->r = r;
+    ctx->conf = conf;
+    ctx->ep = mcp_proxy_endpoint(conf);
+    token_get = APR_RETRIEVE_OPTIONAL_FN(mcp_authz_token_get);
+    ctx->token = token_get ? token_get(r) : NULL;
+    ctx->granted = ctx->token ? ctx->token->scopes
+                              : mcp_scope_set_make(r->pool);
+    ctx->subject = ctx->token ? ctx->token->subject
+                 : r->user ? r->user : "";
+    if (ctx->ep && r->method_number == M_GET) {
+        return handle_get(ctx);
+    }
+    if (ctx->ep && r->method_number == M_DELETE) {
+        return handle_delete(ctx);
+    }
     if (r->method_number != M_POST) {
         /* Written here rather than returned as HTTP_METHOD_NOT_ALLOWED,
          * which would make httpd compute its own Allow list. */
-        apr_table_setn(r->headers_out, "Allow", "POST");
+        apr_table_setn(r->headers_out, "Allow", ctx->ep ? "GET, POST, DELETE"
+                                                        : "POST");
         return send_error(r, HTTP_METHOD_NOT_ALLOWED, PROXY_TRANSPORT_ERROR,
                           "Method not allowed: this MCP endpoint takes POST");
     }
-    if (!is_json_type(r)) {
-        return send_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                          PROXY_TRANSPORT_ERROR,
-                          "Unsupported Media Type: Content-Type must be "
-                          "application/json");
-    }
-    return handle_post(r, conf);
+    return handle_post(ctx);
 }

@@ -20,6 +20,10 @@
 #include <http_config.h>
 #include <apr_tables.h>
 
+#include "mcp/mcp_fed.h"
+#include "mcp/mcp_http.h"
+#include "mcp/mcp_json.h"
+
 extern module AP_MODULE_DECLARE_DATA mcp_proxy_module;
 
 #define MCP_PROXY_HANDLER "mcp-proxy"
@@ -40,6 +44,8 @@ typedef struct {
     const char *idp;          /**< idp=: MCPIdPProvider that supplies tokens */
     const char *bearer_file;  /**< bearer_file=: absolute path of a static token */
     int timeout;              /**< timeout= in seconds, 0 when not given */
+    /** MCPProxyScopeRule lines naming this backend (mcp_fed_rule_t). */
+    apr_array_header_t *rules;
     const char *defn_name;    /**< config file of the line, for messages */
     unsigned defn_line;       /**< and its line number */
 } mcp_proxy_backend_t;
@@ -56,23 +62,118 @@ typedef struct {
     apr_array_header_t *origins;
     /** MCPProxyAllowedHosts (lower-case host names); NULL = unset. */
     apr_array_header_t *hosts;
+    /** MCPProxyIdentityHeader; NULL = unset, "" = off. */
+    const char *identity_header;
+    /** MCPProxyKeepAlive in seconds; -1 = unset. */
+    int keepalive;
+    /** MCPProxySessionTimeout in seconds; -1 = unset. */
+    int session_timeout;
 } mcp_proxy_dir_conf;
+
+/** Per-server configuration. */
+typedef struct {
+    const char *cache_spec;   /**< MCPProxySessionCache; NULL = default */
+} mcp_proxy_server_conf;
+
+#define MCP_PROXY_DEFAULT_TIMEOUT    30
+#define MCP_PROXY_DEFAULT_KEEPALIVE  15
+#define MCP_PROXY_DEFAULT_SESSION    3600
+#define MCP_PROXY_MAX_SESSION        (7 * 86400)
+#define MCP_PROXY_DEFAULT_CACHE      "shmcb"
+
+/** What the handler needs of one backend at run time. */
+typedef struct {
+    const mcp_proxy_backend_t *conf;
+    const char *bearer;        /**< contents of bearer_file, or NULL */
+    apr_interval_time_t timeout;
+} mcp_proxy_rt_backend_t;
+
+/** The run-time form of one endpoint's backend list, made in post_config
+ * (the same for every process: read only after that). */
+typedef struct {
+    mcp_fed_t *fed;
+    int nbackends;
+    mcp_proxy_rt_backend_t *backends;   /**< nbackends, fed's order */
+} mcp_proxy_endpoint_t;
 
 extern const command_rec mcp_proxy_cmds[];
 
 void *mcp_proxy_create_dir_conf(apr_pool_t *p, char *dir);
+void *mcp_proxy_create_server_conf(apr_pool_t *p, server_rec *s);
+void *mcp_proxy_merge_server_conf(apr_pool_t *p, void *basev, void *addv);
 void *mcp_proxy_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
 
 /** Effective values, defaults applied. */
 apr_off_t mcp_proxy_max_body(const mcp_proxy_dir_conf *conf);
 int mcp_proxy_max_depth(const mcp_proxy_dir_conf *conf);
+int mcp_proxy_keepalive(const mcp_proxy_dir_conf *conf);
+int mcp_proxy_session_timeout(const mcp_proxy_dir_conf *conf);
+
+/** The endpoint of @a conf, or NULL when it has no backends. */
+const mcp_proxy_endpoint_t *mcp_proxy_endpoint(const mcp_proxy_dir_conf *conf);
+
+/** Forget the endpoints (a new configuration is being read). */
+void mcp_proxy_endpoints_reset(apr_pool_t *pconf);
+
+/* ---- sessions (proxy_session.c) ---- */
+
+void mcp_proxy_session_pre_config(apr_pool_t *pconf);
+int mcp_proxy_session_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                  server_rec *s);
+void mcp_proxy_session_child_init(apr_pool_t *pchild, server_rec *s);
+
+/** One gateway session, as kept in the cache. */
+typedef struct {
+    const char *id;            /**< Mcp-Session-Id */
+    const char *subject;       /**< token subject ("" when anonymous) */
+    const char *client_id;     /**< token client ("" when none) */
+    const char *version;       /**< negotiated with the client */
+    mcp_json_t *client_caps;   /**< the client's capabilities */
+    mcp_json_t *client_info;   /**< the client's clientInfo */
+    /** Per backend index: its session id ("" when it has none, NULL when
+     *  not initialized), its negotiated version. */
+    const char **bsid;
+    const char **bversion;
+    int nbackends;
+    apr_time_t touched;
+} mcp_proxy_session_t;
+
+/** A new session (not stored yet) for @a ep with a fresh random id. */
+apr_status_t mcp_proxy_session_new(mcp_proxy_session_t **ps, apr_pool_t *p,
+                                   const mcp_proxy_endpoint_t *ep);
+
+/**
+ * The session @a id of endpoint @a ep, or MCP_ENOTFOUND (unknown, expired,
+ * deleted, of another subject: the caller answers 404 either way).
+ */
+apr_status_t mcp_proxy_session_load(mcp_proxy_session_t **ps, request_rec *r,
+                                    const mcp_proxy_endpoint_t *ep,
+                                    const char *id, const char *subject);
+
+/** Store @a s (created or changed) for @a timeout seconds. */
+apr_status_t mcp_proxy_session_save(request_rec *r,
+                                    const mcp_proxy_session_t *s,
+                                    int timeout);
+
+/** Store @a s again when its entry is older than a tenth of @a timeout. */
+void mcp_proxy_session_touch(request_rec *r, mcp_proxy_session_t *s,
+                             int timeout);
+
+/** Remove session @a id. */
+void mcp_proxy_session_remove(request_rec *r, const char *id);
+
+/** The per-process HTTP client (made in child_init), or NULL. */
+mcp_http_t *mcp_proxy_http(void);
 
 /**
  * Checks across the MCPProxyBackend lines of one section (prefixes, idp=
- * against mod_mcp_idp's providers of server @a s), run in post_config.
+ * against mod_mcp_idp's providers of server @a s), run in post_config;
+ * then builds the section's endpoint (federation, credential files read)
+ * in @a pconf, once per backend list, found with mcp_proxy_endpoint().
  * @return NULL or a message naming the directive.
  */
-const char *mcp_proxy_check_section(apr_pool_t *p, server_rec *s,
+const char *mcp_proxy_check_section(apr_pool_t *pconf, apr_pool_t *p,
+                                    server_rec *s,
                                     const mcp_proxy_dir_conf *conf);
 
 /** Find the optional functions of other modules (post_config). */
@@ -87,6 +188,92 @@ void mcp_proxy_transport_init(void);
  */
 int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
                               const char **pmsg);
+
+/* ---- calls to backends (proxy_call.c) ---- */
+
+#include "mod_mcp.h"
+#include "mcp/mcp_jsonrpc.h"
+#include "mcp/mcp_sse.h"
+
+/** One request to the endpoint, as the handler and the calls see it. */
+typedef struct {
+    request_rec *r;
+    const mcp_proxy_dir_conf *conf;
+    const mcp_proxy_endpoint_t *ep;
+    const mcp_token_info_t *token;   /**< NULL: no mod_mcp token */
+    const apr_array_header_t *granted; /**< the token's scopes (maybe empty) */
+    const char *subject;             /**< "" when anonymous */
+    mcp_proxy_session_t *sess;       /**< NULL before initialize */
+    int sess_dirty;                  /**< backend sessions changed */
+    int streaming;                   /**< the client's SSE answer began */
+    int client_gone;                 /**< writing to the client failed */
+    apr_time_t last_write;
+    apr_interval_time_t keepalive;
+    apr_time_t list_changed[MCP_FED_NKINDS]; /**< last one relayed */
+    apr_pool_t *evpool;              /**< cleared after each event */
+} mcp_proxy_ctx_t;
+
+/** One message (or GET stream) to one backend. */
+typedef struct {
+    mcp_proxy_ctx_t *ctx;
+    int b;                       /**< backend index */
+    const char *http_method;     /**< "POST" (default), "GET", "DELETE" */
+    const char *body;            /**< the JSON-RPC message (POST) */
+    apr_size_t len;
+    int expect;                  /**< an answer with id @a id is awaited */
+    mcp_jsonrpc_id_t id;
+    int relay;                   /**< relay the backend's other messages
+                                      (and the answer) to the client */
+    int stream;                  /**< a GET stream: no idle timeout */
+    const char *last_event_id;   /**< the backend's own, for a GET */
+    /* outcome */
+    mcp_http_request_t *req;
+    mcp_http_response_t *resp;
+    mcp_sse_parser_t *sse;
+    mcp_jsonrpc_msg_t *answer;   /**< the answer, when one came */
+    int answered;                /**< the answer went to the client */
+    int retried;
+    const char *reason;          /**< failure: one word (see the README) */
+    const char *reason_text;     /**< and in plain words */
+} mcp_proxy_call_t;
+
+/** A new call of @a ctx to backend @a b carrying @a msg (may be NULL for
+ * a GET or DELETE). */
+mcp_proxy_call_t *mcp_proxy_call_make(mcp_proxy_ctx_t *ctx, int b,
+                                      const mcp_jsonrpc_msg_t *msg);
+
+/**
+ * Run @a calls (n of them) in parallel, initializing backend sessions
+ * that do not exist yet first and again for a backend that answers 404
+ * (its session is gone), retrying such a call once. Each call ends with
+ * an answer or a reason.
+ */
+void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
+                         int n);
+
+/**
+ * Initialize the sessions of the backends @a which (n indexes) with the
+ * client's capabilities; results[i] (when @a results is not NULL, indexed
+ * by backend) gets each InitializeResult, NULL on failure.
+ */
+void mcp_proxy_backends_init(mcp_proxy_ctx_t *ctx, const int *which, int n,
+                             mcp_json_t **results);
+
+/** Can the token see backend @a b at all? */
+int mcp_proxy_visible(const mcp_proxy_ctx_t *ctx, int b);
+
+/** Write one SSE event (JSON @a data) to the client, starting the event
+ * stream when it has not begun. @a id may be NULL. */
+apr_status_t mcp_proxy_client_event(mcp_proxy_ctx_t *ctx, const char *id,
+                                    const char *data, apr_size_t len,
+                                    apr_int64_t retry);
+
+/** Write a keep-alive comment when the stream has been idle long enough. */
+apr_status_t mcp_proxy_client_keepalive(mcp_proxy_ctx_t *ctx);
+
+/** The JSON-RPC error for a failed call (-32603, data.backend, reason). */
+mcp_jsonrpc_msg_t *mcp_proxy_call_error(mcp_proxy_call_t *c,
+                                        const mcp_jsonrpc_id_t *id);
 
 /** The mcp-proxy handler. */
 int mcp_proxy_handler(request_rec *r);

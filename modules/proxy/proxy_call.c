@@ -1,0 +1,750 @@
+/* Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* Calls to the backends: one JSON-RPC message (or a GET stream) per call,
+ * run in parallel in one batch of the HTTP client; backend sessions made
+ * on demand and again when a backend has forgotten one; the backend's
+ * event stream relayed to the client event by event.
+ *
+ * What a backend gets is built here from nothing: the client's
+ * Authorization header, cookies and every other header of its request
+ * never reach a backend. A backend gets its own credential (bearer_file,
+ * or the user's upstream token from mod_mcp_idp), the backend session id
+ * and protocol version of the gateway session, and, when configured, the
+ * user name in MCPProxyIdentityHeader.
+ *
+ * Ids: the gateway sends a client's request to a backend with the
+ * client's own id (ids are unique within the client session, and each
+ * client session has its own backend sessions); requests a backend sends
+ * toward the client get a gateway id (mcp_fed_id_to_gateway()) that names
+ * the backend, so the client's answer finds its way back statelessly. */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <apr_strings.h>
+
+#include "mod_mcp.h"
+#include "mcp/mcp_common.h"
+#include "mcp/mcp_json.h"
+#include "mcp/mcp_jsonrpc.h"
+#include "mcp/mcp_scope.h"
+#include "mcp/mcp_sse.h"
+#include "mcp_glue.h"
+#include "proxy_private.h"
+
+APLOG_USE_MODULE(mcp_proxy);
+
+/* Most bytes one event of a backend's stream may hold. */
+#define MAX_EVENT (16 * 1024 * 1024)
+/* Idle GET streams get their keep-alive comments from the tick. */
+#define COLLAPSE_INTERVAL APR_USEC_PER_SEC
+
+#define INIT_ID "mcp-gateway-init"
+
+int mcp_proxy_visible(const mcp_proxy_ctx_t *ctx, int b)
+{
+    const mcp_fed_backend_t *fb = mcp_fed_backend(ctx->ep->fed, b);
+
+    return fb && (!fb->scopes || !fb->scopes->nelts
+                  || mcp_scope_covers_all(ctx->granted, fb->scopes));
+}
+
+/* ---- the client's side ---- */
+
+static void start_stream(mcp_proxy_ctx_t *ctx)
+{
+    request_rec *r = ctx->r;
+
+    if (ctx->streaming) {
+        return;
+    }
+    ctx->streaming = 1;
+    r->status = HTTP_OK;
+    ap_set_content_type(r, "text/event-stream");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+    apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
+    /* mod_deflate would hold events back until its buffer fills. */
+    apr_table_setn(r->subprocess_env, "no-gzip", "1");
+    apr_table_unset(r->headers_out, "Content-Length");
+}
+
+static apr_status_t client_write(mcp_proxy_ctx_t *ctx, const char *buf,
+                                 apr_size_t len)
+{
+    request_rec *r = ctx->r;
+
+    if (ctx->client_gone || r->connection->aborted) {
+        ctx->client_gone = 1;
+        return MCP_ECANCELED;
+    }
+    start_stream(ctx);
+    if ((len && ap_rwrite(buf, (int)len, r) < 0) || ap_rflush(r) < 0
+        || r->connection->aborted) {
+        ctx->client_gone = 1;
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, MCPLOGNO(01810)
+                      "the client went away during an event stream");
+        return MCP_ECANCELED;
+    }
+    ctx->last_write = apr_time_now();
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_proxy_client_event(mcp_proxy_ctx_t *ctx, const char *id,
+                                    const char *data, apr_size_t len,
+                                    apr_int64_t retry)
+{
+    const char *out;
+    apr_size_t olen;
+    apr_status_t rv;
+
+    if (!ctx->evpool) {
+        apr_pool_create(&ctx->evpool, ctx->r->pool);
+    }
+    rv = mcp_sse_format(&out, &olen, ctx->evpool, NULL, id, data, len, NULL);
+    if (rv == APR_SUCCESS && retry >= 0) {
+        out = apr_psprintf(ctx->evpool, "retry: %" APR_INT64_T_FMT "\n%s",
+                           retry, out);
+        olen = strlen(out);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = client_write(ctx, out, olen);
+    }
+    apr_pool_clear(ctx->evpool);
+    return rv;
+}
+
+apr_status_t mcp_proxy_client_keepalive(mcp_proxy_ctx_t *ctx)
+{
+    static const char comment[] = ": keep-alive\n\n";
+
+    if (!ctx->streaming || ctx->keepalive <= 0
+        || apr_time_now() - ctx->last_write < ctx->keepalive) {
+        return ctx->client_gone ? MCP_ECANCELED : APR_SUCCESS;
+    }
+    return client_write(ctx, comment, sizeof(comment) - 1);
+}
+
+/* ---- what a backend sends ---- */
+
+static const char *dump(apr_pool_t *p, const mcp_jsonrpc_msg_t *m,
+                        apr_size_t *plen)
+{
+    return mcp_jsonrpc_dump(p, m, plen);
+}
+
+/* A notification of the backend, in gateway form; NULL to drop it. */
+static mcp_jsonrpc_msg_t *map_notification(mcp_proxy_call_t *c,
+                                           mcp_jsonrpc_msg_t *m,
+                                           apr_pool_t *p)
+{
+    mcp_proxy_ctx_t *ctx = c->ctx;
+    const mcp_fed_t *fed = ctx->ep->fed;
+    int kind = -1;
+
+    if (!strcmp(m->method, "notifications/tools/list_changed")) {
+        kind = MCP_FED_TOOLS;
+    }
+    else if (!strcmp(m->method, "notifications/prompts/list_changed")) {
+        kind = MCP_FED_PROMPTS;
+    }
+    else if (!strcmp(m->method, "notifications/resources/list_changed")) {
+        kind = MCP_FED_RESOURCES;
+    }
+    if (kind >= 0) {
+        /* Backends' list changes collapse into one per second. */
+        apr_time_t now = apr_time_now();
+
+        if (now - ctx->list_changed[kind] < COLLAPSE_INTERVAL) {
+            return NULL;
+        }
+        ctx->list_changed[kind] = now;
+        return m;
+    }
+    if (!strcmp(m->method, "notifications/resources/updated") && m->params) {
+        const char *uri = mcp_json_get_str(p, m->params, "uri"), *gw;
+
+        if (!uri || mcp_fed_to_gateway(&gw, p, fed, c->b, MCP_FED_RESOURCES,
+                                       uri, NULL) != APR_SUCCESS) {
+            return NULL;
+        }
+        m->params = mcp_json_copy(p, m->params);
+        mcp_json_set_str(m->params, "uri", gw);
+        return m;
+    }
+    if (!strcmp(m->method, "notifications/cancelled") && m->params) {
+        /* The backend cancels one of its own requests to the client. */
+        mcp_json_t *rid = mcp_json_get(p, m->params, "requestId");
+        mcp_jsonrpc_id_t id, gw;
+
+        if (!rid) {
+            return NULL;
+        }
+        if (mcp_json_is_int(rid)) {
+            mcp_jsonrpc_id_from_int(&id, mcp_json_intval(rid));
+        }
+        else if (mcp_json_is_string(rid)) {
+            mcp_jsonrpc_id_from_str(&id, mcp_json_str(rid));
+        }
+        else {
+            return NULL;
+        }
+        if (mcp_fed_id_to_gateway(&gw, p, fed, c->b, &id) != APR_SUCCESS) {
+            return NULL;
+        }
+        m->params = mcp_json_copy(p, m->params);
+        mcp_json_set_str(m->params, "requestId", gw.str);
+        return m;
+    }
+    return m;
+}
+
+/* Rebuild a message whose members were changed (the dump uses m->json
+ * when set). */
+static mcp_jsonrpc_msg_t *rebuild(apr_pool_t *p, mcp_jsonrpc_msg_t *m)
+{
+    mcp_jsonrpc_msg_t *out = NULL;
+
+    switch (m->kind) {
+    case MCP_JSONRPC_NOTIFICATION:
+        mcp_jsonrpc_notification_create(&out, p, m->method, m->params);
+        break;
+    case MCP_JSONRPC_REQUEST:
+        mcp_jsonrpc_request_create(&out, p, &m->id, m->method, m->params);
+        break;
+    default:
+        out = m;
+    }
+    return out;
+}
+
+/* One message from the backend (a JSON body or an event's data). */
+static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
+                               apr_size_t len, const char *event_id,
+                               apr_int64_t retry)
+{
+    mcp_proxy_ctx_t *ctx = c->ctx;
+    apr_pool_t *p = c->req->pool;
+    mcp_jsonrpc_msg_t *m, *out;
+    mcp_jsonrpc_id_t gw;
+    const char *gid = NULL, *body;
+    apr_size_t blen;
+    apr_pool_t *tp;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (event_id && *event_id) {
+        gid = apr_pstrcat(p, ctx->ep->backends[c->b].conf->name, ":",
+                          event_id, NULL);
+    }
+    if (len == 0) {
+        /* A priming event (SEP-1699): an id, maybe a retry, no data. */
+        if (c->relay && (gid || retry >= 0)) {
+            return mcp_proxy_client_event(ctx, gid, "", 0, retry);
+        }
+        return APR_SUCCESS;
+    }
+    apr_pool_create(&tp, p);
+    if (mcp_jsonrpc_parse(&m, tp, data, len, NULL, NULL) != APR_SUCCESS
+        || m->kind == MCP_JSONRPC_BATCH || m->kind == MCP_JSONRPC_INVALID) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, ctx->r, MCPLOGNO(01811)
+                      "backend %s sent a message that is not JSON-RPC "
+                      "(%" APR_SIZE_T_FMT " bytes); dropped",
+                      ctx->ep->backends[c->b].conf->name, len);
+        apr_pool_destroy(tp);
+        return APR_SUCCESS;
+    }
+    switch (m->kind) {
+    case MCP_JSONRPC_RESULT:
+    case MCP_JSONRPC_ERROR:
+        if (c->expect && mcp_jsonrpc_id_equal(&m->id, &c->id)) {
+            /* Kept in the call's pool: the caller reads it. */
+            mcp_jsonrpc_parse(&c->answer, p, data, len, NULL, NULL);
+            if (c->relay && ctx->streaming) {
+                rv = mcp_proxy_client_event(ctx, gid, data, len, retry);
+                c->answered = (rv == APR_SUCCESS);
+            }
+        }
+        break;
+    case MCP_JSONRPC_REQUEST:
+        /* toward the client: sampling, elicitation, roots, ping */
+        if (c->relay
+            && mcp_fed_id_to_gateway(&gw, tp, ctx->ep->fed, c->b, &m->id)
+               == APR_SUCCESS) {
+            m->id = gw;
+            out = rebuild(tp, m);
+            if (out && (body = dump(tp, out, &blen))) {
+                rv = mcp_proxy_client_event(ctx, gid, body, blen, retry);
+            }
+        }
+        break;
+    case MCP_JSONRPC_NOTIFICATION:
+        if (c->relay && (out = map_notification(c, m, tp))) {
+            out = rebuild(tp, out);
+            if (out && (body = dump(tp, out, &blen))) {
+                rv = mcp_proxy_client_event(ctx, gid, body, blen, retry);
+            }
+        }
+        break;
+    default:
+        break;
+    }
+    apr_pool_destroy(tp);
+    return rv;
+}
+
+static apr_status_t on_event(void *baton, const mcp_sse_event_t *ev)
+{
+    mcp_proxy_call_t *c = baton;
+
+    if (strcmp(ev->type, "message")) {
+        return APR_SUCCESS;
+    }
+    return on_message(c, ev->data, ev->data_len, ev->id, ev->retry);
+}
+
+static apr_status_t on_body(const mcp_http_response_t *resp,
+                            const char *data, apr_size_t len, void *baton)
+{
+    mcp_proxy_call_t *c = baton;
+
+    if (!c->sse) {
+        return MCP_EPROTO;
+    }
+    return mcp_sse_parser_feed(c->sse, data, len);
+}
+
+static apr_status_t on_headers(const mcp_http_response_t *resp, void *baton)
+{
+    mcp_proxy_call_t *c = baton;
+
+    if (resp->streamed) {
+        if (resp->status != HTTP_OK) {
+            return APR_SUCCESS;
+        }
+        if (mcp_sse_parser_create(&c->sse, c->req->pool, MAX_EVENT,
+                                  on_event, c) != APR_SUCCESS) {
+            return APR_ENOMEM;
+        }
+        /* A client waiting for this stream's events gets its headers
+         * now, so that it sees the first event as soon as it comes. */
+        if (c->relay && c->stream) {
+            return client_write(c->ctx, NULL, 0);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t on_tick(const mcp_http_response_t *resp, void *baton)
+{
+    mcp_proxy_call_t *c = baton;
+
+    if (c->ctx->client_gone || c->ctx->r->connection->aborted) {
+        return MCP_ECANCELED;
+    }
+    if (c->relay) {
+        return mcp_proxy_client_keepalive(c->ctx);
+    }
+    return APR_SUCCESS;
+}
+
+mcp_proxy_call_t *mcp_proxy_call_make(mcp_proxy_ctx_t *ctx, int b,
+                                      const mcp_jsonrpc_msg_t *msg)
+{
+    mcp_proxy_call_t *c = apr_pcalloc(ctx->r->pool, sizeof(*c));
+
+    c->ctx = ctx;
+    c->b = b;
+    c->http_method = "POST";
+    if (msg) {
+        c->body = dump(ctx->r->pool, msg, &c->len);
+        if (msg->kind == MCP_JSONRPC_REQUEST) {
+            c->expect = 1;
+            mcp_jsonrpc_id_copy(&c->id, ctx->r->pool, &msg->id);
+        }
+    }
+    return c;
+}
+
+static void fail(mcp_proxy_call_t *c, const char *reason, const char *text)
+{
+    if (!c->reason) {
+        c->reason = reason;
+        c->reason_text = text;
+    }
+}
+
+/* Headers and credential of one call; NULL or why it cannot be sent. */
+static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
+{
+    mcp_proxy_ctx_t *ctx = c->ctx;
+    const mcp_proxy_rt_backend_t *be = &ctx->ep->backends[c->b];
+    const char *err = NULL, *v, *token = NULL;
+    mcp_http_t *http = mcp_proxy_http();
+    mcp_http_request_t *req;
+
+    if (!http) {
+        return "the gateway has no HTTP client";
+    }
+    if (mcp_http_request_create(&req, p, http, c->http_method,
+                                be->conf->url, &err) != APR_SUCCESS) {
+        return err;
+    }
+    c->req = req;
+    req->mode = MCP_HTTP_MODE_AUTO;
+    req->on_body = on_body;
+    req->on_headers = on_headers;
+    req->on_tick = on_tick;
+    req->baton = c;
+    req->timeout = be->timeout;
+    req->idle_timeout = c->stream ? 0 : be->timeout;
+    if (c->stream) {
+        req->timeout = be->timeout;
+    }
+    if (!strcmp(c->http_method, "GET")) {
+        mcp_http_request_header(req, "Accept", "text/event-stream", NULL);
+    }
+    else if (!strcmp(c->http_method, "POST")) {
+        mcp_http_request_header(req, "Accept",
+                                "application/json, text/event-stream", NULL);
+        mcp_http_request_body(req, c->body, c->len, "application/json", NULL);
+    }
+    if (ctx->sess && ctx->sess->bsid[c->b] && *ctx->sess->bsid[c->b]) {
+        mcp_http_request_header(req, "Mcp-Session-Id", ctx->sess->bsid[c->b],
+                                NULL);
+    }
+    v = ctx->sess && ctx->sess->bversion[c->b] ? ctx->sess->bversion[c->b]
+        : NULL;
+    if (v) {
+        mcp_http_request_header(req, "MCP-Protocol-Version", v, NULL);
+    }
+    if (c->last_event_id) {
+        if (mcp_http_request_header(req, "Last-Event-ID", c->last_event_id,
+                                    NULL) != APR_SUCCESS) {
+            return "the Last-Event-ID cannot be sent";
+        }
+    }
+    if (be->bearer) {
+        token = be->bearer;
+    }
+    else if (be->conf->idp) {
+        APR_OPTIONAL_FN_TYPE(mcp_idp_upstream_token) *get =
+            APR_RETRIEVE_OPTIONAL_FN(mcp_idp_upstream_token);
+        mcp_idp_error_t *ie = NULL;
+
+        if (!get || get(ctx->r, be->conf->idp, &token, &ie) != APR_SUCCESS
+            || !token) {
+            fail(c, "authorization_required",
+                 ie && ie->message ? ie->message
+                 : apr_psprintf(p, "no %s token for this user",
+                                be->conf->idp));
+            return "";
+        }
+    }
+    if (token) {
+        mcp_http_request_header(req, "Authorization",
+                                apr_pstrcat(p, "Bearer ", token, NULL), NULL);
+    }
+    if (ctx->conf->identity_header && *ctx->conf->identity_header
+        && ctx->r->user) {
+        mcp_http_request_header(req, ctx->conf->identity_header,
+                                ctx->r->user, NULL);
+    }
+    return NULL;
+}
+
+/* Why a finished call failed, in a word and in plain words. */
+static void classify(mcp_proxy_call_t *c)
+{
+    const mcp_http_response_t *resp = c->resp;
+    apr_pool_t *p = c->req->pool;
+
+    if (c->reason) {
+        return;
+    }
+    if (!resp) {
+        fail(c, "unreachable", "it could not be asked");
+        return;
+    }
+    switch (resp->rv) {
+    case APR_SUCCESS:
+        break;
+    case MCP_ETIMEOUT:
+    case MCP_EDEADLINE:
+        fail(c, "timeout", "it did not answer in time");
+        return;
+    case MCP_ETOOLARGE:
+        fail(c, "too_large", "its answer is larger than the gateway takes");
+        return;
+    case MCP_ECANCELED:
+        fail(c, "canceled", "the request was cancelled");
+        return;
+    case APR_ECONNREFUSED:
+    case MCP_ENOTFOUND:
+        fail(c, "unreachable", "it cannot be reached");
+        return;
+    case MCP_EPROTO:
+        if (resp->streamed) {
+            fail(c, "stream_cut", "its event stream broke off");
+        }
+        else {
+            fail(c, "bad_response", "it broke HTTP");
+        }
+        return;
+    default:
+        fail(c, "unreachable", apr_psprintf(p, "it cannot be reached (%s)",
+                                            resp->error ? resp->error
+                                                        : "transport error"));
+        return;
+    }
+    if (resp->status == HTTP_UNAUTHORIZED || resp->status == HTTP_FORBIDDEN) {
+        fail(c, "unauthorized", apr_psprintf(p, "it refused the gateway's "
+                                             "credentials (HTTP %d)",
+                                             resp->status));
+        return;
+    }
+    if (resp->status >= 300 && !(resp->status == HTTP_ACCEPTED)) {
+        fail(c, "http_error", apr_psprintf(p, "it answered HTTP %d",
+                                           resp->status));
+        return;
+    }
+    if (resp->streamed && c->sse
+        && mcp_sse_parser_finish(c->sse) == MCP_EPROTO && !c->answer) {
+        fail(c, "stream_cut", "its event stream broke off mid-event");
+        return;
+    }
+    if (!resp->streamed && resp->status == HTTP_OK && c->expect) {
+        const char *mt = mcp_http_response_media_type(p, resp);
+
+        if (!mt || strcmp(mt, "application/json") || !resp->body
+            || (on_message(c, resp->body, resp->body_len, NULL, -1), 0)
+            || !c->answer) {
+            fail(c, "bad_response", "its answer is not the JSON-RPC "
+                 "response the gateway asked for");
+            return;
+        }
+    }
+    if (c->expect && !c->answer && !c->stream) {
+        fail(c, resp->streamed ? "stream_cut" : "bad_response",
+             resp->streamed ? "its event stream ended without the answer"
+                            : "it gave no JSON-RPC answer");
+    }
+}
+
+static void run_batch(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls, int n)
+{
+    mcp_http_batch_t *batch = NULL;
+    const char *err = NULL;
+    int i, added = 0;
+
+    if (mcp_http_batch_create(&batch, ctx->r->pool, mcp_proxy_http(), &err)
+        != APR_SUCCESS) {
+        for (i = 0; i < n; i++) {
+            fail(calls[i], "unreachable", err ? err : "no HTTP batch");
+        }
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        mcp_proxy_call_t *c = calls[i];
+
+        c->resp = NULL;
+        c->sse = NULL;
+        if ((err = prepare(c, ctx->r->pool))) {
+            fail(c, "unreachable", err);
+            continue;
+        }
+        if (mcp_http_batch_add(batch, c->req, &c->resp) == APR_SUCCESS) {
+            added++;
+        }
+        else {
+            fail(c, "unreachable", "too many backend requests at once");
+        }
+    }
+    if (added) {
+        mcp_http_batch_run(batch);
+    }
+    for (i = 0; i < n; i++) {
+        if (calls[i]->req && calls[i]->resp && !calls[i]->reason) {
+            classify(calls[i]);
+        }
+    }
+}
+
+static int has_session(const mcp_proxy_ctx_t *ctx, int b)
+{
+    return ctx->sess && ctx->sess->bsid[b];
+}
+
+void mcp_proxy_backends_init(mcp_proxy_ctx_t *ctx, const int *which, int n,
+                             mcp_json_t **results)
+{
+    apr_pool_t *p = ctx->r->pool;
+    mcp_proxy_call_t **calls = apr_pcalloc(p, sizeof(*calls) * (n + 1));
+    mcp_proxy_call_t **notes = apr_pcalloc(p, sizeof(*notes) * (n + 1));
+    mcp_jsonrpc_msg_t *init, *note;
+    mcp_jsonrpc_id_t id;
+    mcp_json_t *params = mcp_json_object(p), *info;
+    int i, nn = 0;
+
+    mcp_json_set_str(params, "protocolVersion", ctx->sess->version);
+    mcp_json_set(params, "capabilities", ctx->sess->client_caps
+                 ? ctx->sess->client_caps : mcp_json_object(p));
+    info = ctx->sess->client_info;
+    if (!info) {
+        info = mcp_json_object(p);
+        mcp_json_set_str(info, "name", "mod_mcp");
+        mcp_json_set_str(info, "version", MCP_VERSION);
+    }
+    mcp_json_set(params, "clientInfo", info);
+    mcp_jsonrpc_id_from_str(&id, INIT_ID);
+    mcp_jsonrpc_request_create(&init, p, &id, "initialize", params);
+    mcp_jsonrpc_notification_create(&note, p, "notifications/initialized",
+                                    NULL);
+    for (i = 0; i < n; i++) {
+        /* A new backend session: drop the old id, ask without one. */
+        ctx->sess->bsid[which[i]] = NULL;
+        ctx->sess->bversion[which[i]] = NULL;
+        calls[i] = mcp_proxy_call_make(ctx, which[i], init);
+    }
+    run_batch(ctx, calls, n);
+    for (i = 0; i < n; i++) {
+        mcp_proxy_call_t *c = calls[i];
+        const char *sid, *v;
+
+        if (results) {
+            results[c->b] = NULL;
+        }
+        if (c->reason || !c->answer || c->answer->kind != MCP_JSONRPC_RESULT) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, ctx->r,
+                          MCPLOGNO(01812) "backend %s: initialize failed: %s",
+                          ctx->ep->backends[c->b].conf->name,
+                          c->reason_text ? c->reason_text
+                          : c->answer && c->answer->error_message
+                          ? c->answer->error_message : "no result");
+            continue;
+        }
+        sid = mcp_http_response_header(c->resp, "Mcp-Session-Id");
+        v = mcp_json_get_str(p, c->answer->result, "protocolVersion");
+        ctx->sess->bsid[c->b] = apr_pstrdup(p, sid ? sid : "");
+        ctx->sess->bversion[c->b] = v && mcp_fed_version_supported(v)
+                                    ? v : ctx->sess->version;
+        ctx->sess_dirty = 1;
+        if (results) {
+            results[c->b] = c->answer->result;
+        }
+        notes[nn++] = mcp_proxy_call_make(ctx, c->b, note);
+    }
+    if (nn) {
+        run_batch(ctx, notes, nn);
+    }
+}
+
+void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
+                         int n)
+{
+    apr_pool_t *p = ctx->r->pool;
+    int *which = apr_pcalloc(p, sizeof(int) * (n + 1));
+    mcp_proxy_call_t **again = apr_pcalloc(p, sizeof(*again) * (n + 1));
+    mcp_proxy_call_t **ready = apr_pcalloc(p, sizeof(*ready) * (n + 1));
+    int i, j, nw = 0, na = 0, nr = 0;
+
+    /* Backends of this session without a session yet. */
+    for (i = 0; i < n; i++) {
+        int b = calls[i]->b, seen = 0;
+
+        if (has_session(ctx, b)) {
+            continue;
+        }
+        for (j = 0; j < nw; j++) {
+            seen |= which[j] == b;
+        }
+        if (!seen) {
+            which[nw++] = b;
+        }
+    }
+    if (nw) {
+        mcp_proxy_backends_init(ctx, which, nw, NULL);
+    }
+    for (i = 0; i < n; i++) {
+        if (has_session(ctx, calls[i]->b)) {
+            ready[nr++] = calls[i];
+        }
+        else {
+            fail(calls[i], "unreachable", "its session could not be made");
+        }
+    }
+    run_batch(ctx, ready, nr);
+    /* A 404 to a request with a backend session: the backend forgot it
+     * (restarted, expired). Make a new one and ask again, once. */
+    nw = 0;
+    for (i = 0; i < nr; i++) {
+        mcp_proxy_call_t *c = ready[i];
+
+        if (c->resp && c->resp->rv == APR_SUCCESS
+            && c->resp->status == HTTP_NOT_FOUND && !c->retried
+            && !c->answered && ctx->sess->bsid[c->b]
+            && *ctx->sess->bsid[c->b] && !ctx->streaming) {
+            int seen = 0;
+
+            for (j = 0; j < nw; j++) {
+                seen |= which[j] == c->b;
+            }
+            if (!seen) {
+                which[nw++] = c->b;
+            }
+            c->retried = 1;
+            c->reason = c->reason_text = NULL;
+            c->answer = NULL;
+            again[na++] = c;
+        }
+    }
+    if (!na) {
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, ctx->r, MCPLOGNO(01813)
+                  "%d backend session(s) gone; making new ones", nw);
+    mcp_proxy_backends_init(ctx, which, nw, NULL);
+    nr = 0;
+    for (i = 0; i < na; i++) {
+        if (has_session(ctx, again[i]->b)) {
+            ready[nr++] = again[i];
+        }
+        else {
+            fail(again[i], "unreachable", "its session could not be made "
+                 "again");
+        }
+    }
+    run_batch(ctx, ready, nr);
+}
+
+mcp_jsonrpc_msg_t *mcp_proxy_call_error(mcp_proxy_call_t *c,
+                                        const mcp_jsonrpc_id_t *id)
+{
+    apr_pool_t *p = c->ctx->r->pool;
+    const char *name = c->ctx->ep->backends[c->b].conf->name;
+    mcp_json_t *data = mcp_json_object(p);
+    mcp_jsonrpc_msg_t *err = NULL;
+
+    mcp_json_set_str(data, "backend", name);
+    mcp_json_set_str(data, "reason", c->reason ? c->reason : "bad_response");
+    mcp_jsonrpc_error_create(&err, p, id, MCP_JSONRPC_INTERNAL_ERROR,
+                             apr_psprintf(p, "Backend %s failed: %s", name,
+                                          c->reason_text ? c->reason_text
+                                          : "no answer"), data);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, c->ctx->r, MCPLOGNO(01814)
+                  "backend %s failed (%s): %s", name,
+                  c->reason ? c->reason : "bad_response",
+                  c->reason_text ? c->reason_text : "no answer");
+    return err;
+}
