@@ -259,6 +259,17 @@ test('slow-sse: the healthy backend works after it', async () => {
   await healthyCall(await session(SLOW.mode));
 });
 
+test('BusyWorkers sees a request in flight (the leak check below can see a leak)', async () => {
+  const s = await session('hang');
+  const call = s.request('tools/call', { name: 'hang_boom', arguments: {} }, { timeoutMs: BOUND_MS + 10_000 });
+  await sleep(700);
+  const during = await busyWorkers();
+  const a = await call;
+  assert.ok(during >= baselineBusy + 1, `BusyWorkers ${during} while a call waits on the hanging backend `
+    + `(baseline ${baselineBusy}, the status request included)`);
+  assertBackendError(a, FAULTS.find((f) => f.mode === 'hang'));
+});
+
 test('no worker thread leaked: BusyWorkers back to the baseline (+1) within 10 s', async () => {
   assert.ok(Object.values(servers).every((s) => s.stats.faults > 0),
     'the faults happened (every faulty backend got a request to misbehave on)');
