@@ -14,7 +14,8 @@
 // backend (t/fixtures/conformance-upstream.mjs, prefix ok_) next to one
 // faulty backend per endpoint (e2e/lib/faulty-upstream.mjs, timeout=2):
 // down (nothing listens), hang (never answers), non-json, huge (20 MB),
-// sse-cut (stream cut mid-event), http-401, and slow-sse (a slow SSE
+// sse-cut (stream cut mid-event), http-401, sse-cut-late (cut after a
+// first whole event), sse-stall (silent after a first event), and slow-sse (a slow SSE
 // tool answer whose client goes away). /faults/all has them all at once.
 //
 // For each fault: tools/list is the healthy backend's tools (a partial
@@ -52,6 +53,10 @@ const FAULTS = [
   { mode: 'huge', name: 'huge', prefix: 'huge_', reason: 'too_large' },
   { mode: 'sse-cut', name: 'ssecut', prefix: 'ssecut_', reason: 'stream_cut' },
   { mode: 'http-401', name: 'unauth', prefix: 'unauth_', reason: 'unauthorized' },
+  // Beyond the brief's list: faults after the gateway may have begun
+  // relaying an SSE answer (the error then comes as an event).
+  { mode: 'sse-cut-late', name: 'ssecutlate', prefix: 'ssecutlate_', reason: 'stream_cut', relayed: true },
+  { mode: 'sse-stall', name: 'ssestall', prefix: 'ssestall_', reason: 'timeout', relayed: true },
 ];
 const SLOW = { mode: 'slow-sse', name: 'slow', prefix: 'slow_' };
 
@@ -184,6 +189,13 @@ for (const f of FAULTS) {
       { timeoutMs: BOUND_MS + 10_000 });
     console.log(`${f.mode}: tools/call: ${describe(a)}`);
     assertBackendError(a, f);
+    if (f.relayed) {
+      // The stream was relayed event by event: the progress notification
+      // came before the error, both on the one SSE answer.
+      assert.equal(a.type, 'text/event-stream', describe(a));
+      assert.deepEqual(a.messages.map((m) => m.method ?? 'response'), ['notifications/progress', 'response'],
+        JSON.stringify(a.messages).slice(0, 600));
+    }
   });
 
   test(`${f.mode}: the healthy backend works after it`, async () => {

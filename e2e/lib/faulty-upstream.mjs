@@ -20,6 +20,11 @@
 //   huge      200 application/json, a valid JSON-RPC result of ~20 MB
 //   sse-cut   200 text/event-stream, cut (socket destroyed) mid-event
 //   http-401  401 with a Bearer challenge
+//   sse-cut-late  200 text/event-stream: one whole progress notification,
+//             then 300 ms later half an event and the socket destroyed
+//             (the gateway has begun relaying the stream by then)
+//   sse-stall 200 text/event-stream: one progress notification, then
+//             silence with the connection open (the SSE idle timeout)
 //   slow-sse  tools/list answers normally (one tool, "slow"); tools/call
 //             answers text/event-stream with a progress notification
 //             every 250 ms and no result for a minute (for a client that
@@ -34,7 +39,7 @@
 import http from 'node:http';
 import { freePort } from './proc.mjs';
 
-export const MODES = ['hang', 'non-json', 'huge', 'sse-cut', 'http-401', 'slow-sse'];
+export const MODES = ['hang', 'non-json', 'huge', 'sse-cut', 'http-401', 'sse-cut-late', 'sse-stall', 'slow-sse'];
 export const HUGE_BYTES = 20 * 1024 * 1024;
 
 function readBody(req) {
@@ -180,6 +185,23 @@ export async function startFaulty(mode, { slowMs = 60_000 } = {}) {
       res.write(`id: 1\nevent: message\ndata: {"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":{"con`);
       setTimeout(() => res.socket?.destroy(), 100);
       break;
+    case 'sse-cut-late':
+    case 'sse-stall': {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      const token = msg.params?._meta?.progressToken ?? 'late';
+      res.write(`id: 1\nevent: message\ndata: ${JSON.stringify({
+        jsonrpc: '2.0', method: 'notifications/progress',
+        params: { progressToken: token, progress: 1, message: 'step 1' },
+      })}\n\n`);
+      if (mode === 'sse-cut-late') {
+        const t = setTimeout(() => {
+          res.write(`id: 2\nevent: message\ndata: {"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"res`);
+          setTimeout(() => res.socket?.destroy(), 50);
+        }, 300);
+        timers.add(t);
+      }
+      break;
+    }
     case 'http-401':
       json(res, 401, { error: 'invalid_token', error_description: 'no token for this backend' },
         { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
@@ -236,6 +258,7 @@ export async function startFaulty(mode, { slowMs = 60_000 } = {}) {
     async stop() {
       for (const t of timers) {
         clearInterval(t);
+        clearTimeout(t);
       }
       for (const s of sockets) {
         s.destroy();
