@@ -71,9 +71,13 @@ async function runSuite(args, outDir) {
   });
   let stdout = '';
   suite.child.stdout.on('data', (d) => { stdout += d; });
+  // 'close': the process ended and its output was read to the end.
+  const closed = new Promise((resolve) => suite.child.on('close', (code, signal) => resolve({ code, signal })));
+  const t0 = Date.now();
   try {
-    const ended = await within(suite.exited, SUITE_TIMEOUT_MS);
-    runs.push({ args, code: ended ? ended.code : `killed after ${SUITE_TIMEOUT_MS} ms`, stdout });
+    const ended = await within(closed, SUITE_TIMEOUT_MS);
+    runs.push({ args, code: ended ? (ended.code ?? ended.signal) : `killed after ${SUITE_TIMEOUT_MS} ms`,
+      ms: Date.now() - t0, stdout, stderr: suite.stderr() });
   } finally {
     await suite.stop();
   }
@@ -129,6 +133,10 @@ before(async () => {
   for (const d of readdirSync(dir).filter((x) => x.startsWith('results'))) {
     cpSync(path.join(dir, d), LOG_DIR, { recursive: true });
   }
+  if (runs.some((r) => r.code !== 0)) {
+    console.log(`upstream alive: ${upstream.child.exitCode === null}; its stderr:\n${upstream.stderr().slice(-2000)}`);
+    console.log(`gateway error_log (tail):\n${gw.errorLog().slice(-4000)}`);
+  }
   const summary = suiteOut.slice(suiteOut.indexOf('=== SUMMARY ==='));
   console.log(`conformance server through the gateway (checks in ${LOG_DIR}):\n${summary}`);
 });
@@ -143,7 +151,8 @@ after(async () => {
 
 test('the suite ran the 31 active server scenarios', () => {
   assert.ok(runs.length > 0, 'the suite ran');
-  assert.match(runs[0].stdout, /Running active suite \(\d+ scenarios\)/, runs[0].stdout.slice(0, 2000));
+  assert.match(runs[0].stdout, /Running active suite \(\d+ scenarios\)/,
+    `exit ${runs[0].code} after ${runs[0].ms} ms; stdout:\n${runs[0].stdout.slice(0, 2000)}\nstderr:\n${runs[0].stderr.slice(0, 3000)}`);
   const ran = [...results.keys()].sort();
   assert.deepEqual(SCENARIOS.filter((s) => !results.has(s)), [], `scenarios with results: ${ran}`);
   const extra = ran.filter((s) => !SCENARIOS.includes(s));
@@ -170,7 +179,8 @@ for (const scenario of SCENARIOS) {
 }
 
 test('the suite exits 0 and leaves no process', async () => {
-  assert.deepEqual(runs.map((r) => r.code), runs.map(() => 0), suiteOut.slice(-3000));
+  assert.deepEqual(runs.map((r) => `${r.args.join(' ')}: ${r.code}`), runs.map((r) => `${r.args.join(' ')}: 0`),
+    runs.map((r) => `== ${r.args.join(' ')}: exit ${r.code} after ${r.ms} ms\n${r.stdout.slice(-1500)}\n${r.stderr.slice(-1500)}`).join('\n'));
   assert.deepEqual(await leftAfterStop({ tag: `${dir}/conformance` }), [], 'the suite left no process');
 });
 
