@@ -33,12 +33,16 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGateway } from './lib/gateway.mjs';
+import { Session, describe } from './lib/mcp-http.mjs';
 import { NODE, SRC, leftAfterStop, spawnTagged, waitFor, within } from './lib/proc.mjs';
 
 const CONFORMANCE = path.join(SRC, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 const UPSTREAM = path.join(SRC, 't/fixtures/conformance-upstream.mjs');
 const LOG_DIR = path.join(SRC, 'build/check-logs/conformance-server');
-const SUITE_TIMEOUT_MS = 600_000;
+// The whole active suite takes some 10 s through the gateway; one
+// scenario a few seconds.
+const SUITE_TIMEOUT_MS = 300_000;
+const SCENARIO_TIMEOUT_MS = 90_000;
 
 // `conformance server --suite active` of 0.2.0-alpha.12 (31 scenarios).
 const SCENARIOS = [
@@ -56,6 +60,7 @@ const SCENARIOS = [
 
 let gw, upstream, dir, url;
 let suiteOut = '';
+let preflight = null;
 const runs = [];                  // what was run: { args, code, stdout }
 const results = new Map();        // scenario -> checks
 
@@ -65,7 +70,7 @@ function scenarioOf(d) {
   return m ? m[1] : null;
 }
 
-async function runSuite(args, outDir) {
+async function runSuite(args, outDir, limitMs) {
   const suite = spawnTagged(NODE, [CONFORMANCE, 'server', '--url', url, '-o', outDir, ...args], {
     tag: `${dir}/conformance`, env: { PATH: process.env.PATH, HOME: dir },
   });
@@ -75,8 +80,8 @@ async function runSuite(args, outDir) {
   const closed = new Promise((resolve) => suite.child.on('close', (code, signal) => resolve({ code, signal })));
   const t0 = Date.now();
   try {
-    const ended = await within(closed, SUITE_TIMEOUT_MS);
-    runs.push({ args, code: ended ? (ended.code ?? ended.signal) : `killed after ${SUITE_TIMEOUT_MS} ms`,
+    const ended = await within(closed, limitMs);
+    runs.push({ args, code: ended ? (ended.code ?? ended.signal) : `killed after ${limitMs} ms`,
       ms: Date.now() - t0, stdout, stderr: suite.stderr() });
   } finally {
     await suite.stop();
@@ -92,6 +97,19 @@ async function runSuite(args, outDir) {
       }
     }
   }
+}
+
+// initialize, then tools/list through the endpoint: what went wrong, or null.
+async function checkEndpoint() {
+  const s = new Session(url);
+  const init = await s.initialize({ timeoutMs: 30_000 });
+  if (init.status !== 200 || !s.id) {
+    return `initialize: ${describe(init)}`;
+  }
+  const list = await s.request('tools/list', {}, { timeoutMs: 30_000 });
+  const names = (list.response?.result?.tools ?? []).map((t) => t.name);
+  await s.close();
+  return names.includes('test_simple_text') ? null : `tools/list has no test_simple_text: ${describe(list)}`;
 }
 
 before(async () => {
@@ -120,20 +138,24 @@ before(async () => {
   url = `${gw.origin}/mcp-conformance`;
   const outDir = path.join(dir, 'results');
   mkdirSync(outDir);
-  await runSuite(['--suite', 'active'], outDir);
+  // Before the suite: the endpoint reaches the fixture (a session, its
+  // tools listed), so that a broken set-up is told apart from the
+  // scenarios' findings.
+  preflight = await checkEndpoint();
+  await runSuite(['--suite', 'active'], outDir, SUITE_TIMEOUT_MS);
   // A scenario the suite left out (server-session-lifecycle, in a version
   // where it is not in the active suite): alone.
   for (const s of SCENARIOS.filter((x) => !results.has(x))) {
     const one = path.join(dir, `results-${s}`);
     mkdirSync(one);
-    await runSuite(['--scenario', s], one);
+    await runSuite(['--scenario', s], one, SCENARIO_TIMEOUT_MS);
   }
   rmSync(LOG_DIR, { recursive: true, force: true });
   mkdirSync(LOG_DIR, { recursive: true });
   for (const d of readdirSync(dir).filter((x) => x.startsWith('results'))) {
     cpSync(path.join(dir, d), LOG_DIR, { recursive: true });
   }
-  if (runs.some((r) => r.code !== 0)) {
+  if (preflight || runs.some((r) => r.code !== 0)) {
     console.log(`upstream alive: ${upstream.child.exitCode === null}; its stderr:\n${upstream.stderr().slice(-2000)}`);
     console.log(`gateway error_log (tail):\n${gw.errorLog().slice(-4000)}`);
   }
@@ -147,6 +169,10 @@ after(async () => {
   if (dir) {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the endpoint reaches the fixture before the suite runs (a session, its tools listed)', () => {
+  assert.equal(preflight, null);
 });
 
 test('the suite ran the 31 active server scenarios', () => {
