@@ -135,6 +135,49 @@ test('the SDK signs the demo user in through the gateway and pings /mcp', async 
   assert.match(provider.clientInformation()?.client_id ?? '', /^dcr-/, 'registered dynamically');
 });
 
+test('the demo serves the federated catalog of both upstreams, filtered by scope', async () => {
+  const client = new Client({ name: 'mod_mcp-e2e', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${ports.gw}/mcp`),
+    { authProvider: provider });
+  await client.connect(transport);
+  try {
+    assert.equal(client.getServerVersion()?.name, 'mod_mcp', 'initialize is answered by the gateway');
+    assert.match(transport.sessionId ?? '', /^[A-Za-z0-9_-]{43}$/, 'a gateway session id');
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    for (const n of ['gateway_whoami', 'ev1_echo', 'ev2_echo', 'ev2_trigger-long-running-operation']) {
+      assert.ok(names.includes(n), `tools/list has ${n}: ${names.join(' ')}`);
+    }
+    assert.ok(!names.some((n) => /^ev1_(toggle|trigger)-/.test(n)),
+      `ev1_toggle-*/ev1_trigger-* need ev1:write, which this token lacks: ${names.join(' ')}`);
+    assert.ok(!names.some((n) => !/^(ev1_|ev2_|gateway_)/.test(n)), 'every name is prefixed');
+    const echo = await client.callTool({ name: 'ev2_echo', arguments: { message: 'through the gateway' } });
+    assert.deepEqual(echo.content, [{ type: 'text', text: 'Echo: through the gateway' }]);
+    const who = await client.callTool({ name: 'gateway_whoami', arguments: {} });
+    assert.equal(who.structuredContent.subject, 'demo');
+    assert.deepEqual(who.structuredContent.scopes, ['mcp']);
+    assert.deepEqual(who.structuredContent.backends.map((b) => b.name), ['everything1', 'everything2']);
+    // A call outside the token's scopes: the step-up challenge, before anything is streamed.
+    const res = await fetch(`http://127.0.0.1:${ports.gw}/mcp`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+        Authorization: `Bearer ${provider.tokens().access_token}`, 'Mcp-Session-Id': transport.sessionId,
+        'MCP-Protocol-Version': '2025-11-25',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call',
+        params: { name: 'ev1_toggle-simulated-logging', arguments: {} } }),
+    });
+    assert.equal(res.status, 403);
+    const challenge = res.headers.get('www-authenticate') ?? '';
+    assert.match(challenge, /error="insufficient_scope"/);
+    assert.match(challenge, /scope="[^"]*\bev1:write\b[^"]*"/);
+    assert.match(challenge, /scope="[^"]*\bmcp\b[^"]*"/, 'the challenge keeps the scopes held');
+    await transport.terminateSession();
+  } finally {
+    await client.close();
+  }
+});
+
 test('the gateway answers malformed JSON with a parse error', async () => {
   const { status, json } = await rpc('{"jsonrpc":"2.0","id":',
     { Authorization: `Bearer ${provider.tokens().access_token}` });

@@ -183,6 +183,7 @@ static int cmd_purge(mcpctl_t *ctl, int argc, const char *const *argv)
     printf("consents: %d\n", n.consents);
     printf("clients: %d\n", n.clients);
     printf("revocations: %d\n", n.revocations);
+    printf("pending authorizations: %d\n", n.pending);
     return MCPCTL_OK;
 }
 

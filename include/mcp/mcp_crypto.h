@@ -152,6 +152,67 @@ apr_status_t mcp_aead_open(unsigned char **ppt, apr_size_t *pptlen,
                            apr_size_t aadlen, const char **pkid);
 
 /* ---------------------------------------------------------------------
+ * The vault: envelopes bound to whose they are
+ *
+ * What a vault envelope is bound to is encoded without ambiguity: a label
+ * with its NUL, then each part as its length (4 bytes, big-endian) and
+ * its bytes. So ("ab", "c") and ("a", "bc") give different associated
+ * data, and an envelope moved to another user's or provider's row does
+ * not open there. Every seal and open of the vault goes through these.
+ * ------------------------------------------------------------------- */
+
+/** Label of an upstream token's associated data. */
+#define MCP_VAULT_AAD_LABEL "mcp-vault-v1"
+/** Label of a pending authorization's PKCE verifier's associated data. */
+#define MCP_VAULT_PENDING_AAD_LABEL "mcp-vault-pending-v1"
+
+/**
+ * The associated data of the upstream tokens of (@a subject,
+ * @a provider):
+ *
+ *     "mcp-vault-v1" NUL | u32be(len subject) | subject
+ *                        | u32be(len provider) | provider
+ *
+ * @return APR_SUCCESS; MCP_EINVALID for a NULL or empty subject or
+ *         provider (or a NULL output); MCP_ETOOLARGE for a part of 4 GiB or
+ *         more.
+ */
+apr_status_t mcp_vault_aad(const unsigned char **paad, apr_size_t *plen,
+                           apr_pool_t *p, const char *subject,
+                           const char *provider);
+
+/**
+ * The associated data of the PKCE verifier of a pending upstream
+ * authorization: MCP_VAULT_PENDING_AAD_LABEL NUL, then @a state_hash,
+ * @a subject and @a provider, each length-prefixed as above, so that a
+ * verifier opens only for the state, user and provider it was sealed for.
+ * @return as mcp_vault_aad(), also for a NULL or empty @a state_hash.
+ */
+apr_status_t mcp_vault_pending_aad(const unsigned char **paad, apr_size_t *plen,
+                                   apr_pool_t *p, const char *state_hash,
+                                   const char *subject, const char *provider);
+
+/**
+ * mcp_aead_seal() of the upstream tokens of (@a subject, @a provider),
+ * with mcp_vault_aad().
+ * @return as mcp_aead_seal() and mcp_vault_aad().
+ */
+apr_status_t mcp_vault_seal(const char **penv, apr_pool_t *p,
+                            const mcp_keyring_t *kr, const char *subject,
+                            const char *provider, const void *pt,
+                            apr_size_t ptlen);
+
+/**
+ * mcp_aead_open() of an envelope sealed by mcp_vault_seal() for
+ * (@a subject, @a provider); another pair gives MCP_EVERIFY.
+ * @return as mcp_aead_open() and mcp_vault_aad().
+ */
+apr_status_t mcp_vault_open(unsigned char **ppt, apr_size_t *pptlen,
+                            apr_pool_t *p, const mcp_keyring_t *kr,
+                            const char *env, const char *subject,
+                            const char *provider, const char **pkid);
+
+/* ---------------------------------------------------------------------
  * EC P-256 keys (ES256 signing keys)
  * ------------------------------------------------------------------- */
 

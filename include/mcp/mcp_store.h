@@ -29,7 +29,8 @@
  *
  * Times are Unix seconds; 0 in a record means "none" (SQL NULL). Secrets
  * are stored as the caller gives them: callers pass hashes (codes, refresh
- * tokens, client secrets) and sealed envelopes (upstream tokens).
+ * tokens, client secrets, the state of a pending upstream authorization)
+ * and sealed envelopes (upstream tokens, PKCE verifiers).
  *
  * Failures return a status and leave a message in mcp_store_error() that
  * never contains a secret, hash or sealed value (it may name a client id,
@@ -482,6 +483,26 @@ apr_status_t mcp_store_consent_revoke(mcp_store_t *st, const char *subject,
  * Upstream tokens (the vault)
  * ------------------------------------------------------------------- */
 
+/*
+ * One row per (subject, provider): the upstream tokens of a linked
+ * account, sealed (see mcp_vault_seal()). Several processes and nodes may
+ * need a fresh access token at once, and an upstream that rotates refresh
+ * tokens invalidates the old one when it issues a new one; so a refresh
+ * goes like this:
+ *
+ * 1. mcp_store_upstream_get(): the row and its version;
+ * 2. mcp_store_upstream_lease(): one holder at a time refreshes; the
+ *    others (MCP_ECONFLICT) wait a little and read the row again;
+ * 3. refresh upstream with the refresh token of that row;
+ * 4. mcp_store_upstream_update_cas() with the version read in 1: it
+ *    stores the new tokens and releases the lease; MCP_ECONFLICT means
+ *    someone stored newer tokens meanwhile (a new link, or a refresh after
+ *    the lease ran out): read the row again and use those, never store
+ *    ours over them. When the refresh failed, mcp_store_upstream_release().
+ *
+ * The lease is an optimization (fewer upstream calls); the version check
+ * is what keeps a rotated refresh token from being overwritten.
+ */
 typedef struct {
     const char *subject;
     const char *provider;
@@ -491,12 +512,68 @@ typedef struct {
     apr_int64_t expires_at;         /**< access token expiry, 0: unknown */
     apr_int64_t created_at;         /**< kept on update */
     apr_int64_t updated_at;
+    apr_int64_t version;            /**< 1 when linked, +1 on every write;
+                                         set by the store */
+    apr_int64_t refresh_expires_at; /**< upstream refresh token expiry,
+                                         0: unknown or never */
+    const char *lease_holder;       /**< who holds the refresh lease, or
+                                         NULL; set by the store */
+    apr_int64_t lease_until;        /**< end of that lease, 0: none; set
+                                         by the store */
 } mcp_store_upstream_t;
 
-/** Insert or replace the token of (subject, provider).
+/** Store the tokens of a new link (the user authorized at the provider):
+ * insert the row with version 1, or replace what (subject, provider) had,
+ * whatever its version, with version + 1 (a new authorization supersedes
+ * the old tokens, and a refresh still under way with those then fails its
+ * compare-and-set). created_at is kept on replace, and a refresh lease
+ * held on the old tokens is dropped. @a u's version, lease_holder and
+ * lease_until are ignored.
  * @return APR_SUCCESS; MCP_EINVALID when subject, provider, sealed or
  *         key_id is missing. */
 apr_status_t mcp_store_upstream_put(mcp_store_t *st, const mcp_store_upstream_t *u);
+
+/**
+ * Store refreshed tokens compare-and-set: sealed, key_id, scope,
+ * expires_at, refresh_expires_at and updated_at of @a u replace the row's
+ * only when its version is still @a expected_version; the version becomes
+ * @a expected_version + 1 and the refresh lease is released (whoever
+ * held it). Of concurrent updates with the same expected version exactly
+ * one succeeds.
+ * @return APR_SUCCESS; MCP_ECONFLICT when the version changed meanwhile
+ *         (nothing changes: read the row again and use its tokens);
+ *         MCP_ENOTFOUND when the row is gone (unlinked meanwhile);
+ *         MCP_EINVALID as for mcp_store_upstream_put(), or when
+ *         @a expected_version is not positive.
+ */
+apr_status_t mcp_store_upstream_update_cas(mcp_store_t *st,
+                                           const mcp_store_upstream_t *u,
+                                           apr_int64_t expected_version);
+
+/**
+ * Take the refresh lease of (subject, provider) for @a holder until
+ * @a until: granted when nobody holds it, when the lease held ended at or
+ * before @a now, or when @a holder holds it already (then it is extended
+ * or shortened to @a until). @a holder names a process of a node (e.g.
+ * "host:pid:thread"); it is not a secret.
+ * @param puntil may be NULL; on MCP_ECONFLICT gets when the other lease
+ *        ends (wait at most until then, then read the row again), else 0.
+ * @return APR_SUCCESS (taken); MCP_ECONFLICT (another holder's lease runs
+ *         after @a now); MCP_ENOTFOUND (no such row); MCP_EINVALID for a
+ *         NULL or empty subject, provider or holder, or @a until not after
+ *         @a now.
+ */
+apr_status_t mcp_store_upstream_lease(mcp_store_t *st, const char *subject,
+                                      const char *provider, const char *holder,
+                                      apr_int64_t now, apr_int64_t until,
+                                      apr_int64_t *puntil);
+
+/** Give the refresh lease back (the refresh failed): only @a holder's
+ * lease is released, someone else's stays.
+ * @return APR_SUCCESS (also when @a holder held none); MCP_EINVALID as for
+ *         mcp_store_upstream_lease(). */
+apr_status_t mcp_store_upstream_release(mcp_store_t *st, const char *subject,
+                                        const char *provider, const char *holder);
 
 /** Fetch.
  * @return APR_SUCCESS; MCP_ENOTFOUND; MCP_EINVALID for a NULL argument or
@@ -517,6 +594,51 @@ apr_status_t mcp_store_upstream_delete(mcp_store_t *st, const char *subject,
 apr_status_t mcp_store_upstream_list(mcp_store_t *st, apr_pool_t *p,
                                      const char *subject,
                                      apr_array_header_t **plist);
+
+/* ---------------------------------------------------------------------
+ * Pending upstream authorizations
+ *
+ * Between the redirect to an upstream provider and its callback, which
+ * may land on another node. Like codes, they are stored by the hash of
+ * the state the caller gives (mcp_crypto_sha256_b64url() of the state),
+ * and the PKCE verifier sealed (see mcp_vault_pending_aad()): the store
+ * holds no key and never sees either secret.
+ * ------------------------------------------------------------------- */
+
+/** Longest lifetime of a pending authorization, in seconds. */
+#define MCP_STORE_PENDING_MAX_LIFETIME 3600
+
+typedef struct {
+    const char *state_hash;
+    const char *subject;
+    const char *provider;
+    const char *verifier_sealed;    /**< the sealed PKCE verifier */
+    const char *scope;              /**< may be NULL */
+    const char *return_to;          /**< where to go afterwards, may be NULL */
+    apr_int64_t created_at;
+    apr_int64_t expires_at;
+} mcp_store_pending_t;
+
+/** Store a pending authorization.
+ * @return APR_SUCCESS; MCP_ECONFLICT when the state hash exists;
+ *         MCP_EINVALID when state_hash, subject, provider or
+ *         verifier_sealed is missing or it does not expire within
+ *         MCP_STORE_PENDING_MAX_LIFETIME seconds after created_at. */
+apr_status_t mcp_store_pending_put(mcp_store_t *st, const mcp_store_pending_t *a);
+
+/**
+ * Take a pending authorization, once: in one transaction it is read and
+ * deleted. Of concurrent takes of one state exactly one gets it; the
+ * others, and every later take, get MCP_ENOTFOUND. An expired one is
+ * deleted too and not given out.
+ * @param pa gets the authorization on APR_SUCCESS, else NULL.
+ * @return APR_SUCCESS; MCP_ENOTFOUND (unknown, or taken before);
+ *         MCP_EEXPIRED (it expired at or before @a now); MCP_EINVALID for
+ *         a NULL argument or an empty @a state_hash.
+ */
+apr_status_t mcp_store_pending_take(mcp_store_t *st, apr_pool_t *p,
+                                    const char *state_hash, apr_int64_t now,
+                                    mcp_store_pending_t **pa);
 
 /* ---------------------------------------------------------------------
  * Revocations of access tokens
@@ -568,11 +690,15 @@ typedef struct {
     int consents;           /**< expired consents */
     int clients;            /**< expired clients (e.g. cached CIMD) */
     int revocations;        /**< expired revocations */
+    int pending;            /**< expired pending upstream authorizations */
 } mcp_store_purge_t;
 
-/** Delete rows that expired before @a now; @a counts (may be NULL) gets
- * how many of each. A redeemed code is kept until it expires, so that a
- * replay within its lifetime is recognized. */
+/** Delete rows that expired before @a now (pending upstream
+ * authorizations too); @a counts (may be NULL) gets how many of each. A
+ * redeemed code is kept until it expires, so that a replay within its
+ * lifetime is recognized. Upstream tokens are not purged (an expired
+ * access token is refreshed), nor leases (a lease that ended is taken
+ * over). */
 apr_status_t mcp_store_purge(mcp_store_t *st, apr_int64_t now,
                              mcp_store_purge_t *counts);
 

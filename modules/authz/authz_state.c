@@ -612,14 +612,14 @@ static apr_status_t mcp_authz_sweep(int state, void *data, apr_pool_t *pool)
                              mcp_store_error(st));
             }
             else if (n.codes || n.refresh_tokens || n.consents || n.clients
-                     || n.revocations) {
+                     || n.revocations || n.pending) {
                 ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, MCPLOGNO(00863)
                              "expiry sweep of the store of %s: %d codes, %d "
                              "refresh tokens, %d consents, %d clients, %d "
-                             "revocations removed",
+                             "revocations, %d pending authorizations removed",
                              mcp_glue_server_desc(pool, sv), n.codes,
                              n.refresh_tokens, n.consents, n.clients,
-                             n.revocations);
+                             n.revocations, n.pending);
             }
         }
         dbd_close(sv, dbd);

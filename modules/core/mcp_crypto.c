@@ -542,6 +542,103 @@ apr_status_t mcp_aead_open(unsigned char **ppt, apr_size_t *pptlen,
 }
 
 /* ---------------------------------------------------------------------
+ * The vault's associated data
+ * ------------------------------------------------------------------- */
+
+/* @label NUL, then each of the @n parts as u32be(length) | bytes: no two
+ * lists of parts encode alike (a separator could occur inside a part). */
+static apr_status_t lp_encode(const unsigned char **paad, apr_size_t *plen,
+                              apr_pool_t *p, const char *label, int n,
+                              const char *const *parts)
+{
+    apr_size_t len = strlen(label) + 1, off;
+    unsigned char *buf;
+    int i;
+
+    if (!paad || !plen || !p) {
+        return MCP_EINVALID;
+    }
+    for (i = 0; i < n; i++) {
+        apr_size_t l;
+
+        if (!parts[i] || !*parts[i]) {
+            return MCP_EINVALID;
+        }
+        l = strlen(parts[i]);
+        if (l > 0xffffffffUL || l > (apr_size_t)APR_INT32_MAX - len - 4) {
+            return MCP_ETOOLARGE;
+        }
+        len += 4 + l;
+    }
+    buf = apr_palloc(p, len);
+    off = strlen(label) + 1;
+    memcpy(buf, label, off);
+    for (i = 0; i < n; i++) {
+        apr_size_t l = strlen(parts[i]);
+
+        buf[off++] = (unsigned char)(l >> 24);
+        buf[off++] = (unsigned char)(l >> 16);
+        buf[off++] = (unsigned char)(l >> 8);
+        buf[off++] = (unsigned char)l;
+        memcpy(buf + off, parts[i], l);
+        off += l;
+    }
+    *paad = buf;
+    *plen = len;
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_vault_aad(const unsigned char **paad, apr_size_t *plen,
+                           apr_pool_t *p, const char *subject,
+                           const char *provider)
+{
+    const char *parts[2];
+
+    parts[0] = subject;
+    parts[1] = provider;
+    return lp_encode(paad, plen, p, MCP_VAULT_AAD_LABEL, 2, parts);
+}
+
+apr_status_t mcp_vault_pending_aad(const unsigned char **paad, apr_size_t *plen,
+                                   apr_pool_t *p, const char *state_hash,
+                                   const char *subject, const char *provider)
+{
+    const char *parts[3];
+
+    parts[0] = state_hash;
+    parts[1] = subject;
+    parts[2] = provider;
+    return lp_encode(paad, plen, p, MCP_VAULT_PENDING_AAD_LABEL, 3, parts);
+}
+
+apr_status_t mcp_vault_seal(const char **penv, apr_pool_t *p,
+                            const mcp_keyring_t *kr, const char *subject,
+                            const char *provider, const void *pt,
+                            apr_size_t ptlen)
+{
+    const unsigned char *aad;
+    apr_size_t aadlen;
+    apr_status_t rv = mcp_vault_aad(&aad, &aadlen, p, subject, provider);
+
+    return rv == APR_SUCCESS ? mcp_aead_seal(penv, p, kr, pt, ptlen, aad, aadlen)
+                             : rv;
+}
+
+apr_status_t mcp_vault_open(unsigned char **ppt, apr_size_t *pptlen,
+                            apr_pool_t *p, const mcp_keyring_t *kr,
+                            const char *env, const char *subject,
+                            const char *provider, const char **pkid)
+{
+    const unsigned char *aad;
+    apr_size_t aadlen;
+    apr_status_t rv = mcp_vault_aad(&aad, &aadlen, p, subject, provider);
+
+    return rv == APR_SUCCESS ? mcp_aead_open(ppt, pptlen, p, kr, env, aad,
+                                             aadlen, pkid)
+                             : rv;
+}
+
+/* ---------------------------------------------------------------------
  * EC P-256 keys
  * ------------------------------------------------------------------- */
 

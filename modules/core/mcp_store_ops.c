@@ -52,7 +52,13 @@
     X(granted_at, INT) X(expires_at, INT)
 #define UPSTREAM_COLUMNS(F, X) \
     F(subject, TEXT) X(provider, TEXT) X(sealed, TEXT) X(key_id, TEXT) \
-    X(scope, TEXT) X(expires_at, TIME) X(created_at, INT) X(updated_at, INT)
+    X(scope, TEXT) X(expires_at, TIME) X(created_at, INT) X(updated_at, INT) \
+    X(version, INT) X(refresh_expires_at, TIME) X(lease_holder, TEXT) \
+    X(lease_until, TIME)
+#define PENDING_COLUMNS(F, X) \
+    F(state_hash, TEXT) X(subject, TEXT) X(provider, TEXT) \
+    X(verifier_sealed, TEXT) X(scope, TEXT) X(return_to, TEXT) \
+    X(created_at, INT) X(expires_at, INT)
 #define REVOCATION_COLUMNS(F, X) \
     F(kind, TEXT) X(value, TEXT) X(created_at, INT) X(expires_at, INT)
 
@@ -70,6 +76,8 @@
 /* Index of each column in its list: CLIENT_secret_hash etc. */
 #define CLIENT_INDEX(n, t) CLIENT_##n,
 enum { CLIENT_COLUMNS(CLIENT_INDEX, CLIENT_INDEX) CLIENT_NCOLS };
+#define UPSTREAM_INDEX(n, t) UPSTREAM_##n,
+enum { UPSTREAM_COLUMNS(UPSTREAM_INDEX, UPSTREAM_INDEX) UPSTREAM_NCOLS };
 
 #define LIVE_REFRESH "rotated_at IS NULL AND revoked_at IS NULL AND " \
     "expires_at > %lld"
@@ -157,17 +165,44 @@ const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_consent_revoke_client", "DELETE FROM mcp_consents WHERE subject = %s "
       "AND client_id = %s" },
 
+    /* A new link replaces whatever was there: a refresh still under way
+     * with the old tokens then fails its compare-and-set. */
     { "mcp_upstream_put", "INSERT INTO mcp_upstream_tokens ("
       COLS(UPSTREAM_COLUMNS) ") VALUES (" MARKS(UPSTREAM_COLUMNS) ") ON "
       "CONFLICT (subject, provider) DO UPDATE SET sealed = excluded.sealed, "
       "key_id = excluded.key_id, scope = excluded.scope, expires_at = "
-      "excluded.expires_at, updated_at = excluded.updated_at" },
+      "excluded.expires_at, refresh_expires_at = excluded.refresh_expires_at, "
+      "updated_at = excluded.updated_at, version = "
+      "mcp_upstream_tokens.version + 1, lease_holder = NULL, lease_until = NULL" },
+    /* Compare-and-set: of concurrent refreshes that read one version, one
+     * changes the row (PostgreSQL re-checks the version after waiting for
+     * the row lock). Bound from upstream_cas_cols[]. */
+    { "mcp_upstream_cas", "UPDATE mcp_upstream_tokens SET sealed = %s, "
+      "key_id = %s, scope = %s, expires_at = %lld, refresh_expires_at = %lld, "
+      "updated_at = %lld, version = version + 1, lease_holder = NULL, "
+      "lease_until = NULL WHERE subject = %s AND provider = %s AND "
+      "version = %lld" },
+    { "mcp_upstream_lease", "UPDATE mcp_upstream_tokens SET lease_holder = %s, "
+      "lease_until = %lld WHERE subject = %s AND provider = %s AND "
+      "(lease_holder IS NULL OR lease_until IS NULL OR lease_until <= %lld OR "
+      "lease_holder = %s)" },
+    { "mcp_upstream_release", "UPDATE mcp_upstream_tokens SET lease_holder = "
+      "NULL, lease_until = NULL WHERE subject = %s AND provider = %s AND "
+      "lease_holder = %s" },
     { "mcp_upstream_get", "SELECT " COLS(UPSTREAM_COLUMNS) " FROM "
       "mcp_upstream_tokens WHERE subject = %s AND provider = %s" },
     { "mcp_upstream_delete", "DELETE FROM mcp_upstream_tokens WHERE subject = %s "
       "AND provider = %s" },
     { "mcp_upstream_list", "SELECT " COLS(UPSTREAM_COLUMNS) " FROM "
       "mcp_upstream_tokens WHERE subject = %s ORDER BY provider" },
+
+    { "mcp_pending_insert", "INSERT INTO mcp_upstream_pending ("
+      COLS(PENDING_COLUMNS) ") VALUES (" MARKS(PENDING_COLUMNS) ")" },
+    { "mcp_pending_get", "SELECT " COLS(PENDING_COLUMNS) " FROM "
+      "mcp_upstream_pending WHERE state_hash = %s" },
+    /* Single use: of concurrent takes one deletes the row. */
+    { "mcp_pending_delete", "DELETE FROM mcp_upstream_pending WHERE "
+      "state_hash = %s" },
 
     /* Again: created now (pollers see it anew), kept as long as the
      * longer of both asks. */
@@ -191,6 +226,7 @@ const mcp_store_statement_t mcp_store_statements[] = {
       "mcp_refresh_tokens t WHERE t.client_id = mcp_clients.client_id AND "
       "t.revoked_at IS NULL AND t.expires_at >= %lld))" },
     { "mcp_purge_revocations", "DELETE FROM mcp_revocations WHERE expires_at < %lld" },
+    { "mcp_purge_pending", "DELETE FROM mcp_upstream_pending WHERE expires_at < %lld" },
     { NULL, NULL }
 };
 
@@ -223,12 +259,14 @@ typedef struct {
 #define CONSENT_COL(n, t) COL_OF(mcp_store_consent_t, n, t)
 #define UPSTREAM_COL(n, t) COL_OF(mcp_store_upstream_t, n, t)
 #define REVOCATION_COL(n, t) COL_OF(mcp_store_revocation_t, n, t)
+#define PENDING_COL(n, t) COL_OF(mcp_store_pending_t, n, t)
 
 static const col_t client_cols[] = { CLIENT_COLUMNS(CLIENT_COL, CLIENT_COL) };
 static const col_t code_cols[] = { CODE_COLUMNS(CODE_COL, CODE_COL) };
 static const col_t refresh_cols[] = { REFRESH_COLUMNS(REFRESH_COL, REFRESH_COL) };
 static const col_t consent_cols[] = { CONSENT_COLUMNS(CONSENT_COL, CONSENT_COL) };
 static const col_t upstream_cols[] = { UPSTREAM_COLUMNS(UPSTREAM_COL, UPSTREAM_COL) };
+static const col_t pending_cols[] = { PENDING_COLUMNS(PENDING_COL, PENDING_COL) };
 static const col_t revocation_cols[] = {
     REVOCATION_COLUMNS(REVOCATION_COL, REVOCATION_COL)
 };
@@ -241,6 +279,7 @@ static const table_t refresh_table = TABLE(refresh_cols, mcp_store_refresh_t);
 static const table_t consent_table = TABLE(consent_cols, mcp_store_consent_t);
 static const table_t upstream_table = TABLE(upstream_cols, mcp_store_upstream_t);
 static const table_t revocation_table = TABLE(revocation_cols, mcp_store_revocation_t);
+static const table_t pending_table = TABLE(pending_cols, mcp_store_pending_t);
 
 /* ---------------------------------------------------------------------
  * Running statements
@@ -1377,14 +1416,153 @@ apr_status_t mcp_store_consent_revoke(mcp_store_t *st, const char *subject,
  * Upstream tokens
  * ------------------------------------------------------------------- */
 
-apr_status_t mcp_store_upstream_put(mcp_store_t *st, const mcp_store_upstream_t *u)
+static apr_status_t upstream_check(mcp_store_t *st, const mcp_store_upstream_t *u)
 {
     if (!u || !given(u->subject) || !given(u->provider) || !given(u->sealed)
         || !given(u->key_id)) {
         return invalid(st, "an upstream token needs subject, provider, sealed "
                        "value and key id");
     }
-    return insert(st, "mcp_upstream_put", &upstream_table, u);
+    return APR_SUCCESS;
+}
+
+apr_status_t mcp_store_upstream_put(mcp_store_t *st, const mcp_store_upstream_t *u)
+{
+    mcp_store_upstream_t row;
+    apr_status_t rv = upstream_check(st, u);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    /* What the store decides, not the caller. */
+    row = *u;
+    row.version = 1;
+    row.lease_holder = NULL;
+    row.lease_until = 0;
+    return insert(st, "mcp_upstream_put", &upstream_table, &row);
+}
+
+/* The bound values of mcp_upstream_cas but the last (the version), in its
+ * placeholders' order. */
+static const int upstream_cas_cols[] = {
+    UPSTREAM_sealed, UPSTREAM_key_id, UPSTREAM_scope, UPSTREAM_expires_at,
+    UPSTREAM_refresh_expires_at, UPSTREAM_updated_at, UPSTREAM_subject,
+    UPSTREAM_provider
+};
+
+#define UPSTREAM_CAS_N (sizeof(upstream_cas_cols) / sizeof(upstream_cas_cols[0]))
+
+/* After a conditional update changed nothing: is the row there? */
+static apr_status_t upstream_missing(mcp_store_t *st, const char *subject,
+                                     const char *provider, int *pmissing)
+{
+    void *u = NULL;
+    const char *a[2];
+    apr_status_t rv;
+
+    a[0] = subject;
+    a[1] = provider;
+    rv = select_one(st, st->pool, "mcp_upstream_get", 2, a, &upstream_table, &u);
+    *pmissing = !u;
+    return rv;
+}
+
+apr_status_t mcp_store_upstream_update_cas(mcp_store_t *st,
+                                           const mcp_store_upstream_t *u,
+                                           apr_int64_t expected_version)
+{
+    const char *a[UPSTREAM_CAS_N + 1];
+    const char **row;
+    apr_status_t rv = upstream_check(st, u);
+    apr_size_t i;
+    int nrows = 0, missing = 0;
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (expected_version <= 0) {
+        return invalid(st, "updating an upstream token needs the version read");
+    }
+    row = bind_record(st->pool, &upstream_table, u);
+    for (i = 0; i < UPSTREAM_CAS_N; i++) {
+        a[i] = row[upstream_cas_cols[i]];
+    }
+    a[UPSTREAM_CAS_N] = num(st->pool, expected_version, 0);
+    rv = run(st, "mcp_upstream_cas", &nrows, (int)UPSTREAM_CAS_N + 1, a);
+    if (rv == APR_SUCCESS && nrows == 0) {
+        rv = upstream_missing(st, u->subject, u->provider, &missing);
+        if (rv == APR_SUCCESS) {
+            rv = missing
+                ? mcp_store_fail(st, MCP_ENOTFOUND, "no upstream token for "
+                                 "that provider")
+                : mcp_store_fail(st, MCP_ECONFLICT, "the upstream token of "
+                                 "that provider changed meanwhile (version "
+                                 "%" APR_INT64_T_FMT " was read)",
+                                 expected_version);
+        }
+    }
+    return rv;
+}
+
+apr_status_t mcp_store_upstream_lease(mcp_store_t *st, const char *subject,
+                                      const char *provider, const char *holder,
+                                      apr_int64_t now, apr_int64_t until,
+                                      apr_int64_t *puntil)
+{
+    const char *a[6];
+    mcp_store_upstream_t *u = NULL;
+    apr_status_t rv;
+    int nrows = 0;
+
+    if (puntil) {
+        *puntil = 0;
+    }
+    if (!given(subject) || !given(provider) || !given(holder)) {
+        return invalid(st, "a refresh lease needs the subject, the provider "
+                       "and its holder");
+    }
+    if (until <= now) {
+        return invalid(st, "a refresh lease must end after it is taken");
+    }
+    a[0] = holder;
+    a[1] = num(st->pool, until, 0);
+    a[2] = subject;
+    a[3] = provider;
+    a[4] = num(st->pool, now, 0);
+    a[5] = holder;
+    rv = run(st, "mcp_upstream_lease", &nrows, 6, a);
+    if (rv != APR_SUCCESS || nrows == 1) {
+        return rv;
+    }
+    rv = select_one(st, st->pool, "mcp_upstream_get", 2, a + 2, &upstream_table,
+                    (void **)&u);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (!u) {
+        return mcp_store_fail(st, MCP_ENOTFOUND, "no upstream token for that "
+                              "provider");
+    }
+    if (puntil) {
+        *puntil = u->lease_until;
+    }
+    return mcp_store_fail(st, MCP_ECONFLICT, "another process holds the refresh "
+                          "lease of that upstream token");
+}
+
+apr_status_t mcp_store_upstream_release(mcp_store_t *st, const char *subject,
+                                        const char *provider, const char *holder)
+{
+    const char *a[3];
+
+    if (!given(subject) || !given(provider) || !given(holder)) {
+        return invalid(st, "a refresh lease needs the subject, the provider "
+                       "and its holder");
+    }
+    a[0] = subject;
+    a[1] = provider;
+    a[2] = holder;
+    return run(st, "mcp_upstream_release", NULL, 3, a);
 }
 
 apr_status_t mcp_store_upstream_get(mcp_store_t *st, apr_pool_t *p,
@@ -1440,6 +1618,75 @@ apr_status_t mcp_store_upstream_list(mcp_store_t *st, apr_pool_t *p,
     }
     return select_all(st, p, "mcp_upstream_list", 1, &subject, &upstream_table,
                       plist);
+}
+
+/* ---------------------------------------------------------------------
+ * Pending upstream authorizations
+ * ------------------------------------------------------------------- */
+
+apr_status_t mcp_store_pending_put(mcp_store_t *st, const mcp_store_pending_t *a)
+{
+    if (!a || !given(a->state_hash) || !given(a->subject) || !given(a->provider)
+        || !given(a->verifier_sealed)) {
+        return invalid(st, "a pending authorization needs the state hash, "
+                       "subject, provider and sealed verifier");
+    }
+    if (a->expires_at <= a->created_at
+        || a->expires_at - a->created_at > MCP_STORE_PENDING_MAX_LIFETIME) {
+        return mcp_store_fail(st, MCP_EINVALID, "a pending authorization must "
+                              "expire within %d seconds of its creation",
+                              MCP_STORE_PENDING_MAX_LIFETIME);
+    }
+    return conflict_if_exists(st, insert(st, "mcp_pending_insert", &pending_table, a),
+                              "mcp_pending_get", a->state_hash,
+                              "the pending authorization exists already");
+}
+
+apr_status_t mcp_store_pending_take(mcp_store_t *st, apr_pool_t *p,
+                                    const char *state_hash, apr_int64_t now,
+                                    mcp_store_pending_t **pa)
+{
+    mcp_store_pending_t *a = NULL;
+    apr_status_t rv;
+    int nrows = 0, commit = 0;
+
+    if (pa) {
+        *pa = NULL;
+    }
+    if (!p || !given(state_hash) || !pa) {
+        return invalid(st, "taking a pending authorization needs a pool, the "
+                       "state hash and where to put it");
+    }
+    if ((rv = mcp_store_ready(st)) != APR_SUCCESS
+        || (rv = mcp_store_tx_begin(st)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = select_one(st, p, "mcp_pending_get", 1, &state_hash, &pending_table,
+                    (void **)&a);
+    if (rv == APR_SUCCESS && a) {
+        /* The delete decides between concurrent takes: on PostgreSQL the
+         * loser waits for the winner's row lock, then deletes nothing. */
+        rv = run(st, "mcp_pending_delete", &nrows, 1, &state_hash);
+    }
+    if (rv == APR_SUCCESS && nrows == 0) {
+        rv = mcp_store_fail(st, MCP_ENOTFOUND, "no such pending authorization");
+    }
+    else if (rv == APR_SUCCESS && a->expires_at <= now) {
+        /* Gone for good: the delete is committed all the same. */
+        commit = 1;
+        rv = mcp_store_fail(st, MCP_EEXPIRED, "the pending authorization expired");
+    }
+    if (commit) {
+        apr_status_t crv = mcp_store_tx_end(st, APR_SUCCESS);
+        rv = crv == APR_SUCCESS ? rv : crv;
+    }
+    else {
+        rv = mcp_store_tx_end(st, rv);
+    }
+    if (rv == APR_SUCCESS) {
+        *pa = a;
+    }
+    return rv;
 }
 
 /* ---------------------------------------------------------------------
@@ -1509,8 +1756,10 @@ apr_status_t mcp_store_purge(mcp_store_t *st, apr_int64_t now,
     if ((rv = run(st, "mcp_purge_codes", &counts->codes, 1, &t)) == APR_SUCCESS
         && (rv = run(st, "mcp_purge_refresh", &counts->refresh_tokens, 1, &t)) == APR_SUCCESS
         && (rv = run(st, "mcp_purge_consents", &counts->consents, 1, &t)) == APR_SUCCESS
-        && (rv = run(st, "mcp_purge_clients", &counts->clients, 2, tt)) == APR_SUCCESS) {
-        rv = run(st, "mcp_purge_revocations", &counts->revocations, 1, &t);
+        && (rv = run(st, "mcp_purge_clients", &counts->clients, 2, tt)) == APR_SUCCESS
+        && (rv = run(st, "mcp_purge_revocations", &counts->revocations, 1,
+                     &t)) == APR_SUCCESS) {
+        rv = run(st, "mcp_purge_pending", &counts->pending, 1, &t);
     }
     return rv;
 }

@@ -119,6 +119,7 @@ static int proxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         if (mcp_proxy_session_post_config(pconf, ptemp, s) != OK) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+        mcp_proxy_health_post_config(pconf, s);
         rv = mcp_http_global_init(pconf, &err);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, mcp_glue_log_status(rv), s,

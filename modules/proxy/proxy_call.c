@@ -31,10 +31,14 @@
 
 #include <httpd.h>
 #include <http_config.h>
+#include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
 #include <apr_strings.h>
+#include <apr_portable.h>
+
+#include <poll.h>
 
 #include "mod_mcp.h"
 #include "mcp/mcp_common.h"
@@ -145,6 +149,36 @@ static const char *dump(apr_pool_t *p, const mcp_jsonrpc_msg_t *m,
     return mcp_jsonrpc_dump(p, m, plen);
 }
 
+/* A task id of backend c->b in @a obj's member "taskId", in gateway form
+ * (mcp_fed_id_to_gateway() of it as a string id: the backend is in the
+ * id, so tasks/get finds it again without any table). */
+static void map_task(mcp_proxy_call_t *c, apr_pool_t *p, mcp_json_t *obj)
+{
+    const char *tid = obj ? mcp_json_get_str(p, obj, "taskId") : NULL;
+    mcp_jsonrpc_id_t id, gw;
+
+    if (!tid) {
+        return;
+    }
+    mcp_jsonrpc_id_from_str(&id, tid);
+    if (mcp_fed_id_to_gateway(&gw, p, c->ctx->ep->fed, c->b, &id)
+        == APR_SUCCESS) {
+        mcp_json_set_str(obj, "taskId", gw.str);
+    }
+}
+
+/* The task a result or notification relates to (_meta). */
+static void map_related_task(mcp_proxy_call_t *c, apr_pool_t *p,
+                             mcp_json_t *obj)
+{
+    mcp_json_t *meta = obj ? mcp_json_get(p, obj, "_meta") : NULL;
+
+    if (meta) {
+        map_task(c, p, mcp_json_get(p, meta,
+                                    "io.modelcontextprotocol/related-task"));
+    }
+}
+
 /* A notification of the backend, in gateway form; NULL to drop it. */
 static mcp_jsonrpc_msg_t *map_notification(mcp_proxy_call_t *c,
                                            mcp_jsonrpc_msg_t *m,
@@ -183,6 +217,15 @@ static mcp_jsonrpc_msg_t *map_notification(mcp_proxy_call_t *c,
         m->params = mcp_json_copy(p, m->params);
         mcp_json_set_str(m->params, "uri", gw);
         return m;
+    }
+    if (!strcmp(m->method, "notifications/tasks/status") && m->params) {
+        m->params = mcp_json_copy(p, m->params);
+        map_task(c, p, m->params);
+        return m;
+    }
+    if (m->params && mcp_json_has(m->params, "_meta")) {
+        m->params = mcp_json_copy(p, m->params);
+        map_related_task(c, p, m->params);
     }
     if (!strcmp(m->method, "notifications/cancelled") && m->params) {
         /* The backend cancels one of its own requests to the client. */
@@ -230,6 +273,92 @@ static mcp_jsonrpc_msg_t *rebuild(apr_pool_t *p, mcp_jsonrpc_msg_t *m)
     return out;
 }
 
+/* The URI of @a item's member @a key in gateway form. */
+static void map_uri(mcp_proxy_call_t *c, apr_pool_t *p, mcp_json_t *item,
+                    const char *key)
+{
+    const char *uri = item ? mcp_json_get_str(p, item, key) : NULL, *gw;
+
+    if (uri && mcp_fed_to_gateway(&gw, p, c->ctx->ep->fed, c->b,
+                                  MCP_FED_RESOURCES, uri, NULL)
+               == APR_SUCCESS) {
+        mcp_json_set_str(item, key, gw);
+    }
+}
+
+/* Results that name resources (resource links and embedded resources of
+ * a tool result, the contents of resources/read) name them in gateway
+ * form, so that the client can read them through the gateway.
+ * @return the answer to send: @a m itself or a rebuilt copy. */
+static mcp_jsonrpc_msg_t *map_result(mcp_proxy_call_t *c, apr_pool_t *p,
+                                     mcp_jsonrpc_msg_t *m)
+{
+    const char *member = NULL;
+    int read = 0;
+    mcp_json_t *res, *items;
+    mcp_jsonrpc_msg_t *out = NULL;
+    apr_size_t i, n;
+
+    if (m->kind != MCP_JSONRPC_RESULT || !c->method) {
+        return m;
+    }
+    if (!strncmp(c->method, "tasks/", 6) || !strcmp(c->method, "tools/call")) {
+        res = mcp_json_copy(p, m->result);
+        if (!strcmp(c->method, "tasks/list")) {
+            items = mcp_json_get(p, res, "tasks");
+            for (i = 0, n = items ? mcp_json_size(items) : 0; i < n; i++) {
+                map_task(c, p, mcp_json_array_get(p, items, i));
+            }
+        }
+        else {
+            /* CreateTaskResult, a Task (tasks/get, tasks/cancel), or a
+             * result related to a task (tasks/result) */
+            map_task(c, p, mcp_json_get(p, res, "task"));
+            if (strcmp(c->method, "tools/call")) {
+                map_task(c, p, res);
+            }
+            map_related_task(c, p, res);
+        }
+        if (mcp_jsonrpc_result_create(&out, p, &m->id, res) == APR_SUCCESS) {
+            m = out;
+        }
+    }
+    if (!mcp_fed_backend(c->ctx->ep->fed, c->b)->prefix) {
+        return m;
+    }
+    if (!strcmp(c->method, "tools/call") || !strcmp(c->method,
+                                                     "tasks/result")) {
+        member = "content";
+    }
+    else if (!strcmp(c->method, "resources/read")) {
+        member = "contents";
+        read = 1;
+    }
+    else {
+        return m;
+    }
+    res = mcp_json_copy(p, m->result);
+    items = mcp_json_get(p, res, member);
+    for (i = 0, n = items ? mcp_json_size(items) : 0; i < n; i++) {
+        mcp_json_t *item = mcp_json_array_get(p, items, i);
+        const char *type = mcp_json_get_str(p, item, "type");
+
+        if (read) {
+            map_uri(c, p, item, "uri");
+        }
+        else if (type && !strcmp(type, "resource_link")) {
+            map_uri(c, p, item, "uri");
+        }
+        else if (type && !strcmp(type, "resource")) {
+            map_uri(c, p, mcp_json_get(p, item, "resource"), "uri");
+        }
+    }
+    if (mcp_jsonrpc_result_create(&out, p, &m->id, res) != APR_SUCCESS) {
+        return m;
+    }
+    return out;
+}
+
 /* One message from the backend (a JSON body or an event's data). */
 static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
                                apr_size_t len, const char *event_id,
@@ -270,9 +399,14 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
     case MCP_JSONRPC_ERROR:
         if (c->expect && mcp_jsonrpc_id_equal(&m->id, &c->id)) {
             /* Kept in the call's pool: the caller reads it. */
-            mcp_jsonrpc_parse(&c->answer, p, data, len, NULL, NULL);
-            if (c->relay && ctx->streaming) {
-                rv = mcp_proxy_client_event(ctx, gid, data, len, retry);
+            if (mcp_jsonrpc_parse(&m, p, data, len, NULL, NULL)
+                != APR_SUCCESS) {
+                break;
+            }
+            c->answer = map_result(c, p, m);
+            if (c->relay && ctx->streaming
+                && (body = dump(tp, c->answer, &blen))) {
+                rv = mcp_proxy_client_event(ctx, gid, body, blen, retry);
                 c->answered = (rv == APR_SUCCESS);
             }
         }
@@ -283,6 +417,10 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
             && mcp_fed_id_to_gateway(&gw, tp, ctx->ep->fed, c->b, &m->id)
                == APR_SUCCESS) {
             m->id = gw;
+            if (m->params) {
+                m->params = mcp_json_copy(tp, m->params);
+                map_related_task(c, tp, m->params);
+            }
             out = rebuild(tp, m);
             if (out && (body = dump(tp, out, &blen))) {
                 rv = mcp_proxy_client_event(ctx, gid, body, blen, retry);
@@ -346,12 +484,98 @@ static apr_status_t on_headers(const mcp_http_response_t *resp, void *baton)
     return APR_SUCCESS;
 }
 
+/* Has the client closed its connection? Looked at while a backend is
+ * slow to answer, so that a client that went away cancels the backend
+ * request at once instead of when its answer cannot be written. The peer
+ * half-closing (POLLRDHUP) counts; bytes waiting to be read (a pipelined
+ * request, a TLS alert) do not. At most four times a second. */
+static int client_closed(mcp_proxy_ctx_t *ctx)
+{
+    apr_socket_t *sock = ap_get_conn_socket(ctx->r->connection);
+    apr_time_t now = apr_time_now();
+    apr_os_sock_t fd;
+    struct pollfd pfd;
+
+    if (now - ctx->checked < APR_USEC_PER_SEC / 4) {
+        return 0;
+    }
+    ctx->checked = now;
+    if (!sock || apr_os_sock_get(&fd, sock) != APR_SUCCESS) {
+        return 0;
+    }
+    pfd.fd = fd;
+    pfd.events = POLLRDHUP;
+    pfd.revents = 0;
+    return poll(&pfd, 1, 0) == 1
+        && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* A GET stream looks at its session every few seconds: when it is gone
+ * (deleted, expired, maybe by another process or node) the stream ends;
+ * when what the client may see changed (other scopes), the client hears
+ * list_changed for all three lists. */
+#define PEEK_INTERVAL apr_time_from_sec(2)
+
+static apr_status_t watch_session(mcp_proxy_ctx_t *ctx)
+{
+    static const char *const methods[] = {
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/resources/list_changed"
+    };
+    apr_time_t now = apr_time_now();
+    apr_int64_t changes = 0;
+    apr_size_t i;
+
+    if (!ctx->sess || now - ctx->peeked < PEEK_INTERVAL) {
+        return APR_SUCCESS;
+    }
+    ctx->peeked = now;
+    if (mcp_proxy_session_peek(ctx->r, ctx->sess->id, &changes)
+        != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ctx->r, MCPLOGNO(01816)
+                      "the session of this stream is gone; ending it");
+        return MCP_ECANCELED;
+    }
+    if (changes <= ctx->sess->changes) {
+        return APR_SUCCESS;
+    }
+    ctx->sess->changes = changes;
+    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        const char *ev = apr_psprintf(ctx->r->pool, "{\"jsonrpc\":\"2.0\","
+                                      "\"method\":\"%s\"}", methods[i]);
+
+        ctx->list_changed[i] = now;
+        if (mcp_proxy_client_event(ctx, NULL, ev, strlen(ev), -1)
+            != APR_SUCCESS) {
+            return MCP_ECANCELED;
+        }
+    }
+    return APR_SUCCESS;
+}
+
 static apr_status_t on_tick(const mcp_http_response_t *resp, void *baton)
 {
     mcp_proxy_call_t *c = baton;
 
     if (c->ctx->client_gone || c->ctx->r->connection->aborted) {
         return MCP_ECANCELED;
+    }
+    if (client_closed(c->ctx)) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, c->ctx->r, MCPLOGNO(01815)
+                      "the client closed its connection; cancelling the "
+                      "request to backend %s",
+                      c->ctx->ep->backends[c->b].conf->name);
+        c->ctx->client_gone = 1;
+        c->ctx->r->connection->aborted = 1;
+        return MCP_ECANCELED;
+    }
+    if (c->relay && c->stream) {
+        apr_status_t rv = watch_session(c->ctx);
+
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
     }
     if (c->relay) {
         return mcp_proxy_client_keepalive(c->ctx);
@@ -368,6 +592,7 @@ mcp_proxy_call_t *mcp_proxy_call_make(mcp_proxy_ctx_t *ctx, int b,
     c->b = b;
     c->http_method = "POST";
     if (msg) {
+        c->method = msg->method;
         c->body = dump(ctx->r->pool, msg, &c->len);
         if (msg->kind == MCP_JSONRPC_REQUEST) {
             c->expect = 1;
@@ -626,6 +851,17 @@ void mcp_proxy_backends_init(mcp_proxy_ctx_t *ctx, const int *which, int n,
             results[c->b] = NULL;
         }
         if (c->reason || !c->answer || c->answer->kind != MCP_JSONRPC_RESULT) {
+            if (!ctx->init_reason) {
+                ctx->init_reason = apr_pcalloc(p, sizeof(char *)
+                                               * ctx->ep->nbackends);
+                ctx->init_text = apr_pcalloc(p, sizeof(char *)
+                                             * ctx->ep->nbackends);
+            }
+            ctx->init_reason[c->b] = c->reason ? c->reason : "bad_response";
+            ctx->init_text[c->b] = c->reason_text ? c->reason_text
+                : apr_psprintf(p, "it refused initialize (%s)",
+                               c->answer && c->answer->error_message
+                               ? c->answer->error_message : "no result");
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, ctx->r,
                           MCPLOGNO(01812) "backend %s: initialize failed: %s",
                           ctx->ep->backends[c->b].conf->name,
@@ -679,6 +915,10 @@ void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
     for (i = 0; i < n; i++) {
         if (has_session(ctx, calls[i]->b)) {
             ready[nr++] = calls[i];
+        }
+        else if (ctx->init_reason && ctx->init_reason[calls[i]->b]) {
+            fail(calls[i], ctx->init_reason[calls[i]->b],
+                 ctx->init_text[calls[i]->b]);
         }
         else {
             fail(calls[i], "unreachable", "its session could not be made");

@@ -45,7 +45,10 @@ void *mcp_proxy_create_dir_conf(apr_pool_t *p, char *dir)
 
 void *mcp_proxy_create_server_conf(apr_pool_t *p, server_rec *s)
 {
-    return apr_pcalloc(p, sizeof(mcp_proxy_server_conf));
+    mcp_proxy_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->health_interval = -1;
+    return conf;
 }
 
 void *mcp_proxy_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
@@ -54,6 +57,8 @@ void *mcp_proxy_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     mcp_proxy_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
 
     conf->cache_spec = add->cache_spec ? add->cache_spec : base->cache_spec;
+    conf->health_interval = add->health_interval >= 0 ? add->health_interval
+                                                      : base->health_interval;
     return conf;
 }
 
@@ -349,6 +354,18 @@ void mcp_proxy_endpoints_reset(apr_pool_t *pconf)
     endpoints = apr_hash_make(pconf);
 }
 
+apr_array_header_t *mcp_proxy_endpoints_all(apr_pool_t *p)
+{
+    apr_array_header_t *all = apr_array_make(p, 4, sizeof(void *));
+    apr_hash_index_t *hi;
+
+    for (hi = endpoints ? apr_hash_first(p, endpoints) : NULL; hi;
+         hi = apr_hash_next(hi)) {
+        APR_ARRAY_PUSH(all, const mcp_proxy_endpoint_t *) = apr_hash_this_val(hi);
+    }
+    return all;
+}
+
 const mcp_proxy_endpoint_t *mcp_proxy_endpoint(const mcp_proxy_dir_conf *conf)
 {
     if (!endpoints || !conf->backends) {
@@ -642,6 +659,22 @@ static const char *set_session_cache(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *set_health(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    mcp_proxy_server_conf *conf = ap_get_module_config(cmd->server->module_config,
+                                                       &mcp_proxy_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "off")) {
+        conf->health_interval = 0;
+        return NULL;
+    }
+    return set_seconds(cmd, &conf->health_interval, arg, 5, 3600);
+}
+
 const command_rec mcp_proxy_cmds[] = {
     AP_INIT_RAW_ARGS("MCPProxyBackend", add_backend, NULL,
                      RSRC_CONF | ACCESS_CONF,
@@ -685,5 +718,8 @@ const command_rec mcp_proxy_cmds[] = {
                   "The ap_socache provider[:args] that holds gateway "
                   "sessions (default shmcb; memcache or redis for several "
                   "nodes)"),
+    AP_INIT_TAKE1("MCPProxyHealthCheck", set_health, NULL, RSRC_CONF,
+                  "Seconds between health checks of every backend, or Off "
+                  "(default 30; needs mod_watchdog)"),
     { NULL }
 };

@@ -230,6 +230,52 @@ static mcp_json_t *server_info(apr_pool_t *p)
     return info;
 }
 
+/* tasks (SEP-1686): the gateway routes the tasks methods by the backend named in
+ * the task id, so the backends' task capabilities pass through: the
+ * union of their members, two levels deep (list, cancel, requests.tools
+ * .call, ...). */
+static void merge_into(apr_pool_t *p, mcp_json_t *dst, const mcp_json_t *src,
+                       int depth)
+{
+    apr_array_header_t *keys = mcp_json_keys(p, src);
+    int i;
+
+    for (i = 0; keys && i < keys->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(keys, i, const char *);
+        mcp_json_t *sv = mcp_json_get(p, src, k), *dv = mcp_json_get(p, dst, k);
+
+        if (!dv) {
+            mcp_json_set(dst, k, mcp_json_copy(p, sv));
+        }
+        else if (depth > 0 && mcp_json_is_object(dv)
+                 && mcp_json_is_object(sv)) {
+            merge_into(p, dv, sv, depth - 1);
+        }
+    }
+}
+
+static void merge_tasks(apr_pool_t *p, const mcp_proxy_endpoint_t *ep,
+                        mcp_json_t *const *results, mcp_json_t *caps)
+{
+    mcp_json_t *tasks = NULL, *t;
+    int i;
+
+    for (i = 0; i < ep->nbackends; i++) {
+        t = results[i] ? mcp_json_getp(p, results[i], "capabilities",
+                                       "tasks", NULL) : NULL;
+        if (!t || !mcp_json_is_object(t)) {
+            continue;
+        }
+        if (!tasks) {
+            tasks = mcp_json_object(p);
+        }
+        merge_into(p, tasks, t, 3);
+    }
+    if (tasks) {
+        mcp_json_set(caps, "tasks", tasks);
+    }
+}
+
 static answer_t do_initialize(mcp_proxy_ctx_t *ctx,
                               const mcp_jsonrpc_msg_t *m)
 {
@@ -255,6 +301,7 @@ static answer_t do_initialize(mcp_proxy_ctx_t *ctx,
     ctx->sess->subject = ctx->subject;
     ctx->sess->client_id = ctx->token ? ctx->token->client_id : "";
     ctx->sess->version = mcp_fed_negotiate_version(requested);
+    ctx->sess->scope = ctx->token ? ctx->token->scope : "";
     if (m->params) {
         ctx->sess->client_caps = mcp_json_get(r->pool, m->params,
                                               "capabilities");
@@ -287,6 +334,9 @@ static answer_t do_initialize(mcp_proxy_ctx_t *ctx,
     caps = mcp_json_get(r->pool, res, "capabilities");
     if (caps && !mcp_json_has(caps, "tools")) {
         mcp_json_set(caps, "tools", mcp_json_object(r->pool));
+    }
+    if (caps) {
+        merge_tasks(r->pool, ctx->ep, results, caps);
     }
     if (mcp_proxy_session_save(r, ctx->sess,
                                mcp_proxy_session_timeout(ctx->conf))
@@ -340,31 +390,46 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
     const mcp_json_t **results = apr_pcalloc(r->pool,
                                              sizeof(*results) * (n + 1));
     const char **errors = apr_pcalloc(r->pool, sizeof(*errors) * (n + 1));
+    mcp_proxy_call_t **run = apr_pcalloc(r->pool, sizeof(*run) * (n + 1));
     apr_array_header_t *problems = NULL;
     const char *err = NULL;
     apr_status_t rv;
+    int nrun = 0;
 
     for (i = 0; i < n; i++) {
         const mcp_fed_pos_t *pos = &APR_ARRAY_IDX(plan->fetch, i,
                                                   mcp_fed_pos_t);
-        mcp_json_t *params = m->params ? mcp_json_copy(r->pool, m->params)
-                                       : mcp_json_object(r->pool);
+        mcp_json_t *params;
         mcp_jsonrpc_msg_t *q;
+        const char *health = NULL;
 
+        if (mcp_proxy_health_get(r->server, r->pool,
+                                 &ctx->ep->backends[pos->backend], &health)
+            == APR_SUCCESS && !strncmp(health, "down", 4)) {
+            /* Found down by the last health check: not waited for. */
+            errors[i] = apr_pstrcat(r->pool, "the health check found it ",
+                                    health, NULL);
+            continue;
+        }
+        params = m->params ? mcp_json_copy(r->pool, m->params)
+                           : mcp_json_object(r->pool);
         mcp_json_del(params, "cursor");
         if (pos->cursor) {
             mcp_json_set_str(params, "cursor", pos->cursor);
         }
         mcp_jsonrpc_request_create(&q, r->pool, &m->id,
                                    mcp_fed_list_method(kind), params);
-        calls[i] = mcp_proxy_call_make(ctx, pos->backend, q);
+        calls[i] = run[nrun++] = mcp_proxy_call_make(ctx, pos->backend, q);
     }
-    if (n) {
-        mcp_proxy_calls_run(ctx, calls, n);
+    if (nrun) {
+        mcp_proxy_calls_run(ctx, run, nrun);
     }
     for (i = 0; i < n; i++) {
         mcp_proxy_call_t *c = calls[i];
 
+        if (!c) {
+            continue;
+        }
         if (c->reason) {
             errors[i] = apr_psprintf(r->pool, "%s (%s)", c->reason_text,
                                      c->reason);
@@ -481,6 +546,7 @@ static answer_t do_whoami(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m)
     mcp_json_t *who = mcp_json_object(p), *scopes = mcp_json_array(p);
     mcp_json_t *backends = mcp_json_array(p), *res = mcp_json_object(p);
     mcp_json_t *content = mcp_json_array(p), *text = mcp_json_object(p);
+    const char *health;
     int i;
 
     mcp_json_set_str(who, "subject", ctx->subject);
@@ -502,8 +568,12 @@ static answer_t do_whoami(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m)
         if (ctx->ep->backends[i].conf->prefix) {
             mcp_json_set_str(b, "prefix", ctx->ep->backends[i].conf->prefix);
         }
-        mcp_json_set_str(b, "health",
-                         !ctx->sess->bsid[i] ? "not connected" : "connected");
+        if (mcp_proxy_health_get(ctx->r->server, p, &ctx->ep->backends[i],
+                                 &health) != APR_SUCCESS) {
+            health = "unknown";
+        }
+        mcp_json_set_str(b, "health", health);
+        mcp_json_set_bool(b, "connected", ctx->sess->bsid[i] != NULL);
         mcp_json_append(backends, b);
     }
     mcp_json_set(who, "backends", backends);
@@ -588,25 +658,86 @@ static answer_t do_routed(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
         return a;              /* streamed to the client already */
     }
     a.msg = c->reason ? mcp_proxy_call_error(c, &m->id) : c->answer;
-    if (a.msg && a.msg->kind == MCP_JSONRPC_RESULT
-        && !strcmp(m->method, "resources/read")) {
-        /* The contents name their URIs: give them in gateway form. */
-        mcp_json_t *res = mcp_json_copy(r->pool, a.msg->result);
-        mcp_json_t *contents = mcp_json_get(r->pool, res, "contents");
-        apr_size_t i, n = contents ? mcp_json_size(contents) : 0;
+    return a;
+}
 
-        for (i = 0; i < n; i++) {
-            mcp_json_t *item = mcp_json_array_get(r->pool, contents, i);
-            const char *uri = mcp_json_get_str(r->pool, item, "uri"), *gw;
+/* tasks/get, tasks/result, tasks/cancel: to the backend named in the
+ * gateway task id, with its own id. */
+static answer_t do_task(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
+                        int relay)
+{
+    apr_pool_t *p = ctx->r->pool;
+    answer_t a = { NULL, 0, NULL };
+    const char *tid = m->params ? mcp_json_get_str(p, m->params, "taskId")
+                                : NULL;
+    mcp_jsonrpc_id_t gw, id;
+    mcp_jsonrpc_msg_t *q;
+    mcp_proxy_call_t *c;
+    mcp_json_t *params;
+    int b;
 
-            if (uri && mcp_fed_to_gateway(&gw, r->pool, ctx->ep->fed,
-                                          route->backend, MCP_FED_RESOURCES,
-                                          uri, NULL) == APR_SUCCESS) {
-                mcp_json_set_str(item, "uri", gw);
-            }
-        }
-        a.msg = rpc_result(ctx, &m->id, res);
+    if (!tid) {
+        a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INVALID_PARAMS,
+                          "Invalid params: taskId is required");
+        return a;
     }
+    mcp_jsonrpc_id_from_str(&gw, tid);
+    if (mcp_fed_id_from_gateway(&b, &id, p, ctx->ep->fed, &gw) != APR_SUCCESS
+        || id.type != MCP_JSONRPC_ID_STRING || !mcp_proxy_visible(ctx, b)
+        || !ctx->sess->bsid[b]) {
+        a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INVALID_PARAMS,
+                          apr_psprintf(p, "Invalid params: unknown task %s",
+                                       tid));
+        return a;
+    }
+    params = mcp_json_copy(p, m->params);
+    mcp_json_set_str(params, "taskId", id.str);
+    apr_table_setn(ctx->r->subprocess_env, "MCP_BACKEND",
+                   ctx->ep->backends[b].conf->name);
+    mcp_jsonrpc_request_create(&q, p, &m->id, m->method, params);
+    c = mcp_proxy_call_make(ctx, b, q);
+    c->relay = relay;
+    mcp_proxy_calls_run(ctx, &c, 1);
+    if (c->answered) {
+        return a;
+    }
+    a.msg = c->reason ? mcp_proxy_call_error(c, &m->id) : c->answer;
+    return a;
+}
+
+/* tasks/list: the tasks of every backend of the session, in one list
+ * (each backend's first page: the gateway does not page tasks). */
+static answer_t do_task_list(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m)
+{
+    apr_pool_t *p = ctx->r->pool;
+    answer_t a = { NULL, 0, NULL };
+    int n, i, *which = session_backends(ctx, &n);
+    mcp_proxy_call_t **calls = apr_pcalloc(p, sizeof(*calls) * (n + 1));
+    mcp_json_t *all = mcp_json_array(p), *res = mcp_json_object(p);
+    mcp_jsonrpc_msg_t *q;
+
+    mcp_jsonrpc_request_create(&q, p, &m->id, m->method, NULL);
+    for (i = 0; i < n; i++) {
+        calls[i] = mcp_proxy_call_make(ctx, which[i], q);
+    }
+    if (n) {
+        mcp_proxy_calls_run(ctx, calls, n);
+    }
+    for (i = 0; i < n; i++) {
+        mcp_json_t *tasks;
+        apr_size_t k, nt;
+
+        if (calls[i]->reason || !calls[i]->answer
+            || calls[i]->answer->kind != MCP_JSONRPC_RESULT) {
+            continue;
+        }
+        tasks = mcp_json_get(p, calls[i]->answer->result, "tasks");
+        for (k = 0, nt = tasks ? mcp_json_size(tasks) : 0; k < nt; k++) {
+            mcp_json_append(all, mcp_json_array_get(p, tasks, k));
+        }
+    }
+    mcp_json_set(res, "tasks", all);
+    a.msg = rpc_result(ctx, &m->id, res);
     return a;
 }
 
@@ -668,6 +799,13 @@ static answer_t dispatch(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
     }
     if (!strcmp(m->method, "logging/setLevel")) {
         return do_fanout_request(ctx, m);
+    }
+    if (!strcmp(m->method, "tasks/get") || !strcmp(m->method, "tasks/result")
+        || !strcmp(m->method, "tasks/cancel")) {
+        return do_task(ctx, m, relay);
+    }
+    if (!strcmp(m->method, "tasks/list")) {
+        return do_task_list(ctx, m);
     }
     a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_METHOD_NOT_FOUND,
                       apr_psprintf(ctx->r->pool, "Method not found: %s",
@@ -800,23 +938,41 @@ static int need_session(mcp_proxy_ctx_t *ctx, const char **pmsg)
     }
     apr_table_setn(r->subprocess_env, "MCP_SESSION",
                    session_hash(r->pool, id));
+    /* A token with other scopes than the last one (step-up, a narrower
+     * token): what the client may see changed; GET streams say so. */
+    if (ctx->token && ctx->sess->scope
+        && strcmp(ctx->sess->scope, ctx->token->scope)) {
+        ctx->sess->scope = ctx->token->scope;
+        ctx->sess->changes++;
+        ctx->sess_dirty = 1;
+    }
     return OK;
 }
 
 static void session_done(mcp_proxy_ctx_t *ctx)
 {
     int timeout = mcp_proxy_session_timeout(ctx->conf);
+    apr_int64_t changes;
 
     if (!ctx->sess) {
         return;
     }
-    if (ctx->sess_dirty) {
-        mcp_proxy_session_save(ctx->r, ctx->sess, timeout);
-        ctx->sess_dirty = 0;
+    if (!ctx->sess_dirty && apr_time_now() - ctx->sess->touched
+                            <= apr_time_from_sec(timeout) / 10) {
+        return;
     }
-    else {
-        mcp_proxy_session_touch(ctx->r, ctx->sess, timeout);
+    /* A session deleted meanwhile (a DELETE during a long call, maybe on
+     * another process) stays deleted. */
+    if (mcp_proxy_session_peek(ctx->r, ctx->sess->id, &changes)
+        != APR_SUCCESS) {
+        return;
     }
+    if (changes > ctx->sess->changes) {
+        ctx->sess->changes = changes;
+    }
+    mcp_proxy_session_save(ctx->r, ctx->sess, timeout);
+    ctx->sess->touched = apr_time_now();
+    ctx->sess_dirty = 0;
 }
 
 static int answer_batch(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *batch)
@@ -951,6 +1107,12 @@ static int handle_post(mcp_proxy_ctx_t *ctx)
     if (msg->kind == MCP_JSONRPC_INVALID) {
         return send_msg(r, HTTP_BAD_REQUEST, msg->error_response);
     }
+    if (msg->kind == MCP_JSONRPC_REQUEST && !strcmp(msg->method, "ping")
+        && !apr_table_get(r->headers_in, "Mcp-Session-Id")) {
+        /* A liveness check needs no session: nothing is routed. */
+        a = dispatch(ctx, msg, 0);
+        return send_answer(ctx, &a, msg);
+    }
     rc = need_session(ctx, &text);
     if (rc != OK) {
         return send_error(r, rc, rc == HTTP_NOT_FOUND
@@ -1023,10 +1185,11 @@ static int handle_get(mcp_proxy_ctx_t *ctx)
         calls[i]->last_event_id = last ? strchr(last, ':') + 1 : NULL;
     }
     ctx->keepalive = apr_time_from_sec(mcp_proxy_keepalive(ctx->conf));
+    session_done(ctx);
+    ctx->peeked = apr_time_now();
     if (n) {
         mcp_proxy_calls_run(ctx, calls, n);
     }
-    session_done(ctx);
     if (!ctx->streaming) {
         apr_table_setn(r->headers_out, "Allow", "POST, DELETE");
         return send_error(r, HTTP_METHOD_NOT_ALLOWED, PROXY_TRANSPORT_ERROR,

@@ -73,6 +73,8 @@ typedef struct {
 /** Per-server configuration. */
 typedef struct {
     const char *cache_spec;   /**< MCPProxySessionCache; NULL = default */
+    int health_interval;      /**< MCPProxyHealthCheck seconds, 0 = off;
+                                   -1 = unset */
 } mcp_proxy_server_conf;
 
 #define MCP_PROXY_DEFAULT_TIMEOUT    30
@@ -80,6 +82,7 @@ typedef struct {
 #define MCP_PROXY_DEFAULT_SESSION    3600
 #define MCP_PROXY_MAX_SESSION        (7 * 86400)
 #define MCP_PROXY_DEFAULT_CACHE      "shmcb"
+#define MCP_PROXY_DEFAULT_HEALTH     30
 
 /** What the handler needs of one backend at run time. */
 typedef struct {
@@ -115,6 +118,23 @@ const mcp_proxy_endpoint_t *mcp_proxy_endpoint(const mcp_proxy_dir_conf *conf);
 /** Forget the endpoints (a new configuration is being read). */
 void mcp_proxy_endpoints_reset(apr_pool_t *pconf);
 
+/** Every endpoint (const mcp_proxy_endpoint_t *), in @a p. */
+apr_array_header_t *mcp_proxy_endpoints_all(apr_pool_t *p);
+
+/* ---- health checks (proxy_health.c) ---- */
+
+int mcp_proxy_health_interval(const mcp_proxy_server_conf *conf);
+int mcp_proxy_health_post_config(apr_pool_t *pconf, server_rec *s);
+
+/** The last health check's verdict of @a b ("up", "down: ..."), or
+ * APR_NOTFOUND when none is known. */
+apr_status_t mcp_proxy_health_get(server_rec *s, apr_pool_t *p,
+                                  const mcp_proxy_rt_backend_t *b,
+                                  const char **pverdict);
+void mcp_proxy_health_set(server_rec *s, apr_pool_t *p,
+                          const mcp_proxy_rt_backend_t *b,
+                          const char *verdict, int ttl);
+
 /* ---- sessions (proxy_session.c) ---- */
 
 void mcp_proxy_session_pre_config(apr_pool_t *pconf);
@@ -136,6 +156,10 @@ typedef struct {
     const char **bversion;
     int nbackends;
     apr_time_t touched;
+    const char *scope;         /**< the token's scope at the last request */
+    apr_int64_t changes;       /**< counts changes of what the client may
+                                    see (scopes): GET streams announce
+                                    them as list_changed */
 } mcp_proxy_session_t;
 
 /** A new session (not stored yet) for @a ep with a fresh random id. */
@@ -155,9 +179,12 @@ apr_status_t mcp_proxy_session_save(request_rec *r,
                                     const mcp_proxy_session_t *s,
                                     int timeout);
 
-/** Store @a s again when its entry is older than a tenth of @a timeout. */
-void mcp_proxy_session_touch(request_rec *r, mcp_proxy_session_t *s,
-                             int timeout);
+/**
+ * Look at session @a id without taking it over: its change counter.
+ * @return APR_SUCCESS, or APR_NOTFOUND when it is gone (deleted, expired).
+ */
+apr_status_t mcp_proxy_session_peek(request_rec *r, const char *id,
+                                    apr_int64_t *pchanges);
 
 /** Remove session @a id. */
 void mcp_proxy_session_remove(request_rec *r, const char *id);
@@ -208,9 +235,14 @@ typedef struct {
     int streaming;                   /**< the client's SSE answer began */
     int client_gone;                 /**< writing to the client failed */
     apr_time_t last_write;
+    apr_time_t checked;              /**< last look at the client socket */
+    apr_time_t peeked;               /**< last look at the session (GET) */
     apr_interval_time_t keepalive;
     apr_time_t list_changed[MCP_FED_NKINDS]; /**< last one relayed */
     apr_pool_t *evpool;              /**< cleared after each event */
+    const char **init_reason;        /**< per backend: why initialize
+                                          failed (word, text) */
+    const char **init_text;
 } mcp_proxy_ctx_t;
 
 /** One message (or GET stream) to one backend. */
@@ -219,6 +251,7 @@ typedef struct {
     int b;                       /**< backend index */
     const char *http_method;     /**< "POST" (default), "GET", "DELETE" */
     const char *body;            /**< the JSON-RPC message (POST) */
+    const char *method;          /**< its method, when it has one */
     apr_size_t len;
     int expect;                  /**< an answer with id @a id is awaited */
     mcp_jsonrpc_id_t id;

@@ -162,6 +162,16 @@ apr_status_t mcp_proxy_session_new(mcp_proxy_session_t **ps, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+/* What names the endpoint a session belongs to, the same in every
+ * process and node: the virtual host and the path of the request. */
+static const char *endpoint_name(request_rec *r)
+{
+    return apr_pstrcat(r->pool, r->server->server_hostname
+                       ? r->server->server_hostname : "", " ",
+                       r->parsed_uri.path ? r->parsed_uri.path : r->uri,
+                       NULL);
+}
+
 /* Ids the gateway mints: 43 characters of base64url. */
 static int id_valid(const char *id)
 {
@@ -198,6 +208,11 @@ apr_status_t mcp_proxy_session_load(mcp_proxy_session_t **ps, request_rec *r,
         return MCP_ENOTFOUND;
     }
     sub = mcp_json_get_str(r->pool, j, "sub");
+    value = mcp_json_get_str(r->pool, j, "ep");
+    if (!value || strcmp(value, endpoint_name(r))) {
+        /* A session of another endpoint: its backends are not these. */
+        return MCP_ENOTFOUND;
+    }
     if (!sub || !mcp_crypto_str_equal(sub, subject)) {
         /* Another subject's session is as unknown as a made-up one. */
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(01805)
@@ -216,6 +231,8 @@ apr_status_t mcp_proxy_session_load(mcp_proxy_session_t **ps, request_rec *r,
     s->client_info = mcp_json_get(r->pool, j, "ci");
     mcp_json_get_int(j, "t", &t);
     s->touched = apr_time_from_sec(t);
+    s->scope = mcp_json_get_str(r->pool, j, "sc");
+    mcp_json_get_int(j, "lc", &s->changes);
     if (!s->client_id) {
         s->client_id = "";
     }
@@ -254,9 +271,12 @@ apr_status_t mcp_proxy_session_save(request_rec *r,
         return APR_EINIT;
     }
     ep = mcp_proxy_endpoint(conf);
+    mcp_json_set_str(j, "ep", endpoint_name(r));
     mcp_json_set_str(j, "sub", s->subject);
     mcp_json_set_str(j, "cid", s->client_id);
     mcp_json_set_str(j, "v", s->version);
+    mcp_json_set_str(j, "sc", s->scope ? s->scope : "");
+    mcp_json_set_int(j, "lc", s->changes);
     if (s->client_caps) {
         mcp_json_set(j, "caps", s->client_caps);
     }
@@ -291,13 +311,29 @@ apr_status_t mcp_proxy_session_save(request_rec *r,
     return rv;
 }
 
-void mcp_proxy_session_touch(request_rec *r, mcp_proxy_session_t *s,
-                             int timeout)
+apr_status_t mcp_proxy_session_peek(request_rec *r, const char *id,
+                                    apr_int64_t *pchanges)
 {
-    if (apr_time_now() - s->touched > apr_time_from_sec(timeout) / 10) {
-        mcp_proxy_session_save(r, s, timeout);
-        s->touched = apr_time_now();
+    const char *value;
+    mcp_json_t *j;
+    apr_pool_t *tp;
+    apr_status_t rv = APR_NOTFOUND;
+
+    *pchanges = 0;
+    if (!cache) {
+        return APR_SUCCESS;     /* cannot tell: assume it lives */
     }
+    apr_pool_create(&tp, r->pool);
+    if (mcp_glue_cache_get(cache, r->server, tp,
+                           apr_pstrcat(tp, "s:", id, NULL), &value)
+        == APR_SUCCESS
+        && mcp_json_parse(&j, tp, value, strlen(value), NULL, NULL)
+           == APR_SUCCESS) {
+        mcp_json_get_int(j, "lc", pchanges);
+        rv = APR_SUCCESS;
+    }
+    apr_pool_destroy(tp);
+    return rv;
 }
 
 void mcp_proxy_session_remove(request_rec *r, const char *id)
@@ -305,5 +341,31 @@ void mcp_proxy_session_remove(request_rec *r, const char *id)
     if (cache) {
         mcp_glue_cache_remove(cache, r->server, r->pool,
                               apr_pstrcat(r->pool, "s:", id, NULL));
+    }
+}
+
+/* Health verdicts live in the same cache: "h:<backend>@<URL>". */
+static const char *health_key(apr_pool_t *p, const mcp_proxy_rt_backend_t *b)
+{
+    return apr_pstrcat(p, "h:", b->conf->name, "@", b->conf->url, NULL);
+}
+
+apr_status_t mcp_proxy_health_get(server_rec *s, apr_pool_t *p,
+                                  const mcp_proxy_rt_backend_t *b,
+                                  const char **pverdict)
+{
+    if (!cache) {
+        return APR_NOTFOUND;
+    }
+    return mcp_glue_cache_get(cache, s, p, health_key(p, b), pverdict);
+}
+
+void mcp_proxy_health_set(server_rec *s, apr_pool_t *p,
+                          const mcp_proxy_rt_backend_t *b,
+                          const char *verdict, int ttl)
+{
+    if (cache) {
+        mcp_glue_cache_set(cache, s, p, health_key(p, b), verdict,
+                           apr_time_now() + apr_time_from_sec(ttl));
     }
 }

@@ -70,7 +70,7 @@ ok($latest, 'status names the expected version')
     or BAIL_OUT("no 'expected:' line in: $out$err");
 # older_and_newer() undoes migration 3 by hand: a new migration needs its
 # own undo there.
-is($latest, 3, 'this mcpctl expects schema version 3');
+is($latest, 4, 'this mcpctl expects schema version 4');
 
 # db init / upgrade / status from an empty database to the current schema.
 sub lifecycle {
@@ -102,16 +102,16 @@ sub lifecycle {
              . "state: up to date\n", "$name: the status lines");
 }
 
-# A database one migration behind (migration 3 undone by hand: its table
+# A database one migration behind (migration 4 undone by hand: its table
 # and columns dropped, its version row deleted), then a newer one.
 sub older_and_newer {
     my ($name, $sql, @db) = @_;
     my $prev = $latest - 1;
 
-    $sql->("DROP TABLE mcp_revocations; "
-           . "ALTER TABLE mcp_auth_codes DROP COLUMN issued_jti; "
-           . "ALTER TABLE mcp_clients DROP COLUMN disabled_at; "
-           . "DELETE FROM mcp_schema_version WHERE version = 3");
+    $sql->("DROP TABLE mcp_upstream_pending; "
+           . join('', map { "ALTER TABLE mcp_upstream_tokens DROP COLUMN $_; " }
+                  qw(version refresh_expires_at lease_holder lease_until))
+           . "DELETE FROM mcp_schema_version WHERE version = 4");
     ($rc, $out) = ctl(@db, qw(db status));
     is($rc, 1, "$name: status on an older schema exits 1");
     like($out, qr/^version: $prev\n.*^state: needs upgrade$/ms, "$name: and says it needs upgrade");
@@ -608,10 +608,10 @@ sub client_suite {
     $s->(qw(consent erin acme https://gw.example.com/mcp mcp -100));
     ($rc, $out) = $c->(qw(db purge));
     is($rc, 0, "$name: db purge");
-    like($out, qr/^codes: 1\nrefresh tokens: 2\nconsents: 1\nclients: 0\nrevocations: 0\n$/,
+    like($out, qr/^codes: 1\nrefresh tokens: 2\nconsents: 1\nclients: 0\nrevocations: 0\npending authorizations: 0\n$/,
          "$name: prints what it removed");
     ($rc, $out) = $c->(qw(db purge));
-    is($out, "codes: 0\nrefresh tokens: 0\nconsents: 0\nclients: 0\nrevocations: 0\n",
+    is($out, "codes: 0\nrefresh tokens: 0\nconsents: 0\nclients: 0\nrevocations: 0\npending authorizations: 0\n",
        "$name: a second purge finds nothing");
 
     # Usage errors.

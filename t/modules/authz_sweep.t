@@ -84,7 +84,7 @@ is(count("SELECT count(*) FROM mcp_consents WHERE client_id = '$oid'"), 0, 'the 
 is(count("SELECT count(*) FROM mcp_clients WHERE client_id = '$idle->{client_id}'"), 0,
    'the idle client: gone');
 is(count("SELECT count(*) FROM mcp_revocations WHERE value = 'sweep-test'"), 0, 'the expired revocation: gone');
-ok(wait_until(sub { log_has(qr/\[mcp_authz:info\].*MCP00863: expiry sweep of the store of .*: \d+ codes, \d+ refresh tokens, \d+ consents, \d+ clients, \d+ revocations removed/, $mark) }, 5),
+ok(wait_until(sub { log_has(qr/\[mcp_authz:info\].*MCP00863: expiry sweep of the store of .*: \d+ codes, \d+ refresh tokens, \d+ consents, \d+ clients, \d+ revocations, \d+ pending authorizations removed/, $mark) }, 5),
    'the sweep logged what it removed, in the main error_log');
 
 ok(count("SELECT count(*) FROM mcp_auth_codes WHERE client_id = '$live->{client_id}'") >= 2,

@@ -407,6 +407,56 @@ START_TEST(aead_rotation)
 }
 END_TEST
 
+START_TEST(vault_aad)
+{
+    mcp_keyring_t *kr = ring_with("k1", 0x44);
+    const unsigned char *a1, *a2;
+    apr_size_t n1, n2, n;
+    const char *env, *kid = NULL;
+    unsigned char *pt;
+    static const char expect[] = "mcp-vault-v1\0\0\0\0\2ab\0\0\0\1c";
+
+    /* The exact bytes: label NUL, then u32be length and bytes per part. */
+    ck_assert_status(mcp_vault_aad(&a1, &n1, tp, "ab", "c"), APR_SUCCESS);
+    ck_assert_uint_eq(n1, sizeof(expect) - 1);
+    ck_assert(!memcmp(a1, expect, n1));
+    /* A separator-joined encoding would make these equal. */
+    ck_assert_status(mcp_vault_aad(&a2, &n2, tp, "a", "bc"), APR_SUCCESS);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert(memcmp(a1, a2, n1));
+    ck_assert_status(mcp_vault_aad(&a2, &n2, tp, "a|b", "c"), APR_SUCCESS);
+    ck_assert(n1 != n2 || memcmp(a1, a2, n1));
+
+    /* Sealed for ("ab", "c"): opens there only. */
+    ck_assert_status(mcp_vault_seal(&env, tp, kr, "ab", "c", "tok", 3), APR_SUCCESS);
+    ck_assert_int_eq(mcp_vault_open(&pt, &n, tp, kr, env, "a", "bc", NULL), MCP_EVERIFY);
+    ck_assert_int_eq(mcp_vault_open(&pt, &n, tp, kr, env, "c", "ab", NULL), MCP_EVERIFY);
+    ck_assert_int_eq(mcp_vault_open(&pt, &n, tp, kr, env, "ab", "c\0", NULL) , APR_SUCCESS);
+    ck_assert_status(mcp_vault_open(&pt, &n, tp, kr, env, "ab", "c", &kid), APR_SUCCESS);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq((const char *)pt, "tok");
+    ck_assert_str_eq(kid, "k1");
+    /* It is mcp_aead_* with that AAD, nothing else. */
+    ck_assert_status(mcp_aead_open(&pt, &n, tp, kr, env, a1, n1, NULL), APR_SUCCESS);
+    ck_assert_int_eq(mcp_aead_open(&pt, &n, tp, kr, env, "ab|c", 4, NULL), MCP_EVERIFY);
+
+    /* A pending verifier's AAD: its own label, three parts. */
+    ck_assert_status(mcp_vault_pending_aad(&a2, &n2, tp, "h", "ab", "c"), APR_SUCCESS);
+    ck_assert_uint_eq(n2, sizeof(MCP_VAULT_PENDING_AAD_LABEL) + 3 * 4 + 4);
+    ck_assert(!memcmp(a2, MCP_VAULT_PENDING_AAD_LABEL, sizeof(MCP_VAULT_PENDING_AAD_LABEL)));
+    ck_assert_status(mcp_vault_pending_aad(&a1, &n1, tp, "h", "a", "bc"), APR_SUCCESS);
+    ck_assert(memcmp(a1, a2, n1));
+
+    /* Missing parts are refused, not encoded as empty. */
+    ck_assert_int_eq(mcp_vault_aad(&a1, &n1, tp, "", "c"), MCP_EINVALID);
+    ck_assert_int_eq(mcp_vault_aad(&a1, &n1, tp, "a", NULL), MCP_EINVALID);
+    ck_assert_int_eq(mcp_vault_aad(NULL, &n1, tp, "a", "b"), MCP_EINVALID);
+    ck_assert_int_eq(mcp_vault_pending_aad(&a1, &n1, tp, NULL, "a", "b"), MCP_EINVALID);
+    ck_assert_int_eq(mcp_vault_seal(&env, tp, kr, NULL, "c", "t", 1), MCP_EINVALID);
+    ck_assert_int_eq(mcp_vault_open(&pt, &n, tp, kr, env, "ab", "", NULL), MCP_EINVALID);
+}
+END_TEST
+
 START_TEST(vault_key_files)
 {
     unsigned char key[MCP_AEAD_KEY_LEN], raw[MCP_AEAD_KEY_LEN];
@@ -573,6 +623,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, aead_key_id_bound);
     tcase_add_test(tc, aead_stored_format);
     tcase_add_test(tc, aead_rotation);
+    tcase_add_test(tc, vault_aad);
     tcase_add_test(tc, vault_key_files);
     tcase_add_test(tc, ec_keys_accepted);
     tcase_add_test(tc, ec_keys_refused);

@@ -1364,10 +1364,19 @@ START_TEST(upstream_tokens)
     u.expires_at = NOW + 3600;
     u.created_at = NOW;
     u.updated_at = NOW;
+    u.version = 7;                  /* the store decides: 1 */
+    u.lease_holder = "me";          /* ignored too */
+    u.lease_until = NOW + 10;
     ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
     u.provider = "github";
     ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
-    /* Upsert: new value, created_at kept. */
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->version, 1);
+    ck_assert_ptr_null(got->lease_holder);
+    ck_assert_int_eq(got->lease_until, 0);
+    ck_assert_int_eq(got->refresh_expires_at, 0);
+    /* Upsert (a new link): new value, created_at kept, version + 1. */
+    u.refresh_expires_at = NOW + 86400;
     u.sealed = "v1.k2.BBBB";
     u.key_id = "k2";
     u.expires_at = 0;
@@ -1380,6 +1389,8 @@ START_TEST(upstream_tokens)
     ck_assert_int_eq(got->expires_at, 0);
     ck_assert_int_eq(got->created_at, NOW);
     ck_assert_int_eq(got->updated_at, NOW + 50);
+    ck_assert_int_eq(got->version, 2);
+    ck_assert_int_eq(got->refresh_expires_at, NOW + 86400);
     ck_store(st, mcp_store_upstream_list(st, tp, "alice", &list), APR_SUCCESS);
     ck_assert_int_eq(list->nelts, 2);
     ck_assert_str_eq(APR_ARRAY_IDX(list, 0, mcp_store_upstream_t *)->provider, "github");
@@ -1390,6 +1401,394 @@ START_TEST(upstream_tokens)
     ck_store(st, mcp_store_upstream_get(st, tp, "alice", "slack", &got), MCP_ENOTFOUND);
     u.sealed = NULL;
     ck_store(st, mcp_store_upstream_put(st, &u), MCP_EINVALID);
+}
+END_TEST
+
+/* An upstream link of alice at @provider, version 1. */
+static mcp_store_upstream_t upstream(mcp_store_t *st, const char *provider)
+{
+    mcp_store_upstream_t u;
+
+    memset(&u, 0, sizeof(u));
+    u.subject = "alice";
+    u.provider = provider;
+    u.sealed = "v1.k1.FIRST";
+    u.key_id = "k1";
+    u.scope = "repo";
+    u.expires_at = NOW + 3600;
+    u.refresh_expires_at = NOW + 86400;
+    u.created_at = NOW;
+    u.updated_at = NOW;
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    return u;
+}
+
+START_TEST(upstream_cas)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_upstream_t u = upstream(st, "github"), *got;
+
+    /* A refresh that read version 1 stores its tokens: version 2. */
+    u.sealed = "v1.k2.SECOND";
+    u.key_id = "k2";
+    u.scope = NULL;
+    u.expires_at = NOW + 7200;
+    u.refresh_expires_at = 0;
+    u.updated_at = NOW + 10;
+    u.created_at = NOW + 10;        /* not written */
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->version, 2);
+    ck_assert_str_eq(got->sealed, "v1.k2.SECOND");
+    ck_assert_str_eq(got->key_id, "k2");
+    ck_assert_ptr_null(got->scope);
+    ck_assert_int_eq(got->expires_at, NOW + 7200);
+    ck_assert_int_eq(got->refresh_expires_at, 0);
+    ck_assert_int_eq(got->updated_at, NOW + 10);
+    ck_assert_int_eq(got->created_at, NOW);
+
+    /* A second refresh that also read version 1 must not overwrite the
+     * rotated token: conflict, nothing changes. */
+    u.sealed = "v1.k1.STALE";
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), MCP_ECONFLICT);
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "changed meanwhile"));
+    ck_assert_ptr_null(strstr(mcp_store_error(st), "STALE"));
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->sealed, "v1.k2.SECOND");
+    ck_assert_int_eq(got->version, 2);
+    /* A version from the future is no better. */
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 3), MCP_ECONFLICT);
+
+    /* A new link meanwhile (put) supersedes: the refresh that read 2 loses. */
+    u.sealed = "v1.k1.RELINKED";
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    u.sealed = "v1.k1.STALE";
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 2), MCP_ECONFLICT);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->sealed, "v1.k1.RELINKED");
+    ck_assert_int_eq(got->version, 3);
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 3), APR_SUCCESS);
+
+    /* Unlinked meanwhile: not found, and not recreated. */
+    ck_store(st, mcp_store_upstream_delete(st, "alice", "github"), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 4), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), MCP_ENOTFOUND);
+
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 0), MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_update_cas(st, NULL, 1), MCP_EINVALID);
+    u.key_id = "";
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), MCP_EINVALID);
+}
+END_TEST
+
+START_TEST(upstream_lease)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_upstream_t u = upstream(st, "github"), *got;
+    apr_int64_t until = -1;
+
+    upstream(st, "slack");
+    /* One holder at a time. */
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node1:1", NOW, NOW + 30,
+                                          &until), APR_SUCCESS);
+    ck_assert_int_eq(until, 0);
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node2:7", NOW + 1,
+                                          NOW + 31, &until), MCP_ECONFLICT);
+    ck_assert_int_eq(until, NOW + 30);
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node2:7", NOW + 29,
+                                          NOW + 59, NULL), MCP_ECONFLICT);
+    /* Another provider's lease is another lease. */
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "slack", "node2:7", NOW + 1,
+                                          NOW + 31, NULL), APR_SUCCESS);
+    /* The holder may take it again (extend it). */
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node1:1", NOW + 5,
+                                          NOW + 40, NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->lease_holder, "node1:1");
+    ck_assert_int_eq(got->lease_until, NOW + 40);
+    ck_assert_int_eq(got->version, 1);      /* a lease is not a write of tokens */
+    /* Someone else's release leaves it; the holder's releases it. */
+    ck_store(st, mcp_store_upstream_release(st, "alice", "github", "node2:7"), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node2:7", NOW + 6,
+                                          NOW + 36, NULL), MCP_ECONFLICT);
+    ck_store(st, mcp_store_upstream_release(st, "alice", "github", "node1:1"), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_ptr_null(got->lease_holder);
+    ck_assert_int_eq(got->lease_until, 0);
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node2:7", NOW + 6,
+                                          NOW + 36, NULL), APR_SUCCESS);
+    /* An expired lease (the holder died) is taken over, at its end. */
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node3:2", NOW + 35,
+                                          NOW + 65, NULL), MCP_ECONFLICT);
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node3:2", NOW + 36,
+                                          NOW + 66, NULL), APR_SUCCESS);
+    /* The compare-and-set releases the lease, whoever held it; the
+     * late holder's update then conflicts. */
+    u.sealed = "v1.k1.NEW";
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_ptr_null(got->lease_holder);
+    ck_assert_int_eq(got->lease_until, 0);
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), MCP_ECONFLICT);
+    /* A new link drops a lease held on the old tokens. */
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node1:1", NOW + 40,
+                                          NOW + 70, NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_ptr_null(got->lease_holder);
+
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "nope", "n", NOW, NOW + 1, &until),
+             MCP_ENOTFOUND);
+    ck_assert_int_eq(until, 0);
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "n", NOW, NOW, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "", NOW, NOW + 1, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_lease(st, NULL, "github", "n", NOW, NOW + 1, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_lease(st, "alice", NULL, "n", NOW, NOW + 1, NULL),
+             MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_release(st, "alice", "github", NULL), MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_release(st, "", "github", "n"), MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_release(st, "alice", "", "n"), MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_release(st, "alice", "nope", "n"), APR_SUCCESS);
+}
+END_TEST
+
+/* Race workers on alice's github link: each with its own connection. */
+static mcp_store_t *worker_store(apr_pool_t **pp)
+{
+    mcp_store_t *cst = NULL;
+    const char *err = NULL;
+
+    apr_pool_create(pp, NULL);
+    if (mcp_store_open(&cst, *pp, backend, params, &err) != APR_SUCCESS) {
+        return NULL;
+    }
+    return cst;
+}
+
+/* Every racer read version 1 and stores its own refreshed token. */
+static int cas_race_worker(int index)
+{
+    apr_pool_t *p;
+    mcp_store_t *cst = worker_store(&p);
+    mcp_store_upstream_t u;
+    apr_status_t rv;
+
+    if (!cst) {
+        apr_pool_destroy(p);
+        return 3;
+    }
+    memset(&u, 0, sizeof(u));
+    u.subject = "alice";
+    u.provider = "github";
+    u.sealed = apr_psprintf(p, "v1.k1.RACER%d", index);
+    u.key_id = "k1";
+    u.created_at = u.updated_at = NOW + 1;
+    rv = mcp_store_upstream_update_cas(cst, &u, 1);
+    apr_pool_destroy(p);
+    return rv == APR_SUCCESS ? 0 : rv == MCP_ECONFLICT ? 1 : 2;
+}
+
+static int lease_race_worker(int index)
+{
+    apr_pool_t *p;
+    mcp_store_t *cst = worker_store(&p);
+    apr_status_t rv;
+
+    if (!cst) {
+        apr_pool_destroy(p);
+        return 3;
+    }
+    rv = mcp_store_upstream_lease(cst, "alice", "github",
+                                  apr_psprintf(p, "racer:%d", index), NOW, NOW + 30,
+                                  NULL);
+    apr_pool_destroy(p);
+    return rv == APR_SUCCESS ? 0 : rv == MCP_ECONFLICT ? 1 : 2;
+}
+
+static int pending_race_worker(int index)
+{
+    apr_pool_t *p;
+    mcp_store_t *cst = worker_store(&p);
+    mcp_store_pending_t *a = NULL;
+    apr_status_t rv;
+    int ok;
+
+    (void)index;
+    if (!cst) {
+        apr_pool_destroy(p);
+        return 3;
+    }
+    rv = mcp_store_pending_take(cst, p, "race-state", NOW + 1, &a);
+    ok = rv == APR_SUCCESS && a && !strcmp(a->verifier_sealed, "v1.k1.VERIFIER");
+    apr_pool_destroy(p);
+    return ok ? 0 : rv == MCP_ENOTFOUND ? 1 : 2;
+}
+
+/* Run @fn in RACERS processes: one wins (0), the others lose (1). */
+static int race_one_winner(worker_fn *fn, int *results)
+{
+    int i, wins = 0, winner = -1;
+
+    run_workers(RACERS, fn, results);
+    for (i = 0; i < RACERS; i++) {
+        ck_assert_msg(results[i] == 0 || results[i] == 1, "racer %d: %d", i, results[i]);
+        if (results[i] == 0) {
+            wins++;
+            winner = i;
+        }
+    }
+    ck_assert_int_eq(wins, 1);
+    return winner;
+}
+
+START_TEST(upstream_cas_race)
+{
+    apr_pool_t *setup;
+    mcp_store_t *st;
+    mcp_store_upstream_t *got;
+    int results[RACERS], winner;
+
+    apr_pool_create(&setup, tp);
+    st = ready_store_in(setup);
+    upstream(st, "github");
+    close_store(setup);
+    winner = race_one_winner(cas_race_worker, results);
+    st = open_store(tp);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->version, 2);
+    ck_assert_str_eq(got->sealed, apr_psprintf(tp, "v1.k1.RACER%d", winner));
+}
+END_TEST
+
+START_TEST(upstream_lease_race)
+{
+    apr_pool_t *setup;
+    mcp_store_t *st;
+    mcp_store_upstream_t *got;
+    int results[RACERS], winner;
+
+    apr_pool_create(&setup, tp);
+    st = ready_store_in(setup);
+    upstream(st, "github");
+    close_store(setup);
+    winner = race_one_winner(lease_race_worker, results);
+    st = open_store(tp);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_str_eq(got->lease_holder, apr_psprintf(tp, "racer:%d", winner));
+    ck_assert_int_eq(got->lease_until, NOW + 30);
+}
+END_TEST
+
+/* A pending authorization of alice at github. */
+static mcp_store_pending_t pending(const char *state_hash)
+{
+    mcp_store_pending_t a;
+
+    memset(&a, 0, sizeof(a));
+    a.state_hash = state_hash;
+    a.subject = "alice";
+    a.provider = "github";
+    a.verifier_sealed = "v1.k1.VERIFIER";
+    a.scope = "repo read:user";
+    a.return_to = "/mcp";
+    a.created_at = NOW;
+    a.expires_at = NOW + 600;
+    return a;
+}
+
+START_TEST(upstream_pending)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_pending_t a = pending("s1"), *got = (void *)1;
+    mcp_store_purge_t n;
+
+    ck_store(st, mcp_store_pending_put(st, &a), APR_SUCCESS);
+    ck_store(st, mcp_store_pending_put(st, &a), MCP_ECONFLICT);
+    a = pending("s2");
+    a.scope = NULL;
+    a.return_to = NULL;
+    ck_store(st, mcp_store_pending_put(st, &a), APR_SUCCESS);
+
+    /* Taken once: everything comes back, then it is gone. */
+    ck_store(st, mcp_store_pending_take(st, tp, "s1", NOW + 1, &got), APR_SUCCESS);
+    ck_assert_str_eq(got->state_hash, "s1");
+    ck_assert_str_eq(got->subject, "alice");
+    ck_assert_str_eq(got->provider, "github");
+    ck_assert_str_eq(got->verifier_sealed, "v1.k1.VERIFIER");
+    ck_assert_str_eq(got->scope, "repo read:user");
+    ck_assert_str_eq(got->return_to, "/mcp");
+    ck_assert_int_eq(got->created_at, NOW);
+    ck_assert_int_eq(got->expires_at, NOW + 600);
+    ck_store(st, mcp_store_pending_take(st, tp, "s1", NOW + 1, &got), MCP_ENOTFOUND);
+    ck_assert_ptr_null(got);
+    ck_store(st, mcp_store_pending_take(st, tp, "never", NOW + 1, &got), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_pending_take(st, tp, "s2", NOW + 2, &got), APR_SUCCESS);
+    ck_assert_ptr_null(got->scope);
+    ck_assert_ptr_null(got->return_to);
+
+    /* Expired: refused and gone (a second take is not found). */
+    a = pending("s3");
+    ck_store(st, mcp_store_pending_put(st, &a), APR_SUCCESS);
+    ck_store(st, mcp_store_pending_take(st, tp, "s3", NOW + 600, &got), MCP_EEXPIRED);
+    ck_assert_ptr_null(got);
+    ck_store(st, mcp_store_pending_take(st, tp, "s3", NOW + 1, &got), MCP_ENOTFOUND);
+
+    /* The expiry sweep removes what expired and was never taken. */
+    a = pending("old");
+    a.created_at = NOW - 700;
+    a.expires_at = NOW - 100;
+    ck_store(st, mcp_store_pending_put(st, &a), APR_SUCCESS);
+    a = pending("live");
+    ck_store(st, mcp_store_pending_put(st, &a), APR_SUCCESS);
+    ck_store(st, mcp_store_purge(st, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n.pending, 1);
+    ck_store(st, mcp_store_purge(st, NOW, &n), APR_SUCCESS);
+    ck_assert_int_eq(n.pending, 0);
+    ck_store(st, mcp_store_pending_take(st, tp, "old", NOW - 200, &got), MCP_ENOTFOUND);
+    ck_store(st, mcp_store_pending_take(st, tp, "live", NOW, &got), APR_SUCCESS);
+
+    /* Refused before the database is touched. */
+    a = pending("x");
+    a.expires_at = NOW;
+    ck_store(st, mcp_store_pending_put(st, &a), MCP_EINVALID);
+    a.expires_at = NOW + MCP_STORE_PENDING_MAX_LIFETIME + 1;
+    ck_store(st, mcp_store_pending_put(st, &a), MCP_EINVALID);
+    a.expires_at = NOW + MCP_STORE_PENDING_MAX_LIFETIME;
+    a.verifier_sealed = "";
+    ck_store(st, mcp_store_pending_put(st, &a), MCP_EINVALID);
+    a = pending("x");
+    a.subject = NULL;
+    ck_store(st, mcp_store_pending_put(st, &a), MCP_EINVALID);
+    a = pending("x");
+    a.provider = "";
+    ck_store(st, mcp_store_pending_put(st, &a), MCP_EINVALID);
+    a = pending("");
+    ck_store(st, mcp_store_pending_put(st, &a), MCP_EINVALID);
+    ck_store(st, mcp_store_pending_put(st, NULL), MCP_EINVALID);
+    ck_store(st, mcp_store_pending_take(st, NULL, "x", NOW, &got), MCP_EINVALID);
+    ck_store(st, mcp_store_pending_take(st, tp, "", NOW, &got), MCP_EINVALID);
+    ck_store(st, mcp_store_pending_take(st, tp, NULL, NOW, &got), MCP_EINVALID);
+    ck_store(st, mcp_store_pending_take(st, tp, "x", NOW, NULL), MCP_EINVALID);
+}
+END_TEST
+
+START_TEST(upstream_pending_race)
+{
+    apr_pool_t *setup;
+    mcp_store_t *st;
+    mcp_store_pending_t a = pending("race-state"), *got;
+    int results[RACERS];
+
+    apr_pool_create(&setup, tp);
+    st = ready_store_in(setup);
+    ck_store(st, mcp_store_pending_put(st, &a), APR_SUCCESS);
+    close_store(setup);
+    race_one_winner(pending_race_worker, results);
+    st = open_store(tp);
+    ck_store(st, mcp_store_pending_take(st, tp, "race-state", NOW + 1, &got), MCP_ENOTFOUND);
 }
 END_TEST
 
@@ -1886,18 +2285,36 @@ END_TEST
 
 /* ---- schema: older, damaged, changed under a live connection ------ */
 
-/* Undo the last migration (0003) by hand: what a database of the
- * previous release looks like. */
-static void downgrade_one(mcp_store_t *st)
+/* Undo migration 3 by hand (after migration 4). */
+static void downgrade_migration3(mcp_store_t *st)
 {
-    /* This undoes migration 3: a new migration needs its own undo here. */
-    ck_assert_int_eq(mcp_store_schema_latest(), 3);
     ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_revocations"), APR_SUCCESS);
     ck_store(st, mcp_store_exec(st, "ALTER TABLE mcp_auth_codes DROP COLUMN issued_jti"),
              APR_SUCCESS);
     ck_store(st, mcp_store_exec(st, "ALTER TABLE mcp_clients DROP COLUMN disabled_at"),
              APR_SUCCESS);
     ck_store(st, mcp_store_exec(st, "DELETE FROM mcp_schema_version WHERE version = 3"),
+             APR_SUCCESS);
+}
+
+/* Undo the last migration (0004) by hand: what a database of the
+ * previous release looks like. */
+static void downgrade_one(mcp_store_t *st)
+{
+    static const char *const cols[] = {
+        "version", "refresh_expires_at", "lease_holder", "lease_until"
+    };
+    apr_size_t i;
+
+    /* This undoes migration 4: a new migration needs its own undo here. */
+    ck_assert_int_eq(mcp_store_schema_latest(), 4);
+    ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_upstream_pending"), APR_SUCCESS);
+    for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+        ck_store(st, mcp_store_exec(st, apr_psprintf(tp, "ALTER TABLE mcp_upstream_tokens "
+                                                     "DROP COLUMN %s", cols[i])),
+                 APR_SUCCESS);
+    }
+    ck_store(st, mcp_store_exec(st, "DELETE FROM mcp_schema_version WHERE version = 4"),
              APR_SUCCESS);
 }
 
@@ -1920,6 +2337,23 @@ static int count_migration3(mcp_store_t *st)
     return n ? atoi(n) : -1;
 }
 
+/* How many of migration 4's objects exist: its table and four columns. */
+static int count_migration4(mcp_store_t *st)
+{
+    const char *n = query1(st, !strcmp(backend, "sqlite3")
+        ? "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+          "name = 'mcp_upstream_pending') + (SELECT count(*) FROM "
+          "pragma_table_info('mcp_upstream_tokens') WHERE name IN ('version', "
+          "'refresh_expires_at', 'lease_holder', 'lease_until'))"
+        : "SELECT (SELECT count(*) FROM information_schema.tables WHERE "
+          "table_schema = current_schema() AND table_name = 'mcp_upstream_pending') + "
+          "(SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+          "current_schema() AND table_name = 'mcp_upstream_tokens' AND column_name "
+          "IN ('version', 'refresh_expires_at', 'lease_holder', 'lease_until'))");
+
+    return n ? atoi(n) : -1;
+}
+
 START_TEST(schema_previous_version)
 {
     mcp_store_t *st = ready_store();
@@ -1927,11 +2361,17 @@ START_TEST(schema_previous_version)
     mcp_store_schema_t s;
     int latest = mcp_store_schema_latest(), from = -1, to = -1;
 
-    ck_assert_int_eq(latest, 3);
+    mcp_store_upstream_t u, *gu;
+
+    ck_assert_int_eq(latest, 4);
     ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
-    ck_assert_int_eq(count_migration3(st), 3);
+    ck_assert_int_eq(count_migration4(st), 5);
     downgrade_one(st);
-    ck_assert_int_eq(count_migration3(st), 0);
+    ck_assert_int_eq(count_migration4(st), 0);
+    /* A link stored by the previous release. */
+    ck_store(st, mcp_store_exec(st, "INSERT INTO mcp_upstream_tokens (subject, provider, "
+                                "sealed, key_id, created_at, updated_at) VALUES ('alice', "
+                                "'github', 'v1.k1.OLD', 'k1', 1, 2)"), APR_SUCCESS);
 
     st = open_store(tp);
     ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
@@ -1949,10 +2389,18 @@ START_TEST(schema_previous_version)
     ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
     ck_assert_int_eq(from, latest - 1);
     ck_assert_int_eq(to, latest);
-    ck_assert_int_eq(count_migration3(st), 3);
+    ck_assert_int_eq(count_migration4(st), 5);
     /* The data survived the upgrade; the same connection works now. */
     ck_store(st, mcp_store_client_get(st, tp, "c", &got), APR_SUCCESS);
     ck_assert_str_eq(got->client_name, "Test client");
+    /* An old link gets version 1 and no lease: a refresh of it works. */
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &gu), APR_SUCCESS);
+    ck_assert_int_eq(gu->version, 1);
+    ck_assert_int_eq(gu->refresh_expires_at, 0);
+    ck_assert_ptr_null(gu->lease_holder);
+    u = *gu;
+    u.sealed = "v1.k1.NEW";
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), APR_SUCCESS);
 }
 END_TEST
 
@@ -1990,12 +2438,16 @@ END_TEST
 
 START_TEST(schema_damaged_migration3)
 {
-    /* Version 3 recorded but one of its objects gone: the store says it is
+    /* Version 3 (or 4) recorded but one of its objects gone: the store says it is
      * the schema, naming a statement on it and what to run. */
     static const char *const damage[][2] = {
         { "DROP TABLE mcp_revocations", "mcp_revocation" },
         { "ALTER TABLE mcp_auth_codes DROP COLUMN issued_jti", "mcp_code" },
         { "ALTER TABLE mcp_clients DROP COLUMN disabled_at", "mcp_client" },
+        /* and migration 4's */
+        { "DROP TABLE mcp_upstream_pending", "mcp_pending" },
+        { "ALTER TABLE mcp_upstream_tokens DROP COLUMN version", "mcp_upstream" },
+        { "ALTER TABLE mcp_upstream_tokens DROP COLUMN lease_until", "mcp_upstream" },
     };
     apr_size_t i;
 
@@ -2013,7 +2465,9 @@ START_TEST(schema_damaged_migration3)
         release_logs();
         ck_assert_msg(strstr(mcp_store_error(st), damage[i][1]) != NULL, "%s: %s",
                       damage[i][0], mcp_store_error(st));
-        ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "schema version 3"));
+        ck_assert_ptr_nonnull(strstr(mcp_store_error(st),
+                                     apr_psprintf(tp, "schema version %d",
+                                                  mcp_store_schema_latest())));
         ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "mcpctl db upgrade"));
         ck_assert_ptr_null(strchr(mcp_store_error(st), '\n'));
     }
@@ -2032,11 +2486,12 @@ START_TEST(schema_partial_migration3)
     int from = -1, to = -1;
 
     downgrade_one(st);
+    downgrade_migration3(st);
     ck_store(st, mcp_store_exec(st, "CREATE TABLE mcp_revocations (kind TEXT)"),
              APR_SUCCESS);
     st = open_store(tp);
     ck_store(st, mcp_store_schema_check(st), MCP_ESCHEMA);
-    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "version 2, this build needs 3"));
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "version 2, this build needs 4"));
     ck_assert_int_ne(mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
     ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "migration 0003_revocations.sql"));
     ck_assert_int_eq(from, 2);
@@ -2048,8 +2503,9 @@ START_TEST(schema_partial_migration3)
     /* Cleared up, the upgrade goes through. */
     ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_revocations"), APR_SUCCESS);
     ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
-    ck_assert_int_eq(to, 3);
+    ck_assert_int_eq(to, 4);
     ck_assert_int_eq(count_migration3(st), 3);
+    ck_assert_int_eq(count_migration4(st), 5);
     ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
 }
 END_TEST
@@ -2203,6 +2659,29 @@ START_TEST(odd_values_everywhere)
         ck_store(st, mcp_store_upstream_get(st, tp, v, id, &gu), APR_SUCCESS);
         ck_assert_str_eq(gu->sealed, v);
         ck_assert_str_eq(gu->key_id, v);
+        ck_store(st, mcp_store_upstream_lease(st, v, id, v, NOW, NOW + 5, NULL),
+                 APR_SUCCESS);
+        ck_store(st, mcp_store_upstream_lease(st, v, id, id, NOW, NOW + 5, NULL),
+                 MCP_ECONFLICT);
+        ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), APR_SUCCESS);
+        ck_store(st, mcp_store_upstream_get(st, tp, v, id, &gu), APR_SUCCESS);
+        ck_assert_int_eq(gu->version, 2);
+        ck_store(st, mcp_store_upstream_lease(st, v, id, id, NOW, NOW + 5, NULL),
+                 APR_SUCCESS);
+        ck_store(st, mcp_store_upstream_release(st, v, id, id), APR_SUCCESS);
+        {
+            mcp_store_pending_t a, *ga;
+
+            memset(&a, 0, sizeof(a));
+            a.state_hash = id; a.subject = v; a.provider = v; a.verifier_sealed = v;
+            a.scope = v; a.return_to = v; a.created_at = NOW; a.expires_at = NOW + 60;
+            ck_store(st, mcp_store_pending_put(st, &a), APR_SUCCESS);
+            ck_store(st, mcp_store_pending_take(st, tp, id, NOW, &ga), APR_SUCCESS);
+            ck_assert_str_eq(ga->subject, v);
+            ck_assert_str_eq(ga->verifier_sealed, v);
+            ck_assert_str_eq(ga->return_to, v);
+            ck_store(st, mcp_store_pending_take(st, tp, id, NOW, &ga), MCP_ENOTFOUND);
+        }
     }
     /* Nothing was taken for SQL: every table is still there, every row. */
     {
@@ -2652,6 +3131,36 @@ START_TEST(null_arguments)
     ck_invalid(st, mcp_store_upstream_list(st, NULL, "a", &list));
     ck_invalid(st, mcp_store_upstream_list(st, tp, NULL, &list));
     ck_invalid(st, mcp_store_upstream_list(st, tp, "a", NULL));
+    ck_invalid(st, mcp_store_upstream_update_cas(st, NULL, 1));
+    u.key_id = "k";
+    ck_invalid(st, mcp_store_upstream_update_cas(st, &u, -1));
+    u.sealed = NULL;
+    ck_invalid(st, mcp_store_upstream_update_cas(st, &u, 1));
+    ck_invalid(st, mcp_store_upstream_lease(st, NULL, "p", "h", NOW, NOW + 1, NULL));
+    ck_invalid(st, mcp_store_upstream_lease(st, "a", NULL, "h", NOW, NOW + 1, NULL));
+    ck_invalid(st, mcp_store_upstream_lease(st, "a", "p", NULL, NOW, NOW + 1, NULL));
+    ck_invalid(st, mcp_store_upstream_release(st, NULL, "p", "h"));
+    ck_invalid(st, mcp_store_upstream_release(st, "a", NULL, "h"));
+    ck_invalid(st, mcp_store_upstream_release(st, "a", "p", NULL));
+    {
+        mcp_store_pending_t a, *ga;
+
+        memset(&a, 0, sizeof(a));
+        a.state_hash = "s"; a.subject = "a"; a.provider = "p"; a.verifier_sealed = "v1";
+        a.created_at = NOW; a.expires_at = NOW + 1;
+        ck_invalid(st, mcp_store_pending_put(st, NULL));
+        a.state_hash = NULL;
+        ck_invalid(st, mcp_store_pending_put(st, &a));
+        a.state_hash = "s"; a.subject = NULL;
+        ck_invalid(st, mcp_store_pending_put(st, &a));
+        a.subject = "a"; a.provider = NULL;
+        ck_invalid(st, mcp_store_pending_put(st, &a));
+        a.provider = "p"; a.verifier_sealed = NULL;
+        ck_invalid(st, mcp_store_pending_put(st, &a));
+        ck_invalid(st, mcp_store_pending_take(st, NULL, "s", NOW, &ga));
+        ck_invalid(st, mcp_store_pending_take(st, tp, NULL, NOW, &ga));
+        ck_invalid(st, mcp_store_pending_take(st, tp, "s", NOW, NULL));
+    }
 
     ck_invalid(st, mcp_store_revocation_put(st, NULL, "v", NOW, NOW + 1));
     ck_invalid(st, mcp_store_revocation_put(st, "jti", NULL, NOW, NOW + 1));
@@ -2765,6 +3274,12 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, consents);
     tcase_add_test(tc, consent_list_revoke);
     tcase_add_test(tc, upstream_tokens);
+    tcase_add_test(tc, upstream_cas);
+    tcase_add_test(tc, upstream_lease);
+    tcase_add_test(tc, upstream_cas_race);
+    tcase_add_test(tc, upstream_lease_race);
+    tcase_add_test(tc, upstream_pending);
+    tcase_add_test(tc, upstream_pending_race);
     tcase_add_test(tc, revocations);
     tcase_add_test(tc, purge);
     tcase_add_test(tc, schema_previous_version);
