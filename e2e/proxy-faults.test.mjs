@@ -15,7 +15,8 @@
 // faulty backend per endpoint (e2e/lib/faulty-upstream.mjs, timeout=2):
 // down (nothing listens), hang (never answers), non-json, huge (20 MB),
 // sse-cut (stream cut mid-event), http-401, sse-cut-late (cut after a
-// first whole event), sse-stall (silent after a first event), and slow-sse (a slow SSE
+// first whole event), sse-stall (silent after a first event), hang-init
+// (not even initialize is answered), and slow-sse (a slow SSE
 // tool answer whose client goes away). /faults/all has them all at once.
 //
 // For each fault: tools/list is the healthy backend's tools (a partial
@@ -57,7 +58,12 @@ const FAULTS = [
   // relaying an SSE answer (the error then comes as an event).
   { mode: 'sse-cut-late', name: 'ssecutlate', prefix: 'ssecutlate_', reason: 'stream_cut', relayed: true },
   { mode: 'sse-stall', name: 'ssestall', prefix: 'ssestall_', reason: 'timeout', relayed: true },
+  // And a backend that does not even answer initialize: the gateway's
+  // initialize (session() checks its time) must not wait longer for it.
+  // (Not in /faults/all: see the test of /faults/init-and-list.)
+  { mode: 'hang-init', name: 'hanginit', prefix: 'hanginit_', reason: 'timeout', notInAll: true },
 ];
+const IN_ALL = FAULTS.filter((f) => !f.notInAll);
 const SLOW = { mode: 'slow-sse', name: 'slow', prefix: 'slow_' };
 
 let gw, upstream, upstreamUrl, baselineBusy;
@@ -74,9 +80,13 @@ async function busyWorkers() {
   return Number(m[1]);
 }
 
-function backendLine(f, url) {
-  return `MCPProxyBackend ${f.name} ${url} prefix=${f.prefix} timeout=${TIMEOUT}`;
+function backendLine(f, url, timeout = TIMEOUT) {
+  return `MCPProxyBackend ${f.name} ${url} prefix=${f.prefix} timeout=${timeout}`;
 }
+// /faults/init-and-list: timeout=3 each, so that in parallel (~3 s) and
+// one after the other (~6 s) are far apart around the bound (3 + 2 s).
+const IAL_TIMEOUT = 3;
+const IAL_BOUND_MS = (IAL_TIMEOUT + 2) * 1000;
 
 before(async () => {
   upstream = spawnTagged(NODE, [UPSTREAM, '--port', '0'], { tag: 'mcp-e2e-faults-upstream',
@@ -112,7 +122,12 @@ ${locations}
 <Location /faults/all>
     SetHandler mcp-proxy
     ${healthy}
-${[...FAULTS, SLOW].map((f) => `    ${backendLine(f, urls[f.mode])}`).join('\n')}
+${[...IN_ALL, SLOW].map((f) => `    ${backendLine(f, urls[f.mode])}`).join('\n')}
+</Location>
+<Location /faults/init-and-list>
+    SetHandler mcp-proxy
+    ${healthy}
+${['hang-init', 'hang'].map((m) => `    ${backendLine(FAULTS.find((f) => f.mode === m), urls[m], IAL_TIMEOUT)}`).join('\n')}
 </Location>
 `,
   });
@@ -213,17 +228,17 @@ test('all faults at once: tools/list is the healthy tools (and slow_slow) within
   const names = toolNames(a);
   assert.ok(names.includes(HEALTHY_TOOL), `${HEALTHY_TOOL} listed: ${names}`);
   assert.ok(names.includes('slow_slow'), `the slow backend lists normally: ${names}`);
-  for (const f of FAULTS) {
+  for (const f of IN_ALL) {
     assert.deepEqual(names.filter((n) => n.startsWith(f.prefix)), [], `nothing of ${f.name}`);
   }
 });
 
 test('all faults at once: each faulty tool, called concurrently, is its -32603 within 2+2 s', async () => {
   const s = await session('all');
-  const answers = await Promise.all(FAULTS.map((f) => s.request('tools/call',
+  const answers = await Promise.all(IN_ALL.map((f) => s.request('tools/call',
     { name: `${f.prefix}boom`, arguments: {} }, { timeoutMs: BOUND_MS + 10_000 })));
   const problems = [];
-  FAULTS.forEach((f, i) => {
+  IN_ALL.forEach((f, i) => {
     try {
       assertBackendError(answers[i], f);
     } catch (e) {
@@ -232,6 +247,26 @@ test('all faults at once: each faulty tool, called concurrently, is its -32603 w
   });
   assert.deepEqual(problems, []);
   await healthyCall(s);
+});
+
+// One backend that does not answer initialize (so it is missing from the
+// session and the gateway makes its session again on each list) and one
+// that does not answer tools/list, timeout=3 each: a fan-out that asks
+// them in parallel answers in about 3 s; one that first waits for the
+// missing session and then for the lists takes their sum, 6 s.
+test('init-and-list: a backend silent at initialize next to one silent at tools/list: tools/list within 3+2 s', async () => {
+  const s = new Session(endpoint('init-and-list'));
+  const init = await s.initialize({ timeoutMs: IAL_BOUND_MS + 10_000 });
+  assert.equal(init.status, 200, describe(init));
+  assert.ok(init.elapsed <= IAL_BOUND_MS, `initialize within ${IAL_BOUND_MS} ms: ${describe(init)}`);
+  for (let i = 0; i < 2; i++) {
+    const a = await s.request('tools/list', {}, { timeoutMs: IAL_BOUND_MS + 10_000 });
+    console.log(`init-and-list: tools/list ${i + 1}: HTTP ${a.status} after ${a.elapsed} ms, ${toolNames(a).length} tools`);
+    assert.equal(a.status, 200, describe(a));
+    assert.ok(toolNames(a).includes(HEALTHY_TOOL), describe(a));
+    assert.ok(a.elapsed <= IAL_BOUND_MS, `tools/list ${i + 1} within ${IAL_BOUND_MS} ms (each backend's timeout is `
+      + `${IAL_TIMEOUT} s; asked in parallel the answer takes ~${IAL_TIMEOUT} s): ${describe(a)}`);
+  }
 });
 
 test('slow-sse: a client that goes away mid-stream: the backend\'s connection is closed within 5 s', async () => {

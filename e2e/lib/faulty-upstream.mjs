@@ -25,6 +25,7 @@
 //             (the gateway has begun relaying the stream by then)
 //   sse-stall 200 text/event-stream: one progress notification, then
 //             silence with the connection open (the SSE idle timeout)
+//   hang-init never answers initialize either (nor anything after it)
 //   slow-sse  tools/list answers normally (one tool, "slow"); tools/call
 //             answers text/event-stream with a progress notification
 //             every 250 ms and no result for a minute (for a client that
@@ -39,7 +40,7 @@
 import http from 'node:http';
 import { freePort } from './proc.mjs';
 
-export const MODES = ['hang', 'non-json', 'huge', 'sse-cut', 'http-401', 'sse-cut-late', 'sse-stall', 'slow-sse'];
+export const MODES = ['hang', 'non-json', 'huge', 'sse-cut', 'http-401', 'sse-cut-late', 'sse-stall', 'hang-init', 'slow-sse'];
 export const HUGE_BYTES = 20 * 1024 * 1024;
 
 function readBody(req) {
@@ -135,6 +136,12 @@ export async function startFaulty(mode, { slowMs = 60_000 } = {}) {
       // A notification or a response.
       res.writeHead(202, { Connection: 'close' });
       res.end();
+      return;
+    }
+    if (mode === 'hang-init') {
+      // Keep the socket; answer nothing, initialize included.
+      stats.faults++;
+      res.on('close', () => { stats.closedFaults++; });
       return;
     }
     if (msg.method === 'initialize') {
