@@ -88,21 +88,41 @@ APR_DECLARE_OPTIONAL_FN(int, mcp_authz_origin_allowed,
 APR_DECLARE_OPTIONAL_FN(int, mcp_authz_insufficient_scope,
                         (request_rec *r, const apr_array_header_t *needed));
 
-/** Why mcp_idp_upstream_token() gave no token. */
+/** Why mcp_idp_upstream_credential() gave no credential: what the user
+ * must do, for the client to show (mod_mcp_proxy turns it into a URL
+ * elicitation -32042 or a JSON-RPC error whose data is this). */
 typedef struct {
-    int needs_authorization;  /**< the user has not linked this provider yet */
-    const char *authorize_url;/**< where the user goes to link it */
-    const char *message;      /**< text for the client */
+    /** "OAuthConnectionRequired" (no link yet, or it lacks scopes) or
+     *  "OAuthTokenExpired" (the refresh failed); NULL for another failure
+     *  (the store is down, ...), which the user cannot mend. */
+    const char *type;
+    const char *provider;         /**< the MCPIdPProvider name */
+    /** NULL; "scope_upgrade_required" (a link without the scopes); or,
+     *  for OAuthTokenExpired, why the refresh failed */
+    const char *reason;
+    apr_array_header_t *scopes;   /**< upstream scopes the link needs */
+    /** Where the user links (or relinks) the provider: a URL of this
+     *  gateway, carrying no credential, that works only for this user. */
+    const char *authorize_url;
+    const char *message;          /**< plain words, with the URL */
 } mcp_idp_error_t;
 
 /**
- * The access token of the request's user at upstream @a provider, refreshed
- * when close to expiry (provided by mod_mcp_idp).
- * @return APR_SUCCESS with *ptoken set, or a status with *perr filled in.
+ * The credential of the request's user (r->user, the token subject) at
+ * upstream @a provider, as the header a backend takes (by default
+ * "Authorization" and "Bearer <token>"), refreshed before it expires
+ * (provided by mod_mcp_idp). Parallel requests never refresh one token
+ * twice.
+ * @param rejected 1 when the backend has just refused the credential this
+ *        function gave (HTTP 401): refresh it once and give the new one,
+ *        or fail with OAuthTokenExpired
+ * @return APR_SUCCESS with *pheader and *pvalue; otherwise a status with
+ *         *perr filled in.
  */
-APR_DECLARE_OPTIONAL_FN(apr_status_t, mcp_idp_upstream_token,
-                        (request_rec *r, const char *provider,
-                         const char **ptoken, mcp_idp_error_t **perr));
+APR_DECLARE_OPTIONAL_FN(apr_status_t, mcp_idp_upstream_credential,
+                        (request_rec *r, const char *provider, int rejected,
+                         const char **pheader, const char **pvalue,
+                         mcp_idp_error_t **perr));
 
 /**
  * Is @a name an MCPIdPProvider of server @a s (provided by mod_mcp_idp)?

@@ -42,6 +42,7 @@
 
 #include "mod_mcp.h"
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_crypto.h"
 #include "mcp/mcp_json.h"
 #include "mcp/mcp_jsonrpc.h"
 #include "mcp/mcp_scope.h"
@@ -615,7 +616,7 @@ static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
 {
     mcp_proxy_ctx_t *ctx = c->ctx;
     const mcp_proxy_rt_backend_t *be = &ctx->ep->backends[c->b];
-    const char *err = NULL, *v, *token = NULL;
+    const char *err = NULL, *v;
     mcp_http_t *http = mcp_proxy_http();
     mcp_http_request_t *req;
 
@@ -633,10 +634,10 @@ static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
     req->on_tick = on_tick;
     req->baton = c;
     req->timeout = be->timeout;
-    req->idle_timeout = c->stream ? 0 : be->timeout;
-    if (c->stream) {
-        req->timeout = be->timeout;
+    if (c->short_wait && req->timeout > MCP_PROXY_DOWN_WAIT) {
+        req->timeout = MCP_PROXY_DOWN_WAIT;
     }
+    req->idle_timeout = c->stream ? 0 : req->timeout;
     if (!strcmp(c->http_method, "GET")) {
         mcp_http_request_header(req, "Accept", "text/event-stream", NULL);
     }
@@ -661,25 +662,30 @@ static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
         }
     }
     if (be->bearer) {
-        token = be->bearer;
+        mcp_http_request_header(req, "Authorization",
+                                apr_pstrcat(p, "Bearer ", be->bearer, NULL),
+                                NULL);
     }
     else if (be->conf->idp) {
-        APR_OPTIONAL_FN_TYPE(mcp_idp_upstream_token) *get =
-            APR_RETRIEVE_OPTIONAL_FN(mcp_idp_upstream_token);
+        APR_OPTIONAL_FN_TYPE(mcp_idp_upstream_credential) *get =
+            APR_RETRIEVE_OPTIONAL_FN(mcp_idp_upstream_credential);
+        const char *name = NULL, *value = NULL;
         mcp_idp_error_t *ie = NULL;
 
-        if (!get || get(ctx->r, be->conf->idp, &token, &ie) != APR_SUCCESS
-            || !token) {
-            fail(c, "authorization_required",
+        if (!get || get(ctx->r, be->conf->idp, c->rejected, &name, &value,
+                        &ie) != APR_SUCCESS || !name || !value) {
+            c->idp_error = ie;
+            fail(c, ie && ie->type ? "authorization_required" : "unreachable",
                  ie && ie->message ? ie->message
-                 : apr_psprintf(p, "no %s token for this user",
+                 : apr_psprintf(p, "no %s credential for this user",
                                 be->conf->idp));
             return "";
         }
-    }
-    if (token) {
-        mcp_http_request_header(req, "Authorization",
-                                apr_pstrcat(p, "Bearer ", token, NULL), NULL);
+        if (mcp_http_request_header(req, name, value, NULL) != APR_SUCCESS) {
+            fail(c, "unreachable", "the upstream credential is not a valid "
+                 "header");
+            return "";
+        }
     }
     if (ctx->conf->identity_header && *ctx->conf->identity_header
         && ctx->r->user) {
@@ -700,6 +706,10 @@ static void classify(mcp_proxy_call_t *c)
     }
     if (!resp) {
         fail(c, "unreachable", "it could not be asked");
+        return;
+    }
+    if (c->answer) {
+        /* The answer came; how the stream ended after it is no matter. */
         return;
     }
     switch (resp->rv) {
@@ -752,9 +762,10 @@ static void classify(mcp_proxy_call_t *c)
     if (!resp->streamed && resp->status == HTTP_OK && c->expect) {
         const char *mt = mcp_http_response_media_type(p, resp);
 
-        if (!mt || strcmp(mt, "application/json") || !resp->body
-            || (on_message(c, resp->body, resp->body_len, NULL, -1), 0)
-            || !c->answer) {
+        if (mt && !strcmp(mt, "application/json") && resp->body) {
+            on_message(c, resp->body, resp->body_len, NULL, -1);
+        }
+        if (!c->answer) {
             fail(c, "bad_response", "its answer is not the JSON-RPC "
                  "response the gateway asked for");
             return;
@@ -932,6 +943,17 @@ void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
         mcp_proxy_call_t *c = ready[i];
 
         if (c->resp && c->resp->rv == APR_SUCCESS
+            && c->resp->status == HTTP_UNAUTHORIZED && !c->rejected
+            && !c->answered && !ctx->streaming
+            && ctx->ep->backends[c->b].conf->idp) {
+            /* The user's upstream token was refused: one refresh. */
+            c->rejected = 1;
+            c->reason = c->reason_text = NULL;
+            c->answer = NULL;
+            again[na++] = c;
+            continue;
+        }
+        if (c->resp && c->resp->rv == APR_SUCCESS
             && c->resp->status == HTTP_NOT_FOUND && !c->retried
             && !c->answered && ctx->sess->bsid[c->b]
             && *ctx->sess->bsid[c->b] && !ctx->streaming) {
@@ -952,9 +974,11 @@ void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
     if (!na) {
         return;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, ctx->r, MCPLOGNO(01813)
-                  "%d backend session(s) gone; making new ones", nw);
-    mcp_proxy_backends_init(ctx, which, nw, NULL);
+    if (nw) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, ctx->r, MCPLOGNO(01813)
+                      "%d backend session(s) gone; making new ones", nw);
+        mcp_proxy_backends_init(ctx, which, nw, NULL);
+    }
     nr = 0;
     for (i = 0; i < na; i++) {
         if (has_session(ctx, again[i]->b)) {
@@ -968,6 +992,64 @@ void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
     run_batch(ctx, ready, nr);
 }
 
+/* Has the client said it takes URL-mode elicitations? */
+static int client_takes_url_elicitation(const mcp_proxy_ctx_t *ctx,
+                                        apr_pool_t *p)
+{
+    mcp_json_t *caps = ctx->sess ? ctx->sess->client_caps : NULL;
+
+    return caps && mcp_json_getp(p, caps, "elicitation", "url", NULL);
+}
+
+/* The answer when the user must first link (or relink) an upstream:
+ * URL-mode elicitation (-32042) for a client that declared it, else a
+ * JSON-RPC error whose data says what to do and whose message holds the
+ * URL in plain words, which chat clients show as a link. */
+static mcp_jsonrpc_msg_t *link_error(mcp_proxy_call_t *c,
+                                     const mcp_jsonrpc_id_t *id)
+{
+    const mcp_idp_error_t *ie = c->idp_error;
+    apr_pool_t *p = c->ctx->r->pool;
+    mcp_json_t *data = mcp_json_object(p), *scopes = mcp_json_array(p);
+    mcp_jsonrpc_msg_t *err = NULL;
+    const char *message = ie->message ? ie->message
+        : apr_psprintf(p, "Connect your %s account first: open %s",
+                       ie->provider, ie->authorize_url);
+    int i;
+
+    for (i = 0; ie->scopes && i < ie->scopes->nelts; i++) {
+        mcp_json_append_str(scopes, APR_ARRAY_IDX(ie->scopes, i,
+                                                  const char *));
+    }
+    if (ie->authorize_url && client_takes_url_elicitation(c->ctx, p)) {
+        mcp_json_t *els = mcp_json_array(p), *el = mcp_json_object(p);
+        const char *eid = NULL;
+
+        mcp_crypto_token(&eid, p, 16);
+        mcp_json_set_str(el, "mode", "url");
+        mcp_json_set_str(el, "elicitationId", eid ? eid : "link");
+        mcp_json_set_str(el, "url", ie->authorize_url);
+        mcp_json_set_str(el, "message", message);
+        mcp_json_append(els, el);
+        mcp_json_set(data, "elicitations", els);
+        mcp_jsonrpc_error_create(&err, p, id, MCP_PROXY_URL_ELICITATION,
+                                 message, data);
+        return err;
+    }
+    mcp_json_set_str(data, "type", ie->type);
+    mcp_json_set_str(data, "provider", ie->provider);
+    if (ie->reason) {
+        mcp_json_set_str(data, "reason", ie->reason);
+    }
+    mcp_json_set(data, "scopes", scopes);
+    if (ie->authorize_url) {
+        mcp_json_set_str(data, "authorize_url", ie->authorize_url);
+    }
+    mcp_jsonrpc_error_create(&err, p, id, MCP_PROXY_LINK_REQUIRED, message,
+                             data);
+    return err;
+}
+
 mcp_jsonrpc_msg_t *mcp_proxy_call_error(mcp_proxy_call_t *c,
                                         const mcp_jsonrpc_id_t *id)
 {
@@ -976,6 +1058,9 @@ mcp_jsonrpc_msg_t *mcp_proxy_call_error(mcp_proxy_call_t *c,
     mcp_json_t *data = mcp_json_object(p);
     mcp_jsonrpc_msg_t *err = NULL;
 
+    if (c->idp_error && c->idp_error->type) {
+        return link_error(c, id);
+    }
     mcp_json_set_str(data, "backend", name);
     mcp_json_set_str(data, "reason", c->reason ? c->reason : "bad_response");
     mcp_jsonrpc_error_create(&err, p, id, MCP_JSONRPC_INTERNAL_ERROR,

@@ -77,7 +77,15 @@ typedef struct {
                                    -1 = unset */
 } mcp_proxy_server_conf;
 
+/** JSON-RPC code of "link this upstream first" (data.type
+ * OAuthConnectionRequired or OAuthTokenExpired). */
+#define MCP_PROXY_LINK_REQUIRED      (-32003)
+/** MCP 2025-11-25's URLElicitationRequiredError. */
+#define MCP_PROXY_URL_ELICITATION    (-32042)
+
 #define MCP_PROXY_DEFAULT_TIMEOUT    30
+/** How long a list waits for a backend the health check found down. */
+#define MCP_PROXY_DOWN_WAIT          apr_time_from_sec(2)
 #define MCP_PROXY_DEFAULT_KEEPALIVE  15
 #define MCP_PROXY_DEFAULT_SESSION    3600
 #define MCP_PROXY_MAX_SESSION        (7 * 86400)
@@ -258,6 +266,8 @@ typedef struct {
     int relay;                   /**< relay the backend's other messages
                                       (and the answer) to the client */
     int stream;                  /**< a GET stream: no idle timeout */
+    int short_wait;              /**< the backend was found down: wait
+                                      MCP_PROXY_DOWN_WAIT at most */
     const char *last_event_id;   /**< the backend's own, for a GET */
     /* outcome */
     mcp_http_request_t *req;
@@ -266,6 +276,10 @@ typedef struct {
     mcp_jsonrpc_msg_t *answer;   /**< the answer, when one came */
     int answered;                /**< the answer went to the client */
     int retried;
+    int rejected;                /**< the backend refused the user's
+                                      upstream credential: ask for a
+                                      refreshed one */
+    mcp_idp_error_t *idp_error;  /**< why mod_mcp_idp gave none */
     const char *reason;          /**< failure: one word (see the README) */
     const char *reason_text;     /**< and in plain words */
 } mcp_proxy_call_t;

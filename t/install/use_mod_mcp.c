@@ -33,8 +33,10 @@ void use_mod_mcp(apr_pool_t *p)
         APR_RETRIEVE_OPTIONAL_FN(mcp_authz_token_get);
     APR_OPTIONAL_FN_TYPE(mcp_authz_origin_allowed) *origin_allowed =
         APR_RETRIEVE_OPTIONAL_FN(mcp_authz_origin_allowed);
-    APR_OPTIONAL_FN_TYPE(mcp_idp_upstream_token) *upstream =
-        APR_RETRIEVE_OPTIONAL_FN(mcp_idp_upstream_token);
+    APR_OPTIONAL_FN_TYPE(mcp_idp_upstream_credential) *upstream =
+        APR_RETRIEVE_OPTIONAL_FN(mcp_idp_upstream_credential);
+    APR_OPTIONAL_FN_TYPE(mcp_authz_insufficient_scope) *challenge =
+        APR_RETRIEVE_OPTIONAL_FN(mcp_authz_insufficient_scope);
     APR_OPTIONAL_FN_TYPE(mcp_idp_provider_known) *provider_known =
         APR_RETRIEVE_OPTIONAL_FN(mcp_idp_provider_known);
 
@@ -42,6 +44,7 @@ void use_mod_mcp(apr_pool_t *p)
     (void)token_get;
     (void)origin_allowed;
     (void)upstream;
+    (void)challenge;
     (void)provider_known;
     mcp_hook_token_accepted(on_token, NULL, NULL, APR_HOOK_MIDDLE);
 }
