@@ -25,11 +25,10 @@
 // Options replace parts of it, so that other tests (mod_auth_openidc, ...)
 // can reuse it: `authorize` (the lines of <Location /oauth/authorize>: how
 // users sign in), `modules` (more LoadModule lines), `config` (lines added
-// at the end of the server config), `scopes` (MCPAuthzScope lines),
-// `location` (lines added inside <Location /mcp>, e.g. MCPProxyBackend
-// lines). `authorize`, `modules`, `config` and `location` may be
-// functions of ({ dir, data, port, origin }), for lines that name the
-// gateway's port or directory.
+// at the end of the server config), `location` (lines added inside
+// <Location /mcp>: MCPProxyBackend, ...), `scopes` (MCPAuthzScope lines).
+// All but `scopes` may be functions of ({ dir, data, port, origin }), for
+// lines that name the gateway's port or directory.
 //
 //   const gw = await startGateway({ config: 'MCPAuthzLifetime access 30' });
 //   ... gw.mcpUrl, gw.issuer, gw.password ...

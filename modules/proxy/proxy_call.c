@@ -611,6 +611,18 @@ static void fail(mcp_proxy_call_t *c, const char *reason, const char *text)
     }
 }
 
+/* Stop waiting for backend @a b @a wait from now, unless already set. */
+static void set_deadline(mcp_proxy_ctx_t *ctx, int b, apr_interval_time_t wait)
+{
+    if (!ctx->deadline) {
+        ctx->deadline = apr_pcalloc(ctx->r->pool, sizeof(apr_time_t)
+                                    * ctx->ep->nbackends);
+    }
+    if (!ctx->deadline[b]) {
+        ctx->deadline[b] = apr_time_now() + wait;
+    }
+}
+
 /* Headers and credential of one call; NULL or why it cannot be sent. */
 static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
 {
@@ -634,8 +646,18 @@ static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
     req->on_tick = on_tick;
     req->baton = c;
     req->timeout = be->timeout;
-    if (c->short_wait && req->timeout > MCP_PROXY_DOWN_WAIT) {
-        req->timeout = MCP_PROXY_DOWN_WAIT;
+    if (!c->stream) {
+        apr_time_t now = apr_time_now();
+
+        set_deadline(ctx, c->b, c->short_wait && be->timeout
+                                > MCP_PROXY_DOWN_WAIT ? MCP_PROXY_DOWN_WAIT
+                                                      : be->timeout);
+        /* At least a moment, so that a call after a slow initialize is
+         * still sent rather than failed unasked. */
+        req->timeout = ctx->deadline[c->b] - now;
+        if (req->timeout < apr_time_from_msec(100)) {
+            req->timeout = apr_time_from_msec(100);
+        }
     }
     req->idle_timeout = c->stream ? 0 : req->timeout;
     if (!strcmp(c->http_method, "GET")) {
@@ -921,6 +943,11 @@ void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
         }
     }
     if (nw) {
+        for (i = 0; i < n; i++) {
+            if (calls[i]->short_wait) {
+                set_deadline(ctx, calls[i]->b, MCP_PROXY_DOWN_WAIT);
+            }
+        }
         mcp_proxy_backends_init(ctx, which, nw, NULL);
     }
     for (i = 0; i < n; i++) {

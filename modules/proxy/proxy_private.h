@@ -248,6 +248,10 @@ typedef struct {
     apr_interval_time_t keepalive;
     apr_time_t list_changed[MCP_FED_NKINDS]; /**< last one relayed */
     apr_pool_t *evpool;              /**< cleared after each event */
+    /** Per backend: when this request stops waiting for it (its timeout
+     *  counted from the first message to it, so making its session and
+     *  asking it share one timeout); 0 until then. */
+    apr_time_t *deadline;
     const char **init_reason;        /**< per backend: why initialize
                                           failed (word, text) */
     const char **init_text;
