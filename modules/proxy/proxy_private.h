@@ -255,10 +255,13 @@ typedef struct {
     const char **init_reason;        /**< per backend: why initialize
                                           failed (word, text) */
     const char **init_text;
+    mcp_json_t **init_results;       /**< per backend, while initializing */
+    mcp_jsonrpc_msg_t *init_msg;     /**< the initialize the backends get */
+    mcp_http_batch_t *batch;         /**< the request's calls run here */
 } mcp_proxy_ctx_t;
 
 /** One message (or GET stream) to one backend. */
-typedef struct {
+typedef struct mcp_proxy_call_t {
     mcp_proxy_ctx_t *ctx;
     int b;                       /**< backend index */
     const char *http_method;     /**< "POST" (default), "GET", "DELETE" */
@@ -284,6 +287,9 @@ typedef struct {
                                       upstream credential: ask for a
                                       refreshed one */
     mcp_idp_error_t *idp_error;  /**< why mod_mcp_idp gave none */
+    /** Called when the call is finished (in the batch's thread). */
+    void (*then)(struct mcp_proxy_call_t *c);
+    apr_array_header_t *waiters; /**< calls sent once this one is done */
     const char *reason;          /**< failure: one word (see the README) */
     const char *reason_text;     /**< and in plain words */
 } mcp_proxy_call_t;
