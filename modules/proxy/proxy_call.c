@@ -90,14 +90,28 @@ static apr_status_t client_write(mcp_proxy_ctx_t *ctx, const char *buf,
                                  apr_size_t len)
 {
     request_rec *r = ctx->r;
+    apr_status_t rv;
 
     if (ctx->client_gone || r->connection->aborted) {
         ctx->client_gone = 1;
         return MCP_ECANCELED;
     }
     start_stream(ctx);
-    if ((len && ap_rwrite(buf, (int)len, r) < 0) || ap_rflush(r) < 0
-        || r->connection->aborted) {
+    /* One brigade for the whole stream (ap_rflush() would make one per
+     * event in the request pool); each event is flushed at once. */
+    if (!ctx->bb) {
+        ctx->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    }
+    if (len) {
+        APR_BRIGADE_INSERT_TAIL(ctx->bb,
+                                apr_bucket_transient_create(buf, len,
+                                                            ctx->bb->bucket_alloc));
+    }
+    APR_BRIGADE_INSERT_TAIL(ctx->bb,
+                            apr_bucket_flush_create(ctx->bb->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, ctx->bb);
+    apr_brigade_cleanup(ctx->bb);
+    if (rv != APR_SUCCESS || r->connection->aborted) {
         ctx->client_gone = 1;
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, MCPLOGNO(01810)
                       "the client went away during an event stream");
@@ -374,18 +388,21 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
     apr_pool_t *tp;
     apr_status_t rv = APR_SUCCESS;
 
+    /* Everything of one event lives in tp: a stream of any length costs
+     * the request's pool nothing (only the answer is kept, in p). */
+    apr_pool_create(&tp, p);
     if (event_id && *event_id) {
-        gid = apr_pstrcat(p, ctx->ep->backends[c->b].conf->name, ":",
+        gid = apr_pstrcat(tp, ctx->ep->backends[c->b].conf->name, ":",
                           event_id, NULL);
     }
     if (len == 0) {
         /* A priming event (SEP-1699): an id, maybe a retry, no data. */
         if (c->relay && (gid || retry >= 0)) {
-            return mcp_proxy_client_event(ctx, gid, "", 0, retry);
+            rv = mcp_proxy_client_event(ctx, gid, "", 0, retry);
         }
-        return APR_SUCCESS;
+        apr_pool_destroy(tp);
+        return rv;
     }
-    apr_pool_create(&tp, p);
     if (mcp_jsonrpc_parse(&m, tp, data, len, NULL, NULL) != APR_SUCCESS
         || m->kind == MCP_JSONRPC_BATCH || m->kind == MCP_JSONRPC_INVALID) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, ctx->r, MCPLOGNO(01811)

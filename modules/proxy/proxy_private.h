@@ -19,6 +19,7 @@
 #include <httpd.h>
 #include <http_config.h>
 #include <apr_tables.h>
+#include <apr_buckets.h>
 
 #include "mcp/mcp_fed.h"
 #include "mcp/mcp_http.h"
@@ -248,6 +249,7 @@ typedef struct {
     apr_interval_time_t keepalive;
     apr_time_t list_changed[MCP_FED_NKINDS]; /**< last one relayed */
     apr_pool_t *evpool;              /**< cleared after each event */
+    apr_bucket_brigade *bb;          /**< the client's event stream */
     /** Per backend: when this request stops waiting for it (its timeout
      *  counted from the first message to it, so making its session and
      *  asking it share one timeout); 0 until then. */
