@@ -19,6 +19,7 @@
 #include <httpd.h>
 #include <http_config.h>
 #include <apr_tables.h>
+#include <apr_buckets.h>
 
 #include "mcp/mcp_fed.h"
 #include "mcp/mcp_http.h"
@@ -248,6 +249,7 @@ typedef struct {
     apr_interval_time_t keepalive;
     apr_time_t list_changed[MCP_FED_NKINDS]; /**< last one relayed */
     apr_pool_t *evpool;              /**< cleared after each event */
+    apr_bucket_brigade *bb;          /**< the client's event stream */
     /** Per backend: when this request stops waiting for it (its timeout
      *  counted from the first message to it, so making its session and
      *  asking it share one timeout); 0 until then. */
@@ -255,10 +257,13 @@ typedef struct {
     const char **init_reason;        /**< per backend: why initialize
                                           failed (word, text) */
     const char **init_text;
+    mcp_json_t **init_results;       /**< per backend, while initializing */
+    mcp_jsonrpc_msg_t *init_msg;     /**< the initialize the backends get */
+    mcp_http_batch_t *batch;         /**< the request's calls run here */
 } mcp_proxy_ctx_t;
 
 /** One message (or GET stream) to one backend. */
-typedef struct {
+typedef struct mcp_proxy_call_t {
     mcp_proxy_ctx_t *ctx;
     int b;                       /**< backend index */
     const char *http_method;     /**< "POST" (default), "GET", "DELETE" */
@@ -284,6 +289,9 @@ typedef struct {
                                       upstream credential: ask for a
                                       refreshed one */
     mcp_idp_error_t *idp_error;  /**< why mod_mcp_idp gave none */
+    /** Called when the call is finished (in the batch's thread). */
+    void (*then)(struct mcp_proxy_call_t *c);
+    apr_array_header_t *waiters; /**< calls sent once this one is done */
     const char *reason;          /**< failure: one word (see the README) */
     const char *reason_text;     /**< and in plain words */
 } mcp_proxy_call_t;
