@@ -32,6 +32,7 @@
 #include <httpd.h>
 #include <http_config.h>
 #include <http_core.h>
+#include <ap_mpm.h>
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
@@ -578,6 +579,17 @@ static apr_status_t on_tick(const mcp_http_response_t *resp, void *baton)
 
     if (c->ctx->client_gone || c->ctx->r->connection->aborted) {
         return MCP_ECANCELED;
+    }
+    if (c->stream) {
+        int state = AP_MPMQ_RUNNING;
+
+        /* A stopping (or gracefully restarting) child ends its streams
+         * rather than hold the stop until the clients go. */
+        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
+            && state == AP_MPMQ_STOPPING) {
+            c->ctx->client_gone = 1;
+            return MCP_ECANCELED;
+        }
     }
     if (client_closed(c->ctx)) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, c->ctx->r, MCPLOGNO(01815)
