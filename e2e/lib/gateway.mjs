@@ -25,8 +25,9 @@
 // Options replace parts of it, so that other tests (mod_auth_openidc, ...)
 // can reuse it: `authorize` (the lines of <Location /oauth/authorize>: how
 // users sign in), `modules` (more LoadModule lines), `config` (lines added
-// at the end of the server config), `scopes` (MCPAuthzScope lines). The
-// first three may be functions of ({ dir, data, port, origin }), for
+// at the end of the server config), `location` (lines added inside
+// <Location /mcp>: MCPProxyBackend, ...), `scopes` (MCPAuthzScope lines).
+// All but `scopes` may be functions of ({ dir, data, port, origin }), for
 // lines that name the gateway's port or directory.
 //
 //   const gw = await startGateway({ config: 'MCPAuthzLifetime access 30' });
@@ -160,6 +161,7 @@ ${indent(opt(o.authorize) ?? basicAuthorize(data))}
     AuthType mcp
     Require mcp-scope mcp
     SetHandler mcp-proxy
+${o.location ? indent(opt(o.location)) : ''}
 </Location>
 ${o.stepUp === false ? '' : `
 # Step-up: the same protected resource as /mcp, needing ev1:write too.
