@@ -906,6 +906,10 @@ static void fail_waiters(mcp_proxy_call_t *c)
         fail(w, c->ctx->init_reason ? c->ctx->init_reason[c->b] : "unreachable",
              c->ctx->init_text ? c->ctx->init_text[c->b]
                                : "its session could not be made");
+        /* No upstream credential for initialize: the waiting call tells
+         * the user how to link (URL elicitation or -32003), as a call
+         * without a session would. */
+        w->idp_error = c->idp_error;
         if (w->then) {
             w->then(w);
         }
