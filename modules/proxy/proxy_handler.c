@@ -378,6 +378,29 @@ static mcp_json_t *whoami_tool(apr_pool_t *p)
     return t;
 }
 
+#define CONNECT MCP_FED_RESERVED_PREFIX "connect_"
+
+/* gateway_connect_<backend>: listed instead of the tools of a backend
+ * whose upstream provider the user has not linked yet, so that a client
+ * (and its model) can find out how to link it. */
+static mcp_json_t *connect_tool(apr_pool_t *p, const mcp_proxy_rt_backend_t *b)
+{
+    mcp_json_t *t = mcp_json_object(p), *schema = mcp_json_object(p);
+
+    mcp_json_set_str(t, "name", apr_pstrcat(p, CONNECT, b->conf->name, NULL));
+    mcp_json_set_str(t, "title", apr_psprintf(p, "Connect %s",
+                                              b->conf->idp));
+    mcp_json_set_str(t, "description",
+                     apr_psprintf(p, "The tools of %s need your %s account. "
+                                  "Call this tool to get the link that "
+                                  "connects it (once); then list the tools "
+                                  "again.", b->conf->name, b->conf->idp));
+    mcp_json_set_str(schema, "type", "object");
+    mcp_json_set(schema, "properties", mcp_json_object(p));
+    mcp_json_set(t, "inputSchema", schema);
+    return t;
+}
+
 /* Ask the backends of @a plan for their page of @a kind and merge. */
 static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
                               const mcp_jsonrpc_msg_t *m, mcp_fed_kind_e kind,
@@ -395,6 +418,10 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
     const char *err = NULL;
     apr_status_t rv;
     int nrun = 0;
+
+    if (!ctx->unlinked) {
+        ctx->unlinked = apr_pcalloc(r->pool, ctx->ep->nbackends + 1);
+    }
 
     for (i = 0; i < n; i++) {
         const mcp_fed_pos_t *pos = &APR_ARRAY_IDX(plan->fetch, i,
@@ -429,7 +456,12 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
         if (!c) {
             continue;
         }
-        if (c->reason) {
+        if (c->reason && c->idp_error && c->idp_error->type) {
+            /* The user has not linked this backend's provider yet: its
+             * tools are not listed, gateway_connect_<backend> is. */
+            ctx->unlinked[c->b] = 1;
+        }
+        else if (c->reason) {
             errors[i] = apr_psprintf(r->pool, "%s (%s)", c->reason_text,
                                      c->reason);
         }
@@ -491,6 +523,12 @@ static answer_t do_list(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
 
         items = mcp_json_get(r->pool, result, "tools");
         mcp_json_append(all, whoami_tool(r->pool));
+        for (i = 0; i < (apr_size_t)ctx->ep->nbackends; i++) {
+            if (ctx->unlinked[i]) {
+                mcp_json_append(all, connect_tool(r->pool,
+                                                  &ctx->ep->backends[i]));
+            }
+        }
         for (i = 0, k = items ? mcp_json_size(items) : 0; i < k; i++) {
             mcp_json_append(all, mcp_json_array_get(r->pool, items, i));
         }
@@ -582,6 +620,63 @@ static answer_t do_whoami(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m)
     mcp_json_append(content, text);
     mcp_json_set(res, "content", content);
     mcp_json_set(res, "structuredContent", who);
+    a.msg = rpc_result(ctx, &m->id, res);
+    return a;
+}
+
+/* gateway_connect_<backend>: the link error (URL elicitation or -32003)
+ * while the user has no link, a short text once it has one. */
+static answer_t do_connect(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
+                           const char *backend)
+{
+    APR_OPTIONAL_FN_TYPE(mcp_idp_upstream_credential) *get =
+        APR_RETRIEVE_OPTIONAL_FN(mcp_idp_upstream_credential);
+    apr_pool_t *p = ctx->r->pool;
+    answer_t a = { NULL, 0, NULL };
+    const char *hname = NULL, *value = NULL;
+    mcp_idp_error_t *ie = NULL;
+    mcp_json_t *res, *content, *text;
+    mcp_proxy_call_t *c;
+    int b;
+
+    for (b = 0; b < ctx->ep->nbackends; b++) {
+        if (!strcmp(ctx->ep->backends[b].conf->name, backend)) {
+            break;
+        }
+    }
+    if (b == ctx->ep->nbackends || !ctx->ep->backends[b].conf->idp
+        || !mcp_proxy_visible(ctx, b)) {
+        a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INVALID_PARAMS,
+                          apr_psprintf(p, "Unknown tool: %s%s", CONNECT,
+                                       backend));
+        return a;
+    }
+    if (get && get(ctx->r, ctx->ep->backends[b].conf->idp, 0, &hname, &value,
+                   &ie) != APR_SUCCESS && ie && ie->type) {
+        c = mcp_proxy_call_make(ctx, b, NULL);
+        c->idp_error = ie;
+        c->reason = "authorization_required";
+        a.msg = mcp_proxy_call_error(c, &m->id);
+        return a;
+    }
+    res = mcp_json_object(p);
+    content = mcp_json_array(p);
+    text = mcp_json_object(p);
+    mcp_json_set_str(text, "type", "text");
+    mcp_json_set_str(text, "text", value
+                     ? apr_psprintf(p, "Your %s account is connected: the "
+                                    "tools of %s are available (list the "
+                                    "tools again).",
+                                    ctx->ep->backends[b].conf->idp, backend)
+                     : apr_psprintf(p, "The %s account cannot be used now "
+                                    "(%s).", ctx->ep->backends[b].conf->idp,
+                                    ie && ie->message ? ie->message
+                                    : "mod_mcp_idp gave no answer"));
+    mcp_json_append(content, text);
+    mcp_json_set(res, "content", content);
+    if (!value) {
+        mcp_json_set_bool(res, "isError", 1);
+    }
     a.msg = rpc_result(ctx, &m->id, res);
     return a;
 }
@@ -785,6 +880,9 @@ static answer_t dispatch(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
         && mcp_fed_is_builtin(name)) {
         if (!strcmp(name, WHOAMI)) {
             return do_whoami(ctx, m);
+        }
+        if (!strncmp(name, CONNECT, sizeof(CONNECT) - 1)) {
+            return do_connect(ctx, m, name + sizeof(CONNECT) - 1);
         }
         a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INVALID_PARAMS,
                           apr_psprintf(ctx->r->pool, "Unknown tool: %s",

@@ -260,6 +260,8 @@ typedef struct {
     mcp_json_t **init_results;       /**< per backend, while initializing */
     mcp_jsonrpc_msg_t *init_msg;     /**< the initialize the backends get */
     mcp_http_batch_t *batch;         /**< the request's calls run here */
+    char *unlinked;                  /**< per backend: listed without the
+                                          user's upstream link */
 } mcp_proxy_ctx_t;
 
 /** One message (or GET stream) to one backend. */
