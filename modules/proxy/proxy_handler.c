@@ -1048,6 +1048,22 @@ static int need_session(mcp_proxy_ctx_t *ctx, const char **pmsg)
     return OK;
 }
 
+/* The session of the request, or the refusal sent (*prc) when there is
+ * none: 400 without the header, 404 for an unknown one. */
+static int open_session(mcp_proxy_ctx_t *ctx, int *prc)
+{
+    const char *text = NULL;
+    int rc = need_session(ctx, &text);
+
+    if (rc == OK) {
+        return 1;
+    }
+    *prc = send_error(ctx->r, rc, rc == HTTP_NOT_FOUND
+                                  ? PROXY_SESSION_NOT_FOUND
+                                  : PROXY_TRANSPORT_ERROR, text);
+    return 0;
+}
+
 static void session_done(mcp_proxy_ctx_t *ctx)
 {
     int timeout = mcp_proxy_session_timeout(ctx->conf);
@@ -1158,7 +1174,6 @@ static int handle_post(mcp_proxy_ctx_t *ctx)
     mcp_jsonrpc_limits_t lim;
     mcp_jsonrpc_msg_t *msg, *err = NULL;
     apr_off_t max = mcp_proxy_max_body(ctx->conf);
-    const char *text = NULL;
     char *body = NULL;
     apr_size_t len = 0;
     apr_status_t rv;
@@ -1212,11 +1227,8 @@ static int handle_post(mcp_proxy_ctx_t *ctx)
         a = dispatch(ctx, msg, 0);
         return send_answer(ctx, &a, msg);
     }
-    rc = need_session(ctx, &text);
-    if (rc != OK) {
-        return send_error(r, rc, rc == HTTP_NOT_FOUND
-                                 ? PROXY_SESSION_NOT_FOUND
-                                 : PROXY_TRANSPORT_ERROR, text);
+    if (!open_session(ctx, &rc)) {
+        return rc;
     }
     switch (msg->kind) {
     case MCP_JSONRPC_BATCH:
@@ -1242,15 +1254,11 @@ static int handle_get(mcp_proxy_ctx_t *ctx)
 {
     request_rec *r = ctx->r;
     const char *last = apr_table_get(r->headers_in, "Last-Event-ID");
-    const char *text = NULL;
     mcp_proxy_call_t **calls;
     int rc, n = 0, i, *which;
 
-    rc = need_session(ctx, &text);
-    if (rc != OK) {
-        return send_error(r, rc, rc == HTTP_NOT_FOUND
-                                 ? PROXY_SESSION_NOT_FOUND
-                                 : PROXY_TRANSPORT_ERROR, text);
+    if (!open_session(ctx, &rc)) {
+        return rc;
     }
     which = session_backends(ctx, &n);
     calls = apr_pcalloc(r->pool, sizeof(*calls) * (n + 1));
@@ -1301,15 +1309,11 @@ static int handle_get(mcp_proxy_ctx_t *ctx)
 static int handle_delete(mcp_proxy_ctx_t *ctx)
 {
     request_rec *r = ctx->r;
-    const char *text = NULL;
     mcp_proxy_call_t **calls;
     int rc, n = 0, i, *which;
 
-    rc = need_session(ctx, &text);
-    if (rc != OK) {
-        return send_error(r, rc, rc == HTTP_NOT_FOUND
-                                 ? PROXY_SESSION_NOT_FOUND
-                                 : PROXY_TRANSPORT_ERROR, text);
+    if (!open_session(ctx, &rc)) {
+        return rc;
     }
     /* The gateway session goes first: whatever the backends say, the
      * client's id is dead now. */
