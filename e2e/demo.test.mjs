@@ -40,7 +40,8 @@ const demoProcesses = (demoDir) => [...new Map([...processesOf({ dir: demoDir })
 let demo, output = '', ports, dir, exited;
 
 before(async () => {
-  ports = { gw: await freePort(), up1: await freePort(), up2: await freePort() };
+  ports = { gw: await freePort(), up1: await freePort(), up2: await freePort(),
+    up3: await freePort(), oauth: await freePort() };
   dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-demo-'));
   // As root the demo's children (www-data) must reach its data here, or
   // the demo keeps it in /var/tmp, where nothing removes it.
@@ -49,7 +50,7 @@ before(async () => {
     env: {
       ...process.env,
       MCP_DEMO_PORT: String(ports.gw),
-      MCP_DEMO_UPSTREAM_PORTS: `${ports.up1} ${ports.up2}`,
+      MCP_DEMO_UPSTREAM_PORTS: `${ports.up1} ${ports.up2} ${ports.up3} ${ports.oauth}`,
       MCP_DEMO_PASSWORD: 'e2e-secret',
       MCP_DEMO_DIR: dir,
       MCP_DEMO_SKIP_INSTALL: '1',
@@ -88,6 +89,20 @@ test('prints the MCP URL and both demo logins', () => {
   assert.match(output, new RegExp(`MCP URL: http://127\\.0\\.0\\.1:${ports.gw}/mcp`));
   assert.match(output, /Login: demo \/ e2e-secret/);
   assert.match(output, /Login: demo2 \/ e2e-secret/);
+});
+
+// The third upstream (mod_mcp_idp, issue 8) is on when this build's
+// mod_mcp_idp takes its directives (scripts/demo, MCP_DEMO_IDP=auto).
+const idpOn = () => /Third upstream \(per-user OAuth\): 127/.test(output);
+
+test('the third upstream: on with its upstream accounts, or off and saying why', (t) => {
+  if (!idpOn()) {
+    assert.match(output, /Third upstream \(per-user OAuth\): off \(MCP_DEMO_IDP=auto: .+\)/);
+    t.diagnostic('the third upstream is off: this build\'s mod_mcp_idp refuses its directives (branch idp)');
+    return;
+  }
+  assert.match(output, /Upstream accounts: demo \/ e2e-secret and demo2 \/ e2e-secret/);
+  assert.match(output, new RegExp(`Connections: http://127\\.0\\.0\\.1:${ports.gw}/oauth/v1/connections`));
 });
 
 for (const which of ['up1', 'up2']) {
@@ -220,6 +235,8 @@ test('SIGTERM stops httpd and both upstreams', async () => {
   assert.ok(started.some((p) => /apache2|httpd/.test(p.cmd)), `httpd runs: ${JSON.stringify(started)}`);
   assert.ok(started.filter((p) => /server-everything/.test(p.cmd)).length === 2,
     `two upstreams run: ${JSON.stringify(started)}`);
+  const third = started.filter((p) => /upstream-(mcp|oauth)\.mjs/.test(p.cmd)).length;
+  assert.equal(third, idpOn() ? 2 : 0, `the third upstream and its OAuth server: ${JSON.stringify(started)}`);
   demo.kill('SIGTERM');
   const timer = new Promise((_, reject) => setTimeout(
     () => reject(new Error('scripts/demo did not stop within 15 s')), STOP_TIMEOUT_MS));
