@@ -150,6 +150,31 @@ test('the SDK signs the demo user in through the gateway and pings /mcp', async 
   assert.match(provider.clientInformation()?.client_id ?? '', /^dcr-/, 'registered dynamically');
 });
 
+test('the third upstream: its tools are listed and the first call asks to connect the upstream account', async (t) => {
+  if (!idpOn()) {
+    t.skip('the third upstream is off: this build\'s mod_mcp_idp refuses its directives (branch idp)');
+    return;
+  }
+  const client = new Client({ name: 'mod_mcp-e2e', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${ports.gw}/mcp`),
+    { authProvider: provider }));
+  try {
+    const names = (await client.listTools()).tools.map((tool) => tool.name);
+    assert.ok(names.includes('up_upstream_whoami') && names.includes('up_list_repos'), names.join(' '));
+    const err = await client.callTool({ name: 'up_upstream_whoami', arguments: {} }).then(
+      (r) => assert.fail(`a link is needed first, got ${JSON.stringify(r)}`), (e) => e);
+    assert.equal(err.code, -32003, String(err));
+    assert.equal(err.data?.type, 'OAuthConnectionRequired');
+    assert.equal(err.data?.provider, 'upstream');
+    assert.match(err.data?.authorize_url ?? '',
+      new RegExp(`^http://127\\.0\\.0\\.1:${ports.gw}/oauth/v1/authorize\\?provider_name=upstream`));
+  } finally {
+    await client.close();
+  }
+  const meta = await (await fetch(`http://127.0.0.1:${ports.oauth}/.well-known/openid-configuration`)).json();
+  assert.equal(meta.issuer, `http://127.0.0.1:${ports.oauth}`, 'the upstream OAuth server answers');
+});
+
 test('the demo serves the federated catalog of both upstreams, filtered by scope', async () => {
   const client = new Client({ name: 'mod_mcp-e2e', version: '1.0.0' });
   const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${ports.gw}/mcp`),
@@ -164,13 +189,14 @@ test('the demo serves the federated catalog of both upstreams, filtered by scope
     }
     assert.ok(!names.some((n) => /^ev1_(toggle|trigger)-/.test(n)),
       `ev1_toggle-*/ev1_trigger-* need ev1:write, which this token lacks: ${names.join(' ')}`);
-    assert.ok(!names.some((n) => !/^(ev1_|ev2_|gateway_)/.test(n)), 'every name is prefixed');
+    assert.ok(!names.some((n) => !/^(ev1_|ev2_|up_|gateway_)/.test(n)), 'every name is prefixed');
     const echo = await client.callTool({ name: 'ev2_echo', arguments: { message: 'through the gateway' } });
     assert.deepEqual(echo.content, [{ type: 'text', text: 'Echo: through the gateway' }]);
     const who = await client.callTool({ name: 'gateway_whoami', arguments: {} });
     assert.equal(who.structuredContent.subject, 'demo');
     assert.deepEqual(who.structuredContent.scopes, ['mcp']);
-    assert.deepEqual(who.structuredContent.backends.map((b) => b.name), ['everything1', 'everything2']);
+    assert.deepEqual(who.structuredContent.backends.map((b) => b.name),
+      ['everything1', 'everything2', ...(idpOn() ? ['upstream'] : [])]);
     // A call outside the token's scopes: the step-up challenge, before anything is streamed.
     const res = await fetch(`http://127.0.0.1:${ports.gw}/mcp`, {
       method: 'POST',
