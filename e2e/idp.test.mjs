@@ -43,6 +43,7 @@ const SCOPE = 'openid offline_access read:user repo';
 const CLIENT_ID = 'mcp-gateway-e2e';
 const CLIENT_SECRET = randomBytes(24).toString('base64url');
 const WHOAMI = 'up_upstream_whoami';
+const ACCESS_TTL = 75;
 
 let up, mcp, gw, skipReason = null, gwPort;
 const tokens = {};        // gateway token providers per user
@@ -174,7 +175,9 @@ const ALLOW = /allow|approve|confirm|connect|link|authori[sz]e|continue|yes/i;
 // Follow @authorizeUrl as gateway user @user, confirm, sign in upstream
 // as @upstreamUser and answer its consent with @decision. Returns what
 // was seen: { confirm, toUpstream, callbackUrl, done }.
-async function link(user, authorizeUrl, { upstreamUser = user, decision = 'allow', ua = new UserAgent() } = {}) {
+// With { callback: false } it stops before the callback (not requested).
+async function link(user, authorizeUrl, { upstreamUser = user, decision = 'allow', ua = new UserAgent(),
+  callback = true } = {}) {
   ua.signIn(gw.origin, user, PASSWORD);
   const confirm = await ua.request(authorizeUrl);
   assert.equal(confirm.status, 200, `the confirmation page: ${confirm.status} ${pageText(confirm.body).slice(0, 300)}`);
@@ -190,8 +193,16 @@ async function link(user, authorizeUrl, { upstreamUser = user, decision = 'allow
       { decision, stop: (u) => u.startsWith(callbackPrefix) });
   }
   assert.ok(res.stopped, `back at the gateway's callback: ${res.status} ${pageText(res.body ?? '').slice(0, 300)}`);
-  const done = await ua.follow(res.stopped);
+  const done = callback ? await ua.follow(res.stopped) : null;
   return { ua, confirm, form, toUpstream: consent.next, callbackUrl: res.stopped, done };
+}
+
+// Until the last upstream token the upstream MCP server saw for @sub has
+// expired (its exp, plus a second).
+async function untilExpired(sub) {
+  const exp = mcp.records().filter((r) => r.sub === sub && r.ok).at(-1)?.exp;
+  assert.ok(exp, `a token of ${sub} was seen`);
+  await sleep(Math.max(0, exp * 1000 + 1000 - Date.now()));
 }
 
 const sqlite = (sql) => execFileSync('sqlite3', ['-readonly', '-json', gw.db, sql], { encoding: 'utf8' });
@@ -376,19 +387,30 @@ idpTest('a wrong state fails', async () => {
   assert.ok(r.status >= 400, `callback with a wrong state: ${r.status}`);
 });
 
-idpTest('a link minted for demo, opened by demo2, fails', async () => {
-  // demo2 has no link yet: this is the URL the gateway minted for demo.
-  const ua = new UserAgent();
-  ua.signIn(gw.origin, 'demo2', PASSWORD);
-  const r = await ua.request(links.demo.url);
-  if (r.status === 200) {
-    const form = forms(r.body).find((f) => f.method === 'post');
-    const consent = form ? await submit(ua, links.demo.url, form, ALLOW) : { status: 0, next: null };
-    assert.ok(!(consent.next ?? '').startsWith(up.issuer),
-      `demo2 must not be sent to the upstream with demo's link: ${consent.status} ${consent.next}`);
+idpTest('a link minted for demo, opened by demo2, fails (confirmation form, callback) and never acts for demo', async () => {
+  const demo2 = new UserAgent();
+  demo2.signIn(gw.origin, 'demo2', PASSWORD);
+  // The authorize_url carries no credential: opened by demo2 it may only
+  // ever be about demo2.
+  const opened = await demo2.request(links.demo.url);
+  if (opened.status === 200) {
+    assert.match(pageText(opened.body), /demo2/, 'the page is about the signed-in user');
+    assert.doesNotMatch(pageText(opened.body).replace(/demo2/g, ''), /\bdemo\b/, 'not about demo');
   } else {
-    assert.ok(r.status >= 400, `demo2 opening demo's link: ${r.status}`);
+    assert.ok(opened.status >= 400, `demo2 opening demo's link: ${opened.status}`);
   }
+  // demo's confirmation form (its CSRF token), sent by demo2: refused.
+  const ua = new UserAgent();
+  ua.signIn(gw.origin, 'demo', PASSWORD);
+  const page = await ua.request(links.demo.url);
+  const form = forms(page.body).find((f) => f.method === 'post');
+  const stolen = await submit(demo2, links.demo.url, form, ALLOW);
+  assert.ok(stolen.status >= 400, `demo's form posted by demo2: ${stolen.status} ${stolen.next}`);
+  assert.ok(!(stolen.next ?? '').startsWith(up.issuer), 'demo2 is not sent to the upstream');
+  // A flow demo started, whose callback lands in demo2's session: refused.
+  const started = await link('demo', links.demo.url, { callback: false });
+  const cb = await demo2.request(started.callbackUrl);
+  assert.ok(cb.status >= 400, `demo's callback opened by demo2: ${cb.status}`);
   assert.ok(!vaultRows().some((x) => x.subject === 'demo2'), 'nothing stored for demo2');
 });
 
@@ -403,8 +425,10 @@ idpTest('a callback without consent at the upstream (access_denied) links nothin
 });
 
 idpTest('demo2 links their own account and gets "demo2"; the upstream never saw a gateway-issued token', async () => {
-  // Short-lived upstream tokens from here on: the refresh cases below.
-  up.setAccessTtl(8);
+  // Short-lived upstream tokens from here on, for the refresh cases below
+  // (longer than a gateway's margin for refreshing ahead, e.g. 60 s, so
+  // that a token just refreshed is not refreshed again at once).
+  up.setAccessTtl(ACCESS_TTL);
   const url = assertLinkRequired(await call('demo2'), 'demo2');
   links.demo2 = { url, ...(await link('demo2', url)) };
   const who = await call('demo2');
@@ -422,7 +446,7 @@ idpTest('demo2 links their own account and gets "demo2"; the upstream never saw 
 idpTest('an expired upstream token is refreshed silently', async () => {
   const seenBefore = new Set(mcp.records().filter((r) => r.sub === 'demo2').map((r) => r.sha256));
   const refreshesBefore = up.stats().refreshes.length;
-  await sleep(9000);
+  await untilExpired('demo2');
   const who = await call('demo2');
   assert.equal(who.result?.structuredContent?.sub, 'demo2', JSON.stringify(who));
   assert.ok(up.stats().refreshes.length > refreshesBefore, 'the gateway refreshed at the token endpoint');
@@ -434,7 +458,7 @@ idpTest('an expired upstream token is refreshed silently', async () => {
 idpTest('20 parallel calls after expiry: exactly one refresh, all answered', async () => {
   // Each call on its own session, all at once.
   const clients = await Promise.all(Array.from({ length: 20 }, () => client('demo2')));
-  await sleep(9000);
+  await untilExpired('demo2');
   const before = up.stats();
   const answers = await Promise.allSettled(clients.map((c) => c.callTool({ name: WHOAMI, arguments: {} })));
   await Promise.all(clients.map((c) => c.close()));
@@ -532,7 +556,6 @@ idpTest('key rotation: a new first key seals new links, the old key still opens 
   gw = await gw.restart(idpOpts([{ id: 'k2' }, { id: 'k1' }], true));
   const old = vaultRows().find((x) => x.subject === 'demo2' && x.provider === 'upstream');
   assert.equal(old.key_id, 'k1');
-  await sleep(9000);   // demo2's token expired: opened with k1, refreshed, sealed again
   assert.equal((await call('demo2')).result?.structuredContent?.sub, 'demo2', 'the old link still works');
   const url = assertLinkRequired(await call('demo'), 'demo (revoked before)');
   await link('demo', url);
