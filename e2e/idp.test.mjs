@@ -55,7 +55,9 @@ let offeredOnPurpose;     // the gateway token the fixtures' case offers upstrea
 function idpOpts(vaultKeys = [{ id: 'k1' }], withPat = false) {
   const providers = [{
     name: 'upstream', issuer: up.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET,
-    scope: SCOPE, options: ['internal=on'],
+    // prompt=consent: oidc-provider keeps offline_access only with it (as
+    // Google wants access_type=offline&prompt=consent).
+    scope: SCOPE, options: ['internal=on', 'params="prompt=consent"'],
   }];
   const backends = [`MCPProxyBackend upstream ${mcp.url} prefix=up_ idp=upstream`];
   if (withPat) {
