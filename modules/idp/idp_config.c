@@ -17,8 +17,10 @@
 #include <httpd.h>
 #include <http_config.h>
 #include <apr_strings.h>
+#include <apr_lib.h>
 
 #include "mcp/mcp_scope.h"
+#include "mcp/mcp_upstream.h"
 #include "mcp/mcp_url.h"
 #include "mcp_glue.h"
 #include "idp_private.h"
@@ -29,6 +31,7 @@ void *mcp_idp_create_server_conf(apr_pool_t *p, server_rec *s)
 
     conf->vault_keys = NULL;
     conf->providers = NULL;
+    conf->link_base = NULL;
     conf->keyring = NULL;
     return conf;
 }
@@ -42,6 +45,7 @@ void *mcp_idp_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
      * keys or providers gets exactly those. */
     conf->vault_keys = add->vault_keys ? add->vault_keys : base->vault_keys;
     conf->providers = add->providers ? add->providers : base->providers;
+    conf->link_base = add->link_base ? add->link_base : base->link_base;
     conf->keyring = NULL; /* loaded per server in post_config */
     return conf;
 }
@@ -89,23 +93,51 @@ static const char *add_vault_key(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *on_off(apr_pool_t *p, const char *key, const char *val,
+                          int *pv)
+{
+    if (!strcasecmp(val, "on")) {
+        *pv = 1;
+    }
+    else if (!strcasecmp(val, "off")) {
+        *pv = 0;
+    }
+    else {
+        return apr_psprintf(p, "%s= must be on or off, not '%s'", key, val);
+    }
+    return NULL;
+}
+
+static int is_header_name(const char *s)
+{
+    if (!s || !*s) {
+        return 0;
+    }
+    for (; *s; s++) {
+        if (!apr_isalnum(*s) && !strchr("!#$%&'*+-.^_`|~", *s)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static const char *provider_option(cmd_parms *cmd, mcp_idp_provider_t *pv,
                                    const char *key, const char *val)
 {
     apr_pool_t *p = cmd->pool;
-    const char *err;
+    const char *err = NULL;
 
-    if (!strcmp(key, "authorize") || !strcmp(key, "token")) {
-        if (mcp_url_check(cmd->temp_pool, val, MCP_URL_SECURE, &err)
-            != APR_SUCCESS) {
-            return apr_psprintf(p, "%s=: %s", key, err);
-        }
-        if (*key == 'a') {
-            pv->authorize = apr_pstrdup(p, val);
-        }
-        else {
-            pv->token = apr_pstrdup(p, val);
-        }
+    if (!strcmp(key, "authorize")) {
+        pv->authorize = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "token")) {
+        pv->token = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "issuer")) {
+        pv->issuer = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "revoke")) {
+        pv->revoke = apr_pstrdup(p, val);
     }
     else if (!strcmp(key, "client_id")) {
         if (!*val) {
@@ -132,9 +164,94 @@ static const char *provider_option(cmd_parms *cmd, mcp_idp_provider_t *pv,
         }
         pv->scope = apr_pstrdup(p, val);
     }
+    else if (!strcmp(key, "pkce")) {
+        return on_off(p, key, val, &pv->pkce);
+    }
+    else if (!strcmp(key, "internal")) {
+        return on_off(p, key, val, &pv->internal);
+    }
+    else if (!strcmp(key, "params")) {
+        if (mcp_upstream_parse_params(&pv->params_table, p, val, &err)
+            != APR_SUCCESS) {
+            return apr_psprintf(p, "params=: %s", err);
+        }
+        pv->params = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "header")) {
+        if (!is_header_name(val)) {
+            return apr_psprintf(p, "header= '%s' is not an HTTP header name",
+                                val);
+        }
+        pv->header = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "prefix")) {
+        if (strpbrk(val, "\r\n")) {
+            return "prefix= must not hold a line break";
+        }
+        pv->prefix = apr_pstrdup(p, val);
+    }
+    else if (!strcmp(key, "mode")) {
+        if (!strcmp(val, "oauth")) {
+            pv->mode = MCP_IDP_MODE_OAUTH;
+        }
+        else if (!strcmp(val, "personal")) {
+            pv->mode = MCP_IDP_MODE_PERSONAL;
+        }
+        else {
+            return apr_psprintf(p, "mode= must be oauth or personal, not "
+                                "'%s'", val);
+        }
+    }
     else {
-        return apr_psprintf(p, "unknown option '%s' (known: authorize, "
-                            "token, client_id, secret_file, scope)", key);
+        return apr_psprintf(p, "unknown option '%s' (known: issuer, "
+                            "authorize, token, client_id, secret_file, scope, "
+                            "pkce, params, header, prefix, revoke, internal, "
+                            "mode)", key);
+    }
+    return NULL;
+}
+
+/* The endpoints must be https (or http on loopback); an internal provider
+ * may use http to any host of its network. */
+static const char *check_url(apr_pool_t *p, const mcp_idp_provider_t *pv,
+                             const char *key, const char *url)
+{
+    const char *err = NULL;
+    unsigned rules = pv->internal ? MCP_URL_ANY_HTTP : MCP_URL_SECURE;
+
+    if (key[0] == 'i') {
+        rules |= MCP_URL_NO_QUERY;
+    }
+    if (url && mcp_url_check(p, url, rules, &err) != APR_SUCCESS) {
+        return apr_psprintf(p, "%s=: %s", key, err);
+    }
+    return NULL;
+}
+
+/* What a whole line must have, once all its options are read. */
+static const char *check_provider(apr_pool_t *p, mcp_idp_provider_t *pv)
+{
+    const char *err;
+
+    if (pv->mode == MCP_IDP_MODE_PERSONAL) {
+        if (pv->issuer || pv->authorize || pv->token || pv->client_id
+            || pv->secret_file || pv->revoke || pv->params) {
+            return apr_psprintf(p, "provider '%s' has mode=personal: users "
+                                "paste their own tokens, so it takes none of "
+                                "issuer=, authorize=, token=, client_id=, "
+                                "secret_file=, revoke=, params=", pv->name);
+        }
+        return NULL;
+    }
+    if (!pv->client_id || (!pv->issuer && (!pv->authorize || !pv->token))) {
+        return apr_psprintf(p, "provider '%s' needs client_id= and either "
+                            "issuer= or authorize= and token=", pv->name);
+    }
+    if ((err = check_url(p, pv, "issuer", pv->issuer))
+        || (err = check_url(p, pv, "authorize", pv->authorize))
+        || (err = check_url(p, pv, "token", pv->token))
+        || (err = check_url(p, pv, "revoke", pv->revoke))) {
+        return err;
     }
     return NULL;
 }
@@ -168,6 +285,10 @@ static const char *add_provider(cmd_parms *cmd, void *dconf, const char *raw)
     }
     pv = apr_pcalloc(cmd->pool, sizeof(*pv));
     pv->name = apr_pstrdup(cmd->pool, w[0]);
+    pv->pkce = 1;
+    pv->header = "Authorization";
+    pv->prefix = "Bearer ";
+    pv->mode = MCP_IDP_MODE_OAUTH;
     pv->defn_name = cmd->directive->filename;
     pv->defn_line = cmd->directive->line_num;
     for (i = 1; i < words->nelts; i++) {
@@ -179,15 +300,33 @@ static const char *add_provider(cmd_parms *cmd, void *dconf, const char *raw)
             return fail(cmd, err);
         }
     }
-    if (!pv->authorize || !pv->token || !pv->client_id) {
-        return fail(cmd, apr_psprintf(cmd->pool, "provider '%s' needs "
-                                      "authorize=, token= and client_id=",
-                                      pv->name));
+    if ((err = check_provider(cmd->pool, pv))) {
+        return fail(cmd, err);
     }
+    pv->rt = mcp_idp_provider_rt_make(cmd->pool);
     if (!conf->providers) {
         conf->providers = apr_array_make(cmd->pool, 4, sizeof(*pv));
     }
     *(mcp_idp_provider_t *)apr_array_push(conf->providers) = *pv;
+    return NULL;
+}
+
+static const char *set_link_base(cmd_parms *cmd, void *dconf,
+                                 const char *path)
+{
+    mcp_idp_server_conf *conf = server_conf(cmd);
+    apr_size_t n = strlen(path);
+
+    if (path[0] != '/' || strpbrk(path, "?#%\"\\ \t") || strstr(path, "//")
+        || strstr(path, "/./") || strstr(path, "/../")) {
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a plain URL "
+                                      "path starting with '/'", path));
+    }
+    /* "/" and "/oauth/v1/" mean "" and "/oauth/v1" below them. */
+    while (n > 1 && path[n - 1] == '/') {
+        n--;
+    }
+    conf->link_base = n == 1 ? "" : apr_pstrndup(cmd->pool, path, n);
     return NULL;
 }
 
@@ -197,9 +336,16 @@ const command_rec mcp_idp_cmds[] = {
                    "base64 or hex) for "
                    "the upstream token vault; repeat for rotation: the first "
                    "encrypts, all decrypt"),
+    AP_INIT_TAKE1("MCPIdPLinkBase", set_link_base, NULL, RSRC_CONF,
+                  "<path>: where SetHandler mcp-idp serves the link pages "
+                  "(<path>/authorize, /callback, /connections; default "
+                  "/oauth/v1)"),
     AP_INIT_RAW_ARGS("MCPIdPProvider", add_provider, NULL, RSRC_CONF,
-                     "<name> authorize=<URL> token=<URL> client_id=<id> "
-                     "[secret_file=<path>] [scope=\"a b\"]: an upstream OAuth "
-                     "provider users link their accounts with"),
+                     "<name> [issuer=<URL>] [authorize=<URL> token=<URL>] "
+                     "client_id=<id> [secret_file=<path>] [scope=\"a b\"] "
+                     "[pkce=on|off] [params=\"k=v&...\"] [header=<name>] "
+                     "[prefix=\"<text>\"] [revoke=<URL>] [internal=on] "
+                     "[mode=oauth|personal]: an upstream OAuth provider users "
+                     "link their accounts with"),
     { NULL }
 };

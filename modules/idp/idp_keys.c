@@ -18,6 +18,7 @@
 #include <http_log.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
+#include <apr_file_io.h>
 
 #include "mcp/mcp_common.h"
 #include "mcp/mcp_crypto.h"
@@ -26,8 +27,19 @@
 
 APLOG_USE_MODULE(mcp_idp);
 
+/* The label of the key the link forms' CSRF tokens are made with: derived
+ * from the current vault key, so every node that shares the keys accepts
+ * the forms of the others, and no key of its own needs managing. */
+#define CSRF_LABEL "mod_mcp_idp link forms v1"
+
+typedef struct {
+    mcp_keyring_t *kr;
+    unsigned char csrf[32];
+} loaded_t;
+
 static apr_status_t add_key(mcp_keyring_t *kr, apr_pool_t *ptemp,
-                            server_rec *s, const mcp_idp_vault_key_t *k)
+                            server_rec *s, const mcp_idp_vault_key_t *k,
+                            unsigned char *csrf)
 {
     unsigned char key[MCP_AEAD_KEY_LEN];
     const char *err = NULL;
@@ -36,6 +48,10 @@ static apr_status_t add_key(mcp_keyring_t *kr, apr_pool_t *ptemp,
     rv = mcp_keyring_load_key_file(key, ptemp, k->path, &err);
     if (rv == APR_SUCCESS) {
         rv = mcp_keyring_add(kr, k->id, key, 0, &err);
+    }
+    if (rv == APR_SUCCESS && csrf) {
+        mcp_crypto_hmac_sha256(csrf, key, sizeof(key), CSRF_LABEL,
+                               sizeof(CSRF_LABEL) - 1);
     }
     mcp_crypto_wipe(key, sizeof(key));
     if (rv == APR_SUCCESS) {
@@ -55,6 +71,12 @@ static apr_status_t add_key(mcp_keyring_t *kr, apr_pool_t *ptemp,
     return rv;
 }
 
+static apr_status_t wipe_csrf(void *data)
+{
+    mcp_crypto_wipe(data, 32);
+    return APR_SUCCESS;
+}
+
 int mcp_idp_load_vault_keys(apr_pool_t *pconf, apr_pool_t *ptemp,
                             server_rec *s)
 {
@@ -66,32 +88,93 @@ int mcp_idp_load_vault_keys(apr_pool_t *pconf, apr_pool_t *ptemp,
     for (sv = s; sv; sv = sv->next) {
         mcp_idp_server_conf *conf =
             ap_get_module_config(sv->module_config, &mcp_idp_module);
-        mcp_keyring_t *kr;
+        loaded_t *l;
 
         if (!conf->vault_keys) {
             continue;
         }
-        kr = apr_hash_get(loaded, &conf->vault_keys, sizeof(void *));
-        if (!kr) {
-            if (mcp_keyring_create(&kr, pconf) != APR_SUCCESS) {
+        l = apr_hash_get(loaded, &conf->vault_keys, sizeof(void *));
+        if (!l) {
+            l = apr_pcalloc(ptemp, sizeof(*l));
+            if (mcp_keyring_create(&l->kr, pconf) != APR_SUCCESS) {
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
             for (i = 0; i < conf->vault_keys->nelts; i++) {
-                if (add_key(kr, ptemp, s, &APR_ARRAY_IDX(conf->vault_keys, i,
-                                                         mcp_idp_vault_key_t))
-                    != APR_SUCCESS) {
+                if (add_key(l->kr, ptemp, s,
+                            &APR_ARRAY_IDX(conf->vault_keys, i,
+                                           mcp_idp_vault_key_t),
+                            i == 0 ? l->csrf : NULL) != APR_SUCCESS) {
                     return HTTP_INTERNAL_SERVER_ERROR;
                 }
             }
+            apr_pool_cleanup_register(ptemp, l->csrf, wipe_csrf,
+                                      apr_pool_cleanup_null);
             apr_hash_set(loaded, apr_pmemdup(ptemp, &conf->vault_keys,
                                              sizeof(void *)),
-                         sizeof(void *), kr);
+                         sizeof(void *), l);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, MCPLOGNO(00711)
                          "%s: %d vault key(s), sealing with key id %s",
                          mcp_glue_server_desc(ptemp, sv),
-                         mcp_keyring_count(kr), mcp_keyring_current(kr));
+                         mcp_keyring_count(l->kr), mcp_keyring_current(l->kr));
         }
-        conf->keyring = kr;
+        conf->keyring = l->kr;
+        memcpy(conf->csrf_key, l->csrf, sizeof(conf->csrf_key));
+        conf->have_csrf_key = 1;
+    }
+    return OK;
+}
+
+/* The client secrets: read once at startup, so a secret file may be
+ * readable by root only (httpd reads its configuration as root). */
+int mcp_idp_load_secrets(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *sv;
+    int i;
+
+    for (sv = s; sv; sv = sv->next) {
+        mcp_idp_server_conf *conf =
+            ap_get_module_config(sv->module_config, &mcp_idp_module);
+
+        for (i = 0; conf->providers && i < conf->providers->nelts; i++) {
+            mcp_idp_provider_t *pv = &APR_ARRAY_IDX(conf->providers, i,
+                                                    mcp_idp_provider_t);
+            apr_file_t *f;
+            char buf[4097];
+            apr_size_t n = sizeof(buf) - 1;
+            apr_status_t rv;
+
+            if (!pv->secret_file || pv->secret) {
+                continue;
+            }
+            rv = apr_file_open(&f, pv->secret_file, APR_FOPEN_READ,
+                               APR_OS_DEFAULT, ptemp);
+            if (rv == APR_SUCCESS) {
+                rv = apr_file_read_full(f, buf, n, &n);
+                apr_file_close(f);
+                if (rv == APR_EOF) {
+                    rv = APR_SUCCESS;
+                }
+            }
+            if (rv == APR_SUCCESS && n == sizeof(buf) - 1) {
+                rv = APR_EINVAL;
+            }
+            while (rv == APR_SUCCESS && n > 0
+                   && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+                n--;
+            }
+            if (rv != APR_SUCCESS || n == 0 || memchr(buf, '\n', n)
+                || memchr(buf, '\r', n) || memchr(buf, '\0', n)) {
+                mcp_crypto_wipe(buf, sizeof(buf));
+                ap_log_error(APLOG_MARK, APLOG_EMERG, mcp_glue_log_status(rv),
+                             s, MCPLOGNO(01900) "MCPIdPProvider %s (%s:%u): "
+                             "secret_file=%s must hold one line, the client "
+                             "secret (at most 4 KiB)", pv->name,
+                             pv->defn_name, pv->defn_line, pv->secret_file);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            pv->secret = apr_pstrmemdup(pconf, buf, n);
+            mcp_crypto_wipe(buf, sizeof(buf));
+        }
     }
     return OK;
 }

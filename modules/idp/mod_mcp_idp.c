@@ -88,6 +88,10 @@ static int idp_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+    rc = mcp_idp_load_secrets(pconf, ptemp, s);
+    if (rc != OK) {
+        return rc;
+    }
     /* Keys are checked even without providers: a broken key file should
      * fail now, not when the first provider is added. */
     return mcp_idp_load_vault_keys(pconf, ptemp, s);
@@ -99,6 +103,7 @@ static void idp_child_init(apr_pool_t *pchild, server_rec *s)
 {
     server_rec *sv;
 
+    mcp_idp_child_init(pchild, s);
     for (sv = s; sv; sv = sv->next) {
         mcp_idp_server_conf *conf =
             ap_get_module_config(sv->module_config, &mcp_idp_module);
@@ -145,6 +150,8 @@ static void idp_register_hooks(apr_pool_t *p)
     static const char *const after_dbd[] = { "mod_dbd.c", NULL };
 
     APR_REGISTER_OPTIONAL_FN(mcp_idp_provider_known);
+    APR_REGISTER_OPTIONAL_FN(mcp_idp_upstream_credential);
+    ap_hook_handler(mcp_idp_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(idp_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(idp_child_init, after_dbd, NULL, APR_HOOK_MIDDLE);
 }

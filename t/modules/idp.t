@@ -58,8 +58,13 @@ $run = httpd_run(name => 'idp-providers', modules => ['idp'],
             . "MCPIdPVaultKey \"$state/vault-b64.key\"\n"
             . "MCPIdPVaultKey \"$state/vault-hex.key\"\n"
             . "$provider secret_file=\"$state/provider.secret\" scope=\"repo read:org\"\n"
-            . "MCPIdPProvider local authorize=http://127.0.0.1:9/a token=http://localhost:9/t client_id=x\n");
-ok($run->{started}, 'providers with vault keys and mod_dbd: starts')
+            . "MCPIdPProvider local authorize=http://127.0.0.1:9/a token=http://localhost:9/t client_id=x\n"
+            . "MCPIdPProvider corp authorize=http://10.1.2.3/a token=http://sso.corp/t client_id=x internal=on pkce=off params=\"prompt=consent&access_type=offline\" header=X-Api-Key prefix=\"\" revoke=http://sso.corp/r\n"
+            . "MCPIdPProvider disc issuer=https://id.example/tenant client_id=x\n"
+            . "MCPIdPProvider notes mode=personal header=X-Notes-Token prefix=\"Token \"\n"
+            . "MCPIdPLinkBase /links/\n");
+ok($run->{started}, 'providers with vault keys and mod_dbd (every option, '
+   . 'issuer=, internal=on with http, mode=personal, MCPIdPLinkBase): starts')
     or diag $run->{log};
 unlike($run->{log}, qr/\[mcp_idp:(?:error|crit|alert|emerg)\]/,
        'providers: no errors logged (store schema accepted)');
@@ -98,9 +103,28 @@ my @bad = (
     [ 'bad-scope-token', "$provider \"scope=repo caf\xc3\xa9\"",
       qr/scope=.*not a list.*'caf\\+xc3\\+xa9'/ ],
     [ 'missing-client-id', 'MCPIdPProvider gh authorize=https://a/ token=https://a/t',
-      qr/needs authorize=, token= and client_id=/ ],
+      qr/needs client_id= and either issuer= or authorize= and token=/ ],
     [ 'missing-token', 'MCPIdPProvider gh authorize=https://a/ client_id=x',
-      qr/needs authorize=, token= and client_id=/ ],
+      qr/needs client_id= and either issuer= or authorize= and token=/ ],
+    [ 'http-issuer', 'MCPIdPProvider gh issuer=http://id.example client_id=x',
+      qr/issuer=.*must use https/ ],
+    [ 'issuer-query', 'MCPIdPProvider gh issuer=https://id.example/?a=1 client_id=x',
+      qr/issuer=.*query/ ],
+    [ 'http-revoke', "$provider revoke=http://gh.example/revoke",
+      qr/revoke=.*must use https/ ],
+    [ 'bad-pkce', "$provider pkce=maybe", qr/pkce= must be on or off/ ],
+    [ 'bad-internal', "$provider internal=yes", qr/internal= must be on or off/ ],
+    [ 'bad-mode', "$provider mode=magic", qr/mode= must be oauth or personal/ ],
+    [ 'bad-header', "$provider header=\"X Bad\"", qr/header= 'X Bad' is not an HTTP header name/ ],
+    [ 'reserved-param', "$provider params=\"prompt=consent&state=x\"",
+      qr/params=: 'state' is set by the gateway itself/ ],
+    [ 'bad-param', "$provider params=\"a=%zz\"", qr/params=:/ ],
+    [ 'personal-with-oauth', 'MCPIdPProvider notes mode=personal token=https://a/t',
+      qr/mode=personal.*takes none of/ ],
+    [ 'link-base-relative', "MCPIdPLinkBase oauth/v1", qr/not a plain URL path/,
+      'MCPIdPLinkBase' ],
+    [ 'link-base-query', "MCPIdPLinkBase /oauth?x", qr/not a plain URL path/,
+      'MCPIdPLinkBase' ],
     [ 'unknown-key', "$provider color=blue", qr/unknown option 'color'/ ],
     [ 'not-kv', "$provider verbose", qr/'verbose' is not a key=value option/ ],
     [ 'bad-name', 'MCPIdPProvider g.h authorize=https://a/ token=https://a/t client_id=x',
