@@ -150,7 +150,7 @@ test('the SDK signs the demo user in through the gateway and pings /mcp', async 
   assert.match(provider.clientInformation()?.client_id ?? '', /^dcr-/, 'registered dynamically');
 });
 
-test('the third upstream: its tools are listed and the first call asks to connect the upstream account', async (t) => {
+test('the third upstream: the first call of up_upstream_whoami asks to connect the upstream account', async (t) => {
   if (!idpOn()) {
     t.skip('the third upstream is off: this build\'s mod_mcp_idp refuses its directives (branch idp)');
     return;
@@ -159,8 +159,11 @@ test('the third upstream: its tools are listed and the first call asks to connec
   await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${ports.gw}/mcp`),
     { authProvider: provider }));
   try {
+    // Before the link the gateway cannot ask the upstream for its tools
+    // (it takes only the user's own token): whether tools/list shows them
+    // then is mod_mcp_proxy's choice; the call by name is what is checked.
     const names = (await client.listTools()).tools.map((tool) => tool.name);
-    assert.ok(names.includes('up_upstream_whoami') && names.includes('up_list_repos'), names.join(' '));
+    t.diagnostic(`up_ tools listed before the link: ${names.filter((n) => n.startsWith('up_')).join(' ') || 'none'}`);
     const err = await client.callTool({ name: 'up_upstream_whoami', arguments: {} }).then(
       (r) => assert.fail(`a link is needed first, got ${JSON.stringify(r)}`), (e) => e);
     assert.equal(err.code, -32003, String(err));
