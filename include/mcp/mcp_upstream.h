@@ -167,7 +167,9 @@ apr_status_t mcp_upstream_metadata_parse(mcp_upstream_metadata_t **pm,
 /**
  * Scopes of the space-separated @a wanted that the space-separated
  * @a granted lacks, space-separated; "" when none. Unparsable input counts
- * as nothing granted.
+ * as nothing granted. "openid" and "offline_access" are never missing:
+ * they concern the grant, and providers leave them out of the scope of
+ * the access token.
  */
 const char *mcp_upstream_missing_scopes(apr_pool_t *p, const char *wanted,
                                         const char *granted);

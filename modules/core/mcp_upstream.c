@@ -438,5 +438,10 @@ const char *mcp_upstream_missing_scopes(apr_pool_t *p, const char *wanted,
     if (!granted || mcp_scope_parse(&g, p, granted, NULL) != APR_SUCCESS) {
         g = mcp_scope_set_make(p);
     }
+    /* Scopes about the grant itself, not the resource: providers leave
+     * them out of the access token's scope (oidc-provider with resource
+     * indicators, Keycloak), so their absence is no missing permission. */
+    mcp_scope_set_add(g, "openid");
+    mcp_scope_set_add(g, "offline_access");
     return mcp_scope_join(p, mcp_scope_minus(p, w, g));
 }

@@ -273,6 +273,19 @@ static apr_status_t refresh(cred_t *c, mcp_store_upstream_t *u,
     return APR_SUCCESS;
 }
 
+/* How long before its expiry a token is refreshed: a minute, or half its
+ * lifetime when it lives less than two (else a token of 30 seconds would
+ * be refreshed at every call). */
+static apr_int64_t margin(const mcp_store_upstream_t *u)
+{
+    apr_int64_t life = u->expires_at - u->updated_at;
+
+    if (life > 0 && life / 2 < MCP_IDP_REFRESH_MARGIN) {
+        return life / 2;
+    }
+    return MCP_IDP_REFRESH_MARGIN;
+}
+
 apr_status_t mcp_idp_upstream_credential(request_rec *r, const char *provider,
                                          int rejected, const char **pheader,
                                          const char **pvalue,
@@ -332,8 +345,7 @@ apr_status_t mcp_idp_upstream_credential(request_rec *r, const char *provider,
                                "link it again", c.pv->name, missing));
     }
     else if (rejected
-             || (u->expires_at && u->expires_at - now
-                                  <= MCP_IDP_REFRESH_MARGIN)) {
+             || (u->expires_at && u->expires_at - now <= margin(u))) {
         if (tok->refresh_token) {
             rv = refresh(&c, u, tok, &tok);
         }

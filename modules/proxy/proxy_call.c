@@ -862,7 +862,10 @@ void mcp_proxy_backends_init(mcp_proxy_ctx_t *ctx, const int *which, int n,
                                                * ctx->ep->nbackends);
                 ctx->init_text = apr_pcalloc(p, sizeof(char *)
                                              * ctx->ep->nbackends);
+                ctx->init_idp = apr_pcalloc(p, sizeof(*ctx->init_idp)
+                                            * ctx->ep->nbackends);
             }
+            ctx->init_idp[c->b] = c->idp_error;
             ctx->init_reason[c->b] = c->reason ? c->reason : "bad_response";
             ctx->init_text[c->b] = c->reason_text ? c->reason_text
                 : apr_psprintf(p, "it refused initialize (%s)",
@@ -925,6 +928,9 @@ void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
         else if (ctx->init_reason && ctx->init_reason[calls[i]->b]) {
             fail(calls[i], ctx->init_reason[calls[i]->b],
                  ctx->init_text[calls[i]->b]);
+            /* No link yet: the call's answer tells the user how to make
+             * one (URL elicitation or -32003), as a call would. */
+            calls[i]->idp_error = ctx->init_idp[calls[i]->b];
         }
         else {
             fail(calls[i], "unreachable", "its session could not be made");

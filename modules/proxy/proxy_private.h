@@ -249,6 +249,9 @@ typedef struct {
     const char **init_reason;        /**< per backend: why initialize
                                           failed (word, text) */
     const char **init_text;
+    /** per backend: what mod_mcp_idp said when initialize had no
+     *  credential (the user must link first), or NULL */
+    mcp_idp_error_t **init_idp;
 } mcp_proxy_ctx_t;
 
 /** One message (or GET stream) to one backend. */

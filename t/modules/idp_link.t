@@ -260,6 +260,55 @@ is($res->code, 200, 'connections page: 200');
 framing_denied($res, 'connections page');
 like($res->decoded_content, qr/No linked accounts/, '... no links');
 
+# Personal tokens: pasted on the page, sealed like OAuth tokens.
+$html = get('alice', '/oauth/v1/connections')->decoded_content;
+like($html, qr{<input type="password" name="token"}, 'a paste form for the personal-token provider');
+my $ccsrf = hidden($html, 'csrf');
+my $TOKEN = 'personal-token-' . unpack('H*', MCPTest::random_bytes(8));
+$res = post('alice', '/oauth/v1/connections',
+            { action => 'token', provider => 'notes', token => $TOKEN });
+is($res->code, 403, 'personal token without CSRF: 403');
+$res = post('bob', '/oauth/v1/connections',
+            { action => 'token', provider => 'notes', token => $TOKEN, csrf => $ccsrf });
+is($res->code, 403, 'alice\'s connections form sent by bob: 403');
+$res = post('alice', '/oauth/v1/connections',
+            { action => 'token', provider => 'up', token => $TOKEN, csrf => $ccsrf });
+is($res->code, 400, 'a personal token for an OAuth provider: 400');
+$res = post('alice', '/oauth/v1/connections',
+            { action => 'token', provider => 'notes', token => "  ", csrf => $ccsrf });
+is($res->code, 400, 'an empty personal token: 400');
+$res = post('alice', '/oauth/v1/connections',
+            { action => 'token', provider => 'notes', token => "$TOKEN\n", csrf => $ccsrf },
+            'Origin' => $origin);
+is($res->code, 303, 'personal token stored: 303 back to the page');
+like($res->header('Location') // '', qr{^\Q$origin\E/oauth/v1/connections$}, '... to the connections page');
+$doc = JSON::PP::decode_json(get('alice', '/oauth/v1/connections?format=json')->decoded_content);
+is(scalar @{ $doc->{connections} }, 1, 'JSON: one link');
+is($doc->{connections}[0]{provider}, 'notes', '... notes');
+is($doc->{connections}[0]{mode}, 'personal', '... a personal token');
+my ($notes) = grep { $_->{name} eq 'notes' } @{ $doc->{providers} };
+ok($notes && $notes->{linked}, '... the provider list says linked');
+my $sealed = sql("SELECT sealed FROM mcp_upstream_tokens WHERE subject = 'alice' AND provider = 'notes'");
+like($sealed, qr/^v1\.k1\./, 'the vault row is sealed with the current key');
+unlike($sealed, qr/\Q$TOKEN\E/, '... and holds no plaintext token');
+is(scalar(() = sql("SELECT sealed FROM mcp_upstream_tokens") =~ /\Q$TOKEN\E/g), 0,
+   'no row of the vault holds the token');
+$doc = JSON::PP::decode_json(get('bob', '/oauth/v1/connections?format=json')->decoded_content);
+is_deeply($doc->{connections}, [], 'bob sees none of alice\'s links');
+$html = get('alice', '/oauth/v1/connections')->decoded_content;
+like($html, qr{<td>notes</td>}, 'the page lists the link');
+like($html, qr{name="action" value="revoke"}, '... with a remove button');
+
+$res = post('bob', '/oauth/v1/connections',
+            { action => 'revoke', provider => 'notes', csrf => hidden(
+                get('bob', '/oauth/v1/connections')->decoded_content, 'csrf') });
+is($res->code, 404, 'bob cannot remove alice\'s link (he has none): 404');
+$res = post('alice', '/oauth/v1/connections',
+            { action => 'revoke', provider => 'notes', csrf => $ccsrf });
+is($res->code, 303, 'remove the link: 303');
+is(sql("SELECT count(*) FROM mcp_upstream_tokens WHERE subject = 'alice'") + 0, 0,
+   '... it is gone');
+
 my @errors = unexpected_errors_in(log_file('mcp_idp_link_error_log'), $lmark,
                                   qr/MCP01912/, qr/AH01617: user alice: authentication failure/);
 is(scalar @errors, 0, 'no unexpected errors in the vhost\'s error log') or diag @errors;

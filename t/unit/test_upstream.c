@@ -271,6 +271,8 @@ START_TEST(missing_scopes)
     ck_assert_str_eq(mcp_upstream_missing_scopes(tp, "repo read:user", "repo"), "read:user");
     ck_assert_str_eq(mcp_upstream_missing_scopes(tp, "repo", NULL), "repo");
     ck_assert_str_eq(mcp_upstream_missing_scopes(tp, NULL, "repo"), "");
+    ck_assert_str_eq(mcp_upstream_missing_scopes(tp, "openid offline_access repo",
+                                                 "repo"), "");
 }
 END_TEST
 
