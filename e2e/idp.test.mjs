@@ -53,6 +53,13 @@ let offeredOnPurpose;     // the gateway token the fixtures' case offers upstrea
 
 // --- helpers ------------------------------------------------------------------
 
+// Restart the gateway with @more options; ready once it answers.
+async function restart(more) {
+  gw = await gw.restart(more);
+  const meta = await fetch(`${gw.origin}/.well-known/oauth-authorization-server`);
+  assert.equal(meta.status, 200, 'the restarted gateway answers');
+}
+
 function idpOpts(vaultKeys = [{ id: 'k1' }], withPat = false) {
   const providers = [{
     name: 'upstream', issuer: up.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET,
@@ -99,8 +106,12 @@ async function gatewayToken(user) {
 async function client(user, { elicitationUrl = false } = {}) {
   const c = new Client({ name: 'mod_mcp-e2e-idp', version: '1.0.0' },
     { capabilities: elicitationUrl ? { elicitation: { url: {} } } : {} });
-  await c.connect(new StreamableHTTPClientTransport(new URL(gw.mcpUrl),
-    { authProvider: await gatewayToken(user) }));
+  try {
+    await c.connect(new StreamableHTTPClientTransport(new URL(gw.mcpUrl),
+      { authProvider: await gatewayToken(user) }));
+  } catch (e) {
+    throw e.cause ? new Error(`connect as ${user}: ${e.message}: ${e.cause.message ?? e.cause}`, { cause: e }) : e;
+  }
   return c;
 }
 
@@ -111,7 +122,7 @@ async function call(user, name = WHOAMI, opts = {}) {
     return { result: await c.callTool({ name, arguments: {} }) };
   } catch (e) {
     if (typeof e.code !== 'number') {
-      throw e;
+      throw e.cause ? new Error(`${e.message}: ${e.cause.message ?? e.cause}`, { cause: e }) : e;
     }
     return { error: { code: e.code, message: e.message, data: e.data } };
   } finally {
@@ -545,7 +556,7 @@ idpTest('the Connections page lists the link (HTML, framing denied, JSON twin) a
 });
 
 idpTest('personal-token mode: the user pastes a token on the Connections page; the backend gets it', async () => {
-  gw = await gw.restart(idpOpts([{ id: 'k1' }], true));
+  await restart(idpOpts([{ id: 'k1' }], true));
   const first = await call('demo', 'pat_upstream_whoami');
   assert.equal(first.error?.code, -32003, JSON.stringify(first));
   assert.equal(first.error.data.provider, 'pat');
@@ -585,7 +596,7 @@ idpTest('personal-token mode: the user pastes a token on the Connections page; t
 });
 
 idpTest('key rotation: a new first key seals new links, the old key still opens old ones', async (t) => {
-  gw = await gw.restart(idpOpts([{ id: 'k2' }, { id: 'k1' }], true));
+  await restart(idpOpts([{ id: 'k2' }, { id: 'k1' }], true));
   const old = vaultRows().find((x) => x.subject === 'demo2' && x.provider === 'upstream');
   assert.equal(old.key_id, 'k1');
   assert.equal((await call('demo2')).result?.structuredContent?.sub, 'demo2', 'the old link still works');
