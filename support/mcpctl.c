@@ -42,7 +42,8 @@ static const mcpctl_group_t groups[] = {
     { "client", mcpctl_client_cmds },
     { "consent", mcpctl_consent_cmds },
     { "token", mcpctl_token_cmds },
-    /* Later: links, keys. */
+    { "provider", mcpctl_provider_cmds },
+    /* Later: keys. */
     { NULL, NULL }
 };
 
@@ -300,7 +301,11 @@ static void usage(FILE *out, apr_pool_t *p)
         "commands:\n");
     for (g = groups; g->name; g++) {
         for (c = g->cmds; c->name; c++) {
-            fprintf(out, "  %-28s %s\n", synopsis(p, g->name, c, 0), c->help);
+            const char *syn = synopsis(p, g->name, c, 0);
+
+            /* A long synopsis keeps two blanks before its help. */
+            fprintf(out, strlen(syn) > 28 ? "  %s  %s\n" : "  %-28s %s\n",
+                    syn, c->help);
         }
     }
     fputs("\ncommand options (which ones a command takes: mcpctl <group> "

@@ -99,6 +99,7 @@ extern const mcpctl_cmd_t mcpctl_db_cmds[];
 extern const mcpctl_cmd_t mcpctl_client_cmds[];
 extern const mcpctl_cmd_t mcpctl_consent_cmds[];
 extern const mcpctl_cmd_t mcpctl_token_cmds[];
+extern const mcpctl_cmd_t mcpctl_provider_cmds[];
 
 /* Print "mcpctl: <message>" to stderr; returns MCPCTL_ERROR. */
 int mcpctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -595,6 +595,21 @@ apr_status_t mcp_store_upstream_list(mcp_store_t *st, apr_pool_t *p,
                                      const char *subject,
                                      apr_array_header_t **plist);
 
+/** Every user's link to @a provider (mcp_store_upstream_t *), ordered by
+ * subject (mcpctl provider connections / purge).
+ * @return APR_SUCCESS (an empty array when there are none); MCP_EINVALID
+ *         for a NULL argument or an empty @a provider. */
+apr_status_t mcp_store_upstream_list_provider(mcp_store_t *st, apr_pool_t *p,
+                                              const char *provider,
+                                              apr_array_header_t **plist);
+
+/** Delete every user's link to @a provider; *@a pn (may be NULL) gets how
+ * many.
+ * @return APR_SUCCESS (also when there were none); MCP_EINVALID for an
+ *         empty @a provider. */
+apr_status_t mcp_store_upstream_delete_provider(mcp_store_t *st,
+                                                const char *provider, int *pn);
+
 /* ---------------------------------------------------------------------
  * Pending upstream authorizations
  *

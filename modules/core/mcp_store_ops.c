@@ -195,6 +195,10 @@ const mcp_store_statement_t mcp_store_statements[] = {
       "AND provider = %s" },
     { "mcp_upstream_list", "SELECT " COLS(UPSTREAM_COLUMNS) " FROM "
       "mcp_upstream_tokens WHERE subject = %s ORDER BY provider" },
+    { "mcp_upstream_list_provider", "SELECT " COLS(UPSTREAM_COLUMNS) " FROM "
+      "mcp_upstream_tokens WHERE provider = %s ORDER BY subject" },
+    { "mcp_upstream_delete_provider", "DELETE FROM mcp_upstream_tokens WHERE "
+      "provider = %s" },
 
     { "mcp_pending_insert", "INSERT INTO mcp_upstream_pending ("
       COLS(PENDING_COLUMNS) ") VALUES (" MARKS(PENDING_COLUMNS) ")" },
@@ -1618,6 +1622,35 @@ apr_status_t mcp_store_upstream_list(mcp_store_t *st, apr_pool_t *p,
     }
     return select_all(st, p, "mcp_upstream_list", 1, &subject, &upstream_table,
                       plist);
+}
+
+apr_status_t mcp_store_upstream_list_provider(mcp_store_t *st, apr_pool_t *p,
+                                              const char *provider,
+                                              apr_array_header_t **plist)
+{
+    if (!p || !given(provider) || !plist) {
+        return invalid(st, "listing a provider's upstream tokens needs a pool, "
+                       "the provider and where to put them");
+    }
+    return select_all(st, p, "mcp_upstream_list_provider", 1, &provider,
+                      &upstream_table, plist);
+}
+
+apr_status_t mcp_store_upstream_delete_provider(mcp_store_t *st,
+                                                const char *provider, int *pn)
+{
+    int nrows = 0;
+    apr_status_t rv;
+
+    if (!given(provider)) {
+        return invalid(st, "deleting a provider's upstream tokens needs the "
+                       "provider");
+    }
+    rv = run(st, "mcp_upstream_delete_provider", &nrows, 1, &provider);
+    if (pn) {
+        *pn = rv == APR_SUCCESS ? nrows : 0;
+    }
+    return rv;
 }
 
 /* ---------------------------------------------------------------------

@@ -300,7 +300,7 @@ static int handle_callback(request_rec *r, mcp_idp_server_conf *conf)
     const unsigned char *aad;
     unsigned char *verifier = NULL;
     apr_size_t aadlen, vlen;
-    const char *state, *code, *error, *scope, *err = NULL, *oerr = NULL;
+    const char *state, *code, *error, *scope, *iss, *err = NULL, *oerr = NULL;
     const char *q = r->args ? r->args : "";
     int dup = 0;
     apr_status_t rv;
@@ -362,6 +362,17 @@ static int handle_callback(request_rec *r, mcp_idp_server_conf *conf)
         || pv->mode != MCP_IDP_MODE_OAUTH) {
         return mcp_idp_error_page(r, HTTP_BAD_REQUEST, "Link failed", "The "
                                   "provider is no longer configured.");
+    }
+    /* RFC 9207: an answer that names another issuer comes from another
+     * provider (a mix-up attack); providers that send no iss are taken
+     * at their word. */
+    if (pv->issuer && (iss = mcp_idp_param(params, "iss", &dup))
+        && strcmp(iss, pv->issuer)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, MCPLOGNO(01926)
+                      "callback for %s at %s names another issuer: refused",
+                      r->user, pv->name);
+        return mcp_idp_error_page(r, HTTP_BAD_REQUEST, "Link failed", "The "
+                                  "answer came from another provider.");
     }
     if (error) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(01910)

@@ -268,7 +268,8 @@ like($out, qr/db init.*db upgrade.*db status/s, '--help lists the commands');
               [sort map { s/^(\S+ \S+).*/$1/r } 'db init', 'db upgrade', 'db status', 'db purge',
                     map({ "client $_" } qw(register list show update disable enable delete
                                            revoke-tokens rotate-secret presets)),
-                    'consent list', 'consent revoke', 'token revoke'],
+                    'consent list', 'consent revoke', 'token revoke',
+                    'provider connections', 'provider revoke', 'provider purge'],
               '--help lists every command, each with a line of help');
     like($out, qr/^  --preset NAME\s.*\n(?:.*\n)*^  --user USER\s/m, '--help lists the command options');
     like($out, qr{default\s+/\S*/mod_mcp/clients/presets\.json\)}, '--help names the installed presets file');
@@ -553,6 +554,36 @@ sub client_suite {
         is($rc, 2, "$name: client $cmd of an unknown client exits 2");
         like($err, qr/no OAuth client '\Q$EVIL\E'/, "$name: client $cmd names it");
     }
+
+    # upstream links (mod_mcp_idp's vault)
+    ($rc, $out) = $c->(qw(provider connections gh));
+    is($out, "no links to provider gh\n", "$name: provider connections without links says so");
+    $s->(qw(upstream alice gh), 'repo read:org', 3600);
+    $s->(qw(upstream bob gh repo -60));
+    $s->(qw(upstream alice slack chat 3600));
+    ($rc, $out) = $c->(qw(provider connections gh));
+    is($rc, 0, "$name: provider connections");
+    like($out, qr/^USER\s+SCOPES\s+LINKED\s+RENEWED\s+EXPIRES\s+KEY$/m, "$name: the header");
+    like($out, qr/^alice\s+repo read:org\s+\d{4}-\S+ \S+ UTC\s+\d{4}-\S+ \S+ UTC\s+\d{4}-\S+ \S+ UTC\s+k1$/m,
+         "$name: user, scopes, linked, renewed, expires, key");
+    like($out, qr/^bob\s.*\(expired\)\s+k1$/m, "$name: expired access tokens are marked");
+    unlike($out, qr/chat/, "$name: only that provider's links");
+    ($rc, $out, $err) = $c->(qw(provider revoke gh));
+    is($rc, 2, "$name: provider revoke without --user exits 2");
+    like($err, qr/'provider revoke' needs --user/, "$name: and says so");
+    ($rc, $out) = $c->(qw(provider revoke --user alice gh));
+    is($rc, 0, "$name: provider revoke --user");
+    like($out, qr/^Deleted the link of user alice to provider gh/, "$name: says what it did");
+    ($rc, $out, $err) = $c->(qw(provider revoke --user alice gh));
+    is($rc, 2, "$name: revoking a link that is gone exits 2");
+    like($err, qr/user alice has no link to provider gh/, "$name: and says so");
+    ($rc, $out) = $c->(qw(provider purge gh));
+    like($out, qr/^Deleted 1 links to provider gh\./, "$name: provider purge deletes the rest");
+    ($rc, $out) = $c->(qw(provider connections gh));
+    is($out, "no links to provider gh\n", "$name: none left");
+    ($rc, $out) = $c->(qw(provider connections slack));
+    like($out, qr/^alice\s+chat/m, "$name: other providers' links stay");
+    ($rc, $out) = $c->(qw(provider purge slack));
 
     # consents
     $s->(qw(consent alice acme https://gw.example.com/mcp), 'mcp tools:read', 3600);

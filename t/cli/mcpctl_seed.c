@@ -89,6 +89,21 @@ static int put(mcp_store_t *st, apr_int64_t now, int argc, const char **argv)
         c.granted_at = c.expires_at - 3600;
         return mcp_store_consent_put(st, &c) ? fail(st, what) : 0;
     }
+    /* upstream SUBJECT PROVIDER SCOPE EXPIRES_IN: a vault row (sealed
+     * with no key: mcpctl only lists and deletes them). */
+    if (!strcmp(what, "upstream") && argc == 5) {
+        mcp_store_upstream_t u;
+
+        memset(&u, 0, sizeof(u));
+        u.subject = argv[1];
+        u.provider = argv[2];
+        u.scope = argv[3];
+        u.sealed = "v1.k1.not-a-real-envelope";
+        u.key_id = "k1";
+        u.expires_at = now + apr_atoi64(argv[4]);
+        u.created_at = u.updated_at = now - 60;
+        return mcp_store_upstream_put(st, &u) ? fail(st, what) : 0;
+    }
     return -1;
 }
 

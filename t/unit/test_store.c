@@ -1396,6 +1396,25 @@ START_TEST(upstream_tokens)
     ck_assert_str_eq(APR_ARRAY_IDX(list, 0, mcp_store_upstream_t *)->provider, "github");
     ck_store(st, mcp_store_upstream_list(st, tp, "bob", &list), APR_SUCCESS);
     ck_assert_int_eq(list->nelts, 0);
+    /* By provider: every user's link (mcpctl provider connections, purge). */
+    u.subject = "bob";
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_list_provider(st, tp, "github", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(list, 0, mcp_store_upstream_t *)->subject, "alice");
+    ck_assert_str_eq(APR_ARRAY_IDX(list, 1, mcp_store_upstream_t *)->subject, "bob");
+    ck_store(st, mcp_store_upstream_list_provider(st, tp, "nosuch", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 0);
+    {
+        int n = -1;
+
+        ck_store(st, mcp_store_upstream_delete_provider(st, "github", &n), APR_SUCCESS);
+        ck_assert_int_eq(n, 2);
+        ck_store(st, mcp_store_upstream_delete_provider(st, "github", &n), APR_SUCCESS);
+        ck_assert_int_eq(n, 0);
+    }
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "slack", &got), APR_SUCCESS);
+    u.subject = "alice";
     ck_store(st, mcp_store_upstream_delete(st, "alice", "slack"), APR_SUCCESS);
     ck_store(st, mcp_store_upstream_delete(st, "alice", "slack"), MCP_ENOTFOUND);
     ck_store(st, mcp_store_upstream_get(st, tp, "alice", "slack", &got), MCP_ENOTFOUND);
@@ -3131,6 +3150,10 @@ START_TEST(null_arguments)
     ck_invalid(st, mcp_store_upstream_list(st, NULL, "a", &list));
     ck_invalid(st, mcp_store_upstream_list(st, tp, NULL, &list));
     ck_invalid(st, mcp_store_upstream_list(st, tp, "a", NULL));
+    ck_invalid(st, mcp_store_upstream_list_provider(st, NULL, "p", &list));
+    ck_invalid(st, mcp_store_upstream_list_provider(st, tp, "", &list));
+    ck_invalid(st, mcp_store_upstream_list_provider(st, tp, "p", NULL));
+    ck_invalid(st, mcp_store_upstream_delete_provider(st, NULL, NULL));
     ck_invalid(st, mcp_store_upstream_update_cas(st, NULL, 1));
     u.key_id = "k";
     ck_invalid(st, mcp_store_upstream_update_cas(st, &u, -1));
