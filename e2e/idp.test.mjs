@@ -613,19 +613,35 @@ idpTest('key rotation: a new first key seals new links, the old key still opens 
     'the new link is sealed with the new key');
 });
 
-idpTest('mcpctl provider purge upstream: every stored upstream token is revoked and gone', async (t) => {
+let purgeRevocations = null;   // the upstream's revocations before the purge
+
+idpTest('mcpctl provider connections lists both links; mcpctl provider purge upstream: every stored upstream token is gone', async (t) => {
   let out;
   try {
-    out = gw.mcpctl('provider', 'purge', 'upstream');
+    out = gw.mcpctl('provider', 'connections', 'upstream');
   } catch (e) {
-    if (/unknown|usage/i.test(String(e.stderr)) && !/purge/.test(String(e.stderr))) {
-      t.skip(`mcpctl has no provider purge yet: ${String(e.stderr).trim().split('\n')[0]}`);
+    if (/unknown command group 'provider'/.test(String(e.stderr))) {
+      t.skip(`mcpctl has no provider commands yet: ${String(e.stderr).trim().split('\n')[0]}`);
       return;
     }
-    throw new Error(`mcpctl provider purge upstream failed: ${e.stderr}`);
+    throw new Error(`mcpctl provider connections upstream failed: ${e.stderr}`);
   }
+  t.diagnostic(out.trim());
+  assert.match(out, /\bdemo\b/);
+  assert.match(out, /\bdemo2\b/);
+  purgeRevocations = up.stats().revocations.length;
+  out = gw.mcpctl('provider', 'purge', 'upstream');
   t.diagnostic(out.trim());
   assert.ok(!vaultRows().some((x) => x.provider === 'upstream'), 'no upstream row left');
   assertLinkRequired(await call('demo'), 'demo after purge');
   assertLinkRequired(await call('demo2'), 'demo2 after purge');
+});
+
+idpTest('mcpctl provider purge also revoked the purged tokens at the upstream (issue 8: "revokes and deletes")', async (t) => {
+  if (purgeRevocations === null) {
+    t.skip('the purge did not run');
+    return;
+  }
+  const revoked = up.stats().revocations.slice(purgeRevocations);
+  assert.ok(revoked.length >= 2, `revocations at the upstream during the purge: ${JSON.stringify(revoked)}`);
 });
