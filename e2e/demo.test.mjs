@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
+import { linkUpstream } from './lib/useragent.mjs';
 import { freePort, portOpen, processesOf } from './lib/proc.mjs';
 
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -176,6 +177,28 @@ test('the third upstream: the first call of up_upstream_whoami asks to connect t
   }
   const meta = await (await fetch(`http://127.0.0.1:${ports.oauth}/.well-known/openid-configuration`)).json();
   assert.equal(meta.issuer, `http://127.0.0.1:${ports.oauth}`, 'the upstream OAuth server answers');
+});
+
+test('the third upstream: demo links their upstream account (scripted user agent) and up_upstream_whoami answers "demo"', async (t) => {
+  if (!idpOn()) {
+    t.skip('the third upstream is off: this build\'s mod_mcp_idp refuses its directives (branch idp)');
+    return;
+  }
+  const gateway = `http://127.0.0.1:${ports.gw}`;
+  const client = new Client({ name: 'mod_mcp-e2e', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${gateway}/mcp`), { authProvider: provider }));
+  try {
+    const err = await client.callTool({ name: 'up_upstream_whoami', arguments: {} }).then(() => null, (e) => e);
+    const url = err?.data?.authorize_url ?? /(https?:\/\/\S+\/authorize\?\S+)/.exec(err?.message ?? '')?.[1];
+    assert.ok(url, `a link to follow: ${err}`);
+    const seen = await linkUpstream(url, { gateway, upstream: `http://127.0.0.1:${ports.oauth}`,
+      user: 'demo', password: 'e2e-secret' });
+    assert.ok(seen.done.status < 400, `the callback: ${seen.done.status}`);
+    const who = await client.callTool({ name: 'up_upstream_whoami', arguments: {} });
+    assert.equal(who.structuredContent?.sub, 'demo');
+  } finally {
+    await client.close();
+  }
 });
 
 test('the demo serves the federated catalog of both upstreams, filtered by scope', async () => {

@@ -33,7 +33,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startGateway } from './lib/gateway.mjs';
 import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
-import { UserAgent, pageText } from './lib/useragent.mjs';
+import { ALLOW, UserAgent, forms, linkUpstream, pageText, submit } from './lib/useragent.mjs';
 import { sleep } from './lib/proc.mjs';
 import { startUpstreamOAuth } from '../t/fixtures/upstream-oauth.mjs';
 import { startUpstreamMcp } from '../t/fixtures/upstream-mcp.mjs';
@@ -158,68 +158,11 @@ function urlOf(answer) {
   return url;
 }
 
-// The forms of @html: [{ action, method, fields (hidden), inputs (names of
-// the visible ones), buttons: [{ name, value, text }] }].
-function forms(html) {
-  const out = [];
-  for (const m of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
-    const attr = (s, n) => new RegExp(`\\b${n}\\s*=\\s*"([^"]*)"`, 'i').exec(s)?.[1];
-    const f = { action: attr(m[1], 'action') ?? '', method: (attr(m[1], 'method') ?? 'get').toLowerCase(),
-      fields: {}, inputs: [], buttons: [] };
-    for (const i of m[2].matchAll(/<input\b([^>]*)>/gi)) {
-      const type = (attr(i[1], 'type') ?? 'text').toLowerCase();
-      const name = attr(i[1], 'name');
-      if (!name) continue;
-      const value = (attr(i[1], 'value') ?? '').replace(/&amp;/g, '&').replace(/&quot;/g, '"');
-      if (type === 'hidden') f.fields[name] = value;
-      else if (type === 'submit') f.buttons.push({ name, value, text: value });
-      else f.inputs.push(name);
-    }
-    for (const t of m[2].matchAll(/<textarea\b([^>]*)>/gi)) {
-      const name = attr(t[1], 'name');
-      if (name) f.inputs.push(name);
-    }
-    for (const b of m[2].matchAll(/<button\b([^>]*)>([\s\S]*?)<\/button>/gi)) {
-      f.buttons.push({ name: attr(b[1], 'name'), value: attr(b[1], 'value') ?? '', text: pageText(b[2]) });
-    }
-    out.push(f);
-  }
-  return out;
-}
-
-// Submit @form of the page at @pageUrl with @button (a regexp on its
-// name, value or text) and @extra fields.
-function submit(ua, pageUrl, form, button, extra = {}) {
-  const b = form.buttons.find((x) => button.test(`${x.name ?? ''} ${x.value} ${x.text}`));
-  const body = { ...form.fields, ...(b?.name ? { [b.name]: b.value } : {}), ...extra };
-  return ua.request(new URL(form.action || pageUrl, pageUrl).href, { method: 'POST', form: body });
-}
-
-const ALLOW = /allow|approve|confirm|connect|link|authori[sz]e|continue|yes/i;
-
-// Follow @authorizeUrl as gateway user @user, confirm, sign in upstream
-// as @upstreamUser and answer its consent with @decision. Returns what
-// was seen: { confirm, toUpstream, callbackUrl, done }.
-// With { callback: false } it stops before the callback (not requested).
-async function link(user, authorizeUrl, { upstreamUser = user, decision = 'allow', ua = new UserAgent(),
-  callback = true } = {}) {
-  ua.signIn(gw.origin, user, PASSWORD);
-  const confirm = await ua.request(authorizeUrl);
-  assert.equal(confirm.status, 200, `the confirmation page: ${confirm.status} ${pageText(confirm.body).slice(0, 300)}`);
-  const form = forms(confirm.body).find((f) => f.method === 'post');
-  assert.ok(form, `a POST form on the confirmation page: ${confirm.body.slice(0, 400)}`);
-  const consent = await submit(ua, authorizeUrl, form, ALLOW);
-  assert.ok([302, 303].includes(consent.status), `consent → redirect: ${consent.status} ${pageText(consent.body).slice(0, 300)}`);
-  assert.ok(consent.next.startsWith(`${up.issuer}/`), `to the upstream: ${consent.next}`);
-  const callbackPrefix = `${gw.origin}${BASE}/callback`;
-  let res = await ua.follow(consent.next, { stop: (u) => u.startsWith(callbackPrefix) });
-  if (!res.stopped) {
-    res = await ua.upstreamSignIn(res, upstreamUser, PASSWORD,
-      { decision, stop: (u) => u.startsWith(callbackPrefix) });
-  }
-  assert.ok(res.stopped, `back at the gateway's callback: ${res.status} ${pageText(res.body ?? '').slice(0, 300)}`);
-  const done = callback ? await ua.follow(res.stopped) : null;
-  return { ua, confirm, form, toUpstream: consent.next, callbackUrl: res.stopped, done };
+// Follow @authorizeUrl as gateway user @user (e2e/lib/useragent.mjs
+// linkUpstream) with this gateway and upstream.
+function link(user, authorizeUrl, opts = {}) {
+  return linkUpstream(authorizeUrl, { gateway: gw.origin, base: BASE, upstream: up.issuer,
+    user, password: PASSWORD, ...opts });
 }
 
 // Until the last upstream token the upstream MCP server saw for @sub has
