@@ -72,7 +72,7 @@ function idpOpts(vaultKeys = [{ id: 'k1' }], withPat = false) {
     providers.push({ name: 'pat', options: ['mode=personal'] });
     backends.push(`MCPProxyBackend pat ${mcp.url} prefix=pat_ idp=pat`);
   }
-  return { idp: { vaultKeys, providers, linkBase: BASE }, backends: backends.join('\n') };
+  return { idp: { vaultKeys, providers, linkBase: BASE }, location: backends.join('\n') };
 }
 
 // Why the gateway's idp part cannot be tested with this build, or null.

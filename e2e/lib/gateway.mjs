@@ -25,13 +25,12 @@
 // Options replace parts of it, so that other tests (mod_auth_openidc, ...)
 // can reuse it: `authorize` (the lines of <Location /oauth/authorize>: how
 // users sign in), `modules` (more LoadModule lines), `config` (lines added
-// at the end of the server config), `scopes` (MCPAuthzScope lines). The
-// first three may be functions of ({ dir, data, port, origin }), for
-// lines that name the gateway's port or directory. `backends`: lines
-// inside <Location /mcp> (MCPProxyBackend ...), text or such a function.
-// `idp`: mod_mcp_idp's part (see idpConf below): vault keys, providers,
-// the link base and its <Location> behind the same sign-in as
-// /oauth/authorize.
+// at the end of the server config), `location` (lines added inside
+// <Location /mcp>: MCPProxyBackend, ...), `scopes` (MCPAuthzScope lines).
+// All but `scopes` may be functions of ({ dir, data, port, origin }), for
+// lines that name the gateway's port or directory. `idp`: mod_mcp_idp's
+// part (see idpConf below): vault keys, providers, the link base and its
+// <Location> behind the same sign-in as /oauth/authorize.
 //
 // gw.restart(moreOpts) stops httpd and starts it again on the same port,
 // directory and database with the options merged (key rotation).
@@ -230,7 +229,7 @@ ${indent(opt(o.authorize) ?? basicAuthorize(data))}
     AuthType mcp
     Require mcp-scope mcp
     SetHandler mcp-proxy
-${o.backends ? indent(opt(o.backends)) : ''}
+${o.location ? indent(opt(o.location)) : ''}
 </Location>
 ${o.stepUp === false ? '' : `
 # Step-up: the same protected resource as /mcp, needing ev1:write too.

@@ -90,14 +90,28 @@ static apr_status_t client_write(mcp_proxy_ctx_t *ctx, const char *buf,
                                  apr_size_t len)
 {
     request_rec *r = ctx->r;
+    apr_status_t rv;
 
     if (ctx->client_gone || r->connection->aborted) {
         ctx->client_gone = 1;
         return MCP_ECANCELED;
     }
     start_stream(ctx);
-    if ((len && ap_rwrite(buf, (int)len, r) < 0) || ap_rflush(r) < 0
-        || r->connection->aborted) {
+    /* One brigade for the whole stream (ap_rflush() would make one per
+     * event in the request pool); each event is flushed at once. */
+    if (!ctx->bb) {
+        ctx->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    }
+    if (len) {
+        APR_BRIGADE_INSERT_TAIL(ctx->bb,
+                                apr_bucket_transient_create(buf, len,
+                                                            ctx->bb->bucket_alloc));
+    }
+    APR_BRIGADE_INSERT_TAIL(ctx->bb,
+                            apr_bucket_flush_create(ctx->bb->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, ctx->bb);
+    apr_brigade_cleanup(ctx->bb);
+    if (rv != APR_SUCCESS || r->connection->aborted) {
         ctx->client_gone = 1;
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, MCPLOGNO(01810)
                       "the client went away during an event stream");
@@ -374,18 +388,21 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
     apr_pool_t *tp;
     apr_status_t rv = APR_SUCCESS;
 
+    /* Everything of one event lives in tp: a stream of any length costs
+     * the request's pool nothing (only the answer is kept, in p). */
+    apr_pool_create(&tp, p);
     if (event_id && *event_id) {
-        gid = apr_pstrcat(p, ctx->ep->backends[c->b].conf->name, ":",
+        gid = apr_pstrcat(tp, ctx->ep->backends[c->b].conf->name, ":",
                           event_id, NULL);
     }
     if (len == 0) {
         /* A priming event (SEP-1699): an id, maybe a retry, no data. */
         if (c->relay && (gid || retry >= 0)) {
-            return mcp_proxy_client_event(ctx, gid, "", 0, retry);
+            rv = mcp_proxy_client_event(ctx, gid, "", 0, retry);
         }
-        return APR_SUCCESS;
+        apr_pool_destroy(tp);
+        return rv;
     }
-    apr_pool_create(&tp, p);
     if (mcp_jsonrpc_parse(&m, tp, data, len, NULL, NULL) != APR_SUCCESS
         || m->kind == MCP_JSONRPC_BATCH || m->kind == MCP_JSONRPC_INVALID) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, ctx->r, MCPLOGNO(01811)
@@ -611,6 +628,18 @@ static void fail(mcp_proxy_call_t *c, const char *reason, const char *text)
     }
 }
 
+/* Stop waiting for backend @a b @a wait from now, unless already set. */
+static void set_deadline(mcp_proxy_ctx_t *ctx, int b, apr_interval_time_t wait)
+{
+    if (!ctx->deadline) {
+        ctx->deadline = apr_pcalloc(ctx->r->pool, sizeof(apr_time_t)
+                                    * ctx->ep->nbackends);
+    }
+    if (!ctx->deadline[b]) {
+        ctx->deadline[b] = apr_time_now() + wait;
+    }
+}
+
 /* Headers and credential of one call; NULL or why it cannot be sent. */
 static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
 {
@@ -634,10 +663,20 @@ static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
     req->on_tick = on_tick;
     req->baton = c;
     req->timeout = be->timeout;
-    req->idle_timeout = c->stream ? 0 : be->timeout;
-    if (c->stream) {
-        req->timeout = be->timeout;
+    if (!c->stream) {
+        apr_time_t now = apr_time_now();
+
+        set_deadline(ctx, c->b, c->short_wait && be->timeout
+                                > MCP_PROXY_DOWN_WAIT ? MCP_PROXY_DOWN_WAIT
+                                                      : be->timeout);
+        /* At least a moment, so that a call after a slow initialize is
+         * still sent rather than failed unasked. */
+        req->timeout = ctx->deadline[c->b] - now;
+        if (req->timeout < apr_time_from_msec(100)) {
+            req->timeout = apr_time_from_msec(100);
+        }
     }
+    req->idle_timeout = c->stream ? 0 : req->timeout;
     if (!strcmp(c->http_method, "GET")) {
         mcp_http_request_header(req, "Accept", "text/event-stream", NULL);
     }
@@ -708,6 +747,10 @@ static void classify(mcp_proxy_call_t *c)
         fail(c, "unreachable", "it could not be asked");
         return;
     }
+    if (c->answer) {
+        /* The answer came; how the stream ended after it is no matter. */
+        return;
+    }
     switch (resp->rv) {
     case APR_SUCCESS:
         break;
@@ -758,9 +801,10 @@ static void classify(mcp_proxy_call_t *c)
     if (!resp->streamed && resp->status == HTTP_OK && c->expect) {
         const char *mt = mcp_http_response_media_type(p, resp);
 
-        if (!mt || strcmp(mt, "application/json") || !resp->body
-            || (on_message(c, resp->body, resp->body_len, NULL, -1), 0)
-            || !c->answer) {
+        if (mt && !strcmp(mt, "application/json") && resp->body) {
+            on_message(c, resp->body, resp->body_len, NULL, -1);
+        }
+        if (!c->answer) {
             fail(c, "bad_response", "its answer is not the JSON-RPC "
                  "response the gateway asked for");
             return;
@@ -773,42 +817,42 @@ static void classify(mcp_proxy_call_t *c)
     }
 }
 
-static void run_batch(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls, int n)
+/* ---- running calls: one batch, calls added as others finish ---- */
+
+static void add_call(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t *c);
+
+/* A call is finished: judge it, then do what follows it (its "then"). */
+static void call_done(const mcp_http_response_t *resp, void *baton)
 {
-    mcp_http_batch_t *batch = NULL;
-    const char *err = NULL;
-    int i, added = 0;
+    mcp_proxy_call_t *c = baton;
 
-    if (mcp_http_batch_create(&batch, ctx->r->pool, mcp_proxy_http(), &err)
-        != APR_SUCCESS) {
-        for (i = 0; i < n; i++) {
-            fail(calls[i], "unreachable", err ? err : "no HTTP batch");
-        }
-        return;
+    c->resp = (mcp_http_response_t *)resp;
+    if (!c->reason) {
+        classify(c);
     }
-    for (i = 0; i < n; i++) {
-        mcp_proxy_call_t *c = calls[i];
+    if (c->then) {
+        c->then(c);
+    }
+}
 
-        c->resp = NULL;
-        c->sse = NULL;
-        if ((err = prepare(c, ctx->r->pool))) {
-            fail(c, "unreachable", err);
-            continue;
-        }
-        if (mcp_http_batch_add(batch, c->req, &c->resp) == APR_SUCCESS) {
-            added++;
-        }
-        else {
-            fail(c, "unreachable", "too many backend requests at once");
-        }
+static void add_call(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t *c)
+{
+    const char *err;
+
+    c->resp = NULL;
+    c->sse = NULL;
+    if ((err = prepare(c, ctx->r->pool))) {
+        fail(c, "unreachable", err);
     }
-    if (added) {
-        mcp_http_batch_run(batch);
-    }
-    for (i = 0; i < n; i++) {
-        if (calls[i]->req && calls[i]->resp && !calls[i]->reason) {
-            classify(calls[i]);
+    else {
+        c->req->on_done = call_done;
+        if (mcp_http_batch_add(ctx->batch, c->req, NULL) == APR_SUCCESS) {
+            return;
         }
+        fail(c, "unreachable", "too many backend requests at once");
+    }
+    if (c->then) {
+        c->then(c);
     }
 }
 
@@ -817,16 +861,12 @@ static int has_session(const mcp_proxy_ctx_t *ctx, int b)
     return ctx->sess && ctx->sess->bsid[b];
 }
 
-void mcp_proxy_backends_init(mcp_proxy_ctx_t *ctx, const int *which, int n,
-                             mcp_json_t **results)
+static mcp_jsonrpc_msg_t *init_message(mcp_proxy_ctx_t *ctx)
 {
     apr_pool_t *p = ctx->r->pool;
-    mcp_proxy_call_t **calls = apr_pcalloc(p, sizeof(*calls) * (n + 1));
-    mcp_proxy_call_t **notes = apr_pcalloc(p, sizeof(*notes) * (n + 1));
-    mcp_jsonrpc_msg_t *init, *note;
-    mcp_jsonrpc_id_t id;
     mcp_json_t *params = mcp_json_object(p), *info;
-    int i, nn = 0;
+    mcp_jsonrpc_msg_t *init = NULL;
+    mcp_jsonrpc_id_t id;
 
     mcp_json_set_str(params, "protocolVersion", ctx->sess->version);
     mcp_json_set(params, "capabilities", ctx->sess->client_caps
@@ -840,157 +880,217 @@ void mcp_proxy_backends_init(mcp_proxy_ctx_t *ctx, const int *which, int n,
     mcp_json_set(params, "clientInfo", info);
     mcp_jsonrpc_id_from_str(&id, INIT_ID);
     mcp_jsonrpc_request_create(&init, p, &id, "initialize", params);
+    return init;
+}
+
+/* The waiters of an initialize that failed fail with its reason. */
+static void fail_waiters(mcp_proxy_call_t *c)
+{
+    int i;
+
+    for (i = 0; c->waiters && i < c->waiters->nelts; i++) {
+        mcp_proxy_call_t *w = APR_ARRAY_IDX(c->waiters, i, mcp_proxy_call_t *);
+
+        fail(w, c->ctx->init_reason ? c->ctx->init_reason[c->b] : "unreachable",
+             c->ctx->init_text ? c->ctx->init_text[c->b]
+                               : "its session could not be made");
+        /* No upstream credential for initialize: the waiting call tells
+         * the user how to link (URL elicitation or -32003), as a call
+         * without a session would. */
+        w->idp_error = c->idp_error;
+        if (w->then) {
+            w->then(w);
+        }
+    }
+}
+
+/* notifications/initialized is out: the calls waiting for the session go. */
+static void initialized_then(mcp_proxy_call_t *c)
+{
+    int i;
+
+    for (i = 0; c->waiters && i < c->waiters->nelts; i++) {
+        add_call(c->ctx, APR_ARRAY_IDX(c->waiters, i, mcp_proxy_call_t *));
+    }
+}
+
+/* An initialize is answered: keep the backend session, tell the backend
+ * initialized, then send what waited for it. */
+static void init_then(mcp_proxy_call_t *c)
+{
+    mcp_proxy_ctx_t *ctx = c->ctx;
+    apr_pool_t *p = ctx->r->pool;
+    mcp_jsonrpc_msg_t *note;
+    mcp_proxy_call_t *n;
+    const char *sid, *v;
+
+    if (ctx->init_results) {
+        ctx->init_results[c->b] = NULL;
+    }
+    if (c->reason || !c->answer || c->answer->kind != MCP_JSONRPC_RESULT) {
+        if (!ctx->init_reason) {
+            ctx->init_reason = apr_pcalloc(p, sizeof(char *)
+                                           * ctx->ep->nbackends);
+            ctx->init_text = apr_pcalloc(p, sizeof(char *)
+                                         * ctx->ep->nbackends);
+        }
+        ctx->init_reason[c->b] = c->reason ? c->reason : "bad_response";
+        ctx->init_text[c->b] = c->reason_text ? c->reason_text
+            : apr_psprintf(p, "it refused initialize (%s)",
+                           c->answer && c->answer->error_message
+                           ? c->answer->error_message : "no result");
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, ctx->r, MCPLOGNO(01812)
+                      "backend %s: initialize failed: %s",
+                      ctx->ep->backends[c->b].conf->name,
+                      ctx->init_text[c->b]);
+        fail_waiters(c);
+        return;
+    }
+    sid = mcp_http_response_header(c->resp, "Mcp-Session-Id");
+    v = mcp_json_get_str(p, c->answer->result, "protocolVersion");
+    ctx->sess->bsid[c->b] = apr_pstrdup(p, sid ? sid : "");
+    ctx->sess->bversion[c->b] = v && mcp_fed_version_supported(v)
+                                ? v : ctx->sess->version;
+    ctx->sess_dirty = 1;
+    if (ctx->init_results) {
+        ctx->init_results[c->b] = c->answer->result;
+    }
     mcp_jsonrpc_notification_create(&note, p, "notifications/initialized",
                                     NULL);
-    for (i = 0; i < n; i++) {
-        /* A new backend session: drop the old id, ask without one. */
-        ctx->sess->bsid[which[i]] = NULL;
-        ctx->sess->bversion[which[i]] = NULL;
-        calls[i] = mcp_proxy_call_make(ctx, which[i], init);
-    }
-    run_batch(ctx, calls, n);
-    for (i = 0; i < n; i++) {
-        mcp_proxy_call_t *c = calls[i];
-        const char *sid, *v;
+    n = mcp_proxy_call_make(ctx, c->b, note);
+    n->waiters = c->waiters;
+    n->then = initialized_then;
+    add_call(ctx, n);
+}
 
-        if (results) {
-            results[c->b] = NULL;
-        }
-        if (c->reason || !c->answer || c->answer->kind != MCP_JSONRPC_RESULT) {
-            if (!ctx->init_reason) {
-                ctx->init_reason = apr_pcalloc(p, sizeof(char *)
+/* Start a new session at backend @a b, then send @a waiters. */
+static void add_init(mcp_proxy_ctx_t *ctx, int b, apr_array_header_t *waiters)
+{
+    mcp_proxy_call_t *c;
+
+    /* A new backend session: drop the old id, ask without one. */
+    ctx->sess->bsid[b] = NULL;
+    ctx->sess->bversion[b] = NULL;
+    if (!ctx->init_msg) {
+        ctx->init_msg = init_message(ctx);
+    }
+    c = mcp_proxy_call_make(ctx, b, ctx->init_msg);
+    c->waiters = waiters;
+    c->then = init_then;
+    add_call(ctx, c);
+}
+
+/* A new batch for one round of calls (a batch counts every request ever
+ * added to it against MCP_HTTP_MAX_BATCH). */
+static apr_status_t start_batch(mcp_proxy_ctx_t *ctx)
+{
+    const char *err = NULL;
+
+    ctx->batch = NULL;
+    return mcp_http_batch_create(&ctx->batch, ctx->r->pool, mcp_proxy_http(),
+                                 &err);
+}
+
+void mcp_proxy_backends_init(mcp_proxy_ctx_t *ctx, const int *which, int n,
+                             mcp_json_t **results)
+{
+    int i;
+
+    if (start_batch(ctx) != APR_SUCCESS) {
+        return;
+    }
+    ctx->init_results = results;
+    for (i = 0; i < n; i++) {
+        add_init(ctx, which[i], NULL);
+    }
+    mcp_http_batch_run(ctx->batch);
+    ctx->init_results = NULL;
+}
+
+/* Send @a calls: those to a backend without a session wait for its
+ * initialize (one per backend), the others go at once, all in one batch,
+ * so that a backend slow to make its session holds up only its own
+ * calls. */
+static void send_all(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls, int n,
+                     int renew)
+{
+    apr_array_header_t **waiters = apr_pcalloc(ctx->r->pool, sizeof(*waiters)
                                                * ctx->ep->nbackends);
-                ctx->init_text = apr_pcalloc(p, sizeof(char *)
-                                             * ctx->ep->nbackends);
-                ctx->init_idp = apr_pcalloc(p, sizeof(*ctx->init_idp)
-                                            * ctx->ep->nbackends);
-            }
-            ctx->init_idp[c->b] = c->idp_error;
-            ctx->init_reason[c->b] = c->reason ? c->reason : "bad_response";
-            ctx->init_text[c->b] = c->reason_text ? c->reason_text
-                : apr_psprintf(p, "it refused initialize (%s)",
-                               c->answer && c->answer->error_message
-                               ? c->answer->error_message : "no result");
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, ctx->r,
-                          MCPLOGNO(01812) "backend %s: initialize failed: %s",
-                          ctx->ep->backends[c->b].conf->name,
-                          c->reason_text ? c->reason_text
-                          : c->answer && c->answer->error_message
-                          ? c->answer->error_message : "no result");
+    int i;
+
+    for (i = 0; i < n; i++) {
+        int b = calls[i]->b;
+
+        if (!renew && has_session(ctx, b)) {
+            add_call(ctx, calls[i]);
             continue;
         }
-        sid = mcp_http_response_header(c->resp, "Mcp-Session-Id");
-        v = mcp_json_get_str(p, c->answer->result, "protocolVersion");
-        ctx->sess->bsid[c->b] = apr_pstrdup(p, sid ? sid : "");
-        ctx->sess->bversion[c->b] = v && mcp_fed_version_supported(v)
-                                    ? v : ctx->sess->version;
-        ctx->sess_dirty = 1;
-        if (results) {
-            results[c->b] = c->answer->result;
+        if (!waiters[b]) {
+            waiters[b] = apr_array_make(ctx->r->pool, 2, sizeof(void *));
         }
-        notes[nn++] = mcp_proxy_call_make(ctx, c->b, note);
+        APR_ARRAY_PUSH(waiters[b], mcp_proxy_call_t *) = calls[i];
     }
-    if (nn) {
-        run_batch(ctx, notes, nn);
+    for (i = 0; i < ctx->ep->nbackends; i++) {
+        if (waiters[i]) {
+            add_init(ctx, i, waiters[i]);
+        }
     }
+    mcp_http_batch_run(ctx->batch);
 }
 
 void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
                          int n)
 {
     apr_pool_t *p = ctx->r->pool;
-    int *which = apr_pcalloc(p, sizeof(int) * (n + 1));
+    mcp_proxy_call_t **renew = apr_pcalloc(p, sizeof(*renew) * (n + 1));
     mcp_proxy_call_t **again = apr_pcalloc(p, sizeof(*again) * (n + 1));
-    mcp_proxy_call_t **ready = apr_pcalloc(p, sizeof(*ready) * (n + 1));
-    int i, j, nw = 0, na = 0, nr = 0;
+    int i, nn = 0, na = 0;
 
-    /* Backends of this session without a session yet. */
-    for (i = 0; i < n; i++) {
-        int b = calls[i]->b, seen = 0;
-
-        if (has_session(ctx, b)) {
-            continue;
+    if (start_batch(ctx) != APR_SUCCESS) {
+        for (i = 0; i < n; i++) {
+            fail(calls[i], "unreachable", "no HTTP batch");
         }
-        for (j = 0; j < nw; j++) {
-            seen |= which[j] == b;
-        }
-        if (!seen) {
-            which[nw++] = b;
-        }
-    }
-    if (nw) {
-        mcp_proxy_backends_init(ctx, which, nw, NULL);
-    }
-    for (i = 0; i < n; i++) {
-        if (has_session(ctx, calls[i]->b)) {
-            ready[nr++] = calls[i];
-        }
-        else if (ctx->init_reason && ctx->init_reason[calls[i]->b]) {
-            fail(calls[i], ctx->init_reason[calls[i]->b],
-                 ctx->init_text[calls[i]->b]);
-            /* No link yet: the call's answer tells the user how to make
-             * one (URL elicitation or -32003), as a call would. */
-            calls[i]->idp_error = ctx->init_idp[calls[i]->b];
-        }
-        else {
-            fail(calls[i], "unreachable", "its session could not be made");
-        }
-    }
-    run_batch(ctx, ready, nr);
-    /* A 404 to a request with a backend session: the backend forgot it
-     * (restarted, expired). Make a new one and ask again, once. */
-    nw = 0;
-    for (i = 0; i < nr; i++) {
-        mcp_proxy_call_t *c = ready[i];
-
-        if (c->resp && c->resp->rv == APR_SUCCESS
-            && c->resp->status == HTTP_UNAUTHORIZED && !c->rejected
-            && !c->answered && !ctx->streaming
-            && ctx->ep->backends[c->b].conf->idp) {
-            /* The user's upstream token was refused: one refresh. */
-            c->rejected = 1;
-            c->reason = c->reason_text = NULL;
-            c->answer = NULL;
-            again[na++] = c;
-            continue;
-        }
-        if (c->resp && c->resp->rv == APR_SUCCESS
-            && c->resp->status == HTTP_NOT_FOUND && !c->retried
-            && !c->answered && ctx->sess->bsid[c->b]
-            && *ctx->sess->bsid[c->b] && !ctx->streaming) {
-            int seen = 0;
-
-            for (j = 0; j < nw; j++) {
-                seen |= which[j] == c->b;
-            }
-            if (!seen) {
-                which[nw++] = c->b;
-            }
-            c->retried = 1;
-            c->reason = c->reason_text = NULL;
-            c->answer = NULL;
-            again[na++] = c;
-        }
-    }
-    if (!na) {
         return;
     }
-    if (nw) {
+    for (i = 0; i < n; i++) {
+        if (calls[i]->short_wait) {
+            set_deadline(ctx, calls[i]->b, MCP_PROXY_DOWN_WAIT);
+        }
+    }
+    send_all(ctx, calls, n, 0);
+    /* Asked again, once: after a 401 of a backend with idp= (with a
+     * refreshed upstream token), and after a 404 to a request with a
+     * backend session (the backend forgot it: restarted, expired) with a
+     * new session. */
+    for (i = 0; i < n; i++) {
+        mcp_proxy_call_t *c = calls[i];
+        int status = c->resp && c->resp->rv == APR_SUCCESS ? c->resp->status
+                                                           : 0;
+
+        if (c->answered || ctx->streaming || c->answer) {
+            continue;
+        }
+        if (status == HTTP_UNAUTHORIZED && !c->rejected
+            && ctx->ep->backends[c->b].conf->idp) {
+            c->rejected = 1;
+            c->reason = c->reason_text = NULL;
+            again[na++] = c;
+        }
+        else if (status == HTTP_NOT_FOUND && !c->retried
+                 && ctx->sess->bsid[c->b] && *ctx->sess->bsid[c->b]) {
+            c->retried = 1;
+            c->reason = c->reason_text = NULL;
+            renew[nn++] = c;
+        }
+    }
+    if (nn && start_batch(ctx) == APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, ctx->r, MCPLOGNO(01813)
-                      "%d backend session(s) gone; making new ones", nw);
-        mcp_proxy_backends_init(ctx, which, nw, NULL);
+                      "backend session(s) gone; making new ones");
+        send_all(ctx, renew, nn, 1);
     }
-    nr = 0;
-    for (i = 0; i < na; i++) {
-        if (has_session(ctx, again[i]->b)) {
-            ready[nr++] = again[i];
-        }
-        else {
-            fail(again[i], "unreachable", "its session could not be made "
-                 "again");
-        }
+    if (na && start_batch(ctx) == APR_SUCCESS) {
+        send_all(ctx, again, na, 0);
     }
-    run_batch(ctx, ready, nr);
 }
 
 /* Has the client said it takes URL-mode elicitations? */

@@ -402,15 +402,11 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
         mcp_json_t *params;
         mcp_jsonrpc_msg_t *q;
         const char *health = NULL;
+        int down;
 
-        if (mcp_proxy_health_get(r->server, r->pool,
-                                 &ctx->ep->backends[pos->backend], &health)
-            == APR_SUCCESS && !strncmp(health, "down", 4)) {
-            /* Found down by the last health check: not waited for. */
-            errors[i] = apr_pstrcat(r->pool, "the health check found it ",
-                                    health, NULL);
-            continue;
-        }
+        down = mcp_proxy_health_get(r->server, r->pool,
+                                    &ctx->ep->backends[pos->backend], &health)
+               == APR_SUCCESS && !strncmp(health, "down", 4);
         params = m->params ? mcp_json_copy(r->pool, m->params)
                            : mcp_json_object(r->pool);
         mcp_json_del(params, "cursor");
@@ -420,6 +416,9 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
         mcp_jsonrpc_request_create(&q, r->pool, &m->id,
                                    mcp_fed_list_method(kind), params);
         calls[i] = run[nrun++] = mcp_proxy_call_make(ctx, pos->backend, q);
+        /* Found down by the last health check: asked still (it may be
+         * back), but not waited for long. */
+        calls[i]->short_wait = down;
     }
     if (nrun) {
         mcp_proxy_calls_run(ctx, run, nrun);
@@ -655,6 +654,7 @@ static answer_t do_routed(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
     c->relay = relay;
     mcp_proxy_calls_run(ctx, &c, 1);
     if (c->answered) {
+        set_status_env(ctx, c->answer);
         return a;              /* streamed to the client already */
     }
     a.msg = c->reason ? mcp_proxy_call_error(c, &m->id) : c->answer;
@@ -699,6 +699,7 @@ static answer_t do_task(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
     c->relay = relay;
     mcp_proxy_calls_run(ctx, &c, 1);
     if (c->answered) {
+        set_status_env(ctx, c->answer);
         return a;
     }
     a.msg = c->reason ? mcp_proxy_call_error(c, &m->id) : c->answer;

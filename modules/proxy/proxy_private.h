@@ -19,6 +19,7 @@
 #include <httpd.h>
 #include <http_config.h>
 #include <apr_tables.h>
+#include <apr_buckets.h>
 
 #include "mcp/mcp_fed.h"
 #include "mcp/mcp_http.h"
@@ -84,6 +85,8 @@ typedef struct {
 #define MCP_PROXY_URL_ELICITATION    (-32042)
 
 #define MCP_PROXY_DEFAULT_TIMEOUT    30
+/** How long a list waits for a backend the health check found down. */
+#define MCP_PROXY_DOWN_WAIT          apr_time_from_sec(2)
 #define MCP_PROXY_DEFAULT_KEEPALIVE  15
 #define MCP_PROXY_DEFAULT_SESSION    3600
 #define MCP_PROXY_MAX_SESSION        (7 * 86400)
@@ -246,16 +249,21 @@ typedef struct {
     apr_interval_time_t keepalive;
     apr_time_t list_changed[MCP_FED_NKINDS]; /**< last one relayed */
     apr_pool_t *evpool;              /**< cleared after each event */
+    apr_bucket_brigade *bb;          /**< the client's event stream */
+    /** Per backend: when this request stops waiting for it (its timeout
+     *  counted from the first message to it, so making its session and
+     *  asking it share one timeout); 0 until then. */
+    apr_time_t *deadline;
     const char **init_reason;        /**< per backend: why initialize
                                           failed (word, text) */
     const char **init_text;
-    /** per backend: what mod_mcp_idp said when initialize had no
-     *  credential (the user must link first), or NULL */
-    mcp_idp_error_t **init_idp;
+    mcp_json_t **init_results;       /**< per backend, while initializing */
+    mcp_jsonrpc_msg_t *init_msg;     /**< the initialize the backends get */
+    mcp_http_batch_t *batch;         /**< the request's calls run here */
 } mcp_proxy_ctx_t;
 
 /** One message (or GET stream) to one backend. */
-typedef struct {
+typedef struct mcp_proxy_call_t {
     mcp_proxy_ctx_t *ctx;
     int b;                       /**< backend index */
     const char *http_method;     /**< "POST" (default), "GET", "DELETE" */
@@ -267,6 +275,8 @@ typedef struct {
     int relay;                   /**< relay the backend's other messages
                                       (and the answer) to the client */
     int stream;                  /**< a GET stream: no idle timeout */
+    int short_wait;              /**< the backend was found down: wait
+                                      MCP_PROXY_DOWN_WAIT at most */
     const char *last_event_id;   /**< the backend's own, for a GET */
     /* outcome */
     mcp_http_request_t *req;
@@ -279,6 +289,9 @@ typedef struct {
                                       upstream credential: ask for a
                                       refreshed one */
     mcp_idp_error_t *idp_error;  /**< why mod_mcp_idp gave none */
+    /** Called when the call is finished (in the batch's thread). */
+    void (*then)(struct mcp_proxy_call_t *c);
+    apr_array_header_t *waiters; /**< calls sent once this one is done */
     const char *reason;          /**< failure: one word (see the README) */
     const char *reason_text;     /**< and in plain words */
 } mcp_proxy_call_t;

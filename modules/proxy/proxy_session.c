@@ -114,6 +114,9 @@ void mcp_proxy_session_child_init(apr_pool_t *pchild, server_rec *s)
     const char *err = NULL;
     apr_status_t rv;
 
+    if (!mcp_proxy_endpoints_all(pchild)->nelts) {
+        return;                 /* no MCPProxyBackend: nothing to ask */
+    }
     if (cache) {
         rv = mcp_glue_cache_child_init(cache, pchild);
         if (rv != APR_SUCCESS) {

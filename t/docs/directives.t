@@ -55,12 +55,18 @@ for my $file (sort glob File::Spec->catfile($src, 'modules', '*', '*.c')) {
     next if $dir eq 'core' || $dir eq 'glue';
     my $c = slurp($file);
     $c =~ s{/\*.*?\*/}{}gs;    # a commented-out entry does not count
-    while ($c =~ /AP_INIT_\w+\s*\(\s*"([^"]+)"\s*,\s*[^,]+,\s*[^,]+,\s*([^,]+?)\s*,\s*((?:"(?:[^"\\]|\\.)*"\s*)+)\)/gs) {
-        my ($name, $flags, $help) = ($1, $2, $3);
+    while ($c =~ /AP_INIT_\w+\s*\(\s*"([^"]+)"\s*,\s*([^,]+?)\s*,\s*[^,]+,\s*([^,]+?)\s*,\s*((?:"(?:[^"\\]|\\.)*"\s*)+)\)/gs) {
+        my ($name, $fn, $flags, $help) = ($1, $2, $3, $4);
+        # A handler that refuses virtual hosts (GLOBAL_ONLY) narrows
+        # RSRC_CONF to the main server.
+        my ($body) = $c =~ /\b\Q$fn\E\s*\([^)]*\)\s*\{(.*?)\n\}/s;
+        my $global = defined $body && $body =~ /\bGLOBAL_ONLY\b/;
         $help =~ s/"\s*"//g;
         $help =~ s/^"|"$//g;
         ok(!exists $code{$name}, "$name: defined once") if exists $code{$name};
-        $code{$name} = { module => "mod_mcp_$dir", context => contexts($flags),
+        my $context = contexts($flags);
+        $context =~ s/^server config, virtual host/server config/ if $global;
+        $code{$name} = { module => "mod_mcp_$dir", context => $context,
                          help => $help, file => $file };
     }
 }

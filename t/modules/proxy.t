@@ -71,25 +71,91 @@ ok(log_has(qr/\[mcp_proxy:notice\].*MCP00610: mod_mcp_proxy \Q$version\E configu
 ok(log_has(qr/\[mcp_proxy:debug\].*MCP\d{5}: HTTP client: libcurl/),
    'core log lines reach error_log through the log bridge');
 
+# --- sessions: what holds before one, and opening them -------------------
+
+# /mcp federates backends (none of them reachable here: the tools
+# backend needs a scope the anonymous subject lacks, docs.example.com
+# does not answer), so its initialize succeeds with every backend left
+# out; /mcp-small has no MCPProxyBackend at all.
+sub init_body {
+    my ($version, $id) = @_;
+    return $json->encode({ jsonrpc => '2.0', id => $id // 0, method => 'initialize',
+                           params => { protocolVersion => $version, capabilities => {},
+                                       clientInfo => { name => 'proxy.t', version => '1' } } });
+}
+sub open_session {
+    my ($path, $version) = @_;
+    my $res = post($path, init_body($version));
+    is($res->code, 200, "initialize $version on $path: 200");
+    my $sid = $res->header('Mcp-Session-Id');
+    like($sid // '', qr/^[A-Za-z0-9_-]{43}$/, "initialize $version: a session id");
+    return $sid;
+}
+
+# Requests other than initialize and ping need a session: ping is a
+# liveness check the gateway answers itself.
+my $res = post('/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+is($res->code, 200, 'ping without Mcp-Session-Id: 200');
+is_deeply(eval { $json->decode($res->content) }, { jsonrpc => '2.0', id => 1, result => {} },
+          'ping without a session: answered by the gateway');
+my $m = is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'),
+                     400, -32000, undef, 'tools/list without Mcp-Session-Id');
+like($m && $m->{error}{message}, qr/Mcp-Session-Id header is required/,
+     'tools/list without a session: says the header is required');
+$m = is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+                       'Mcp-Session-Id' => 'A' x 43),
+                  404, -32001, undef, 'ping with an unknown session');
+like($m && $m->{error}{message}, qr/Session not found/, 'unknown session: Session not found');
+$res = post('/mcp', init_body('2025-11-25'), 'Mcp-Session-Id' => 'A' x 43);
+is($res->code, 400, 'initialize with an Mcp-Session-Id: 400');
+ok(!defined $res->header('Mcp-Session-Id'), 'initialize with an Mcp-Session-Id: no new session');
+
+my $s11 = open_session('/mcp', '2025-11-25');
+my $s03 = open_session('/mcp', '2025-03-26');
+isnt($s11, $s03, 'two initializes: two sessions');
+my %s11 = ('Mcp-Session-Id' => $s11);
+my %s03 = ('Mcp-Session-Id' => $s03);
+
+# Anonymous (no AuthType): only the backends without scope= are the
+# session's.
+$res = post('/mcp', '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"gateway_whoami","arguments":{}}}',
+            %s11);
+my $who = decode($res);
+$who = $who && $who->{result} && $who->{result}{structuredContent};
+is($who && $who->{subject}, '', 'anonymous: gateway_whoami has an empty subject');
+is_deeply([ map { $_->{name} } @{ ($who && $who->{backends}) || [] } ], ['docs'],
+          'anonymous: only the backend without scope= (docs, not tools)');
+
 # --- ping and unknown methods ---------------------------------------------
 
-my $res = post('/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+$res = post('/mcp', '{"jsonrpc":"2.0","id":1,"method":"ping"}', %s11);
 is($res->code, 200, 'ping: 200');
 like($res->header('Content-Type'), qr{^application/json}, 'ping: JSON');
 is_deeply(decode($res), { jsonrpc => '2.0', id => 1, result => {} },
           'ping: empty result, same id');
 
 $res = post('/mcp', '{"jsonrpc":"2.0","id":"a-\u00e9","method":"ping","params":{}}',
-            'Content-Type' => 'application/json; charset=utf-8');
+            'Content-Type' => 'application/json; charset=utf-8', %s11);
 is($res->code, 200, 'ping with a string id and charset: 200');
 is_deeply(decode($res) && decode($res)->{id}, "a-\x{e9}", 'string id echoed');
 
-my $m = is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":7,"method":"tools/list"}'),
-                     200, -32601, 7, 'unknown method');
-like($m && $m->{error}{message}, qr/Method not found.*federation.*not implemented/i,
-     'unknown method: says federation is not implemented yet');
+$m = is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":7,"method":"foo/bar"}', %s11),
+                  200, -32601, 7, 'unknown method');
+like($m && $m->{error}{message}, qr/Method not found: foo\/bar/,
+     'unknown method: names it');
 
-# --- malformed and invalid messages --------------------------------------
+# Without MCPProxyBackend: ping is answered without a session, anything
+# else is -32601.
+$res = post('/mcp-small', '{"jsonrpc":"2.0","id":3,"method":"ping"}');
+is($res->code, 200, 'no backends: ping without a session: 200');
+is_deeply(decode($res), { jsonrpc => '2.0', id => 3, result => {} },
+          'no backends: ping answered');
+$m = is_rpc_error(post('/mcp-small', '{"jsonrpc":"2.0","id":8,"method":"tools/list"}'),
+                  200, -32601, 8, 'no backends: tools/list');
+like($m && $m->{error}{message}, qr/no MCPProxyBackend/,
+     'no backends: says the endpoint has no MCPProxyBackend');
+
+# --- malformed and invalid messages (refused before any session) ---------
 
 is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":1,'), 400, -32700, undef,
              'truncated JSON');
@@ -103,42 +169,58 @@ is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":null,"method":"ping"}'), 400,
 is_rpc_error(post('/mcp', '"just a string"'), 400, -32600, undef,
              'not an object');
 is_rpc_error(post('/mcp', '[]'), 400, -32600, undef, 'empty batch');
+is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":1,', %s11), 400, -32700, undef,
+             'truncated JSON in a session');
 
 # --- notifications and responses: 202 without a body ---------------------
 
-$res = post('/mcp', '{"jsonrpc":"2.0","method":"notifications/initialized"}');
+$res = post('/mcp', '{"jsonrpc":"2.0","method":"notifications/initialized"}', %s11);
 is($res->code, 202, 'notification: 202');
 is($res->content, '', 'notification: no body');
-$res = post('/mcp', '{"jsonrpc":"2.0","id":5,"result":{}}');
+$res = post('/mcp', '{"jsonrpc":"2.0","id":5,"result":{}}', %s11);
 is($res->code, 202, 'response from the client: 202');
 is($res->content, '', 'response: no body');
+is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","method":"notifications/initialized"}'),
+             400, -32000, undef, 'notification without a session');
+is_rpc_error(post('/mcp', '{"jsonrpc":"2.0","id":5,"result":{}}'),
+             400, -32000, undef, 'response without a session');
 
-# --- batches (MCP 2025-03-26 only) ---------------------------------------
+# --- batches (sessions negotiated at MCP 2025-03-26 only) ----------------
 
 $res = post('/mcp', '[{"jsonrpc":"2.0","id":1,"method":"ping"},'
                   . '{"jsonrpc":"2.0","method":"notifications/initialized"},'
-                  . '{"jsonrpc":"2.0","id":"two","method":"tools/list"},'
-                  . '{"foo":1}]');
+                  . '{"jsonrpc":"2.0","id":"two","method":"foo/bar"},'
+                  . '{"jsonrpc":"2.0","id":3,"method":"tools/list"},'
+                  . '{"foo":1}]', %s03);
 is($res->code, 200, 'batch: 200');
 my $b = decode($res);
 is(ref $b, 'ARRAY', 'batch: answered with an array');
-is(scalar @{ $b || [] }, 3, 'batch: one answer per request and invalid member');
+is(scalar @{ $b || [] }, 4, 'batch: one answer per request and invalid member');
 is_deeply($b && $b->[0], { jsonrpc => '2.0', id => 1, result => {} },
           'batch: ping answered');
 is($b && $b->[1]{error}{code}, -32601, 'batch: unknown method -32601');
 is($b && $b->[1]{id}, 'two', 'batch: its id');
-is($b && $b->[2]{error}{code}, -32600, 'batch: invalid member -32600');
-ok($b && exists $b->[2]{id} && !defined $b->[2]{id}, 'batch: invalid member id null');
+is($b && $b->[2]{id}, 3, 'batch: tools/list answered with its id');
+is($b && $b->[2]{result}{tools}[0]{name}, 'gateway_whoami',
+   'batch: tools/list lists the gateway tool');
+is($b && $b->[3]{error}{code}, -32600, 'batch: invalid member -32600');
+ok($b && exists $b->[3]{id} && !defined $b->[3]{id}, 'batch: invalid member id null');
 
 $res = post('/mcp', '[{"jsonrpc":"2.0","method":"notifications/initialized"},'
                   . '{"jsonrpc":"2.0","id":9,"result":{}}]',
-            'MCP-Protocol-Version' => '2025-03-26');
+            'MCP-Protocol-Version' => '2025-03-26', %s03);
 is($res->code, 202, 'batch of notifications and responses: 202');
 is($res->content, '', 'batch of notifications: no body');
 
-is_rpc_error(post('/mcp', '[{"jsonrpc":"2.0","id":1,"method":"ping"}]',
-                  'MCP-Protocol-Version' => '2025-11-25'),
-             400, -32600, undef, 'batch refused with protocol 2025-11-25');
+$m = is_rpc_error(post('/mcp', '[{"jsonrpc":"2.0","id":1,"method":"ping"}]',
+                       'MCP-Protocol-Version' => '2025-11-25', %s11),
+                  400, -32600, undef, 'batch refused in a 2025-11-25 session');
+like($m && $m->{error}{message}, qr/only supported with MCP protocol version 2025-03-26/,
+     'batch in a 2025-11-25 session: says why');
+is_rpc_error(post('/mcp', '[{"jsonrpc":"2.0","id":1,"method":"ping"}]'),
+             400, -32000, undef, 'batch without a session');
+is_rpc_error(post('/mcp-small', '[{"jsonrpc":"2.0","id":1,"method":"ping"}]'),
+             400, -32600, undef, 'batch at an endpoint without backends');
 
 # --- sizes and depth --------------------------------------------------------
 
@@ -147,7 +229,7 @@ my $big = '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"'
 $m = is_rpc_error(post('/mcp-small', $big), 413, -32600, undef,
                   'body over MCPProxyMaxBodySize');
 like($m && $m->{error}{message}, qr/1024/, '413 message names the limit');
-$res = post('/mcp', $big);
+$res = post('/mcp', $big, %s11);
 is($res->code, 200, 'same body under the default limit: 200');
 
 # Chunked, so the size is only known while reading.
@@ -169,16 +251,24 @@ $raw = raw_http($hostport,
   . "Connection: close\r\n\r\n{");
 like($raw, qr{^HTTP/1\.1 413 }, 'huge Content-Length: 413 without reading');
 like($raw, qr/"code":-32600/, 'huge Content-Length: JSON-RPC -32600');
+# The same at a federating endpoint, before any session is looked at.
+$raw = raw_http($hostport,
+    "POST /mcp HTTP/1.1\r\nHost: $hostport\r\n"
+  . "Content-Type: application/json\r\nAccept: $accept\r\n"
+  . "Content-Length: 999999999\r\n"
+  . "Connection: close\r\n\r\n{");
+like($raw, qr{^HTTP/1\.1 413 }, 'huge Content-Length at /mcp, no session: 413');
 
 my $deep = '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":'
          . ('[' x 20) . (']' x 20) . '}}';
 $res = post('/mcp-small', $deep);
 is($res->code, 413, 'nesting over MCPProxyMaxDepth 8: 413');
 is(decode($res) && decode($res)->{error}{code}, -32600, 'too deep: -32600');
-$res = post('/mcp', $deep);
+$res = post('/mcp', $deep, %s11);
 is($res->code, 200, 'same nesting under the default depth: 200');
 $res = post('/mcp', ('[' x 100000) . (']' x 100000));
 ok($res->code == 413 || $res->code == 400, 'hostile nesting refused (' . $res->code . ')');
+like($res->content, qr/"code":-(32600|32700)/, 'hostile nesting: a parse or request error, not the session check');
 
 # --- content type and methods --------------------------------------------
 
@@ -192,17 +282,35 @@ $raw = raw_http($hostport,
     "POST /mcp HTTP/1.1\r\nHost: $hostport\r\nAccept: $accept\r\nContent-Length: 2\r\n"
   . "Connection: close\r\n\r\n{}");
 like($raw, qr{^HTTP/1\.1 415 }, 'no Content-Type: 415');
+$res = Apache::TestRequest::POST('/mcp', 'Content-Type' => 'text/plain', Accept => $accept,
+                                 %s11, content => '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+is($res->code, 415, 'text/plain in a session: 415');
 
+sub request {
+    my ($method, $path, @hdr) = @_;
+    return Apache::TestRequest::user_agent()->request(
+        HTTP::Request->new($method => Apache::TestRequest::resolve_url($path), [ @hdr ]));
+}
+# Without backends: POST only.
 for my $method (qw(GET DELETE PUT)) {
-    my $r = Apache::TestRequest::user_agent()->request(
-        HTTP::Request->new($method => Apache::TestRequest::resolve_url('/mcp'),
-                           [ Accept => 'text/event-stream' ]));
-    is($r->code, 405, "$method: 405");
-    is($r->header('Allow'), 'POST', "$method: Allow: POST");
+    my $r = request($method, '/mcp-small', Accept => 'text/event-stream');
+    is($r->code, 405, "no backends, $method: 405");
+    is($r->header('Allow'), 'POST', "no backends, $method: Allow: POST");
+}
+# A federating endpoint takes GET and DELETE too, with a session.
+my $put = request(PUT => '/mcp', Accept => 'text/event-stream', %s11);
+is($put->code, 405, 'PUT: 405');
+is($put->header('Allow'), 'GET, POST, DELETE', 'PUT: Allow: GET, POST, DELETE');
+for my $method (qw(GET DELETE)) {
+    is_rpc_error(request($method, '/mcp', Accept => 'text/event-stream'),
+                 400, -32000, undef, "$method without a session");
+    is_rpc_error(request($method, '/mcp', Accept => 'text/event-stream',
+                         'Mcp-Session-Id' => 'B' x 43),
+                 404, -32001, undef, "$method with an unknown session");
 }
 
 # Still alive and answering after all of the above.
-$res = post('/mcp', '{"jsonrpc":"2.0","id":99,"method":"ping"}');
+$res = post('/mcp', '{"jsonrpc":"2.0","id":99,"method":"ping"}', %s03);
 is($res->code, 200, 'ping after the hostile requests');
 
 # --- directives: the module alone, and bad values ------------------------
@@ -261,6 +369,37 @@ my @bad = (
     [ 'body-zero', 'MCPProxyMaxBodySize 0', qr/number of bytes/, 'MCPProxyMaxBodySize' ],
     [ 'body-text', 'MCPProxyMaxBodySize 4MB', qr/number of bytes/, 'MCPProxyMaxBodySize' ],
     [ 'depth-big', 'MCPProxyMaxDepth 5000', qr/nesting depth/, 'MCPProxyMaxDepth' ],
+    # The federation's directives.
+    [ 'rule-unknown-backend', "MCPProxyBackend a https://h/mcp\nMCPProxyScopeRule b \"del_*\" admin",
+      qr/no MCPProxyBackend b before this line in this section/, 'MCPProxyScopeRule' ],
+    [ 'rule-before-backend', "MCPProxyScopeRule a \"del_*\" admin\nMCPProxyBackend a https://h/mcp",
+      qr/no MCPProxyBackend a before this line/, 'MCPProxyScopeRule' ],
+    [ 'rule-bad-kinds', "MCPProxyBackend a https://h/mcp\nMCPProxyScopeRule a \"del_*\" admin kinds=tools,widgets",
+      qr/kinds: 'widgets' is not tools, prompts or resources/, 'MCPProxyScopeRule' ],
+    [ 'rule-unknown-option', "MCPProxyBackend a https://h/mcp\nMCPProxyScopeRule a \"del_*\" admin color=red",
+      qr/unknown option 'color' \(known: kinds\)/, 'MCPProxyScopeRule' ],
+    [ 'rule-no-scope', "MCPProxyBackend a https://h/mcp\nMCPProxyScopeRule a \"del_*\"",
+      qr/needs a backend name, a name pattern and at least one scope/, 'MCPProxyScopeRule' ],
+    [ 'rule-only-kinds', "MCPProxyBackend a https://h/mcp\nMCPProxyScopeRule a \"del_*\" kinds=tools",
+      qr/needs at least one scope/, 'MCPProxyScopeRule' ],
+    [ 'rule-bad-scope', "MCPProxyBackend a https://h/mcp\nMCPProxyScopeRule a \"del_*\" \"a\\\"b\"",
+      qr/is not a single OAuth scope token/, 'MCPProxyScopeRule' ],
+    [ 'keepalive-zero', 'MCPProxyKeepAlive 0', qr/'0' must be a number of seconds from 1 to 3600/,
+      'MCPProxyKeepAlive' ],
+    [ 'keepalive-big', 'MCPProxyKeepAlive 3601', qr/from 1 to 3600/, 'MCPProxyKeepAlive' ],
+    [ 'session-timeout-5', 'MCPProxySessionTimeout 5',
+      qr/'5' must be a number of seconds from 60 to 604800/, 'MCPProxySessionTimeout' ],
+    [ 'session-timeout-text', 'MCPProxySessionTimeout 1h', qr/number of seconds/,
+      'MCPProxySessionTimeout' ],
+    [ 'identity-authorization', 'MCPProxyIdentityHeader Authorization',
+      qr/'Authorization' is a header the gateway sets itself/, 'MCPProxyIdentityHeader' ],
+    [ 'identity-session', 'MCPProxyIdentityHeader mcp-session-id',
+      qr/is a header the gateway sets itself/, 'MCPProxyIdentityHeader' ],
+    [ 'identity-bad-name', 'MCPProxyIdentityHeader X-User:',
+      qr/'X-User:' is not a header name/, 'MCPProxyIdentityHeader' ],
+    # Server-wide only.
+    [ 'cache-in-location', 'MCPProxySessionCache shmcb', qr/not allowed in <Location> context/,
+      'MCPProxySessionCache' ],
 );
 if ($> != 0) {
     # Root reads any file, so unreadable files are tested as a user only.
@@ -284,6 +423,41 @@ for my $case (@bad) {
     like($r->{log}, qr/\Q$directive\E.*$re|$re.*\Q$directive\E/, "$name: message names $directive")
         or diag $r->{log};
 }
+
+# MCPProxySessionCache: a provider that is not loaded, and the same
+# directive naming another cache in a virtual host.
+my $r = httpd_run(name => 'proxy-cache-unknown', modules => ['proxy'],
+    config => "MCPProxySessionCache nosuchcache\n");
+ok(!$r->{started} && $r->{exit}, 'MCPProxySessionCache naming an unknown provider: httpd refuses to start')
+    or diag $r->{log};
+like($r->{log}, qr/MCPProxySessionCache: unknown socache provider 'nosuchcache'/,
+     'unknown cache provider: the message names the directive and the provider') or diag $r->{log};
+$r = httpd_run(name => 'proxy-cache-vhost', modules => ['proxy'],
+    config => "MCPProxySessionCache shmcb\n"
+            . "<Location /mcp>\nMCPProxyBackend a https://h/mcp\n</Location>\n"
+            . "<VirtualHost 127.0.0.1:*>\nServerName v.example\n"
+            . "MCPProxySessionCache \"shmcb:$state/other-cache(65536)\"\n</VirtualHost>\n");
+ok(!$r->{started} && $r->{exit}, 'MCPProxySessionCache differing in a virtual host: httpd refuses to start')
+    or diag $r->{log};
+like($r->{log}, qr/MCPProxySessionCache: .*names another cache than the main server/,
+     'cache in a virtual host: the message names the directive') or diag $r->{log};
+$r = httpd_run(name => 'proxy-cache-good', modules => ['proxy'],
+    config => "MCPProxySessionCache \"shmcb:$state/proxy-sessions(512000)\"\n"
+            . "<Location /mcp>\nMCPProxyBackend a https://h/mcp prefix=a_\n"
+            . "MCPProxyScopeRule a \"del_*\" admin files:write kinds=tools,prompts\n"
+            . "MCPProxyIdentityHeader X-Gateway-User\nMCPProxyKeepAlive 30\n"
+            . "MCPProxySessionTimeout 600\n</Location>\n");
+ok($r->{started}, 'every federation directive with a good value: httpd starts')
+    or diag $r->{log};
+
+# Loaded with no MCPProxyBackend anywhere (endpoints that answer ping
+# only): it starts, and its children log no errors.
+$r = httpd_run(name => 'proxy-no-backends', modules => ['proxy'],
+    config => "<Location /mcp>\nSetHandler mcp-proxy\n</Location>\n");
+ok($r->{started}, 'without any MCPProxyBackend: httpd starts') or diag $r->{log};
+my @bad_lines = grep { /\[mcp_proxy:(?:error|crit|alert|emerg)\]/ } split /\n/, $r->{log};
+is(scalar @bad_lines, 0, 'without any MCPProxyBackend: no error lines from mod_mcp_proxy')
+    or diag join "\n", @bad_lines;
 
 # The checks across lines see MCPProxyBackend in every kind of section
 # and in every virtual host, nested sections included.
@@ -314,7 +488,7 @@ for my $case (@sections) {
     like($r->{log}, qr/MCPProxyBackend a .*same prefix=x_/,
          "$name: message names MCPProxyBackend") or diag $r->{log};
 }
-my $r = httpd_run(name => 'proxy-section-if-idp', modules => ['proxy'],
+$r = httpd_run(name => 'proxy-section-if-idp', modules => ['proxy'],
     config => "<If \"-n %{QUERY_STRING}\">\n"
             . "MCPProxyBackend a https://h/mcp idp=github\n</If>\n");
 ok(!$r->{started} && $r->{exit}, 'idp= in <If> without mod_mcp_idp stops httpd')
