@@ -167,6 +167,18 @@ static const char *provider_option(cmd_parms *cmd, mcp_idp_provider_t *pv,
     else if (!strcmp(key, "pkce")) {
         return on_off(p, key, val, &pv->pkce);
     }
+    else if (!strcmp(key, "auth")) {
+        if (!strcmp(val, "basic")) {
+            pv->auth_post = 0;
+        }
+        else if (!strcmp(val, "post")) {
+            pv->auth_post = 1;
+        }
+        else {
+            return apr_psprintf(p, "auth= must be basic or post, not '%s'",
+                                val);
+        }
+    }
     else if (!strcmp(key, "internal")) {
         return on_off(p, key, val, &pv->internal);
     }
@@ -204,9 +216,9 @@ static const char *provider_option(cmd_parms *cmd, mcp_idp_provider_t *pv,
     }
     else {
         return apr_psprintf(p, "unknown option '%s' (known: issuer, "
-                            "authorize, token, client_id, secret_file, scope, "
-                            "pkce, params, header, prefix, revoke, internal, "
-                            "mode)", key);
+                            "authorize, token, client_id, secret_file, auth, "
+                            "scope, pkce, params, header, prefix, revoke, "
+                            "internal, mode)", key);
     }
     return NULL;
 }
@@ -235,11 +247,13 @@ static const char *check_provider(apr_pool_t *p, mcp_idp_provider_t *pv)
 
     if (pv->mode == MCP_IDP_MODE_PERSONAL) {
         if (pv->issuer || pv->authorize || pv->token || pv->client_id
-            || pv->secret_file || pv->revoke || pv->params) {
+            || pv->secret_file || pv->revoke || pv->params
+            || pv->auth_post >= 0) {
             return apr_psprintf(p, "provider '%s' has mode=personal: users "
                                 "paste their own tokens, so it takes none of "
                                 "issuer=, authorize=, token=, client_id=, "
-                                "secret_file=, revoke=, params=", pv->name);
+                                "secret_file=, auth=, revoke=, params=",
+                                pv->name);
         }
         return NULL;
     }
@@ -286,6 +300,7 @@ static const char *add_provider(cmd_parms *cmd, void *dconf, const char *raw)
     pv = apr_pcalloc(cmd->pool, sizeof(*pv));
     pv->name = apr_pstrdup(cmd->pool, w[0]);
     pv->pkce = 1;
+    pv->auth_post = -1;
     pv->header = "Authorization";
     pv->prefix = "Bearer ";
     pv->mode = MCP_IDP_MODE_OAUTH;
@@ -342,7 +357,8 @@ const command_rec mcp_idp_cmds[] = {
                   "/oauth/v1)"),
     AP_INIT_RAW_ARGS("MCPIdPProvider", add_provider, NULL, RSRC_CONF,
                      "<name> [issuer=<URL>] [authorize=<URL> token=<URL>] "
-                     "client_id=<id> [secret_file=<path>] [scope=\"a b\"] "
+                     "client_id=<id> [secret_file=<path>] [auth=basic|post] "
+                     "[scope=\"a b\"] "
                      "[pkce=on|off] [params=\"k=v&...\"] [header=<name>] "
                      "[prefix=\"<text>\"] [revoke=<URL>] [internal=on] "
                      "[mode=oauth|personal]: an upstream OAuth provider users "

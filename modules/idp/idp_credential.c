@@ -154,7 +154,9 @@ static apr_status_t take_theirs(cred_t *c, mcp_store_upstream_t *u,
     return APR_SUCCESS;
 }
 
-/* Wait for another holder's refresh: poll the row until its version moves. */
+/* Wait for another holder's refresh: poll the row until its version moves
+ * (then use its tokens). APR_EAGAIN: the lease was given back or ran out
+ * without new tokens, so the caller may refresh itself. */
 static apr_status_t wait_for_refresh(cred_t *c, apr_int64_t version,
                                      mcp_upstream_tokens_t **ptok)
 {
@@ -172,8 +174,11 @@ static apr_status_t wait_for_refresh(cred_t *c, apr_int64_t version,
         if (rv == APR_SUCCESS && u->version != version) {
             return take_theirs(c, u, ptok);
         }
-        if (rv == APR_SUCCESS && !u->lease_holder) {
-            break;   /* released without a new token: their refresh failed */
+        if (rv == APR_SUCCESS
+            && (!u->lease_holder || u->lease_until <= mcp_idp_now())) {
+            /* Released without a new token (their refresh failed), or the
+             * holder is gone: the caller may take the lease itself. */
+            return APR_EAGAIN;
         }
     }
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, MCPLOGNO(01917)
@@ -198,7 +203,19 @@ static apr_status_t refresh(cred_t *c, mcp_store_upstream_t *u,
     rv = mcp_store_upstream_lease(c->st, r->user, pv->name, who, now,
                                   now + MCP_IDP_LEASE_SECONDS, &until);
     if (rv == MCP_ECONFLICT) {
-        return wait_for_refresh(c, u->version, ptok);
+        rv = wait_for_refresh(c, u->version, ptok);
+        if (rv != APR_EAGAIN) {
+            return rv;
+        }
+        /* Once more, ourselves (a failed or abandoned refresh). */
+        now = mcp_idp_now();
+        rv = mcp_store_upstream_lease(c->st, r->user, pv->name, who, now,
+                                      now + MCP_IDP_LEASE_SECONDS, &until);
+        if (rv == MCP_ECONFLICT) {
+            return fail(c, NULL, NULL, apr_psprintf(r->pool, "The %s token is "
+                                                    "being renewed; try "
+                                                    "again", pv->name));
+        }
     }
     if (rv == MCP_ENOTFOUND) {
         return need_link(c);

@@ -77,6 +77,9 @@ typedef struct {
     const char *header;       /**< header the backend gets the token in */
     const char *prefix;       /**< text before the token in that header */
     int pkce;                 /**< 1 (default): PKCE S256 */
+    /** auth=: -1 not given (basic, or post when the discovered metadata
+     *  offers only client_secret_post), 0 basic, 1 post */
+    int auth_post;
     int internal;             /**< 1: no address guard, http allowed */
     mcp_idp_mode_e mode;
     mcp_idp_provider_rt *rt;  /**< shared by copies of this line */

@@ -420,7 +420,8 @@ apr_status_t mcp_idp_token_request(request_rec *r, const mcp_idp_provider_t *pv,
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    post = pv->secret && m->post_only;
+    post = pv->secret && (pv->auth_post >= 0 ? pv->auth_post
+                                         : m->post_only);
     form = mcp_upstream_token_form(r->pool, code, redirect_uri, verifier,
                                    refresh_token, pv->client_id,
                                    post ? pv->secret : NULL);
@@ -470,7 +471,8 @@ apr_status_t mcp_idp_revoke_token(request_rec *r, const mcp_idp_provider_t *pv,
     if (!m->revocation_endpoint) {
         return APR_SUCCESS;
     }
-    post = pv->secret && m->post_only;
+    post = pv->secret && (pv->auth_post >= 0 ? pv->auth_post
+                                         : m->post_only);
     form = apr_pstrcat(r->pool, "token=", mcp_url_encode(r->pool, token),
                        hint ? "&token_type_hint=" : "", hint ? hint : "",
                        "&client_id=", mcp_url_encode(r->pool, pv->client_id),

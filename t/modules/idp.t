@@ -57,7 +57,7 @@ $run = httpd_run(name => 'idp-providers', modules => ['idp'],
             . "MCPIdPVaultKey \"$state/vault2.key\" id=old\n"
             . "MCPIdPVaultKey \"$state/vault-b64.key\"\n"
             . "MCPIdPVaultKey \"$state/vault-hex.key\"\n"
-            . "$provider secret_file=\"$state/provider.secret\" scope=\"repo read:org\"\n"
+            . "$provider secret_file=\"$state/provider.secret\" scope=\"repo read:org\" auth=post\n"
             . "MCPIdPProvider local authorize=http://127.0.0.1:9/a token=http://localhost:9/t client_id=x\n"
             . "MCPIdPProvider corp authorize=http://10.1.2.3/a token=http://sso.corp/t client_id=x internal=on pkce=off params=\"prompt=consent&access_type=offline\" header=X-Api-Key prefix=\"\" revoke=http://sso.corp/r\n"
             . "MCPIdPProvider disc issuer=https://id.example/tenant client_id=x\n"
@@ -113,6 +113,9 @@ my @bad = (
     [ 'http-revoke', "$provider revoke=http://gh.example/revoke",
       qr/revoke=.*must use https/ ],
     [ 'bad-pkce', "$provider pkce=maybe", qr/pkce= must be on or off/ ],
+    [ 'bad-auth', "$provider auth=jwt", qr/auth= must be basic or post/ ],
+    [ 'personal-with-auth', 'MCPIdPProvider notes mode=personal auth=post',
+      qr/mode=personal.*takes none of/ ],
     [ 'bad-internal', "$provider internal=yes", qr/internal= must be on or off/ ],
     [ 'bad-mode', "$provider mode=magic", qr/mode= must be oauth or personal/ ],
     [ 'bad-header', "$provider header=\"X Bad\"", qr/header= 'X Bad' is not an HTTP header name/ ],
