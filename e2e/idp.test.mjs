@@ -582,6 +582,38 @@ idpTest('key rotation: a new first key seals new links, the old key still opens 
     'the new link is sealed with the new key');
 });
 
+// The row @row back in the vault as it was (INSERT OR REPLACE of every column).
+function putRow(row) {
+  const cols = Object.keys(row);
+  const lit = (v) => (v === null ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
+  sqliteWrite(`INSERT OR REPLACE INTO mcp_upstream_tokens (${cols.join(', ')}) VALUES (${cols.map((c) => lit(row[c])).join(', ')})`);
+}
+
+idpTest('a changed ciphertext, or a sealed token moved to another user (other AAD), does not open', async () => {
+  const rows = vaultRows();
+  const mine = rows.find((x) => x.subject === 'demo2' && x.provider === 'upstream');
+  const other = rows.find((x) => x.subject === 'demo' && x.provider === 'upstream');
+  assert.ok(mine && other, 'both users are linked');
+  try {
+    // One character of the ciphertext changed (in the middle, not the encoding's padding).
+    const i = Math.floor(mine.sealed.length / 2);
+    const flipped = mine.sealed.slice(0, i) + (mine.sealed[i] === 'A' ? 'B' : 'A') + mine.sealed.slice(i + 1);
+    putRow({ ...mine, sealed: flipped });
+    const tampered = await call('demo2');
+    assert.ok(tampered.error, `a changed ciphertext opened: ${JSON.stringify(tampered.result)}`);
+    // demo's sealed token in demo2's row: the associated data (user) differs.
+    putRow({ ...mine, sealed: other.sealed, key_id: other.key_id });
+    const mark = mcp.records().length;
+    const moved = await call('demo2');
+    assert.ok(moved.error, `demo's token opened for demo2: ${JSON.stringify(moved.result)}`);
+    assert.deepEqual(mcp.records().slice(mark).filter((r) => r.sub === 'demo'), [],
+      'demo\'s upstream token was not sent for demo2');
+  } finally {
+    putRow(mine);
+  }
+  assert.equal((await call('demo2')).result?.structuredContent?.sub, 'demo2', 'the untouched row opens again');
+});
+
 let purgeRevocations = null;   // the upstream's revocations before the purge
 
 idpTest('mcpctl provider connections lists both links; mcpctl provider purge upstream: every stored upstream token is gone', async (t) => {
