@@ -19,10 +19,13 @@
 // follows the authorize_url: gateway sign-in (Basic), confirmation (CSRF),
 // upstream sign-in and consent, callback.
 //
-// Written against /work/briefs/idp-spec.md before mod_mcp_idp had its link
-// flow: when this build's mod_mcp_idp refuses the configuration (httpd -t)
-// or does not serve <base>/authorize, every gateway case is skipped with
-// the reason, never passed. The fixtures' own case runs always.
+// Written against the shared spec of issue 8 (MCPIdPProvider issuer= ...
+// internal=on, MCPIdPLinkBase, <base>/authorize|callback|connections):
+// when a build's mod_mcp_idp refuses that configuration (httpd -t) or does
+// not serve <base>, every gateway case is skipped with the reason, never
+// passed. The fixtures' own case runs always. Upstream access tokens of
+// the refresh cases live 75 s (longer than a refresh-ahead margin), and
+// those cases wait for the real expiry: the file takes about 3 minutes.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
