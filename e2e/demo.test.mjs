@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
+import { linkUpstream } from './lib/useragent.mjs';
 import { freePort, portOpen, processesOf } from './lib/proc.mjs';
 
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,7 +41,8 @@ const demoProcesses = (demoDir) => [...new Map([...processesOf({ dir: demoDir })
 let demo, output = '', ports, dir, exited;
 
 before(async () => {
-  ports = { gw: await freePort(), up1: await freePort(), up2: await freePort() };
+  ports = { gw: await freePort(), up1: await freePort(), up2: await freePort(),
+    up3: await freePort(), oauth: await freePort() };
   dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-demo-'));
   // As root the demo's children (www-data) must reach its data here, or
   // the demo keeps it in /var/tmp, where nothing removes it.
@@ -49,7 +51,7 @@ before(async () => {
     env: {
       ...process.env,
       MCP_DEMO_PORT: String(ports.gw),
-      MCP_DEMO_UPSTREAM_PORTS: `${ports.up1} ${ports.up2}`,
+      MCP_DEMO_UPSTREAM_PORTS: `${ports.up1} ${ports.up2} ${ports.up3} ${ports.oauth}`,
       MCP_DEMO_PASSWORD: 'e2e-secret',
       MCP_DEMO_DIR: dir,
       MCP_DEMO_SKIP_INSTALL: '1',
@@ -88,6 +90,20 @@ test('prints the MCP URL and both demo logins', () => {
   assert.match(output, new RegExp(`MCP URL: http://127\\.0\\.0\\.1:${ports.gw}/mcp`));
   assert.match(output, /Login: demo \/ e2e-secret/);
   assert.match(output, /Login: demo2 \/ e2e-secret/);
+});
+
+// The third upstream (mod_mcp_idp, issue 8) is on when this build's
+// mod_mcp_idp takes its directives (scripts/demo, MCP_DEMO_IDP=auto).
+const idpOn = () => /Third upstream \(per-user OAuth\): 127/.test(output);
+
+test('the third upstream: on with its upstream accounts, or off and saying why', (t) => {
+  if (!idpOn()) {
+    assert.match(output, /Third upstream \(per-user OAuth\): off \(MCP_DEMO_IDP=auto: .+\)/);
+    t.diagnostic('the third upstream is off: this build\'s mod_mcp_idp refuses its directives (branch idp)');
+    return;
+  }
+  assert.match(output, /Upstream accounts: demo \/ e2e-secret and demo2 \/ e2e-secret/);
+  assert.match(output, new RegExp(`Connections: http://127\\.0\\.0\\.1:${ports.gw}/oauth/v1/connections`));
 });
 
 for (const which of ['up1', 'up2']) {
@@ -135,6 +151,56 @@ test('the SDK signs the demo user in through the gateway and pings /mcp', async 
   assert.match(provider.clientInformation()?.client_id ?? '', /^dcr-/, 'registered dynamically');
 });
 
+test('the third upstream: the first call of up_upstream_whoami asks to connect the upstream account', async (t) => {
+  if (!idpOn()) {
+    t.skip('the third upstream is off: this build\'s mod_mcp_idp refuses its directives (branch idp)');
+    return;
+  }
+  const client = new Client({ name: 'mod_mcp-e2e', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${ports.gw}/mcp`),
+    { authProvider: provider }));
+  try {
+    // Before the link the gateway cannot ask the upstream for its tools
+    // (it takes only the user's own token): whether tools/list shows them
+    // then is mod_mcp_proxy's choice; the call by name is what is checked.
+    const names = (await client.listTools()).tools.map((tool) => tool.name);
+    t.diagnostic(`up_ tools listed before the link: ${names.filter((n) => n.startsWith('up_')).join(' ') || 'none'}`);
+    const err = await client.callTool({ name: 'up_upstream_whoami', arguments: {} }).then(
+      (r) => assert.fail(`a link is needed first, got ${JSON.stringify(r)}`), (e) => e);
+    assert.equal(err.code, -32003, String(err));
+    assert.equal(err.data?.type, 'OAuthConnectionRequired');
+    assert.equal(err.data?.provider, 'upstream');
+    assert.match(err.data?.authorize_url ?? '',
+      new RegExp(`^http://127\\.0\\.0\\.1:${ports.gw}/oauth/v1/authorize\\?provider_name=upstream`));
+  } finally {
+    await client.close();
+  }
+  const meta = await (await fetch(`http://127.0.0.1:${ports.oauth}/.well-known/openid-configuration`)).json();
+  assert.equal(meta.issuer, `http://127.0.0.1:${ports.oauth}`, 'the upstream OAuth server answers');
+});
+
+test('the third upstream: demo links their upstream account (scripted user agent) and up_upstream_whoami answers "demo"', async (t) => {
+  if (!idpOn()) {
+    t.skip('the third upstream is off: this build\'s mod_mcp_idp refuses its directives (branch idp)');
+    return;
+  }
+  const gateway = `http://127.0.0.1:${ports.gw}`;
+  const client = new Client({ name: 'mod_mcp-e2e', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${gateway}/mcp`), { authProvider: provider }));
+  try {
+    const err = await client.callTool({ name: 'up_upstream_whoami', arguments: {} }).then(() => null, (e) => e);
+    const url = err?.data?.authorize_url ?? /(https?:\/\/\S+\/authorize\?\S+)/.exec(err?.message ?? '')?.[1];
+    assert.ok(url, `a link to follow: ${err}`);
+    const seen = await linkUpstream(url, { gateway, upstream: `http://127.0.0.1:${ports.oauth}`,
+      user: 'demo', password: 'e2e-secret' });
+    assert.ok(seen.done.status < 400, `the callback: ${seen.done.status}`);
+    const who = await client.callTool({ name: 'up_upstream_whoami', arguments: {} });
+    assert.equal(who.structuredContent?.sub, 'demo');
+  } finally {
+    await client.close();
+  }
+});
+
 test('the demo serves the federated catalog of both upstreams, filtered by scope', async () => {
   const client = new Client({ name: 'mod_mcp-e2e', version: '1.0.0' });
   const transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${ports.gw}/mcp`),
@@ -149,13 +215,14 @@ test('the demo serves the federated catalog of both upstreams, filtered by scope
     }
     assert.ok(!names.some((n) => /^ev1_(toggle|trigger)-/.test(n)),
       `ev1_toggle-*/ev1_trigger-* need ev1:write, which this token lacks: ${names.join(' ')}`);
-    assert.ok(!names.some((n) => !/^(ev1_|ev2_|gateway_)/.test(n)), 'every name is prefixed');
+    assert.ok(!names.some((n) => !/^(ev1_|ev2_|up_|gateway_)/.test(n)), 'every name is prefixed');
     const echo = await client.callTool({ name: 'ev2_echo', arguments: { message: 'through the gateway' } });
     assert.deepEqual(echo.content, [{ type: 'text', text: 'Echo: through the gateway' }]);
     const who = await client.callTool({ name: 'gateway_whoami', arguments: {} });
     assert.equal(who.structuredContent.subject, 'demo');
     assert.deepEqual(who.structuredContent.scopes, ['mcp']);
-    assert.deepEqual(who.structuredContent.backends.map((b) => b.name), ['everything1', 'everything2']);
+    assert.deepEqual(who.structuredContent.backends.map((b) => b.name),
+      ['everything1', 'everything2', ...(idpOn() ? ['upstream'] : [])]);
     // A call outside the token's scopes: the step-up challenge, before anything is streamed.
     const res = await fetch(`http://127.0.0.1:${ports.gw}/mcp`, {
       method: 'POST',
@@ -220,6 +287,8 @@ test('SIGTERM stops httpd and both upstreams', async () => {
   assert.ok(started.some((p) => /apache2|httpd/.test(p.cmd)), `httpd runs: ${JSON.stringify(started)}`);
   assert.ok(started.filter((p) => /server-everything/.test(p.cmd)).length === 2,
     `two upstreams run: ${JSON.stringify(started)}`);
+  const third = started.filter((p) => /upstream-(mcp|oauth)\.mjs/.test(p.cmd)).length;
+  assert.equal(third, idpOn() ? 2 : 0, `the third upstream and its OAuth server: ${JSON.stringify(started)}`);
   demo.kill('SIGTERM');
   const timer = new Promise((_, reject) => setTimeout(
     () => reject(new Error('scripts/demo did not stop within 15 s')), STOP_TIMEOUT_MS));

@@ -28,7 +28,12 @@
 // at the end of the server config), `location` (lines added inside
 // <Location /mcp>: MCPProxyBackend, ...), `scopes` (MCPAuthzScope lines).
 // All but `scopes` may be functions of ({ dir, data, port, origin }), for
-// lines that name the gateway's port or directory.
+// lines that name the gateway's port or directory. `idp`: mod_mcp_idp's
+// part (see idpConf below): vault keys, providers, the link base and its
+// <Location> behind the same sign-in as /oauth/authorize.
+//
+// gw.restart(moreOpts) stops httpd and starts it again on the same port,
+// directory and database with the options merged (key rotation).
 //
 //   const gw = await startGateway({ config: 'MCPAuthzLifetime access 30' });
 //   ... gw.mcpUrl, gw.issuer, gw.password ...
@@ -94,6 +99,69 @@ export function basicAuthorize(data) {
     `AuthGroupFile "${data}/groups"`,
     'Require valid-user',
   ].join('\n');
+}
+
+// mod_mcp_idp's lines for the option `idp`:
+//   { vaultKeys: [{ id }]          first seals, all open; each key file is
+//                                  keys/vault-<id>.key, made once
+//                                  (openssl rand -base64 32, mode 0600)
+//     providers: [{ name, issuer, clientId, clientSecret, scope, options }]
+//                                  secret_file keys/<name>.secret; options:
+//                                  more key=value words (internal=on, mode=...)
+//     linkBase: '/oauth/v1' }
+// Files are made by prepareIdp() before httpd -t.
+function idpConf(o, idp, data) {
+  if (!idp) {
+    return '';
+  }
+  const { dir } = o;
+  const base = idp.linkBase ?? '/oauth/v1';
+  const lines = ['# mod_mcp_idp: per-user upstream tokens (issue 8).'];
+  for (const k of idp.vaultKeys ?? [{ id: 'k1' }]) {
+    lines.push(`MCPIdPVaultKey "${dir}/keys/vault-${k.id}.key" id=${k.id}`);
+  }
+  for (const pv of idp.providers ?? []) {
+    const words = [`MCPIdPProvider ${pv.name}`];
+    if (pv.issuer) words.push(`issuer=${pv.issuer}`);
+    if (pv.clientId) words.push(`client_id=${pv.clientId}`);
+    if (pv.clientSecret) words.push(`secret_file="${dir}/keys/${pv.name}.secret"`);
+    if (pv.scope) words.push(`scope="${pv.scope}"`);
+    words.push(...(pv.options ?? []));
+    lines.push(words.join(' '));
+  }
+  lines.push(`MCPIdPLinkBase ${base}`, `<Location ${base}>`,
+    ...basicAuthorize(data).split('\n').map((l) => `    ${l}`),
+    '    SetHandler mcp-idp', '</Location>');
+  return lines.join('\n');
+}
+
+// The key and secret files of @idp in @dir/keys (kept across restarts).
+function prepareIdp(dir, idp, user) {
+  if (!idp) {
+    return;
+  }
+  const files = [];
+  for (const k of idp.vaultKeys ?? [{ id: 'k1' }]) {
+    const f = path.join(dir, `keys/vault-${k.id}.key`);
+    if (!existsSync(f)) {
+      writeFileSync(f, `${execFileSync('openssl', ['rand', '-base64', '32'], { encoding: 'utf8' }).trim()}\n`,
+        { mode: 0o600 });
+    }
+    files.push(f);
+  }
+  for (const pv of idp.providers ?? []) {
+    if (pv.clientSecret) {
+      const f = path.join(dir, `keys/${pv.name}.secret`);
+      writeFileSync(f, `${pv.clientSecret}\n`, { mode: 0o600 });
+      files.push(f);
+    }
+  }
+  for (const f of files) {
+    chmodSync(f, 0o600);
+    if (user) {
+      chownSync(f, user.uid, user.gid);
+    }
+  }
 }
 
 function httpdConf(o) {
@@ -170,6 +238,8 @@ ${o.stepUp === false ? '' : `
     Require mcp-scope mcp ev1:write
 </Location>`}
 
+${idpConf(o, o.idp, data)}
+
 ${opt(o.config) ?? ''}
 `;
 }
@@ -177,11 +247,15 @@ ${opt(o.config) ?? ''}
 // Start a test gateway. See the file comment for the options; also
 // `users` ({ name: password }, default demo and demo2 with `password`),
 // `groups` ({ group: [users] }), `logLevel`, `cimdLoopback` (default
-// true) and `stepUp` (default true).
+// true) and `stepUp` (default true). `dir`: the directory of a gateway
+// stopped with { keep: true } to start again (what restart() does).
 export async function startGateway(opts = {}) {
   const password = opts.password ?? 'e2e-secret';
   const users = opts.users ?? { demo: password, demo2: password };
   const groups = opts.groups ?? { 'demo-admins': ['demo'] };
+  if (opts.dir) {
+    return runGateway(opts, opts.dir, password);
+  }
   const dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-gw-'));
   const data = path.join(dir, 'data');
   for (const d of ['conf', 'logs', 'run', 'keys', 'data/htdocs']) {
@@ -206,6 +280,13 @@ export async function startGateway(opts = {}) {
     chownTree(data, user.uid, user.gid);
     chownTree(path.join(dir, 'run'), user.uid, user.gid);
   }
+  return runGateway(opts, dir, password);
+}
+
+async function runGateway(opts, dir, password) {
+  const data = path.join(dir, 'data');
+  const user = runAs();
+  prepareIdp(dir, opts.idp, user);
   const conf = path.join(dir, 'conf/httpd.conf');
   const { httpd } = apxs();
   // A port found free may be taken before httpd binds it: try again.
@@ -215,8 +296,12 @@ export async function startGateway(opts = {}) {
     try {
       execFileSync(httpd, ['-d', dir, '-f', conf, '-t'], { stdio: 'pipe' });
     } catch (e) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`the generated httpd.conf does not pass -t:\n${e.stderr}`);
+      if (!opts.dir) {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const err = new Error(`the generated httpd.conf does not pass -t:\n${e.stderr}`);
+      err.configTest = String(e.stderr);
+      throw err;
     }
     const child = spawn(httpd, ['-d', dir, '-f', conf, '-DFOREGROUND'], {
       stdio: ['ignore', 'ignore', 'pipe'], detached: true,
@@ -224,7 +309,7 @@ export async function startGateway(opts = {}) {
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    const gw = makeGateway({ dir, port, password, child, exited, stderr: () => stderr });
+    const gw = makeGateway({ dir, port, password, child, exited, stderr: () => stderr, opts });
     try {
       await waitFor(`httpd on 127.0.0.1:${port}`, async () => {
         if (child.exitCode !== null) {
@@ -239,13 +324,15 @@ export async function startGateway(opts = {}) {
       if (busy && attempt < 3 && !opts.port) {
         continue;
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!opts.dir) {
+        rmSync(dir, { recursive: true, force: true });
+      }
       throw e;
     }
   }
 }
 
-function makeGateway({ dir, port, password, child, exited, stderr }) {
+function makeGateway({ dir, port, password, child, exited, stderr, opts }) {
   const origin = `http://127.0.0.1:${port}`;
   const read = (f) => {
     try {
@@ -262,6 +349,17 @@ function makeGateway({ dir, port, password, child, exited, stderr }) {
     issuer: origin,
     mcpUrl: `${origin}/mcp`,
     adminUrl: `${origin}/mcp/admin`,
+    data: path.join(dir, 'data'),
+    db: path.join(dir, 'data/mcp.db'),
+    // mcpctl on this gateway's store: its stdout (throws on failure).
+    mcpctl: (...args) => execFileSync(MCPCTL, ['--driver', 'sqlite3', '--params',
+      path.join(dir, 'data/mcp.db'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+    // Stop, and start again on the same port and directory with @more
+    // options merged in: the new gateway.
+    async restart(more = {}) {
+      await this.stop({ keep: true });
+      return startGateway({ ...opts, ...more, dir, port });
+    },
     child,
     errorLog: () => read('error_log'),
     accessLog: () => read('access_log'),
