@@ -21,9 +21,12 @@
 #include <apr_tables.h>
 #include <apr_buckets.h>
 
+#include "mod_mcp.h"
 #include "mcp/mcp_fed.h"
 #include "mcp/mcp_http.h"
 #include "mcp/mcp_json.h"
+#include "mcp/mcp_jsonrpc.h"
+#include "mcp/mcp_sse.h"
 
 extern module AP_MODULE_DECLARE_DATA mcp_proxy_module;
 
@@ -226,10 +229,6 @@ int mcp_proxy_check_transport(request_rec *r, const mcp_proxy_dir_conf *conf,
                               const char **pmsg);
 
 /* ---- calls to backends (proxy_call.c) ---- */
-
-#include "mod_mcp.h"
-#include "mcp/mcp_jsonrpc.h"
-#include "mcp/mcp_sse.h"
 
 /** One request to the endpoint, as the handler and the calls see it. */
 typedef struct {
