@@ -50,6 +50,18 @@
 /* A batch's pool cleanup waits up to this many times 10 ms for the thread
  * running it to let go. */
 #define MCP_CURL_CLEANUP_WAITS 3000
+/* Easy handles a connection set keeps for its next transfers: making one
+ * (a large calloc) and freeing it cost more than curl_easy_reset(). */
+#define MCP_CURL_SET_EASY 4
+
+/* A connection set: a multi handle, whose connection cache it is, and the
+ * easy handles its finished transfers left, reset. Used by one thread at
+ * a time (a running batch), so without a lock. */
+typedef struct {
+    CURLM *multi;
+    CURL *easy[MCP_CURL_SET_EASY];
+    int neasy;
+} conn_set_t;
 
 struct mcp_http_t {
     apr_pool_t *pool;
@@ -59,7 +71,7 @@ struct mcp_http_t {
     apr_thread_mutex_t *idle_lock;
     apr_thread_mutex_t *run_lock;   /* batches' multi and running, requests'
                                      * ctl->batch and ctl->xfer */
-    CURLM **idle;               /* stack of max_idle multi handles */
+    conn_set_t **idle;          /* stack of max_idle connection sets */
     int nidle;
 };
 
@@ -71,6 +83,8 @@ typedef struct {
     mcp_http_response_t *resp;
     mcp_http_hop_t hop;         /* what the current hop sends */
     CURL *easy;
+    conn_set_t *set;            /* where the easy handle comes from and
+                                 * goes back to (NULL: made and freed) */
     struct curl_slist *hdrs;
     apr_time_t start;
     apr_interval_time_t budget; /* total time this hop was given; 0 = none */
@@ -163,13 +177,22 @@ static void share_unlock(CURL *easy, curl_lock_data data, void *baton)
     }
 }
 
+static void set_free(conn_set_t *set)
+{
+    while (set->neasy > 0) {
+        curl_easy_cleanup(set->easy[--set->neasy]);
+    }
+    curl_multi_cleanup(set->multi);
+    free(set);
+}
+
 static apr_status_t http_cleanup(void *baton)
 {
     mcp_http_t *http = baton;
 
     /* Runs before the mutexes' own cleanups (registered earlier). */
     while (http->nidle > 0) {
-        curl_multi_cleanup(http->idle[--http->nidle]);
+        set_free(http->idle[--http->nidle]);
     }
     if (http->share) {
         curl_share_cleanup(http->share);
@@ -263,7 +286,8 @@ apr_status_t mcp_http_create(mcp_http_t **phttp, apr_pool_t *p,
     if (rv != APR_SUCCESS) {
         goto fail;
     }
-    http->idle = apr_pcalloc(p, sizeof(CURLM *) * (apr_size_t)http->opts.max_idle);
+    http->idle = apr_pcalloc(p, sizeof(*http->idle)
+                                * (apr_size_t)http->opts.max_idle);
     apr_pool_cleanup_register(p, http, http_cleanup, apr_pool_cleanup_null);
 
     http->share = curl_share_init();
@@ -292,35 +316,58 @@ const mcp_http_options_t *mcp_http_options(const mcp_http_t *http)
     return &http->opts;
 }
 
-static CURLM *multi_get(mcp_http_t *http)
+static conn_set_t *set_get(mcp_http_t *http)
 {
-    CURLM *m = NULL;
+    conn_set_t *set = NULL;
 
     apr_thread_mutex_lock(http->idle_lock);
     if (http->nidle > 0) {
-        m = http->idle[--http->nidle];
+        set = http->idle[--http->nidle];
     }
     apr_thread_mutex_unlock(http->idle_lock);
-    if (!m) {
-        m = curl_multi_init();
-        if (m) {
-            curl_multi_setopt(m, CURLMOPT_MAXCONNECTS,
-                              (long)MCP_HTTP_MAX_CACHED_CONNS);
+    if (!set && (set = calloc(1, sizeof(*set))) != NULL) {
+        if (!(set->multi = curl_multi_init())) {
+            free(set);
+            return NULL;
         }
+        curl_multi_setopt(set->multi, CURLMOPT_MAXCONNECTS,
+                          (long)MCP_HTTP_MAX_CACHED_CONNS);
     }
-    return m;
+    return set;
 }
 
-static void multi_put(mcp_http_t *http, CURLM *m)
+static void set_put(mcp_http_t *http, conn_set_t *set)
 {
     apr_thread_mutex_lock(http->idle_lock);
     if (http->nidle < http->opts.max_idle) {
-        http->idle[http->nidle++] = m;
-        m = NULL;
+        http->idle[http->nidle++] = set;
+        set = NULL;
     }
     apr_thread_mutex_unlock(http->idle_lock);
-    if (m) {
-        curl_multi_cleanup(m);
+    if (set) {
+        set_free(set);
+    }
+}
+
+/* An easy handle for a transfer: one the set kept, else a new one. */
+static CURL *easy_get(conn_set_t *set)
+{
+    if (set && set->neasy > 0) {
+        return set->easy[--set->neasy];
+    }
+    return curl_easy_init();
+}
+
+/* Done with @a e (out of its multi): reset and kept, or freed. The reset
+ * drops every option and callback of the transfer. */
+static void easy_put(conn_set_t *set, CURL *e)
+{
+    if (set && set->neasy < MCP_CURL_SET_EASY) {
+        curl_easy_reset(e);
+        set->easy[set->neasy++] = e;
+    }
+    else {
+        curl_easy_cleanup(e);
     }
 }
 
@@ -931,7 +978,7 @@ static apr_status_t xfer_setup(xfer_t *x)
                   "needs a body callback (on_body)");
         return MCP_EINVALID;
     }
-    if (!(x->easy = curl_easy_init())) {
+    if (!(x->easy = easy_get(x->set))) {
         xfer_fail(x, APR_ENOMEM, "cannot create a curl handle");
         return APR_ENOMEM;
     }
@@ -956,7 +1003,7 @@ static apr_status_t xfer_setup(xfer_t *x)
 static void xfer_release(xfer_t *x)
 {
     if (x->easy) {
-        curl_easy_cleanup(x->easy);
+        easy_put(x->set, x->easy);
         x->easy = NULL;
     }
     if (x->hdrs) {
@@ -1246,6 +1293,7 @@ struct mcp_http_batch_t {
     apr_pool_t *pool;           /* NULL for the batch of a perform call */
     mcp_http_t *http;
     CURLM *multi;               /* while running; under http->run_lock */
+    conn_set_t *set;            /* while running: its multi is multi */
     int running;                /* under http->run_lock */
     volatile apr_uint32_t cancel;
     xfer_t **xs;                /* malloc'd: the batch's pool may be shared */
@@ -1473,6 +1521,7 @@ static void start_queued(mcp_http_batch_t *b)
             continue;
         }
         b->in_flight++;
+        x->set = b->set;
         if (!xfer_start(b->multi, x)) {
             batch_abort(b, x, x->resp->rv, x->resp->error);
         }
@@ -1751,7 +1800,7 @@ static void transport_loop(mcp_http_batch_t *b)
 static apr_status_t batch_begin(mcp_http_batch_t *b)
 {
     mcp_http_t *http = b->http;
-    CURLM *m;
+    conn_set_t *set;
 
     apr_thread_mutex_lock(http->run_lock);
     if (b->running) {
@@ -1766,14 +1815,15 @@ static apr_status_t batch_begin(mcp_http_batch_t *b)
     if (http->opts.transport) {
         return APR_SUCCESS;
     }
-    if (!(m = multi_get(http))) {
+    if (!(set = set_get(http))) {
         apr_thread_mutex_lock(http->run_lock);
         b->running = 0;
         apr_thread_mutex_unlock(http->run_lock);
         return APR_ENOMEM;
     }
+    b->set = set;
     apr_thread_mutex_lock(http->run_lock);
-    b->multi = m;
+    b->multi = set->multi;
     apr_thread_mutex_unlock(http->run_lock);
     return APR_SUCCESS;
 }
@@ -1781,15 +1831,15 @@ static apr_status_t batch_begin(mcp_http_batch_t *b)
 static void batch_end(mcp_http_batch_t *b)
 {
     mcp_http_t *http = b->http;
-    CURLM *m;
+    conn_set_t *set = b->set;
 
     apr_thread_mutex_lock(http->run_lock);
-    m = b->multi;
     b->multi = NULL;
     b->running = 0;
     apr_thread_mutex_unlock(http->run_lock);
-    if (m) {
-        multi_put(http, m);
+    b->set = NULL;
+    if (set) {
+        set_put(http, set);
     }
 }
 

@@ -16,6 +16,8 @@
  * mod_authn_socache (create and init in post_config, a global mutex
  * reattached per child, destroy when the configuration goes). */
 
+#include <stdlib.h>
+
 #include <httpd.h>
 #include <http_config.h>
 #include <ap_provider.h>
@@ -132,20 +134,43 @@ static apr_status_t socache_child_init(mcp_glue_cache_t *c,
     return apr_global_mutex_child_init(&c->mutex, c->mutex_file, pchild);
 }
 
-/* Retrieve without taking the lock (the caller holds it when needed). */
+/* Values up to this size are retrieved into a buffer on the stack. */
+#define SMALL_VALUE 1024
+
+/* Room for a value of up to max_value bytes, for one retrieve: @a small
+ * when it is large enough, else malloc'd (free with scratch_free()). A
+ * request pool is no place for it: a cache with large entries (sessions:
+ * 64 KB) would grow every request's pool, and every long stream's, by
+ * that much for a value of a few hundred bytes. */
+static unsigned char *scratch_get(mcp_glue_cache_t *c, unsigned char *small)
+{
+    return c->opts.max_value < SMALL_VALUE ? small
+                                           : malloc(c->opts.max_value);
+}
+
+static void scratch_free(unsigned char *buf, unsigned char *small)
+{
+    if (buf != small) {
+        free(buf);
+    }
+}
+
+/* Retrieve into @a buf without taking the lock (the caller holds it
+ * when needed); the value is copied to @a p. */
 static apr_status_t retrieve(mcp_glue_cache_t *c, server_rec *s,
                              apr_pool_t *p, const char *key,
-                             const char **pvalue)
+                             unsigned char *buf, const char **pvalue)
 {
     unsigned int vlen = (unsigned int)c->opts.max_value;
-    unsigned char *val = apr_palloc(p, c->opts.max_value + 1);
     apr_status_t rv;
 
+    if (!buf) {
+        return APR_ENOMEM;
+    }
     rv = c->sp->retrieve(c->inst, s, (const unsigned char *)key,
-                         (unsigned int)strlen(key), val, &vlen, p);
+                         (unsigned int)strlen(key), buf, &vlen, p);
     if (rv == APR_SUCCESS) {
-        val[vlen] = '\0';
-        *pvalue = (const char *)val;
+        *pvalue = apr_pstrmemdup(p, (const char *)buf, vlen);
     }
     return rv;
 }
@@ -164,16 +189,18 @@ static apr_status_t socache_get(mcp_glue_cache_t *c, server_rec *s,
                                 apr_pool_t *p, const char *key,
                                 const char **pvalue)
 {
+    unsigned char small[SMALL_VALUE];
+    unsigned char *buf = scratch_get(c, small);
     apr_status_t rv;
 
     if (!(c->sp->flags & AP_SOCACHE_FLAG_NOTMPSAFE)) {
-        return retrieve(c, s, p, key, pvalue);
+        rv = retrieve(c, s, p, key, buf, pvalue);
     }
-    if (!locked(c, &rv)) {
-        return rv;
+    else if (locked(c, &rv)) {
+        rv = retrieve(c, s, p, key, buf, pvalue);
+        apr_global_mutex_unlock(c->mutex);
     }
-    rv = retrieve(c, s, p, key, pvalue);
-    apr_global_mutex_unlock(c->mutex);
+    scratch_free(buf, small);
     return rv;
 }
 
@@ -209,20 +236,25 @@ static apr_status_t socache_incr(mcp_glue_cache_t *c, server_rec *s,
                                  apr_pool_t *p, const char *key,
                                  apr_time_t expiry, apr_int64_t *pcount)
 {
+    unsigned char small[SMALL_VALUE];
+    unsigned char *buf;
     const char *val;
     apr_status_t rv;
 
     *pcount = 0;
-    if (!locked(c, &rv)) {
-        return rv;
+    if (!(buf = scratch_get(c, small))) {
+        return APR_ENOMEM;
     }
-    if (retrieve(c, s, p, key, &val) == APR_SUCCESS) {
-        *pcount = apr_atoi64(val);
+    if (locked(c, &rv)) {
+        if (retrieve(c, s, p, key, buf, &val) == APR_SUCCESS) {
+            *pcount = apr_atoi64(val);
+        }
+        (*pcount)++;
+        rv = store(c, s, p, key,
+                   apr_psprintf(p, "%" APR_INT64_T_FMT, *pcount), expiry);
+        apr_global_mutex_unlock(c->mutex);
     }
-    (*pcount)++;
-    rv = store(c, s, p, key,
-               apr_psprintf(p, "%" APR_INT64_T_FMT, *pcount), expiry);
-    apr_global_mutex_unlock(c->mutex);
+    scratch_free(buf, small);
     return rv;
 }
 

@@ -144,6 +144,20 @@ void mcp_proxy_session_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+/* A session without an id yet. */
+static mcp_proxy_session_t *session_alloc(apr_pool_t *p,
+                                          const mcp_proxy_endpoint_t *ep)
+{
+    mcp_proxy_session_t *s = apr_pcalloc(p, sizeof(*s));
+
+    s->subject = "";
+    s->client_id = "";
+    s->nbackends = ep->nbackends;
+    s->bsid = apr_pcalloc(p, sizeof(*s->bsid) * (ep->nbackends + 1));
+    s->bversion = apr_pcalloc(p, sizeof(*s->bversion) * (ep->nbackends + 1));
+    return s;
+}
+
 apr_status_t mcp_proxy_session_new(mcp_proxy_session_t **ps, apr_pool_t *p,
                                    const mcp_proxy_endpoint_t *ep)
 {
@@ -154,13 +168,8 @@ apr_status_t mcp_proxy_session_new(mcp_proxy_session_t **ps, apr_pool_t *p,
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    s = apr_pcalloc(p, sizeof(*s));
+    s = session_alloc(p, ep);
     s->id = mcp_b64url_encode(p, raw, sizeof(raw));
-    s->subject = "";
-    s->client_id = "";
-    s->nbackends = ep->nbackends;
-    s->bsid = apr_pcalloc(p, sizeof(*s->bsid) * (ep->nbackends + 1));
-    s->bversion = apr_pcalloc(p, sizeof(*s->bversion) * (ep->nbackends + 1));
     *ps = s;
     return APR_SUCCESS;
 }
@@ -223,9 +232,8 @@ apr_status_t mcp_proxy_session_load(mcp_proxy_session_t **ps, request_rec *r,
                       subject);
         return MCP_ENOTFOUND;
     }
-    if (mcp_proxy_session_new(&s, r->pool, ep) != APR_SUCCESS) {
-        return MCP_ENOTFOUND;
-    }
+    /* Its id is the one presented: no random bytes to draw. */
+    s = session_alloc(r->pool, ep);
     s->id = apr_pstrdup(r->pool, id);
     s->subject = sub;
     s->client_id = mcp_json_get_str(r->pool, j, "cid");
