@@ -399,6 +399,37 @@ apr_status_t mcp_idp_endpoints(request_rec *r, const mcp_idp_provider_t *pv,
     return rv;
 }
 
+/* Does the client secret go in the form (client_secret_post) rather than
+ * in an Authorization header (client_secret_basic)? */
+static int secret_in_form(const mcp_idp_provider_t *pv,
+                          const mcp_upstream_metadata_t *m)
+{
+    return pv->secret && (pv->auth_post >= 0 ? pv->auth_post : m->post_only);
+}
+
+/* POST @a form to the provider's endpoint @a url as the gateway's client:
+ * the secret as HTTP Basic unless it is in the form already. */
+static apr_status_t client_post(request_rec *r, const mcp_idp_provider_t *pv,
+                                const char *url, const char *form,
+                                int in_form, mcp_http_response_t **presp,
+                                const char **perr)
+{
+    mcp_http_request_t *req;
+    apr_status_t rv = new_request(&req, r, pv, "POST", url, perr);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (pv->secret && !in_form) {
+        mcp_http_request_header(req, "Authorization",
+                                mcp_upstream_basic_auth(r->pool, pv->client_id,
+                                                        pv->secret), NULL);
+    }
+    mcp_http_request_body(req, form, strlen(form),
+                          "application/x-www-form-urlencoded", NULL);
+    return mcp_http_perform(req, presp, perr);
+}
+
 apr_status_t mcp_idp_token_request(request_rec *r, const mcp_idp_provider_t *pv,
                                    const char *code, const char *redirect_uri,
                                    const char *verifier,
@@ -408,7 +439,6 @@ apr_status_t mcp_idp_token_request(request_rec *r, const mcp_idp_provider_t *pv,
                                    const char **perr)
 {
     const mcp_upstream_metadata_t *m;
-    mcp_http_request_t *req;
     mcp_http_response_t *resp;
     const char *form, *desc = NULL;
     int post = 0;
@@ -420,23 +450,11 @@ apr_status_t mcp_idp_token_request(request_rec *r, const mcp_idp_provider_t *pv,
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    post = pv->secret && (pv->auth_post >= 0 ? pv->auth_post
-                                         : m->post_only);
+    post = secret_in_form(pv, m);
     form = mcp_upstream_token_form(r->pool, code, redirect_uri, verifier,
                                    refresh_token, pv->client_id,
                                    post ? pv->secret : NULL);
-    rv = new_request(&req, r, pv, "POST", m->token_endpoint, perr);
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    if (pv->secret && !post) {
-        mcp_http_request_header(req, "Authorization",
-                                mcp_upstream_basic_auth(r->pool, pv->client_id,
-                                                        pv->secret), NULL);
-    }
-    mcp_http_request_body(req, form, strlen(form),
-                          "application/x-www-form-urlencoded", NULL);
-    rv = mcp_http_perform(req, &resp, perr);
+    rv = client_post(r, pv, m->token_endpoint, form, post, &resp, perr);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -455,7 +473,6 @@ apr_status_t mcp_idp_revoke_token(request_rec *r, const mcp_idp_provider_t *pv,
                                   const char **perr)
 {
     const mcp_upstream_metadata_t *m = NULL;
-    mcp_http_request_t *req;
     mcp_http_response_t *resp;
     const char *form;
     int post;
@@ -471,25 +488,13 @@ apr_status_t mcp_idp_revoke_token(request_rec *r, const mcp_idp_provider_t *pv,
     if (!m->revocation_endpoint) {
         return APR_SUCCESS;
     }
-    post = pv->secret && (pv->auth_post >= 0 ? pv->auth_post
-                                         : m->post_only);
+    post = secret_in_form(pv, m);
     form = apr_pstrcat(r->pool, "token=", mcp_url_encode(r->pool, token),
                        hint ? "&token_type_hint=" : "", hint ? hint : "",
                        "&client_id=", mcp_url_encode(r->pool, pv->client_id),
                        post ? "&client_secret=" : "",
                        post ? mcp_url_encode(r->pool, pv->secret) : "", NULL);
-    rv = new_request(&req, r, pv, "POST", m->revocation_endpoint, perr);
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    if (pv->secret && !post) {
-        mcp_http_request_header(req, "Authorization",
-                                mcp_upstream_basic_auth(r->pool, pv->client_id,
-                                                        pv->secret), NULL);
-    }
-    mcp_http_request_body(req, form, strlen(form),
-                          "application/x-www-form-urlencoded", NULL);
-    rv = mcp_http_perform(req, &resp, perr);
+    rv = client_post(r, pv, m->revocation_endpoint, form, post, &resp, perr);
     if (rv == APR_SUCCESS && resp->status != 200) {
         *perr = apr_psprintf(r->pool, "the revocation endpoint answered %d",
                              resp->status);
