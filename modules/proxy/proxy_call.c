@@ -159,12 +159,6 @@ apr_status_t mcp_proxy_client_keepalive(mcp_proxy_ctx_t *ctx)
 
 /* ---- what a backend sends ---- */
 
-static const char *dump(apr_pool_t *p, const mcp_jsonrpc_msg_t *m,
-                        apr_size_t *plen)
-{
-    return mcp_jsonrpc_dump(p, m, plen);
-}
-
 /* A task id of backend c->b in @a obj's member "taskId", in gateway form
  * (mcp_fed_id_to_gateway() of it as a string id: the backend is in the
  * id, so tasks/get finds it again without any table). */
@@ -424,7 +418,7 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
             }
             c->answer = map_result(c, p, m);
             if (c->relay && ctx->streaming
-                && (body = dump(tp, c->answer, &blen))) {
+                && (body = mcp_jsonrpc_dump(tp, c->answer, &blen))) {
                 rv = mcp_proxy_client_event(ctx, gid, body, blen, retry);
                 c->answered = (rv == APR_SUCCESS);
             }
@@ -441,7 +435,7 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
                 map_related_task(c, tp, m->params);
             }
             out = rebuild(tp, m);
-            if (out && (body = dump(tp, out, &blen))) {
+            if (out && (body = mcp_jsonrpc_dump(tp, out, &blen))) {
                 rv = mcp_proxy_client_event(ctx, gid, body, blen, retry);
             }
         }
@@ -449,7 +443,7 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
     case MCP_JSONRPC_NOTIFICATION:
         if (c->relay && (out = map_notification(c, m, tp))) {
             out = rebuild(tp, out);
-            if (out && (body = dump(tp, out, &blen))) {
+            if (out && (body = mcp_jsonrpc_dump(tp, out, &blen))) {
                 rv = mcp_proxy_client_event(ctx, gid, body, blen, retry);
             }
         }
@@ -623,7 +617,7 @@ mcp_proxy_call_t *mcp_proxy_call_make(mcp_proxy_ctx_t *ctx, int b,
     c->http_method = "POST";
     if (msg) {
         c->method = msg->method;
-        c->body = dump(ctx->r->pool, msg, &c->len);
+        c->body = mcp_jsonrpc_dump(ctx->r->pool, msg, &c->len);
         if (msg->kind == MCP_JSONRPC_REQUEST) {
             c->expect = 1;
             mcp_jsonrpc_id_copy(&c->id, ctx->r->pool, &msg->id);
