@@ -29,6 +29,7 @@
 #include <apr_tables.h>
 
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_crypto.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -130,6 +131,43 @@ const char *mcp_upstream_tokens_text(apr_pool_t *p,
 apr_status_t mcp_upstream_tokens_from_text(mcp_upstream_tokens_t **ptok,
                                            apr_pool_t *p, const char *text,
                                            apr_size_t len);
+
+/**
+ * The form body of a revocation request (RFC 7009 §2.1) for the tokens of
+ * a link: the refresh token when there is one (a provider revokes the
+ * access tokens granted with it where it can; JWT access tokens often
+ * cannot be revoked at all), else the access token, each with its
+ * token_type_hint. client_id always; client_secret only when
+ * @a secret_in_body is not NULL (client_secret_post).
+ * @return the form, or NULL when @a tok holds no token.
+ */
+const char *mcp_upstream_revoke_form(apr_pool_t *p,
+                                     const mcp_upstream_tokens_t *tok,
+                                     const char *client_id,
+                                     const char *secret_in_body);
+
+/**
+ * Judge a revocation endpoint's answer: 200 is success (RFC 7009 §2.2:
+ * also for a token the provider did not know).
+ * @return APR_SUCCESS; MCP_EPROTO with *perr naming the status and the
+ *         OAuth error code of a JSON error answer, if any.
+ */
+apr_status_t mcp_upstream_revoke_parse(apr_pool_t *p, int status,
+                                       const char *body, apr_size_t len,
+                                       const char **perr);
+
+/**
+ * The tokens in the vault envelope @a sealed of (@a subject, @a provider):
+ * mcp_vault_open() then mcp_upstream_tokens_from_text(); the plaintext is
+ * wiped (the token strings are in @a p).
+ * @return APR_SUCCESS; as mcp_vault_open() (MCP_ENOTFOUND: no key with
+ *         the envelope's id; MCP_EVERIFY: changed or another pair's);
+ *         MCP_EPARSE.
+ */
+apr_status_t mcp_upstream_tokens_open(mcp_upstream_tokens_t **ptok,
+                                      apr_pool_t *p, const mcp_keyring_t *kr,
+                                      const char *sealed, const char *subject,
+                                      const char *provider);
 
 /** Where a provider's metadata may be (in this order). */
 typedef struct {

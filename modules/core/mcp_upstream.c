@@ -148,6 +148,46 @@ const char *mcp_upstream_token_form(apr_pool_t *p, const char *code,
     return f;
 }
 
+const char *mcp_upstream_revoke_form(apr_pool_t *p,
+                                     const mcp_upstream_tokens_t *tok,
+                                     const char *client_id,
+                                     const char *secret_in_body)
+{
+    int refresh = tok->refresh_token && *tok->refresh_token;
+    const char *token = refresh ? tok->refresh_token : tok->access_token;
+
+    if (!token || !*token) {
+        return NULL;
+    }
+    return apr_pstrcat(p, pair(p, "", "token", token),
+                       pair(p, "&", "token_type_hint",
+                            refresh ? "refresh_token" : "access_token"),
+                       pair(p, "&", "client_id", client_id ? client_id : ""),
+                       secret_in_body ? pair(p, "&", "client_secret",
+                                             secret_in_body) : "", NULL);
+}
+
+apr_status_t mcp_upstream_revoke_parse(apr_pool_t *p, int status,
+                                       const char *body, apr_size_t len,
+                                       const char **perr)
+{
+    mcp_json_t *json = NULL;
+    const char *err = NULL;
+
+    if (status == 200) {
+        return APR_SUCCESS;
+    }
+    if (body && mcp_json_parse(&json, p, body, len, NULL, NULL) == APR_SUCCESS
+        && mcp_json_is_object(json)) {
+        err = mcp_json_get_str(p, json, "error");
+    }
+    *perr = err && mcp_scope_token_valid(err) && strlen(err) <= 64
+        ? apr_psprintf(p, "the revocation endpoint answered %d (%s)", status,
+                       err)
+        : apr_psprintf(p, "the revocation endpoint answered %d", status);
+    return MCP_EPROTO;
+}
+
 const char *mcp_upstream_basic_auth(apr_pool_t *p, const char *client_id,
                                     const char *secret)
 {
@@ -337,6 +377,24 @@ apr_status_t mcp_upstream_tokens_from_text(mcp_upstream_tokens_t **ptok,
     }
     *ptok = t;
     return APR_SUCCESS;
+}
+
+apr_status_t mcp_upstream_tokens_open(mcp_upstream_tokens_t **ptok,
+                                      apr_pool_t *p, const mcp_keyring_t *kr,
+                                      const char *sealed, const char *subject,
+                                      const char *provider)
+{
+    unsigned char *pt;
+    apr_size_t len;
+    apr_status_t rv;
+
+    *ptok = NULL;
+    rv = mcp_vault_open(&pt, &len, p, kr, sealed, subject, provider, NULL);
+    if (rv == APR_SUCCESS) {
+        rv = mcp_upstream_tokens_from_text(ptok, p, (const char *)pt, len);
+        mcp_crypto_wipe(pt, len);
+    }
+    return rv;
 }
 
 apr_status_t mcp_upstream_metadata_urls(mcp_upstream_metadata_urls_t *u,

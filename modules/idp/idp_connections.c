@@ -96,31 +96,16 @@ static int revoke_link(request_rec *r, mcp_idp_server_conf *conf, mcp_store_t *s
         return HTTP_SERVICE_UNAVAILABLE;
     }
     if (pv && pv->mode == MCP_IDP_MODE_OAUTH) {
-        unsigned char *pt;
-        apr_size_t len;
         mcp_upstream_tokens_t *tok;
         const char *err = NULL;
 
-        if (mcp_vault_open(&pt, &len, r->pool, conf->keyring, u->sealed,
-                           u->subject, u->provider, NULL) == APR_SUCCESS
-            && mcp_upstream_tokens_from_text(&tok, r->pool, (char *)pt, len)
-               == APR_SUCCESS) {
-            /* The refresh token (RFC 7009 §2.1: its access tokens go
-             * with it where the provider can; JWT access tokens often
-             * cannot be revoked at all), else the access token. */
-            rv = tok->refresh_token
-                ? mcp_idp_revoke_token(r, pv, tok->refresh_token,
-                                       "refresh_token", &err)
-                : mcp_idp_revoke_token(r, pv, tok->access_token,
-                                       "access_token", &err);
-            if (rv != APR_SUCCESS) {
-                ap_log_rerror(APLOG_MARK, APLOG_WARNING,
-                              mcp_glue_log_status(rv), r, MCPLOGNO(01921)
-                              "revoking %s's %s tokens at the provider "
-                              "failed (deleted here all the same): %s",
-                              r->user, provider, err ? err : "?");
-            }
-            mcp_crypto_wipe(pt, len);
+        if (mcp_upstream_tokens_open(&tok, r->pool, conf->keyring, u->sealed,
+                                     u->subject, u->provider) == APR_SUCCESS
+            && (rv = mcp_idp_revoke_tokens(r, pv, tok, &err)) != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, mcp_glue_log_status(rv),
+                          r, MCPLOGNO(01921) "revoking %s's %s tokens at the "
+                          "provider failed (deleted here all the same): %s",
+                          r->user, provider, err ? err : "?");
         }
     }
     rv = mcp_store_upstream_delete(st, r->user, provider);

@@ -118,16 +118,10 @@ static apr_status_t need_link(cred_t *c)
 static apr_status_t open_row(cred_t *c, const mcp_store_upstream_t *u,
                              mcp_upstream_tokens_t **ptok)
 {
-    unsigned char *pt;
-    apr_size_t len;
-    apr_status_t rv;
+    apr_status_t rv = mcp_upstream_tokens_open(ptok, c->r->pool,
+                                               c->conf->keyring, u->sealed,
+                                               u->subject, u->provider);
 
-    rv = mcp_vault_open(&pt, &len, c->r->pool, c->conf->keyring, u->sealed,
-                        u->subject, u->provider, NULL);
-    if (rv == APR_SUCCESS) {
-        rv = mcp_upstream_tokens_from_text(ptok, c->r->pool, (char *)pt, len);
-        mcp_crypto_wipe(pt, len);
-    }
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, mcp_glue_log_status(rv), c->r,
                       MCPLOGNO(01916) "the vault record of %s at %s does not "

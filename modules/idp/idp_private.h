@@ -194,11 +194,13 @@ apr_status_t mcp_idp_token_request(request_rec *r, const mcp_idp_provider_t *pv,
                                    const char **poauth_error,
                                    const char **perr);
 
-/** Revoke @a token at the provider's revocation endpoint (best effort).
+/** Revoke the tokens of a link at the provider's revocation endpoint
+ * (mcp_upstream_revoke_form(): the refresh token, else the access token).
+ * Nothing to do for a personal token or a provider without one.
  * @return APR_SUCCESS, or why not (with *perr). */
-apr_status_t mcp_idp_revoke_token(request_rec *r, const mcp_idp_provider_t *pv,
-                                  const char *token, const char *hint,
-                                  const char **perr);
+apr_status_t mcp_idp_revoke_tokens(request_rec *r, const mcp_idp_provider_t *pv,
+                                   const mcp_upstream_tokens_t *tok,
+                                   const char **perr);
 
 /** Seal @a tok for (user, provider) and store it as a new link. */
 apr_status_t mcp_idp_store_link(request_rec *r, mcp_store_t *st,

@@ -468,9 +468,9 @@ apr_status_t mcp_idp_token_request(request_rec *r, const mcp_idp_provider_t *pv,
     return rv;
 }
 
-apr_status_t mcp_idp_revoke_token(request_rec *r, const mcp_idp_provider_t *pv,
-                                  const char *token, const char *hint,
-                                  const char **perr)
+apr_status_t mcp_idp_revoke_tokens(request_rec *r, const mcp_idp_provider_t *pv,
+                                   const mcp_upstream_tokens_t *tok,
+                                   const char **perr)
 {
     const mcp_upstream_metadata_t *m = NULL;
     mcp_http_response_t *resp;
@@ -485,20 +485,16 @@ apr_status_t mcp_idp_revoke_token(request_rec *r, const mcp_idp_provider_t *pv,
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    if (!m->revocation_endpoint) {
+    post = secret_in_form(pv, m);
+    form = mcp_upstream_revoke_form(r->pool, tok, pv->client_id,
+                                    post ? pv->secret : NULL);
+    if (!m->revocation_endpoint || !form) {
         return APR_SUCCESS;
     }
-    post = secret_in_form(pv, m);
-    form = apr_pstrcat(r->pool, "token=", mcp_url_encode(r->pool, token),
-                       hint ? "&token_type_hint=" : "", hint ? hint : "",
-                       "&client_id=", mcp_url_encode(r->pool, pv->client_id),
-                       post ? "&client_secret=" : "",
-                       post ? mcp_url_encode(r->pool, pv->secret) : "", NULL);
     rv = client_post(r, pv, m->revocation_endpoint, form, post, &resp, perr);
-    if (rv == APR_SUCCESS && resp->status != 200) {
-        *perr = apr_psprintf(r->pool, "the revocation endpoint answered %d",
-                             resp->status);
-        rv = MCP_EPROTO;
+    if (rv == APR_SUCCESS) {
+        rv = mcp_upstream_revoke_parse(r->pool, resp->status, resp->body,
+                                       resp->body_len, perr);
     }
     return rv;
 }

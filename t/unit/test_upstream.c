@@ -222,6 +222,42 @@ START_TEST(tokens_text)
 }
 END_TEST
 
+START_TEST(tokens_open)
+{
+    static const unsigned char key[MCP_AEAD_KEY_LEN] = { 1, 2, 3 };
+    mcp_keyring_t *kr, *other;
+    mcp_upstream_tokens_t in, *out;
+    const char *s, *env;
+
+    memset(&in, 0, sizeof(in));
+    in.access_token = "at";
+    in.refresh_token = "rt";
+    s = mcp_upstream_tokens_text(tp, &in);
+    ck_assert_status(mcp_keyring_create(&kr, tp), APR_SUCCESS);
+    ck_assert_status(mcp_keyring_add(kr, "k1", key, 0, NULL), APR_SUCCESS);
+    ck_assert_status(mcp_vault_seal(&env, tp, kr, "alice", "gh", s, strlen(s)),
+                     APR_SUCCESS);
+    ck_assert_status(mcp_upstream_tokens_open(&out, tp, kr, env, "alice",
+                                              "gh"), APR_SUCCESS);
+    ck_assert_str_eq(out->access_token, "at");
+    ck_assert_str_eq(out->refresh_token, "rt");
+    /* another pair, another keyring, no envelope */
+    ck_assert_status(mcp_upstream_tokens_open(&out, tp, kr, env, "alice",
+                                              "g"), MCP_EVERIFY);
+    ck_assert_ptr_null(out);
+    ck_assert_status(mcp_keyring_create(&other, tp), APR_SUCCESS);
+    ck_assert_status(mcp_upstream_tokens_open(&out, tp, other, env, "alice",
+                                              "gh"), MCP_ENOTFOUND);
+    ck_assert_status(mcp_upstream_tokens_open(&out, tp, kr, "x", "alice",
+                                              "gh"), MCP_EPARSE);
+    /* an envelope of something that is no token record */
+    ck_assert_status(mcp_vault_seal(&env, tp, kr, "alice", "gh", "{}", 2),
+                     APR_SUCCESS);
+    ck_assert_status(mcp_upstream_tokens_open(&out, tp, kr, env, "alice",
+                                              "gh"), MCP_EPARSE);
+}
+END_TEST
+
 START_TEST(metadata)
 {
     mcp_upstream_metadata_urls_t u;
@@ -276,6 +312,58 @@ START_TEST(missing_scopes)
 }
 END_TEST
 
+START_TEST(revoke_form)
+{
+    mcp_upstream_tokens_t tok = { "a&t", "r=t", "bearer", NULL, 0, 0 };
+    const char *f = mcp_upstream_revoke_form(tp, &tok, "id", NULL);
+    apr_table_t *t;
+
+    /* the refresh token, when there is one */
+    ck_assert_status(mcp_url_form_decode(&t, tp, f, strlen(f), 0, 0, NULL),
+                     APR_SUCCESS);
+    ck_assert_str_eq(apr_table_get(t, "token"), "r=t");
+    ck_assert_str_eq(apr_table_get(t, "token_type_hint"), "refresh_token");
+    ck_assert_str_eq(apr_table_get(t, "client_id"), "id");
+    ck_assert_ptr_null(apr_table_get(t, "client_secret"));
+
+    /* else the access token; the secret when it goes in the form */
+    tok.refresh_token = "";
+    f = mcp_upstream_revoke_form(tp, &tok, "id", "s&s");
+    ck_assert_status(mcp_url_form_decode(&t, tp, f, strlen(f), 0, 0, NULL),
+                     APR_SUCCESS);
+    ck_assert_str_eq(apr_table_get(t, "token"), "a&t");
+    ck_assert_str_eq(apr_table_get(t, "token_type_hint"), "access_token");
+    ck_assert_str_eq(apr_table_get(t, "client_secret"), "s&s");
+
+    tok.access_token = NULL;
+    ck_assert_ptr_null(mcp_upstream_revoke_form(tp, &tok, "id", NULL));
+}
+END_TEST
+
+START_TEST(revoke_answers)
+{
+    const char *err = NULL;
+    static const char bad[] = "{\"error\":\"invalid_client\"}";
+    static const char hostile[] = "{\"error\":\"a b\\r\\nX: y\"}";
+
+    ck_assert_status(mcp_upstream_revoke_parse(tp, 200, NULL, 0, &err),
+                     APR_SUCCESS);
+    ck_assert_ptr_null(err);
+    ck_assert_status(mcp_upstream_revoke_parse(tp, 401, bad, sizeof(bad) - 1,
+                                               &err), MCP_EPROTO);
+    ck_assert_str_eq(err, "the revocation endpoint answered 401 "
+                     "(invalid_client)");
+    ck_assert_status(mcp_upstream_revoke_parse(tp, 503, "<html>", 6, &err),
+                     MCP_EPROTO);
+    ck_assert_str_eq(err, "the revocation endpoint answered 503");
+    /* an error code that is no OAuth token is not repeated */
+    ck_assert_status(mcp_upstream_revoke_parse(tp, 400, hostile,
+                                               sizeof(hostile) - 1, &err),
+                     MCP_EPROTO);
+    ck_assert_str_eq(err, "the revocation endpoint answered 400");
+}
+END_TEST
+
 static Suite *upstream_suite(void)
 {
     Suite *s = suite_create("upstream");
@@ -285,7 +373,10 @@ static Suite *upstream_suite(void)
     tcase_add_test(tc, params);
     tcase_add_test(tc, token_form);
     tcase_add_test(tc, token_answers);
+    tcase_add_test(tc, revoke_form);
+    tcase_add_test(tc, revoke_answers);
     tcase_add_test(tc, tokens_text);
+    tcase_add_test(tc, tokens_open);
     tcase_add_test(tc, metadata);
     tcase_add_test(tc, missing_scopes);
     suite_add_tcase(s, tc);
