@@ -120,6 +120,19 @@ apr_status_t mcp_keyring_load_key_file(unsigned char key[MCP_AEAD_KEY_LEN],
                                        const char **perr);
 
 /**
+ * Read a secret kept on the first line of a small file (a client secret,
+ * a bearer token): that line without its line end and the blanks around
+ * it; later lines are ignored. What it was read through is wiped.
+ * @return APR_SUCCESS with *psecret in @a p; an APR file error, or
+ *         MCP_EINVALID when the first line is empty or longer than
+ *         @a max bytes (or the file over 64 KiB), with *perr naming the
+ *         file, never its contents.
+ */
+apr_status_t mcp_crypto_read_secret_file(const char **psecret, apr_pool_t *p,
+                                         const char *path, apr_size_t max,
+                                         const char **perr);
+
+/**
  * Seal @a ptlen bytes with the current key, binding @a aad (may be NULL).
  * The envelope is ASCII text that fits a SQL text column:
  *

@@ -425,6 +425,50 @@ apr_status_t mcp_keyring_load_key_file(unsigned char key[MCP_AEAD_KEY_LEN],
     return what ? MCP_EINVALID : APR_SUCCESS;
 }
 
+apr_status_t mcp_crypto_read_secret_file(const char **psecret, apr_pool_t *p,
+                                         const char *path, apr_size_t max,
+                                         const char **perr)
+{
+    apr_pool_t *tmp;
+    char *data, *t, *e;
+    apr_size_t len;
+    apr_status_t rv;
+
+    *psecret = NULL;
+    apr_pool_create(&tmp, p);
+    rv = read_small_file(&data, &len, tmp, path, perr);
+    if (rv != APR_SUCCESS) {
+        if (perr) {
+            *perr = apr_pstrdup(p, *perr);
+        }
+        apr_pool_destroy(tmp);
+        return rv;
+    }
+    /* By length, not as a C string: a NUL in the line is refused below,
+     * not taken for its end. */
+    for (t = data; t < data + len && (*t == ' ' || *t == '\t'); t++) {
+    }
+    for (e = t; e < data + len && *e != '\r' && *e != '\n'; e++) {
+    }
+    while (e > t && (e[-1] == ' ' || e[-1] == '\t')) {
+        e--;
+    }
+    if (e == t || (apr_size_t)(e - t) > max || memchr(t, '\0', e - t)) {
+        rv = MCP_EINVALID;
+        if (perr) {
+            *perr = apr_psprintf(p, "%s holds no secret on its first line "
+                                 "(or one over %" APR_SIZE_T_FMT " bytes)",
+                                 path, max);
+        }
+    }
+    else {
+        *psecret = apr_pstrmemdup(p, t, e - t);
+    }
+    mcp_crypto_wipe(data, len);
+    apr_pool_destroy(tmp);
+    return rv;
+}
+
 /* What GCM authenticates: a label, the key id and the caller's AAD. */
 static int gcm_aad(EVP_CIPHER_CTX *ctx, const char *kid, apr_size_t kidlen,
                    const void *aad, apr_size_t aadlen)

@@ -126,7 +126,7 @@ int mcp_idp_load_vault_keys(apr_pool_t *pconf, apr_pool_t *ptemp,
 
 /* The client secrets: read once at startup, so a secret file may be
  * readable by root only (httpd reads its configuration as root). */
-int mcp_idp_load_secrets(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
+int mcp_idp_load_secrets(apr_pool_t *pconf, server_rec *s)
 {
     server_rec *sv;
     int i;
@@ -138,42 +138,21 @@ int mcp_idp_load_secrets(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         for (i = 0; conf->providers && i < conf->providers->nelts; i++) {
             mcp_idp_provider_t *pv = &APR_ARRAY_IDX(conf->providers, i,
                                                     mcp_idp_provider_t);
-            apr_file_t *f;
-            char buf[4097];
-            apr_size_t n = sizeof(buf) - 1;
+            const char *err = NULL;
             apr_status_t rv;
 
             if (!pv->secret_file || pv->secret) {
                 continue;
             }
-            rv = apr_file_open(&f, pv->secret_file, APR_FOPEN_READ,
-                               APR_OS_DEFAULT, ptemp);
-            if (rv == APR_SUCCESS) {
-                rv = apr_file_read_full(f, buf, n, &n);
-                apr_file_close(f);
-                if (rv == APR_EOF) {
-                    rv = APR_SUCCESS;
-                }
-            }
-            if (rv == APR_SUCCESS && n == sizeof(buf) - 1) {
-                rv = APR_EINVAL;
-            }
-            while (rv == APR_SUCCESS && n > 0
-                   && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-                n--;
-            }
-            if (rv != APR_SUCCESS || n == 0 || memchr(buf, '\n', n)
-                || memchr(buf, '\r', n) || memchr(buf, '\0', n)) {
-                mcp_crypto_wipe(buf, sizeof(buf));
+            rv = mcp_crypto_read_secret_file(&pv->secret, pconf,
+                                             pv->secret_file, 4096, &err);
+            if (rv != APR_SUCCESS) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, mcp_glue_log_status(rv),
                              s, MCPLOGNO(01900) "MCPIdPProvider %s (%s:%u): "
-                             "secret_file=%s must hold one line, the client "
-                             "secret (at most 4 KiB)", pv->name,
-                             pv->defn_name, pv->defn_line, pv->secret_file);
+                             "secret_file: %s", pv->name, pv->defn_name,
+                             pv->defn_line, err);
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
-            pv->secret = apr_pstrmemdup(pconf, buf, n);
-            mcp_crypto_wipe(buf, sizeof(buf));
         }
     }
     return OK;

@@ -116,7 +116,7 @@ int mcp_idp_load_vault_keys(apr_pool_t *pconf, apr_pool_t *ptemp,
                             server_rec *s);
 
 /** Read the secret_file= of every provider (post_config). */
-int mcp_idp_load_secrets(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+int mcp_idp_load_secrets(apr_pool_t *pconf, server_rec *s);
 
 /* ---- idp_util.c ---- */
 

@@ -88,7 +88,7 @@ static int idp_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
-    rc = mcp_idp_load_secrets(pconf, ptemp, s);
+    rc = mcp_idp_load_secrets(pconf, s);
     if (rc != OK) {
         return rc;
     }

@@ -379,40 +379,13 @@ const mcp_proxy_endpoint_t *mcp_proxy_endpoint(const mcp_proxy_dir_conf *conf)
 static const char *read_bearer(apr_pool_t *p, const mcp_proxy_backend_t *a,
                                const char **ptoken)
 {
-    apr_file_t *f;
-    char buf[8193];
-    apr_size_t n = sizeof(buf) - 1;
-    apr_status_t rv;
-    char *t, *e;
+    const char *err = NULL;
 
-    rv = apr_file_open(&f, a->bearer_file, APR_FOPEN_READ, 0, p);
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_read_full(f, buf, n, &n);
-        apr_file_close(f);
-        if (rv == APR_EOF) {
-            rv = APR_SUCCESS;
-        }
+    if (mcp_crypto_read_secret_file(ptoken, p, a->bearer_file, 8192, &err)
+        != APR_SUCCESS) {
+        return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): bearer_file: %s",
+                            a->name, a->defn_name, a->defn_line, err);
     }
-    if (rv != APR_SUCCESS) {
-        return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): bearer_file %s: "
-                            "%pm", a->name, a->defn_name, a->defn_line,
-                            a->bearer_file, &rv);
-    }
-    buf[n] = '\0';
-    t = buf + strspn(buf, " \t");
-    t[strcspn(t, "\r\n")] = '\0';
-    for (e = t + strlen(t); e > t && (e[-1] == ' ' || e[-1] == '\t'); e--) {
-        e[-1] = '\0';
-    }
-    if (!*t || strlen(t) >= sizeof(buf) - 1) {
-        mcp_crypto_wipe(buf, sizeof(buf));
-        return apr_psprintf(p, "MCPProxyBackend %s (%s:%u): bearer_file %s "
-                            "holds no token on its first line (or one over "
-                            "8 KiB)", a->name, a->defn_name, a->defn_line,
-                            a->bearer_file);
-    }
-    *ptoken = apr_pstrdup(p, t);
-    mcp_crypto_wipe(buf, sizeof(buf));
     return NULL;
 }
 

@@ -457,6 +457,37 @@ START_TEST(vault_aad)
 }
 END_TEST
 
+START_TEST(secret_files)
+{
+    const char *sec = NULL, *err = NULL;
+
+    ck_assert_status(mcp_crypto_read_secret_file(&sec, tp, write_temp(" s3 cr\n", 7),
+                                                 64, &err), APR_SUCCESS);
+    ck_assert_str_eq(sec, "s3 cr");
+    ck_assert_status(mcp_crypto_read_secret_file(&sec, tp, write_temp("abc\r\nnext\n", 11),
+                                                 64, &err), APR_SUCCESS);
+    ck_assert_str_eq(sec, "abc");
+    ck_assert_status(mcp_crypto_read_secret_file(&sec, tp, write_temp("abc", 3),
+                                                 64, &err), APR_SUCCESS);
+    ck_assert_str_eq(sec, "abc");
+    /* empty, blank, too long, a NUL in the line */
+    ck_assert_int_eq(mcp_crypto_read_secret_file(&sec, tp, write_temp("", 0), 64, &err),
+                     MCP_EINVALID);
+    ck_assert_ptr_null(sec);
+    ck_assert_ptr_nonnull(strstr(err, "no secret on its first line"));
+    ck_assert_int_eq(mcp_crypto_read_secret_file(&sec, tp, write_temp(" \t\nx\n", 5),
+                                                 64, &err), MCP_EINVALID);
+    ck_assert_int_eq(mcp_crypto_read_secret_file(&sec, tp, write_temp("abcd\n", 5),
+                                                 3, &err), MCP_EINVALID);
+    ck_assert_int_eq(mcp_crypto_read_secret_file(&sec, tp, write_temp("s#\0cd\n", 6),
+                                                 64, &err), MCP_EINVALID);
+    ck_assert_ptr_null(strstr(err, "s#"));
+    ck_assert_int_ne(mcp_crypto_read_secret_file(&sec, tp, "/nonexistent/x", 64, &err),
+                     APR_SUCCESS);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x"));
+}
+END_TEST
+
 START_TEST(vault_key_files)
 {
     unsigned char key[MCP_AEAD_KEY_LEN], raw[MCP_AEAD_KEY_LEN];
@@ -625,6 +656,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, aead_rotation);
     tcase_add_test(tc, vault_aad);
     tcase_add_test(tc, vault_key_files);
+    tcase_add_test(tc, secret_files);
     tcase_add_test(tc, ec_keys_accepted);
     tcase_add_test(tc, ec_keys_refused);
     suite_add_tcase(s, tc);
