@@ -32,6 +32,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startGateway } from './lib/gateway.mjs';
@@ -643,39 +644,30 @@ idpTest('a changed ciphertext, or a sealed token moved to another user (other AA
   assert.equal((await call('demo2')).result?.structuredContent?.sub, 'demo2', 'the untouched row opens again');
 });
 
-let purgeRevocations = null;   // the upstream's revocations before the purge
-
-idpTest('mcpctl provider connections lists both links; mcpctl provider purge upstream: every stored upstream token is gone', async (t) => {
-  let out;
-  try {
-    out = gw.mcpctl('provider', 'connections', 'upstream');
-  } catch (e) {
-    if (/unknown command group 'provider'/.test(String(e.stderr))) {
-      t.skip(`mcpctl has no provider commands yet: ${String(e.stderr).trim().split('\n')[0]}`);
-      return;
-    }
-    throw new Error(`mcpctl provider connections upstream failed: ${e.stderr}`);
-  }
+idpTest('mcpctl provider connections lists both links; mcpctl provider purge upstream --revoke-url ...: each link revoked at the upstream, then deleted', async (t) => {
+  let out = gw.mcpctl('provider', 'connections', 'upstream');
   t.diagnostic(out.trim());
-  assert.match(out, /\bdemo\b/);
-  assert.match(out, /\bdemo2\b/);
-  purgeRevocations = up.stats().revocations.length;
-  out = gw.mcpctl('provider', 'purge', 'upstream');
+  assert.match(out, /^demo\s/m);
+  assert.match(out, /^demo2\s/m);
+  const meta = await (await fetch(`${up.issuer}/.well-known/openid-configuration`)).json();
+  assert.ok(meta.revocation_endpoint, 'the upstream has a revocation endpoint');
+  const keys = path.join(gw.dir, 'keys');
+  // What the removed MCPIdPProvider line said, and the vault keys (k2
+  // seals, k1 still opens: after the rotation case above).
+  const revokeArgs = ['--revoke-url', meta.revocation_endpoint, '--client-id', CLIENT_ID,
+    '--secret-file', path.join(keys, 'upstream.secret'),
+    '--vault-key', `k2=${path.join(keys, 'vault-k2.key')}`,
+    '--vault-key', `k1=${path.join(keys, 'vault-k1.key')}`];
+  const before = up.stats().revocations.length;
+  // Not execFileSync: the upstream OAuth server runs in this process.
+  out = (await gw.mcpctlAsync('provider', 'purge', 'upstream', ...revokeArgs)).stdout;
   t.diagnostic(out.trim());
+  assert.match(out, /and deleted 2 links to provider upstream/);
+  const revoked = up.stats().revocations.slice(before);
+  assert.deepEqual([...new Set(revoked.map((r) => r.sub))].sort(), ['demo', 'demo2'],
+    `every user's tokens were revoked at the upstream: ${JSON.stringify(revoked)}`);
+  assert.ok(revoked.every((r) => r.kind === 'RefreshToken'), 'the refresh tokens (their grants go with them)');
   assert.ok(!vaultRows().some((x) => x.provider === 'upstream'), 'no upstream row left');
   assertLinkRequired(await call('demo'), 'demo after purge');
   assertLinkRequired(await call('demo2'), 'demo2 after purge');
-});
-
-idpTest('mcpctl provider purge also revoked the purged tokens at the upstream (issue 8: "revokes and deletes")', async (t) => {
-  if (purgeRevocations === null) {
-    t.skip('the purge did not run');
-    return;
-  }
-  // Known gap (issue 8, open): mcpctl deletes the rows but reads neither
-  // the vault keys nor the provider's revocation endpoint, so it cannot
-  // revoke the tokens at the provider yet. Marked TODO, still checked.
-  t.todo('mcpctl provider purge does not revoke at the provider yet (issue 8)');
-  const revoked = up.stats().revocations.slice(purgeRevocations);
-  assert.ok(revoked.length >= 2, `revocations at the upstream during the purge: ${JSON.stringify(revoked)}`);
 });

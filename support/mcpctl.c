@@ -67,7 +67,8 @@ static const cmd_opt_t cmd_opts[] = {
       "preset's; with update, replaces the list" },
     { "auth-method", MCPCTL_OPT_AUTH_METHOD, 0, 0, "METHOD",
       "none (public), client_secret_basic (the default)\n"
-      "or client_secret_post: a secret is shown once" },
+      "or client_secret_post: a secret is shown once;\n"
+      "for provider commands, how --secret-file is sent" },
     { "allowed-resource", MCPCTL_OPT_RESOURCE, 1, 1, "URL",
       "a resource it may get tokens for (default: any),\n"
       "repeated for more; with update, replaces the list\n"
@@ -82,6 +83,16 @@ static const cmd_opt_t cmd_opts[] = {
       "only what this OAuth client holds" },
     { "presets", MCPCTL_OPT_PRESETS, 0, 0, "FILE",
       "the presets file (or MCP_PRESETS; default\n" MCP_PRESETS_FILE ")" },
+    { "vault-key", MCPCTL_OPT_VAULT_KEY, 1, 0, "[ID=]FILE",
+      "a key of MCPIdPVaultKey (with its id= when it has\n"
+      "one), repeated for more: to read the tokens" },
+    { "revoke-url", MCPCTL_OPT_REVOKE_URL, 0, 0, "URL",
+      "the provider's revocation endpoint (RFC 7009):\n"
+      "revoke the tokens there before deleting them" },
+    { "client-id", MCPCTL_OPT_CLIENT_ID, 0, 0, "ID",
+      "the gateway's client id at the provider" },
+    { "secret-file", MCPCTL_OPT_SECRET_FILE, 0, 0, "FILE",
+      "the file of its client secret (secret_file=)" },
     { NULL, 0, 0, 0, NULL, NULL }
 };
 
@@ -443,6 +454,12 @@ static int take_opt(mcpctl_t *ctl, int i, const char *arg)
     case MCPCTL_OPT_USER:         slot = &ctl->user; break;
     case MCPCTL_OPT_CLIENT:       slot = &ctl->client; break;
     case MCPCTL_OPT_PRESETS:      slot = &ctl->presets; break;
+    case MCPCTL_OPT_REVOKE_URL:   slot = &ctl->revoke_url; break;
+    case MCPCTL_OPT_CLIENT_ID:    slot = &ctl->client_id; break;
+    case MCPCTL_OPT_SECRET_FILE:  slot = &ctl->secret_file; break;
+    case MCPCTL_OPT_VAULT_KEY:
+        APR_ARRAY_PUSH(ctl->vault_keys, const char *) = arg;
+        break;
     case MCPCTL_OPT_REDIRECT_URI:
         APR_ARRAY_PUSH(ctl->redirect_uris, const char *) = arg;
         break;
@@ -485,6 +502,7 @@ int main(int argc, const char *const *argv)
     ctl.now = apr_time_sec(apr_time_now());
     ctl.redirect_uris = apr_array_make(ctl.pool, 4, sizeof(const char *));
     ctl.resources = apr_array_make(ctl.pool, 2, sizeof(const char *));
+    ctl.vault_keys = apr_array_make(ctl.pool, 2, sizeof(const char *));
     ctl.driver = getenv("MCP_DBD_DRIVER");
     ctl.params = getenv("MCP_DBD_PARAMS");
     if (!ctl.driver || !*ctl.driver) {

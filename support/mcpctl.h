@@ -47,12 +47,22 @@
 #define MCPCTL_OPT_USER         0x0040  /* --user SUBJECT */
 #define MCPCTL_OPT_CLIENT       0x0080  /* --client CLIENT_ID */
 #define MCPCTL_OPT_PRESETS      0x0100  /* --presets FILE */
+#define MCPCTL_OPT_VAULT_KEY    0x0200  /* --vault-key [ID=]FILE, repeated */
+#define MCPCTL_OPT_REVOKE_URL   0x0400  /* --revoke-url URL */
+#define MCPCTL_OPT_CLIENT_ID    0x0800  /* --client-id ID */
+#define MCPCTL_OPT_SECRET_FILE  0x1000  /* --secret-file FILE */
 
 /* What client register and update take. */
 #define MCPCTL_OPTS_CLIENT_META (MCPCTL_OPT_PRESET | MCPCTL_OPT_REDIRECT_URI \
                                  | MCPCTL_OPT_AUTH_METHOD | MCPCTL_OPT_RESOURCE \
                                  | MCPCTL_OPT_NAME | MCPCTL_OPT_SCOPE \
                                  | MCPCTL_OPT_PRESETS)
+/* What provider revoke and purge take to revoke at the provider. */
+#define MCPCTL_OPTS_PROVIDER_REVOKE (MCPCTL_OPT_VAULT_KEY \
+                                     | MCPCTL_OPT_REVOKE_URL \
+                                     | MCPCTL_OPT_CLIENT_ID \
+                                     | MCPCTL_OPT_SECRET_FILE \
+                                     | MCPCTL_OPT_AUTH_METHOD)
 
 typedef struct mcpctl_cmd_t mcpctl_cmd_t;
 
@@ -72,6 +82,10 @@ typedef struct {
     const char *user;
     const char *client;
     const char *presets;        /* else MCP_PRESETS, else the installed file */
+    const char *revoke_url;
+    const char *client_id;
+    const char *secret_file;
+    apr_array_header_t *vault_keys;     /* const char *, "[ID=]FILE" */
     apr_array_header_t *redirect_uris;  /* const char *, as given */
     apr_array_header_t *resources;      /* const char *, as given */
 } mcpctl_t;

@@ -39,11 +39,12 @@
 //   ... gw.mcpUrl, gw.issuer, gw.password ...
 //   await gw.stop();
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync,
   rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { SRC, freePort, portOpen, processesOf, waitFor, within } from './proc.mjs';
 
 const LIBS = path.join(SRC, 'build/demo/.libs');
@@ -354,6 +355,10 @@ function makeGateway({ dir, port, password, child, exited, stderr, opts }) {
     // mcpctl on this gateway's store: its stdout (throws on failure).
     mcpctl: (...args) => execFileSync(MCPCTL, ['--driver', 'sqlite3', '--params',
       path.join(dir, 'data/mcp.db'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+    // The same without blocking this process, for commands that talk to a
+    // server running in it (an upstream fixture): { stdout, stderr }.
+    mcpctlAsync: (...args) => promisify(execFile)(MCPCTL, ['--driver', 'sqlite3', '--params',
+      path.join(dir, 'data/mcp.db'), ...args], { encoding: 'utf8', timeout: 60000 }),
     // Stop, and start again on the same port and directory with @more
     // options merged in: the new gateway.
     async restart(more = {}) {

@@ -22,6 +22,7 @@ use strict;
 use warnings;
 use Test::More;
 use File::Temp qw(tempdir);
+use IO::Socket::INET;
 use IPC::Open3;
 use Symbol qw(gensym);
 use POSIX qw(WNOHANG);
@@ -584,6 +585,67 @@ sub client_suite {
     ($rc, $out) = $c->(qw(provider connections slack));
     like($out, qr/^alice\s+chat/m, "$name: other providers' links stay");
     ($rc, $out) = $c->(qw(provider purge slack));
+    like($out, qr/^Its tokens were not revoked at the provider \(no --revoke-url\)/m,
+         "$name: a purge without --revoke-url says the tokens stay valid at the provider");
+
+    # revoking at the provider: the options, then links that cannot be
+    # revoked stay (an unreachable endpoint, a key not given, a record
+    # that does not open)
+    my $keydir = tempdir(CLEANUP => 1);
+    my $keyfile = "$keydir/vault.key";
+    open(my $kf, '>', $keyfile) or die;
+    print $kf 'ab' x 32, "\n";
+    close($kf);
+    my $closed = do {    # a port nothing listens on
+        my $l = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0) or die;
+        my $port = $l->sockport;
+        close($l);
+        $port;
+    };
+    my $dead = "http://127.0.0.1:$closed/revoke";
+    ($rc, $out, $err) = $c->(qw(provider purge gh --client-id gw));
+    is($rc, 2, "$name: --client-id without --revoke-url exits 2");
+    like($err, qr/go with --revoke-url/, "$name: and says so");
+    ($rc, $out, $err) = $c->('provider', 'purge', 'gh', '--revoke-url', $dead);
+    is($rc, 2, "$name: --revoke-url without --client-id and --vault-key exits 2");
+    like($err, qr/--revoke-url needs --client-id and --vault-key/, "$name: and says so");
+    ($rc, $out, $err) = $c->('provider', 'purge', 'gh', '--revoke-url', 'ftp://127.0.0.1/x',
+                             '--client-id', 'gw', '--vault-key', "k1=$keyfile");
+    is($rc, 2, "$name: an --revoke-url that is no http(s) URL exits 2");
+    like($err, qr/--revoke-url ftp:/, "$name: and names it");
+    ($rc, $out, $err) = $c->('provider', 'purge', 'gh', '--revoke-url', $dead,
+                             '--client-id', 'gw', '--vault-key', "k1=$keydir/none.key");
+    is($rc, 2, "$name: a missing --vault-key file exits 2");
+    like($err, qr/--vault-key k1=\Q$keydir\E\/none\.key: .*none\.key/, "$name: and names the file");
+    ($rc, $out, $err) = $c->('provider', 'purge', 'gh', '--revoke-url', $dead, '--client-id', 'gw',
+                             '--vault-key', "k1=$keyfile", '--auth-method', 'client_secret_post');
+    is($rc, 2, "$name: --auth-method without --secret-file exits 2");
+    $s->('upstream-sealed', 'alice', 'gh', $keyfile, 'k1', 'at-alice', 'rt-alice');
+    $s->(qw(upstream bob gh repo 3600));    # an envelope that does not open
+    ($rc, $out, $err) = $c->('provider', 'purge', 'gh', '--revoke-url', $dead,
+                             '--client-id', 'gw', '--vault-key', "k9=$keyfile");
+    is($rc, 2, "$name: purge with links it cannot revoke exits 2");
+    like($err, qr/kept the link of user alice: its tokens are sealed with key id k1, which no --vault-key gives/,
+         "$name: a key id no --vault-key gives is named");
+    like($err, qr/kept 2 links to provider gh/, "$name: and the count kept");
+    ($rc, $out, $err) = $c->('provider', 'purge', 'gh', '--revoke-url', $dead,
+                             '--client-id', 'gw', '--vault-key', "k1=$keyfile");
+    is($rc, 2, "$name: an unreachable revocation endpoint exits 2");
+    like($err, qr/kept the link of user alice: .*127\.0\.0\.1/, "$name: says why for alice");
+    like($err, qr/kept the link of user bob: its vault record does not open/, "$name: and for bob");
+    like($out, qr/^Revoked at http:\/\/127\.0\.0\.1:\d+\/revoke and deleted 0 links/m, "$name: deleted none");
+    ($rc, $out) = $c->(qw(provider connections gh));
+    like($out, qr/^alice\s/m, "$name: alice's link is kept");
+    like($out, qr/^bob\s/m, "$name: bob's link is kept");
+    ($rc, $out, $err) = $c->('provider', 'revoke', '--user', 'alice', 'gh', '--revoke-url', $dead,
+                             '--client-id', 'gw', '--vault-key', "k1=$keyfile");
+    is($rc, 2, "$name: provider revoke --revoke-url that cannot revoke exits 2");
+    like($err, qr/the link of user alice to provider gh is kept: .*delete only/, "$name: and keeps it");
+    ($rc, $out) = $c->(qw(provider revoke --user alice gh));
+    is($rc, 0, "$name: without --revoke-url, revoke deletes");
+    like($out, qr/^Its tokens were not revoked at the provider/m, "$name: and says they were not revoked");
+    ($rc, $out) = $c->(qw(provider purge gh));
+    like($out, qr/^Deleted 1 links to provider gh\./, "$name: purge without --revoke-url deletes what was kept");
 
     # consents
     $s->(qw(consent alice acme https://gw.example.com/mcp), 'mcp tools:read', 3600);

@@ -19,6 +19,9 @@
  *   mcpctl_seed DRIVER PARAMS refresh CLIENT SUBJECT HASH EXPIRES_IN
  *   mcpctl_seed DRIVER PARAMS code CLIENT SUBJECT HASH EXPIRES_IN
  *   mcpctl_seed DRIVER PARAMS consent SUBJECT CLIENT RESOURCE SCOPE EXPIRES_IN
+ *   mcpctl_seed DRIVER PARAMS upstream SUBJECT PROVIDER SCOPE EXPIRES_IN
+ *   mcpctl_seed DRIVER PARAMS upstream-sealed SUBJECT PROVIDER KEYFILE KEYID
+ *                                             ACCESS [REFRESH]
  *   mcpctl_seed DRIVER PARAMS refresh-state HASH     live|revoked|absent
  *   mcpctl_seed DRIVER PARAMS code-state HASH        present|absent
  *   mcpctl_seed DRIVER PARAMS consent-state SUBJECT CLIENT RESOURCE
@@ -38,8 +41,10 @@
 #include <apr_strings.h>
 #include <apr_time.h>
 
+#include "mcp/mcp_crypto.h"
 #include "mcp/mcp_oauth.h"
 #include "mcp/mcp_store.h"
+#include "mcp/mcp_upstream.h"
 
 static int fail(mcp_store_t *st, const char *what)
 {
@@ -47,7 +52,8 @@ static int fail(mcp_store_t *st, const char *what)
     return 2;
 }
 
-static int put(mcp_store_t *st, apr_int64_t now, int argc, const char **argv)
+static int put(mcp_store_t *st, apr_pool_t *p, apr_int64_t now, int argc,
+               const char **argv)
 {
     const char *what = argv[0];
 
@@ -102,6 +108,34 @@ static int put(mcp_store_t *st, apr_int64_t now, int argc, const char **argv)
         u.key_id = "k1";
         u.expires_at = now + apr_atoi64(argv[4]);
         u.created_at = u.updated_at = now - 60;
+        return mcp_store_upstream_put(st, &u) ? fail(st, what) : 0;
+    }
+    /* upstream-sealed ...: a vault row as mod_mcp_idp seals it, with the
+     * key of KEYFILE under KEYID. */
+    if (!strcmp(what, "upstream-sealed") && (argc == 6 || argc == 7)) {
+        unsigned char key[MCP_AEAD_KEY_LEN];
+        mcp_upstream_tokens_t tok;
+        mcp_store_upstream_t u;
+        mcp_keyring_t *kr;
+        const char *text, *err = NULL;
+
+        memset(&tok, 0, sizeof(tok));
+        tok.access_token = argv[5];
+        tok.refresh_token = argc == 7 ? argv[6] : NULL;
+        text = mcp_upstream_tokens_text(p, &tok);
+        memset(&u, 0, sizeof(u));
+        u.subject = argv[1];
+        u.provider = argv[2];
+        u.key_id = argv[4];
+        u.created_at = u.updated_at = now;
+        if (mcp_keyring_create(&kr, p) != APR_SUCCESS
+            || mcp_keyring_load_key_file(key, p, argv[3], &err) != APR_SUCCESS
+            || mcp_keyring_add(kr, argv[4], key, 1, &err) != APR_SUCCESS
+            || mcp_vault_seal(&u.sealed, p, kr, u.subject, u.provider, text,
+                              strlen(text)) != APR_SUCCESS) {
+            fprintf(stderr, "mcpctl_seed: %s: %s\n", what, err ? err : "seal");
+            return 2;
+        }
         return mcp_store_upstream_put(st, &u) ? fail(st, what) : 0;
     }
     return -1;
@@ -206,7 +240,7 @@ int main(int argc, const char *const *argv)
     now = apr_time_sec(apr_time_now());
     argc -= 3;
     argv += 3;
-    if ((rc = put(st, now, argc, (const char **)argv)) < 0
+    if ((rc = put(st, p, now, argc, (const char **)argv)) < 0
         && (rc = get(st, p, now, argc, (const char **)argv)) < 0
         && (rc = check(st, p, argc, (const char **)argv)) < 0) {
         fprintf(stderr, "mcpctl_seed: bad arguments for '%s'\n", argv[0]);
