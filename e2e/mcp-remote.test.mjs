@@ -22,7 +22,13 @@
 // gateway's federation of two server-everything upstreams (prefixes ev1_
 // and ev2_, as in scripts/demo), and serves its stdio: the test speaks
 // MCP over it (initialize, tools/list, tools/call ev1_echo, ping) and
-// every answer comes from the gateway through mcp-remote.
+// every answer comes from the gateway through mcp-remote. A third
+// upstream needs per-user upstream OAuth (mod_mcp_idp, issue 8; the
+// fixtures oidc-provider and upstream-mcp, as in the demo): its first
+// call answers -32003 with the link in the message, which is all a
+// desktop client behind mcp-remote shows; the user follows it (the
+// scripted user agent) and the same call then returns the user's
+// upstream identity.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,6 +39,9 @@ import path from 'node:path';
 import { startGateway } from './lib/gateway.mjs';
 import { startEverything } from './lib/upstream.mjs';
 import { approve, jwtClaims } from './lib/oauth.mjs';
+import { linkUpstream } from './lib/useragent.mjs';
+import { startUpstreamOAuth } from '../t/fixtures/upstream-oauth.mjs';
+import { startUpstreamMcp } from '../t/fixtures/upstream-mcp.mjs';
 import {
   NODE, SRC, freePort, leftAfterStop, spawnTagged, stubBrowser, waitFor,
 } from './lib/proc.mjs';
@@ -40,15 +49,31 @@ import {
 const PROXY = path.join(SRC, 'node_modules/mcp-remote/dist/proxy.js');
 const MCP_REMOTE_VERSION = JSON.parse(readFileSync(path.join(SRC, 'node_modules/mcp-remote/package.json'), 'utf8')).version;
 
-let gw, dir, stub, configDir, ev1, ev2;
+let gw, dir, stub, configDir, ev1, ev2, up, upMcp;
+const PASSWORD = 'e2e-secret';
+const CLIENT_ID = 'mcp-gateway-e2e';
+const CLIENT_SECRET = 'remote-e2e-upstream-secret';
 
 before(async () => {
   ev1 = await startEverything({ tag: `mcp-e2e-remote-ev1-${process.pid}` });
   ev2 = await startEverything({ tag: `mcp-e2e-remote-ev2-${process.pid}` });
-  gw = await startGateway({ location: [
-    `MCPProxyBackend everything1 ${ev1.url} prefix=ev1_`,
-    `MCPProxyBackend everything2 ${ev2.url} prefix=ev2_`,
-  ].join('\n') });
+  // A third upstream behind mod_mcp_idp (per-user OAuth, as in the demo):
+  // the upstream OAuth server needs the gateway's origin first.
+  const port = await freePort();
+  up = await startUpstreamOAuth({ gateway: `http://127.0.0.1:${port}`, clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET, password: PASSWORD, linkBase: '/oauth/v1' });
+  upMcp = await startUpstreamMcp({ issuer: up.issuer, resource: up.resource });
+  gw = await startGateway({
+    port,
+    password: PASSWORD,
+    idp: { providers: [{ name: 'upstream', issuer: up.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET,
+      scope: 'openid offline_access read:user', options: ['internal=on', 'params="prompt=consent"'] }] },
+    location: [
+      `MCPProxyBackend everything1 ${ev1.url} prefix=ev1_`,
+      `MCPProxyBackend everything2 ${ev2.url} prefix=ev2_`,
+      `MCPProxyBackend upstream ${upMcp.url} prefix=up_ idp=upstream`,
+    ].join('\n'),
+  });
   dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-remote-'));
   configDir = path.join(dir, 'mcp-auth');
   // The "browser": records the URL, opens nothing. Also shadows the
@@ -60,6 +85,8 @@ after(async () => {
   await gw?.stop();
   await ev1?.stop();
   await ev2?.stop();
+  await upMcp?.stop();
+  await up?.stop();
   if (dir) {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -190,6 +217,31 @@ test(`mcp-remote ${MCP_REMOTE_VERSION} registers, signs the demo user in through
     assert.deepEqual(call.result?.content, [{ type: 'text', text: 'Echo: hi from mcp-remote' }], JSON.stringify(call));
     send({ id: 4, method: 'ping' });
     assert.deepEqual(await answer(4), { jsonrpc: '2.0', id: 4, result: {} });
+
+    // The third upstream needs the user's own upstream account: what a
+    // desktop client behind mcp-remote shows is the error's message, with
+    // the link in plain words; the user follows it in a browser (here the
+    // scripted user agent), and the same call then works.
+    assert.ok(names.includes('gateway_connect_upstream'), `before the link: ${names.join(', ')}`);
+    send({ id: 5, method: 'tools/call', params: { name: 'up_upstream_whoami', arguments: {} } });
+    const needLink = await answer(5);
+    assert.equal(needLink.error?.code, -32003, JSON.stringify(needLink));
+    assert.equal(needLink.error?.data?.type, 'OAuthConnectionRequired');
+    const link = /(http:\/\/127\.0\.0\.1:\d+\/oauth\/v1\/authorize\?\S+)/.exec(needLink.error.message)?.[1];
+    assert.ok(link, `the message carries the link: ${needLink.error.message}`);
+    assert.equal(link, needLink.error.data.authorize_url);
+    const seen = await linkUpstream(link, { gateway: gw.origin, upstream: up.issuer, user: 'demo',
+      password: PASSWORD });
+    assert.ok(seen.done.status < 400, `the callback: ${seen.done.status}`);
+    send({ id: 6, method: 'tools/call', params: { name: 'up_upstream_whoami', arguments: {} } });
+    const who = await answer(6);
+    assert.equal(who.result?.structuredContent?.sub, 'demo', JSON.stringify(who));
+    assert.ok(upMcp.records().filter((r) => r.ok).every((r) => r.iss === up.issuer),
+      'the upstream got upstream tokens only');
+    send({ id: 7, method: 'tools/list' });
+    const after = (await answer(7)).result?.tools?.map((t) => t.name) ?? [];
+    assert.ok(after.includes('up_upstream_whoami') && !after.includes('gateway_connect_upstream'),
+      `after the link: ${after.join(', ')}`);
     // The gateway saw one sign-in and one code exchange by this client.
     assert.match(gw.errorLog(), new RegExp(`tokens issued to client ${q.client_id} for demo`));
   } finally {
