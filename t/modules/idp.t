@@ -86,6 +86,7 @@ like($run->{log}, qr/mod_mcp_idp cannot use its store: .*mcpctl db upgrade/,
 my $short = make_file("$state/short.key", 'k' x 31, 0600);
 my $long = make_file("$state/long.key", 'k' x 33, 0600);
 my $emptyk = make_file("$state/empty.key", '', 0600);
+make_file("$state/blank.secret", " \t\nsecond line\n", 0600);
 
 my @bad = (
     [ 'http-authorize', "$provider\n" =~ s{https://gh.example/authorize}{http://gh.example/authorize}r,
@@ -135,6 +136,10 @@ my @bad = (
     [ 'duplicate', "$provider\n$provider", qr/'gh' is defined twice/ ],
     [ 'missing-secret', "$provider secret_file=/nonexistent/secret",
       qr/secret_file=.*nonexistent/ ],
+    # Read at startup: a file without a secret on its first line.
+    [ 'empty-secret', $store . "MCPIdPVaultKey \"$state/vault1.key\"\n"
+                      . "$provider secret_file=\"$state/blank.secret\"",
+      qr/secret_file: \Q$state\E\/blank\.secret holds no secret on its first line/ ],
     [ 'bad-scope', "$provider scope=", qr/scope=.*not a list/ ],
     [ 'vault-bad-id', "MCPIdPVaultKey \"$state/vault1.key\" id=a.b",
       qr/key id 'a\.b'/, 'MCPIdPVaultKey' ],

@@ -324,6 +324,7 @@ like($run->{log}, qr/MCP00610: mod_mcp_proxy \Q$version\E configured/,
      'alone: startup line');
 
 my $state = state_dir();
+MCPTest::make_file("$state/blank.token", "\n", 0600);
 my @bad = (
     [ 'not-http', 'MCPProxyBackend a ftp://h/mcp', qr/http or https/ ],
     [ 'relative-url', 'MCPProxyBackend a /mcp', qr/not an absolute URL/ ],
@@ -350,6 +351,8 @@ my @bad = (
       qr/bearer_file.*nonexistent/ ],
     [ 'dir-bearer', "MCPProxyBackend a https://h/mcp bearer_file=$state",
       qr/not a regular file/ ],
+    [ 'blank-bearer', "MCPProxyBackend a https://h/mcp bearer_file=$state/blank.token",
+      qr/bearer_file: \Q$state\E\/blank\.token holds no secret on its first line/ ],
     [ 'quote', 'MCPProxyBackend a https://h/mcp "prefix=x', qr/unbalanced/ ],
     [ 'same-prefix', "MCPProxyBackend a https://h/1 prefix=x_\n"
                    . "MCPProxyBackend b https://h/2 prefix=x_", qr/same prefix=x_/ ],
