@@ -278,10 +278,11 @@ int mcp_keyring_count(const mcp_keyring_t *kr)
     return kr->keys->nelts;
 }
 
-/* Read a whole small file into a NUL-terminated buffer. */
+/* Read a whole small file into a NUL-terminated buffer in @a p (a pool
+ * the caller wipes and destroys); a message goes in @a perr_pool. */
 static apr_status_t read_small_file(char **pdata, apr_size_t *plen,
-                                    apr_pool_t *p, const char *path,
-                                    const char **perr)
+                                    apr_pool_t *p, apr_pool_t *perr_pool,
+                                    const char *path, const char **perr)
 {
     apr_file_t *f;
     apr_finfo_t fi;
@@ -294,7 +295,7 @@ static apr_status_t read_small_file(char **pdata, apr_size_t *plen,
                        APR_OS_DEFAULT, p);
     if (rv != APR_SUCCESS) {
         if (perr) {
-            *perr = apr_psprintf(p, "cannot open %s: %s", path,
+            *perr = apr_psprintf(perr_pool, "cannot open %s: %s", path,
                                  apr_strerror(rv, err, sizeof(err)));
         }
         return rv;
@@ -303,7 +304,7 @@ static apr_status_t read_small_file(char **pdata, apr_size_t *plen,
     if (rv == APR_SUCCESS && fi.size > MAX_KEY_FILE) {
         apr_file_close(f);
         if (perr) {
-            *perr = apr_psprintf(p, "%s is too large for a key file", path);
+            *perr = apr_psprintf(perr_pool, "%s is too large (over 64 KiB)", path);
         }
         return MCP_EINVALID;
     }
@@ -316,7 +317,7 @@ static apr_status_t read_small_file(char **pdata, apr_size_t *plen,
         /* Part of a key may have been read before the error. */
         mcp_crypto_wipe(buf, size);
         if (perr) {
-            *perr = apr_psprintf(p, "cannot read %s: %s", path,
+            *perr = apr_psprintf(perr_pool, "cannot read %s: %s", path,
                                  apr_strerror(rv, err, sizeof(err)));
         }
         return rv;
@@ -405,11 +406,8 @@ apr_status_t mcp_keyring_load_key_file(unsigned char key[MCP_AEAD_KEY_LEN],
     apr_status_t rv;
 
     apr_pool_create(&tmp, p);
-    rv = read_small_file(&data, &len, tmp, path, perr);
+    rv = read_small_file(&data, &len, tmp, p, path, perr);
     if (rv != APR_SUCCESS) {
-        if (perr) {
-            *perr = apr_pstrdup(p, *perr);
-        }
         apr_pool_destroy(tmp);
         return rv;
     }
@@ -436,11 +434,8 @@ apr_status_t mcp_crypto_read_secret_file(const char **psecret, apr_pool_t *p,
 
     *psecret = NULL;
     apr_pool_create(&tmp, p);
-    rv = read_small_file(&data, &len, tmp, path, perr);
+    rv = read_small_file(&data, &len, tmp, p, path, perr);
     if (rv != APR_SUCCESS) {
-        if (perr) {
-            *perr = apr_pstrdup(p, *perr);
-        }
         apr_pool_destroy(tmp);
         return rv;
     }
@@ -805,7 +800,7 @@ apr_status_t mcp_ec_key_load_file(mcp_ec_key_t **pkey, apr_pool_t *p,
     const char *err = NULL;
 
     apr_pool_create(&tmp, p);
-    rv = read_small_file(&data, &len, tmp, path, &err);
+    rv = read_small_file(&data, &len, tmp, tmp, path, &err);
     if (rv == APR_SUCCESS) {
         rv = mcp_ec_key_from_pem(pkey, p, data, len, &err);
         mcp_crypto_wipe(data, len);
