@@ -190,6 +190,15 @@ apr_status_t mcp_url_form_decode(apr_table_t **pt, apr_pool_t *p,
                                  const char **perr);
 
 /**
+ * The value of parameter @a name in a table of mcp_url_form_decode(),
+ * matched case-sensitively (OAuth parameter names are; apr_table_get() is
+ * not): the last one given, or NULL. When it is given more than once,
+ * *pdup (may be NULL) is set to 1, else left alone.
+ */
+const char *mcp_url_form_get(const apr_table_t *form, const char *name,
+                             int *pdup);
+
+/**
  * Append "key=value" (both encoded with mcp_url_encode(); a NULL value is
  * "") to @a base, after '?' or '&' as the URL already has a query or not.
  * @return the new URL, or NULL when @a base is NULL or has a fragment.

@@ -136,7 +136,7 @@ static const char *param(authz_req_t *a, const char *name, apr_size_t max,
                          int *pbad)
 {
     int dup = 0;
-    const char *v = mcp_authz_param(a->params, name, &dup);
+    const char *v = mcp_url_form_get(a->params, name, &dup);
 
     if (dup || (v && !mcp_oauth_param_valid(v, max))) {
         *pbad = 1;

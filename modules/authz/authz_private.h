@@ -298,9 +298,6 @@ apr_table_t *mcp_authz_read_form(request_rec *r, apr_size_t max, int *pstatus,
 /** Read a JSON body of at most @a max bytes. */
 apr_status_t mcp_authz_read_body(request_rec *r, apr_size_t max, char **pbody,
                                  apr_size_t *plen, int *pstatus);
-/** The single value of form parameter @a name: NULL when absent;
- * *pdup is set when it was given more than once. */
-const char *mcp_authz_param(apr_table_t *form, const char *name, int *pdup);
 /** The store for this request (mod_dbd connection), or NULL (logged). */
 mcp_store_t *mcp_authz_store(request_rec *r);
 /** Now, in Unix seconds. */

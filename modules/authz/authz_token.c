@@ -59,7 +59,7 @@ static int bad_request(request_rec *r, const char *error, const char *desc)
 static const char *param(token_req_t *t, const char *name, int *pbad)
 {
     int dup = 0;
-    const char *v = mcp_authz_param(t->form, name, &dup);
+    const char *v = mcp_url_form_get(t->form, name, &dup);
 
     if (dup || (v && !mcp_oauth_param_valid(v, MAX_PARAM))) {
         *pbad = 1;

@@ -164,26 +164,6 @@ apr_table_t *mcp_authz_read_form(request_rec *r, apr_size_t max, int *pstatus,
     return form;
 }
 
-const char *mcp_authz_param(apr_table_t *form, const char *name, int *pdup)
-{
-    const apr_array_header_t *arr = apr_table_elts(form);
-    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
-    const char *value = NULL;
-    int i, count = 0;
-
-    /* OAuth parameter names are case-sensitive; apr_table_get is not. */
-    for (i = 0; i < arr->nelts; i++) {
-        if (e[i].key && !strcmp(e[i].key, name)) {
-            value = e[i].val;
-            count++;
-        }
-    }
-    if (count > 1) {
-        *pdup = 1;
-    }
-    return value;
-}
-
 mcp_store_t *mcp_authz_store(request_rec *r)
 {
     return mcp_glue_store(r, APLOG_MODULE_INDEX);
@@ -264,8 +244,8 @@ int mcp_authz_client_authenticate(request_rec *r, mcp_authz_server_conf *conf,
     int dup = 0;
     apr_status_t rv;
 
-    form_id = mcp_authz_param(form, "client_id", &dup);
-    form_secret = mcp_authz_param(form, "client_secret", &dup);
+    form_id = mcp_url_form_get(form, "client_id", &dup);
+    form_secret = mcp_url_form_get(form, "client_secret", &dup);
     if (dup) {
         return mcp_authz_refuse(r, HTTP_BAD_REQUEST, "invalid_request",
                                 "client_id or client_secret given twice");

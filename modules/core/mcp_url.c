@@ -644,6 +644,26 @@ static apr_status_t form_component(const char **pout, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+const char *mcp_url_form_get(const apr_table_t *form, const char *name,
+                             int *pdup)
+{
+    const apr_array_header_t *arr = apr_table_elts(form);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    const char *value = NULL;
+    int i, count = 0;
+
+    for (i = 0; i < arr->nelts; i++) {
+        if (e[i].key && !strcmp(e[i].key, name)) {
+            value = e[i].val;
+            count++;
+        }
+    }
+    if (count > 1 && pdup) {
+        *pdup = 1;
+    }
+    return value;
+}
+
 apr_status_t mcp_url_form_decode(apr_table_t **pt, apr_pool_t *p,
                                  const char *data, apr_size_t len,
                                  int max_params, apr_size_t max_len,

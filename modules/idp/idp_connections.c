@@ -169,7 +169,7 @@ static int change(request_rec *r, mcp_idp_server_conf *conf, mcp_store_t *st)
                                   "was sent from another site.");
     }
     if (!mcp_idp_csrf_check(r, conf, binding(r),
-                            mcp_idp_param(form, "csrf", &dup)) || dup) {
+                            mcp_url_form_get(form, "csrf", &dup)) || dup) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, MCPLOGNO(01925)
                       "connections form of %s refused: missing, expired or "
                       "wrong CSRF token", r->user);
@@ -177,8 +177,8 @@ static int change(request_rec *r, mcp_idp_server_conf *conf, mcp_store_t *st)
                                   "has expired or was not made for you. "
                                   "Reload the page.");
     }
-    what = mcp_idp_param(form, "action", &dup);
-    name = mcp_idp_param(form, "provider", &dup);
+    what = mcp_url_form_get(form, "action", &dup);
+    name = mcp_url_form_get(form, "provider", &dup);
     if (dup || !what || !name) {
         return mcp_idp_error_page(r, HTTP_BAD_REQUEST, "Bad request",
                                   "The form is incomplete.");
@@ -189,7 +189,7 @@ static int change(request_rec *r, mcp_idp_server_conf *conf, mcp_store_t *st)
     else if (!strcmp(what, "token")
              && (pv = mcp_idp_provider_find(conf, name))
              && pv->mode == MCP_IDP_MODE_PERSONAL) {
-        rc = personal(r, conf, st, pv, mcp_idp_param(form, "token", &dup));
+        rc = personal(r, conf, st, pv, mcp_url_form_get(form, "token", &dup));
     }
     else {
         rc = HTTP_BAD_REQUEST;

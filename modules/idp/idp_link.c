@@ -246,8 +246,8 @@ static int handle_authorize(request_rec *r, mcp_idp_server_conf *conf)
         return mcp_idp_error_page(r, HTTP_BAD_REQUEST, "Bad request",
                                   "The link is malformed.");
     }
-    name = mcp_idp_param(params, "provider_name", &dup);
-    scopes = mcp_idp_param(params, "scopes", &dup);
+    name = mcp_url_form_get(params, "provider_name", &dup);
+    scopes = mcp_url_form_get(params, "scopes", &dup);
     if (dup) {
         return mcp_idp_error_page(r, HTTP_BAD_REQUEST, "Bad request",
                                   "A parameter is repeated.");
@@ -274,7 +274,7 @@ static int handle_authorize(request_rec *r, mcp_idp_server_conf *conf)
                                   "was sent from another site.");
     }
     if (!mcp_idp_csrf_check(r, conf, binding(r, pv, scope),
-                            mcp_idp_param(params, "csrf", NULL))) {
+                            mcp_url_form_get(params, "csrf", NULL))) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, MCPLOGNO(01906)
                       "link confirmation of %s for %s refused: missing, "
                       "expired or wrong CSRF token", r->user, pv->name);
@@ -282,7 +282,7 @@ static int handle_authorize(request_rec *r, mcp_idp_server_conf *conf)
                                   "has expired or was not made for you. Open "
                                   "the link from your MCP client again.");
     }
-    name = mcp_idp_param(params, "decision", NULL);
+    name = mcp_url_form_get(params, "decision", NULL);
     if (!name || strcmp(name, "allow")) {
         return mcp_idp_error_page(r, HTTP_OK, "Not connected", "Nothing was "
                                   "linked. You can close this page.");
@@ -315,9 +315,9 @@ static int handle_callback(request_rec *r, mcp_idp_server_conf *conf)
         return mcp_idp_error_page(r, HTTP_BAD_REQUEST, "Bad request",
                                   "The provider's answer is malformed.");
     }
-    state = mcp_idp_param(params, "state", &dup);
-    code = mcp_idp_param(params, "code", &dup);
-    error = mcp_idp_param(params, "error", &dup);
+    state = mcp_url_form_get(params, "state", &dup);
+    code = mcp_url_form_get(params, "code", &dup);
+    error = mcp_url_form_get(params, "error", &dup);
     if (dup || !state || !*state || strlen(state) > 512) {
         return mcp_idp_error_page(r, HTTP_BAD_REQUEST, "Link failed",
                                   "The provider's answer has no usable "
@@ -366,7 +366,7 @@ static int handle_callback(request_rec *r, mcp_idp_server_conf *conf)
     /* RFC 9207: an answer that names another issuer comes from another
      * provider (a mix-up attack); providers that send no iss are taken
      * at their word. */
-    if (pv->issuer && (iss = mcp_idp_param(params, "iss", &dup))
+    if (pv->issuer && (iss = mcp_url_form_get(params, "iss", &dup))
         && strcmp(iss, pv->issuer)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, MCPLOGNO(01926)
                       "callback for %s at %s names another issuer: refused",

@@ -151,10 +151,6 @@ const char *mcp_idp_page(apr_pool_t *p, const char *title, const char *body);
 apr_table_t *mcp_idp_read_form(request_rec *r, int *pstatus,
                                const char **perr);
 
-/** The single value of @a name in @a t (case-sensitive), NULL when absent;
- *  *pdup is set when it is repeated. */
-const char *mcp_idp_param(const apr_table_t *t, const char *name, int *pdup);
-
 /** Does a POST come from a page of this server (its Origin, when sent)? */
 int mcp_idp_same_origin(request_rec *r);
 

@@ -225,25 +225,6 @@ apr_table_t *mcp_idp_read_form(request_rec *r, int *pstatus, const char **perr)
     return form;
 }
 
-const char *mcp_idp_param(const apr_table_t *t, const char *name, int *pdup)
-{
-    const apr_array_header_t *arr = apr_table_elts(t);
-    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
-    const char *value = NULL;
-    int i, count = 0;
-
-    for (i = 0; i < arr->nelts; i++) {
-        if (e[i].key && !strcmp(e[i].key, name)) {
-            value = e[i].val;
-            count++;
-        }
-    }
-    if (count > 1 && pdup) {
-        *pdup = 1;
-    }
-    return value;
-}
-
 int mcp_idp_same_origin(request_rec *r)
 {
     const char *origin = apr_table_get(r->headers_in, "Origin");

@@ -556,6 +556,29 @@ START_TEST(form_decoding)
 }
 END_TEST
 
+START_TEST(form_get)
+{
+    static const char f[] = "scope=a&Scope=B&state=1&state=2&empty=";
+    apr_table_t *t;
+    int dup = 0;
+
+    ck_assert_int_eq(mcp_url_form_decode(&t, tp, f, sizeof(f) - 1, 0, 0, NULL),
+                     APR_SUCCESS);
+    /* names are case-sensitive: "Scope" is another parameter */
+    ck_assert_str_eq(mcp_url_form_get(t, "scope", &dup), "a");
+    ck_assert_int_eq(dup, 0);
+    ck_assert_str_eq(mcp_url_form_get(t, "Scope", &dup), "B");
+    ck_assert_int_eq(dup, 0);
+    ck_assert_str_eq(mcp_url_form_get(t, "empty", &dup), "");
+    ck_assert_ptr_null(mcp_url_form_get(t, "SCOPE", &dup));
+    ck_assert_int_eq(dup, 0);
+    /* repeated: the last one, and said */
+    ck_assert_str_eq(mcp_url_form_get(t, "state", &dup), "2");
+    ck_assert_int_eq(dup, 1);
+    ck_assert_str_eq(mcp_url_form_get(t, "state", NULL), "2");
+}
+END_TEST
+
 START_TEST(form_limits)
 {
     apr_table_t *t;
@@ -716,6 +739,7 @@ static Suite *url_suite(void)
     tcase_add_test(tc, encode_and_add_query);
     tcase_add_test(tc, form_decoding);
     tcase_add_test(tc, form_limits);
+    tcase_add_test(tc, form_get);
     suite_add_tcase(s, tc);
     tc = mcp_tcase("redirect");
     tcase_add_test(tc, redirect_kinds);
