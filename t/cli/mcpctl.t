@@ -808,4 +808,34 @@ SKIP: {
     $psql->(join '; ', map { "DROP SCHEMA IF EXISTS $_ CASCADE" } @schemas);
 }
 
+# --- the man page ------------------------------------------------------------
+# support/mcpctl.1 has an entry for every command and every option that
+# mcpctl --help lists: a .TP tag that starts with it, its hyphens escaped
+# (client revoke\-tokens, \-\-revoke\-url).
+sub man_page_covers_help {
+    my $page = ($ENV{MCP_SRCDIR} // '.') . '/support/mcpctl.1';
+    my ($c, $help) = ctl('--help');
+    is($c, 0, 'man page: mcpctl --help exits 0');
+    my ($section, @cmds, @opts) = ('');
+    for (split /\n/, $help) {
+        $section = $1, next if /^(\w[\w ]*?)(?: \(.*\))?:$/;
+        push @cmds, "$1 $2" if $section eq 'commands' && /^  ([a-z]+) ([a-z][a-z-]*)(?: |$)/;
+        push @opts, "--$1" if /^  (?:-\w, )?--([a-z][a-z-]*)(?: |$)/;
+    }
+    cmp_ok(scalar @cmds, '>=', 20, 'man page: the commands of mcpctl --help') or diag($help);
+    cmp_ok(scalar @opts, '>=', 17, 'man page: the options of mcpctl --help') or diag($help);
+    open(my $fh, '<', $page) or return fail("man page: cannot read $page: $!");
+    my $man = do { local $/; <$fh> };
+    my @tags = $man =~ /^\.TP\n(.*)$/mg;
+    my $has = sub {
+        (my $want = $_[0]) =~ s/-/\\-/g;
+        return grep { /^\.(?:B|BI|BR)\s+(?:\\-\w ", " )?"?\Q$want\E(?![\w\\])/ } @tags;
+    };
+    my @missing = grep { !$has->($_) } @cmds;
+    is("@missing", '', "man page: $page has every command of mcpctl --help");
+    @missing = grep { !$has->($_) } @opts;
+    is("@missing", '', "man page: $page has every option of mcpctl --help");
+}
+man_page_covers_help();
+
 done_testing();
