@@ -298,7 +298,8 @@ nodesTest('demo starts the link on node A, the upstream\'s redirect to the callb
 nodesTest(`after expiry, ${2 * PARALLEL} parallel calls (${PARALLEL} through A, ${PARALLEL} through B) all answer "demo" and the upstream saw one refresh`, { timeout: 240_000 }, async (t) => {
   assert.ok((await vaultRows()).some((r) => r.subject === 'demo'), 'demo is linked (the case above)');
   // Sessions first (each call on a session of its own), then all at once.
-  const split = [...Array(PARALLEL).fill('a'), ...Array(PARALLEL).fill('b')];
+  // Interleaved: both nodes get their first calls at the same moment.
+  const split = Array.from({ length: 2 * PARALLEL }, (_, i) => (i % 2 ? 'b' : 'a'));
   const clients = await Promise.all(split.map((n) => client('demo', n)));
   let answers, before, after, mark, recMark;
   try {
