@@ -32,6 +32,18 @@
 // part (see idpConf below): vault keys, providers, the link base and its
 // <Location> behind the same sign-in as /oauth/authorize.
 //
+// For several nodes sharing one store (issue 8, DESIGN.md "Scale"):
+// `store` ({ driver: 'pgsql', params: '<apr_dbd params>' }; default the
+// SQLite file data/mcp.db): DBDriver/DBDParams and the store of
+// `mcpctl ... db upgrade` (when a gateway is made; a no-op on a schema
+// that is current, so nodes sharing a store may each run it) and of
+// gw.mcpctl; `publicOrigin`: the origin clients see (a
+// load balancer in front of the nodes), then MCPAuthzIssuer, the
+// resources, gw.issuer, gw.mcpUrl and gw.adminUrl are on it, while
+// gw.origin stays the node's own address; `keysFrom`: the directory of
+// another gateway (gw.dir) whose signing key and vault keys this one
+// uses too (copied before the start).
+//
 // gw.restart(moreOpts) stops httpd and starts it again on the same port,
 // directory and database with the options merged (key rotation).
 //
@@ -40,7 +52,7 @@
 //   await gw.stop();
 
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync,
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync,
   rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -165,9 +177,16 @@ function prepareIdp(dir, idp, user) {
   }
 }
 
+// The store of @opts: { driver, params } (default: SQLite in @data).
+function storeOf(opts, data) {
+  return opts.store ?? { driver: 'sqlite3', params: path.join(data, 'mcp.db') };
+}
+
 function httpdConf(o) {
   const { dir, data, port, user } = o;
   const origin = `http://127.0.0.1:${port}`;
+  const pub = o.publicOrigin ?? origin;
+  const store = storeOf(o, data);
   const { moddir } = apxs();
   const indent = (s) => s.split('\n').map((l) => `    ${l}`).join('\n');
   // An option is text, or a function of where the gateway is (its port
@@ -214,10 +233,10 @@ DocumentRoot "${data}/htdocs"
     Require all granted
 </Directory>
 
-DBDriver sqlite3
-DBDParams "${data}/mcp.db"
+DBDriver ${store.driver}
+DBDParams "${store.params}"
 
-MCPAuthzIssuer ${origin}
+MCPAuthzIssuer ${pub}
 MCPAuthzSigningKey "${dir}/keys/signing.pem"
 ${(o.scopes ?? DEFAULT_SCOPES).join('\n')}
 ${o.cimdLoopback === false ? '' : 'MCPAuthzClientMetadataLoopback On'}
@@ -235,7 +254,7 @@ ${o.location ? indent(opt(o.location)) : ''}
 ${o.stepUp === false ? '' : `
 # Step-up: the same protected resource as /mcp, needing ev1:write too.
 <Location /mcp/admin>
-    MCPAuthzResource ${origin}/mcp
+    MCPAuthzResource ${pub}/mcp
     Require mcp-scope mcp ev1:write
 </Location>`}
 
@@ -262,8 +281,18 @@ export async function startGateway(opts = {}) {
   for (const d of ['conf', 'logs', 'run', 'keys', 'data/htdocs']) {
     mkdirSync(path.join(dir, d), { recursive: true });
   }
-  execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256',
-    '-out', path.join(dir, 'keys/signing.pem')], { stdio: 'ignore' });
+  if (opts.keysFrom) {
+    // Another node's signing and vault keys (prepareIdp makes only the
+    // vault keys that are missing).
+    for (const f of readdirSync(path.join(opts.keysFrom, 'keys'))) {
+      if (f === 'signing.pem' || /^vault-.*\.key$/.test(f)) {
+        copyFileSync(path.join(opts.keysFrom, 'keys', f), path.join(dir, 'keys', f));
+      }
+    }
+  } else {
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256',
+      '-out', path.join(dir, 'keys/signing.pem')], { stdio: 'ignore' });
+  }
   chmodSync(path.join(dir, 'keys/signing.pem'), 0o600);
   let first = true;
   for (const [u, p] of Object.entries(users)) {
@@ -272,8 +301,14 @@ export async function startGateway(opts = {}) {
   }
   writeFileSync(path.join(data, 'groups'),
     Object.entries(groups).map(([g, m]) => `${g}: ${m.join(' ')}\n`).join(''));
-  execFileSync(MCPCTL, ['--driver', 'sqlite3', '--params', path.join(data, 'mcp.db'), 'db', 'upgrade'],
-    { stdio: 'ignore' });
+  const store = storeOf(opts, data);
+  try {
+    execFileSync(MCPCTL, ['--driver', store.driver, '--params', store.params, 'db', 'upgrade'],
+      { stdio: 'pipe', timeout: 60_000 });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`mcpctl --driver ${store.driver} db upgrade failed: ${e.stderr ?? e.message}`);
+  }
   const user = runAs();
   if (user) {
     // httpd's children pass through the directory to the data.
@@ -335,6 +370,9 @@ async function runGateway(opts, dir, password) {
 
 function makeGateway({ dir, port, password, child, exited, stderr, opts }) {
   const origin = `http://127.0.0.1:${port}`;
+  const pub = opts.publicOrigin ?? origin;
+  const store = storeOf(opts, path.join(dir, 'data'));
+  const storeArgs = ['--driver', store.driver, '--params', store.params];
   const read = (f) => {
     try {
       return readFileSync(path.join(dir, 'logs', f), 'utf8');
@@ -347,18 +385,21 @@ function makeGateway({ dir, port, password, child, exited, stderr, opts }) {
     port,
     password,
     origin,
-    issuer: origin,
-    mcpUrl: `${origin}/mcp`,
-    adminUrl: `${origin}/mcp/admin`,
+    publicOrigin: pub,
+    issuer: pub,
+    mcpUrl: `${pub}/mcp`,
+    adminUrl: `${pub}/mcp/admin`,
     data: path.join(dir, 'data'),
-    db: path.join(dir, 'data/mcp.db'),
+    store,
+    // The SQLite file (null with another store).
+    db: store.driver === 'sqlite3' ? store.params : null,
     // mcpctl on this gateway's store: its stdout (throws on failure).
-    mcpctl: (...args) => execFileSync(MCPCTL, ['--driver', 'sqlite3', '--params',
-      path.join(dir, 'data/mcp.db'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+    mcpctl: (...args) => execFileSync(MCPCTL, [...storeArgs, ...args],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
     // The same without blocking this process, for commands that talk to a
     // server running in it (an upstream fixture): { stdout, stderr }.
-    mcpctlAsync: (...args) => promisify(execFile)(MCPCTL, ['--driver', 'sqlite3', '--params',
-      path.join(dir, 'data/mcp.db'), ...args], { encoding: 'utf8', timeout: 60000 }),
+    mcpctlAsync: (...args) => promisify(execFile)(MCPCTL, [...storeArgs, ...args],
+      { encoding: 'utf8', timeout: 60000 }),
     // Stop, and start again on the same port and directory with @more
     // options merged in: the new gateway.
     async restart(more = {}) {

@@ -131,10 +131,16 @@ static apr_status_t open_row(cred_t *c, const mcp_store_upstream_t *u,
     return rv;
 }
 
+/* The lease holder: this thread of this process. The host name and pid
+ * are for whoever reads the row; the process's random tag makes it
+ * unique, as two nodes behind one origin share their ServerName and may
+ * share pids (containers) and thread ids (addresses without ASLR), and a
+ * holder that matches another's takes its lease. */
 static const char *holder(request_rec *r)
 {
-    return apr_psprintf(r->pool, "%s:%ld:%lu", r->server->server_hostname
+    return apr_psprintf(r->pool, "%s:%ld:%s:%lu", r->server->server_hostname
                         ? r->server->server_hostname : "-", (long)getpid(),
+                        mcp_idp_process_tag(),
                         (unsigned long)apr_os_thread_current());
 }
 

@@ -164,6 +164,10 @@ int mcp_idp_csrf_check(request_rec *r, const mcp_idp_server_conf *conf,
  *  (child_init). */
 void mcp_idp_child_init(apr_pool_t *pchild, server_rec *s);
 
+/** A random tag of this process, made in child_init: what tells refresh
+ *  lease holders apart across processes and nodes ("-" before). */
+const char *mcp_idp_process_tag(void);
+
 /** Allocate the run-time state of a provider line (configuration time). */
 mcp_idp_provider_rt *mcp_idp_provider_rt_make(apr_pool_t *p);
 

@@ -24,6 +24,7 @@
 #include <apr_thread_mutex.h>
 
 #include "mcp/mcp_common.h"
+#include "mcp/mcp_crypto.h"
 #include "mcp/mcp_html.h"
 #include "mcp/mcp_oauth.h"
 #include "mcp/mcp_url.h"
@@ -44,6 +45,7 @@ struct mcp_idp_provider_rt {
 
 /* ---- process-wide, written in child_init only ---- */
 static mcp_http_t *http_client;
+static const char *process_tag;
 
 mcp_idp_provider_rt *mcp_idp_provider_rt_make(apr_pool_t *p)
 {
@@ -57,6 +59,12 @@ void mcp_idp_child_init(apr_pool_t *pchild, server_rec *s)
     server_rec *sv;
     int i, any = 0;
 
+    /* Random, so that no two processes share it on any node: pids repeat
+     * across machines and containers, and every node behind one origin
+     * has the same ServerName. (mcp_crypto_random logs a failure.) */
+    if (mcp_crypto_token(&process_tag, pchild, 16) != APR_SUCCESS) {
+        process_tag = apr_psprintf(pchild, "%" APR_TIME_T_FMT, apr_time_now());
+    }
     for (sv = s; sv; sv = sv->next) {
         mcp_idp_server_conf *conf =
             ap_get_module_config(sv->module_config, &mcp_idp_module);
@@ -85,6 +93,11 @@ void mcp_idp_child_init(apr_pool_t *pchild, server_rec *s)
                      "mod_mcp_idp: no HTTP client for the providers: %s",
                      err ? err : "?");
     }
+}
+
+const char *mcp_idp_process_tag(void)
+{
+    return process_tag ? process_tag : "-";
 }
 
 const char *mcp_idp_link_base(const mcp_idp_server_conf *conf)
