@@ -154,18 +154,24 @@ static apr_status_t take_theirs(cred_t *c, mcp_store_upstream_t *u,
     return APR_SUCCESS;
 }
 
-/* Wait for another holder's refresh: poll the row until its version moves
- * (then use its tokens). APR_EAGAIN: the lease was given back or ran out
- * without new tokens, so the caller may refresh itself. */
+/* Wait for another holder's refresh, whose lease ends at @a until: poll
+ * the row until its version moves (then use its tokens). APR_EAGAIN: the
+ * lease was given back or ran out without new tokens, so the caller may
+ * refresh itself. */
 static apr_status_t wait_for_refresh(cred_t *c, apr_int64_t version,
+                                     apr_int64_t until,
                                      mcp_upstream_tokens_t **ptok)
 {
     request_rec *r = c->r;
     mcp_store_upstream_t *u;
+    apr_time_t end = apr_time_now()
+        + apr_time_from_sec(MCP_IDP_LEASE_WAIT_MAX);
     apr_status_t rv;
-    int i;
 
-    for (i = 0; i < MCP_IDP_LEASE_POLLS; i++) {
+    if (until > 0 && apr_time_from_sec(until + 1) < end) {
+        end = apr_time_from_sec(until + 1);
+    }
+    while (apr_time_now() < end) {
         apr_sleep(apr_time_from_msec(MCP_IDP_LEASE_POLL_MS));
         rv = mcp_store_upstream_get(c->st, r->pool, r->user, c->pv->name, &u);
         if (rv == MCP_ENOTFOUND) {
@@ -203,7 +209,7 @@ static apr_status_t refresh(cred_t *c, mcp_store_upstream_t *u,
     rv = mcp_store_upstream_lease(c->st, r->user, pv->name, who, now,
                                   now + MCP_IDP_LEASE_SECONDS, &until);
     if (rv == MCP_ECONFLICT) {
-        rv = wait_for_refresh(c, u->version, ptok);
+        rv = wait_for_refresh(c, u->version, until, ptok);
         if (rv != APR_EAGAIN) {
             return rv;
         }

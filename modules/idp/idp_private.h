@@ -46,11 +46,14 @@ typedef struct {
 #define MCP_IDP_REFRESH_MARGIN 60
 /** How long one process may hold a refresh lease (seconds). */
 #define MCP_IDP_LEASE_SECONDS 30
-/** Waiting for another holder's refresh: polls and the pause between. */
-#define MCP_IDP_LEASE_POLLS 10
-#define MCP_IDP_LEASE_POLL_MS 200
 /** Limits of the requests to the providers. */
 #define MCP_IDP_HTTP_TIMEOUT 15
+/** Waiting for another holder's refresh: the pause between two looks at
+ *  the row, and the longest wait (until its lease ends, at most one
+ *  provider request's timeout and a little: a live holder is done by
+ *  then, a dead one's lease runs out). */
+#define MCP_IDP_LEASE_POLL_MS 200
+#define MCP_IDP_LEASE_WAIT_MAX (MCP_IDP_HTTP_TIMEOUT + 2)
 #define MCP_IDP_HTTP_MAX_RESPONSE (1024 * 1024)
 
 typedef enum {
