@@ -497,12 +497,22 @@ idpTest('an expired upstream token is refreshed silently', async () => {
   assert.ok(last.ok);
 });
 
-idpTest('20 parallel calls after expiry: exactly one refresh, all answered', async () => {
-  // Each call on its own session, all at once.
+idpTest('20 parallel calls after expiry, a token endpoint that takes 4 s: exactly one refresh, all answered', async () => {
+  // Each call on its own session, all at once. The slow token endpoint
+  // keeps the other 19 waiting for the one refresh longer than a few
+  // polls of the row: they wait for it, and fail neither nor refresh.
   const clients = await Promise.all(Array.from({ length: 20 }, () => client('demo2')));
   await untilExpired('demo2');
   const before = up.stats();
-  const answers = await Promise.allSettled(clients.map((c) => c.callTool({ name: WHOAMI, arguments: {} })));
+  up.setTokenDelay(4000);
+  const started = Date.now();
+  let answers;
+  try {
+    answers = await Promise.allSettled(clients.map((c) => c.callTool({ name: WHOAMI, arguments: {} })));
+  } finally {
+    up.setTokenDelay(0);
+  }
+  assert.ok(Date.now() - started >= 4000, 'the refresh took the token endpoint\'s 4 s');
   await Promise.all(clients.map((c) => c.close()));
   const after = up.stats();
   const failed = answers.filter((a) => a.status !== 'fulfilled' || a.value.structuredContent?.sub !== 'demo2');
