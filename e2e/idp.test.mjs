@@ -236,7 +236,11 @@ before(async () => {
   gwPort = await freePort();
   up = await startUpstreamOAuth({ gateway: `http://127.0.0.1:${gwPort}`, clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET, password: PASSWORD, linkBase: BASE });
-  mcp = await startUpstreamMcp({ issuer: up.issuer, resource: up.resource });
+  // The upstream MCP server asks the upstream whether a token is still
+  // active, so that one revoked there is refused at once (issue 8: "an
+  // upstream 401 triggers one refresh").
+  mcp = await startUpstreamMcp({ issuer: up.issuer, resource: up.resource,
+    introspection: up.introspectionUrl });
   try {
     gw = await startGateway({ port: gwPort, ...idpOpts() });
   } catch (e) {
@@ -641,6 +645,124 @@ idpTest('a changed ciphertext, or a sealed token moved to another user (other AA
     putRow(mine);
   }
   assert.equal((await call('demo2')).result?.structuredContent?.sub, 'demo2', 'the untouched row opens again');
+});
+
+// The last token the upstream MCP server accepted for @sub.
+function lastAccepted(sub) {
+  const rec = mcp.records().filter((r) => r.sub === sub && r.ok).at(-1);
+  assert.ok(rec?.jti, `a token of ${sub} was accepted upstream`);
+  return rec;
+}
+
+// The upstream kills @sub's current access token on its side (its refresh
+// token stays good), as the upstream MCP server sees it from now on.
+// First, a token that lives well beyond the call to come, so that no
+// refresh ahead of expiry (not the 401 path) would happen meanwhile.
+async function revokeCurrentAccess(sub) {
+  if (lastAccepted(sub).exp * 1000 - Date.now() < 150_000) {
+    up.setAccessTtl(600);
+    await untilExpired(sub);
+    assert.equal((await call(sub)).result?.structuredContent?.sub, sub, `${sub} refreshed to a long token`);
+  }
+  const rec = lastAccepted(sub);
+  up.revokeAccessToken(rec.jti);
+  return rec;
+}
+
+// The upstream's answers since record @mark to tokens of @sub.
+const seenSince = (mark, sub) => mcp.records().slice(mark).filter((r) => r.sub === sub);
+
+idpTest('an access token revoked upstream (refresh token still good): the 401 triggers one refresh and the call goes through, on an open session', async () => {
+  const c = await client('demo2');
+  try {
+    assert.equal((await c.callTool({ name: WHOAMI, arguments: {} })).structuredContent?.sub, 'demo2');
+    const revoked = await revokeCurrentAccess('demo2');
+    const mark = mcp.records().length;
+    const before = up.stats().refreshes.length;
+    const who = await c.callTool({ name: WHOAMI, arguments: {} });
+    assert.equal(who.structuredContent?.sub, 'demo2', JSON.stringify(who));
+    assert.equal(up.stats().refreshes.length - before, 1, 'exactly one refresh at the token endpoint');
+    const seen = seenSince(mark, 'demo2');
+    assert.ok(seen.some((r) => r.jti === revoked.jti && !r.ok && r.error === 'inactive'),
+      `the upstream refused the revoked token first: ${JSON.stringify(seen)}`);
+    assert.ok(seen.at(-1).ok && seen.at(-1).jti !== revoked.jti, 'then took a new one');
+  } finally {
+    await c.close();
+  }
+});
+
+idpTest('an access token revoked upstream: a new session (its initialize gets the 401) refreshes once too', async () => {
+  const revoked = await revokeCurrentAccess('demo2');
+  const mark = mcp.records().length;
+  const before = up.stats().refreshes.length;
+  const who = await call('demo2');
+  assert.equal(who.result?.structuredContent?.sub, 'demo2', JSON.stringify(who));
+  assert.equal(up.stats().refreshes.length - before, 1, 'exactly one refresh at the token endpoint');
+  const seen = seenSince(mark, 'demo2');
+  assert.equal(seen.filter((r) => r.jti === revoked.jti).length, 1,
+    `the revoked token was offered once, then never again: ${JSON.stringify(seen)}`);
+  assert.ok(seen.filter((r) => r.jti !== revoked.jti).every((r) => r.ok), 'every later token was good');
+});
+
+idpTest('access and refresh token revoked upstream: OAuthTokenExpired with a reason and the link, one refresh attempt per call, no loop; the link re-links', async () => {
+  const attempts = (s) => s.refreshes.length + (s.grants['refresh_token:error'] ?? 0);
+  const c = await client('demo2');
+  let data;
+  try {
+    assert.equal((await c.callTool({ name: WHOAMI, arguments: {} })).structuredContent?.sub, 'demo2');
+    const revoked = await revokeCurrentAccess('demo2');
+    // The refresh token, revoked at the revocation endpoint by the
+    // gateway's client (oidc-provider then ends the grant).
+    const meta = await (await fetch(`${up.issuer}/.well-known/openid-configuration`)).json();
+    const rv = await fetch(meta.revocation_endpoint, { method: 'POST',
+      headers: { Authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+        'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: up.refreshTokenOf('demo2'), token_type_hint: 'refresh_token' }) });
+    assert.equal(rv.status, 200);
+    const mark = mcp.records().length;
+    for (const round of [1, 2]) {
+      const before = up.stats();
+      const err = await c.callTool({ name: WHOAMI, arguments: {} }).then(
+        (res) => assert.fail(`round ${round}: an error, not ${JSON.stringify(res)}`), (e) => e);
+      const after = up.stats();
+      assert.equal(err.code, -32003, `round ${round}: ${err.message}`);
+      data = err.data;
+      assert.equal(data?.type, 'OAuthTokenExpired', JSON.stringify(data));
+      assert.equal(data.provider, 'upstream');
+      assert.ok(typeof data.reason === 'string' && data.reason.length > 0, `a reason: ${JSON.stringify(data)}`);
+      const u = new URL(data.authorize_url);
+      assert.equal(`${u.origin}${u.pathname}`, `${gw.origin}${BASE}/authorize`);
+      assert.equal(u.searchParams.get('provider_name'), 'upstream');
+      assert.ok(err.message.includes(data.authorize_url), `the message names the URL: ${err.message}`);
+      assert.equal(attempts(after) - attempts(before), 1, `round ${round}: exactly one refresh attempt`);
+      assert.equal(after.refreshes.length, before.refreshes.length, `round ${round}: and it failed`);
+    }
+    const seen = seenSince(mark, 'demo2');
+    assert.equal(seen.length, 2, `one offer of the revoked token per call: ${JSON.stringify(seen)}`);
+    assert.ok(seen.every((r) => r.jti === revoked.jti && !r.ok), 'only the revoked token was offered upstream');
+  } finally {
+    await c.close();
+  }
+  // Following the link links again.
+  await link('demo2', data.authorize_url);
+  const who = await call('demo2');
+  assert.equal(who.result?.structuredContent?.sub, 'demo2', JSON.stringify(who));
+});
+
+idpTest('personal-token mode: a pasted token revoked upstream answers OAuthTokenExpired token_rejected with the Connections page', async () => {
+  assert.ok(vaultRows().some((x) => x.subject === 'demo' && x.provider === 'pat'), 'demo has a personal token');
+  const first = await call('demo', 'pat_upstream_whoami');
+  assert.equal(first.result?.structuredContent?.sub, 'demo', JSON.stringify(first));
+  const rec = mcp.records().at(-1);
+  up.revokeAccessToken(rec.jti);
+  const before = up.stats();
+  const answer = await call('demo', 'pat_upstream_whoami');
+  assert.equal(answer.error?.code, -32003, JSON.stringify(answer));
+  assert.equal(answer.error.data?.type, 'OAuthTokenExpired');
+  assert.equal(answer.error.data.provider, 'pat');
+  assert.equal(answer.error.data.reason, 'token_rejected');
+  assert.equal(new URL(answer.error.data.authorize_url).pathname, `${BASE}/connections`);
+  assert.deepEqual(up.stats().grants, before.grants, 'no token request for a personal token');
 });
 
 let purgeRevocations = null;   // the upstream's revocations before the purge

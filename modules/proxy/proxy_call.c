@@ -933,6 +933,17 @@ static void init_then(mcp_proxy_call_t *c)
     if (ctx->init_results) {
         ctx->init_results[c->b] = NULL;
     }
+    /* The backend refused the user's upstream credential (revoked there):
+     * asked again once, with a refreshed one (or the user hears how to
+     * link again), as mcp_proxy_calls_run() does for other calls. */
+    if (c->resp && c->resp->rv == APR_SUCCESS
+        && c->resp->status == HTTP_UNAUTHORIZED && !c->rejected
+        && ctx->ep->backends[c->b].conf->idp) {
+        c->rejected = 1;
+        c->reason = c->reason_text = NULL;
+        add_call(ctx, c);
+        return;
+    }
     if (c->reason || !c->answer || c->answer->kind != MCP_JSONRPC_RESULT) {
         if (!ctx->init_reason) {
             ctx->init_reason = apr_pcalloc(p, sizeof(char *)
