@@ -34,6 +34,8 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, statSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startGateway } from './lib/gateway.mjs';
 import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
 import { ALLOW, UserAgent, forms, linkUpstream, pageText, submit } from './lib/useragent.mjs';
@@ -763,6 +765,72 @@ idpTest('personal-token mode: a pasted token revoked upstream answers OAuthToken
   assert.equal(answer.error.data.reason, 'token_rejected');
   assert.equal(new URL(answer.error.data.authorize_url).pathname, `${BASE}/connections`);
   assert.deepEqual(up.stats().grants, before.grants, 'no token request for a personal token');
+});
+
+// What an SDK client @c hears of list_changed: [{ list, at }], live.
+function listChanges(c) {
+  const heard = [];
+  for (const [list, schema] of [['tools', ToolListChangedNotificationSchema],
+    ['prompts', PromptListChangedNotificationSchema], ['resources', ResourceListChangedNotificationSchema]]) {
+    c.setNotificationHandler(schema, () => { heard.push({ list, at: Date.now() }); });
+  }
+  return heard;
+}
+
+// Until @heard has all three lists since @since, at most @ms.
+async function untilAllChanged(heard, since, ms = 8000) {
+  const end = Date.now() + ms;
+  const lists = () => new Set(heard.filter((h) => h.at >= since).map((h) => h.list));
+  while (lists().size < 3 && Date.now() < end) {
+    await sleep(100);
+  }
+  return [...lists()].sort();
+}
+
+const toolNames = async (c) => (await c.listTools()).tools.map((t) => t.name);
+
+idpTest('an open GET stream hears list_changed (tools, prompts, resources) when the user unlinks on the Connections page and when the link flow ends at the callback; another user hears nothing', async () => {
+  const c = await client('demo2');
+  const other = await client('demo');
+  try {
+    const heard = listChanges(c);
+    const heardOther = listChanges(other);
+    assert.ok((await toolNames(c)).includes(WHOAMI), 'demo2 is linked');
+    await sleep(2500);   // the GET streams are open and have looked once
+    assert.deepEqual(heard, [], 'nothing heard before a change');
+
+    // Unlinked on the Connections page.
+    const ua = new UserAgent();
+    ua.signIn(gw.origin, 'demo2', PASSWORD);
+    const page = await ua.request(`${gw.origin}${BASE}/connections`);
+    const form = forms(page.body).find((f) => f.method === 'post'
+      && /revoke|disconnect|unlink|remove/i.test(`${f.action} ${JSON.stringify(f.fields)} ${JSON.stringify(f.buttons)}`)
+      && /upstream/.test(`${f.action} ${JSON.stringify(f.fields)} ${JSON.stringify(f.buttons)}`));
+    assert.ok(form, 'a revoke form for upstream');
+    let since = Date.now();
+    const r = await submit(ua, `${gw.origin}${BASE}/connections`, form, /revoke|disconnect|unlink|remove/i);
+    assert.ok(r.status < 400, `revoke: ${r.status}`);
+    assert.deepEqual(await untilAllChanged(heard, since), ['prompts', 'resources', 'tools'],
+      `list_changed after the revoke: ${JSON.stringify(heard)}`);
+    const unlinked = await toolNames(c);
+    assert.ok(unlinked.includes('gateway_connect_upstream') && !unlinked.includes(WHOAMI), JSON.stringify(unlinked));
+
+    // Linked again: the flow ends at the callback.
+    const err = await c.callTool({ name: WHOAMI, arguments: {} }).then(() => null, (e) => e);
+    assert.ok(err?.data?.authorize_url, `the link: ${err?.message}`);
+    const n = heard.length;
+    since = Date.now();
+    await link('demo2', err.data.authorize_url);
+    assert.deepEqual(await untilAllChanged(heard, since), ['prompts', 'resources', 'tools'],
+      `list_changed after the callback: ${JSON.stringify(heard.slice(n))}`);
+    assert.equal(heard.slice(n).filter((h) => h.list === 'tools').length, 1, 'one tools/list_changed per change');
+    assert.ok((await toolNames(c)).includes(WHOAMI), 'the up_ tools are back');
+    assert.equal((await c.callTool({ name: WHOAMI, arguments: {} })).structuredContent?.sub, 'demo2');
+    assert.deepEqual(heardOther, [], 'demo heard nothing of demo2\'s links');
+  } finally {
+    await c.close();
+    await other.close();
+  }
 });
 
 let purgeRevocations = null;   // the upstream's revocations before the purge
