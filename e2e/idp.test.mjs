@@ -651,7 +651,7 @@ idpTest('a changed ciphertext, or a sealed token moved to another user (other AA
 
 // The last token the upstream MCP server accepted for @sub.
 function lastAccepted(sub) {
-  const rec = mcp.records().filter((r) => r.sub === sub && r.ok).at(-1);
+  const rec = mcp.records().filter((r) => r.sub === sub && r.ok && r.iss === up.issuer).at(-1);
   assert.ok(rec?.jti, `a token of ${sub} was accepted upstream`);
   return rec;
 }
@@ -671,8 +671,10 @@ async function revokeCurrentAccess(sub) {
   return rec;
 }
 
-// The upstream's answers since record @mark to tokens of @sub.
-const seenSince = (mark, sub) => mcp.records().slice(mark).filter((r) => r.sub === sub);
+// The upstream's answers since record @mark to tokens of @sub issued by
+// this test's upstream (the machine may be shared: a stray request of
+// another gateway to a reused port is not this gateway's).
+const seenSince = (mark, sub) => mcp.records().slice(mark).filter((r) => r.sub === sub && r.iss === up.issuer);
 
 idpTest('an access token revoked upstream (refresh token still good): the 401 triggers one refresh and the call goes through, on an open session', async () => {
   const c = await client('demo2');

@@ -582,8 +582,6 @@ static int mpm_stopping(void)
            && state == AP_MPMQ_STOPPING;
 }
 
-static int client_closed(mcp_proxy_ctx_t *ctx);
-
 void mcp_proxy_own_stream(mcp_proxy_ctx_t *ctx)
 {
     static const char opened[] = ": gateway stream\n\n";
