@@ -35,6 +35,8 @@ import { chownSync, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startGateway } from './lib/gateway.mjs';
 import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
 import { ALLOW, UserAgent, forms, linkUpstream, pageText, submit } from './lib/useragent.mjs';
@@ -237,7 +239,11 @@ before(async () => {
   gwPort = await freePort();
   up = await startUpstreamOAuth({ gateway: `http://127.0.0.1:${gwPort}`, clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET, password: PASSWORD, linkBase: BASE });
-  mcp = await startUpstreamMcp({ issuer: up.issuer, resource: up.resource });
+  // The upstream MCP server asks the upstream whether a token is still
+  // active, so that one revoked there is refused at once (issue 8: "an
+  // upstream 401 triggers one refresh").
+  mcp = await startUpstreamMcp({ issuer: up.issuer, resource: up.resource,
+    introspection: up.introspectionUrl });
   try {
     gw = await startGateway({ port: gwPort, ...idpOpts() });
   } catch (e) {
@@ -652,6 +658,192 @@ idpTest('a changed ciphertext, or a sealed token moved to another user (other AA
     putRow(mine);
   }
   assert.equal((await call('demo2')).result?.structuredContent?.sub, 'demo2', 'the untouched row opens again');
+});
+
+// The last token the upstream MCP server accepted for @sub.
+function lastAccepted(sub) {
+  const rec = mcp.records().filter((r) => r.sub === sub && r.ok && r.iss === up.issuer).at(-1);
+  assert.ok(rec?.jti, `a token of ${sub} was accepted upstream`);
+  return rec;
+}
+
+// The upstream kills @sub's current access token on its side (its refresh
+// token stays good), as the upstream MCP server sees it from now on.
+// First, a token that lives well beyond the call to come, so that no
+// refresh ahead of expiry (not the 401 path) would happen meanwhile.
+async function revokeCurrentAccess(sub) {
+  if (lastAccepted(sub).exp * 1000 - Date.now() < 150_000) {
+    up.setAccessTtl(600);
+    await untilExpired(sub);
+    assert.equal((await call(sub)).result?.structuredContent?.sub, sub, `${sub} refreshed to a long token`);
+  }
+  const rec = lastAccepted(sub);
+  up.revokeAccessToken(rec.jti);
+  return rec;
+}
+
+// The upstream's answers since record @mark to tokens of @sub issued by
+// this test's upstream (the machine may be shared: a stray request of
+// another gateway to a reused port is not this gateway's).
+const seenSince = (mark, sub) => mcp.records().slice(mark).filter((r) => r.sub === sub && r.iss === up.issuer);
+
+idpTest('an access token revoked upstream (refresh token still good): the 401 triggers one refresh and the call goes through, on an open session', async () => {
+  const c = await client('demo2');
+  try {
+    assert.equal((await c.callTool({ name: WHOAMI, arguments: {} })).structuredContent?.sub, 'demo2');
+    const revoked = await revokeCurrentAccess('demo2');
+    const mark = mcp.records().length;
+    const before = up.stats().refreshes.length;
+    const who = await c.callTool({ name: WHOAMI, arguments: {} });
+    assert.equal(who.structuredContent?.sub, 'demo2', JSON.stringify(who));
+    assert.equal(up.stats().refreshes.length - before, 1, 'exactly one refresh at the token endpoint');
+    const seen = seenSince(mark, 'demo2');
+    assert.ok(seen.some((r) => r.jti === revoked.jti && !r.ok && r.error === 'inactive'),
+      `the upstream refused the revoked token first: ${JSON.stringify(seen)}`);
+    assert.ok(seen.at(-1).ok && seen.at(-1).jti !== revoked.jti, 'then took a new one');
+  } finally {
+    await c.close();
+  }
+});
+
+idpTest('an access token revoked upstream: a new session (its initialize gets the 401) refreshes once too', async () => {
+  const revoked = await revokeCurrentAccess('demo2');
+  const mark = mcp.records().length;
+  const before = up.stats().refreshes.length;
+  const who = await call('demo2');
+  assert.equal(who.result?.structuredContent?.sub, 'demo2', JSON.stringify(who));
+  assert.equal(up.stats().refreshes.length - before, 1, 'exactly one refresh at the token endpoint');
+  const seen = seenSince(mark, 'demo2');
+  assert.equal(seen.filter((r) => r.jti === revoked.jti).length, 1,
+    `the revoked token was offered once, then never again: ${JSON.stringify(seen)}`);
+  assert.ok(seen.filter((r) => r.jti !== revoked.jti).every((r) => r.ok), 'every later token was good');
+});
+
+idpTest('access and refresh token revoked upstream: OAuthTokenExpired with a reason and the link, one refresh attempt per call, no loop; the link re-links', async () => {
+  const attempts = (s) => s.refreshes.length + (s.grants['refresh_token:error'] ?? 0);
+  const c = await client('demo2');
+  let data;
+  try {
+    assert.equal((await c.callTool({ name: WHOAMI, arguments: {} })).structuredContent?.sub, 'demo2');
+    const revoked = await revokeCurrentAccess('demo2');
+    // The refresh token, revoked at the revocation endpoint by the
+    // gateway's client (oidc-provider then ends the grant).
+    const meta = await (await fetch(`${up.issuer}/.well-known/openid-configuration`)).json();
+    const rv = await fetch(meta.revocation_endpoint, { method: 'POST',
+      headers: { Authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+        'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: up.refreshTokenOf('demo2'), token_type_hint: 'refresh_token' }) });
+    assert.equal(rv.status, 200);
+    const mark = mcp.records().length;
+    for (const round of [1, 2]) {
+      const before = up.stats();
+      const err = await c.callTool({ name: WHOAMI, arguments: {} }).then(
+        (res) => assert.fail(`round ${round}: an error, not ${JSON.stringify(res)}`), (e) => e);
+      const after = up.stats();
+      assert.equal(err.code, -32003, `round ${round}: ${err.message}`);
+      data = err.data;
+      assert.equal(data?.type, 'OAuthTokenExpired', JSON.stringify(data));
+      assert.equal(data.provider, 'upstream');
+      assert.ok(typeof data.reason === 'string' && data.reason.length > 0, `a reason: ${JSON.stringify(data)}`);
+      const u = new URL(data.authorize_url);
+      assert.equal(`${u.origin}${u.pathname}`, `${gw.origin}${BASE}/authorize`);
+      assert.equal(u.searchParams.get('provider_name'), 'upstream');
+      assert.ok(err.message.includes(data.authorize_url), `the message names the URL: ${err.message}`);
+      assert.equal(attempts(after) - attempts(before), 1, `round ${round}: exactly one refresh attempt`);
+      assert.equal(after.refreshes.length, before.refreshes.length, `round ${round}: and it failed`);
+    }
+    const seen = seenSince(mark, 'demo2');
+    assert.equal(seen.length, 2, `one offer of the revoked token per call: ${JSON.stringify(seen)}`);
+    assert.ok(seen.every((r) => r.jti === revoked.jti && !r.ok), 'only the revoked token was offered upstream');
+  } finally {
+    await c.close();
+  }
+  // Following the link links again.
+  await link('demo2', data.authorize_url);
+  const who = await call('demo2');
+  assert.equal(who.result?.structuredContent?.sub, 'demo2', JSON.stringify(who));
+});
+
+idpTest('personal-token mode: a pasted token revoked upstream answers OAuthTokenExpired token_rejected with the Connections page', async () => {
+  assert.ok(vaultRows().some((x) => x.subject === 'demo' && x.provider === 'pat'), 'demo has a personal token');
+  const first = await call('demo', 'pat_upstream_whoami');
+  assert.equal(first.result?.structuredContent?.sub, 'demo', JSON.stringify(first));
+  const rec = mcp.records().at(-1);
+  up.revokeAccessToken(rec.jti);
+  const before = up.stats();
+  const answer = await call('demo', 'pat_upstream_whoami');
+  assert.equal(answer.error?.code, -32003, JSON.stringify(answer));
+  assert.equal(answer.error.data?.type, 'OAuthTokenExpired');
+  assert.equal(answer.error.data.provider, 'pat');
+  assert.equal(answer.error.data.reason, 'token_rejected');
+  assert.equal(new URL(answer.error.data.authorize_url).pathname, `${BASE}/connections`);
+  assert.deepEqual(up.stats().grants, before.grants, 'no token request for a personal token');
+});
+
+// What an SDK client @c hears of list_changed: [{ list, at }], live.
+function listChanges(c) {
+  const heard = [];
+  for (const [list, schema] of [['tools', ToolListChangedNotificationSchema],
+    ['prompts', PromptListChangedNotificationSchema], ['resources', ResourceListChangedNotificationSchema]]) {
+    c.setNotificationHandler(schema, () => { heard.push({ list, at: Date.now() }); });
+  }
+  return heard;
+}
+
+// Until @heard has all three lists since @since, at most @ms.
+async function untilAllChanged(heard, since, ms = 8000) {
+  const end = Date.now() + ms;
+  const lists = () => new Set(heard.filter((h) => h.at >= since).map((h) => h.list));
+  while (lists().size < 3 && Date.now() < end) {
+    await sleep(100);
+  }
+  return [...lists()].sort();
+}
+
+const toolNames = async (c) => (await c.listTools()).tools.map((t) => t.name);
+
+idpTest('an open GET stream hears list_changed (tools, prompts, resources) when the user unlinks on the Connections page and when the link flow ends at the callback; another user hears nothing', async () => {
+  const c = await client('demo2');
+  const other = await client('demo');
+  try {
+    const heard = listChanges(c);
+    const heardOther = listChanges(other);
+    assert.ok((await toolNames(c)).includes(WHOAMI), 'demo2 is linked');
+    await sleep(2500);   // the GET streams are open and have looked once
+    assert.deepEqual(heard, [], 'nothing heard before a change');
+
+    // Unlinked on the Connections page.
+    const ua = new UserAgent();
+    ua.signIn(gw.origin, 'demo2', PASSWORD);
+    const page = await ua.request(`${gw.origin}${BASE}/connections`);
+    const form = forms(page.body).find((f) => f.method === 'post'
+      && /revoke|disconnect|unlink|remove/i.test(`${f.action} ${JSON.stringify(f.fields)} ${JSON.stringify(f.buttons)}`)
+      && /upstream/.test(`${f.action} ${JSON.stringify(f.fields)} ${JSON.stringify(f.buttons)}`));
+    assert.ok(form, 'a revoke form for upstream');
+    let since = Date.now();
+    const r = await submit(ua, `${gw.origin}${BASE}/connections`, form, /revoke|disconnect|unlink|remove/i);
+    assert.ok(r.status < 400, `revoke: ${r.status}`);
+    assert.deepEqual(await untilAllChanged(heard, since), ['prompts', 'resources', 'tools'],
+      `list_changed after the revoke: ${JSON.stringify(heard)}`);
+    const unlinked = await toolNames(c);
+    assert.ok(unlinked.includes('gateway_connect_upstream') && !unlinked.includes(WHOAMI), JSON.stringify(unlinked));
+
+    // Linked again: the flow ends at the callback.
+    const err = await c.callTool({ name: WHOAMI, arguments: {} }).then(() => null, (e) => e);
+    assert.ok(err?.data?.authorize_url, `the link: ${err?.message}`);
+    const n = heard.length;
+    since = Date.now();
+    await link('demo2', err.data.authorize_url);
+    assert.deepEqual(await untilAllChanged(heard, since), ['prompts', 'resources', 'tools'],
+      `list_changed after the callback: ${JSON.stringify(heard.slice(n))}`);
+    assert.equal(heard.slice(n).filter((h) => h.list === 'tools').length, 1, 'one tools/list_changed per change');
+    assert.ok((await toolNames(c)).includes(WHOAMI), 'the up_ tools are back');
+    assert.equal((await c.callTool({ name: WHOAMI, arguments: {} })).structuredContent?.sub, 'demo2');
+    assert.deepEqual(heardOther, [], 'demo heard nothing of demo2\'s links');
+  } finally {
+    await c.close();
+    await other.close();
+  }
 });
 
 idpTest('mcpctl provider connections lists both links; mcpctl provider purge upstream --revoke-url ...: each link revoked at the upstream, then deleted', async (t) => {

@@ -141,6 +141,20 @@ APR_DECLARE_OPTIONAL_FN(int, mcp_idp_provider_known,
                          const char **pdeclared));
 
 /**
+ * The upstream links of user @a subject changed (provided by
+ * mod_mcp_proxy; mod_mcp_idp calls it, when present, after it stored or
+ * deleted a link): the tools, prompts and resources that user's sessions
+ * list may differ now. It bumps the subject's "links generation" in the
+ * proxy's session cache (shared across processes, and across nodes with
+ * a shared MCPProxySessionCache); each open GET stream of that subject's
+ * sessions then sends notifications/tools|prompts|resources/list_changed
+ * within a few seconds. Failures are logged, never returned: the link
+ * itself is made.
+ */
+APR_DECLARE_OPTIONAL_FN(void, mcp_proxy_links_changed,
+                        (request_rec *r, const char *subject));
+
+/**
  * Optional hook "token_accepted": run by mod_mcp_authz after it accepted
  * a bearer token (in its check_authn hook, before authorization). A
  * function returns OK or DECLINED to let the request go on, or an HTTP

@@ -469,6 +469,44 @@ apr_status_t mcp_glue_read_body(request_rec *r, apr_off_t max, char **pbody,
     return rv;
 }
 
+mcp_store_t *mcp_glue_store_open(request_rec *r, int module_index,
+                                 void **pdbd)
+{
+    APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open =
+        APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    mcp_store_t *st = NULL;
+    ap_dbd_t *dbd;
+
+    *pdbd = NULL;
+    dbd = dbd_open ? dbd_open(r->pool, r->server) : NULL;
+    if (!dbd) {
+        ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r,
+                      MCPLOGNO(02032) "the store database cannot be reached "
+                      "(see mod_dbd's messages)");
+        return NULL;
+    }
+    if (mcp_store_attach(&st, r->pool, dbd->driver, dbd->handle,
+                         dbd->prepared, dbd->pool) != APR_SUCCESS) {
+        ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r,
+                      MCPLOGNO(02033) "the store cannot use this database: "
+                      "%s", st ? mcp_store_error(st) : "bad arguments");
+        mcp_glue_store_close(r, dbd);
+        return NULL;
+    }
+    *pdbd = dbd;
+    return st;
+}
+
+void mcp_glue_store_close(request_rec *r, void *dbd)
+{
+    APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close =
+        APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+
+    if (dbd && dbd_close) {
+        dbd_close(r->server, dbd);
+    }
+}
+
 mcp_store_t *mcp_glue_store(request_rec *r, int module_index)
 {
     APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *acquire =

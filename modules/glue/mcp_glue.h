@@ -156,6 +156,20 @@ apr_status_t mcp_glue_read_body(request_rec *r, apr_off_t max, char **pbody,
  */
 struct mcp_store_t *mcp_glue_store(request_rec *r, int module_index);
 
+/**
+ * The store on a mod_dbd connection of its own (ap_dbd_open), for work
+ * done in the middle of a long request (a GET stream holds its request
+ * for minutes: a connection acquired for the request would stay out of
+ * mod_dbd's pool all that time). Give it back with
+ * mcp_glue_store_close() as soon as the work is done.
+ * @return the store with *pdbd, or NULL (logged).
+ */
+struct mcp_store_t *mcp_glue_store_open(request_rec *r, int module_index,
+                                        void **pdbd);
+
+/** Give back the connection of mcp_glue_store_open(). */
+void mcp_glue_store_close(request_rec *r, void *dbd);
+
 /** The message every module gives when it needs mod_dbd and it is missing. */
 #define MCP_GLUE_NEEDS_DBD(modname) \
     modname " needs mod_dbd: a2enmod dbd and set DBDriver/DBDParams"

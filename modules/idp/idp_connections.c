@@ -112,6 +112,7 @@ static int revoke_link(request_rec *r, mcp_idp_server_conf *conf, mcp_store_t *s
     if (rv != APR_SUCCESS && rv != MCP_ENOTFOUND) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
+    mcp_idp_links_changed(r, r->user);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(01922)
                   "%s removed the link to %s", r->user, provider);
     return OK;

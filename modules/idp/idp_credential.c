@@ -309,10 +309,31 @@ static apr_int64_t margin(const mcp_store_upstream_t *u)
     return MCP_IDP_REFRESH_MARGIN;
 }
 
+static apr_status_t credential(request_rec *r, const char *provider,
+                               int rejected, const char **pheader,
+                               const char **pvalue, mcp_idp_error_t **perr,
+                               void **pdbd);
+
+/* The store on a connection of its own, given back before returning: a
+ * GET stream asks once and then holds its request for minutes, and must
+ * not hold one of mod_dbd's few connections all that time. */
 apr_status_t mcp_idp_upstream_credential(request_rec *r, const char *provider,
                                          int rejected, const char **pheader,
                                          const char **pvalue,
                                          mcp_idp_error_t **perr)
+{
+    void *dbd = NULL;
+    apr_status_t rv = credential(r, provider, rejected, pheader, pvalue, perr,
+                                 &dbd);
+
+    mcp_glue_store_close(r, dbd);
+    return rv;
+}
+
+static apr_status_t credential(request_rec *r, const char *provider,
+                               int rejected, const char **pheader,
+                               const char **pvalue, mcp_idp_error_t **perr,
+                               void **pdbd)
 {
     cred_t c;
     mcp_store_upstream_t *u;
@@ -339,7 +360,7 @@ apr_status_t mcp_idp_upstream_credential(request_rec *r, const char *provider,
         *perr = c.err;
         return rv;
     }
-    if (!(c.st = mcp_idp_store(r))) {
+    if (!(c.st = mcp_glue_store_open(r, APLOG_MODULE_INDEX, pdbd))) {
         rv = fail(&c, NULL, NULL, "The gateway's store is not available");
         *perr = c.err;
         return rv;

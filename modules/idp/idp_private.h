@@ -205,7 +205,13 @@ apr_status_t mcp_idp_revoke_tokens(request_rec *r, const mcp_idp_provider_t *pv,
                                    const mcp_upstream_tokens_t *tok,
                                    const char **perr);
 
-/** Seal @a tok for (user, provider) and store it as a new link. */
+/** The links of @a user changed (stored, replaced or deleted): tell
+ * mod_mcp_proxy, when loaded (mcp_proxy_links_changed()), so that the
+ * user's open GET streams announce list_changed. */
+void mcp_idp_links_changed(request_rec *r, const char *user);
+
+/** Seal @a tok for (user, provider) and store it as a new link (then
+ * mcp_idp_links_changed()). */
 apr_status_t mcp_idp_store_link(request_rec *r, mcp_store_t *st,
                                 const mcp_idp_server_conf *conf,
                                 const char *user, const char *provider,

@@ -493,6 +493,16 @@ apr_status_t mcp_idp_revoke_tokens(request_rec *r, const mcp_idp_provider_t *pv,
     return rv;
 }
 
+void mcp_idp_links_changed(request_rec *r, const char *user)
+{
+    APR_OPTIONAL_FN_TYPE(mcp_proxy_links_changed) *changed =
+        APR_RETRIEVE_OPTIONAL_FN(mcp_proxy_links_changed);
+
+    if (changed) {
+        changed(r, user);
+    }
+}
+
 apr_status_t mcp_idp_store_link(request_rec *r, mcp_store_t *st,
                                 const mcp_idp_server_conf *conf,
                                 const char *user, const char *provider,
@@ -520,6 +530,8 @@ apr_status_t mcp_idp_store_link(request_rec *r, mcp_store_t *st,
     rv = mcp_store_upstream_put(st, &u);
     if (rv != APR_SUCCESS) {
         *perr = mcp_store_error(st);
+        return rv;
     }
-    return rv;
+    mcp_idp_links_changed(r, user);
+    return APR_SUCCESS;
 }

@@ -150,6 +150,7 @@ static void proxy_register_hooks(apr_pool_t *p)
     ap_hook_child_init(proxy_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(proxy_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(mcp_proxy_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_REGISTER_OPTIONAL_FN(mcp_proxy_links_changed);
 }
 
 AP_DECLARE_MODULE(mcp_proxy) = {

@@ -525,8 +525,9 @@ static int client_closed(mcp_proxy_ctx_t *ctx)
 
 /* A GET stream looks at its session every few seconds: when it is gone
  * (deleted, expired, maybe by another process or node) the stream ends;
- * when what the client may see changed (other scopes), the client hears
- * list_changed for all three lists. */
+ * when what the client may see changed (other scopes, or the user linked
+ * or unlinked an upstream: the subject's links generation moved), the
+ * client hears list_changed for all three lists. */
 #define PEEK_INTERVAL apr_time_from_sec(2)
 
 static apr_status_t watch_session(mcp_proxy_ctx_t *ctx)
@@ -537,7 +538,7 @@ static apr_status_t watch_session(mcp_proxy_ctx_t *ctx)
         "notifications/resources/list_changed"
     };
     apr_time_t now = apr_time_now();
-    apr_int64_t changes = 0;
+    apr_int64_t changes = 0, links;
     apr_size_t i;
 
     if (!ctx->sess || now - ctx->peeked < PEEK_INTERVAL) {
@@ -550,10 +551,14 @@ static apr_status_t watch_session(mcp_proxy_ctx_t *ctx)
                       "the session of this stream is gone; ending it");
         return MCP_ECANCELED;
     }
-    if (changes <= ctx->sess->changes) {
+    links = mcp_proxy_links_generation(ctx->r, ctx->sess->subject);
+    if (changes <= ctx->sess->changes && links == ctx->sess->links) {
         return APR_SUCCESS;
     }
-    ctx->sess->changes = changes;
+    if (changes > ctx->sess->changes) {
+        ctx->sess->changes = changes;
+    }
+    ctx->sess->links = links;
     for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         const char *ev = apr_psprintf(ctx->r->pool, "{\"jsonrpc\":\"2.0\","
                                       "\"method\":\"%s\"}", methods[i]);
@@ -567,6 +572,38 @@ static apr_status_t watch_session(mcp_proxy_ctx_t *ctx)
     return APR_SUCCESS;
 }
 
+/* Is this child stopping (or gracefully restarting)? Its streams end
+ * rather than hold the stop until the clients go. */
+static int mpm_stopping(void)
+{
+    int state = AP_MPMQ_RUNNING;
+
+    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
+           && state == AP_MPMQ_STOPPING;
+}
+
+void mcp_proxy_own_stream(mcp_proxy_ctx_t *ctx)
+{
+    static const char opened[] = ": gateway stream\n\n";
+
+    /* The headers and a first comment at once: the client sees the
+     * stream open. */
+    if (client_write(ctx, opened, sizeof(opened) - 1) != APR_SUCCESS) {
+        return;
+    }
+    while (!ctx->client_gone && !ctx->r->connection->aborted) {
+        apr_sleep(apr_time_from_msec(250));
+        if (mpm_stopping() || client_closed(ctx)) {
+            ctx->client_gone = 1;
+            break;
+        }
+        if (watch_session(ctx) != APR_SUCCESS
+            || mcp_proxy_client_keepalive(ctx) != APR_SUCCESS) {
+            break;
+        }
+    }
+}
+
 static apr_status_t on_tick(const mcp_http_response_t *resp, void *baton)
 {
     mcp_proxy_call_t *c = baton;
@@ -574,16 +611,9 @@ static apr_status_t on_tick(const mcp_http_response_t *resp, void *baton)
     if (c->ctx->client_gone || c->ctx->r->connection->aborted) {
         return MCP_ECANCELED;
     }
-    if (c->stream) {
-        int state = AP_MPMQ_RUNNING;
-
-        /* A stopping (or gracefully restarting) child ends its streams
-         * rather than hold the stop until the clients go. */
-        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
-            && state == AP_MPMQ_STOPPING) {
-            c->ctx->client_gone = 1;
-            return MCP_ECANCELED;
-        }
+    if (c->stream && mpm_stopping()) {
+        c->ctx->client_gone = 1;
+        return MCP_ECANCELED;
     }
     if (client_closed(c->ctx)) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, c->ctx->r, MCPLOGNO(01815)
@@ -932,6 +962,17 @@ static void init_then(mcp_proxy_call_t *c)
 
     if (ctx->init_results) {
         ctx->init_results[c->b] = NULL;
+    }
+    /* The backend refused the user's upstream credential (revoked there):
+     * asked again once, with a refreshed one (or the user hears how to
+     * link again), as mcp_proxy_calls_run() does for other calls. */
+    if (c->resp && c->resp->rv == APR_SUCCESS
+        && c->resp->status == HTTP_UNAUTHORIZED && !c->rejected
+        && ctx->ep->backends[c->b].conf->idp) {
+        c->rejected = 1;
+        c->reason = c->reason_text = NULL;
+        add_call(ctx, c);
+        return;
     }
     if (c->reason || !c->answer || c->answer->kind != MCP_JSONRPC_RESULT) {
         if (!ctx->init_reason) {

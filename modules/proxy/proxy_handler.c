@@ -315,6 +315,9 @@ static answer_t do_initialize(mcp_proxy_ctx_t *ctx,
         }
     }
     results = apr_pcalloc(r->pool, sizeof(*results) * (ctx->ep->nbackends + 1));
+    /* Read before the backends are asked: a link made meanwhile counts
+     * as a change. */
+    ctx->sess->links = mcp_proxy_links_generation(r, ctx->subject);
     if (n) {
         mcp_proxy_backends_init(ctx, which, n, results);
     }
@@ -421,6 +424,17 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
 
     if (!ctx->unlinked) {
         ctx->unlinked = apr_pcalloc(r->pool, ctx->ep->nbackends + 1);
+    }
+    /* The client lists with the links of now: its GET streams need not
+     * announce older changes again (read before the backends are asked,
+     * as in initialize). */
+    if (ctx->sess) {
+        apr_int64_t links = mcp_proxy_links_generation(r, ctx->subject);
+
+        if (links != ctx->sess->links) {
+            ctx->sess->links = links;
+            ctx->sess_dirty = 1;
+        }
     }
 
     for (i = 0; i < n; i++) {
@@ -1250,6 +1264,20 @@ static int handle_post(mcp_proxy_ctx_t *ctx)
 
 /* ---- GET and DELETE ---- */
 
+/* Does the session see a backend with idp=, whose tools come and go as
+ * the user links and unlinks its provider? */
+static int links_may_change(const mcp_proxy_ctx_t *ctx)
+{
+    int i;
+
+    for (i = 0; i < ctx->ep->nbackends; i++) {
+        if (ctx->ep->backends[i].conf->idp && mcp_proxy_visible(ctx, i)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int handle_get(mcp_proxy_ctx_t *ctx)
 {
     request_rec *r = ctx->r;
@@ -1296,6 +1324,12 @@ static int handle_get(mcp_proxy_ctx_t *ctx)
     ctx->peeked = apr_time_now();
     if (n) {
         mcp_proxy_calls_run(ctx, calls, n);
+    }
+    if (!ctx->streaming && !last && links_may_change(ctx)) {
+        /* No backend stream, but linking an upstream changes the lists:
+         * the gateway holds the stream to say so. */
+        mcp_proxy_own_stream(ctx);
+        return OK;
     }
     if (!ctx->streaming) {
         apr_table_setn(r->headers_out, "Allow", "POST, DELETE");

@@ -172,6 +172,9 @@ typedef struct {
     apr_int64_t changes;       /**< counts changes of what the client may
                                     see (scopes): GET streams announce
                                     them as list_changed */
+    apr_int64_t links;         /**< the subject's links generation when
+                                    the client last listed (see
+                                    mcp_proxy_links_generation()) */
 } mcp_proxy_session_t;
 
 /** A new session (not stored yet) for @a ep with a fresh random id. */
@@ -197,6 +200,16 @@ apr_status_t mcp_proxy_session_save(request_rec *r,
  */
 apr_status_t mcp_proxy_session_peek(request_rec *r, const char *id,
                                     apr_int64_t *pchanges);
+
+/**
+ * mcp_proxy_links_changed() of mod_mcp.h: one more in @a subject's links
+ * generation.
+ */
+void mcp_proxy_links_changed(request_rec *r, const char *subject);
+
+/** The links generation of @a subject: 0 until a link of theirs changed
+ * (or when the cache cannot tell). */
+apr_int64_t mcp_proxy_links_generation(request_rec *r, const char *subject);
 
 /** Remove session @a id. */
 void mcp_proxy_session_remove(request_rec *r, const char *id);
@@ -318,6 +331,15 @@ void mcp_proxy_calls_run(mcp_proxy_ctx_t *ctx, mcp_proxy_call_t **calls,
  */
 void mcp_proxy_backends_init(mcp_proxy_ctx_t *ctx, const int *which, int n,
                              mcp_json_t **results);
+
+/**
+ * The GET stream of a session whose backends offer none (a backend the
+ * user has not linked yet, a stateless one), held by the gateway itself:
+ * keep-alive comments and the session's list_changed notifications (see
+ * watch_session), until the client goes, the session ends or the child
+ * stops. Holds the request's thread as a relayed stream does.
+ */
+void mcp_proxy_own_stream(mcp_proxy_ctx_t *ctx);
 
 /** Can the token see backend @a b at all? */
 int mcp_proxy_visible(const mcp_proxy_ctx_t *ctx, int b);

@@ -20,7 +20,10 @@
  * Entry: key "s:<id>", value a JSON object
  *   {"sub":..., "cid":..., "v":..., "caps":{...}, "ci":{...},
  *    "b":{"<backend name>":{"s":"<backend session id>","v":"<version>"}},
- *    "t":<touched, Unix seconds>}
+ *    "t":<touched, Unix seconds>, "lc":<changes>, "lg":<links generation>}
+ * Links generation: key "l:<hash of the subject>", a counter that
+ * mod_mcp_idp bumps (mcp_proxy_links_changed()) when the subject links or
+ * unlinks an upstream; GET streams compare it with the session's "lg".
  * Backends are named, not numbered, so a session survives a
  * configuration change that reorders them (a removed one is dropped). */
 
@@ -244,6 +247,7 @@ apr_status_t mcp_proxy_session_load(mcp_proxy_session_t **ps, request_rec *r,
     s->touched = apr_time_from_sec(t);
     s->scope = mcp_json_get_str(r->pool, j, "sc");
     mcp_json_get_int(j, "lc", &s->changes);
+    mcp_json_get_int(j, "lg", &s->links);
     if (!s->client_id) {
         s->client_id = "";
     }
@@ -288,6 +292,7 @@ apr_status_t mcp_proxy_session_save(request_rec *r,
     mcp_json_set_str(j, "v", s->version);
     mcp_json_set_str(j, "sc", s->scope ? s->scope : "");
     mcp_json_set_int(j, "lc", s->changes);
+    mcp_json_set_int(j, "lg", s->links);
     if (s->client_caps) {
         mcp_json_set(j, "caps", s->client_caps);
     }
@@ -345,6 +350,61 @@ apr_status_t mcp_proxy_session_peek(request_rec *r, const char *id,
     }
     apr_pool_destroy(tp);
     return rv;
+}
+
+/* How long a links generation outlives its last change: longer than any
+ * session (a counter that expired reads 0, which a stream takes for a
+ * change too: one list_changed more, never one less). */
+#define LINKS_TTL apr_time_from_sec(7 * 86400)
+
+/* The subject hashed: any subject fits a cache key (memcache takes no
+ * spaces, at most 250 bytes). */
+static const char *links_key(apr_pool_t *p, const char *subject)
+{
+    return apr_pstrcat(p, "l:", mcp_crypto_sha256_b64url(p, subject,
+                                                         strlen(subject)),
+                       NULL);
+}
+
+void mcp_proxy_links_changed(request_rec *r, const char *subject)
+{
+    apr_int64_t n = 0;
+    apr_status_t rv;
+
+    if (!cache || !subject || !*subject) {
+        return;
+    }
+    rv = mcp_glue_cache_incr(cache, r->server, r->pool,
+                             links_key(r->pool, subject),
+                             apr_time_now() + LINKS_TTL, &n);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r, MCPLOGNO(02030)
+                      "cannot note a change of the upstream links of \"%s\" "
+                      "in the MCPProxySessionCache: open GET streams will not "
+                      "announce it", subject);
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, MCPLOGNO(02031)
+                  "upstream links of \"%s\" changed (generation %"
+                  APR_INT64_T_FMT ")", subject, n);
+}
+
+apr_int64_t mcp_proxy_links_generation(request_rec *r, const char *subject)
+{
+    const char *value;
+    apr_int64_t n = 0;
+    apr_pool_t *tp;
+
+    if (!cache || !subject || !*subject) {
+        return 0;
+    }
+    apr_pool_create(&tp, r->pool);
+    if (mcp_glue_cache_get(cache, r->server, tp, links_key(tp, subject),
+                           &value) == APR_SUCCESS) {
+        n = apr_atoi64(value);
+    }
+    apr_pool_destroy(tp);
+    return n;
 }
 
 void mcp_proxy_session_remove(request_rec *r, const char *id)
