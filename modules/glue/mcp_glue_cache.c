@@ -138,20 +138,30 @@ static apr_status_t socache_child_init(mcp_glue_cache_t *c,
 #define SMALL_VALUE 1024
 
 /* Room for a value of up to max_value bytes, for one retrieve: @a small
- * when it is large enough, else malloc'd (free with scratch_free()). A
- * request pool is no place for it: a cache with large entries (sessions:
- * 64 KB) would grow every request's pool, and every long stream's, by
- * that much for a value of a few hundred bytes. */
-static unsigned char *scratch_get(mcp_glue_cache_t *c, unsigned char *small)
+ * when it is large enough, else in *ptp, a subpool of @a p destroyed by
+ * scratch_free(). Not in @a p itself: a cache with large entries
+ * (sessions: 64 KB) would grow every request's pool, and every long
+ * stream's, by that much for a value of a few hundred bytes. Not
+ * malloc'd either: a large malloc and free per lookup cost more than a
+ * subpool, whose memory the pool's allocator keeps for the next one. */
+static unsigned char *scratch_get(mcp_glue_cache_t *c, apr_pool_t *p,
+                                  unsigned char *small, apr_pool_t **ptp)
 {
-    return c->opts.max_value < SMALL_VALUE ? small
-                                           : malloc(c->opts.max_value);
+    *ptp = NULL;
+    if (c->opts.max_value < SMALL_VALUE) {
+        return small;
+    }
+    if (apr_pool_create(ptp, p) != APR_SUCCESS) {
+        *ptp = NULL;
+        return NULL;
+    }
+    return apr_palloc(*ptp, c->opts.max_value);
 }
 
-static void scratch_free(unsigned char *buf, unsigned char *small)
+static void scratch_free(apr_pool_t *tp)
 {
-    if (buf != small) {
-        free(buf);
+    if (tp) {
+        apr_pool_destroy(tp);
     }
 }
 
@@ -190,7 +200,8 @@ static apr_status_t socache_get(mcp_glue_cache_t *c, server_rec *s,
                                 const char **pvalue)
 {
     unsigned char small[SMALL_VALUE];
-    unsigned char *buf = scratch_get(c, small);
+    apr_pool_t *tp;
+    unsigned char *buf = scratch_get(c, p, small, &tp);
     apr_status_t rv;
 
     if (!(c->sp->flags & AP_SOCACHE_FLAG_NOTMPSAFE)) {
@@ -200,7 +211,7 @@ static apr_status_t socache_get(mcp_glue_cache_t *c, server_rec *s,
         rv = retrieve(c, s, p, key, buf, pvalue);
         apr_global_mutex_unlock(c->mutex);
     }
-    scratch_free(buf, small);
+    scratch_free(tp);
     return rv;
 }
 
@@ -238,11 +249,12 @@ static apr_status_t socache_incr(mcp_glue_cache_t *c, server_rec *s,
 {
     unsigned char small[SMALL_VALUE];
     unsigned char *buf;
+    apr_pool_t *tp;
     const char *val;
     apr_status_t rv;
 
     *pcount = 0;
-    if (!(buf = scratch_get(c, small))) {
+    if (!(buf = scratch_get(c, p, small, &tp))) {
         return APR_ENOMEM;
     }
     if (locked(c, &rv)) {
@@ -254,7 +266,7 @@ static apr_status_t socache_incr(mcp_glue_cache_t *c, server_rec *s,
                    apr_psprintf(p, "%" APR_INT64_T_FMT, *pcount), expiry);
         apr_global_mutex_unlock(c->mutex);
     }
-    scratch_free(buf, small);
+    scratch_free(tp);
     return rv;
 }
 
