@@ -88,12 +88,31 @@ apr_status_t mcp_crypto_token(const char **ptoken, apr_pool_t *p,
     return rv;
 }
 
+/* SHA-256 fetched from the default provider once per process: with
+ * EVP_sha256() every digest fetched it again (a locked lookup that cost
+ * more than hashing a short string). Written once, under the once. */
+static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, OSSL_DIGEST_NAME_SHA2_256, NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+    if (!CRYPTO_THREAD_run_once(&sha256_once, sha256_fetch) || !sha256_md) {
+        return EVP_sha256();
+    }
+    return sha256_md;
+}
+
 void mcp_crypto_sha256(unsigned char out[MCP_SHA256_LEN],
                        const void *data, apr_size_t len)
 {
     unsigned int n = MCP_SHA256_LEN;
 
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1) {
+    if (EVP_Digest(data, len, out, &n, sha256(), NULL) != 1) {
         /* Cannot happen with the default provider; never return garbage
          * that could compare equal to something. */
         ERR_clear_error();

@@ -53,6 +53,8 @@
 /* Easy handles a connection set keeps for its next transfers: making one
  * (a large calloc) and freeing it cost more than curl_easy_reset(). */
 #define MCP_CURL_SET_EASY 4
+/* Room a response body starts with when its length is not known. */
+#define MCP_CURL_BODY_START 512
 
 /* A connection set: a multi handle, whose connection cache it is, and the
  * easy handles its finished transfers left, reset. Used by one thread at
@@ -528,10 +530,27 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *baton)
     return header_line(x, data, len) ? len : 0;
 }
 
+/* The room a body buffer starts with: the whole body when its length is
+ * known and within the cap, else a small start that doubles as needed.
+ * Most answers are small JSON: a large malloc and free per request cost
+ * more than the copy (glibc tidies its free lists for a large one). */
+static apr_size_t buf_first_cap(xfer_t *x)
+{
+    curl_off_t cl = -1;
+
+    if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl)
+        == CURLE_OK && cl > 0
+        && (!x->req->max_response_size
+            || (apr_uint64_t)cl <= (apr_uint64_t)x->req->max_response_size)) {
+        return (apr_size_t)cl + 1;
+    }
+    return MCP_CURL_BODY_START;
+}
+
 static int buf_append(xfer_t *x, const char *data, apr_size_t len)
 {
     if (x->buf_len + len + 1 > x->buf_cap) {
-        apr_size_t cap = x->buf_cap ? x->buf_cap : 16384;
+        apr_size_t cap = x->buf_cap ? x->buf_cap : buf_first_cap(x);
         char *nbuf;
 
         while (cap < x->buf_len + len + 1) {

@@ -135,43 +135,53 @@ static apr_status_t socache_child_init(mcp_glue_cache_t *c,
 }
 
 /* Values up to this size are retrieved into a buffer on the stack. */
-#define SMALL_VALUE 1024
+#define SMALL_VALUE 4096
 
-/* Room for a value of up to max_value bytes, for one retrieve: @a small
- * when it is large enough, else malloc'd (free with scratch_free()). A
- * request pool is no place for it: a cache with large entries (sessions:
- * 64 KB) would grow every request's pool, and every long stream's, by
- * that much for a value of a few hundred bytes. */
-static unsigned char *scratch_get(mcp_glue_cache_t *c, unsigned char *small)
-{
-    return c->opts.max_value < SMALL_VALUE ? small
-                                           : malloc(c->opts.max_value);
-}
-
-static void scratch_free(unsigned char *buf, unsigned char *small)
-{
-    if (buf != small) {
-        free(buf);
-    }
-}
-
-/* Retrieve into @a buf without taking the lock (the caller holds it
- * when needed); the value is copied to @a p. */
+/* Retrieve into @a buf (@a size bytes) without taking the lock (the
+ * caller holds it when needed); the value is copied to @a p. */
 static apr_status_t retrieve(mcp_glue_cache_t *c, server_rec *s,
                              apr_pool_t *p, const char *key,
-                             unsigned char *buf, const char **pvalue)
+                             unsigned char *buf, apr_size_t size,
+                             const char **pvalue)
 {
-    unsigned int vlen = (unsigned int)c->opts.max_value;
+    unsigned int vlen = (unsigned int)size;
     apr_status_t rv;
 
-    if (!buf) {
-        return APR_ENOMEM;
-    }
     rv = c->sp->retrieve(c->inst, s, (const unsigned char *)key,
                          (unsigned int)strlen(key), buf, &vlen, p);
     if (rv == APR_SUCCESS) {
         *pvalue = apr_pstrmemdup(p, (const char *)buf, vlen);
     }
+    return rv;
+}
+
+/* Retrieve a value of up to max_value bytes: into a buffer on the stack
+ * first, and only when the value may not have fitted (a provider says
+ * APR_NOTFOUND, as shmcb does, or APR_ENOSPC for a value larger than
+ * the buffer) once more into one of max_value bytes, malloc'd for that
+ * and freed. Most values are small: a large malloc and free for every
+ * lookup (sessions: 64 KB) cost more than the lookup itself. Not in @a p:
+ * a request's pool, or a long stream's, would keep that much for a
+ * value of a few hundred bytes. */
+static apr_status_t retrieve_any(mcp_glue_cache_t *c, server_rec *s,
+                                 apr_pool_t *p, const char *key,
+                                 const char **pvalue)
+{
+    unsigned char small[SMALL_VALUE];
+    unsigned char *big;
+    apr_size_t size = c->opts.max_value < sizeof(small)
+                    ? c->opts.max_value : sizeof(small);
+    apr_status_t rv = retrieve(c, s, p, key, small, size, pvalue);
+
+    if ((rv != APR_NOTFOUND && rv != APR_ENOSPC)
+        || c->opts.max_value <= sizeof(small)) {
+        return rv;
+    }
+    if (!(big = malloc(c->opts.max_value))) {
+        return APR_ENOMEM;
+    }
+    rv = retrieve(c, s, p, key, big, c->opts.max_value, pvalue);
+    free(big);
     return rv;
 }
 
@@ -189,18 +199,15 @@ static apr_status_t socache_get(mcp_glue_cache_t *c, server_rec *s,
                                 apr_pool_t *p, const char *key,
                                 const char **pvalue)
 {
-    unsigned char small[SMALL_VALUE];
-    unsigned char *buf = scratch_get(c, small);
     apr_status_t rv;
 
     if (!(c->sp->flags & AP_SOCACHE_FLAG_NOTMPSAFE)) {
-        rv = retrieve(c, s, p, key, buf, pvalue);
+        rv = retrieve_any(c, s, p, key, pvalue);
     }
     else if (locked(c, &rv)) {
-        rv = retrieve(c, s, p, key, buf, pvalue);
+        rv = retrieve_any(c, s, p, key, pvalue);
         apr_global_mutex_unlock(c->mutex);
     }
-    scratch_free(buf, small);
     return rv;
 }
 
@@ -236,17 +243,12 @@ static apr_status_t socache_incr(mcp_glue_cache_t *c, server_rec *s,
                                  apr_pool_t *p, const char *key,
                                  apr_time_t expiry, apr_int64_t *pcount)
 {
-    unsigned char small[SMALL_VALUE];
-    unsigned char *buf;
     const char *val;
     apr_status_t rv;
 
     *pcount = 0;
-    if (!(buf = scratch_get(c, small))) {
-        return APR_ENOMEM;
-    }
     if (locked(c, &rv)) {
-        if (retrieve(c, s, p, key, buf, &val) == APR_SUCCESS) {
+        if (retrieve_any(c, s, p, key, &val) == APR_SUCCESS) {
             *pcount = apr_atoi64(val);
         }
         (*pcount)++;
@@ -254,7 +256,6 @@ static apr_status_t socache_incr(mcp_glue_cache_t *c, server_rec *s,
                    apr_psprintf(p, "%" APR_INT64_T_FMT, *pcount), expiry);
         apr_global_mutex_unlock(c->mutex);
     }
-    scratch_free(buf, small);
     return rv;
 }
 

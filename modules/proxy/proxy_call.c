@@ -298,8 +298,10 @@ static void map_uri(mcp_proxy_call_t *c, apr_pool_t *p, mcp_json_t *item,
 
 /* Results that name resources (resource links and embedded resources of
  * a tool result, the contents of resources/read) name them in gateway
- * form, so that the client can read them through the gateway.
- * @return the answer to send: @a m itself or a rebuilt copy. */
+ * form, so that the client can read them through the gateway. @a m is
+ * the call's own (parsed for it in @a p): its result is changed in
+ * place, not copied first.
+ * @return the answer to send: @a m itself or a rebuilt one. */
 static mcp_jsonrpc_msg_t *map_result(mcp_proxy_call_t *c, apr_pool_t *p,
                                      mcp_jsonrpc_msg_t *m)
 {
@@ -313,7 +315,7 @@ static mcp_jsonrpc_msg_t *map_result(mcp_proxy_call_t *c, apr_pool_t *p,
         return m;
     }
     if (!strncmp(c->method, "tasks/", 6) || !strcmp(c->method, "tools/call")) {
-        res = mcp_json_copy(p, m->result);
+        res = m->result;
         if (!strcmp(c->method, "tasks/list")) {
             items = mcp_json_get(p, res, "tasks");
             for (i = 0, n = items ? mcp_json_size(items) : 0; i < n; i++) {
@@ -347,7 +349,7 @@ static mcp_jsonrpc_msg_t *map_result(mcp_proxy_call_t *c, apr_pool_t *p,
     else {
         return m;
     }
-    res = mcp_json_copy(p, m->result);
+    res = m->result;
     items = mcp_json_get(p, res, member);
     for (i = 0, n = items ? mcp_json_size(items) : 0; i < n; i++) {
         mcp_json_t *item = mcp_json_array_get(p, items, i);
@@ -369,10 +371,11 @@ static mcp_jsonrpc_msg_t *map_result(mcp_proxy_call_t *c, apr_pool_t *p,
     return out;
 }
 
-/* One message from the backend (a JSON body or an event's data). */
+/* One message from the backend (a JSON body, @a whole, or an event's
+ * data). */
 static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
                                apr_size_t len, const char *event_id,
-                               apr_int64_t retry)
+                               apr_int64_t retry, int whole)
 {
     mcp_proxy_ctx_t *ctx = c->ctx;
     apr_pool_t *p = c->req->pool;
@@ -398,7 +401,11 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
         apr_pool_destroy(tp);
         return rv;
     }
-    if (mcp_jsonrpc_parse(&m, tp, data, len, NULL, NULL) != APR_SUCCESS
+    /* A JSON body is one message: parsed once, in the call's pool, where
+     * an answer is kept. An event is parsed in tp first: most of a
+     * stream's are not the answer. */
+    if (mcp_jsonrpc_parse(&m, whole ? p : tp, data, len, NULL, NULL)
+        != APR_SUCCESS
         || m->kind == MCP_JSONRPC_BATCH || m->kind == MCP_JSONRPC_INVALID) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, ctx->r, MCPLOGNO(01811)
                       "backend %s sent a message that is not JSON-RPC "
@@ -412,8 +419,8 @@ static apr_status_t on_message(mcp_proxy_call_t *c, const char *data,
     case MCP_JSONRPC_ERROR:
         if (c->expect && mcp_jsonrpc_id_equal(&m->id, &c->id)) {
             /* Kept in the call's pool: the caller reads it. */
-            if (mcp_jsonrpc_parse(&m, p, data, len, NULL, NULL)
-                != APR_SUCCESS) {
+            if (!whole && mcp_jsonrpc_parse(&m, p, data, len, NULL, NULL)
+                          != APR_SUCCESS) {
                 break;
             }
             c->answer = map_result(c, p, m);
@@ -462,7 +469,7 @@ static apr_status_t on_event(void *baton, const mcp_sse_event_t *ev)
     if (strcmp(ev->type, "message")) {
         return APR_SUCCESS;
     }
-    return on_message(c, ev->data, ev->data_len, ev->id, ev->retry);
+    return on_message(c, ev->data, ev->data_len, ev->id, ev->retry, 0);
 }
 
 static apr_status_t on_body(const mcp_http_response_t *resp,
@@ -501,7 +508,8 @@ static apr_status_t on_headers(const mcp_http_response_t *resp, void *baton)
  * slow to answer, so that a client that went away cancels the backend
  * request at once instead of when its answer cannot be written. The peer
  * half-closing (POLLRDHUP) counts; bytes waiting to be read (a pipelined
- * request, a TLS alert) do not. At most four times a second. */
+ * request, a TLS alert) do not. At most four times a second, the first
+ * a quarter second after the request came (ctx->checked starts then). */
 static int client_closed(mcp_proxy_ctx_t *ctx)
 {
     apr_socket_t *sock = ap_get_conn_socket(ctx->r->connection);
@@ -838,7 +846,7 @@ static void classify(mcp_proxy_call_t *c)
         const char *mt = mcp_http_response_media_type(p, resp);
 
         if (mt && !strcmp(mt, "application/json") && resp->body) {
-            on_message(c, resp->body, resp->body_len, NULL, -1);
+            on_message(c, resp->body, resp->body_len, NULL, -1, 1);
         }
         if (!c->answer) {
             fail(c, "bad_response", "its answer is not the JSON-RPC "

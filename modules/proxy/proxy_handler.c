@@ -1390,6 +1390,9 @@ int mcp_proxy_handler(request_rec *r)
     ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     ctx->r = r;
     ctx->conf = conf;
+    /* The first look at the client socket comes a quarter second in
+     * (client_closed()): a call answered sooner costs no poll(). */
+    ctx->checked = apr_time_now();
     ctx->ep = mcp_proxy_endpoint(conf);
     token_get = APR_RETRIEVE_OPTIONAL_FN(mcp_authz_token_get);
     ctx->token = token_get ? token_get(r) : NULL;
