@@ -30,7 +30,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGateway, basicAuthorize } from './lib/gateway.mjs';
 import { startRecordingUpstream } from './lib/recording-upstream.mjs';
@@ -359,5 +359,79 @@ test('a token with other scopes on the session: its GET stream hears list_change
   } finally {
     ac.abort();
     await st.done;
+  }
+});
+
+// The MPM retiring a child because the server got quieter (more idle
+// threads than MaxSpareThreads) must not cut the streams it holds: as
+// with mod_proxy, they go on while the child finishes gracefully ('G' in
+// the scoreboard). A graceful stop (and any stop or restart) does end
+// them: every child of the generation is stopping then.
+test('a child the MPM retires keeps its GET streams; a graceful stop ends them', async (t) => {
+  const g = await startGateway({
+    modules: 'LoadModule status_module /usr/lib/apache2/modules/mod_status.so',
+    config: ({ data }) => `StartServers 4
+ServerLimit 8
+ThreadsPerChild 4
+MaxRequestWorkers 32
+MinSpareThreads 1
+MaxSpareThreads 5
+ExtendedStatus On
+MCPProxyHealthCheck Off
+<Location /server-status>
+    SetHandler server-status
+</Location>
+<Location /gw>
+${basicAuthorize(data)}
+    SetHandler mcp-proxy
+    MCPProxyBackend beta ${upB.url} prefix=b_
+    MCPProxyKeepAlive 1
+</Location>`,
+  });
+  const gurl = `${g.origin}/gw`;
+  const hdrs = (extra = {}) => ({ 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+    Authorization: basic('demo', g.password), 'MCP-Protocol-Version': '2025-11-25', ...extra });
+  const streamsOpen = [];
+  try {
+    for (let i = 0; i < 8; i++) {
+      const r = await fetch(gurl, { method: 'POST', headers: hdrs(), body: JSON.stringify({ jsonrpc: '2.0', id: 1,
+        method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'e2e', version: '1' } } }) });
+      await r.text();
+      const sid = r.headers.get('mcp-session-id');
+      assert.ok(sid, `session ${i}: ${r.status}`);
+      const res = await fetch(gurl, { headers: hdrs({ 'Mcp-Session-Id': sid, Accept: 'text/event-stream' }) });
+      assert.equal(res.status, 200);
+      const st = readStream(res);
+      st.ended = false;
+      st.done.then(() => { st.ended = true; });
+      streamsOpen.push(st);
+    }
+    // 8 streams on 16 threads: more idle than MaxSpareThreads, so the MPM
+    // retires children; wait until one that holds a stream finishes
+    // gracefully (G), then a few seconds more.
+    const scoreboard = async () => ((await (await fetch(`${g.origin}/server-status?auto`)).text())
+      .match(/^Scoreboard: (.*)$/m) ?? [])[1] ?? '';
+    let seen = '';
+    const until = Date.now() + 20_000;
+    while (Date.now() < until && !seen.includes('G')) {
+      seen = await scoreboard();
+      if (!seen.includes('G')) await sleep(250);
+    }
+    if (!seen.includes('G')) {
+      t.skip(`the MPM retired no child holding a stream in 20 s (scoreboard ${seen}): nothing to check`);
+      return;
+    }
+    const marks = streamsOpen.map((s) => s.text.length);
+    await sleep(3000);
+    assert.deepEqual(streamsOpen.map((s) => s.ended), Array(8).fill(false),
+      `every stream still open while its child retires (scoreboard then: ${seen}, now: ${await scoreboard()})`);
+    assert.ok(streamsOpen.every((s, i) => s.text.length > marks[i] && s.text.includes(': keep-alive')),
+      'and each still hears keep-alives');
+    // A graceful stop: the streams end (and httpd with them).
+    const pid = Number(readFileSync(path.join(g.dir, 'run/httpd.pid'), 'utf8'));
+    process.kill(pid, 'SIGWINCH');
+    await within(Promise.all(streamsOpen.map((s) => s.done)), 10_000);
+  } finally {
+    await g.stop();
   }
 });

@@ -33,6 +33,7 @@
 #include <http_config.h>
 #include <http_core.h>
 #include <ap_mpm.h>
+#include <scoreboard.h>
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
@@ -40,6 +41,7 @@
 #include <apr_portable.h>
 
 #include <poll.h>
+#include <unistd.h>
 
 #include "mod_mcp.h"
 #include "mcp/mcp_common.h"
@@ -580,14 +582,38 @@ static apr_status_t watch_session(mcp_proxy_ctx_t *ctx)
     return APR_SUCCESS;
 }
 
-/* Is this child stopping (or gracefully restarting)? Its streams end
- * rather than hold the stop until the clients go. */
+/* Must this child's streams end? When it stops because httpd stops or
+ * restarts: the streams end rather than hold the stop (or the old
+ * configuration) until the clients go. A restart has a new generation; a
+ * stop, graceful or not, stops every child of this one's generation. Not
+ * when the MPM retires this child alone (more threads idle than
+ * MaxSpareThreads): as mod_proxy's, its streams go on until they end,
+ * the child gracefully finishing meanwhile, and no client loses its
+ * stream because the server got quieter. */
 static int mpm_stopping(void)
 {
-    int state = AP_MPMQ_RUNNING;
+    int state = AP_MPMQ_RUNNING, gen = 0, limit = 0, i;
+    pid_t me = getpid();
 
-    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
-           && state == AP_MPMQ_STOPPING;
+    if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) != APR_SUCCESS
+        || state != AP_MPMQ_STOPPING) {
+        return 0;
+    }
+    if (!ap_scoreboard_image
+        || ap_mpm_query(AP_MPMQ_GENERATION, &gen) != APR_SUCCESS
+        || ap_scoreboard_image->global->running_generation != gen
+        || ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS) {
+        return 1;
+    }
+    for (i = 0; i < limit; i++) {
+        const process_score *ps = ap_get_scoreboard_process(i);
+
+        if (ps && ps->pid && ps->pid != me && ps->generation == gen
+            && !ps->quiescing) {
+            return 0;   /* the server goes on: this child alone retires */
+        }
+    }
+    return 1;
 }
 
 void mcp_proxy_own_stream(mcp_proxy_ctx_t *ctx)
