@@ -570,6 +570,55 @@ idpTest('the Connections page lists the link (HTML, framing denied, JSON twin) a
   assert.equal((await call('demo2')).result?.structuredContent?.sub, 'demo2', 'demo2 keeps their link');
 });
 
+// @user's links as the Connections page's JSON twin says them.
+async function connectionsOf(user) {
+  const ua = new UserAgent();
+  ua.signIn(gw.origin, user, PASSWORD);
+  const r = await ua.request(`${gw.origin}${BASE}/connections?format=json`);
+  assert.equal(r.status, 200, `connections JSON of ${user}: ${r.status}`);
+  return { doc: JSON.parse(r.body), ua };
+}
+
+idpTest('the Connections page says when a link was last used: never before the first call through the gateway, now after it, rewritten at most once a minute', async () => {
+  // demo has no link (revoked just above): a new one.
+  if (vaultRows().some((x) => x.subject === 'demo' && x.provider === 'upstream')) {
+    sqliteWrite("DELETE FROM mcp_upstream_tokens WHERE subject = 'demo' AND provider = 'upstream'");
+  }
+  try {
+    await link('demo', urlOf(await call('demo')));
+    let { doc, ua } = await connectionsOf('demo');
+    let c = doc.connections.find((x) => x.provider === 'upstream');
+    assert.ok(c, `a link to upstream: ${JSON.stringify(doc)}`);
+    assert.equal(c.last_used_at, 0, `linked but not used yet: ${JSON.stringify(c)}`);
+    const page = await ua.request(`${gw.origin}${BASE}/connections`);
+    assert.match(pageText(page.body), /Last used/);
+    assert.match(pageText(page.body), /\bnever\b/, 'the page says never');
+
+    assert.equal((await call('demo')).result?.structuredContent?.sub, 'demo');
+    const now = Math.floor(Date.now() / 1000);
+    ({ doc } = await connectionsOf('demo'));
+    c = doc.connections.find((x) => x.provider === 'upstream');
+    assert.ok(Math.abs(c.last_used_at - now) <= 5, `last_used_at ${c.last_used_at}, now ${now}`);
+    assert.ok(c.last_used_at >= c.linked_at, JSON.stringify(c));
+    const again = await ua.request(`${gw.origin}${BASE}/connections`);
+    assert.doesNotMatch(pageText(again.body), /\bnever\b/, 'the page no longer says never');
+
+    // Used 30 s ago: a call writes nothing; 61 s ago: the call writes now.
+    const row = () => vaultRows().find((x) => x.subject === 'demo' && x.provider === 'upstream');
+    const version = row().version;
+    sqliteWrite(`UPDATE mcp_upstream_tokens SET last_used_at = ${now - 30} WHERE subject = 'demo' AND provider = 'upstream'`);
+    assert.equal((await call('demo')).result?.structuredContent?.sub, 'demo');
+    assert.equal(row().last_used_at, now - 30, 'used within the minute: not rewritten');
+    sqliteWrite(`UPDATE mcp_upstream_tokens SET last_used_at = ${now - 61} WHERE subject = 'demo' AND provider = 'upstream'`);
+    assert.equal((await call('demo')).result?.structuredContent?.sub, 'demo');
+    assert.ok(row().last_used_at >= now, `used over a minute ago: rewritten (${row().last_used_at})`);
+    assert.equal(row().version, version, 'noting a use never changes the version');
+  } finally {
+    // The key rotation case below links demo anew.
+    sqliteWrite("DELETE FROM mcp_upstream_tokens WHERE subject = 'demo' AND provider = 'upstream'");
+  }
+});
+
 idpTest('personal-token mode: the user pastes a token on the Connections page; the backend gets it', async () => {
   await restart(idpOpts([{ id: 'k1' }], true));
   const first = await call('demo', 'pat_upstream_whoami');
@@ -608,6 +657,8 @@ idpTest('personal-token mode: the user pastes a token on the Connections page; t
   assert.equal(mcp.records({ tokens: true }).at(-1).token, tok.access_token, 'the pasted token reached the backend');
   const row = vaultRows().find((x) => x.subject === 'demo' && x.provider === 'pat');
   assert.ok(row && !row.sealed.includes(tok.access_token), 'sealed in the same vault');
+  assert.ok(Math.abs(row.last_used_at - Math.floor(Date.now() / 1000)) <= 5,
+    `a personal token's use is noted too (last_used_at ${row.last_used_at})`);
 });
 
 idpTest('key rotation: a new first key seals new links, the old key still opens old ones', async (t) => {
@@ -615,8 +666,9 @@ idpTest('key rotation: a new first key seals new links, the old key still opens 
   const old = vaultRows().find((x) => x.subject === 'demo2' && x.provider === 'upstream');
   assert.equal(old.key_id, 'k1');
   assert.equal((await call('demo2')).result?.structuredContent?.sub, 'demo2', 'the old link still works');
-  // demo has no link (revoked on the Connections page above); should that
-  // case have failed, the row goes here, so that this case stands alone.
+  // demo has no link (revoked on the Connections page above, the last-used
+  // case's removed); should those cases have failed, the row goes here,
+  // so that this case stands alone.
   if (vaultRows().some((x) => x.subject === 'demo' && x.provider === 'upstream')) {
     t.diagnostic('demo still has a link (the Connections case failed): deleting its row');
     sqliteWrite("DELETE FROM mcp_upstream_tokens WHERE subject = 'demo' AND provider = 'upstream'");

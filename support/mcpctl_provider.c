@@ -192,9 +192,9 @@ static apr_status_t revoke_at_provider(mcpctl_t *ctl, const revoker_t *rk,
 static int cmd_connections(mcpctl_t *ctl, int argc, const char *const *argv)
 {
     static const char *const head[] = {
-        "USER", "SCOPES", "LINKED", "RENEWED", "EXPIRES", "KEY"
+        "USER", "SCOPES", "LINKED", "RENEWED", "LAST USED", "EXPIRES", "KEY"
     };
-    enum { NCOLS = 6 };
+    enum { NCOLS = 7 };
     apr_array_header_t *list, *rows;
     mcp_store_t *st;
     int i, rc;
@@ -220,11 +220,13 @@ static int cmd_connections(mcpctl_t *ctl, int argc, const char *const *argv)
         row[1] = mcpctl_text(ctl->pool, u->scope);
         row[2] = mcpctl_time(ctl->pool, u->created_at, "-");
         row[3] = mcpctl_time(ctl->pool, u->updated_at, "-");
-        row[4] = apr_pstrcat(ctl->pool, mcpctl_time(ctl->pool, u->expires_at,
+        /* Written at most once a minute (mcp_store_upstream_touch()). */
+        row[4] = mcpctl_time(ctl->pool, u->last_used_at, "never");
+        row[5] = apr_pstrcat(ctl->pool, mcpctl_time(ctl->pool, u->expires_at,
                                                     "-"),
                              u->expires_at && u->expires_at <= ctl->now
                              ? " (expired)" : "", NULL);
-        row[5] = mcpctl_text(ctl->pool, u->key_id);
+        row[6] = mcpctl_text(ctl->pool, u->key_id);
         APR_ARRAY_PUSH(rows, const char **) = row;
     }
     mcpctl_print_table(ctl->pool, rows, NCOLS);

@@ -520,15 +520,26 @@ typedef struct {
                                          NULL; set by the store */
     apr_int64_t lease_until;        /**< end of that lease, 0: none; set
                                          by the store */
+    apr_int64_t last_used_at;       /**< when the credential was last
+                                         handed to a backend, 0: never;
+                                         set by the store (see
+                                         mcp_store_upstream_touch()),
+                                         precise to
+                                         MCP_STORE_UPSTREAM_TOUCH_INTERVAL */
 } mcp_store_upstream_t;
+
+/** How stale last_used_at may get, in seconds: mcp_store_upstream_touch()
+ * writes only when the stored value is older than this. */
+#define MCP_STORE_UPSTREAM_TOUCH_INTERVAL 60
 
 /** Store the tokens of a new link (the user authorized at the provider):
  * insert the row with version 1, or replace what (subject, provider) had,
  * whatever its version, with version + 1 (a new authorization supersedes
  * the old tokens, and a refresh still under way with those then fails its
  * compare-and-set). created_at is kept on replace, and a refresh lease
- * held on the old tokens is dropped. @a u's version, lease_holder and
- * lease_until are ignored.
+ * held on the old tokens is dropped. @a u's version, lease_holder,
+ * lease_until and last_used_at are ignored (a new link starts never
+ * used; a replaced one keeps when it was last used).
  * @return APR_SUCCESS; MCP_EINVALID when subject, provider, sealed or
  *         key_id is missing. */
 apr_status_t mcp_store_upstream_put(mcp_store_t *st, const mcp_store_upstream_t *u);
@@ -574,6 +585,22 @@ apr_status_t mcp_store_upstream_lease(mcp_store_t *st, const char *subject,
  *         mcp_store_upstream_lease(). */
 apr_status_t mcp_store_upstream_release(mcp_store_t *st, const char *subject,
                                         const char *provider, const char *holder);
+
+/**
+ * Note that (subject, provider)'s credential was used at @a now: sets
+ * last_used_at to @a now, but only when the stored value is older than
+ * @a now - MCP_STORE_UPSTREAM_TOUCH_INTERVAL, in one conditional UPDATE,
+ * so that a link used on every request is written at most once a
+ * minute. Neither version (a refresh's mcp_store_upstream_update_cas()
+ * still succeeds), updated_at nor the lease change.
+ * @param pwritten may be NULL; gets 1 when the row was written, 0 when
+ *        it was used recently, or is absent (nothing is read to tell).
+ * @return APR_SUCCESS (also when nothing was written); MCP_EINVALID for
+ *         an empty subject or provider, or @a now not positive.
+ */
+apr_status_t mcp_store_upstream_touch(mcp_store_t *st, const char *subject,
+                                      const char *provider, apr_int64_t now,
+                                      int *pwritten);
 
 /** Fetch.
  * @return APR_SUCCESS; MCP_ENOTFOUND; MCP_EINVALID for a NULL argument or

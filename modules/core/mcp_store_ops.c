@@ -54,7 +54,7 @@
     F(subject, TEXT) X(provider, TEXT) X(sealed, TEXT) X(key_id, TEXT) \
     X(scope, TEXT) X(expires_at, TIME) X(created_at, INT) X(updated_at, INT) \
     X(version, INT) X(refresh_expires_at, TIME) X(lease_holder, TEXT) \
-    X(lease_until, TIME)
+    X(lease_until, TIME) X(last_used_at, INT)
 #define PENDING_COLUMNS(F, X) \
     F(state_hash, TEXT) X(subject, TEXT) X(provider, TEXT) \
     X(verifier_sealed, TEXT) X(scope, TEXT) X(return_to, TEXT) \
@@ -189,6 +189,11 @@ const mcp_store_statement_t mcp_store_statements[] = {
     { "mcp_upstream_release", "UPDATE mcp_upstream_tokens SET lease_holder = "
       "NULL, lease_until = NULL WHERE subject = %s AND provider = %s AND "
       "lease_holder = %s" },
+    /* At most one write a minute per link: when it was used recently,
+     * the WHERE matches nothing and nothing is written. version and
+     * updated_at stay, so a refresh's compare-and-set is not disturbed. */
+    { "mcp_upstream_touch", "UPDATE mcp_upstream_tokens SET last_used_at = "
+      "%lld WHERE subject = %s AND provider = %s AND last_used_at < %lld" },
     { "mcp_upstream_get", "SELECT " COLS(UPSTREAM_COLUMNS) " FROM "
       "mcp_upstream_tokens WHERE subject = %s AND provider = %s" },
     { "mcp_upstream_delete", "DELETE FROM mcp_upstream_tokens WHERE subject = %s "
@@ -1443,6 +1448,7 @@ apr_status_t mcp_store_upstream_put(mcp_store_t *st, const mcp_store_upstream_t 
     row.version = 1;
     row.lease_holder = NULL;
     row.lease_until = 0;
+    row.last_used_at = 0;   /* on replace, the row keeps its own */
     return insert(st, "mcp_upstream_put", &upstream_table, &row);
 }
 
@@ -1567,6 +1573,32 @@ apr_status_t mcp_store_upstream_release(mcp_store_t *st, const char *subject,
     a[1] = provider;
     a[2] = holder;
     return run(st, "mcp_upstream_release", NULL, 3, a);
+}
+
+apr_status_t mcp_store_upstream_touch(mcp_store_t *st, const char *subject,
+                                      const char *provider, apr_int64_t now,
+                                      int *pwritten)
+{
+    const char *a[4];
+    int nrows = 0;
+    apr_status_t rv;
+
+    if (pwritten) {
+        *pwritten = 0;
+    }
+    if (!given(subject) || !given(provider) || now <= 0) {
+        return invalid(st, "noting the use of an upstream token needs the "
+                       "subject, the provider and the time");
+    }
+    a[0] = num(st->pool, now, 0);
+    a[1] = subject;
+    a[2] = provider;
+    a[3] = num(st->pool, now - MCP_STORE_UPSTREAM_TOUCH_INTERVAL, 0);
+    rv = run(st, "mcp_upstream_touch", &nrows, 4, a);
+    if (rv == APR_SUCCESS && pwritten) {
+        *pwritten = nrows > 0;
+    }
+    return rv;
 }
 
 apr_status_t mcp_store_upstream_get(mcp_store_t *st, apr_pool_t *p,

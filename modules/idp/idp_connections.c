@@ -256,6 +256,8 @@ int mcp_idp_connections(request_rec *r, mcp_idp_server_conf *conf)
         mcp_json_set_str(o, "scope", u->scope ? u->scope : "");
         mcp_json_set_int(o, "linked_at", u->created_at);
         mcp_json_set_int(o, "updated_at", u->updated_at);
+        /* 0: never; else to the minute (mcp_store_upstream_touch()). */
+        mcp_json_set_int(o, "last_used_at", u->last_used_at);
         if (u->expires_at) {
             mcp_json_set_int(o, "expires_at", u->expires_at);
         }
@@ -265,6 +267,8 @@ int mcp_idp_connections(request_rec *r, mcp_idp_server_conf *conf)
                            "</td><td><code>", mcp_html_escape(p, u->scope),
                            "</code></td><td>", when(p, u->created_at),
                            "</td><td>", when(p, u->updated_at),
+                           "</td><td>", u->last_used_at
+                                        ? when(p, u->last_used_at) : "never",
                            "</td><td><form method=\"post\" action=\"",
                            action(r, conf), "\">", hidden(p, "action", "revoke"),
                            hidden(p, "provider", u->provider),
@@ -313,7 +317,8 @@ int mcp_idp_connections(request_rec *r, mcp_idp_server_conf *conf)
                     "</strong>.</p>\n",
                     *rows ? apr_pstrcat(p, "<table>\n<tr><th>Provider</th>"
                                         "<th>Scopes</th><th>Linked</th>"
-                                        "<th>Last renewed</th><th></th></tr>\n",
+                                        "<th>Last renewed</th><th>Last used</th>"
+                                        "<th></th></tr>\n",
                                         rows, "</table>\n", NULL)
                           : "<p>No linked accounts.</p>\n",
                     *paste ? "<h2>Personal tokens</h2>\n<p>Providers without "

@@ -309,6 +309,27 @@ static apr_int64_t margin(const mcp_store_upstream_t *u)
     return MCP_IDP_REFRESH_MARGIN;
 }
 
+/* Note that the link's credential goes to a backend (its "last used" on
+ * the Connections page and in mcpctl provider connections). The row read
+ * for this call tells whether that was noted recently, so most calls do
+ * not even send the store's conditional UPDATE; a failure here never
+ * fails the call. */
+static void note_use(cred_t *c, const mcp_store_upstream_t *u, apr_int64_t now)
+{
+    apr_status_t rv;
+
+    if (u->last_used_at >= now - MCP_STORE_UPSTREAM_TOUCH_INTERVAL) {
+        return;
+    }
+    rv = mcp_store_upstream_touch(c->st, u->subject, u->provider, now, NULL);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, mcp_glue_log_status(rv), c->r,
+                      MCPLOGNO(02020) "noting the use of %s's %s link "
+                      "failed: %s", u->subject, u->provider,
+                      mcp_store_error(c->st));
+    }
+}
+
 static apr_status_t credential(request_rec *r, const char *provider,
                                int rejected, const char **pheader,
                                const char **pvalue, mcp_idp_error_t **perr,
@@ -404,6 +425,7 @@ static apr_status_t credential(request_rec *r, const char *provider,
         *perr = c.err;
         return rv;
     }
+    note_use(&c, u, now);
     *pheader = c.pv->header;
     *pvalue = apr_pstrcat(r->pool, c.pv->prefix, tok->access_token, NULL);
     return APR_SUCCESS;

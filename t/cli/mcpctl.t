@@ -27,6 +27,7 @@ use IPC::Open3;
 use Symbol qw(gensym);
 use POSIX qw(WNOHANG);
 use JSON::PP;
+use Time::Local qw(timegm);
 
 my $mcpctl = $ENV{MCPCTL} or BAIL_OUT('set MCPCTL to the built mcpctl binary');
 -x $mcpctl or BAIL_OUT("$mcpctl is not executable");
@@ -69,9 +70,9 @@ my ($rc, $out, $err) = ctl('--params', "$tmp/probe.db", qw(db status));
 my ($latest) = $out =~ /^expected: (\d+)$/m;
 ok($latest, 'status names the expected version')
     or BAIL_OUT("no 'expected:' line in: $out$err");
-# older_and_newer() undoes migration 3 by hand: a new migration needs its
+# older_and_newer() undoes migration 5 by hand: a new migration needs its
 # own undo there.
-is($latest, 4, 'this mcpctl expects schema version 4');
+is($latest, 5, 'this mcpctl expects schema version 5');
 
 # db init / upgrade / status from an empty database to the current schema.
 sub lifecycle {
@@ -103,16 +104,14 @@ sub lifecycle {
              . "state: up to date\n", "$name: the status lines");
 }
 
-# A database one migration behind (migration 4 undone by hand: its table
-# and columns dropped, its version row deleted), then a newer one.
+# A database one migration behind (migration 5 undone by hand: its
+# column dropped, its version row deleted), then a newer one.
 sub older_and_newer {
     my ($name, $sql, @db) = @_;
     my $prev = $latest - 1;
 
-    $sql->("DROP TABLE mcp_upstream_pending; "
-           . join('', map { "ALTER TABLE mcp_upstream_tokens DROP COLUMN $_; " }
-                  qw(version refresh_expires_at lease_holder lease_until))
-           . "DELETE FROM mcp_schema_version WHERE version = 4");
+    $sql->("ALTER TABLE mcp_upstream_tokens DROP COLUMN last_used_at; "
+           . "DELETE FROM mcp_schema_version WHERE version = 5");
     ($rc, $out) = ctl(@db, qw(db status));
     is($rc, 1, "$name: status on an older schema exits 1");
     like($out, qr/^version: $prev\n.*^state: needs upgrade$/ms, "$name: and says it needs upgrade");
@@ -562,12 +561,20 @@ sub client_suite {
     $s->(qw(upstream alice gh), 'repo read:org', 3600);
     $s->(qw(upstream bob gh repo -60));
     $s->(qw(upstream alice slack chat 3600));
+    ($rc, $out, $err) = $s->(qw(upstream-used alice gh 90));
+    is($rc, 0, "$name: alice used her link 90 s ago") or diag($err);
     ($rc, $out) = $c->(qw(provider connections gh));
     is($rc, 0, "$name: provider connections");
-    like($out, qr/^USER\s+SCOPES\s+LINKED\s+RENEWED\s+EXPIRES\s+KEY$/m, "$name: the header");
-    like($out, qr/^alice\s+repo read:org\s+\d{4}-\S+ \S+ UTC\s+\d{4}-\S+ \S+ UTC\s+\d{4}-\S+ \S+ UTC\s+k1$/m,
-         "$name: user, scopes, linked, renewed, expires, key");
-    like($out, qr/^bob\s.*\(expired\)\s+k1$/m, "$name: expired access tokens are marked");
+    like($out, qr/^USER\s+SCOPES\s+LINKED\s+RENEWED\s+LAST USED\s+EXPIRES\s+KEY$/m, "$name: the header");
+    my $t = qr/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/;
+    like($out, qr/^alice\s+repo read:org\s+$t\s+$t\s+($t)\s+$t\s+k1$/m,
+         "$name: user, scopes, linked, renewed, last used, expires, key");
+    my ($used) = $out =~ /^alice\s+repo read:org\s+$t\s+$t\s+($t)/m;
+    my @u = ($used // '') =~ /^(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+) UTC$/;
+    my $ago = @u ? time - timegm($u[5], $u[4], $u[3], $u[2], $u[1] - 1, $u[0]) : -1;
+    ok($ago >= 90 && $ago <= 100, "$name: last used is when it was used ($ago s ago)");
+    like($out, qr/^bob\s+repo\s+$t\s+$t\s+never\s+$t \(expired\)\s+k1$/m,
+         "$name: a link never used says never; expired access tokens are marked");
     unlike($out, qr/chat/, "$name: only that provider's links");
     ($rc, $out, $err) = $c->(qw(provider revoke gh));
     is($rc, 2, "$name: provider revoke without --user exits 2");

@@ -22,6 +22,7 @@
  *   mcpctl_seed DRIVER PARAMS upstream SUBJECT PROVIDER SCOPE EXPIRES_IN
  *   mcpctl_seed DRIVER PARAMS upstream-sealed SUBJECT PROVIDER KEYFILE KEYID
  *                                             ACCESS [REFRESH]
+ *   mcpctl_seed DRIVER PARAMS upstream-used SUBJECT PROVIDER AGO
  *   mcpctl_seed DRIVER PARAMS refresh-state HASH     live|revoked|absent
  *   mcpctl_seed DRIVER PARAMS code-state HASH        present|absent
  *   mcpctl_seed DRIVER PARAMS consent-state SUBJECT CLIENT RESOURCE
@@ -30,7 +31,8 @@
  *   mcpctl_seed DRIVER PARAMS secret-hash CLIENT     the stored hash, or none
  *   mcpctl_seed DRIVER PARAMS secret-ok CLIENT SECRET   exit 0 when it matches
  *
- * EXPIRES_IN is seconds from now, negative for what has expired. Exit 0,
+ * EXPIRES_IN is seconds from now, negative for what has expired; AGO
+ * seconds before now (when mod_mcp_idp used the link). Exit 0,
  * 1 for a secret that does not match, 2 on errors. */
 
 #include <stdio.h>
@@ -137,6 +139,22 @@ static int put(mcp_store_t *st, apr_pool_t *p, apr_int64_t now, int argc,
             return 2;
         }
         return mcp_store_upstream_put(st, &u) ? fail(st, what) : 0;
+    }
+    /* upstream-used SUBJECT PROVIDER AGO: what mod_mcp_idp notes when it
+     * hands the link's credential to a backend. */
+    if (!strcmp(what, "upstream-used") && argc == 4) {
+        int written = 0;
+
+        if (mcp_store_upstream_touch(st, argv[1], argv[2],
+                                     now - apr_atoi64(argv[3]), &written)) {
+            return fail(st, what);
+        }
+        if (!written) {
+            fprintf(stderr, "mcpctl_seed: %s: no link of %s to %s, or used "
+                    "within the last minute\n", what, argv[1], argv[2]);
+            return 2;
+        }
+        return 0;
     }
     return -1;
 }

@@ -15,7 +15,7 @@
 # the pending authorization stored only after consent, the redirect to
 # the provider (state, PKCE S256, params=), the callback's single-use
 # state and user check, the address guard on the token endpoint, the
-# connections page and its JSON twin.
+# connections page and its JSON twin (with when a link was last used).
 
 use strict;
 use warnings FATAL => 'all';
@@ -288,6 +288,19 @@ is($doc->{connections}[0]{provider}, 'notes', '... notes');
 is($doc->{connections}[0]{mode}, 'personal', '... a personal token');
 my ($notes) = grep { $_->{name} eq 'notes' } @{ $doc->{providers} };
 ok($notes && $notes->{linked}, '... the provider list says linked');
+is($doc->{connections}[0]{last_used_at}, 0, '... last_used_at 0: never handed to a backend');
+like(get('alice', '/oauth/v1/connections')->decoded_content,
+     qr{<th>Last used</th>.*<td>notes</td>(?:<td>[^<]*(?:<code>[^<]*</code>)?</td>){3}<td>never</td>}s,
+     'the page: a Last used column, never');
+# What mod_mcp_idp writes when it hands the token to a backend (e2e/idp
+# makes the call): the page and the JSON show it.
+sql("UPDATE mcp_upstream_tokens SET last_used_at = 1700000000 WHERE subject = 'alice' "
+    . "AND provider = 'notes'");
+$doc = JSON::PP::decode_json(get('alice', '/oauth/v1/connections?format=json')->decoded_content);
+is($doc->{connections}[0]{last_used_at}, 1700000000, 'JSON: last_used_at as stored');
+like(get('alice', '/oauth/v1/connections')->decoded_content,
+     qr{<td>notes</td>(?:<td>[^<]*(?:<code>[^<]*</code>)?</td>){3}<td>Tue, 14 Nov 2023 22:13:20 GMT</td>},
+     'the page: when it was last used');
 my $sealed = sql("SELECT sealed FROM mcp_upstream_tokens WHERE subject = 'alice' AND provider = 'notes'");
 like($sealed, qr/^v1\.k1\./, 'the vault row is sealed with the current key');
 unlike($sealed, qr/\Q$TOKEN\E/, '... and holds no plaintext token');

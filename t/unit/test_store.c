@@ -1500,6 +1500,108 @@ START_TEST(upstream_cas)
 }
 END_TEST
 
+START_TEST(upstream_touch)
+{
+    mcp_store_t *st = ready_store();
+    mcp_store_upstream_t u = upstream(st, "github"), *got;
+    apr_array_header_t *list;
+    int written = -1;
+
+    upstream(st, "slack");
+    /* A new link was never used. */
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->last_used_at, 0);
+
+    /* The first use is written; version, updated_at and the lease stay. */
+    ck_store(st, mcp_store_upstream_lease(st, "alice", "github", "node1:1", NOW, NOW + 30,
+                                          NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_touch(st, "alice", "github", NOW + 5, &written),
+             APR_SUCCESS);
+    ck_assert_int_eq(written, 1);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->last_used_at, NOW + 5);
+    ck_assert_int_eq(got->version, 1);
+    ck_assert_int_eq(got->updated_at, NOW);
+    ck_assert_str_eq(got->lease_holder, "node1:1");
+    ck_assert_int_eq(got->lease_until, NOW + 30);
+    ck_assert_str_eq(got->sealed, "v1.k1.FIRST");
+    /* Only that link. */
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "slack", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->last_used_at, 0);
+
+    /* Within the interval nothing is written, up to its last second. */
+    ck_store(st, mcp_store_upstream_touch(st, "alice", "github", NOW + 6, &written),
+             APR_SUCCESS);
+    ck_assert_int_eq(written, 0);
+    ck_store(st, mcp_store_upstream_touch(st, "alice", "github",
+                                          NOW + 5 + MCP_STORE_UPSTREAM_TOUCH_INTERVAL,
+                                          &written), APR_SUCCESS);
+    ck_assert_int_eq(written, 0);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->last_used_at, NOW + 5);
+    /* An earlier time (another node's clock) never moves it back. */
+    ck_store(st, mcp_store_upstream_touch(st, "alice", "github", NOW - 100, &written),
+             APR_SUCCESS);
+    ck_assert_int_eq(written, 0);
+
+    /* The refresh that read version 1 (the lease above) still stores its
+     * tokens: the touch did not make its compare-and-set fail; and the
+     * refresh keeps last_used_at. */
+    u.sealed = "v1.k2.SECOND";
+    u.updated_at = NOW + 20;
+    u.last_used_at = 1;             /* not written by a refresh */
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->version, 2);
+    ck_assert_str_eq(got->sealed, "v1.k2.SECOND");
+    ck_assert_int_eq(got->last_used_at, NOW + 5);
+
+    /* Once the interval is over, the next use is written. */
+    ck_store(st, mcp_store_upstream_touch(st, "alice", "github",
+                                          NOW + 6 + MCP_STORE_UPSTREAM_TOUCH_INTERVAL,
+                                          NULL), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->last_used_at, NOW + 6 + MCP_STORE_UPSTREAM_TOUCH_INTERVAL);
+    ck_assert_int_eq(got->version, 2);
+    ck_assert_int_eq(got->updated_at, NOW + 20);
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 2), APR_SUCCESS);
+
+    /* Lists carry it too. */
+    ck_store(st, mcp_store_upstream_list(st, tp, "alice", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 2);
+    ck_assert_int_eq(APR_ARRAY_IDX(list, 0, mcp_store_upstream_t *)->last_used_at,
+                     NOW + 6 + MCP_STORE_UPSTREAM_TOUCH_INTERVAL);
+    ck_assert_int_eq(APR_ARRAY_IDX(list, 1, mcp_store_upstream_t *)->last_used_at, 0);
+    ck_store(st, mcp_store_upstream_list_provider(st, tp, "github", &list), APR_SUCCESS);
+    ck_assert_int_eq(list->nelts, 1);
+    ck_assert_int_eq(APR_ARRAY_IDX(list, 0, mcp_store_upstream_t *)->last_used_at,
+                     NOW + 6 + MCP_STORE_UPSTREAM_TOUCH_INTERVAL);
+
+    /* A new link over it (put) ignores the caller's value and keeps when
+     * the link was last used; a link made anew starts never used. */
+    u.last_used_at = NOW + 999;
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->last_used_at, NOW + 6 + MCP_STORE_UPSTREAM_TOUCH_INTERVAL);
+    ck_store(st, mcp_store_upstream_delete(st, "alice", "github"), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_put(st, &u), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &got), APR_SUCCESS);
+    ck_assert_int_eq(got->last_used_at, 0);
+
+    /* No such link: nothing written, not an error (nothing is read to
+     * tell). */
+    written = -1;
+    ck_store(st, mcp_store_upstream_touch(st, "alice", "nosuch", NOW, &written),
+             APR_SUCCESS);
+    ck_assert_int_eq(written, 0);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "nosuch", &got), MCP_ENOTFOUND);
+
+    ck_store(st, mcp_store_upstream_touch(st, "", "github", NOW, NULL), MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_touch(st, "alice", NULL, NOW, NULL), MCP_EINVALID);
+    ck_store(st, mcp_store_upstream_touch(st, "alice", "github", 0, NULL), MCP_EINVALID);
+}
+END_TEST
+
 START_TEST(upstream_lease)
 {
     mcp_store_t *st = ready_store();
@@ -2304,7 +2406,7 @@ END_TEST
 
 /* ---- schema: older, damaged, changed under a live connection ------ */
 
-/* Undo migration 3 by hand (after migration 4). */
+/* Undo migration 3 by hand (after migrations 5 and 4). */
 static void downgrade_migration3(mcp_store_t *st)
 {
     ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_revocations"), APR_SUCCESS);
@@ -2316,17 +2418,14 @@ static void downgrade_migration3(mcp_store_t *st)
              APR_SUCCESS);
 }
 
-/* Undo the last migration (0004) by hand: what a database of the
- * previous release looks like. */
-static void downgrade_one(mcp_store_t *st)
+/* Undo migration 4 by hand (after migration 5). */
+static void downgrade_migration4(mcp_store_t *st)
 {
     static const char *const cols[] = {
         "version", "refresh_expires_at", "lease_holder", "lease_until"
     };
     apr_size_t i;
 
-    /* This undoes migration 4: a new migration needs its own undo here. */
-    ck_assert_int_eq(mcp_store_schema_latest(), 4);
     ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_upstream_pending"), APR_SUCCESS);
     for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
         ck_store(st, mcp_store_exec(st, apr_psprintf(tp, "ALTER TABLE mcp_upstream_tokens "
@@ -2334,6 +2433,18 @@ static void downgrade_one(mcp_store_t *st)
                  APR_SUCCESS);
     }
     ck_store(st, mcp_store_exec(st, "DELETE FROM mcp_schema_version WHERE version = 4"),
+             APR_SUCCESS);
+}
+
+/* Undo the last migration (0005) by hand: what a database of the
+ * previous release looks like. */
+static void downgrade_one(mcp_store_t *st)
+{
+    /* This undoes migration 5: a new migration needs its own undo here. */
+    ck_assert_int_eq(mcp_store_schema_latest(), 5);
+    ck_store(st, mcp_store_exec(st, "ALTER TABLE mcp_upstream_tokens DROP COLUMN "
+                                "last_used_at"), APR_SUCCESS);
+    ck_store(st, mcp_store_exec(st, "DELETE FROM mcp_schema_version WHERE version = 5"),
              APR_SUCCESS);
 }
 
@@ -2373,6 +2484,19 @@ static int count_migration4(mcp_store_t *st)
     return n ? atoi(n) : -1;
 }
 
+/* How many of migration 5's objects exist: its column. */
+static int count_migration5(mcp_store_t *st)
+{
+    const char *n = query1(st, !strcmp(backend, "sqlite3")
+        ? "SELECT count(*) FROM pragma_table_info('mcp_upstream_tokens') WHERE "
+          "name = 'last_used_at'"
+        : "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+          "current_schema() AND table_name = 'mcp_upstream_tokens' AND "
+          "column_name = 'last_used_at'");
+
+    return n ? atoi(n) : -1;
+}
+
 START_TEST(schema_previous_version)
 {
     mcp_store_t *st = ready_store();
@@ -2382,15 +2506,17 @@ START_TEST(schema_previous_version)
 
     mcp_store_upstream_t u, *gu;
 
-    ck_assert_int_eq(latest, 4);
+    ck_assert_int_eq(latest, 5);
     ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
-    ck_assert_int_eq(count_migration4(st), 5);
+    ck_assert_int_eq(count_migration5(st), 1);
     downgrade_one(st);
-    ck_assert_int_eq(count_migration4(st), 0);
-    /* A link stored by the previous release. */
+    ck_assert_int_eq(count_migration5(st), 0);
+    ck_assert_int_eq(count_migration4(st), 5);
+    /* A link stored by the previous release, refreshed once. */
     ck_store(st, mcp_store_exec(st, "INSERT INTO mcp_upstream_tokens (subject, provider, "
-                                "sealed, key_id, created_at, updated_at) VALUES ('alice', "
-                                "'github', 'v1.k1.OLD', 'k1', 1, 2)"), APR_SUCCESS);
+                                "sealed, key_id, created_at, updated_at, version) VALUES "
+                                "('alice', 'github', 'v1.k1.OLD', 'k1', 1, 2, 2)"),
+             APR_SUCCESS);
 
     st = open_store(tp);
     ck_store(st, mcp_store_schema_status(st, &s), APR_SUCCESS);
@@ -2408,18 +2534,23 @@ START_TEST(schema_previous_version)
     ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
     ck_assert_int_eq(from, latest - 1);
     ck_assert_int_eq(to, latest);
-    ck_assert_int_eq(count_migration4(st), 5);
+    ck_assert_int_eq(count_migration5(st), 1);
     /* The data survived the upgrade; the same connection works now. */
     ck_store(st, mcp_store_client_get(st, tp, "c", &got), APR_SUCCESS);
     ck_assert_str_eq(got->client_name, "Test client");
-    /* An old link gets version 1 and no lease: a refresh of it works. */
+    /* An old link keeps its version and reads as never used; it can be
+     * used and refreshed. */
     ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &gu), APR_SUCCESS);
-    ck_assert_int_eq(gu->version, 1);
-    ck_assert_int_eq(gu->refresh_expires_at, 0);
+    ck_assert_int_eq(gu->version, 2);
+    ck_assert_int_eq(gu->last_used_at, 0);
     ck_assert_ptr_null(gu->lease_holder);
+    ck_store(st, mcp_store_upstream_touch(st, "alice", "github", NOW, NULL), APR_SUCCESS);
     u = *gu;
     u.sealed = "v1.k1.NEW";
-    ck_store(st, mcp_store_upstream_update_cas(st, &u, 1), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_update_cas(st, &u, 2), APR_SUCCESS);
+    ck_store(st, mcp_store_upstream_get(st, tp, "alice", "github", &gu), APR_SUCCESS);
+    ck_assert_int_eq(gu->last_used_at, NOW);
+    ck_assert_int_eq(gu->version, 3);
 }
 END_TEST
 
@@ -2457,7 +2588,7 @@ END_TEST
 
 START_TEST(schema_damaged_migration3)
 {
-    /* Version 3 (or 4) recorded but one of its objects gone: the store says it is
+    /* Version 3 (or 4, 5) recorded but one of its objects gone: the store says it is
      * the schema, naming a statement on it and what to run. */
     static const char *const damage[][2] = {
         { "DROP TABLE mcp_revocations", "mcp_revocation" },
@@ -2467,6 +2598,8 @@ START_TEST(schema_damaged_migration3)
         { "DROP TABLE mcp_upstream_pending", "mcp_pending" },
         { "ALTER TABLE mcp_upstream_tokens DROP COLUMN version", "mcp_upstream" },
         { "ALTER TABLE mcp_upstream_tokens DROP COLUMN lease_until", "mcp_upstream" },
+        /* and migration 5's */
+        { "ALTER TABLE mcp_upstream_tokens DROP COLUMN last_used_at", "mcp_upstream" },
     };
     apr_size_t i;
 
@@ -2505,12 +2638,13 @@ START_TEST(schema_partial_migration3)
     int from = -1, to = -1;
 
     downgrade_one(st);
+    downgrade_migration4(st);
     downgrade_migration3(st);
     ck_store(st, mcp_store_exec(st, "CREATE TABLE mcp_revocations (kind TEXT)"),
              APR_SUCCESS);
     st = open_store(tp);
     ck_store(st, mcp_store_schema_check(st), MCP_ESCHEMA);
-    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "version 2, this build needs 4"));
+    ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "version 2, this build needs 5"));
     ck_assert_int_ne(mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
     ck_assert_ptr_nonnull(strstr(mcp_store_error(st), "migration 0003_revocations.sql"));
     ck_assert_int_eq(from, 2);
@@ -2522,9 +2656,10 @@ START_TEST(schema_partial_migration3)
     /* Cleared up, the upgrade goes through. */
     ck_store(st, mcp_store_exec(st, "DROP TABLE mcp_revocations"), APR_SUCCESS);
     ck_store(st, mcp_store_schema_upgrade(st, &from, &to), APR_SUCCESS);
-    ck_assert_int_eq(to, 4);
+    ck_assert_int_eq(to, 5);
     ck_assert_int_eq(count_migration3(st), 3);
     ck_assert_int_eq(count_migration4(st), 5);
+    ck_assert_int_eq(count_migration5(st), 1);
     ck_store(st, mcp_store_client_put(st, &c), APR_SUCCESS);
 }
 END_TEST
@@ -3165,6 +3300,8 @@ START_TEST(null_arguments)
     ck_invalid(st, mcp_store_upstream_release(st, NULL, "p", "h"));
     ck_invalid(st, mcp_store_upstream_release(st, "a", NULL, "h"));
     ck_invalid(st, mcp_store_upstream_release(st, "a", "p", NULL));
+    ck_invalid(st, mcp_store_upstream_touch(st, NULL, "p", NOW, NULL));
+    ck_invalid(st, mcp_store_upstream_touch(st, "a", NULL, NOW, NULL));
     {
         mcp_store_pending_t a, *ga;
 
@@ -3298,6 +3435,7 @@ static void add_backend_tests(TCase *tc)
     tcase_add_test(tc, consent_list_revoke);
     tcase_add_test(tc, upstream_tokens);
     tcase_add_test(tc, upstream_cas);
+    tcase_add_test(tc, upstream_touch);
     tcase_add_test(tc, upstream_lease);
     tcase_add_test(tc, upstream_cas_race);
     tcase_add_test(tc, upstream_lease_race);
