@@ -469,12 +469,27 @@ apr_status_t mcp_glue_read_body(request_rec *r, apr_off_t max, char **pbody,
     return rv;
 }
 
+/* The store on @a dbd, or NULL (logged). */
+static mcp_store_t *attach(request_rec *r, int module_index, ap_dbd_t *dbd)
+{
+    mcp_store_t *st = NULL;
+
+    if (mcp_store_attach(&st, r->pool, dbd->driver, dbd->handle,
+                         dbd->prepared, dbd->pool) != APR_SUCCESS) {
+        ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r,
+                      MCPLOGNO(00801) "the store cannot use this database: %s",
+                      st ? mcp_store_error(st) : "bad arguments");
+        return NULL;
+    }
+    return st;
+}
+
 mcp_store_t *mcp_glue_store_open(request_rec *r, int module_index,
                                  void **pdbd)
 {
     APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open =
         APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
-    mcp_store_t *st = NULL;
+    mcp_store_t *st;
     ap_dbd_t *dbd;
 
     *pdbd = NULL;
@@ -485,11 +500,7 @@ mcp_store_t *mcp_glue_store_open(request_rec *r, int module_index,
                       "(see mod_dbd's messages)");
         return NULL;
     }
-    if (mcp_store_attach(&st, r->pool, dbd->driver, dbd->handle,
-                         dbd->prepared, dbd->pool) != APR_SUCCESS) {
-        ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r,
-                      MCPLOGNO(02033) "the store cannot use this database: "
-                      "%s", st ? mcp_store_error(st) : "bad arguments");
+    if (!(st = attach(r, module_index, dbd))) {
         mcp_glue_store_close(r, dbd);
         return NULL;
     }
@@ -511,7 +522,6 @@ mcp_store_t *mcp_glue_store(request_rec *r, int module_index)
 {
     APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *acquire =
         APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
-    mcp_store_t *st = NULL;
     ap_dbd_t *dbd;
 
     dbd = acquire ? acquire(r) : NULL;
@@ -521,12 +531,5 @@ mcp_store_t *mcp_glue_store(request_rec *r, int module_index)
                       "(see mod_dbd's messages): answering 503");
         return NULL;
     }
-    if (mcp_store_attach(&st, r->pool, dbd->driver, dbd->handle,
-                         dbd->prepared, dbd->pool) != APR_SUCCESS) {
-        ap_log_rerror(__FILE__, __LINE__, module_index, APLOG_ERR, 0, r,
-                      MCPLOGNO(00801) "the store cannot use this database: %s",
-                      st ? mcp_store_error(st) : "bad arguments");
-        return NULL;
-    }
-    return st;
+    return attach(r, module_index, dbd);
 }
