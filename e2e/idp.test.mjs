@@ -31,13 +31,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { PromptListChangedNotificationSchema, ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startGateway } from './lib/gateway.mjs';
+import { CHROMIUM, launchBrowser, startClientSite } from './lib/openidc.mjs';
 import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
 import { ALLOW, UserAgent, forms, linkUpstream, pageText, submit } from './lib/useragent.mjs';
 import { sleep } from './lib/proc.mjs';
@@ -385,6 +387,43 @@ idpTest('the confirmation page denies framing and carries a CSRF token', async (
   assert.ok(bare.status >= 400, `consent without CSRF: ${bare.status}`);
   assert.equal(Number(JSON.parse(sqlite('SELECT count(*) AS n FROM mcp_upstream_pending'))[0].n), 0,
     'no pending authorization before consent');
+});
+
+// The confirmation page in a real browser: on its own it shows its form;
+// framed by another site, Chromium refuses to render it (the headers
+// above are what it obeys).
+idpTest('in Chromium, the confirmation page shows its form, but not in a frame of another site', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`no ${CHROMIUM} here`);
+    return;
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'mcp-e2e-idp-chromium-'));
+  const site = await startClientSite();
+  const browser = await launchBrowser(path.join(dir, 'profile'));
+  try {
+    await browser.setExtraHTTPHeaders({ Authorization: `Basic ${Buffer.from(`demo:${PASSWORD}`).toString('base64')}` });
+    const page = await browser.newPage();
+    const own = await page.goto(links.demo.url);
+    assert.equal(own.status(), 200);
+    assert.ok(await page.locator('form[method="post"] button').count() > 0, 'the form, top-level');
+    const answered = page.waitForResponse((res) => res.url() === links.demo.url);
+    await page.goto(`${site.origin}/frame?src=${encodeURIComponent(links.demo.url)}`);
+    assert.equal((await answered).status(), 200, 'the gateway answered the framed request with the page');
+    const control = page.frame({ name: 'control' });
+    await control.locator('#control').waitFor();
+    await page.waitForTimeout(300);
+    let buttons = 0;
+    try {
+      buttons = await page.frame({ name: 'framed' }).locator('form button').count();
+    } catch {
+      buttons = 0;   // an error page the test cannot read
+    }
+    assert.equal(buttons, 0, 'the framed confirmation page did not render');
+  } finally {
+    await browser.close().catch(() => {});
+    await site.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 idpTest('the user agent follows the link: gateway sign-in, confirmation, upstream sign-in as demo, approval, callback; the retried call returns "demo"', async () => {
