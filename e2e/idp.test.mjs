@@ -726,6 +726,23 @@ function putRow(row) {
   sqliteWrite(`INSERT OR REPLACE INTO mcp_upstream_tokens (${cols.join(', ')}) VALUES (${cols.map((c) => lit(row[c])).join(', ')})`);
 }
 
+idpTest('a link granted fewer scopes than the provider asks for: -32003 OAuthConnectionRequired, reason scope_upgrade_required, with the link', async () => {
+  const mine = vaultRows().find((x) => x.subject === 'demo2' && x.provider === 'upstream');
+  assert.ok(mine, 'demo2 is linked');
+  try {
+    // As if the user had granted only part of SCOPE at the upstream.
+    putRow({ ...mine, scope: 'openid read:user' });
+    const answer = await call('demo2');
+    const url = assertLinkRequired(answer, 'a link without repo');
+    assert.equal(answer.error.data.reason, 'scope_upgrade_required', JSON.stringify(answer.error));
+    assert.match(answer.error.message, /\brepo\b/, `the message names the missing scope: ${answer.error.message}`);
+    assert.ok(new URL(url).searchParams.get('scopes')?.split(',').includes('repo'), `the link asks for repo: ${url}`);
+  } finally {
+    putRow(mine);
+  }
+  assert.equal((await call('demo2')).result?.structuredContent?.sub, 'demo2', 'the full link works again');
+});
+
 idpTest('a changed ciphertext, or a sealed token moved to another user (other AAD), does not open', async () => {
   const rows = vaultRows();
   const mine = rows.find((x) => x.subject === 'demo2' && x.provider === 'upstream');
