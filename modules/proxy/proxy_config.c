@@ -434,6 +434,7 @@ static const char *build_endpoint(apr_pool_t *pconf, apr_pool_t *ptemp,
         mcp_proxy_rt_backend_t *b = &ep->backends[i];
 
         b->conf = a;
+        ep->idp |= a->idp != NULL;
         b->timeout = apr_time_from_sec(a->timeout ? a->timeout
                                                   : MCP_PROXY_DEFAULT_TIMEOUT);
         if (a->bearer_file && (err = read_bearer(pconf, a, &b->bearer))) {

@@ -317,7 +317,9 @@ static answer_t do_initialize(mcp_proxy_ctx_t *ctx,
     results = apr_pcalloc(r->pool, sizeof(*results) * (ctx->ep->nbackends + 1));
     /* Read before the backends are asked: a link made meanwhile counts
      * as a change. */
-    ctx->sess->links = mcp_proxy_links_generation(r, ctx->subject);
+    if (ctx->ep->idp) {
+        ctx->sess->links = mcp_proxy_links_generation(r, ctx->subject);
+    }
     if (n) {
         mcp_proxy_backends_init(ctx, which, n, results);
     }
@@ -428,7 +430,7 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
     /* The client lists with the links of now: its GET streams need not
      * announce older changes again (read before the backends are asked,
      * as in initialize). */
-    if (ctx->sess) {
+    if (ctx->sess && ctx->ep->idp) {
         apr_int64_t links = mcp_proxy_links_generation(r, ctx->subject);
 
         if (links != ctx->sess->links) {

@@ -109,6 +109,9 @@ typedef struct {
     mcp_fed_t *fed;
     int nbackends;
     mcp_proxy_rt_backend_t *backends;   /**< nbackends, fed's order */
+    /** Some backend has idp=: its lists change as users link upstreams
+     *  (the links generation is read only then). */
+    int idp;
 } mcp_proxy_endpoint_t;
 
 extern const command_rec mcp_proxy_cmds[];
