@@ -43,7 +43,10 @@
 // BENCH_FANOUT (10), BENCH_SERVER_CPU (0), BENCH_CLIENT_CPU (1),
 // BENCH_STREAM_SESSIONS ("one": every stream of (c) on one session;
 // "each": a session per stream), BENCH_BUILD (<checkout>/build/demo),
-// BENCH_DIR (work directory, recreated), BENCH_KEEP=1 (leave it).
+// BENCH_DIR (work directory, recreated), BENCH_KEEP=1 (leave it),
+// BENCH_PAUSE (0; seconds to wait once the servers are up and the token
+// and session made, before the measurements, with what a request needs
+// in BENCH_DIR/pause.json: to attach a profiler to the servers).
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -72,6 +75,7 @@ const DELAY = num('BENCH_DELAY_MS', 50, 0, 10000);
 const FANOUT = num('BENCH_FANOUT', 10, 2, 64);
 const SERVER_CPU = num('BENCH_SERVER_CPU', 0, 0, 4095);
 const CLIENT_CPU = num('BENCH_CLIENT_CPU', 1, 0, 4095);
+const PAUSE = num('BENCH_PAUSE', 0, 0, 3600);
 const CONNECTIONS = (env.BENCH_CONNECTIONS || '1 64').split(/\s+/).filter(Boolean).map(Number);
 const STREAM_SESSIONS = env.BENCH_STREAM_SESSIONS || 'one';
 const BUILD = path.resolve(env.BENCH_BUILD || path.join(SRC, 'build/demo'));
@@ -784,6 +788,17 @@ async function main() {
     notes.push(`(c): ${init.why.replace(/\s+/g, ' ').slice(0, 200)}`);
   }
 
+  if (PAUSE) {
+    // For a profiler (perf record -C BENCH_SERVER_CPU) or a load of one's
+    // own: what a request of (b) and (c) needs, then a bounded wait.
+    const file = path.join(WORK, 'pause.json');
+    fs.writeFileSync(file, `${JSON.stringify({
+      base: g.base, plain: '/plain', mcp: '/mcp', upstream: `http://127.0.0.1:${g.upstream}/mcp`,
+      httpd_pid: g.proc.pid, upstream_pid: g.upstreamProc.pid, call: CALL, headers,
+    }, null, 2)}\n`);
+    say(`== BENCH_PAUSE: servers up, requests described in ${file}; waiting ${PAUSE} s`);
+    await sleep(PAUSE * 1000);
+  }
   say('== warm-up (2 s each at 8 connections, not measured)');
   for (const k of ['a', 'b', 'c']) {
     await wrk(g, targets[k].base, targets[k].path, Math.max(8, THREADS), 2, CALL, headers);

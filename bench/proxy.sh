@@ -37,7 +37,7 @@
 #   BENCH_THREADS (1), BENCH_STREAMS (1000), BENCH_HOLD_SECONDS (5),
 #   BENCH_DELAY_MS (50), BENCH_FANOUT (10), BENCH_SERVER_CPU (0),
 #   BENCH_CLIENT_CPU (1), BENCH_STREAM_SESSIONS (one), BENCH_DIR,
-#   BENCH_BUILD (<checkout>/build/demo), BENCH_KEEP=1
+#   BENCH_BUILD (<checkout>/build/demo), BENCH_KEEP=1, BENCH_PAUSE (0)
 set -u
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -93,7 +93,7 @@ if [ "$(id -u)" = 0 ]; then
     for v in BENCH_SECONDS BENCH_ROUNDS BENCH_CONNECTIONS BENCH_THREADS \
              BENCH_STREAMS BENCH_HOLD_SECONDS BENCH_DELAY_MS BENCH_FANOUT \
              BENCH_SERVER_CPU BENCH_CLIENT_CPU BENCH_STREAM_SESSIONS \
-             BENCH_BUILD BENCH_KEEP CC; do
+             BENCH_BUILD BENCH_KEEP BENCH_PAUSE CC; do
         if [ -n "${!v+x}" ]; then
             ENV_PASS+=("$v=${!v}")
         fi
