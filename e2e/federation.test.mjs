@@ -762,6 +762,23 @@ test('paging: an upstream that pages (9 tools in pages of 3, 23 resources in pag
   for (const c of cursors) {
     assert.doesNotMatch(c, /^\d+$/, 'a gateway cursor, not the upstream\'s');
   }
+  // A cursor belongs to the session it was handed to: another session of
+  // the same user gets -32602, its own session still pages with it.
+  assert.ok(cursors.length, 'the gateway handed out cursors');
+  const mine = await rawSession(gw2Tok, { url: gw2.mcpUrl });
+  const own = await post({ jsonrpc: '2.0', id: 4, method: 'tools/list', params: {} },
+    { token: gw2Tok, session: mine.session, version: mine.version, url: gw2.mcpUrl });
+  const next = own.json?.result?.nextCursor;
+  assert.ok(next, `a first page with a cursor: ${own.text.slice(0, 300)}`);
+  const other = await rawSession(gw2Tok, { url: gw2.mcpUrl });
+  const foreign = await post({ jsonrpc: '2.0', id: 5, method: 'tools/list', params: { cursor: next } },
+    { token: gw2Tok, session: other.session, version: other.version, url: gw2.mcpUrl });
+  assert.equal(foreign.status, 200, foreign.text);
+  assert.equal(foreign.json?.error?.code, -32602, `another session's cursor: ${foreign.text}`);
+  assert.match(foreign.json.error.message, /another session/);
+  const again = await post({ jsonrpc: '2.0', id: 6, method: 'tools/list', params: { cursor: next } },
+    { token: gw2Tok, session: mine.session, version: mine.version, url: gw2.mcpUrl });
+  assert.ok(Array.isArray(again.json?.result?.tools), `its own session pages on: ${again.text.slice(0, 300)}`);
   const read = await client.readResource({ uri: 'pg-paged://item/17' }, CALL);
   assert.equal(read.contents[0].text, 'content of paged://item/17', 'the prefix is removed on the way up');
   assert.equal(read.contents[0].uri, 'pg-paged://item/17', 'and put back on the way down');

@@ -259,10 +259,13 @@ typedef struct {
  * first, then the next pending backend follows, until nothing is pending
  * and the merged result has no nextCursor. The token's scopes are checked
  * again on every page: a cursor never shows a backend the token may not
- * see (such positions are dropped).
+ * see (such positions are dropped). A cursor is bound to what the plan
+ * that led to it was given as binding (the client session): another
+ * binding does not verify it.
  */
 typedef struct {
     mcp_fed_kind_e kind;
+    const char *binding;        /**< the cursors' binding, or NULL */
     apr_array_header_t *fetch;  /**< mcp_fed_pos_t: ask these now */
     apr_array_header_t *rest;   /**< mcp_fed_pos_t: pending after them */
 } mcp_fed_plan_t;
@@ -270,16 +273,20 @@ typedef struct {
 /**
  * Plan one list request of @a kind for a token with scope set @a granted.
  * @param cursor the request's params.cursor, or NULL for the first page
+ * @param binding what the cursor must have been minted for (the client
+ *        session's id), and what the next cursor is minted for; NULL is
+ *        the same as ""
  * @return APR_SUCCESS with *pplan (plan->fetch may be empty); for a cursor
  *         that does not verify (forged, truncated, cut, minted under
- *         another key, not a gateway cursor) MCP_EVERIFY; for an authentic
+ *         another key or for another binding, not a gateway cursor)
+ *         MCP_EVERIFY; for an authentic
  *         cursor of another list method or naming a backend this endpoint
  *         no longer has, MCP_EINVALID. The handler answers either with
  *         JSON-RPC -32602.
  */
 apr_status_t mcp_fed_list_plan(mcp_fed_plan_t **pplan, apr_pool_t *p,
                                const mcp_fed_t *fed, mcp_fed_kind_e kind,
-                               const char *cursor,
+                               const char *cursor, const char *binding,
                                const apr_array_header_t *granted,
                                const char **perr);
 
@@ -330,8 +337,10 @@ apr_status_t mcp_fed_list_merge(mcp_json_t **presult,
 /**
  * Mint the gateway cursor for @a pending (mcp_fed_pos_t, at least one) of
  * list @a kind: base64url(JSON {"m":method,"p":[[backend name, cursor or
- * null], ...]}) "." base64url(HMAC-SHA-256(key, "mcp-fed-cursor:" + the
- * first part)), no padding. Backends are named, not numbered, so a cursor
+ * null], ...]}) "." base64url(HMAC-SHA-256(key, "mcp-fed-cursor:" +
+ * @a binding (NULL: none) + NUL + the first part)), no padding. The
+ * binding is not in the cursor: only a decode given the same one verifies
+ * it. Backends are named, not numbered, so a cursor
  * from before a configuration change fails clearly instead of pointing
  * at another backend. mcp_fed_list_merge() calls it; exposed for tests.
  * @return APR_SUCCESS, MCP_EINVALID (empty @a pending), MCP_ETOOLARGE.
@@ -339,17 +348,17 @@ apr_status_t mcp_fed_list_merge(mcp_json_t **presult,
 apr_status_t mcp_fed_cursor_encode(const char **pcursor, apr_pool_t *p,
                                    const mcp_fed_t *fed, mcp_fed_kind_e kind,
                                    const apr_array_header_t *pending,
-                                   const char **perr);
+                                   const char *binding, const char **perr);
 
 /**
  * Verify (HMAC compared in constant time) and decode a gateway cursor of
- * list @a kind into *ppending (mcp_fed_pos_t).
+ * list @a kind, minted for @a binding, into *ppending (mcp_fed_pos_t).
  * @return as mcp_fed_list_plan(): APR_SUCCESS, MCP_EVERIFY, MCP_EINVALID.
  */
 apr_status_t mcp_fed_cursor_decode(apr_array_header_t **ppending,
                                    apr_pool_t *p, const mcp_fed_t *fed,
                                    mcp_fed_kind_e kind, const char *cursor,
-                                   const char **perr);
+                                   const char *binding, const char **perr);
 
 /* ---------------------------------------------------------------------
  * Routing one request to its backend

@@ -545,20 +545,30 @@ static int visible(const mcp_fed_t *fed, int i,
     return mcp_scope_covers_all(granted, mcp_fed_backend(fed, i)->scopes);
 }
 
+/* The MAC covers the binding too (a NUL ends it: no binding can pass for
+ * another with part of the payload). */
 static void cursor_mac(unsigned char mac[MCP_SHA256_LEN], apr_pool_t *p,
-                       const mcp_fed_t *fed, const char *payload,
-                       apr_size_t len)
+                       const mcp_fed_t *fed, const char *binding,
+                       const char *payload, apr_size_t len)
 {
-    char *msg = apr_pstrcat(p, CURSOR_MAC_LABEL,
-                            apr_pstrmemdup(p, payload, len), NULL);
+    apr_size_t blen = binding ? strlen(binding) : 0;
+    apr_size_t llen = sizeof(CURSOR_MAC_LABEL) - 1;
+    char *msg = apr_palloc(p, llen + blen + 1 + len);
 
-    mcp_crypto_hmac_sha256(mac, fed->key, fed->keylen, msg, strlen(msg));
+    memcpy(msg, CURSOR_MAC_LABEL, llen);
+    if (blen) {
+        memcpy(msg + llen, binding, blen);
+    }
+    msg[llen + blen] = '\0';
+    memcpy(msg + llen + blen + 1, payload, len);
+    mcp_crypto_hmac_sha256(mac, fed->key, fed->keylen, msg,
+                           llen + blen + 1 + len);
 }
 
 apr_status_t mcp_fed_cursor_encode(const char **pcursor, apr_pool_t *p,
                                    const mcp_fed_t *fed, mcp_fed_kind_e kind,
                                    const apr_array_header_t *pending,
-                                   const char **perr)
+                                   const char *binding, const char **perr)
 {
     mcp_json_t *obj = mcp_json_object(p), *list = mcp_json_array(p);
     unsigned char mac[MCP_SHA256_LEN];
@@ -586,7 +596,7 @@ apr_status_t mcp_fed_cursor_encode(const char **pcursor, apr_pool_t *p,
     mcp_json_set(obj, "p", list);
     json = mcp_json_dump(p, obj, MCP_JSON_FMT_COMPACT, &len);
     payload = mcp_b64url_encode(p, json, len);
-    cursor_mac(mac, p, fed, payload, strlen(payload));
+    cursor_mac(mac, p, fed, binding, payload, strlen(payload));
     cursor = apr_pstrcat(p, payload, ".",
                          mcp_b64url_encode(p, mac, sizeof(mac)), NULL);
     if (strlen(cursor) > MCP_FED_MAX_CURSOR) {
@@ -601,7 +611,7 @@ apr_status_t mcp_fed_cursor_encode(const char **pcursor, apr_pool_t *p,
 /* Check the MAC of @a cursor; on success *ppayload is the decoded JSON. */
 static apr_status_t cursor_verify(mcp_json_t **ppayload, apr_pool_t *p,
                                   const mcp_fed_t *fed, const char *cursor,
-                                  const char **perr)
+                                  const char *binding, const char **perr)
 {
     unsigned char want[MCP_SHA256_LEN], *got, *json;
     apr_size_t len, gotlen, jsonlen;
@@ -616,9 +626,10 @@ static apr_status_t cursor_verify(mcp_json_t **ppayload, apr_pool_t *p,
            != APR_SUCCESS || gotlen != sizeof(want)) {
         return fail(perr, p, MCP_EVERIFY, "not a cursor of this gateway");
     }
-    cursor_mac(want, p, fed, cursor, (apr_size_t)(dot - cursor));
+    cursor_mac(want, p, fed, binding, cursor, (apr_size_t)(dot - cursor));
     if (!mcp_crypto_equal(want, got, sizeof(want))) {
-        return fail(perr, p, MCP_EVERIFY, "the cursor does not verify");
+        return fail(perr, p, MCP_EVERIFY, "the cursor does not verify "
+                    "(forged, or handed to another session)");
     }
     memset(&lim, 0, sizeof(lim));
     lim.max_bytes = MCP_FED_MAX_CURSOR;
@@ -659,7 +670,7 @@ static apr_status_t cursor_entry(mcp_fed_pos_t *pos, apr_pool_t *p,
 apr_status_t mcp_fed_cursor_decode(apr_array_header_t **ppending,
                                    apr_pool_t *p, const mcp_fed_t *fed,
                                    mcp_fed_kind_e kind, const char *cursor,
-                                   const char **perr)
+                                   const char *binding, const char **perr)
 {
     mcp_json_t *payload = NULL, *list;
     const char *method;
@@ -668,7 +679,8 @@ apr_status_t mcp_fed_cursor_decode(apr_array_header_t **ppending,
     apr_size_t i;
 
     *ppending = NULL;
-    if ((rv = cursor_verify(&payload, p, fed, cursor, perr)) != APR_SUCCESS) {
+    if ((rv = cursor_verify(&payload, p, fed, cursor, binding, perr))
+        != APR_SUCCESS) {
         return rv;
     }
     method = mcp_json_get_str(p, payload, "m");
@@ -696,7 +708,7 @@ apr_status_t mcp_fed_cursor_decode(apr_array_header_t **ppending,
 
 apr_status_t mcp_fed_list_plan(mcp_fed_plan_t **pplan, apr_pool_t *p,
                                const mcp_fed_t *fed, mcp_fed_kind_e kind,
-                               const char *cursor,
+                               const char *cursor, const char *binding,
                                const apr_array_header_t *granted,
                                const char **perr)
 {
@@ -711,6 +723,7 @@ apr_status_t mcp_fed_list_plan(mcp_fed_plan_t **pplan, apr_pool_t *p,
     }
     plan = apr_pcalloc(p, sizeof(*plan));
     plan->kind = kind;
+    plan->binding = binding ? apr_pstrdup(p, binding) : NULL;
     plan->fetch = apr_array_make(p, 4, sizeof(mcp_fed_pos_t));
     plan->rest = apr_array_make(p, 4, sizeof(mcp_fed_pos_t));
     if (!cursor) {
@@ -725,7 +738,7 @@ apr_status_t mcp_fed_list_plan(mcp_fed_plan_t **pplan, apr_pool_t *p,
         *pplan = plan;
         return APR_SUCCESS;
     }
-    rv = mcp_fed_cursor_decode(&pending, p, fed, kind, cursor, perr);
+    rv = mcp_fed_cursor_decode(&pending, p, fed, kind, cursor, binding, perr);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -965,7 +978,8 @@ apr_status_t mcp_fed_list_merge(mcp_json_t **presult,
     mcp_json_set(out, kinds[m.kind].member, items);
     apr_array_cat(m.pending, plan->rest);
     if (m.pending->nelts) {
-        rv = mcp_fed_cursor_encode(&cursor, p, fed, m.kind, m.pending, perr);
+        rv = mcp_fed_cursor_encode(&cursor, p, fed, m.kind, m.pending,
+                                   plan->binding, perr);
         if (rv != APR_SUCCESS) {
             return rv;
         }

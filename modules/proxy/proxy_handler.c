@@ -508,6 +508,13 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
     return rv;
 }
 
+/* Gateway cursors hold the backends' cursors, which belong to the
+ * backend sessions of one client session: they are bound to it. */
+static const char *cursor_binding(const mcp_proxy_ctx_t *ctx)
+{
+    return ctx->sess ? ctx->sess->id : NULL;
+}
+
 static answer_t do_list(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
                         mcp_fed_kind_e kind)
 {
@@ -521,7 +528,7 @@ static answer_t do_list(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
     apr_status_t rv;
 
     rv = mcp_fed_list_plan(&plan, r->pool, ctx->ep->fed, kind, cursor,
-                           ctx->granted, &err);
+                           cursor_binding(ctx), ctx->granted, &err);
     if (rv != APR_SUCCESS) {
         a.msg = rpc_error(ctx, &m->id, MCP_JSONRPC_INVALID_PARAMS,
                           apr_psprintf(r->pool, "Invalid cursor: %s",
@@ -568,7 +575,8 @@ static void fill_catalog(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
 
     for (page = 0; page < MAX_CATALOG_PAGES; page++) {
         if (mcp_fed_list_plan(&plan, r->pool, ctx->ep->fed, kind, cursor,
-                              ctx->granted, NULL) != APR_SUCCESS) {
+                              cursor_binding(ctx), ctx->granted, NULL)
+            != APR_SUCCESS) {
             return;
         }
         mcp_jsonrpc_request_create(&q, r->pool, &m->id,

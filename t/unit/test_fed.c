@@ -377,13 +377,16 @@ static mcp_json_t *merge(const mcp_fed_t *fed, const mcp_fed_plan_t *plan,
     return out;
 }
 
+/* The client session cursors are bound to in these tests. */
+#define SESSION "session-1"
+
 static mcp_fed_plan_t *plan_of(const mcp_fed_t *fed, mcp_fed_kind_e kind,
                                const char *cursor, const char *granted)
 {
     mcp_fed_plan_t *plan = NULL;
     const char *err = NULL;
 
-    ck_assert_msg(mcp_fed_list_plan(&plan, tp, fed, kind, cursor,
+    ck_assert_msg(mcp_fed_list_plan(&plan, tp, fed, kind, cursor, SESSION,
                                     set_of(granted), &err) == APR_SUCCESS,
                   "plan refused: %s", err);
     return plan;
@@ -675,6 +678,29 @@ START_TEST(cursor_pagination)
     cursor = mcp_json_get_str(tp, out, "nextCursor");
     out = one_page(fed, cursor, "", &names);
     ck_assert_str_eq(names, "l2");
+
+    /* The next cursor of one session is refused in another, and without
+     * one; in its own it still works. */
+    out = one_page(fed, NULL, "github:read", &names);
+    cursor = mcp_json_get_str(tp, out, "nextCursor");
+    ck_assert_ptr_nonnull(cursor);
+    {
+        mcp_fed_plan_t *plan = NULL;
+        const char *err = NULL;
+
+        ck_assert_status(mcp_fed_list_plan(&plan, tp, fed, MCP_FED_TOOLS,
+                                           cursor, "session-2",
+                                           set_of("github:read"), &err),
+                         MCP_EVERIFY);
+        ck_assert_ptr_nonnull(strstr(err, "another session"));
+        ck_assert_status(mcp_fed_list_plan(&plan, tp, fed, MCP_FED_TOOLS,
+                                           cursor, NULL,
+                                           set_of("github:read"), &err),
+                         MCP_EVERIFY);
+        ck_assert_ptr_null(plan);
+    }
+    out = one_page(fed, cursor, "github:read", &names);
+    ck_assert_str_eq(names, "github_g2");
 }
 END_TEST
 
@@ -696,9 +722,11 @@ START_TEST(cursor_refused)
     pos->backend = 0;
     pos->cursor = NULL;
     ck_assert_status(mcp_fed_cursor_encode(&cursor, tp, fed, MCP_FED_TOOLS,
-                                           pending, &err), APR_SUCCESS);
+                                           pending, SESSION, &err),
+                     APR_SUCCESS);
     ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
-                                           cursor, &err), APR_SUCCESS);
+                                           cursor, SESSION, &err),
+                     APR_SUCCESS);
     ck_assert_int_eq(got->nelts, 2);
     ck_assert_int_eq(APR_ARRAY_IDX(got, 0, mcp_fed_pos_t).backend, 2);
     ck_assert_str_eq(APR_ARRAY_IDX(got, 0, mcp_fed_pos_t).cursor, "L2");
@@ -711,12 +739,14 @@ START_TEST(cursor_refused)
         bad = apr_pstrdup(tp, cursor);
         bad[k] = bad[k] == 'A' ? 'B' : 'A';
         ck_assert_status(mcp_fed_list_plan(&plan, tp, fed, MCP_FED_TOOLS, bad,
-                                           set_of("github:read"), &err),
+                                           SESSION, set_of("github:read"),
+                                           &err),
                          MCP_EVERIFY);
         ck_assert_ptr_null(plan);
         ck_assert_status(mcp_fed_list_plan(&plan, tp, fed, MCP_FED_TOOLS,
                                            apr_pstrndup(tp, cursor, k),
-                                           set_of("github:read"), &err),
+                                           SESSION, set_of("github:read"),
+                                           &err),
                          MCP_EVERIFY);
     }
     /* A forged payload with a MAC from another cursor. */
@@ -724,17 +754,31 @@ START_TEST(cursor_refused)
                                   "[[\"github\",null]]}"),
                          strrchr(cursor, '.'), NULL);
     ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
-                                           forged, &err), MCP_EVERIFY);
+                                           forged, SESSION, &err), MCP_EVERIFY);
     ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
-                                           "", &err), MCP_EVERIFY);
+                                           "", SESSION, &err), MCP_EVERIFY);
     ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
-                                           "G2", &err), MCP_EVERIFY);
+                                           "G2", SESSION, &err), MCP_EVERIFY);
     ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
                                            apr_pstrcat(tp, cursor, "x", NULL),
-                                           &err), MCP_EVERIFY);
+                                           SESSION, &err), MCP_EVERIFY);
+    /* Another session's binding, none, and bindings that share a prefix
+     * with the right one. */
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
+                                           cursor, "session-2", &err),
+                     MCP_EVERIFY);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
+                                           cursor, NULL, &err), MCP_EVERIFY);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
+                                           cursor, "session-", &err),
+                     MCP_EVERIFY);
+    ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_TOOLS,
+                                           cursor, SESSION "1", &err),
+                     MCP_EVERIFY);
     /* Authentic, but for another list method. */
     ck_assert_status(mcp_fed_cursor_decode(&got, tp, fed, MCP_FED_PROMPTS,
-                                           cursor, &err), MCP_EINVALID);
+                                           cursor, SESSION, &err),
+                     MCP_EINVALID);
     ck_assert_ptr_nonnull(strstr(err, "tools/list"));
     /* The same backends under another key. */
     add_backend(arr, "github", "github_", "github:read");
@@ -742,18 +786,20 @@ START_TEST(cursor_refused)
     add_backend(arr, "local", NULL, NULL);
     ck_assert_status(make_fed(&other, arr, key2, 0, &err), APR_SUCCESS);
     ck_assert_status(mcp_fed_cursor_decode(&got, tp, other, MCP_FED_TOOLS,
-                                           cursor, &err), MCP_EVERIFY);
+                                           cursor, SESSION, &err),
+                     MCP_EVERIFY);
     /* The same key, but "local" is gone from the configuration. */
     arr = backends();
     add_backend(arr, "github", "github_", "github:read");
     ck_assert_status(make_fed(&other, arr, key1, 0, &err), APR_SUCCESS);
     ck_assert_status(mcp_fed_cursor_decode(&got, tp, other, MCP_FED_TOOLS,
-                                           cursor, &err), MCP_EINVALID);
+                                           cursor, SESSION, &err),
+                     MCP_EINVALID);
     ck_assert_ptr_nonnull(strstr(err, "local"));
     /* Nothing to encode. */
     ck_assert_status(mcp_fed_cursor_encode(&cursor, tp, fed, MCP_FED_TOOLS,
-                     apr_array_make(tp, 1, sizeof(mcp_fed_pos_t)), &err),
-                     MCP_EINVALID);
+                     apr_array_make(tp, 1, sizeof(mcp_fed_pos_t)), SESSION,
+                     &err), MCP_EINVALID);
 }
 END_TEST
 
