@@ -279,9 +279,8 @@ typedef struct {
  * @return APR_SUCCESS with *pplan (plan->fetch may be empty); for a cursor
  *         that does not verify (forged, truncated, cut, minted under
  *         another key or for another binding, not a gateway cursor)
- *         MCP_EVERIFY; for an authentic
- *         cursor of another list method or naming a backend this endpoint
- *         no longer has, MCP_EINVALID. The handler answers either with
+ *         MCP_EVERIFY; for an authentic cursor of another list method or
+ *         naming a backend this endpoint no longer has, MCP_EINVALID. The handler answers either with
  *         JSON-RPC -32602.
  */
 apr_status_t mcp_fed_list_plan(mcp_fed_plan_t **pplan, apr_pool_t *p,
@@ -340,9 +339,9 @@ apr_status_t mcp_fed_list_merge(mcp_json_t **presult,
  * null], ...]}) "." base64url(HMAC-SHA-256(key, "mcp-fed-cursor:" +
  * @a binding (NULL: none) + NUL + the first part)), no padding. The
  * binding is not in the cursor: only a decode given the same one verifies
- * it. Backends are named, not numbered, so a cursor
- * from before a configuration change fails clearly instead of pointing
- * at another backend. mcp_fed_list_merge() calls it; exposed for tests.
+ * it. Backends are named, not numbered, so a cursor from before a
+ * configuration change fails clearly instead of pointing at another
+ * backend. mcp_fed_list_merge() calls it; exposed for tests.
  * @return APR_SUCCESS, MCP_EINVALID (empty @a pending), MCP_ETOOLARGE.
  */
 apr_status_t mcp_fed_cursor_encode(const char **pcursor, apr_pool_t *p,
