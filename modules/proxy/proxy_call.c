@@ -561,9 +561,7 @@ static apr_status_t watch_session(mcp_proxy_ctx_t *ctx)
                       "the session of this stream is gone; ending it");
         return MCP_ECANCELED;
     }
-    links = ctx->ep->idp ? mcp_proxy_links_generation(ctx->r,
-                                                      ctx->sess->subject)
-                         : ctx->sess->links;
+    links = mcp_proxy_session_links(ctx->r, ctx->ep, ctx->sess);
     if (changes <= ctx->sess->changes && links == ctx->sess->links) {
         return APR_SUCCESS;
     }

@@ -317,9 +317,7 @@ static answer_t do_initialize(mcp_proxy_ctx_t *ctx,
     results = apr_pcalloc(r->pool, sizeof(*results) * (ctx->ep->nbackends + 1));
     /* Read before the backends are asked: a link made meanwhile counts
      * as a change. */
-    if (ctx->ep->idp) {
-        ctx->sess->links = mcp_proxy_links_generation(r, ctx->subject);
-    }
+    ctx->sess->links = mcp_proxy_session_links(r, ctx->ep, ctx->sess);
     if (n) {
         mcp_proxy_backends_init(ctx, which, n, results);
     }
@@ -430,8 +428,8 @@ static apr_status_t list_once(mcp_proxy_ctx_t *ctx,
     /* The client lists with the links of now: its GET streams need not
      * announce older changes again (read before the backends are asked,
      * as in initialize). */
-    if (ctx->sess && ctx->ep->idp) {
-        apr_int64_t links = mcp_proxy_links_generation(r, ctx->subject);
+    if (ctx->sess) {
+        apr_int64_t links = mcp_proxy_session_links(r, ctx->ep, ctx->sess);
 
         if (links != ctx->sess->links) {
             ctx->sess->links = links;

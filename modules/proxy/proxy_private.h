@@ -177,7 +177,7 @@ typedef struct {
                                     them as list_changed */
     apr_int64_t links;         /**< the subject's links generation when
                                     the client last listed (see
-                                    mcp_proxy_links_generation()) */
+                                    mcp_proxy_session_links()) */
 } mcp_proxy_session_t;
 
 /** A new session (not stored yet) for @a ep with a fresh random id. */
@@ -210,9 +210,13 @@ apr_status_t mcp_proxy_session_peek(request_rec *r, const char *id,
  */
 void mcp_proxy_links_changed(request_rec *r, const char *subject);
 
-/** The links generation of @a subject: 0 until a link of theirs changed
- * (or when the cache cannot tell). */
-apr_int64_t mcp_proxy_links_generation(request_rec *r, const char *subject);
+/** The links generation to compare session @a s of endpoint @a ep with:
+ * its subject's (0 until a link of theirs changed, or when the cache
+ * cannot tell) when @a ep has an idp= backend, else s->links as it is (links change no list of @a ep, and
+ * the cache is not asked). */
+apr_int64_t mcp_proxy_session_links(request_rec *r,
+                                    const mcp_proxy_endpoint_t *ep,
+                                    const mcp_proxy_session_t *s);
 
 /** Remove session @a id. */
 void mcp_proxy_session_remove(request_rec *r, const char *id);

@@ -389,7 +389,9 @@ void mcp_proxy_links_changed(request_rec *r, const char *subject)
                   APR_INT64_T_FMT ")", subject, n);
 }
 
-apr_int64_t mcp_proxy_links_generation(request_rec *r, const char *subject)
+/* The links generation of @a subject: 0 until a link of theirs changed
+ * (or when the cache cannot tell). */
+static apr_int64_t links_generation(request_rec *r, const char *subject)
 {
     const char *value;
     apr_int64_t n = 0;
@@ -405,6 +407,13 @@ apr_int64_t mcp_proxy_links_generation(request_rec *r, const char *subject)
     }
     apr_pool_destroy(tp);
     return n;
+}
+
+apr_int64_t mcp_proxy_session_links(request_rec *r,
+                                    const mcp_proxy_endpoint_t *ep,
+                                    const mcp_proxy_session_t *s)
+{
+    return ep->idp ? links_generation(r, s->subject) : s->links;
 }
 
 void mcp_proxy_session_remove(request_rec *r, const char *id)
