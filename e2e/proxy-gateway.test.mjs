@@ -26,7 +26,9 @@
 //     drops out of lists at once;
 //   - tasks of server-everything through the gateway: the task id names
 //     the backend, tasks/get and tasks/result find it again;
-//   - sessions are bound to the user: demo2 cannot use demo's.
+//   - sessions are bound to the user: demo2 cannot use demo's;
+//   - a GET stream whose bearer check reloads the revocations gives the
+//     database connection back at once (DBDMax 1: registration goes on).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,7 +36,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGateway, basicAuthorize } from './lib/gateway.mjs';
 import { startRecordingUpstream } from './lib/recording-upstream.mjs';
-import { TestProvider, rpcWithAuth } from './lib/oauth.mjs';
+import { TestProvider, issueToken, rpcWithAuth } from './lib/oauth.mjs';
 import { SRC, freePort, portOpen, sleep, spawnTagged, waitFor, within } from './lib/proc.mjs';
 
 const EVERYTHING = path.join(SRC, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -433,5 +435,55 @@ ${basicAuthorize(data)}
     await within(Promise.all(streamsOpen.map((s) => s.done)), 10_000);
   } finally {
     await g.stop();
+  }
+});
+
+// The bearer check reloads the store's revocations every 10 s
+// (MCP_AUTHZ_REVOCATION_POLL), in whatever request comes first: here a
+// GET stream. The database connection it reads them on goes back to
+// mod_dbd at once; kept for the request, it would stay out of the pool
+// as long as the stream lasts, and with DBDMax 1 every request of the
+// process that needs the store (registration here) would wait for it.
+test('a GET stream that reloads the revocations does not keep the database connection', async () => {
+  const g = await startGateway({
+    location: `MCPProxyBackend beta ${upB.url} prefix=b_\nMCPProxyKeepAlive 1`,
+    config: `StartServers 1
+ServerLimit 1
+ThreadsPerChild 8
+MaxRequestWorkers 8
+MinSpareThreads 1
+MaxSpareThreads 8
+DBDMin 0
+DBDKeep 1
+DBDMax 1
+MCPProxyHealthCheck Off`,
+  });
+  const register = () => fetch(`${g.origin}/oauth/register`, { method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(8_000),
+    body: JSON.stringify({ client_name: 'e2e dbd', redirect_uris: ['http://127.0.0.1:53682/callback'],
+      token_endpoint_auth_method: 'none' }) });
+  let st;
+  try {
+    const token = (await issueToken(g, { user: 'demo' })).access_token;
+    const hdrs = (extra = {}) => ({ 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+      Authorization: `Bearer ${token}`, 'MCP-Protocol-Version': '2025-11-25', ...extra });
+    const init = await fetch(g.mcpUrl, { method: 'POST', headers: hdrs(), body: JSON.stringify({ jsonrpc: '2.0', id: 1,
+      method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'e2e', version: '1' } } }) });
+    assert.equal(init.status, 200, await init.text());
+    const sid = init.headers.get('mcp-session-id');
+    // Past the poll interval, so the stream's bearer check is the one that reloads.
+    await sleep(11_000);
+    const res = await fetch(g.mcpUrl, { headers: hdrs({ 'Mcp-Session-Id': sid, Accept: 'text/event-stream' }) });
+    assert.equal(res.status, 200);
+    st = readStream(res);
+    await waitFor('the stream\'s first keep-alive', () => st.text.includes(': keep-alive'), 10_000);
+    const log = readFileSync(path.join(g.dir, 'logs/error_log'), 'utf8');
+    assert.doesNotMatch(log, /MCP00859/, 'the revocations were read');
+    const reg = await register().catch((e) => assert.fail(
+      `registration while the stream is open got no answer in 8 s (${e.name}): the stream holds the database connection`));
+    assert.equal(reg.status, 201, `registration while the stream is open: ${await reg.text()}`);
+  } finally {
+    await g.stop();
+    await st?.done;
   }
 });

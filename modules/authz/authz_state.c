@@ -440,6 +440,8 @@ static void poll_revocations(request_rec *r, mcp_authz_server_conf *conf)
     apr_array_header_t *list;
     revocations_t *fresh, *old;
     mcp_store_t *st;
+    apr_status_t status;
+    void *dbd;
     int i;
 
     if (now < next_poll || apr_thread_mutex_trylock(poll_mutex) != APR_SUCCESS) {
@@ -450,21 +452,28 @@ static void poll_revocations(request_rec *r, mcp_authz_server_conf *conf)
         return;
     }
     next_poll = now + MCP_AUTHZ_REVOCATION_POLL;
-    st = mcp_glue_store(r, APLOG_MODULE_INDEX);
+    /* A connection of its own, given back at once: the request may be a
+     * GET stream, which would keep one acquired for the request out of
+     * mod_dbd's pool for as long as it lasts (with DBDMax 1, every other
+     * request of the process that needs the store would wait for it). */
+    st = mcp_glue_store_open(r, APLOG_MODULE_INDEX, &dbd);
     /* Only revocations younger than the longest-lived access token can
      * still refuse one. */
-    if (!st || mcp_store_revocation_since(st, r->pool,
-                                          now - mcp_authz_access_lifetime(conf)
-                                          - 2 * MCP_AUTHZ_LEEWAY,
-                                          &list) != APR_SUCCESS
-        || !(fresh = revocations_new())) {
+    status = st ? mcp_store_revocation_since(st, r->pool,
+                                             now
+                                             - mcp_authz_access_lifetime(conf)
+                                             - 2 * MCP_AUTHZ_LEEWAY, &list)
+                : MCP_ESTORE;
+    if (status != APR_SUCCESS || !(fresh = revocations_new())) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, MCPLOGNO(00859)
                       "cannot read the revocations from the store%s%s: using "
                       "the previous list", st ? ": " : "",
                       st ? mcp_store_error(st) : "");
+        mcp_glue_store_close(r, dbd);
         apr_thread_mutex_unlock(poll_mutex);
         return;
     }
+    mcp_glue_store_close(r, dbd);
     for (i = 0; i < list->nelts; i++) {
         mcp_store_revocation_t *rv = APR_ARRAY_IDX(list, i,
                                                    mcp_store_revocation_t *);
