@@ -194,15 +194,73 @@ static apr_status_t wait_for_refresh(cred_t *c, apr_int64_t version,
                                             "renewed; try again", c->pv->name));
 }
 
+/* Seal @a tok into the row of @a u, compare-and-set on the version @a u
+ * was read at; that also ends the lease (mcp_store_upstream_update_cas()). */
+static apr_status_t store_tokens(cred_t *c, const mcp_store_upstream_t *u,
+                                 const mcp_upstream_tokens_t *tok)
+{
+    request_rec *r = c->r;
+    const char *text = mcp_upstream_tokens_text(r->pool, tok);
+    mcp_store_upstream_t nu;
+    apr_status_t rv;
+
+    memset(&nu, 0, sizeof(nu));
+    nu.subject = r->user;
+    nu.provider = c->pv->name;
+    rv = mcp_vault_seal(&nu.sealed, r->pool, c->conf->keyring, r->user,
+                        c->pv->name, text, strlen(text));
+    nu.key_id = mcp_keyring_current(c->conf->keyring);
+    nu.scope = tok->scope ? tok->scope : u->scope;
+    nu.expires_at = tok->expires_at;
+    nu.refresh_expires_at = tok->refresh_expires_at;
+    nu.updated_at = mcp_idp_now();
+    return rv == APR_SUCCESS
+        ? mcp_store_upstream_update_cas(c->st, &nu, u->version) : rv;
+}
+
+/* The provider said invalid_grant: the refresh token is dead (expired,
+ * revoked, or its grant ended), and every later call would send it again
+ * for the same answer. Keep the row without it (the access token may
+ * still be good until it expires; then the user is asked to link again
+ * without a call to the provider). A row someone changed meanwhile (a new
+ * link) is left as it is. Ends the lease either way. */
+static void forget_refresh_token(cred_t *c, const mcp_store_upstream_t *u,
+                                 const mcp_upstream_tokens_t *old)
+{
+    request_rec *r = c->r;
+    mcp_upstream_tokens_t kept = *old;
+    apr_status_t rv;
+
+    kept.refresh_token = NULL;
+    kept.refresh_expires_at = 0;
+    kept.expires_at = u->expires_at;    /* the row's, not the sealed text's */
+    kept.scope = u->scope;
+    rv = store_tokens(c, u, &kept);
+    if (rv == APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, MCPLOGNO(02034)
+                      "dropped %s's dead %s refresh token: the link needs "
+                      "to be made again once its access token expires",
+                      r->user, c->pv->name);
+        return;
+    }
+    mcp_store_upstream_release(c->st, r->user, c->pv->name, holder(r));
+    if (rv != MCP_ECONFLICT && rv != MCP_ENOTFOUND) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, mcp_glue_log_status(rv), r,
+                      MCPLOGNO(02035) "cannot drop %s's dead %s refresh "
+                      "token from the store: %s", r->user, c->pv->name,
+                      mcp_store_error(c->st));
+    }
+}
+
 static apr_status_t refresh(cred_t *c, mcp_store_upstream_t *u,
                             const mcp_upstream_tokens_t *old,
                             mcp_upstream_tokens_t **ptok)
 {
     request_rec *r = c->r;
     const mcp_idp_provider_t *pv = c->pv;
-    const char *who = holder(r), *oerr = NULL, *err = NULL, *text;
+    const char *who = holder(r), *oerr = NULL, *err = NULL;
     mcp_upstream_tokens_t *tok;
-    mcp_store_upstream_t *now_row, nu;
+    mcp_store_upstream_t *now_row;
     apr_int64_t now = mcp_idp_now(), until = 0;
     apr_status_t rv;
 
@@ -238,7 +296,12 @@ static apr_status_t refresh(cred_t *c, mcp_store_upstream_t *u,
     rv = mcp_idp_token_request(r, pv, NULL, NULL, NULL, old->refresh_token,
                                &tok, &oerr, &err);
     if (rv != APR_SUCCESS) {
-        mcp_store_upstream_release(c->st, r->user, pv->name, who);
+        if (oerr && !strcmp(oerr, "invalid_grant")) {
+            forget_refresh_token(c, u, old);
+        }
+        else {
+            mcp_store_upstream_release(c->st, r->user, pv->name, who);
+        }
         ap_log_rerror(APLOG_MARK, oerr ? APLOG_INFO : APLOG_ERR,
                       mcp_glue_log_status(rv), r, MCPLOGNO(01918)
                       "refreshing %s's %s token failed: %s", r->user,
@@ -257,20 +320,7 @@ static apr_status_t refresh(cred_t *c, mcp_store_upstream_t *u,
         tok->refresh_token = old->refresh_token;
         tok->refresh_expires_at = u->refresh_expires_at;
     }
-    text = mcp_upstream_tokens_text(r->pool, tok);
-    memset(&nu, 0, sizeof(nu));
-    nu.subject = r->user;
-    nu.provider = pv->name;
-    rv = mcp_vault_seal(&nu.sealed, r->pool, c->conf->keyring, r->user,
-                        pv->name, text, strlen(text));
-    nu.key_id = mcp_keyring_current(c->conf->keyring);
-    nu.scope = tok->scope ? tok->scope : u->scope;
-    nu.expires_at = tok->expires_at;
-    nu.refresh_expires_at = tok->refresh_expires_at;
-    nu.updated_at = mcp_idp_now();
-    if (rv == APR_SUCCESS) {
-        rv = mcp_store_upstream_update_cas(c->st, &nu, u->version);
-    }
+    rv = store_tokens(c, u, tok);
     if (rv == MCP_ECONFLICT) {
         /* A newer link or refresh won: its tokens, never ours over them. */
         if (mcp_store_upstream_get(c->st, r->pool, r->user, pv->name,
