@@ -27,6 +27,7 @@
 //   - tasks of server-everything through the gateway: the task id names
 //     the backend, tasks/get and tasks/result find it again;
 //   - sessions are bound to the user: demo2 cannot use demo's;
+//   - HEAD opens no stream (405);
 //   - a GET stream whose bearer check reloads the revocations gives the
 //     database connection back at once (DBDMax 1: registration goes on).
 
@@ -319,6 +320,20 @@ test('DELETE of a session ends its open GET stream', async () => {
   const del = await fetch(url, { method: 'DELETE', headers: { ...headers(), 'Mcp-Session-Id': sid } });
   assert.equal(del.status, 204);
   await within(st.done, 8_000);
+});
+
+// HEAD is a GET to httpd: served as one, it would open the backends'
+// streams and hold a worker for an answer whose headers never leave.
+test('HEAD opens no stream: 405 at once, with the methods the endpoint takes', async () => {
+  const { sid } = await initialize();
+  const before = upB.getStreams.length;
+  const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(5_000),
+    headers: { ...headers(), 'Mcp-Session-Id': sid, Accept: 'text/event-stream' } })
+    .catch((e) => assert.fail(`HEAD got no answer in 5 s (${e.name}): it opened the stream`));
+  assert.equal(res.status, 405);
+  assert.equal(res.headers.get('allow'), 'GET, POST, DELETE');
+  await sleep(500);
+  assert.equal(upB.getStreams.length, before, 'no backend stream was opened');
 });
 
 test('event streams are not compressed, whatever the output filters', async () => {

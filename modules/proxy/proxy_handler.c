@@ -1408,6 +1408,15 @@ int mcp_proxy_handler(request_rec *r)
                               : mcp_scope_set_make(r->pool);
     ctx->subject = ctx->token ? ctx->token->subject
                  : r->user ? r->user : "";
+    if (ctx->ep && r->method_number == M_GET && r->header_only) {
+        /* HEAD is a GET to httpd (M_GET, header_only): served, it would
+         * open the session's backend streams and hold a worker thread for
+         * an answer whose headers are never sent. */
+        apr_table_setn(r->headers_out, "Allow", "GET, POST, DELETE");
+        return send_error(r, HTTP_METHOD_NOT_ALLOWED, PROXY_TRANSPORT_ERROR,
+                          "Method not allowed: HEAD (the event stream of "
+                          "this MCP endpoint is a GET)");
+    }
     if (ctx->ep && r->method_number == M_GET) {
         return handle_get(ctx);
     }

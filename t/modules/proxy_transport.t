@@ -261,6 +261,11 @@ for my $a ('application/json', 'text/event-stream;q=0', undef) {
     is_refusal(req(GET => defined $a ? (Accept => $a) : (), 'Mcp-Session-Id' => $sid), 406,
                qr/accept text\/event-stream/, 'GET, Accept: ' . ($a // 'none'));
 }
+# HEAD is a GET to httpd: it opens no stream (405, and no body, as HEAD).
+$res = req(HEAD => Accept => 'text/event-stream', 'Mcp-Session-Id' => $sid);
+is($res->code, 405, 'HEAD: 405');
+is($res->header('Allow'), 'GET, POST, DELETE', 'HEAD: Allow: GET, POST, DELETE');
+is($res->content, '', 'HEAD: no body');
 for my $m (qw(PUT PATCH OPTIONS)) {
     $res = req($m => 'Mcp-Session-Id' => $sid);
     is_refusal($res, 405, qr/takes POST/, "$m");
