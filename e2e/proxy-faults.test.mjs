@@ -18,6 +18,9 @@
 // first whole event), sse-stall (silent after a first event), hang-init
 // (not even initialize is answered), and slow-sse (a slow SSE
 // tool answer whose client goes away). /faults/all has them all at once.
+// /faults/hostile has the healthy backend alone, for a hostile client:
+// 300 seeded malformed or ill-typed messages, each a 4xx or a JSON-RPC
+// answer, never a 5xx, a reset or a hang.
 //
 // For each fault: tools/list is the healthy backend's tools (a partial
 // result) within the faulty backend's timeout + 2 s; tools/call of the
@@ -123,6 +126,10 @@ ${locations}
     SetHandler mcp-proxy
     ${healthy}
 ${[...IN_ALL, SLOW].map((f) => `    ${backendLine(f, urls[f.mode])}`).join('\n')}
+</Location>
+<Location /faults/hostile>
+    SetHandler mcp-proxy
+    ${healthy}
 </Location>
 <Location /faults/init-and-list>
     SetHandler mcp-proxy
@@ -304,6 +311,119 @@ test('slow-sse: a client that goes away mid-stream: the backend\'s connection is
 
 test('slow-sse: the healthy backend works after it', async () => {
   await healthyCall(await session(SLOW.mode));
+});
+
+// ---- a hostile client ----
+
+// A small seeded PRNG (mulberry32): the same messages on every run.
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// What a hostile or broken client may send: JSON-RPC with every member of
+// the wrong type, unknown and prefix-only names, forged cursors and task
+// ids, responses to requests never made, batches, and bodies that are not
+// JSON at all (truncated, deeply nested, invalid UTF-8, a huge id).
+function hostileBodies(n, rand) {
+  const pick = (a) => a[Math.floor(rand() * a.length)];
+  const str = (len) => Array.from({ length: len }, () => pick(['a', '/', '_', '%', '\\', '"', '\u0000', 'é', '\u{1F600}', '{', ']'])).join('');
+  const value = (d = 0) => {
+    const k = Math.floor(rand() * (d < 3 ? 12 : 9));
+    if (k === 9) return Array.from({ length: 3 }, () => value(d + 1));
+    if (k >= 10) return Object.fromEntries(Array.from({ length: 3 }, () => [str(4), value(d + 1)]));
+    return [null, true, 0, -1, 1.5, 1e308, '', str(8), 2 ** 60][k];
+  };
+  const methods = ['initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list',
+    'resources/read', 'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'completion/complete',
+    'logging/setLevel', 'tasks/get', 'tasks/result', 'tasks/cancel', 'notifications/cancelled',
+    'notifications/progress', 'notifications/initialized', 'sampling/createMessage', 'no/such/method'];
+  const params = (method) => {
+    switch (method) {
+      case 'tools/call': return { name: pick([HEALTHY_TOOL, 'ok_', 'ok_nope', 'gateway_whoami', 'gateway_', '', 'x'.repeat(300), 7, null]),
+        arguments: pick([{}, value(), 'x', null]), ...(rand() < 0.3 ? { _meta: { progressToken: value() } } : {}) };
+      case 'prompts/get': return { name: pick(['ok_test_simple_prompt', 'ok_', 3, null]), arguments: pick([{}, value()]) };
+      case 'resources/read': case 'resources/subscribe': case 'resources/unsubscribe':
+        return { uri: pick(['test://static-text', 'ok+test://static-text', '', 'ok+', str(20), null, 5]) };
+      case 'tools/list': case 'prompts/list': case 'resources/list': case 'resources/templates/list':
+        return { cursor: pick([str(30), Buffer.from(str(40)).toString('base64url'), '', 5, null]) };
+      case 'completion/complete': return { ref: pick([{ type: 'ref/prompt', name: 'ok_x' }, { type: str(3) }, 'x', null]),
+        argument: pick([{ name: 'a', value: 'b' }, value(), null]) };
+      case 'logging/setLevel': return { level: pick(['debug', 'emergency', 'loud', 1, null]) };
+      case 'tasks/get': case 'tasks/result': case 'tasks/cancel': return { taskId: pick(['ok.1', 'ok.', '.', str(12), null]) };
+      default: return value();
+    }
+  };
+  const message = () => {
+    const m = { jsonrpc: pick(['2.0', '2.0', '2.0', '1.0', 2, null]) };
+    if (rand() < 0.8) m.id = pick([1, 'a', 0, -5, 1.5, null, { x: 1 }, [1], true, 'i'.repeat(400)]);
+    if (rand() < 0.1) {
+      m.id = pick(['gw-1', 'ok.1', 1, str(10)]);      // a response to no request
+      m[rand() < 0.5 ? 'result' : 'error'] = value();
+    } else {
+      m.method = pick([...methods, null, 7]);
+      if (rand() < 0.8) m.params = rand() < 0.7 && typeof m.method === 'string' ? params(m.method) : value();
+    }
+    return m;
+  };
+  const raw = [
+    () => JSON.stringify(message()),
+    () => JSON.stringify(message()),
+    () => JSON.stringify(message()),
+    () => JSON.stringify(Array.from({ length: pick([0, 1, 3, 40]) }, message)),
+    () => { const t = JSON.stringify(message()); return t.slice(0, Math.floor(rand() * t.length)); },
+    () => '['.repeat(pick([100, 5000, 100_000])) + ']'.repeat(pick([0, 100])),
+    () => `{"jsonrpc":"2.0","id":1,"method":"ping","params":${'{"a":'.repeat(3000)}1${'}'.repeat(3000)}}`,
+    () => pick(['', 'null', '1', '"x"', 'true', '{}', '[]', '[[]]', '{"jsonrpc":"2.0"}', '\u0000']),
+    () => '{"jsonrpc":"2.0","id":1,"id":2,"method":"ping","method":"tools/list"}',
+    () => '{"jsonrpc":"2.0","id":1e999,"method":"ping"}',
+    () => Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ok_\xc3'),
+      Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('","arguments":{}}}')]),
+    () => `{"jsonrpc":"2.0","id":"${'x'.repeat(200_000)}","method":"ping"}`,
+  ];
+  return Array.from({ length: n }, () => pick(raw)());
+}
+
+test('a hostile client: 300 malformed or ill-typed messages are each a 4xx or a JSON-RPC answer, never a 5xx, a reset or a hang; the session works after', async () => {
+  const rand = prng(20261202);
+  const s = await session('hostile');
+  const problems = [];
+  const allowed = new Set([200, 202, 400, 404, 405, 406, 413, 415]);
+  const bodies = hostileBodies(300, rand);
+  for (const [i, body] of bodies.entries()) {
+    const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': rand() < 0.9 ? '2025-11-25' : ['2025-03-26', 'x', '9999-01-01'][i % 3] };
+    const r = rand();
+    if (r < 0.75) headers['Mcp-Session-Id'] = s.id;
+    else if (r < 0.85) headers['Mcp-Session-Id'] = ['x', 'x'.repeat(4000), `${s.id}x`, s.id.slice(1)][i % 4];
+    const method = rand() < 0.95 ? 'POST' : ['PUT', 'PATCH', 'HEAD'][i % 3];
+    const shown = (typeof body === 'string' ? body : body.toString('latin1')).slice(0, 120);
+    try {
+      const res = await fetch(endpoint('hostile'), { method, headers, body: method === 'HEAD' ? undefined : body,
+        signal: AbortSignal.timeout(10_000) });
+      const type = (res.headers.get('content-type') ?? '').split(';')[0];
+      const text = await res.text();
+      if (!allowed.has(res.status)) {
+        problems.push(`#${i} ${method} ${shown}: HTTP ${res.status} ${text.slice(0, 200)}`);
+      } else if (type === 'application/json' && text) {
+        const answer = JSON.parse(text);
+        const all = Array.isArray(answer) ? answer : [answer];
+        if (!all.every((m) => m?.jsonrpc === '2.0' && ('result' in m || 'error' in m))) {
+          problems.push(`#${i} ${shown}: not JSON-RPC answers: ${text.slice(0, 200)}`);
+        }
+      }
+    } catch (e) {
+      problems.push(`#${i} ${method} ${shown}: ${e.name}: ${e.message}`);
+    }
+  }
+  assert.deepEqual(problems.slice(0, 10), [], `${problems.length} of ${bodies.length} answers were wrong`);
+  await healthyCall(s);
 });
 
 test('BusyWorkers sees a request in flight (the leak check below can see a leak)', async () => {
