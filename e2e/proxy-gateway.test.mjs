@@ -426,8 +426,10 @@ ${basicAuthorize(data)}
     // 8 streams on 16 threads: more idle than MaxSpareThreads, so the MPM
     // retires children; wait until one that holds a stream finishes
     // gracefully (G), then a few seconds more.
-    const scoreboard = async () => ((await (await fetch(`${g.origin}/server-status?auto`)).text())
-      .match(/^Scoreboard: (.*)$/m) ?? [])[1] ?? '';
+    // A new connection each time: a kept-alive one may belong to a child
+    // the MPM has just retired, which closes it (fetch failed).
+    const scoreboard = async () => ((await (await fetch(`${g.origin}/server-status?auto`,
+      { headers: { Connection: 'close' } })).text()).match(/^Scoreboard: (.*)$/m) ?? [])[1] ?? '';
     let seen = '';
     const until = Date.now() + 20_000;
     while (Date.now() < until && !seen.includes('G')) {

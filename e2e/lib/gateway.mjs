@@ -59,8 +59,25 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { SRC, freePort, portOpen, processesOf, waitFor, within } from './proc.mjs';
 
-const LIBS = path.join(SRC, 'build/demo/.libs');
+// MCP_E2E_BUILD: the build whose modules httpd loads (default build/demo;
+// scripts/check's e2e-asan layer names build/asan). MCP_E2E_SANITIZE: the
+// sanitizer runtimes to preload into httpd (LD_PRELOAD), which the modules
+// of a build configured with --enable-sanitizers need before them; then a
+// sanitizer report aborts the child (the error_log has it) and stop()
+// fails on it. mcpctl is build/demo's either way.
+const LIBS = path.join(path.resolve(SRC, process.env.MCP_E2E_BUILD ?? 'build/demo'), '.libs');
 const MCPCTL = path.join(SRC, 'build/demo/support/mcpctl');
+const SANITIZE = process.env.MCP_E2E_SANITIZE ?? '';
+const SANITIZER_REPORT = /(ERROR: AddressSanitizer|runtime error:)[\s\S]{0,4000}/;
+
+// The environment of httpd (and of its configuration test).
+function httpdEnv() {
+  if (!SANITIZE) {
+    return process.env;
+  }
+  return { ...process.env, LD_PRELOAD: SANITIZE, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1',
+    UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1:abort_on_error=1' };
+}
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -330,7 +347,7 @@ async function runGateway(opts, dir, password) {
     const port = opts.port ?? await freePort();
     writeFileSync(conf, httpdConf({ ...opts, dir, data, port, user }));
     try {
-      execFileSync(httpd, ['-d', dir, '-f', conf, '-t'], { stdio: 'pipe' });
+      execFileSync(httpd, ['-d', dir, '-f', conf, '-t'], { stdio: 'pipe', env: httpdEnv() });
     } catch (e) {
       if (!opts.dir) {
         rmSync(dir, { recursive: true, force: true });
@@ -340,7 +357,7 @@ async function runGateway(opts, dir, password) {
       throw err;
     }
     const child = spawn(httpd, ['-d', dir, '-f', conf, '-DFOREGROUND'], {
-      stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: httpdEnv(),
     });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
@@ -439,6 +456,10 @@ function makeGateway({ dir, port, password, child, exited, stderr, opts }) {
         }
       }
       child.stderr?.destroy();
+      const report = SANITIZE ? SANITIZER_REPORT.exec(read('error_log') + stderr()) : null;
+      if (report) {
+        throw new Error(`a sanitizer report of httpd (${dir} kept):\n${report[0]}`);
+      }
       if (!keep) {
         rmSync(dir, { recursive: true, force: true });
       }
