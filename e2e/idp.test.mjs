@@ -829,6 +829,32 @@ idpTest('an access token revoked upstream: a new session (its initialize gets th
   assert.ok(seen.filter((r) => r.jti !== revoked.jti).every((r) => r.ok), 'every later token was good');
 });
 
+idpTest('two calls refused with the same revoked token, the second 401 after the first call refreshed: one refresh, the second call gets the new token', async () => {
+  const [c1, c2] = await Promise.all([client('demo2'), client('demo2')]);
+  try {
+    assert.equal((await c1.callTool({ name: WHOAMI, arguments: {} })).structuredContent?.sub, 'demo2');
+    const revoked = await revokeCurrentAccess('demo2');
+    const mark = mcp.records().length;
+    const before = up.stats().refreshes.length;
+    // The first refusal (c2's) comes 2 s late; c1's, 300 ms later, at once:
+    // c1 refreshes, and when c2's 401 arrives the link holds the new token.
+    mcp.delayRefusals(2000, 1);
+    const late = c2.callTool({ name: WHOAMI, arguments: {} });
+    await sleep(300);
+    const first = await c1.callTool({ name: WHOAMI, arguments: {} });
+    const second = await late;
+    assert.equal(first.structuredContent?.sub, 'demo2', JSON.stringify(first));
+    assert.equal(second.structuredContent?.sub, 'demo2', JSON.stringify(second));
+    assert.equal(up.stats().refreshes.length - before, 1, 'exactly one refresh at the token endpoint');
+    const seen = seenSince(mark, 'demo2');
+    assert.equal(seen.filter((r) => r.jti === revoked.jti).length, 2, `both offered the revoked token once: ${JSON.stringify(seen)}`);
+    const fresh = seen.filter((r) => r.jti !== revoked.jti);
+    assert.equal(new Set(fresh.map((r) => r.jti)).size, 1, `then both the one new token: ${JSON.stringify(fresh)}`);
+  } finally {
+    await Promise.all([c1.close(), c2.close()]);
+  }
+});
+
 idpTest('access and refresh token revoked upstream: OAuthTokenExpired with a reason and the link, one refresh attempt (invalid_grant), then none: the dead refresh token is dropped; the link re-links', async () => {
   const attempts = (s) => s.refreshes.length + (s.grants['refresh_token:error'] ?? 0);
   const c = await client('demo2');

@@ -113,14 +113,17 @@ typedef struct {
  * "Authorization" and "Bearer <token>"), refreshed before it expires
  * (provided by mod_mcp_idp). Parallel requests never refresh one token
  * twice.
- * @param rejected 1 when the backend has just refused the credential this
- *        function gave (HTTP 401): refresh it once and give the new one,
- *        or fail with OAuthTokenExpired
+ * @param rejected NULL; or the value this function gave (*pvalue) that
+ *        the backend has just refused (HTTP 401): refresh it once and give
+ *        the new one, or fail with OAuthTokenExpired. When the link holds
+ *        another token by now (a parallel request refused the same one
+ *        and refreshed it already), that one is given, without a refresh.
  * @return APR_SUCCESS with *pheader and *pvalue; otherwise a status with
  *         *perr filled in.
  */
 APR_DECLARE_OPTIONAL_FN(apr_status_t, mcp_idp_upstream_credential,
-                        (request_rec *r, const char *provider, int rejected,
+                        (request_rec *r, const char *provider,
+                         const char *rejected,
                          const char **pheader, const char **pvalue,
                          mcp_idp_error_t **perr));
 

@@ -381,7 +381,7 @@ static void note_use(cred_t *c, const mcp_store_upstream_t *u, apr_int64_t now)
 }
 
 static apr_status_t credential(request_rec *r, const char *provider,
-                               int rejected, const char **pheader,
+                               const char *refused, const char **pheader,
                                const char **pvalue, mcp_idp_error_t **perr,
                                void **pdbd);
 
@@ -389,7 +389,8 @@ static apr_status_t credential(request_rec *r, const char *provider,
  * GET stream asks once and then holds its request for minutes, and must
  * not hold one of mod_dbd's few connections all that time. */
 apr_status_t mcp_idp_upstream_credential(request_rec *r, const char *provider,
-                                         int rejected, const char **pheader,
+                                         const char *rejected,
+                                         const char **pheader,
                                          const char **pvalue,
                                          mcp_idp_error_t **perr)
 {
@@ -401,17 +402,55 @@ apr_status_t mcp_idp_upstream_credential(request_rec *r, const char *provider,
     return rv;
 }
 
+/* The link is open (@a *ptok): is it fit for a call? A personal token
+ * the backend refused, missing scopes, or a token that expires soon (or
+ * was @a rejected) and is refreshed now. */
+static apr_status_t check_row(cred_t *c, mcp_store_upstream_t *u,
+                              mcp_upstream_tokens_t **ptok, int rejected,
+                              apr_int64_t now)
+{
+    request_rec *r = c->r;
+    const char *missing;
+
+    if (c->pv->mode == MCP_IDP_MODE_PERSONAL) {
+        return rejected ? fail(c, "OAuthTokenExpired", "token_rejected",
+                               apr_psprintf(r->pool, "The backend refused "
+                                            "your %s token; replace it",
+                                            c->pv->name))
+                        : APR_SUCCESS;
+    }
+    if (*(missing = mcp_upstream_missing_scopes(r->pool, c->pv->scope,
+                                                u->scope))) {
+        return fail(c, "OAuthConnectionRequired", "scope_upgrade_required",
+                    apr_psprintf(r->pool, "Your %s link lacks the scopes %s; "
+                                 "link it again", c->pv->name, missing));
+    }
+    if (!rejected && !(u->expires_at && u->expires_at - now <= margin(u))) {
+        return APR_SUCCESS;
+    }
+    if ((*ptok)->refresh_token) {
+        return refresh(c, u, *ptok, ptok);
+    }
+    if (rejected || (u->expires_at && u->expires_at <= now)) {
+        return fail(c, "OAuthTokenExpired", rejected ? "token_rejected"
+                                                     : "token_expired",
+                    apr_psprintf(r->pool, "Your %s link has expired; link "
+                                 "it again", c->pv->name));
+    }
+    return APR_SUCCESS;
+}
+
 static apr_status_t credential(request_rec *r, const char *provider,
-                               int rejected, const char **pheader,
+                               const char *refused, const char **pheader,
                                const char **pvalue, mcp_idp_error_t **perr,
                                void **pdbd)
 {
     cred_t c;
     mcp_store_upstream_t *u;
     mcp_upstream_tokens_t *tok = NULL;
-    const char *missing;
     apr_int64_t now = mcp_idp_now();
     apr_status_t rv;
+    int rejected = 0;
 
     memset(&c, 0, sizeof(c));
     c.r = r;
@@ -446,30 +485,13 @@ static apr_status_t credential(request_rec *r, const char *provider,
     else if (open_row(&c, u, &tok) != APR_SUCCESS) {
         rv = need_link(&c);
     }
-    else if (c.pv->mode == MCP_IDP_MODE_PERSONAL) {
-        rv = rejected ? fail(&c, "OAuthTokenExpired", "token_rejected",
-                             apr_psprintf(r->pool, "The backend refused your "
-                                          "%s token; replace it",
-                                          c.pv->name))
-                      : APR_SUCCESS;
-    }
-    else if (*(missing = mcp_upstream_missing_scopes(r->pool, c.pv->scope,
-                                                     u->scope))) {
-        rv = fail(&c, "OAuthConnectionRequired", "scope_upgrade_required",
-                  apr_psprintf(r->pool, "Your %s link lacks the scopes %s; "
-                               "link it again", c.pv->name, missing));
-    }
-    else if (rejected
-             || (u->expires_at && u->expires_at - now <= margin(u))) {
-        if (tok->refresh_token) {
-            rv = refresh(&c, u, tok, &tok);
-        }
-        else if (rejected || (u->expires_at && u->expires_at <= now)) {
-            rv = fail(&c, "OAuthTokenExpired", rejected ? "token_rejected"
-                                                        : "token_expired",
-                      apr_psprintf(r->pool, "Your %s link has expired; link "
-                                   "it again", c.pv->name));
-        }
+    else {
+        /* Refused is the token the link still holds, not one a parallel
+         * request has put in its place meanwhile (that one is given). */
+        rejected = refused && !strcmp(refused,
+                                      apr_pstrcat(r->pool, c.pv->prefix,
+                                                  tok->access_token, NULL));
+        rv = check_row(&c, u, &tok, rejected, now);
     }
     if (rv != APR_SUCCESS) {
         *perr = c.err;

@@ -227,7 +227,8 @@ int mcp_idp_handler(request_rec *r);
 
 /** The contract's mcp_idp_upstream_credential(). */
 apr_status_t mcp_idp_upstream_credential(request_rec *r, const char *provider,
-                                         int rejected, const char **pheader,
+                                         const char *rejected,
+                                         const char **pheader,
                                          const char **pvalue,
                                          mcp_idp_error_t **perr);
 

@@ -781,7 +781,8 @@ static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
         const char *name = NULL, *value = NULL;
         mcp_idp_error_t *ie = NULL;
 
-        if (!get || get(ctx->r, be->conf->idp, c->rejected, &name, &value,
+        if (!get || get(ctx->r, be->conf->idp,
+                        c->rejected ? c->credential : NULL, &name, &value,
                         &ie) != APR_SUCCESS || !name || !value) {
             c->idp_error = ie;
             fail(c, ie && ie->type ? "authorization_required" : "unreachable",
@@ -795,6 +796,7 @@ static const char *prepare(mcp_proxy_call_t *c, apr_pool_t *p)
                  "header");
             return "";
         }
+        c->credential = value;
     }
     if (ctx->conf->identity_header && *ctx->conf->identity_header
         && ctx->r->user) {

@@ -673,8 +673,8 @@ static answer_t do_connect(mcp_proxy_ctx_t *ctx, const mcp_jsonrpc_msg_t *m,
                                        backend));
         return a;
     }
-    if (get && get(ctx->r, ctx->ep->backends[b].conf->idp, 0, &hname, &value,
-                   &ie) != APR_SUCCESS && ie && ie->type) {
+    if (get && get(ctx->r, ctx->ep->backends[b].conf->idp, NULL, &hname,
+                   &value, &ie) != APR_SUCCESS && ie && ie->type) {
         c = mcp_proxy_call_make(ctx, b, NULL);
         c->idp_error = ie;
         c->reason = "authorization_required";

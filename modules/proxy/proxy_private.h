@@ -309,6 +309,8 @@ typedef struct mcp_proxy_call_t {
     int rejected;                /**< the backend refused the user's
                                       upstream credential: ask for a
                                       refreshed one */
+    const char *credential;      /**< the upstream credential sent last
+                                      (mod_mcp_idp's), the one refused */
     mcp_idp_error_t *idp_error;  /**< why mod_mcp_idp gave none */
     /** Called when the call is finished (in the batch's thread). */
     void (*then)(struct mcp_proxy_call_t *c);
