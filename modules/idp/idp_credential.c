@@ -199,21 +199,11 @@ static apr_status_t wait_for_refresh(cred_t *c, apr_int64_t version,
 static apr_status_t store_tokens(cred_t *c, const mcp_store_upstream_t *u,
                                  const mcp_upstream_tokens_t *tok)
 {
-    request_rec *r = c->r;
-    const char *text = mcp_upstream_tokens_text(r->pool, tok);
     mcp_store_upstream_t nu;
     apr_status_t rv;
 
-    memset(&nu, 0, sizeof(nu));
-    nu.subject = r->user;
-    nu.provider = c->pv->name;
-    rv = mcp_vault_seal(&nu.sealed, r->pool, c->conf->keyring, r->user,
-                        c->pv->name, text, strlen(text));
-    nu.key_id = mcp_keyring_current(c->conf->keyring);
-    nu.scope = tok->scope ? tok->scope : u->scope;
-    nu.expires_at = tok->expires_at;
-    nu.refresh_expires_at = tok->refresh_expires_at;
-    nu.updated_at = mcp_idp_now();
+    rv = mcp_idp_seal_row(&nu, c->r, c->conf, c->r->user, c->pv->name, tok,
+                          tok->scope ? tok->scope : u->scope);
     return rv == APR_SUCCESS
         ? mcp_store_upstream_update_cas(c->st, &nu, u->version) : rv;
 }

@@ -210,6 +210,15 @@ apr_status_t mcp_idp_revoke_tokens(request_rec *r, const mcp_idp_provider_t *pv,
  * user's open GET streams announce list_changed. */
 void mcp_idp_links_changed(request_rec *r, const char *user);
 
+/** Seal @a tok for (@a user, @a provider) into *@a row, with @a scope and
+ * @a tok's expiries, updated_at now, created_at 0 (kept on an update).
+ * @return APR_SUCCESS, or the vault's failure (row->sealed not set). */
+apr_status_t mcp_idp_seal_row(mcp_store_upstream_t *row, request_rec *r,
+                              const mcp_idp_server_conf *conf,
+                              const char *user, const char *provider,
+                              const mcp_upstream_tokens_t *tok,
+                              const char *scope);
+
 /** Seal @a tok for (user, provider) and store it as a new link (then
  * mcp_idp_links_changed()). */
 apr_status_t mcp_idp_store_link(request_rec *r, mcp_store_t *st,

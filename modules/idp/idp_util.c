@@ -503,6 +503,26 @@ void mcp_idp_links_changed(request_rec *r, const char *user)
     }
 }
 
+apr_status_t mcp_idp_seal_row(mcp_store_upstream_t *row, request_rec *r,
+                              const mcp_idp_server_conf *conf,
+                              const char *user, const char *provider,
+                              const mcp_upstream_tokens_t *tok,
+                              const char *scope)
+{
+    const char *text = mcp_upstream_tokens_text(r->pool, tok);
+
+    memset(row, 0, sizeof(*row));
+    row->subject = user;
+    row->provider = provider;
+    row->key_id = mcp_keyring_current(conf->keyring);
+    row->scope = scope;
+    row->expires_at = tok->expires_at;
+    row->refresh_expires_at = tok->refresh_expires_at;
+    row->updated_at = mcp_idp_now();
+    return mcp_vault_seal(&row->sealed, r->pool, conf->keyring, user,
+                          provider, text, strlen(text));
+}
+
 apr_status_t mcp_idp_store_link(request_rec *r, mcp_store_t *st,
                                 const mcp_idp_server_conf *conf,
                                 const char *user, const char *provider,
@@ -510,23 +530,14 @@ apr_status_t mcp_idp_store_link(request_rec *r, mcp_store_t *st,
                                 const char *scope, const char **perr)
 {
     mcp_store_upstream_t u;
-    const char *text = mcp_upstream_tokens_text(r->pool, tok);
     apr_status_t rv;
 
-    memset(&u, 0, sizeof(u));
-    rv = mcp_vault_seal(&u.sealed, r->pool, conf->keyring, user, provider,
-                        text, strlen(text));
+    rv = mcp_idp_seal_row(&u, r, conf, user, provider, tok, scope);
     if (rv != APR_SUCCESS) {
         *perr = "the tokens cannot be sealed";
         return rv;
     }
-    u.subject = user;
-    u.provider = provider;
-    u.key_id = mcp_keyring_current(conf->keyring);
-    u.scope = scope;
-    u.expires_at = tok->expires_at;
-    u.refresh_expires_at = tok->refresh_expires_at;
-    u.created_at = u.updated_at = mcp_idp_now();
+    u.created_at = u.updated_at;
     rv = mcp_store_upstream_put(st, &u);
     if (rv != APR_SUCCESS) {
         *perr = mcp_store_error(st);
