@@ -213,9 +213,10 @@ static apr_status_t store_tokens(cred_t *c, const mcp_store_upstream_t *u,
  * for the same answer. Keep the row without it (the access token may
  * still be good until it expires; then the user is asked to link again
  * without a call to the provider). A row someone changed meanwhile (a new
- * link) is left as it is. Ends the lease either way. */
+ * link) is left as it is. Ends the lease (held by @a who) either way. */
 static void forget_refresh_token(cred_t *c, const mcp_store_upstream_t *u,
-                                 const mcp_upstream_tokens_t *old)
+                                 const mcp_upstream_tokens_t *old,
+                                 const char *who)
 {
     request_rec *r = c->r;
     mcp_upstream_tokens_t kept = *old;
@@ -233,7 +234,7 @@ static void forget_refresh_token(cred_t *c, const mcp_store_upstream_t *u,
                       r->user, c->pv->name);
         return;
     }
-    mcp_store_upstream_release(c->st, r->user, c->pv->name, holder(r));
+    mcp_store_upstream_release(c->st, r->user, c->pv->name, who);
     if (rv != MCP_ECONFLICT && rv != MCP_ENOTFOUND) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, mcp_glue_log_status(rv), r,
                       MCPLOGNO(02035) "cannot drop %s's dead %s refresh "
@@ -287,7 +288,7 @@ static apr_status_t refresh(cred_t *c, mcp_store_upstream_t *u,
                                &tok, &oerr, &err);
     if (rv != APR_SUCCESS) {
         if (oerr && !strcmp(oerr, "invalid_grant")) {
-            forget_refresh_token(c, u, old);
+            forget_refresh_token(c, u, old, who);
         }
         else {
             mcp_store_upstream_release(c->st, r->user, pv->name, who);
