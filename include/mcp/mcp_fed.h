@@ -280,8 +280,8 @@ typedef struct {
  *         that does not verify (forged, truncated, cut, minted under
  *         another key or for another binding, not a gateway cursor)
  *         MCP_EVERIFY; for an authentic cursor of another list method or
- *         naming a backend this endpoint no longer has, MCP_EINVALID. The handler answers either with
- *         JSON-RPC -32602.
+ *         naming a backend this endpoint no longer has, MCP_EINVALID.
+ *         The handler answers either with JSON-RPC -32602.
  */
 apr_status_t mcp_fed_list_plan(mcp_fed_plan_t **pplan, apr_pool_t *p,
                                const mcp_fed_t *fed, mcp_fed_kind_e kind,

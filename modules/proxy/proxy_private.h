@@ -212,8 +212,8 @@ void mcp_proxy_links_changed(request_rec *r, const char *subject);
 
 /** The links generation to compare session @a s of endpoint @a ep with:
  * its subject's (0 until a link of theirs changed, or when the cache
- * cannot tell) when @a ep has an idp= backend, else s->links as it is (links change no list of @a ep, and
- * the cache is not asked). */
+ * cannot tell) when @a ep has an idp= backend, else s->links as it is
+ * (links change no list of @a ep, and the cache is not asked). */
 apr_int64_t mcp_proxy_session_links(request_rec *r,
                                     const mcp_proxy_endpoint_t *ep,
                                     const mcp_proxy_session_t *s);
