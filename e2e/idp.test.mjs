@@ -792,6 +792,17 @@ async function revokeCurrentAccess(sub) {
   return rec;
 }
 
+// The refresh token of @sub, revoked at the upstream's revocation endpoint
+// by the gateway's client (oidc-provider then ends the grant).
+async function revokeRefreshToken(sub) {
+  const meta = await (await fetch(`${up.issuer}/.well-known/openid-configuration`)).json();
+  const rv = await fetch(meta.revocation_endpoint, { method: 'POST',
+    headers: { Authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+      'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: up.refreshTokenOf(sub), token_type_hint: 'refresh_token' }) });
+  assert.equal(rv.status, 200, `revoking ${sub}'s refresh token`);
+}
+
 // The upstream's answers since record @mark to tokens of @sub issued by
 // this test's upstream (the machine may be shared: a stray request of
 // another gateway to a reused port is not this gateway's).
@@ -862,14 +873,7 @@ idpTest('access and refresh token revoked upstream: OAuthTokenExpired with a rea
   try {
     assert.equal((await c.callTool({ name: WHOAMI, arguments: {} })).structuredContent?.sub, 'demo2');
     const revoked = await revokeCurrentAccess('demo2');
-    // The refresh token, revoked at the revocation endpoint by the
-    // gateway's client (oidc-provider then ends the grant).
-    const meta = await (await fetch(`${up.issuer}/.well-known/openid-configuration`)).json();
-    const rv = await fetch(meta.revocation_endpoint, { method: 'POST',
-      headers: { Authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
-        'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: up.refreshTokenOf('demo2'), token_type_hint: 'refresh_token' }) });
-    assert.equal(rv.status, 200);
+    await revokeRefreshToken('demo2');
     const mark = mcp.records().length;
     for (const round of [1, 2]) {
       const before = up.stats();
@@ -987,11 +991,18 @@ idpTest('an open GET stream hears list_changed (tools, prompts, resources) when 
   }
 });
 
-idpTest('mcpctl provider connections lists both links; mcpctl provider purge upstream --revoke-url ...: each link revoked at the upstream, then deleted', async (t) => {
+idpTest('mcpctl provider connections lists both links; mcpctl provider purge upstream --revoke-url ...: each link revoked at the upstream, then deleted, also one left with only its (JWT) access token, which the upstream does not revoke', async (t) => {
   let out = gw.mcpctl('provider', 'connections', 'upstream');
   t.diagnostic(out.trim());
   assert.match(out, /^demo\s/m);
   assert.match(out, /^demo2\s/m);
+  // demo2's refresh token dies upstream; the gateway drops it at its
+  // invalid_grant and keeps the access token, a JWT oidc-provider answers
+  // unsupported_token_type for at its revocation endpoint.
+  await revokeCurrentAccess('demo2');
+  await revokeRefreshToken('demo2');
+  const dead = await call('demo2');
+  assert.equal(dead.error?.data?.type, 'OAuthTokenExpired', JSON.stringify(dead));
   const meta = await (await fetch(`${up.issuer}/.well-known/openid-configuration`)).json();
   assert.ok(meta.revocation_endpoint, 'the upstream has a revocation endpoint');
   const keys = path.join(gw.dir, 'keys');
@@ -1005,11 +1016,13 @@ idpTest('mcpctl provider connections lists both links; mcpctl provider purge ups
   // Not execFileSync: the upstream OAuth server runs in this process.
   out = (await gw.mcpctlAsync('provider', 'purge', 'upstream', ...revokeArgs)).stdout;
   t.diagnostic(out.trim());
-  assert.match(out, /and deleted 2 links to provider upstream/);
+  assert.match(out, /and deleted 1 links to provider upstream/);
+  assert.match(out, /Deleted the link of user demo2 without revoking its token: .*unsupported_token_type/);
+  assert.match(out, /Deleted 1 more links to provider upstream/);
   const revoked = up.stats().revocations.slice(before);
-  assert.deepEqual([...new Set(revoked.map((r) => r.sub))].sort(), ['demo', 'demo2'],
-    `every user's tokens were revoked at the upstream: ${JSON.stringify(revoked)}`);
-  assert.ok(revoked.every((r) => r.kind === 'RefreshToken'), 'the refresh tokens (their grants go with them)');
+  assert.deepEqual(revoked.map((r) => r.sub), ['demo'],
+    `demo's tokens were revoked at the upstream: ${JSON.stringify(revoked)}`);
+  assert.equal(revoked[0].kind, 'RefreshToken', 'the refresh token (its grant goes with it)');
   assert.ok(!vaultRows().some((x) => x.provider === 'upstream'), 'no upstream row left');
   assertLinkRequired(await call('demo'), 'demo after purge');
   assertLinkRequired(await call('demo2'), 'demo2 after purge');

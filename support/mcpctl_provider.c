@@ -127,7 +127,11 @@ static int revoker_make(mcpctl_t *ctl, revoker_t **prv)
 }
 
 /* Revoke the tokens of link @a u at the provider.
- * @return APR_SUCCESS, or why not in *perr. */
+ * @return APR_SUCCESS; APR_ENOTIMPL when the provider does not revoke
+ *         that type of token (typically a link left with only its access
+ *         token, a JWT, after the provider refused its refresh token):
+ *         asking again cannot help, so the link goes all the same; else
+ *         why not in *perr. */
 static apr_status_t revoke_at_provider(mcpctl_t *ctl, const revoker_t *rk,
                                        const mcp_store_upstream_t *u,
                                        const char **perr)
@@ -188,6 +192,8 @@ static apr_status_t revoke_at_provider(mcpctl_t *ctl, const revoker_t *rk,
     "--revoke-url): they stay valid there until they expire.\n"
 #define KEPT_HINT "run again when the provider answers, or without " \
     "--revoke-url to delete only"
+#define UNREVOCABLE "the provider does not revoke that type of token " \
+    "(unsupported_token_type): it stays valid there until it expires"
 
 static int cmd_connections(mcpctl_t *ctl, int argc, const char *const *argv)
 {
@@ -242,7 +248,7 @@ static int cmd_revoke(mcpctl_t *ctl, int argc, const char *const *argv)
     revoker_t *rk;
     const char *err = NULL;
     apr_status_t rv;
-    int rc;
+    int rc, unrevocable;
 
     if ((rc = revoker_make(ctl, &rk)) != 0
         || (rc = mcpctl_open_store(ctl, &st)) != 0) {
@@ -255,17 +261,24 @@ static int cmd_revoke(mcpctl_t *ctl, int argc, const char *const *argv)
     if (rv != APR_SUCCESS) {
         return mcpctl_store_fail(st);
     }
-    if (rk && revoke_at_provider(ctl, rk, u, &err) != APR_SUCCESS) {
+    rv = rk ? revoke_at_provider(ctl, rk, u, &err) : APR_SUCCESS;
+    if (rv != APR_SUCCESS && rv != APR_ENOTIMPL) {
         return mcpctl_fail("the link of user %s to provider %s is kept: %s; "
                            KEPT_HINT, user, name, err ? err : "?");
     }
+    unrevocable = rv == APR_ENOTIMPL;
     rv = mcp_store_upstream_delete(st, ctl->user, argv[0]);
     if (rv != APR_SUCCESS && rv != MCP_ENOTFOUND) {
         return mcpctl_store_fail(st);
     }
     printf("Deleted the link of user %s to provider %s: the next call asks "
            "the user to link again.\n", user, name);
-    if (rk) {
+    if (unrevocable) {
+        printf("Its token was not revoked at %s: " UNREVOCABLE ".\n",
+               mcpctl_text(ctl->pool, mcp_url_for_log(ctl->pool,
+                                                      ctl->revoke_url)));
+    }
+    else if (rk) {
         printf("Its tokens were revoked at %s.\n",
                mcpctl_text(ctl->pool, mcp_url_for_log(ctl->pool,
                                                       ctl->revoke_url)));
@@ -282,7 +295,7 @@ static int purge_revoking(mcpctl_t *ctl, mcp_store_t *st, const revoker_t *rk,
 {
     const char *name = mcpctl_text(ctl->pool, provider);
     apr_array_header_t *list;
-    int i, done = 0, kept = 0;
+    int i, done = 0, kept = 0, unrevocable = 0;
 
     if (mcp_store_upstream_list_provider(st, ctl->pool, provider, &list)
         != APR_SUCCESS) {
@@ -291,23 +304,35 @@ static int purge_revoking(mcpctl_t *ctl, mcp_store_t *st, const revoker_t *rk,
     for (i = 0; i < list->nelts; i++) {
         mcp_store_upstream_t *u = APR_ARRAY_IDX(list, i, mcp_store_upstream_t *);
         const char *err = NULL;
-        apr_status_t rv;
+        apr_status_t rv, drv;
 
-        if (revoke_at_provider(ctl, rk, u, &err) != APR_SUCCESS) {
+        rv = revoke_at_provider(ctl, rk, u, &err);
+        if (rv != APR_SUCCESS && rv != APR_ENOTIMPL) {
             mcpctl_fail("kept the link of user %s: %s",
                         mcpctl_text(ctl->pool, u->subject), err ? err : "?");
             kept++;
             continue;
         }
-        rv = mcp_store_upstream_delete(st, u->subject, provider);
-        if (rv != APR_SUCCESS && rv != MCP_ENOTFOUND) {
+        drv = mcp_store_upstream_delete(st, u->subject, provider);
+        if (drv != APR_SUCCESS && drv != MCP_ENOTFOUND) {
             return mcpctl_store_fail(st);
+        }
+        if (rv == APR_ENOTIMPL) {
+            printf("Deleted the link of user %s without revoking its token: "
+                   UNREVOCABLE ".\n",
+                   mcpctl_text(ctl->pool, u->subject));
+            unrevocable++;
+            continue;
         }
         done++;
     }
     printf("Revoked at %s and deleted %d links to provider %s.\n",
            mcpctl_text(ctl->pool, mcp_url_for_log(ctl->pool, ctl->revoke_url)),
            done, name);
+    if (unrevocable) {
+        printf("Deleted %d more links to provider %s whose token the "
+               "provider does not revoke (above).\n", unrevocable, name);
+    }
     if (kept) {
         return mcpctl_fail("kept %d links to provider %s whose tokens could "
                            "not be revoked (above): " KEPT_HINT, kept, name);

@@ -149,8 +149,11 @@ const char *mcp_upstream_revoke_form(apr_pool_t *p,
 /**
  * Judge a revocation endpoint's answer: 200 is success (RFC 7009 §2.2:
  * also for a token the provider did not know).
- * @return APR_SUCCESS; MCP_EPROTO with *perr naming the status and the
- *         OAuth error code of a JSON error answer, if any.
+ * @return APR_SUCCESS; APR_ENOTIMPL for the error unsupported_token_type
+ *         (§2.2.1: the provider does not revoke tokens of that type, so
+ *         asking again cannot help; JWT access tokens, typically);
+ *         MCP_EPROTO otherwise. *perr names the status and the OAuth
+ *         error code of a JSON error answer, if any.
  */
 apr_status_t mcp_upstream_revoke_parse(apr_pool_t *p, int status,
                                        const char *body, apr_size_t len,

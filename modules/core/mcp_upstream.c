@@ -185,7 +185,8 @@ apr_status_t mcp_upstream_revoke_parse(apr_pool_t *p, int status,
         ? apr_psprintf(p, "the revocation endpoint answered %d (%s)", status,
                        err)
         : apr_psprintf(p, "the revocation endpoint answered %d", status);
-    return MCP_EPROTO;
+    return err && strcmp(err, "unsupported_token_type") == 0 ? APR_ENOTIMPL
+                                                             : MCP_EPROTO;
 }
 
 const char *mcp_upstream_basic_auth(apr_pool_t *p, const char *client_id,

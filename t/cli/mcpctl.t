@@ -64,6 +64,41 @@ sub run_cmd {
 
 sub ctl { return run_cmd({}, $mcpctl, @_) }
 
+sub slurp { local $/; open(my $fh, '<', $_[0]) or return ''; return <$fh> // '' }
+
+# A revocation endpoint on 127.0.0.1 that answers every request with
+# @status and JSON @body, and writes each request's body as a line of a
+# file: (its URL, the file, the pid to kill).
+sub revocation_endpoint {
+    my ($status, $body) = @_;
+    my $l = IO::Socket::INET->new(Listen => 8, LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  ReuseAddr => 1) or die "listen: $!";
+    my $file = tempdir(CLEANUP => 1) . '/bodies';
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        alarm 120;
+        while (my $c = $l->accept) {
+            my $len = 0;
+            while (defined(my $line = <$c>)) {
+                last if $line =~ /^\r?\n$/;
+                $len = $1 if $line =~ /^Content-Length:\s*(\d+)/i;
+            }
+            my $got = '';
+            read($c, $got, $len) if $len;
+            open(my $fh, '>>', $file) or die;
+            print $fh "$got\n";
+            close($fh);
+            print $c "HTTP/1.1 $status Bad Request\r\nContent-Type: application/json\r\n"
+                . 'Content-Length: ' . length($body) . "\r\nConnection: close\r\n\r\n$body";
+            close($c);
+        }
+        POSIX::_exit(0);
+    }
+    my $url = 'http://127.0.0.1:' . $l->sockport . '/revoke';
+    close($l);
+    return ($url, $file, $pid);
+}
+
 # The schema version this mcpctl expects, from a fresh database.
 my $tmp = tempdir(CLEANUP => 1);
 my ($rc, $out, $err) = ctl('--params', "$tmp/probe.db", qw(db status));
@@ -653,6 +688,39 @@ sub client_suite {
     like($out, qr/^Its tokens were not revoked at the provider/m, "$name: and says they were not revoked");
     ($rc, $out) = $c->(qw(provider purge gh));
     like($out, qr/^Deleted 1 links to provider gh\./, "$name: purge without --revoke-url deletes what was kept");
+
+    # a provider that does not revoke the token it is given
+    # (unsupported_token_type, RFC 7009 §2.2.1: a link left with only its
+    # JWT access token, say): asking again cannot help, so the link goes,
+    # and mcpctl says the token stays valid there
+    my ($unsup, $bodies, $srv) = revocation_endpoint(
+        400, '{"error":"unsupported_token_type"}');
+    $s->('upstream-sealed', 'alice', 'gh', $keyfile, 'k1', 'at-alice');
+    $s->('upstream-sealed', 'bob', 'gh', $keyfile, 'k1', 'at-bob');
+    $s->('upstream-sealed', 'carol', 'gh', $keyfile, 'k1', 'at-carol', 'rt-carol');
+    ($rc, $out, $err) = $c->('provider', 'revoke', '--user', 'alice', 'gh', '--revoke-url', $unsup,
+                             '--client-id', 'gw', '--vault-key', "k1=$keyfile");
+    is($rc, 0, "$name: revoke, the provider does not revoke that token: exits 0") or diag($err);
+    like($out, qr/^Deleted the link of user alice to provider gh/m, "$name: deletes the link");
+    like($out, qr/^Its token was not revoked at http:\/\/127\.0\.0\.1:\d+\/revoke: the provider does not revoke that type of token \(unsupported_token_type\): it stays valid there until it expires\.$/m,
+         "$name: and says the token stays valid at the provider");
+    ($rc, $out, $err) = $c->('provider', 'purge', 'gh', '--revoke-url', $unsup,
+                             '--client-id', 'gw', '--vault-key', "k1=$keyfile");
+    is($rc, 0, "$name: purge, the provider does not revoke those tokens: exits 0") or diag($err);
+    like($out, qr/^Deleted the link of user bob without revoking its token: .*unsupported_token_type/m,
+         "$name: names each link deleted unrevoked (bob)");
+    like($out, qr/^Deleted the link of user carol without revoking its token: /m, "$name: (carol)");
+    like($out, qr/^Revoked at http:\/\/127\.0\.0\.1:\d+\/revoke and deleted 0 links/m, "$name: revoked none");
+    like($out, qr/^Deleted 2 more links to provider gh whose token the provider does not revoke/m,
+         "$name: and counts those deleted unrevoked");
+    ($rc, $out) = $c->(qw(provider connections gh));
+    is($out, "no links to provider gh\n", "$name: none left");
+    kill 'TERM', $srv;
+    waitpid($srv, 0);
+    my @forms = map { { map { split /=/, $_, 2 } split /&/ } } split /\n/, slurp($bodies);
+    is_deeply([map { "$_->{token} $_->{token_type_hint}" } @forms],
+              ['at-alice access_token', 'at-bob access_token', 'rt-carol refresh_token'],
+              "$name: the provider was asked for each link's token, refresh token first");
 
     # consents
     $s->(qw(consent alice acme https://gw.example.com/mcp), 'mcp tools:read', 3600);

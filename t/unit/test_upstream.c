@@ -345,6 +345,7 @@ START_TEST(revoke_answers)
     const char *err = NULL;
     static const char bad[] = "{\"error\":\"invalid_client\"}";
     static const char hostile[] = "{\"error\":\"a b\\r\\nX: y\"}";
+    static const char unsupported[] = "{\"error\":\"unsupported_token_type\"}";
 
     ck_assert_status(mcp_upstream_revoke_parse(tp, 200, NULL, 0, &err),
                      APR_SUCCESS);
@@ -361,6 +362,12 @@ START_TEST(revoke_answers)
                                                sizeof(hostile) - 1, &err),
                      MCP_EPROTO);
     ck_assert_str_eq(err, "the revocation endpoint answered 400");
+    /* a type of token the provider does not revoke (RFC 7009 §2.2.1) */
+    ck_assert_status(mcp_upstream_revoke_parse(tp, 400, unsupported,
+                                               sizeof(unsupported) - 1, &err),
+                     APR_ENOTIMPL);
+    ck_assert_str_eq(err, "the revocation endpoint answered 400 "
+                     "(unsupported_token_type)");
 }
 END_TEST
 
